@@ -1,0 +1,286 @@
+"""CPU JIT: host target facts, the O3 pipeline, object emission and loading into MCJIT engines.
+
+`compile_module(ir_text)` is the one way LLVM IR text becomes callable machine code; it uses the disk cache.
+"""
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from . import cache
+from .errors import RuntimeBackendError
+
+# NOTE: LLVM's global context, target registry and DynamicLibrary table are not thread safe, and llvmlite drops
+# the GIL in its ffi calls, so every LLVM call here runs under this lock. Calling compiled code does not take it.
+_LOCK = threading.RLock()
+_initialized = False
+_libraries: dict[str, bool] = {}
+# NOTE: engines are kept for the life of the process so that any address handed out stays valid; an object
+# file is a few KiB, and MCJIT teardown order at interpreter exit has segfaulted in llvmlite before.
+_ENGINES: list = []
+
+
+@dataclass(frozen=True)
+class HostTarget:
+    triple: str
+    cpu: str
+    features: str          # "+avx2,...,-prefer-256-bit": sorted, so it is stable across processes
+    data_layout: str
+
+
+def _ensure_init() -> None:
+    global _initialized
+    if _initialized:
+        return
+    with _LOCK:
+        if _initialized:
+            return
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        llvm.initialize_native_asmparser()
+        # Generated code may call OpenMP (threads) and glibc's vector math; make both visible to the linker
+        # before any object is loaded. Missing libraries are fine: has_openmp()/has_libmvec() say so.
+        for lib in ("libgomp.so.1", "libmvec.so.1"):
+            _load_library_locked(lib)
+        _initialized = True
+
+
+def _load_library_locked(name: str) -> bool:
+    if name not in _libraries:
+        try:
+            llvm.load_library_permanently(name)
+            _libraries[name] = True
+        except RuntimeError:
+            _libraries[name] = False
+    return _libraries[name]
+
+
+def load_library(name_or_path: str) -> bool:
+    """Make a shared library's symbols resolvable from JIT code; False (no exception) if it cannot be loaded."""
+    _ensure_init()
+    with _LOCK:
+        return _load_library_locked(name_or_path)
+
+
+def has_openmp() -> bool:
+    """True when libgomp is loaded, so generated code may call GOMP_parallel / omp_get_thread_num."""
+    _ensure_init()
+    return _libraries.get("libgomp.so.1", False)
+
+
+def has_libmvec() -> bool:
+    """True when glibc's libmvec is loaded (_ZGVeN16v_expf, _ZGVdN8v_tanhf, ...)."""
+    _ensure_init()
+    return _libraries.get("libmvec.so.1", False)
+
+
+@lru_cache(maxsize=None)
+def host_target() -> HostTarget:
+    """Triple, CPU, features and data layout of this machine, for stamping llvmlite.ir modules."""
+    _ensure_init()
+    with _LOCK:
+        triple = llvm.get_process_triple()
+        cpu = llvm.get_host_cpu_name()
+        feats = llvm.get_host_cpu_features()
+        # -prefer-256-bit: the host tuning caps vectors at ymm on AVX-512 parts; zmm is 1.3-1.4x faster here.
+        names = sorted(k for k in feats if k != "prefer-256-bit")
+        features = ",".join(("+" if feats[k] else "-") + k for k in names) + ",-prefer-256-bit"
+        tm = llvm.Target.from_triple(triple).create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+        layout = str(tm.target_data)
+        tm.close()
+    return HostTarget(triple, cpu, features, layout)
+
+
+def _target_machine(opt: int = 3):
+    """A fresh TargetMachine. NOTE: MCJIT takes ownership of its TM; never share one between engines."""
+    t = host_target()
+    return llvm.Target.from_triple(t.triple).create_target_machine(
+        cpu=t.cpu, features=t.features, opt=min(max(opt, 0), 3), jit=True)
+
+
+def _parse(ir_text: str):
+    try:
+        mod = llvm.parse_assembly(ir_text)
+    except RuntimeError as e:
+        raise RuntimeBackendError(f"LLVM IR does not parse: {e}") from None
+    try:
+        mod.verify()
+    except RuntimeError as e:
+        raise RuntimeBackendError(f"LLVM IR does not verify: {e}") from None
+    t = host_target()
+    if not mod.triple:
+        mod.triple = t.triple
+    if not mod.data_layout:
+        mod.data_layout = t.data_layout
+    return mod
+
+
+def _optimize(mod, opt: int) -> None:
+    if opt <= 0:
+        return
+    tm = _target_machine(opt)
+    pto = llvm.create_pipeline_tuning_options(speed_level=opt)
+    pto.loop_vectorization = opt >= 2
+    pto.slp_vectorization = opt >= 2          # off by default in llvmlite; it packs straight-line code
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+
+
+def _elf_undefined_symbols(obj: bytes) -> list[str] | None:
+    """Names of the global, non-weak undefined symbols of an ELF64-LE relocatable object; None if not ELF64-LE."""
+    if len(obj) < 64 or obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", obj, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + i * shentsize) for i in range(shnum)]
+    names = []
+    for sh in sections:
+        if sh[1] != 2:                                   # SHT_SYMTAB
+            continue
+        off, size, link, entsize = sh[4], sh[5], sh[6], sh[9] or 24
+        str_off = sections[link][4]
+        for j in range(1, size // entsize):
+            st_name, st_info, _other, st_shndx = struct.unpack_from("<IBBH", obj, off + j * entsize)
+            if st_shndx != 0 or (st_info >> 4) != 1:     # defined, or not STB_GLOBAL (weak may stay null)
+                continue
+            end = obj.index(b"\0", str_off + st_name)
+            names.append(obj[str_off + st_name:end].decode())
+    return names
+
+
+def _check_resolvable(obj: bytes) -> list[str]:
+    """The object's external symbols; raise if one cannot be found.
+
+    NOTE: MCJIT binds an unresolved symbol to address 0 without any error, so calling it would crash the
+    process; this check turns that into a clean exception.
+    """
+    externals = _elf_undefined_symbols(obj)
+    if externals is None:
+        return []
+    missing = [s for s in externals if s != "_GLOBAL_OFFSET_TABLE_" and not llvm.address_of_symbol(s)]
+    if missing:
+        raise RuntimeBackendError(
+            "compiled code refers to symbols that are not loaded in this process: " + ", ".join(sorted(missing))
+            + " (load their library first, e.g. runtime.jit.load_library(path))")
+    return externals
+
+
+class CompiledModule:
+    """Machine code of one LLVM module, loaded in its own MCJIT engine.
+
+    `address(name)` gives a function's entry point; `timings` (seconds) holds parse/verify/opt/codegen/
+    load and cache_read/cache_write; `cache_hit` says whether the object came from the disk cache.
+    """
+
+    def __init__(self, ir_text: str, opt: int, key: str | None, engine, optimized_ir: str | None,
+                 timings: dict, cache_hit: bool, externals: list[str]):
+        self.source_ir = ir_text
+        self.opt = opt
+        self.key = key
+        self.timings = timings
+        self.cache_hit = cache_hit
+        self.externals = externals
+        self._engine = engine
+        self._optimized_ir = optimized_ir
+        self._addresses: dict[str, int] = {}
+
+    def address(self, name: str) -> int:
+        """Address of a function (or global) defined in this module; RuntimeBackendError if there is none."""
+        addr = self._addresses.get(name)
+        if addr is None:
+            with _LOCK:
+                addr = self._engine.get_function_address(name) or self._engine.get_global_value_address(name)
+            if not addr:
+                raise RuntimeBackendError(f"no symbol {name!r} in the compiled module")
+            self._addresses[name] = addr
+        return addr
+
+    @property
+    def optimized_ir(self) -> str:
+        """LLVM IR after the optimisation pipeline (recomputed from the source on a cache hit)."""
+        if self._optimized_ir is None:
+            with _LOCK:
+                mod = _parse(self.source_ir)
+                _optimize(mod, self.opt)
+                self._optimized_ir = str(mod)
+        return self._optimized_ir
+
+    def asm(self) -> str:
+        """Host assembly of the optimized module (a separate TM: the engine's own belongs to MCJIT)."""
+        text = self.optimized_ir
+        with _LOCK:
+            mod = _parse(text)
+            tm = _target_machine(self.opt)
+            return tm.emit_assembly(mod)
+
+    def __repr__(self) -> str:
+        total = sum(self.timings.values()) * 1e3
+        return f"<CompiledModule {self.key[:12] if self.key else 'uncached'} hit={self.cache_hit} {total:.1f} ms>"
+
+
+def _load_engine(obj: bytes):
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    _ENGINES.append(engine)
+    return engine
+
+
+def cache_key(ir_text: str, *, opt: int = 3, version: str = "") -> str:
+    """The disk-cache key compile_module uses for this text on this machine."""
+    t = host_target()
+    return cache.make_key(ir_text, triple=t.triple, cpu=t.cpu, features=t.features, data_layout=t.data_layout,
+                          llvmlite_version=llvmlite.__version__, llvm_version=".".join(map(str, llvm.llvm_version_info)),
+                          opt=opt, version=version)
+
+
+def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_cache: bool = True) -> CompiledModule:
+    """Parse, verify, optimise (O3 with loop + SLP vectorisation) and load LLVM IR text for this host.
+
+    `version` (the compiler's version string) goes into the cache key. Bad IR raises RuntimeBackendError.
+
+        cm = compile_module(ir_text, version=cc.__version__)
+        addr = cm.address("add_kernel")
+    """
+    _ensure_init()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    key = cache_key(llvm_ir_text, opt=opt, version=version)
+    directory = cache.cache_dir() if use_cache else None
+    if directory is not None:
+        entry = cache.load(key, directory)
+        t1 = time.perf_counter()
+        timings["cache_read"] = t1 - t0
+        if entry is not None:
+            obj, _meta = entry
+            with _LOCK:
+                externals = _check_resolvable(obj)
+                engine = _load_engine(obj)
+            timings["load"] = time.perf_counter() - t1
+            return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals)
+    with _LOCK:
+        t1 = time.perf_counter()
+        mod = _parse(llvm_ir_text)
+        t3 = time.perf_counter()
+        timings["parse"] = t3 - t1
+        _optimize(mod, opt)
+        optimized = str(mod)
+        t4 = time.perf_counter()
+        timings["opt"] = t4 - t3
+        obj = _target_machine(opt).emit_object(mod)
+        t5 = time.perf_counter()
+        timings["codegen"] = t5 - t4
+        externals = _check_resolvable(obj)
+        engine = _load_engine(obj)
+        t6 = time.perf_counter()
+        timings["load"] = t6 - t5
+    if directory is not None:
+        cache.store(key, obj, {"externals": externals, "opt": opt, "version": version}, directory)
+        timings["cache_write"] = time.perf_counter() - t6
+    return CompiledModule(llvm_ir_text, opt, key, engine, optimized, timings, False, externals)
