@@ -228,7 +228,8 @@ def tanh(b, x):
         q = _horner(b, t, z, _TANHF_P)
     else:
         q = b.fdiv(_horner(b, t, z, _TANH_P), _horner(b, t, z, _TANH_Q))
-    small = _fma(b, b.fmul(x, z), q, x)
+    # copysign: tanh(-0) = -0 (x + (x z) q would give +0)
+    small = _copysign(b, t, _fma(b, b.fmul(x, z), q, x), x)
     # exp overflows to inf for |x| > ~44 (f32) and 2/inf = 0 gives exactly +-1; NaN takes this path and stays NaN
     e2 = exp(b, b.fadd(ax, ax))
     large = b.fsub(t.f(1.0), b.fdiv(t.f(2.0), b.fadd(e2, t.f(1.0))))
@@ -280,7 +281,7 @@ def _sincos(b, x, quadrant_shift):
         sp, cp = _SIN_P, _COS_P
     z = b.fmul(r, r)
     # sin r = r + r^3 P(r^2);  cos r = 1 - r^2/2 + r^4 C(r^2)
-    s = _fma(b, b.fmul(r, z), _horner(b, t, z, sp), r)
+    s = _copysign(b, t, _fma(b, b.fmul(r, z), _horner(b, t, z, sp), r), r)     # keeps sin(-0) = -0
     c = b.fadd(b.fsub(t.f(1.0), b.fmul(z, t.f(0.5))), b.fmul(b.fmul(z, z), _horner(b, t, z, cp)))
     # quadrant q = k (+1 for cos): odd q swaps sin/cos, q & 2 flips the sign
     q = b.add(ki, t.i(quadrant_shift)) if quadrant_shift else ki
