@@ -2,8 +2,10 @@
 
 Never imports `compiler/`.
 """
+from .abi import make_caller
+from .blas import blas_symbols
 from .errors import RuntimeBackendError
 from .jit import CompiledModule, HostTarget, compile_module, has_libmvec, has_openmp, host_target, load_library
 
-__all__ = ["RuntimeBackendError", "CompiledModule", "HostTarget", "compile_module", "has_libmvec", "has_openmp",
-           "host_target", "load_library"]
+__all__ = ["RuntimeBackendError", "CompiledModule", "HostTarget", "compile_module", "make_caller", "blas_symbols",
+           "has_libmvec", "has_openmp", "host_target", "load_library"]

@@ -197,6 +197,10 @@ class _PyMethodDef(ctypes.Structure):
                 ("ml_doc", ctypes.c_char_p)]
 
 
+class _Owner(str):
+    """A module name that also holds the objects a fastcall builtin must keep alive."""
+
+
 _PyCapsule_New = ctypes.pythonapi.PyCapsule_New
 _PyCapsule_New.restype = ctypes.py_object
 _PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
@@ -273,9 +277,10 @@ def _fastcall_caller(module, entry_name, addr, n_arrays, n_dims, release_gil):
     mdef = _PyMethodDef(name, wrapper.address(_WRAPPER_NAME), METH_FASTCALL, None)
     capsule = _PyCapsule_New(ctypes.addressof(ctx), None, None)
     # NOTE: the builtin's m_module slot owns everything the native code points into (ctx, mdef, both
-    # engines), so they live exactly as long as the callable. It shows as `call.__module__`.
-    keepalive = (module, wrapper, ctx, mdef, name)
-    return _PyCFunction_NewEx(ctypes.addressof(mdef), capsule, keepalive)
+    # engines), so they live exactly as long as the callable; it is a str, so `call.__module__` still reads well.
+    owner = _Owner("runtime.abi")
+    owner.refs = (module, wrapper, ctx, mdef, name)
+    return _PyCFunction_NewEx(ctypes.addressof(mdef), capsule, owner)
 
 
 def _ctypes_caller(module, addr, n_arrays, n_dims):

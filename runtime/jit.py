@@ -202,6 +202,11 @@ class CompiledModule:
         return addr
 
     @property
+    def compile_seconds(self) -> float:
+        """Wall time this module cost to produce (all of `timings`)."""
+        return sum(self.timings.values())
+
+    @property
     def optimized_ir(self) -> str:
         """LLVM IR after the optimisation pipeline (recomputed from the source on a cache hit)."""
         if self._optimized_ir is None:
@@ -220,7 +225,7 @@ class CompiledModule:
             return tm.emit_assembly(mod)
 
     def __repr__(self) -> str:
-        total = sum(self.timings.values()) * 1e3
+        total = self.compile_seconds * 1e3
         return f"<CompiledModule {self.key[:12] if self.key else 'uncached'} hit={self.cache_hit} {total:.1f} ms>"
 
 

@@ -236,3 +236,9 @@ def test_gil_is_released_during_the_call(mode):
     flag[0] = 1                      # only runs while the worker is inside native code if it dropped the GIL
     worker.join()
     assert flag[1] == 1
+
+
+def test_fastcall_builtin_looks_normal(add1):
+    call = abi.make_caller(add1, "add1", 2, 1, mode="fastcall")
+    assert call.__name__ == "add1"
+    assert isinstance(call.__module__, str)
