@@ -4,7 +4,9 @@ Run: .venv/bin/python benchmarks/bench_runtime.py   (uses a throwaway cache dire
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ["VIVE_CACHE_DIR"] = tempfile.mkdtemp(prefix="vive-bench-")
+atexit.register(shutil.rmtree, os.environ["VIVE_CACHE_DIR"], True)
 
 from runtime import abi, blas, compile_module  # noqa: E402
 

@@ -8,7 +8,6 @@ import ctypes
 import ctypes.util
 import glob
 import os
-import threading
 
 from . import jit
 
@@ -24,7 +23,6 @@ _FLAVOURS = [
     ("cblas_sgemm", "cblas_dgemm", "openblas_set_num_threads", 32),
 ]
 
-_lock = threading.Lock()
 _found: dict | None = None
 _searched = False
 
@@ -72,7 +70,9 @@ def blas_symbols() -> dict | None:
     global _found, _searched
     if os.environ.get("VIVE_NO_BLAS", "") not in ("", "0"):
         return None
-    with _lock:
+    # NOTE: jit's lock, not one of our own: the JIT calls back into here while holding it (a cached object
+    # that needs BLAS), so a second lock could deadlock against a thread searching from this side.
+    with jit._LOCK:
         if not _searched:
             for path in _candidate_libraries():
                 _found = _probe(path)

@@ -165,6 +165,11 @@ def _check_resolvable(obj: bytes) -> list[str]:
         return []
     missing = [s for s in externals if s != "_GLOBAL_OFFSET_TABLE_" and not llvm.address_of_symbol(s)]
     if missing:
+        # A cached object may call BLAS before anything in this process asked for it: load it and look again.
+        from .blas import blas_symbols
+        if blas_symbols() is not None:
+            missing = [s for s in missing if not llvm.address_of_symbol(s)]
+    if missing:
         raise RuntimeBackendError(
             "compiled code refers to symbols that are not loaded in this process: " + ", ".join(sorted(missing))
             + " (load their library first, e.g. runtime.jit.load_library(path))")

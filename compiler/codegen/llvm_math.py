@@ -247,10 +247,10 @@ def logistic(b, x):
 
 # --- sin, cos ----------------------------------------------------------------------------------------------------
 
-# pi/2 split for f32 inputs, reduced in f64: fdlibm pio2_1 (33 bits, k*p1 exact for |k| < 2^20) and pio2_1t
-_PIO2F_IN_F64 = [1.57079632673412561417e+00, 6.07710050650619224932e-11]
-# fdlibm pio2_1, pio2_2 (33 bits each: exact products for |k| < 2^20) and pio2_2t
-_PIO2 = [1.57079632673412561417e+00, 6.07710050630396597660e-11, 2.02226624879595063154e-21]
+# pi/2 = sum of parts; leading parts have 26 significant bits so k*part is exact for |k| < 2^27.
+# f32 inputs are reduced in f64 with two parts, f64 inputs with four (~131 bits of pi/2).
+_PIO2F_IN_F64 = [float.fromhex("0x1.921fb5p+0"), float.fromhex("0x1.110b4611a6263p-26")]
+_PIO2 = [float.fromhex(h) for h in ("0x1.921fb5p+0", "0x1.110b46p-26", "0x1.1a6263p-54", "0x1.8a2e03707344ap-81")]
 # Cephes sinf/cosf on |r| <= pi/4
 _SINF_P = [-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1]
 _COSF_P = [2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2]
@@ -264,17 +264,19 @@ _COS_P = [-1.13596475577881948265e-11, 2.08757232129817482790e-09, -2.7557314351
 def _sincos(b, x, quadrant_shift):
     t = _Ty(x.type)
     # x = k pi/2 + r, |r| <= pi/4 (+ rounding of k); r = ((x - k p1) - k p2) - ... as plain fmul/fsub
-    kf, ki = _round_shift(b, t, b.fmul(x, t.f(2.0 / math.pi)))
     if t.bits == 32:
-        # reduce in f64: a 4-part f32 split still loses ~2^-32 absolute, hundreds of ulp next to zeros of sin/cos
+        # reduce in f64: a 4-part f32 split still loses ~2^-32 absolute, hundreds of ulp next to zeros of sin/cos,
+        # and k from an f32 product can be off by one for large x (|r| > pi/4, outside the polynomials' range)
         w = t.wide()
-        kd = b.fpext(kf, w.ty)
         rd = b.fpext(x, w.ty)
+        kd, ki = _round_shift(b, w, b.fmul(rd, w.f(2.0 / math.pi)))
+        ki = b.trunc(ki, t.ity)
         for p in _PIO2F_IN_F64:
             rd = b.fsub(rd, b.fmul(kd, w.f(p)))
         r = b.fptrunc(rd, t.ty)
         sp, cp = _SINF_P, _COSF_P
     else:
+        kf, ki = _round_shift(b, t, b.fmul(x, t.f(2.0 / math.pi)))
         r = x
         for p in _PIO2:
             r = b.fsub(r, b.fmul(kf, t.f(p)))
@@ -290,7 +292,8 @@ def _sincos(b, x, quadrant_shift):
     sgn = b.shl(b.and_(q, t.i(2)), t.i(t.bits - 2))
     res = _float(b, t, b.xor(_bits(b, t, res), sgn))
     # beyond this the shifter cannot hold k (and inf gives NaN anyway)
-    limit = (2.0 ** 21 if t.bits == 32 else 2.0 ** 50) * (math.pi / 2)
+    # k*part is exact for |k| < 2^27; beyond that NaN rather than a silently wrong value
+    limit = 2.0 ** 27 * (math.pi / 2)
     return b.select(b.fcmp_ordered("<=", abs(b, x), t.f(limit)), res, t.f(math.nan))
 
 

@@ -147,3 +147,24 @@ def test_gomp_parallel_outlined_body():
         np.testing.assert_array_equal(y, 2 * x + 1)
         # Both team members took a contiguous half (only one when there is a single element).
         assert set(who.tolist()) == ({0} if n == 1 else {0, 1})
+
+
+def test_cached_blas_object_loads_in_fresh_process(syms, _isolated_cache):
+    import os
+    import subprocess
+    import sys
+    src = gemm_ir(syms["sgemm"], "float", syms["int_bits"])
+    compile_module(src)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # Nothing in the child asks for BLAS before loading the cached object that calls it.
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import numpy as np\n"
+            "from runtime import compile_module, make_caller\n"
+            "cm = compile_module(sys.stdin.read())\n"
+            "a = np.ones((2, 3), np.float32); b = np.ones((3, 4), np.float32); c = np.empty((2, 4), np.float32)\n"
+            "make_caller(cm, 'mm', 3, 3)(a, b, c, 2, 4, 3)\n"
+            "print(cm.cache_hit, float(c.sum()))\n" % root)
+    out = subprocess.run([sys.executable, "-c", code], input=src, capture_output=True, text=True,
+                         env={**os.environ, "VIVE_CACHE_DIR": str(_isolated_cache)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "24.0"]

@@ -1,0 +1,27 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install install-test clean bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e ".[examples]"
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e ".[test,examples]"
+
+demo: install
+	$(BIN)/python examples/train_lenet.py
+
+test: install-test
+	$(BIN)/python -m pytest -q -n 2 tests
+
+bench: install-test
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

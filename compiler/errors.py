@@ -1,0 +1,41 @@
+"""ViveError and its subclasses; formats the user's source line into messages."""
+from __future__ import annotations
+
+import linecache
+
+
+class ViveError(Exception):
+    """Base class of every error vive raises on bad input."""
+
+
+class TraceError(ViveError):
+    """Unsupported NumPy function, or Python control flow on a traced value."""
+
+
+class ShapeError(ViveError, ValueError):
+    """Shapes that do not fit an op (the op, both shapes, the user's file:line)."""
+
+
+class DTypeError(ViveError, TypeError):
+    """Unsupported dtype, or dtypes that do not fit an op."""
+
+
+class BackendError(ViveError):
+    """A backend cannot do what was asked (e.g. no CUDA device)."""
+
+
+class VerifyError(ViveError):
+    """A graph breaks an IR invariant (a compiler bug when a pass produced it)."""
+
+
+class ParseError(ViveError):
+    """Text IR that does not parse."""
+
+
+def format_loc(loc) -> str:
+    """'  at file:line in func:   source' for a SourceLoc, or '' when unknown."""
+    if loc is None:
+        return ""
+    src = linecache.getline(loc.file, loc.line).strip()
+    text = f"\n  at {loc.file}:{loc.line} in {loc.func}"
+    return text + (f":   {src}" if src else "")

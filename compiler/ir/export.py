@@ -1,0 +1,38 @@
+"""Graph -> networkx DiGraph and Graphviz DOT text."""
+from __future__ import annotations
+
+import networkx as nx
+
+from .printer import value_names
+
+
+def to_networkx(g) -> nx.DiGraph:
+    names = value_names(g)
+    G = nx.DiGraph(name=g.name)
+    for v in g.inputs:
+        G.add_node(f"%{names[v]}", op="input", type=str(v.type))
+    for n in g.nodes:
+        key = f"%{names[n.out]}"
+        G.add_node(key, op=n.prim.name, type=str(n.out.type), loc=str(n.loc) if n.loc else "")
+        for v in n.inputs:
+            G.add_edge(f"%{names[v]}", key)
+    for i, v in enumerate(g.outputs):
+        G.add_node(f"out{i}", op="output", type=str(v.type))
+        G.add_edge(f"%{names[v]}", f"out{i}")
+    return G
+
+
+XX
+
+
+def to_dot(g) -> str:
+    G = to_networkx(g)
+    lines = [f"digraph {_q(g.name)} {{", "  rankdir=TB;", "  node [shape=box, fontname=monospace];"]
+    for key, attrs in G.nodes(data=True):
+        shape = "ellipse" if attrs["op"] in ("input", "output") else "box"
+        label = f"{key}: {attrs['type']}\\n{attrs['op']}"
+        lines.append(f"  {_q(key)} [label={_q(label)}, shape={shape}];")
+    for a, b in G.edges():
+        lines.append(f"  {_q(a)} -> {_q(b)};")
+    lines.append("}")
+    return "\n".join(lines)

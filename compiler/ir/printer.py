@@ -1,0 +1,87 @@
+"""The canonical text IR: one line per node with its result type; names assigned at print time."""
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import sympy
+
+from .types import DType, dim_str
+
+_INLINE_CONST_LIMIT = 16
+
+
+def value_names(g):
+    """Value -> printed name: inputs keep their names (else a0, a1, ...), node results are numbered."""
+    names, used = {}, set()
+    for i, v in enumerate(g.inputs):
+        base = v.name or f"a{i}"
+        name, k = base, 1
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        names[v] = name
+    for i, n in enumerate(g.nodes):
+        names[n.out] = str(i)
+    return names
+
+
+def format_param(p) -> str:
+    if isinstance(p, bool) or p is None:
+        return repr(p)
+    if isinstance(p, (int, np.integer)):
+        return str(int(p))
+    if isinstance(p, (float, np.floating)):
+        f = float(p)
+        return "inf" if f == float("inf") else "-inf" if f == float("-inf") else "nan" if f != f else repr(f)
+    if isinstance(p, DType):
+        return p.name
+    if isinstance(p, sympy.Basic):
+        return dim_str(p) if p.free_symbols else str(p)
+    if isinstance(p, str):
+        return repr(p)
+    if isinstance(p, (tuple, list)):
+        inner = ", ".join(format_param(x) for x in p)
+        return f"({inner},)" if len(p) == 1 else f"({inner})"
+    if isinstance(p, np.ndarray):
+        return format_array(p)
+    raise TypeError(f"cannot print param {p!r}")
+
+
+def format_array(a: np.ndarray) -> str:
+    if a.size > _INLINE_CONST_LIMIT:
+        return "base64('" + base64.b64encode(np.ascontiguousarray(a).tobytes()).decode() + "')"
+    if a.ndim == 0:
+        return format_param(a.item())
+    return _nested(a)
+
+
+def _nested(a):
+    if a.ndim == 1:
+        return "[" + ", ".join(format_param(x.item()) for x in a) + "]"
+    return "[" + ", ".join(_nested(x) for x in a) + "]"
+
+
+def format_node(n, names) -> str:
+    lhs = f"%{names[n.out]}: {n.out.type}"
+    if n.prim.name == "const":
+        return f"{lhs} = const {format_array(n.params['value'])}"
+    args = ", ".join(f"%{names[v]}" for v in n.inputs)
+    text = f"{lhs} = {n.prim.name}" + (f" {args}" if args else "")
+    if n.params:
+        text += " {" + ", ".join(f"{k}={format_param(v)}" for k, v in sorted(n.params.items())) + "}"
+    return text
+
+
+def print_graph(g, locs=False) -> str:
+    names = value_names(g)
+    head = ", ".join(f"%{names[v]}: {v.type}" for v in g.inputs)
+    lines = [f"graph {g.name}({head}) {{"]
+    for n in g.nodes:
+        line = "  " + format_node(n, names)
+        if locs and n.loc is not None:
+            line = f"{line:<60}  # {n.loc.file}:{n.loc.line}"
+        lines.append(line)
+    lines.append("  return" + ("" if not g.outputs else " " + ", ".join(f"%{names[v]}" for v in g.outputs)))
+    lines.append("}")
+    return "\n".join(lines)

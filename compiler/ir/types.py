@@ -1,0 +1,258 @@
+"""DType, TensorType (dtype + shape of ints or sympy expressions), Spec("f32[N,784]"), promotion, broadcasting."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+from ..errors import DTypeError, ShapeError
+
+
+class DType:
+    """One of the five element types vive supports; prints as f32, f64, i32, i64, bool."""
+    __slots__ = ("name", "np", "kind", "bits")
+
+    def __init__(self, name, np_dtype, kind, bits):
+        self.name, self.np, self.kind, self.bits = name, np.dtype(np_dtype), kind, bits
+
+    @property
+    def is_float(self):
+        return self.kind == "f"
+
+    @property
+    def is_int(self):
+        return self.kind == "i"
+
+    @property
+    def is_bool(self):
+        return self.kind == "b"
+
+    def __repr__(self):
+        return self.name
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (dtype, (self.name,))
+
+
+F32 = DType("f32", np.float32, "f", 32)
+F64 = DType("f64", np.float64, "f", 64)
+I32 = DType("i32", np.int32, "i", 32)
+I64 = DType("i64", np.int64, "i", 64)
+BOOL = DType("bool", np.bool_, "b", 8)
+DTYPES = {d.name: d for d in (F32, F64, I32, I64, BOOL)}
+_BY_NUMPY = {d.np: d for d in DTYPES.values()}
+_ALIASES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": BOOL, "bool_": BOOL}
+
+
+def dtype(x) -> DType:
+    """The DType for a name ('f32', 'float32'), a numpy dtype or type, or a DType."""
+    if isinstance(x, DType):
+        return x
+    if isinstance(x, str) and x in DTYPES:
+        return DTYPES[x]
+    if isinstance(x, str) and x in _ALIASES:
+        return _ALIASES[x]
+    if x is float:
+        return F64
+    if x is int:
+        return I64
+    if x is bool:
+        return BOOL
+    try:
+        nd = np.dtype(x)
+    except TypeError:
+        raise DTypeError(f"unsupported dtype {x!r}: vive supports f32, f64, i32, i64 and bool") from None
+    if nd in _BY_NUMPY:
+        return _BY_NUMPY[nd]
+    raise DTypeError(f"unsupported dtype {nd}: vive supports float32, float64, int32, int64 and bool")
+
+
+def promote(*ds) -> DType:
+    """NumPy's result type over DTypes and Python scalars (NEP 50: Python scalars are weak)."""
+    parts = [d.np if isinstance(d, DType) else d for d in ds]
+    return dtype(np.result_type(*parts))
+
+
+# ---- dims: Python ints or sympy expressions ----
+
+@lru_cache(maxsize=None)
+def symbol(name: str) -> sympy.Symbol:
+    """The one symbol for a dimension name: positive integer, so sympy simplifies sizes."""
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+def as_dim(d):
+    """Normalise a dim: sympy Integer -> int, int-like -> int, sympy expression kept."""
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+        return int(d)
+    if isinstance(d, sympy.Basic):
+        if d.is_Integer:
+            return int(d)
+        return d
+    raise ShapeError(f"invalid dimension {d!r}")
+
+
+def is_static(d) -> bool:
+    return isinstance(d, int)
+
+
+def dims_equal(a, b) -> bool:
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    return _sym_eq(a, b)
+
+
+@lru_cache(maxsize=4096)
+def _sym_eq(a, b) -> bool:
+    return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0
+
+
+def prod(dims):
+    out = 1
+    for d in dims:
+        out = out * d
+    return as_dim(out) if isinstance(out, (int, sympy.Basic)) else out
+
+
+def dim_str(d) -> str:
+    return str(d).replace(" ", "") if not isinstance(d, int) else str(d)
+
+
+class TensorType:
+    """Element type plus shape; dims are ints or sympy expressions. Prints as f32[N,784]."""
+    __slots__ = ("dtype", "shape", "_hash")
+
+    def __init__(self, dt, shape=()):
+        self.dtype = dtype(dt)
+        self.shape = tuple(as_dim(d) for d in shape)
+        self._hash = None
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return prod(self.shape)
+
+    @property
+    def is_static(self):
+        return all(isinstance(d, int) for d in self.shape)
+
+    @property
+    def free_symbols(self):
+        out = set()
+        for d in self.shape:
+            if not isinstance(d, int):
+                out |= d.free_symbols
+        return out
+
+    def with_dtype(self, dt):
+        return TensorType(dt, self.shape)
+
+    def with_shape(self, shape):
+        return TensorType(self.dtype, shape)
+
+    def __eq__(self, other):
+        return (isinstance(other, TensorType) and self.dtype is other.dtype
+                and len(self.shape) == len(other.shape)
+                and all(dims_equal(a, b) for a, b in zip(self.shape, other.shape)))
+
+    def __hash__(self):
+        if self._hash is None:
+            self._hash = hash((self.dtype.name, tuple(str(d) for d in self.shape)))
+        return self._hash
+
+    def __str__(self):
+        return f"{self.dtype.name}[{','.join(dim_str(d) for d in self.shape)}]"
+
+    __repr__ = __str__
+
+
+_SPEC_RE = re.compile(r"^\s*(f32|f64|i32|i64|bool|float32|float64|int32|int64)\s*\[(.*)\]\s*$")
+
+
+def parse_type(text: str) -> TensorType:
+    """'f32[N,784]' -> TensorType; letters are symbolic dims, expressions like 'M + N' allowed."""
+    m = _SPEC_RE.match(text)
+    if not m:
+        raise ShapeError(f"cannot parse type {text!r}: expected e.g. 'f32[N,784]' (dtypes f32 f64 i32 i64 bool)")
+    body = m.group(2).strip()
+    dims = []
+    if body:
+        for part in _split_top(body):
+            part = part.strip()
+            if re.fullmatch(r"\d+", part):
+                dims.append(int(part))
+            else:
+                dims.append(_parse_dim_expr(part))
+    return TensorType(m.group(1), dims)
+
+
+def _split_top(body):
+    out, depth, cur = [], 0, ""
+    for ch in body:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += ch in "(["
+        depth -= ch in ")]"
+        cur += ch
+    out.append(cur)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _parse_dim_expr(text):
+    names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
+    if not names and not re.fullmatch(r"[\d\s+*()/-]+", text):
+        raise ShapeError(f"cannot parse dimension {text!r}")
+    try:
+        e = sympy.sympify(text, locals={n: symbol(n) for n in names})
+    except (sympy.SympifyError, SyntaxError, TypeError) as ex:
+        raise ShapeError(f"cannot parse dimension {text!r}: {ex}") from None
+    return as_dim(e)
+
+
+class Spec(TensorType):
+    """An abstract argument: cc.Spec("f32[N,784]") or cc.Spec((None, 784), "f32"); letters are symbolic dims."""
+    __slots__ = ()
+
+    def __init__(self, text_or_shape, dt=None):
+        if isinstance(text_or_shape, str):
+            t = parse_type(text_or_shape)
+            super().__init__(t.dtype, t.shape)
+        else:
+            shape = [symbol(f"d{i}") if d is None else (symbol(d) if isinstance(d, str) else d)
+                     for i, d in enumerate(text_or_shape)]
+            super().__init__(dt or "f32", shape)
+
+    def __repr__(self):
+        return f"Spec({str(self)!r})"
+
+
+def broadcast_shapes(a, b, op="broadcast"):
+    """NumPy broadcasting of two shapes with symbolic dims; ShapeError when they cannot broadcast."""
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if isinstance(x, int) and x == 1:
+            out.append(y)
+        elif isinstance(y, int) and y == 1:
+            out.append(x)
+        elif dims_equal(x, y):
+            out.append(x)
+        else:
+            raise ShapeError(f"{op}: cannot broadcast shapes {_fmt(a)} and {_fmt(b)}")
+    return tuple(out)
+
+
+def _fmt(shape):
+    return "[" + ",".join(dim_str(d) for d in shape) + "]"

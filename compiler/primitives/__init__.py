@@ -1,0 +1,8 @@
+"""All primitives: import this package to fill the registry. `REGISTRY` maps names to definitions."""
+from .base import Primitive, REGISTRY, bind, get  # noqa: F401
+from .elementwise import *  # noqa: F401,F403
+from .elementwise import UNARY, BINARY  # noqa: F401
+from .shape import broadcast_in_dim, reshape, transpose, slice, pad, concatenate, rev  # noqa: F401
+from .reduce import reduce_sum, reduce_max, argmax  # noqa: F401
+from .linalg import dot_general, conv2d, max_pool2d  # noqa: F401
+from .misc import const, dim, one_hot, take, random_uniform  # noqa: F401

@@ -1,0 +1,86 @@
+"""Sources and index ops: const, dim (a symbolic size as a value), one_hot, take (integer gather), random_uniform."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, DTypeError
+from ..ir.types import TensorType, dtype as to_dtype, as_dim, I64, F32
+from .base import Primitive
+
+
+def _const_shape(value, **_):
+    return TensorType(to_dtype(value.dtype), value.shape)
+
+
+const = Primitive("const", numpy=lambda value: value.copy(), shape=_const_shape, kind="source",
+                  differentiable=False)
+
+
+def _dim_shape(expr, dtype=I64, **_):
+    return TensorType(dtype, ())
+
+
+dim = Primitive("dim", numpy=lambda expr, dtype=I64: np.array(int(expr), dtype=to_dtype(dtype).np),
+                shape=_dim_shape, kind="source", differentiable=False)
+
+
+def _one_hot_shape(labels, num_classes, dtype=F32, **_):
+    if not labels.dtype.is_int:
+        raise DTypeError(f"one_hot: labels must be integers, got {labels}")
+    return TensorType(dtype, labels.shape + (as_dim(num_classes),))
+
+
+def _one_hot_np(labels, num_classes, dtype=F32):
+    return (labels[..., None] == np.arange(num_classes)).astype(to_dtype(dtype).np)
+
+
+one_hot = Primitive("one_hot", numpy=_one_hot_np, shape=_one_hot_shape, kind="elementwise", differentiable=False)
+
+
+def _take_shape(x, idx, axis, **_):
+    if not idx.dtype.is_int:
+        raise DTypeError(f"take: indices must be integers, got {idx}")
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(f"take: axis {axis} out of range for {x}")
+    return TensorType(x.dtype, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+
+
+# NOTE: out-of-range indices are clamped (as jax.numpy does), so compiled code never reads out of bounds.
+take = Primitive("take", numpy=lambda x, idx, axis: np.take(x, idx, axis=axis, mode="clip"),
+                 shape=_take_shape, kind="other", linear=(0,))
+
+
+def _random_shape(key, shape, dtype=F32, **_):
+    if not key.dtype.is_int or key.ndim != 0:
+        raise DTypeError(f"random_uniform: key must be an integer scalar, got {key}")
+    dt = to_dtype(dtype)
+    if not dt.is_float:
+        raise DTypeError(f"random_uniform: dtype must be float, got {dt}")
+    return TensorType(dt, tuple(as_dim(d) for d in shape))
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def splitmix64(z):
+    """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic): a counter -> 64 random bits."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _random_np(key, shape, dtype=F32):
+    # u[i] = top bits of splitmix64(key * golden + i) / 2^bits: same key, same numbers; counter-based, so
+    # any element can be computed independently (what a parallel kernel needs)
+    dt = to_dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    with np.errstate(over="ignore"):
+        base = np.uint64(np.int64(key).astype(np.uint64)) * _GOLDEN
+        z = splitmix64(base + np.arange(n, dtype=np.uint64))
+    bits = 24 if dt.bits == 32 else 53
+    u = (z >> np.uint64(64 - bits)).astype(np.float64) * (2.0 ** -bits)
+    return u.astype(dt.np).reshape(shape)
+
+
+random_uniform = Primitive("random_uniform", numpy=_random_np, shape=_random_shape, kind="source",
+                           differentiable=False)

@@ -1,0 +1,133 @@
+"""Shape primitives: broadcast_in_dim, reshape, transpose, slice, pad, concatenate, rev."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import sympy
+
+from ..errors import ShapeError
+from ..ir.types import TensorType, dims_equal, prod, as_dim, dim_str
+from .base import Primitive, check_same_dtype
+
+
+def _s(shape):
+    return "[" + ",".join(dim_str(d) for d in shape) + "]"
+
+
+def _broadcast_shape(x, shape, dims, **_):
+    shape = tuple(as_dim(d) for d in shape)
+    if len(dims) != x.ndim or len(set(dims)) != len(dims) or any(not 0 <= d < len(shape) for d in dims):
+        raise ShapeError(f"broadcast_in_dim: dims {dims} do not map {x} into {_s(shape)}")
+    if list(dims) != sorted(dims):
+        raise ShapeError(f"broadcast_in_dim: dims {dims} must be increasing")
+    for i, d in enumerate(dims):
+        if not (x.shape[i] == 1 or dims_equal(x.shape[i], shape[d])):
+            raise ShapeError(f"broadcast_in_dim: cannot broadcast {x} to {_s(shape)}")
+    return TensorType(x.dtype, shape)
+
+
+def _broadcast_np(x, shape, dims):
+    expanded = x.reshape([x.shape[dims.index(i)] if i in dims else 1 for i in range(len(shape))])
+    return np.broadcast_to(expanded, shape).copy()
+
+
+broadcast_in_dim = Primitive("broadcast_in_dim", numpy=_broadcast_np, shape=_broadcast_shape, kind="shape",
+                             linear=(0,))
+
+
+def _reshape_shape(x, shape, **_):
+    shape = tuple(as_dim(d) for d in shape)
+    if not dims_equal(prod(x.shape), prod(shape)):
+        raise ShapeError(f"reshape: cannot reshape {x} ({dim_str(prod(x.shape))} elements) to {_s(shape)}")
+    return TensorType(x.dtype, shape)
+
+
+reshape = Primitive("reshape", numpy=lambda x, shape: x.reshape(shape), shape=_reshape_shape, kind="shape",
+                    linear=(0,))
+
+
+def _transpose_shape(x, perm, **_):
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: {perm} is not a permutation of the axes of {x}")
+    return TensorType(x.dtype, tuple(x.shape[p] for p in perm))
+
+
+transpose = Primitive("transpose", numpy=lambda x, perm: np.transpose(x, perm), shape=_transpose_shape,
+                      kind="shape", linear=(0,))
+
+
+def _slice_len(start, stop, step):
+    if isinstance(start, int) and isinstance(stop, int):
+        return max(0, -(-(stop - start) // step))
+    if step == 1:
+        return as_dim(stop - start)
+    return as_dim(sympy.ceiling(sympy.Rational(1, step) * (stop - start)))
+
+
+def _slice_shape(x, start, stop, step, **_):
+    if not (len(start) == len(stop) == len(step) == x.ndim):
+        raise ShapeError(f"slice: start/stop/step need one entry per axis of {x}")
+    if any(not isinstance(s, int) or s < 1 for s in step):
+        raise ShapeError(f"slice: steps must be positive integers, got {step}")
+    return TensorType(x.dtype, tuple(_slice_len(a, b, s) for a, b, s in zip(start, stop, step)))
+
+
+def _slice_np(x, start, stop, step):
+    return x[tuple(builtins.slice(a, b, s) for a, b, s in zip(start, stop, step))]
+
+
+slice = Primitive("slice", numpy=_slice_np, shape=_slice_shape, kind="shape", linear=(0,))
+
+
+def _pad_shape(x, lo, hi, interior=None, value=0.0, **_):
+    interior = interior or (0,) * x.ndim
+    if not (len(lo) == len(hi) == len(interior) == x.ndim):
+        raise ShapeError(f"pad: lo/hi/interior need one entry per axis of {x}")
+    out = []
+    for d, a, b, i in zip(x.shape, lo, hi, interior):
+        out.append(as_dim(a + b + d + i * (d - 1)) if not (isinstance(d, int) and d == 0) else a + b)
+    return TensorType(x.dtype, out)
+
+
+def _pad_np(x, lo, hi, interior=None, value=0.0):
+    interior = interior or (0,) * x.ndim
+    if any(interior):
+        shape = [d + i * max(d - 1, 0) for d, i in zip(x.shape, interior)]
+        y = np.full(shape, value, dtype=x.dtype)
+        y[tuple(builtins.slice(None, None, i + 1) for i in interior)] = x
+        x = y
+    y = np.pad(x, [(max(a, 0), max(b, 0)) for a, b in zip(lo, hi)], constant_values=value)
+    # negative padding crops, as in lax.pad
+    return y[tuple(builtins.slice(-a if a < 0 else 0, d + b if b < 0 else d) for a, b, d in zip(lo, hi, y.shape))]
+
+
+pad = Primitive("pad", numpy=_pad_np, shape=_pad_shape, kind="shape", linear=(0,))
+
+
+def _concat_shape(*xs, axis, **_):
+    if not xs:
+        raise ShapeError("concatenate: needs at least one array")
+    d = check_same_dtype("concatenate", *xs)
+    nd = xs[0].ndim
+    if not 0 <= axis < nd:
+        raise ShapeError(f"concatenate: axis {axis} out of range for {xs[0]}")
+    for t in xs[1:]:
+        if t.ndim != nd or any(not dims_equal(a, b) for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != axis):
+            raise ShapeError(f"concatenate: shapes differ off axis {axis}: {' and '.join(str(t) for t in xs)}")
+    shape = list(xs[0].shape)
+    shape[axis] = as_dim(sum((t.shape[axis] for t in xs[1:]), xs[0].shape[axis]))
+    return TensorType(d, shape)
+
+
+concatenate = Primitive("concatenate", numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
+                        shape=_concat_shape, kind="shape", linear="all")
+
+
+def _rev_shape(x, axes, **_):
+    if any(not 0 <= a < x.ndim for a in axes):
+        raise ShapeError(f"rev: axes {axes} out of range for {x}")
+    return x
+
+
+rev = Primitive("rev", numpy=lambda x, axes: np.flip(x, axes).copy(), shape=_rev_shape, kind="shape", linear=(0,))

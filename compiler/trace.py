@@ -1,0 +1,389 @@
+"""Tracing: Tracer objects stand in for arrays and record primitives into a Graph, with the user's file:line.
+
+A trace is a TraceContext on a thread-local stack. Nested traces (grad of grad, a closure over an outer
+traced value) work by capture: a tracer of an enclosing trace used inside an inner one becomes an extra
+input of the inner graph, and whoever evaluates that graph passes the outer value in.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+import sympy
+
+from .errors import TraceError, format_loc
+from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
+from .ir.types import TensorType, dtype as to_dtype, symbol
+from .primitives import base as prim_base
+from .primitives import const as const_p
+from . import pytree
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
+_local = threading.local()
+
+
+def _stack():
+    s = getattr(_local, "stack", None)
+    if s is None:
+        s = _local.stack = []
+    return s
+
+
+def user_loc(depth=2):
+    """The first frame outside vive and NumPy: where the user's code made this op."""
+    override = getattr(_local, "loc", None)
+    if override is not None:
+        return override
+    f = sys._getframe(depth)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not (fn.startswith(_PKG_DIR) or fn.startswith(_NUMPY_DIR) or fn.startswith("<__array_function__")):
+            return SourceLoc(_short(fn), f.f_lineno, f.f_code.co_name)
+        f = f.f_back
+    return None
+
+
+def _short(path):
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else path
+    except ValueError:
+        return path
+
+
+@contextmanager
+def loc_scope(loc):
+    """Nodes made inside this block carry `loc` (transforms keep the primal op's user line)."""
+    old = getattr(_local, "loc", None)
+    _local.loc = loc if loc is not None else old
+    try:
+        yield
+    finally:
+        _local.loc = old
+
+
+class TraceContext:
+    def __init__(self, name):
+        self.builder = GraphBuilder(name)
+        self.level = len(_stack())
+        self.active = True
+        self.captured = {}          # id(outer Value) -> inner input Value
+        self.captured_tracers = []  # outer tracers, in capture order
+
+    def lift(self, x):
+        """Make `x` a Value of this trace: own tracers pass, outer tracers are captured."""
+        if isinstance(x, Tracer):
+            if x._ctx is self:
+                return x._value
+            if not x._ctx.active:
+                raise TraceError("a traced value escaped the function that traced it (stored in a global "
+                                 "or a closure?) and was used later" + format_loc(user_loc(3)))
+            key = id(x._value)
+            v = self.captured.get(key)
+            if v is None:
+                v = Value(x._value.type, None, None)
+                self.captured[key] = v
+                self.captured_tracers.append(x)
+            return v
+        return None
+
+
+def is_tracer(x):
+    return isinstance(x, Tracer)
+
+
+def record(prim, args, params):
+    """Add a node for prim(*args) to the innermost trace among the tracers in args."""
+    ctx = None
+    for a in args:
+        if isinstance(a, Tracer) and (ctx is None or a._ctx.level > ctx.level):
+            ctx = a._ctx
+    if ctx is None:
+        stack = _stack()
+        if not stack:
+            raise TraceError(f"{prim.name} with symbolic sizes {params} outside of a trace")
+        ctx = stack[-1]
+    if not ctx.active:
+        raise TraceError("a traced value escaped the function that traced it and was used later"
+                         + format_loc(user_loc(3)))
+    loc = user_loc(3)
+    vals = []
+    for a in args:
+        v = ctx.lift(a)
+        if v is None:
+            v = ctx.builder.add(const_p, [], {"value": np.asarray(a)}, loc)
+        vals.append(v)
+    out = ctx.builder.add(prim, vals, params, loc)
+    return Tracer(ctx, out)
+
+
+prim_base._TRACE_HOOKS = (is_tracer, record)
+
+
+class Tracer:
+    """Stands in for an array while tracing; NumPy functions and operators on it record primitives."""
+    __slots__ = ("_ctx", "_value")
+    __array_priority__ = 1000
+
+    def __init__(self, ctx, value):
+        self._ctx = ctx
+        self._value = value
+
+    # ---- array-like properties ----
+    @property
+    def aval(self) -> TensorType:
+        return self._value.type
+
+    @property
+    def shape(self):
+        return self._value.type.shape
+
+    @property
+    def ndim(self):
+        return len(self._value.type.shape)
+
+    @property
+    def size(self):
+        return self._value.type.size
+
+    @property
+    def dtype(self):
+        return self._value.type.dtype.np
+
+    def __repr__(self):
+        return f"Tracer({self._value.type})"
+
+    def __len__(self):
+        if not self.shape:
+            raise TraceError("len() of a 0-d traced value" + format_loc(user_loc()))
+        n = self.shape[0]
+        if not isinstance(n, int):
+            raise TraceError(f"len() of a traced value with symbolic first dimension {n}; use x.shape[0]"
+                             + format_loc(user_loc()))
+        return n
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    # ---- Python control flow on traced values is not traceable ----
+    def _no_concrete(self, what):
+        loc = user_loc()
+        where = f" at {loc.file}:{loc.line} in {loc.func}" if loc else ""
+        raise TraceError(f"Python {what} on a traced value{where}; its value is unknown while tracing. "
+                         f"Use np.where(cond, a, b) to choose between values elementwise.")
+
+    def __bool__(self):
+        self._no_concrete("`if`/`while`/`and`/`or` (bool())")
+
+    def __int__(self):
+        self._no_concrete("int()")
+
+    def __float__(self):
+        self._no_concrete("float()")
+
+    def __index__(self):
+        self._no_concrete("use as an index (__index__)")
+
+    def __complex__(self):
+        self._no_concrete("complex()")
+
+    def __array__(self, dtype=None, copy=None):
+        self._no_concrete("conversion to a NumPy array (np.asarray)")
+
+    def tolist(self):
+        self._no_concrete("tolist()")
+
+    def item(self):
+        self._no_concrete("item()")
+
+    def __hash__(self):
+        return id(self)
+
+    # ---- NumPy protocol ----
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from . import ops
+        return ops.apply_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from . import ops
+        return ops.apply_function(func, args, kwargs)
+
+
+def _install_methods():
+    from . import ops
+    binops = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "truediv": ops.true_divide,
+              "floordiv": ops.floor_divide, "pow": ops.power, "matmul": ops.matmul, "mod": ops.mod}
+    for name, fn in binops.items():
+        setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: f(a, b))(fn))
+        setattr(Tracer, f"__r{name}__", (lambda f: lambda a, b: f(b, a))(fn))
+    for name, fn in {"lt": ops.less, "le": ops.less_equal, "gt": ops.greater, "ge": ops.greater_equal,
+                     "eq": ops.equal, "ne": ops.not_equal, "and": ops.logical_and_or_bitwise("and"),
+                     "or": ops.logical_and_or_bitwise("or")}.items():
+        setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: f(a, b))(fn))
+    Tracer.__rand__ = lambda a, b: ops.logical_and_or_bitwise("and")(b, a)
+    Tracer.__ror__ = lambda a, b: ops.logical_and_or_bitwise("or")(b, a)
+    Tracer.__neg__ = lambda a: ops.negative(a)
+    Tracer.__pos__ = lambda a: a
+    Tracer.__abs__ = lambda a: ops.absolute(a)
+    Tracer.__invert__ = lambda a: ops.invert(a)
+    Tracer.__getitem__ = lambda a, idx: ops.getitem(a, idx)
+    Tracer.__hash__ = lambda a: id(a)
+    for name in ("sum", "mean", "max", "min", "argmax", "reshape", "transpose", "astype", "flatten", "ravel",
+                 "squeeze", "clip", "var", "std", "prod", "dot", "copy", "swapaxes", "all", "any", "argmin",
+                 "cumsum", "fill", "sort", "repeat"):
+        setattr(Tracer, name, getattr(ops, "method_" + name))
+    Tracer.T = property(lambda a: ops.transpose(a))
+    Tracer.mT = property(lambda a: ops.swapaxes(a, -1, -2))
+
+
+def abstractify(x) -> TensorType:
+    """The TensorType standing for an argument: a Spec or TensorType as is, an array by dtype and shape."""
+    if isinstance(x, TensorType):
+        return x
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (bool, int, float)):
+        return TensorType(to_dtype(np.asarray(x).dtype), ())
+    if isinstance(x, (np.ndarray, np.generic)):
+        return TensorType(to_dtype(x.dtype), x.shape)
+    if hasattr(x, "__array__") or isinstance(x, (list,)):
+        a = np.asarray(x)
+        if a.dtype == object:
+            raise TraceError(f"cannot trace an argument of type {type(x).__name__}")
+        return TensorType(to_dtype(a.dtype), a.shape)
+    raise TraceError(f"cannot trace an argument of type {type(x).__name__}: pass NumPy arrays, "
+                     f"Python numbers, cc.Spec, or dicts/lists/tuples of them")
+
+
+def trace_flat(fn, in_tree, in_types, name=None):
+    """Trace fn on abstract inputs; returns (graph, outer tracers the graph captured as extra inputs)."""
+    ctx = TraceContext(name or getattr(fn, "__name__", "f"))
+    stack = _stack()
+    stack.append(ctx)
+    try:
+        names = _arg_names(fn, in_tree)
+        tracers = [Tracer(ctx, ctx.builder.input(t, nm)) for t, nm in zip(in_types, names)]
+        out = fn(*pytree.unflatten(in_tree, tracers))
+        leaves, out_tree = pytree.flatten(out)
+        outs = []
+        for leaf in leaves:
+            v = ctx.lift(leaf)
+            if v is None:
+                if not isinstance(leaf, (np.ndarray, np.generic, bool, int, float)):
+                    raise TraceError(f"function {ctx.builder.name} returned a {type(leaf).__name__}; "
+                                     f"return arrays or dicts/lists/tuples of arrays")
+                v = ctx.builder.add(const_p, [], {"value": np.asarray(leaf)}, None)
+            outs.append(v)
+    finally:
+        ctx.active = False
+        stack.pop()
+    explicit = ctx.builder.inputs
+    captured = list(ctx.captured.values())
+    g = Graph(ctx.builder.name, explicit + captured, ctx.builder.nodes, outs, in_tree=in_tree,
+              out_tree=out_tree, n_explicit=len(explicit))
+    return g, ctx.captured_tracers
+
+
+def _arg_names(fn, in_tree):
+    """Printable input names from the signature and pytree keys: x, params.w1, ..."""
+    import inspect
+    import re
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    out = []
+    for path in pytree.leaf_paths(in_tree):
+        if not path:
+            out.append(None)
+            continue
+        i = path[0]
+        head = params[i] if isinstance(i, int) and i < len(params) else f"a{i}"
+        parts = [head] + [str(k) for k in path[1:]]
+        name = re.sub(r"[^\w.]", "_", ".".join(parts))
+        out.append(name)
+    return out
+
+
+def trace(fn, *args, name=None) -> Graph:
+    """Trace a NumPy function on example arrays or cc.Spec's; returns its Graph.
+
+    >>> g = cc.trace(lambda x, w: np.tanh(x @ w), cc.Spec("f32[N,4]"), np.ones((4, 2), np.float32))
+    """
+    leaves, in_tree = pytree.flatten(args)
+    g, captured = trace_flat(fn, in_tree, [abstractify(x) for x in leaves], name)
+    if captured:
+        raise TraceError("cc.trace of a function that closes over values traced by an enclosing transform")
+    return g
+
+
+# ---- evaluation: the reference interpreter, and inlining into an enclosing trace ----
+
+def _bind_symbols(graph, args):
+    env = {}
+    for v, a in zip(graph.inputs, args):
+        shape = a.shape if isinstance(a, Tracer) else np.shape(a)
+        if isinstance(a, Tracer):
+            continue
+        for d, n in zip(v.type.shape, shape):
+            if isinstance(d, sympy.Symbol):
+                env.setdefault(d, int(n))
+    return env
+
+
+def _subst(p, env):
+    if isinstance(p, sympy.Basic):
+        r = p.subs(env)
+        return int(r) if r.is_Integer else r
+    if isinstance(p, tuple):
+        return tuple(_subst(x, env) for x in p)
+    if isinstance(p, list):
+        return [_subst(x, env) for x in p]
+    return p
+
+
+def evaluate(graph: Graph, args):
+    """Run graph on flat args: NumPy arrays give the reference result; tracers inline it into their trace."""
+    if len(args) != len(graph.inputs):
+        raise TraceError(f"graph {graph.name} takes {len(graph.inputs)} inputs, got {len(args)}")
+    env = dict(zip(graph.inputs, args))
+    symenv = _bind_symbols(graph, args) if graph.free_symbols else None
+    for n in graph.nodes:
+        params = n.params
+        if symenv:
+            params = {k: _subst(p, symenv) for k, p in params.items()}
+        with loc_scope(n.loc):
+            env[n.out] = prim_base.bind(n.prim, [env[v] for v in n.inputs], params)
+    return [env[v] for v in graph.outputs]
+
+
+def interpret(graph: Graph, *args):
+    """The reference interpreter: flat NumPy arrays in, list of NumPy arrays out."""
+    arrays = [np.asarray(a) for a in args]
+    for v, a in zip(graph.inputs, arrays):
+        if to_dtype(a.dtype) is not v.type.dtype:
+            arrays = [np.asarray(a, dtype=v.type.dtype.np) if to_dtype(a.dtype) is not v.type.dtype else a
+                      for a, v in zip(arrays, graph.inputs)]
+            break
+    return [np.asarray(o) for o in evaluate(graph, arrays)]
+
+
+_install_methods_done = False
+
+
+def _late_init():
+    global _install_methods_done
+    if not _install_methods_done:
+        _install_methods()
+        _install_methods_done = True
+
+
+__all__ = ["Tracer", "trace", "trace_flat", "evaluate", "interpret", "abstractify", "loc_scope", "user_loc",
+           "symbol"]
+
+_late_init()
