@@ -22,7 +22,8 @@ def to_networkx(g) -> nx.DiGraph:
     return G
 
 
-XX
+def _q(s):
+    return '"' + str(s).replace('"', "'") + '"'
 
 
 def to_dot(g) -> str:
