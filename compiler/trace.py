@@ -261,7 +261,8 @@ def abstractify(x) -> TensorType:
 
 def trace_flat(fn, in_tree, in_types, name=None):
     """Trace fn on abstract inputs; returns (graph, outer tracers the graph captured as extra inputs)."""
-    ctx = TraceContext(name or getattr(fn, "__name__", "f"))
+    import re
+    ctx = TraceContext(re.sub(r"[^\w.]", "_", name or getattr(fn, "__name__", "f")).strip("_") or "f")
     stack = _stack()
     stack.append(ctx)
     try:
