@@ -807,7 +807,8 @@ def apply_function(func, args, kwargs):
     fn = FUNCTIONS.get(func)
     if fn is None:
         mod = getattr(func, "__module__", "numpy") or "numpy"
-        mod = "numpy" if mod.startswith("numpy") else mod
+        mod = "numpy" if mod in ("numpy", "numpy._core.fromnumeric", "numpy._core.multiarray",
+                                 "numpy._core.numeric", "numpy.lib._function_base_impl") else mod
         raise _err(TraceError, f"{mod}.{func.__name__} is not supported by vive's tracer")
     return fn(*args, **kwargs)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError
+from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType, broadcast_shapes, BOOL, dtype as to_dtype
 from .base import Primitive, float_unary, numeric_unary, check_same_dtype
 
@@ -48,7 +48,10 @@ def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
             raise DTypeError(f"{op}: does not take bool operands ({a}, {b})")
         if float_only and not d.is_float:
             raise DTypeError(f"{op}: expects float operands, got {a} and {b}")
-        shape = broadcast_shapes(a.shape, b.shape, f"{op}: cannot broadcast {a} with {b};")
+        try:
+            shape = broadcast_shapes(a.shape, b.shape, op)
+        except ShapeError:
+            raise ShapeError(f"{op}: cannot broadcast {a} with {b}") from None
         return TensorType(BOOL if out_bool else d, shape)
     return rule
 
