@@ -370,6 +370,13 @@ def _scale(b: ir.IRBuilder, y: ir.Value, k: ir.Value) -> ir.Value:
 _LOG2E = 1.4426950408889634
 _LN2 = {"f32": (0.6931471824645996, -1.9046542121259336e-09), "f64": (0.6931471805599453, 2.3190468138462996e-17)}
 _EXP_JMAX = {"f32": 160.0, "f64": 1100.0}         # past these, exp is 0 or inf anyway
+_EXP_XMAX = {"f32": (-110.0, 90.0), "f64": (-750.0, 710.0)}   # e^x is 0 below, inf above
+
+
+def _clamp(b: ir.IRBuilder, x: ir.Value, lo: float, hi: float) -> ir.Value:
+    """min(max(x, lo), hi) that keeps NaN (ordered compares are false for it)."""
+    x = b.select(b.fcmp_ordered("<", x, _c(x, lo)), _c(x, lo), x)
+    return b.select(b.fcmp_ordered(">", x, _c(x, hi)), _c(x, hi), x)
 
 
 def _reduce_ln2(b: ir.IRBuilder, x: ir.Value) -> tuple[ir.Value, ir.Value]:
@@ -396,7 +403,7 @@ def exp(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
     s = _suffix(x)
     if s == "f32" and approx:
         return _call(b, "llvm.nvvm.ex2.approx.f32", b.fmul(x, _c(x, _LOG2E)))
-    k, r = _reduce_ln2(b, x)
+    k, r = _reduce_ln2(b, _clamp(b, x, *_EXP_XMAX[s]))
     if s == "f32":
         p = _call(b, "llvm.nvvm.ex2.approx.f32", b.fmul(r, _c(x, _LOG2E)))
     else:
@@ -407,7 +414,7 @@ def exp(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
 def expm1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """e^x - 1, accurate near 0: with x = j*ln2 + r, expm1(x) = 2^j*q(r) + (2^j - 1) where q(r) = expm1(r)."""
     s = _suffix(x)
-    x = b.select(b.fcmp_ordered("<", x, _c(x, -80.0)), _c(x, -80.0), x)     # expm1 is -1 to both precisions there
+    x = _clamp(b, x, -80.0, _EXP_XMAX[s][1])     # expm1 is -1 to both precisions below -80
     k, r = _reduce_ln2(b, x)
     n = 9 if s == "f32" else 14                    # q(r) = r * sum r^i/(i+1)!
     q = b.fmul(r, _horner(b, r, [1.0 / math.factorial(i + 1) for i in range(n)]))
@@ -510,7 +517,8 @@ def _sincos(b: ir.IRBuilder, x: ir.Value, want_cos: bool) -> ir.Value:
 def sin(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
     if approx and _suffix(x) == "f32":
         return _call(b, "llvm.nvvm.sin.approx.f", x)
-    return _sincos(b, x, want_cos=False)
+    v = _sincos(b, x, want_cos=False)
+    return b.select(b.fcmp_ordered("==", x, _c(x, 0.0)), x, v)      # sin(-0) = -0
 
 
 def cos(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
