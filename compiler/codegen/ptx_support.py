@@ -62,6 +62,9 @@ _SAFE_PREFIXES = ("llvm.fma.", "llvm.fmuladd.", "llvm.fabs.", "llvm.copysign.", 
                   "llvm.floor.", "llvm.ceil.", "llvm.trunc.", "llvm.maximum.", "llvm.minimum.", "llvm.maxnum.",
                   "llvm.minnum.", "llvm.smax.", "llvm.smin.", "llvm.umax.", "llvm.umin.", "llvm.abs.",
                   "llvm.lifetime.", "llvm.assume", "llvm.memcpy.", "llvm.memset.", "llvm.experimental.noalias")
+# Selected only when every call carries `afn` (else "Cannot select: ftanh" aborts). LLVM 22 auto-upgrades
+# llvm.nvvm.tanh.approx.f32 to `call afn float @llvm.tanh.f32`.
+_AFN_ONLY = frozenset({"llvm.tanh.f32"})
 
 _init_lock = threading.Lock()
 _initialized = False
@@ -101,10 +104,22 @@ def new_module(name: str = "kernels") -> ir.Module:
 
 def check_declarations(mod: llvm.ModuleRef) -> None:
     """Raise BackendError for a declared function NVPTX might not select; calling LLVM with it could abort."""
+    afn_only = set()
     for f in mod.functions:
-        if f.is_declaration and f.name not in NATIVE_INTRINSICS and not f.name.startswith(_SAFE_PREFIXES):
+        if not f.is_declaration:
+            continue
+        if f.name in _AFN_ONLY:
+            afn_only.add(f.name)
+        elif f.name not in NATIVE_INTRINSICS and not f.name.startswith(_SAFE_PREFIXES):
             raise BackendError(f"ptx: no native instruction for call to @{f.name}; "
                                f"use the emitters in compiler.codegen.ptx_support")
+    if afn_only:
+        for f in mod.functions:
+            for block in f.blocks:
+                for ins in block.instructions:
+                    text = str(ins)
+                    if ins.opcode == "call" and " afn " not in text and any(f"@{n}(" in text for n in afn_only):
+                        raise BackendError(f"ptx: {text.strip()} needs the `afn` flag to lower on NVPTX")
 
 
 def module_to_ptx(llvm_ir: str | ir.Module, arch: str = DEFAULT_ARCH, ptx_version: int | None = None) -> str:
@@ -419,7 +434,10 @@ def expm1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     n = 9 if s == "f32" else 14                    # q(r) = r * sum r^i/(i+1)!
     q = b.fmul(r, _horner(b, r, [1.0 / math.factorial(i + 1) for i in range(n)]))
     two_j = _scale(b, _c(x, 1.0), k)               # inf when e^x overflows anyway
-    return _select_nan(b, x, fma(b, two_j, q, b.fsub(two_j, _c(x, 1.0))))
+    out = fma(b, two_j, q, b.fsub(two_j, _c(x, 1.0)))
+    out = b.select(b.fcmp_ordered("==", two_j, _c(x, math.inf)), two_j, out)   # not inf*q + inf = NaN for q <= 0
+    out = b.select(b.fcmp_ordered("==", x, _c(x, 0.0)), x, out)                # expm1(-0) = -0
+    return _select_nan(b, x, out)
 
 
 def tanh(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
