@@ -1,0 +1,128 @@
+"""The pass manager: naming, identity on no change, verify after each pass, PassError text, logging, PassLog."""
+import numpy as np
+import pytest
+
+import compiler as cc
+from compiler.ir import parse
+from compiler.ir.graph import Node
+from compiler.passes import graph_pass, run_pipeline, PassLog, PassError
+from compiler.primitives import REGISTRY
+
+SRC = """
+graph f(%x: f32[3]) {
+  %0: f32[3] = exp %x
+  %1: f32[3] = neg %0
+  return %1
+}"""
+
+
+@graph_pass
+def keep(g):
+    return g
+
+
+@graph_pass
+def drop_last_node_keep_output(g):
+    # a broken pass: the output refers to a node no longer in the graph
+    return g.replace(nodes=g.nodes[:-1])
+
+
+@graph_pass
+def wrong_type(g):
+    n = g.nodes[0]
+    bad = Node(n.prim, n.inputs, n.params, cc.TensorType("f64", (3,)))
+    nodes = [bad] + g.nodes[1:]
+    return g.replace(nodes=nodes)
+
+
+@graph_pass
+def explode(g):
+    raise RuntimeError("boom")
+
+
+@graph_pass(name="custom_name")
+def _renamed(g):
+    return g
+
+
+def test_names():
+    assert keep.name == "keep" and keep.__name__ == "keep"
+    assert _renamed.name == "custom_name"
+    assert "keep" in repr(keep)
+
+
+def test_identity_and_log():
+    g = parse(SRC)
+    log = PassLog()
+    seen = []
+    out = run_pipeline(g, [keep, keep], observer=lambda name, gr, s: seen.append((name, gr, s)), log=log)
+    assert out is g
+    assert [s[0] for s in seen] == ["keep", "keep"]
+    assert all(s[1] is g and s[2] >= 0 for s in seen)
+    assert log.names == ["keep", "keep"] and not any(r.changed for r in log)
+    assert log.input is g and [n for n, _ in log.stages()] == ["input", "keep", "keep"]
+    assert log[0].nodes_before == log[0].nodes_after == 2
+    text = log.summary()
+    assert "keep" in text and "total" in text
+
+
+def test_exception_names_pass_and_predecessors():
+    g = parse(SRC)
+    with pytest.raises(PassError) as ei:
+        run_pipeline(g, [keep, _renamed, explode, keep])
+    msg = str(ei.value)
+    assert msg.startswith("pass explode failed (after keep, custom_name): RuntimeError: boom")
+    assert ei.value.pass_name == "explode" and ei.value.after == ("keep", "custom_name")
+    assert isinstance(ei.value, cc.ViveError)
+    assert isinstance(ei.value.__cause__, RuntimeError)
+
+
+def test_first_pass_failure_says_first():
+    with pytest.raises(PassError, match=r"pass explode failed \(first pass\)"):
+        run_pipeline(parse(SRC), [explode])
+
+
+def test_verify_catches_broken_graph():
+    g = parse(SRC)
+    with pytest.raises(PassError, match=r"pass drop_last_node_keep_output failed \(after keep\).*output"):
+        run_pipeline(g, [keep, drop_last_node_keep_output], verify=True)
+    with pytest.raises(PassError, match="wrong_type failed.*differs from the shape rule"):
+        run_pipeline(g, [wrong_type], verify=True)
+    # verify=False lets it through
+    run_pipeline(g, [wrong_type], verify=False)
+
+
+def test_verify_default_follows_debug_env(monkeypatch):
+    g = parse(SRC)
+    monkeypatch.setenv("VIVE_DEBUG", "0")
+    run_pipeline(g, [wrong_type])                          # not verified
+    monkeypatch.setenv("VIVE_DEBUG", "1")
+    with pytest.raises(PassError):
+        run_pipeline(g, [wrong_type])
+
+
+def test_non_graph_result_is_an_error():
+    with pytest.raises(PassError, match="returned NoneType"):
+        run_pipeline(parse(SRC), [graph_pass(lambda g: None, name="nothing")])
+
+
+def test_invalid_input_graph_is_reported_before_first_pass():
+    g = wrong_type(parse(SRC))
+    with pytest.raises(PassError, match="invalid \\(before keep\\)"):
+        run_pipeline(g, [keep], verify=True)
+
+
+def test_debug_output(monkeypatch, capsys):
+    g = parse(SRC)
+    monkeypatch.setenv("VIVE_DEBUG", "1")
+    run_pipeline(g, [keep])
+    err = capsys.readouterr().err
+    assert "[vive] pass keep" in err and "2 -> 2" in err and "ms" in err
+    assert "graph f" not in err
+    monkeypatch.setenv("VIVE_DEBUG", "2")
+    run_pipeline(g, [keep])
+    err = capsys.readouterr().err
+    assert "IR after keep" in err and "= exp %x" in err
+    monkeypatch.setenv("VIVE_DEBUG", "0")
+    run_pipeline(g, [keep])
+    assert capsys.readouterr().err == ""
