@@ -29,6 +29,8 @@ def _aval(x) -> TensorType:
         return x.aval
     if isinstance(x, _PY_SCALARS):
         return TensorType(to_dtype(np.asarray(x).dtype), ())
+    if isinstance(x, sympy.Basic):
+        return TensorType(I64, ())
     a = np.asarray(x)
     if a.dtype == object:
         raise _err(DTypeError, f"unsupported value of type {type(x).__name__} (object array)")
@@ -38,6 +40,8 @@ def _aval(x) -> TensorType:
 def _np_dtype_or_scalar(x):
     if isinstance(x, _PY_SCALARS):
         return x
+    if isinstance(x, sympy.Basic):
+        return 0        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy
     return _aval(x).dtype.np
 
 
@@ -51,6 +55,9 @@ def asarg(x, dt=None):
         if dt is not None and x.aval.dtype is not to_dtype(dt):
             return P.cast(x, dtype=to_dtype(dt))
         return x
+    if isinstance(x, sympy.Basic) and x.free_symbols:
+        # a symbolic size used as a value (x.sum() / x.shape[0]) becomes a dim node
+        return P.dim(expr=x, dtype=to_dtype(dt) if dt is not None else I64)
     if isinstance(x, (list, tuple)):
         parts = [asarg(e) for e in x]
         if any(isinstance(p, Tracer) for p in parts):
@@ -134,7 +141,8 @@ def mod(a, b):
     if not dt.is_int:
         raise _err(TraceError, "numpy.mod / remainder (%) on floats is not supported by vive")
     a, b = asarg(a, dt), asarg(b, dt)
-    return P.sub(a, P.mul(P.div(a, b), b))
+    # NumPy gives 0 for x % 0
+    return where(equal(b, 0), np.zeros((), dt.np), P.sub(a, P.mul(P.div(a, b), b)))
 
 
 def logical_and_or_bitwise(kind):
@@ -207,15 +215,15 @@ def expm1(x):
 
 
 def log2(x):
-    return multiply(log(x), 1.0 / np.log(2.0))
+    return multiply(log(x), float(1.0 / np.log(2.0)))   # a Python float stays weak (NEP 50)
 
 
 def log10(x):
-    return multiply(log(x), 1.0 / np.log(10.0))
+    return multiply(log(x), float(1.0 / np.log(10.0)))
 
 
 def exp2(x):
-    return exp(multiply(x, np.log(2.0)))
+    return exp(multiply(x, float(np.log(2.0))))
 
 
 def sinh(x):
@@ -743,8 +751,14 @@ def take_along_axis(arr, indices, axis):
     ti = _aval(indices)
     if t.ndim != 2 or axis not in (1, -1) or ti.ndim != 2 or not (isinstance(ti.shape[1], int) and ti.shape[1] == 1):
         raise _err(TraceError, "take_along_axis is supported for 2-D arrays along axis 1 with one index per row")
-    oh = P.one_hot(reshape(asarg(indices, I64), -1), num_classes=t.shape[1], dtype=t.dtype)
-    return sum(multiply(arr, oh), axis=1, keepdims=True)
+    c = t.shape[1]
+    idx = reshape(asarg(indices, I64), -1)
+    idx = where(less(idx, 0), add(idx, _as_scalar(c, I64)), idx)      # negative indices wrap as in NumPy
+    hit = P.one_hot(idx, num_classes=c, dtype=BOOL)
+    if t.dtype is BOOL:
+        return any(logical_and(arr, hit), axis=1, keepdims=True)
+    # select, not multiply by the one-hot: 0 * inf would be nan
+    return sum(where(hit, arr, np.zeros((), t.dtype.np)), axis=1, dtype=t.dtype, keepdims=True)
 
 
 # ---- dispatch tables ----
@@ -780,10 +794,11 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     extra = {k: v for k, v in kwargs.items() if k not in ("out",)}
     if "where" in extra or "casting" in extra or "order" in extra or "subok" in extra:
         raise _err(TraceError, f"{name}: keyword arguments {sorted(extra)} are not supported by vive")
-    out = fn(*inputs)
     if extra.get("dtype") is not None:
-        out = astype(out, extra["dtype"])
-    return out
+        # NumPy computes in the requested dtype (np.add(f32, f32, dtype=f64) adds in f64)
+        dt = to_dtype(extra["dtype"])
+        return astype(fn(*[asarg(x, dt) for x in inputs]), dt)
+    return fn(*inputs)
 
 
 FUNCTIONS = {

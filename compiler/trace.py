@@ -128,6 +128,7 @@ class Tracer:
     """Stands in for an array while tracing; NumPy functions and operators on it record primitives."""
     __slots__ = ("_ctx", "_value")
     __array_priority__ = 1000
+    _op_priority = 1000.0     # sympy defers to us: N + x (N = x.shape[0] symbolic) calls Tracer.__radd__
 
     def __init__(self, ctx, value):
         self._ctx = ctx

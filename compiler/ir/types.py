@@ -207,13 +207,17 @@ def _split_top(body):
     return out
 
 
+_DIM_FUNCS = {"floor": sympy.floor, "ceiling": sympy.ceiling, "Max": sympy.Max, "Min": sympy.Min, "Mod": sympy.Mod}
+
+
 @lru_cache(maxsize=4096)
 def _parse_dim_expr(text):
-    names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
+    # NOTE: printed dims may hold these functions (a strided slice of N has ceiling(N/2) elements)
+    names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text)) - set(_DIM_FUNCS)
     if not names and not re.fullmatch(r"[\d\s+*()/-]+", text):
         raise ShapeError(f"cannot parse dimension {text!r}")
     try:
-        e = sympy.sympify(text, locals={n: symbol(n) for n in names})
+        e = sympy.sympify(text, locals={**{n: symbol(n) for n in names}, **_DIM_FUNCS})
     except (sympy.SympifyError, SyntaxError, TypeError) as ex:
         raise ShapeError(f"cannot parse dimension {text!r}: {ex}") from None
     return as_dim(e)
