@@ -52,7 +52,7 @@ class Primitive:
             return self.shape(*types, **params)
         except (ShapeError, DTypeError) as e:
             msg = str(e)
-            if not msg.startswith(self.name):
+            if not msg.startswith(self.name + ":"):
                 msg = f"{self.name}: {msg}"
             if loc is not None and "\n  at " not in msg:
                 msg += format_loc(loc)
