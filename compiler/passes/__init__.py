@@ -1,2 +1,9 @@
 """Graph -> Graph passes and the pass manager (see manager.py); one pass family per module."""
 from .manager import graph_pass, run_pipeline, PassLog, PassRecord, PassError, GraphPass, pass_name  # noqa: F401
+from .fold import fold_constants  # noqa: F401,E402
+from .simplify import simplify_algebra  # noqa: F401,E402
+from .cse import eliminate_common_subexpressions  # noqa: F401,E402
+from .dce import eliminate_dead_code  # noqa: F401,E402
+
+# The target-independent passes, in the order backends run them before fusion.
+GENERIC_PIPELINE = [fold_constants, simplify_algebra, eliminate_common_subexpressions, eliminate_dead_code]

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from dataclasses import dataclass, field
 
 from .. import debug
 from ..errors import ViveError
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Node
 from ..ir.verify import verify as verify_graph
 
 
@@ -140,6 +141,19 @@ def run_pipeline(g: Graph, passes, *, verify=None, observer=None, log: PassLog |
             first = pass_name(passes[0]) if passes else "the pipeline"
             raise PassError(f"the graph given to the pipeline is invalid (before {first}): {e}",
                             first, (), g) from e
+    # NOTE: every Node/Value pair is a reference cycle, so passes feed the cyclic GC; a full collection
+    # mid-pipeline (over the whole heap, sympy's caches included) costs more than the passes themselves.
+    # Collect after the pipeline instead of during it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(g, passes, verify, observer, log, level, done)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run(g, passes, verify, observer, log, level, done):
     for p in passes:
         name = pass_name(p)
         before = len(g.nodes)
@@ -178,3 +192,77 @@ def _wrap(name, done, g, e):
     msg = f"pass {name} failed{after}: {type(e).__name__}: {e}" if not isinstance(e, ViveError) \
         else f"pass {name} failed{after}: {e}"
     return PassError(msg, name, done, g)
+
+
+# ---- rewriting: the driver the generic passes share ----
+
+class Rewriter:
+    """Builds the result of a pass that rewrites nodes one at a time, in topological order.
+
+    Walk `g.nodes`; for each node call `rw.inputs(n)` for its operands with earlier replacements applied,
+    then either `rw.keep(n, inputs)` or `rw.replace(n, value)` with a value already built (an earlier
+    result, a graph input, or `rw.emit(...)`). `finish()` returns `g` itself when nothing changed, else a
+    new graph without the nodes that this rewrite left unused (nodes that were dead before stay: DCE's job).
+    Nodes are never mutated: an unchanged node is shared, a node with new operands is copied.
+    """
+    __slots__ = ("g", "nodes", "subst", "changed", "_live_before", "_origin_live")
+
+    def __init__(self, g: Graph):
+        self.g = g
+        self.nodes = []
+        self.subst = {}
+        self.changed = False
+        self._live_before = None
+        self._origin_live = []       # parallel to nodes: the node of g each one came from (None: new)
+
+    def value(self, v):
+        return self.subst.get(v, v)
+
+    def inputs(self, n):
+        s = self.subst
+        return tuple([s.get(v, v) for v in n.inputs]) if s else n.inputs
+
+    def _live(self, n):
+        if self._live_before is None:
+            self._live_before = self.g.reachable_from()
+        return n in self._live_before
+
+    def keep(self, n, inputs=None):
+        """Keep node n, with `inputs` (default: its operands after replacements)."""
+        if inputs is None:
+            inputs = self.inputs(n)
+        if all(a is b for a, b in zip(inputs, n.inputs)):
+            self.nodes.append(n)
+        else:
+            m = Node(n.prim, inputs, n.params, n.out.type, n.loc)
+            self.nodes.append(m)
+            self.subst[n.out] = m.out
+            self.changed = True
+        self._origin_live.append(n)
+        return self.nodes[-1].out
+
+    def emit(self, prim, inputs, params, out_type, loc=None, origin=None):
+        """Append a new node (type given, not inferred: a rewrite preserves types exactly); its result Value."""
+        m = Node(prim, inputs, params, out_type, loc)
+        self.nodes.append(m)
+        self._origin_live.append(origin)
+        self.changed = True
+        return m.out
+
+    def replace(self, n, v):
+        """Uses of n's result read `v` from now on (v must have exactly n's type)."""
+        self.subst[n.out] = v
+        self.changed = True
+
+    def finish(self, **kw) -> Graph:
+        if not self.changed:
+            return self.g
+        outputs = [self.subst.get(v, v) for v in self.g.outputs]
+        out = self.g.replace(nodes=self.nodes, outputs=outputs, **kw)
+        live = out.reachable_from()
+        if len(live) == len(self.nodes):
+            return out
+        # drop what this rewrite made dead: nodes unused now whose origin was live (or that are new)
+        keep = [m for m, o in zip(self.nodes, self._origin_live)
+                if m in live or (o is not None and not self._live(o))]
+        return out if len(keep) == len(self.nodes) else out.replace(nodes=keep)

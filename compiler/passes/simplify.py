@@ -1,0 +1,193 @@
+"""Algebraic simplification: identities that remove nodes without changing any value, dtype or shape.
+
+x*1, 1*x, x+0, 0+x, x-0, x/1 -> x; neg(neg x) -> x; transpose of transpose -> one transpose (or x);
+reshape of reshape -> one reshape; reshape/transpose/broadcast/cast to what x already is -> x;
+an explicit broadcast feeding an op that broadcasts implicitly -> the op reads the smaller value;
+integer x*0 -> zeros. Float x*0 stays (NaN*0 and inf*0 are NaN).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph
+from ..primitives import REGISTRY
+from .manager import graph_pass, Rewriter
+
+_const = REGISTRY["const"]
+_transpose = REGISTRY["transpose"]
+_reshape = REGISTRY["reshape"]
+_broadcast = REGISTRY["broadcast_in_dim"]
+
+# Ops that broadcast their operands NumPy-style, so an explicit broadcast_in_dim feeding them can go.
+_IMPLICIT_BROADCAST = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
+                                 "gt", "ge", "logical_and", "logical_or", "select"})
+_MAX_SCAN = 1 << 16     # const arrays bigger than this are not scanned for all-ones / all-zeros
+
+
+def _same_type(a, b):
+    """Exact type identity without sympy work: same dtype, structurally equal dims."""
+    return a.dtype is b.dtype and a.shape == b.shape
+
+
+def _const_all(v, x):
+    """v is a const whose every element equals x."""
+    n = v.node
+    if n is None or n.prim is not _const:
+        return False
+    a = n.params["value"]
+    return a.size <= _MAX_SCAN and bool(np.all(a == x))
+
+
+# ---- rules: each takes (rw, n, ins) and returns a replacement Value or None ----
+
+def _identity_operand(rw, n, ins, pos, unit):
+    """op(x, unit) -> x, when the other operand is all `unit` and the result has exactly x's type."""
+    other, x = ins[pos], ins[1 - pos]
+    if _const_all(other, unit) and _same_type(x.type, n.out.type):
+        return x
+    return None
+
+
+def _mul(rw, n, ins):
+    r = _identity_operand(rw, n, ins, 1, 1) or _identity_operand(rw, n, ins, 0, 1)
+    if r is not None:
+        return r
+    t = n.out.type
+    if t.dtype.is_int and (_const_all(ins[0], 0) or _const_all(ins[1], 0)):
+        return _zeros(rw, n)
+    return None
+
+
+def _add(rw, n, ins):
+    # NOTE: x + 0.0 -> x turns -0.0 + 0.0 (= +0.0) into -0.0; like XLA we accept that one signed-zero change.
+    return _identity_operand(rw, n, ins, 1, 0) or _identity_operand(rw, n, ins, 0, 0)
+
+
+def _sub(rw, n, ins):
+    return _identity_operand(rw, n, ins, 1, 0)
+
+
+def _div(rw, n, ins):
+    return _identity_operand(rw, n, ins, 1, 1)
+
+
+def _zeros(rw, n):
+    t = n.out.type
+    zero = np.zeros((), t.dtype.np)
+    if t.ndim == 0:
+        return rw.emit(_const, (), {"value": zero}, t, n.loc, origin=n)
+    if t.is_static and t.size <= 16:
+        return rw.emit(_const, (), {"value": np.zeros(t.shape, t.dtype.np)}, t, n.loc, origin=n)
+    s = rw.emit(_const, (), {"value": zero}, t.with_shape(()), n.loc, origin=n)
+    return rw.emit(_broadcast, (s,), {"shape": tuple(t.shape), "dims": ()}, t, n.loc, origin=n)
+
+
+def _neg(rw, n, ins):
+    x = ins[0]
+    if x.node is not None and x.node.prim is n.prim:
+        return x.node.inputs[0]        # neg(neg y) == y (also for ints: two's complement wraps both ways)
+    return None
+
+
+def _transpose_rule(rw, n, ins):
+    x, perm = ins[0], tuple(n.params["perm"])
+    if x.node is not None and x.node.prim is _transpose:
+        inner = tuple(x.node.params["perm"])
+        # transpose(transpose(y, p), q)[..] has shape y.shape[p[q[i]]]: one transpose by p∘q
+        perm = tuple(inner[i] for i in perm)
+        x = x.node.inputs[0]
+    if perm == tuple(range(len(perm))):
+        return x if _same_type(x.type, n.out.type) else None
+    if x is ins[0]:
+        return None
+    return rw.emit(_transpose, (x,), {"perm": perm}, n.out.type, n.loc, origin=n)
+
+
+def _reshape_rule(rw, n, ins):
+    x = ins[0]
+    while x.node is not None and x.node.prim is _reshape:
+        x = x.node.inputs[0]
+    if _same_type(x.type, n.out.type):
+        return x
+    if x is ins[0]:
+        return None
+    return rw.emit(_reshape, (x,), dict(n.params), n.out.type, n.loc, origin=n)
+
+
+def _broadcast_rule(rw, n, ins):
+    x = ins[0]
+    if _same_type(x.type, n.out.type) and tuple(n.params["dims"]) == tuple(range(x.type.ndim)):
+        return x
+    return None
+
+
+def _cast(rw, n, ins):
+    x = ins[0]
+    return x if _same_type(x.type, n.out.type) else None
+
+
+def _is_trailing_broadcast(v):
+    """v = broadcast_in_dim(y) that NumPy's implicit broadcasting of y would give (y's axes map to the last ones)."""
+    m = v.node
+    if m is None or m.prim is not _broadcast:
+        return False
+    y, shape, dims = m.inputs[0], m.params["shape"], tuple(m.params["dims"])
+    k = len(shape) - y.type.ndim
+    return dims == tuple(range(k, len(shape)))
+
+
+def _drop_broadcasts(rw, n, ins):
+    """op(x, broadcast(s)) -> op(x, s) when another operand already has the result's shape."""
+    if not any(_is_trailing_broadcast(v) for v in ins):
+        return None
+    shape = n.out.type.shape
+    new = list(ins)
+    for i, v in enumerate(ins):
+        if _is_trailing_broadcast(v):
+            # the others (with this one dropped) must still produce exactly the result's shape
+            if any(j != i and new[j].type.shape == shape for j in range(len(new))):
+                new[i] = v.node.inputs[0]
+    if all(a is b for a, b in zip(new, ins)):
+        return None
+    return rw.emit(n.prim, tuple(new), n.params, n.out.type, n.loc, origin=n)
+
+
+_RULES = {
+    "mul": [_mul], "add": [_add], "sub": [_sub], "div": [_div], "neg": [_neg],
+    "transpose": [_transpose_rule], "reshape": [_reshape_rule], "broadcast_in_dim": [_broadcast_rule],
+    "cast": [_cast],
+}
+for _name in _IMPLICIT_BROADCAST:
+    _RULES.setdefault(_name, []).insert(0, _drop_broadcasts)
+
+
+@graph_pass
+def simplify_algebra(g: Graph) -> Graph:
+    """Apply the identities above in one walk; a rewritten node is simplified again (x*bcast(1) -> x*1 -> x)."""
+    rw = Rewriter(g)
+    for n in g.nodes:
+        ins = rw.inputs(n)
+        rules = _RULES.get(n.prim.name)
+        r = None
+        if rules:
+            r = _apply(rw, n, ins, rules)
+        if r is None:
+            rw.keep(n, ins)
+        else:
+            rw.replace(n, r)
+    return rw.finish()
+
+
+def _apply(rw, n, ins, rules, depth=0):
+    for rule in rules:
+        r = rule(rw, n, ins)
+        if r is None:
+            continue
+        # a rule that emitted a rewritten node: simplify that node too (bounded); if it goes, finish() drops it
+        m = r.node
+        if m is not None and depth < 4 and rw.nodes and rw.nodes[-1] is m and m.prim is n.prim:
+            more = _apply(rw, m, m.inputs, _RULES.get(m.prim.name, ()), depth + 1)
+            if more is not None:
+                return more
+        return r
+    return None
