@@ -178,6 +178,39 @@ def _max_pool2d(rng):
     return [x], {"size": (k, k), "stride": (s, s)}, True
 
 
+def _conv_transpose_input(rng):
+    (x, w), params, _ = _conv2d(rng)
+    ct = np.asarray(REGISTRY["conv2d"].numpy(x, w, **params))
+    return [ct, w], {**params, "in_hw": x.shape[2:]}, False
+
+
+def _conv_transpose_kernel(rng):
+    (x, w), params, _ = _conv2d(rng)
+    ct = np.asarray(REGISTRY["conv2d"].numpy(x, w, **params))
+    return [x, ct], {**params, "kernel_hw": w.shape[2:]}, False
+
+
+def _max_pool2d_jvp(rng):
+    (x,), params, _ = _max_pool2d(rng)
+    x = x.astype(_pick(rng, FLOATS))            # derivatives exist for floats only
+    return [x, _arr(rng, x.shape, x.dtype)], params, True
+
+
+def _max_pool2d_vjp(rng):
+    (x,), params, _ = _max_pool2d(rng)
+    x = x.astype(_pick(rng, FLOATS))            # derivatives exist for floats only
+    pooled = np.asarray(REGISTRY["max_pool2d"].numpy(x, **params))
+    return [x, _arr(rng, pooled.shape, x.dtype)], params, False
+
+
+def _scatter_add(rng):
+    s = _shape(rng, 1, 3)
+    axis = int(rng.integers(0, len(s)))
+    idx = rng.integers(0, s[axis], _shape(rng, 0, 2))
+    updates = _arr(rng, s[:axis] + idx.shape + s[axis + 1:], _pick(rng, FLOATS))
+    return [updates, idx], {"axis": axis, "size": s[axis]}, False
+
+
 def _const(rng):
     return [], {"value": _arr(rng, _shape(rng), _pick(rng, FLOATS + INTS + (np.bool_,)))}, False
 
@@ -211,6 +244,8 @@ SAMPLES = {
     "pad": _pad, "concatenate": _concatenate, "rev": _rev,
     "reduce_sum": _reduce, "reduce_max": _reduce, "argmax": _argmax,
     "dot_general": _dot_general, "conv2d": _conv2d, "max_pool2d": _max_pool2d,
+    "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
+    "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
 }
 

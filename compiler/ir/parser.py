@@ -66,8 +66,8 @@ def _eval(node):
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         if node.func.id == "base64":
             return ("__b64__", node.args[0].value)
-        if node.func.id in ("floor", "ceiling"):
-            return as_dim(getattr(sympy, node.func.id)(_eval(node.args[0])))
+        if node.func.id in ("floor", "ceiling", "Max", "Min", "Mod"):
+            return as_dim(getattr(sympy, node.func.id)(*[_eval(a) for a in node.args]))
     raise ParseError(f"cannot parse value {ast.unparse(node)!r}")
 
 

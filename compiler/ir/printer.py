@@ -27,13 +27,16 @@ def value_names(g):
 
 
 def format_param(p) -> str:
-    if isinstance(p, bool) or p is None:
-        return repr(p)
+    if isinstance(p, (bool, np.bool_)) or p is None:
+        return repr(p if p is None else bool(p))
     if isinstance(p, (int, np.integer)):
         return str(int(p))
     if isinstance(p, (float, np.floating)):
         f = float(p)
-        return "inf" if f == float("inf") else "-inf" if f == float("-inf") else "nan" if f != f else repr(f)
+        if f != f or f in (float("inf"), float("-inf")):
+            return "nan" if f != f else "inf" if f > 0 else "-inf"
+        # a float32 prints in its shortest f32 form (0.1, not 0.10000000149011612); parsing rounds it back
+        return str(p) if isinstance(p, np.float32) else repr(f)
     if isinstance(p, DType):
         return p.name
     if isinstance(p, sympy.Basic):
@@ -52,13 +55,13 @@ def format_array(a: np.ndarray) -> str:
     if a.size > _INLINE_CONST_LIMIT:
         return "base64('" + base64.b64encode(np.ascontiguousarray(a).tobytes()).decode() + "')"
     if a.ndim == 0:
-        return format_param(a.item())
+        return format_param(a[()])
     return _nested(a)
 
 
 def _nested(a):
     if a.ndim == 1:
-        return "[" + ", ".join(format_param(x.item()) for x in a) + "]"
+        return "[" + ", ".join(format_param(x) for x in a) + "]"
     return "[" + ", ".join(_nested(x) for x in a) + "]"
 
 

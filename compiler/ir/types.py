@@ -119,7 +119,8 @@ def prod(dims):
 
 
 def dim_str(d) -> str:
-    return str(d).replace(" ", "") if not isinstance(d, int) else str(d)
+    # as sympy prints it (DESIGN.md: `f32[M + N,3]`); the parser reads it back
+    return str(d)
 
 
 class TensorType:
@@ -164,7 +165,9 @@ class TensorType:
 
     def __hash__(self):
         if self._hash is None:
-            self._hash = hash((self.dtype.name, tuple(str(d) for d in self.shape)))
+            # equal types hash alike: dims_equal compares expanded forms, so hash those
+            self._hash = hash((self.dtype.name, tuple(d if isinstance(d, int) else sympy.expand(d)
+                                                      for d in self.shape)))
         return self._hash
 
     def __str__(self):
