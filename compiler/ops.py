@@ -13,7 +13,7 @@ import sympy
 
 from . import primitives as P
 from .errors import TraceError, DTypeError, ShapeError, format_loc
-from .ir.types import (TensorType, dtype as to_dtype, F32, F64, I64, BOOL, as_dim, prod, dims_equal,
+from .ir.types import (TensorType, dtype as _dtype, F32, F64, I64, BOOL, as_dim, prod, dims_equal,
                        broadcast_shapes)
 from .trace import Tracer, user_loc
 
@@ -22,6 +22,14 @@ _PY_SCALARS = (bool, int, float)
 
 def _err(cls, msg):
     return cls(msg + format_loc(user_loc(3)))
+
+
+def to_dtype(x):
+    """The DType for x; an unsupported one (complex, object, str, float16) raises DTypeError at the user's line."""
+    try:
+        return _dtype(x)
+    except DTypeError as e:
+        raise _err(DTypeError, str(e)) from None
 
 
 def _aval(x) -> TensorType:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 import sympy
 
-from .errors import TraceError, format_loc
+from .errors import DTypeError, TraceError, format_loc
 from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
@@ -318,7 +318,14 @@ def trace(fn, *args, name=None) -> Graph:
     >>> g = cc.trace(lambda x, w: np.tanh(x @ w), cc.Spec("f32[N,4]"), np.ones((4, 2), np.float32))
     """
     leaves, in_tree = pytree.flatten(args)
-    g, captured = trace_flat(fn, in_tree, [abstractify(x) for x in leaves], name)
+    types = []
+    for path, x in zip(pytree.leaf_paths(in_tree), leaves):
+        try:
+            types.append(abstractify(x))
+        except DTypeError as e:
+            where = "argument " + "".join(f"[{k!r}]" for k in path)
+            raise DTypeError(f"{where}: {e}") from None
+    g, captured = trace_flat(fn, in_tree, types, name)
     if captured:
         raise TraceError("cc.trace of a function that closes over values traced by an enclosing transform")
     return g
