@@ -8,6 +8,7 @@ from .errors import ViveError, TraceError, ShapeError, DTypeError, BackendError,
 from .ir import Graph, Spec, TensorType, parse, print_graph, verify  # noqa: F401
 from .trace import trace, interpret, evaluate  # noqa: F401
 from . import primitives  # noqa: F401
+from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian, check_grads  # noqa: F401
 from . import nn, optim, data  # noqa: F401
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
 A primitive keeps all its rules in one definition:
   shape(*in_types, **params) -> TensorType     (raise ShapeError/DTypeError on bad input)
   numpy(*arrays, **params) -> ndarray          (reference implementation; the interpreter's oracle)
-  jvp, vjp / transpose                         (derivative rules; filled by compiler.transforms' vocabulary)
+  jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
   lower                                        (loop-level lowering; filled by the backend)
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ class Primitive:
         self.numpy = numpy
         self.shape = shape
         self.kind = kind                      # 'elementwise', 'reduce', 'shape', 'linalg', 'source', 'other'
-        self.jvp = jvp
-        self.vjp = vjp
-        self.transpose = transpose
+        # rules made by the vocabulary in rules.py (linear, bilinear, ...) apply the primitive itself: bind it
+        self.jvp, self.vjp, self.transpose = (r(self) if getattr(r, "needs_primitive", False) else r
+                                              for r in (jvp, vjp, transpose))
         self.lower = lower
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable

@@ -6,6 +6,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType, broadcast_shapes, BOOL, dtype as to_dtype
 from .base import Primitive, float_unary, numeric_unary, check_same_dtype
+from .rules import pointwise, zero_derivative, unbroadcast, broadcast_like, dtype_of
 
 
 def _unary(name, fn, shape=float_unary, **kw):
@@ -18,18 +19,21 @@ def _logistic_np(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-neg = _unary("neg", np.negative, numeric_unary)
-exp = _unary("exp", np.exp)
-log = _unary("log", np.log)
-sin = _unary("sin", np.sin)
-cos = _unary("cos", np.cos)
-tanh = _unary("tanh", np.tanh)
-logistic = _unary("logistic", _logistic_np)
-sqrt = _unary("sqrt", np.sqrt)
-abs = _unary("abs", np.abs, numeric_unary)
-sign = _unary("sign", np.sign, numeric_unary)
-reciprocal = _unary("reciprocal", lambda x: np.reciprocal(x), float_unary)
-square = _unary("square", np.square, numeric_unary)
+# Derivative rules: pointwise(partial) with partial(t, x, out) = (d out / d x) * t (see rules.py).
+neg = _unary("neg", np.negative, numeric_unary, **pointwise(lambda t, x, out: -t, linear=True))
+exp = _unary("exp", np.exp, **pointwise(lambda t, x, out: t * out))                        # d e^x = e^x dx
+log = _unary("log", np.log, **pointwise(lambda t, x, out: t / x))                          # d log x = dx / x
+sin = _unary("sin", np.sin, **pointwise(lambda t, x, out: t * cos(x)))
+cos = _unary("cos", np.cos, **pointwise(lambda t, x, out: -(t * sin(x))))
+tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out))))      # 1 - tanh^2
+logistic = _unary("logistic", _logistic_np, **pointwise(lambda t, x, out: t * (out * (1 - out))))
+sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out))              # sqrt'(0) = inf
+# NOTE: abs'(0) = sign(0) = 0, a subgradient; sign is piecewise constant, so sign' = 0 (also at 0)
+abs = _unary("abs", np.abs, numeric_unary, **pointwise(lambda t, x, out: t * sign(x)))
+sign = _unary("sign", np.sign, numeric_unary, **zero_derivative)
+reciprocal = _unary("reciprocal", lambda x: np.reciprocal(x), float_unary,
+                    **pointwise(lambda t, x, out: -(t * square(out))))                    # d 1/x = -dx / x^2
+square = _unary("square", np.square, numeric_unary, **pointwise(lambda t, x, out: t * (x * 2)))
 
 
 def _bool_unary(x, **_):
@@ -38,7 +42,7 @@ def _bool_unary(x, **_):
     return x
 
 
-logical_not = _unary("logical_not", np.logical_not, _bool_unary)
+logical_not = _unary("logical_not", np.logical_not, _bool_unary, **zero_derivative)
 
 
 def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
@@ -56,17 +60,44 @@ def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
     return rule
 
 
-def _binary(name, fn, **kw):
-    return Primitive(name, numpy=fn, shape=_binary_shape(name, **kw), kind="elementwise")
+def _binary(name, fn, rules=zero_derivative, **kw):
+    return Primitive(name, numpy=fn, shape=_binary_shape(name, **kw), kind="elementwise", **rules)
 
 
-add = _binary("add", np.add)
-sub = _binary("sub", np.subtract)
-mul = _binary("mul", np.multiply)
-div = _binary("div", lambda a, b: np.true_divide(a, b) if a.dtype.kind == "f" else _int_div(a, b))
-pow = _binary("pow", lambda a, b: np.power(a, b))
-maximum = _binary("maximum", np.maximum, allow_bool=True)
-minimum = _binary("minimum", np.minimum, allow_bool=True)
+def _pow_da(t, a, b, out):
+    # d a^b / da = b a^(b-1), taken as 0 where b == 0 (avoids 0 * inf at a == 0)
+    return t * np.where(b == 0, 0, b * pow(a, b - 1))
+
+
+def _pow_db(t, a, b, out):
+    # d a^b / db = a^b log a, taken as 0 at a == 0 (where a^b is 0 for b > 0)
+    return t * (out * log(np.where(a == 0, 1, a)))
+
+
+def _chooser(strict):
+    """maximum/minimum: the result is a where strict(a, b), else b; so at ties the derivative goes to b.
+
+    NOTE: this is what makes relu'(0) = 0 for relu(x) = maximum(x, 0), and clip's derivative 0 at its bounds.
+    """
+    def jvp(primals, tangents, out, **_):
+        (a, b), (ta, tb) = primals, tangents
+        return broadcast_like(np.where(strict(a, b), 0 if ta is None else ta, 0 if tb is None else tb), out)
+
+    def vjp(ct, primals, out, **_):
+        a, b = primals
+        mask = strict(a, b)                   # has the shape of out, as ct has
+        return unbroadcast(np.where(mask, ct, 0), a), unbroadcast(np.where(mask, 0, ct), b)
+    return dict(jvp=jvp, vjp=vjp)
+
+
+add = _binary("add", np.add, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: t, linear=True))
+sub = _binary("sub", np.subtract, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -t, linear=True))
+mul = _binary("mul", np.multiply, pointwise(lambda t, a, b, out: t * b, lambda t, a, b, out: a * t))
+div = _binary("div", lambda a, b: np.true_divide(a, b) if a.dtype.kind == "f" else _int_div(a, b),
+              pointwise(lambda t, a, b, out: t / b, lambda t, a, b, out: -(t * out) / b))     # d(a/b) = da/b - (a/b) db/b
+pow = _binary("pow", lambda a, b: np.power(a, b), pointwise(_pow_da, _pow_db))
+maximum = _binary("maximum", np.maximum, _chooser(lambda a, b: gt(a, b)), allow_bool=True)
+minimum = _binary("minimum", np.minimum, _chooser(lambda a, b: lt(a, b)), allow_bool=True)
 eq = _binary("eq", np.equal, out_bool=True, allow_bool=True)
 ne = _binary("ne", np.not_equal, out_bool=True, allow_bool=True)
 lt = _binary("lt", np.less, out_bool=True, allow_bool=True)
@@ -91,15 +122,36 @@ def _select_shape(c, a, b, **_):
     return TensorType(d, shape)
 
 
-select = Primitive("select", numpy=lambda c, a, b: np.where(c, a, b), shape=_select_shape, kind="elementwise")
+def _select_jvp(primals, tangents, out, **_):
+    (c, a, b), (_, ta, tb) = primals, tangents
+    return broadcast_like(np.where(c, 0 if ta is None else ta, 0 if tb is None else tb), out)
+
+
+def _select_transpose(ct, primals, **_):
+    c, a, b = primals
+    return None, unbroadcast(np.where(c, ct, 0), a), unbroadcast(np.where(c, 0, ct), b)
+
+
+# select is linear in its two branches; the condition carries no derivative
+select = Primitive("select", numpy=lambda c, a, b: np.where(c, a, b), shape=_select_shape, kind="elementwise",
+                   jvp=_select_jvp, vjp=lambda ct, primals, out, **p: _select_transpose(ct, primals),
+                   transpose=_select_transpose, linear=(1, 2))
 
 
 def _cast_shape(x, dtype, **_):
     return TensorType(to_dtype(dtype), x.shape)
 
 
+def _cast_transpose(ct, primals, dtype):
+    # float -> float casts are linear; to or from an integer or bool there is no derivative
+    (x,) = primals
+    return (cast(ct, dtype=dtype_of(x)) if dtype_of(x).is_float else None,)
+
+
 cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), shape=_cast_shape,
-                 kind="elementwise")
+                 kind="elementwise", linear=(0,), transpose=_cast_transpose,
+                 jvp=lambda primals, tangents, out, dtype: cast(tangents[0], dtype=dtype),
+                 vjp=lambda ct, primals, out, dtype: _cast_transpose(ct, primals, dtype))
 
 UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not]
 BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or]

@@ -1,4 +1,5 @@
-"""dot_general (matmul with batch dims), 2-D convolution (NCHW/OIHW), max pooling (reduce_window max)."""
+"""dot_general (matmul with batch dims), 2-D convolution (NCHW/OIHW), max pooling (reduce_window max),
+and the primitives their derivatives need (transposed convolutions, pooling's derivative gather/scatter)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, as_dim, dim_str
 from .base import Primitive, check_same_dtype
+from .rules import bilinear, linear, shape_of
 
 
 def _dot_shape(a, b, contract, batch, **_):
@@ -40,7 +42,41 @@ def _dot_np(a, b, contract, batch):
     return np.matmul(at, bt).reshape(nb + fa + fb)
 
 
-dot_general = Primitive("dot_general", numpy=_dot_np, shape=_dot_shape, kind="linalg", linear=(0, 1))
+def _dot_free(nd, contract, batch):
+    return [i for i in range(nd) if i not in contract and i not in batch]
+
+
+def _dot_lhs(ct, x, y, contract, batch):
+    # x_bar = ct . y contracted over y's free dims, then permuted into x's layout (batch, free, contract)
+    (xc, yc), (xb, yb) = contract, batch
+    xk, yk = _dot_free(len(shape_of(x)), xc, xb), _dot_free(len(shape_of(y)), yc, yb)
+    nb = len(xb)
+    ans_y = tuple(range(nb + len(xk), nb + len(xk) + len(yk)))
+    r = dot_general(ct, y, contract=(ans_y, tuple(yk)), batch=(tuple(range(nb)), tuple(yb)))
+    src = list(xb) + xk + [xc[j] for j in np.argsort(yc)]
+    return _permute(r, src)
+
+
+def _dot_rhs(ct, x, y, contract, batch):
+    # y_bar = x . ct contracted over x's free dims, then permuted into y's layout
+    (xc, yc), (xb, yb) = contract, batch
+    xk, yk = _dot_free(len(shape_of(x)), xc, xb), _dot_free(len(shape_of(y)), yc, yb)
+    nb = len(xb)
+    ans_x = tuple(range(nb, nb + len(xk)))
+    r = dot_general(x, ct, contract=(tuple(xk), ans_x), batch=(tuple(xb), tuple(range(nb))))
+    src = list(yb) + [yc[j] for j in np.argsort(xc)] + yk
+    return _permute(r, src)
+
+
+def _permute(r, src):
+    # r's axis k holds operand axis src[k]; put every axis back where the operand has it
+    from .shape import transpose
+    perm = tuple(int(i) for i in np.argsort(src))
+    return r if perm == tuple(range(len(perm))) else transpose(r, perm=perm)
+
+
+dot_general = Primitive("dot_general", numpy=_dot_np, shape=_dot_shape, kind="linalg",
+                        **bilinear(_dot_lhs, _dot_rhs))
 
 
 def _out_dim(h, k, s, p):
@@ -88,7 +124,63 @@ def _conv_np(x, w, stride=(1, 1), padding=(0, 0)):
     return np.einsum("nchwij,ocij->nohw", win, w, optimize=True)
 
 
-conv2d = Primitive("conv2d", numpy=_conv_np, shape=_conv_shape, kind="linalg", linear=(0, 1))
+# Derivatives of conv2d: with T(ct, x, w) = <ct, conv2d(x, w)>, conv2d_transpose_input(ct, w) = dT/dx and
+# conv2d_transpose_kernel(x, ct) = dT/dw. All three are bilinear and each one's transposes are the other two,
+# so derivatives of any order stay within these primitives.
+conv2d = Primitive("conv2d", numpy=_conv_np, shape=_conv_shape, kind="linalg", **bilinear(
+    lambda ct, x, w, stride=(1, 1), padding=(0, 0): conv2d_transpose_input(
+        ct, w, stride=stride, padding=padding, in_hw=tuple(shape_of(x)[2:])),
+    lambda ct, x, w, stride=(1, 1), padding=(0, 0): conv2d_transpose_kernel(
+        x, ct, stride=stride, padding=padding, kernel_hw=tuple(shape_of(w)[2:]))))
+
+
+def _conv_ti_shape(ct, w, in_hw, stride=(1, 1), padding=(0, 0), **_):
+    d = check_same_dtype("conv2d_transpose_input", ct, w)
+    if ct.ndim != 4 or w.ndim != 4 or not dims_equal(ct.shape[1], w.shape[0]):
+        raise ShapeError(f"conv2d_transpose_input: expects ct NOHW and w OIHW with equal O, got {ct} and {w}")
+    return TensorType(d, (ct.shape[0], w.shape[1]) + tuple(in_hw))
+
+
+def _conv_ti_np(ct, w, in_hw, stride=(1, 1), padding=(0, 0)):
+    # dx[n, c, oh*s + i - p, ow*s + j - p] += ct[n, o, oh, ow] * w[o, c, i, j]
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (n, _, oh, ow), (_, c, kh, kw) = ct.shape, w.shape
+    h, wd = in_hw
+    dx = np.zeros((n, c, max(h + 2 * ph, (oh - 1) * sh + kh), max(wd + 2 * pw, (ow - 1) * sw + kw)), ct.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += np.einsum("nohw,oc->nchw", ct, w[:, :, i, j])
+    return dx[:, :, ph:ph + h, pw:pw + wd]
+
+
+conv2d_transpose_input = Primitive(
+    "conv2d_transpose_input", numpy=_conv_ti_np, shape=_conv_ti_shape, kind="linalg", **bilinear(
+        lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0): conv2d(g, w, stride=stride, padding=padding),
+        lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0): conv2d_transpose_kernel(
+            g, ct, stride=stride, padding=padding, kernel_hw=tuple(shape_of(w)[2:]))))
+
+
+def _conv_tk_shape(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), **_):
+    d = check_same_dtype("conv2d_transpose_kernel", x, ct)
+    if x.ndim != 4 or ct.ndim != 4 or not dims_equal(x.shape[0], ct.shape[0]):
+        raise ShapeError(f"conv2d_transpose_kernel: expects x NCHW and ct NOHW with equal N, got {x} and {ct}")
+    return TensorType(d, (ct.shape[1], x.shape[1]) + tuple(kernel_hw))
+
+
+def _conv_tk_np(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0)):
+    # dw[o, c, i, j] = sum_{n, oh, ow} x_padded[n, c, oh*s + i, ow*s + j] ct[n, o, oh, ow]
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    kh, kw = kernel_hw
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = _windows(x, kh, kw, sh, sw)[:, :, :ct.shape[2], :ct.shape[3]]
+    return np.einsum("nchwij,nohw->ocij", win, ct, optimize=True)
+
+
+conv2d_transpose_kernel = Primitive(
+    "conv2d_transpose_kernel", numpy=_conv_tk_np, shape=_conv_tk_shape, kind="linalg", **bilinear(
+        lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0): conv2d_transpose_input(
+            ct, g, stride=stride, padding=padding, in_hw=tuple(shape_of(x)[2:])),
+        lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0): conv2d(x, g, stride=stride, padding=padding)))
 
 
 def _pool_shape(x, size=(2, 2), stride=(2, 2), **_):
@@ -108,4 +200,52 @@ def _pool_np(x, size=(2, 2), stride=(2, 2)):
     return _windows(x, kh, kw, sh, sw).max(axis=(4, 5))
 
 
-max_pool2d = Primitive("max_pool2d", numpy=_pool_np, shape=_pool_shape, kind="linalg")
+# NOTE: pooling ties split the derivative evenly among a window's maxima (as reduce_max does): each window
+# passes ct * mask / count, mask = (x == window max). max_pool2d_jvp gathers a tangent that way, max_pool2d_vjp
+# scatters a cotangent; each is linear in its second input, the other's transpose, and piecewise constant in x.
+max_pool2d = Primitive("max_pool2d", numpy=_pool_np, shape=_pool_shape, kind="linalg",
+                       jvp=lambda primals, tangents, out, **p: max_pool2d_jvp(primals[0], tangents[0], **p),
+                       vjp=lambda ct, primals, out, **p: (max_pool2d_vjp(primals[0], ct, **p),))
+
+
+def _pool_weights(x, size, stride):
+    (kh, kw), (sh, sw) = _pair(size), _pair(stride)
+    win = _windows(x, kh, kw, sh, sw)
+    mask = win == win.max(axis=(4, 5), keepdims=True)
+    return mask / mask.sum(axis=(4, 5), keepdims=True), (kh, kw), (sh, sw)
+
+
+def _pool_jvp_np(x, t, size=(2, 2), stride=(2, 2)):
+    wts, (kh, kw), (sh, sw) = _pool_weights(x, size, stride)
+    return (_windows(t, kh, kw, sh, sw) * wts).sum(axis=(4, 5)).astype(x.dtype)
+
+
+def _pool_vjp_np(x, ct, size=(2, 2), stride=(2, 2)):
+    wts, (kh, kw), (sh, sw) = _pool_weights(x, size, stride)
+    oh, ow = ct.shape[2], ct.shape[3]
+    dx = np.zeros_like(x)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += ct * wts[..., i, j]
+    return dx
+
+
+def _pool_jvp_shape(x, t, size=(2, 2), stride=(2, 2), **_):
+    check_same_dtype("max_pool2d_jvp", x, t)
+    if t.ndim != x.ndim or not all(dims_equal(a, b) for a, b in zip(t.shape, x.shape)):
+        raise ShapeError(f"max_pool2d_jvp: tangent {t} does not fit input {x}")
+    return _pool_shape(x, size=size, stride=stride)
+
+
+def _pool_vjp_shape(x, ct, size=(2, 2), stride=(2, 2), **_):
+    check_same_dtype("max_pool2d_vjp", x, ct)
+    pooled = _pool_shape(x, size=size, stride=stride)
+    if ct.ndim != 4 or not all(dims_equal(a, b) for a, b in zip(ct.shape, pooled.shape)):
+        raise ShapeError(f"max_pool2d_vjp: cotangent {ct} does not fit the pooled shape {pooled}")
+    return x
+
+
+max_pool2d_jvp = Primitive("max_pool2d_jvp", numpy=_pool_jvp_np, shape=_pool_jvp_shape,
+                           kind="linalg", **linear(lambda ct, x, t, **p: (None, max_pool2d_vjp(x, ct, **p)), (1,)))
+max_pool2d_vjp = Primitive("max_pool2d_vjp", numpy=_pool_vjp_np, shape=_pool_vjp_shape,
+                           kind="linalg", **linear(lambda ct, x, t, **p: (None, max_pool2d_jvp(x, ct, **p)), (1,)))

@@ -6,6 +6,7 @@ import numpy as np
 from ..errors import ShapeError, DTypeError
 from ..ir.types import TensorType, dtype as to_dtype, as_dim, I64, F32
 from .base import Primitive
+from .rules import zero_derivative, linear, shape_of
 
 
 def _const_shape(value, **_):
@@ -13,7 +14,7 @@ def _const_shape(value, **_):
 
 
 const = Primitive("const", numpy=lambda value: value.copy(), shape=_const_shape, kind="source",
-                  differentiable=False)
+                  differentiable=False, **zero_derivative)
 
 
 def _dim_shape(expr, dtype=I64, **_):
@@ -21,7 +22,7 @@ def _dim_shape(expr, dtype=I64, **_):
 
 
 dim = Primitive("dim", numpy=lambda expr, dtype=I64: np.array(int(expr), dtype=to_dtype(dtype).np),
-                shape=_dim_shape, kind="source", differentiable=False)
+                shape=_dim_shape, kind="source", differentiable=False, **zero_derivative)
 
 
 def _one_hot_shape(labels, num_classes, dtype=F32, **_):
@@ -34,7 +35,8 @@ def _one_hot_np(labels, num_classes, dtype=F32):
     return (labels[..., None] == np.arange(num_classes)).astype(to_dtype(dtype).np)
 
 
-one_hot = Primitive("one_hot", numpy=_one_hot_np, shape=_one_hot_shape, kind="elementwise", differentiable=False)
+one_hot = Primitive("one_hot", numpy=_one_hot_np, shape=_one_hot_shape, kind="elementwise", differentiable=False,
+                    **zero_derivative)
 
 
 def _take_shape(x, idx, axis, **_):
@@ -47,7 +49,28 @@ def _take_shape(x, idx, axis, **_):
 
 # NOTE: out-of-range indices are clamped (as jax.numpy does), so compiled code never reads out of bounds.
 take = Primitive("take", numpy=lambda x, idx, axis: np.take(x, idx, axis=axis, mode="clip"),
-                 shape=_take_shape, kind="other", linear=(0,))
+                 shape=_take_shape, kind="other", **linear(
+                     lambda ct, x, idx, axis: (scatter_add(ct, idx, axis=axis, size=shape_of(x)[axis]), None)))
+
+
+def _scatter_shape(updates, idx, axis, size, **_):
+    if not idx.dtype.is_int:
+        raise DTypeError(f"scatter_add: indices must be integers, got {idx}")
+    k = idx.ndim
+    if not 0 <= axis <= updates.ndim - k:
+        raise ShapeError(f"scatter_add: axis {axis} and indices {idx} do not fit updates {updates}")
+    return TensorType(updates.dtype, updates.shape[:axis] + (as_dim(size),) + updates.shape[axis + k:])
+
+
+def _scatter_np(updates, idx, axis, size):
+    out = np.zeros(updates.shape[:axis] + (size,) + updates.shape[axis + idx.ndim:], updates.dtype)
+    np.add.at(out, (slice(None),) * axis + (np.clip(idx, 0, size - 1),), updates)
+    return out
+
+
+# The transpose of take: out[..., idx[j], ...] += updates[..., j, ...] (np.add.at), indices clamped as take's.
+scatter_add = Primitive("scatter_add", numpy=_scatter_np, shape=_scatter_shape, kind="other", **linear(
+    lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)))
 
 
 def _random_shape(key, shape, dtype=F32, **_):
@@ -83,4 +106,4 @@ def _random_np(key, shape, dtype=F32):
 
 
 random_uniform = Primitive("random_uniform", numpy=_random_np, shape=_random_shape, kind="source",
-                           differentiable=False)
+                           differentiable=False, **zero_derivative)

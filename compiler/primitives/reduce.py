@@ -6,6 +6,7 @@ import numpy as np
 from ..errors import ShapeError, DTypeError
 from ..ir.types import TensorType, I64
 from .base import Primitive
+from .rules import linear, zero_derivative, shape_of, dtype_of
 
 
 def _reduce_shape(op):
@@ -25,9 +26,39 @@ def _max_np(x, axes):
     return np.max(x, axis=tuple(axes))
 
 
+def _kept(x, axes):
+    return tuple(i for i in range(len(shape_of(x))) if i not in axes)
+
+
+def _sum_transpose(ct, x, axes):
+    from .shape import broadcast_in_dim
+    return (broadcast_in_dim(ct, shape=shape_of(x), dims=_kept(x, axes)),)
+
+
+def _max_mask(x, out, axes):
+    # NOTE: ties split the derivative evenly among the maxima (as JAX does): mask / count
+    from .elementwise import eq, cast
+    from .shape import broadcast_in_dim
+    mask = cast(eq(x, broadcast_in_dim(out, shape=shape_of(x), dims=_kept(x, axes))), dtype=dtype_of(x))
+    return mask, reduce_sum(mask, axes=axes)
+
+
+def _max_jvp(primals, tangents, out, axes):
+    mask, count = _max_mask(primals[0], out, axes)
+    return reduce_sum(tangents[0] * mask, axes=axes) / count
+
+
+def _max_vjp(ct, primals, out, axes):
+    from .shape import broadcast_in_dim
+    (x,) = primals
+    mask, count = _max_mask(x, out, axes)
+    return (broadcast_in_dim(ct / count, shape=shape_of(x), dims=_kept(x, axes)) * mask,)
+
+
 reduce_sum = Primitive("reduce_sum", numpy=lambda x, axes: np.sum(x, axis=tuple(axes), dtype=x.dtype),
-                       shape=_reduce_shape("reduce_sum"), kind="reduce", linear=(0,))
-reduce_max = Primitive("reduce_max", numpy=_max_np, shape=_reduce_shape("reduce_max"), kind="reduce")
+                       shape=_reduce_shape("reduce_sum"), kind="reduce", **linear(_sum_transpose))
+reduce_max = Primitive("reduce_max", numpy=_max_np, shape=_reduce_shape("reduce_max"), kind="reduce",
+                       jvp=_max_jvp, vjp=_max_vjp)
 
 
 def _argmax_shape(x, axis, **_):
@@ -37,4 +68,4 @@ def _argmax_shape(x, axis, **_):
 
 
 argmax = Primitive("argmax", numpy=lambda x, axis: np.argmax(x, axis=axis), shape=_argmax_shape,
-                   kind="reduce", differentiable=False)
+                   kind="reduce", differentiable=False, **zero_derivative)

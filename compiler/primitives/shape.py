@@ -9,6 +9,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, prod, as_dim, dim_str
 from .base import Primitive, check_same_dtype
+from .rules import linear, shape_of, same_shape
 
 
 def _s(shape):
@@ -32,8 +33,18 @@ def _broadcast_np(x, shape, dims):
     return np.broadcast_to(expanded, shape).copy()
 
 
+def _broadcast_transpose(ct, x, shape, dims):
+    # sum over the new axes and over the axes of size 1 that were stretched, then restore x's shape
+    from .reduce import reduce_sum
+    xs = shape_of(x)
+    axes = tuple(i for i in range(len(shape)) if i not in dims or
+                 (isinstance(xs[dims.index(i)], int) and xs[dims.index(i)] == 1 and not (isinstance(shape[i], int) and shape[i] == 1)))
+    r = reduce_sum(ct, axes=axes) if axes else ct
+    return (r if same_shape(shape_of(r), xs) else reshape(r, shape=xs),)
+
+
 broadcast_in_dim = Primitive("broadcast_in_dim", numpy=_broadcast_np, shape=_broadcast_shape, kind="shape",
-                             linear=(0,))
+                             **linear(_broadcast_transpose))
 
 
 def _reshape_shape(x, shape, **_):
@@ -44,7 +55,7 @@ def _reshape_shape(x, shape, **_):
 
 
 reshape = Primitive("reshape", numpy=lambda x, shape: x.reshape(shape), shape=_reshape_shape, kind="shape",
-                    linear=(0,))
+                    **linear(lambda ct, x, shape: (reshape(ct, shape=shape_of(x)),)))
 
 
 def _transpose_shape(x, perm, **_):
@@ -54,7 +65,7 @@ def _transpose_shape(x, perm, **_):
 
 
 transpose = Primitive("transpose", numpy=lambda x, perm: np.transpose(x, perm), shape=_transpose_shape,
-                      kind="shape", linear=(0,))
+                      kind="shape", **linear(lambda ct, x, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),)))
 
 
 def _slice_len(start, stop, step):
@@ -77,7 +88,14 @@ def _slice_np(x, start, stop, step):
     return x[tuple(builtins.slice(a, b, s) for a, b, s in zip(start, stop, step))]
 
 
-slice = Primitive("slice", numpy=_slice_np, shape=_slice_shape, kind="shape", linear=(0,))
+def _slice_transpose(ct, x, start, stop, step):
+    # scatter ct back with zeros: pad before, after, and between the strided elements
+    n, d = shape_of(ct), shape_of(x)
+    hi = tuple(as_dim(di - a - (ni - 1) * s - 1) for di, a, ni, s in zip(d, start, n, step))
+    return (pad(ct, lo=tuple(start), hi=hi, interior=tuple(s - 1 for s in step), value=0.0),)
+
+
+slice = Primitive("slice", numpy=_slice_np, shape=_slice_shape, kind="shape", **linear(_slice_transpose))
 
 
 def _pad_shape(x, lo, hi, interior=None, value=0.0, **_):
@@ -102,7 +120,20 @@ def _pad_np(x, lo, hi, interior=None, value=0.0):
     return y[tuple(builtins.slice(-a if a < 0 else 0, d + b if b < 0 else d) for a, b, d in zip(lo, hi, y.shape))]
 
 
-pad = Primitive("pad", numpy=_pad_np, shape=_pad_shape, kind="shape", linear=(0,))
+def _pad_transpose(ct, x, lo, hi, interior=None, value=0.0):
+    # the elements of x sit at lo + j * (interior + 1) in the result: slice them out. Negative padding cropped
+    # x, so first pad ct back with zeros where it did. The padding value is a param: no derivative.
+    d = shape_of(x)
+    interior = interior or (0,) * len(d)
+    if any(a < 0 for a in lo) or any(b < 0 for b in hi):
+        ct = pad(ct, lo=tuple(max(-a, 0) for a in lo), hi=tuple(max(-b, 0) for b in hi),
+                 interior=(0,) * len(d), value=0.0)
+        lo = tuple(max(a, 0) for a in lo)
+    stop = tuple(as_dim(a + (di - 1) * (i + 1) + 1) for a, di, i in zip(lo, d, interior))
+    return (slice(ct, start=tuple(lo), stop=stop, step=tuple(i + 1 for i in interior)),)
+
+
+pad = Primitive("pad", numpy=_pad_np, shape=_pad_shape, kind="shape", **linear(_pad_transpose))
 
 
 def _concat_shape(*xs, axis, **_):
@@ -120,8 +151,19 @@ def _concat_shape(*xs, axis, **_):
     return TensorType(d, shape)
 
 
+def _concat_transpose(ct, *xs, axis):
+    out, start, full = [], 0, shape_of(ct)
+    for x in xs:
+        stop = as_dim(start + shape_of(x)[axis])
+        lo = tuple(start if i == axis else 0 for i in range(len(full)))
+        hi = tuple(stop if i == axis else full[i] for i in range(len(full)))
+        out.append(slice(ct, start=lo, stop=hi, step=(1,) * len(full)))
+        start = stop
+    return tuple(out)
+
+
 concatenate = Primitive("concatenate", numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
-                        shape=_concat_shape, kind="shape", linear="all")
+                        shape=_concat_shape, kind="shape", **linear(_concat_transpose, positions="all"))
 
 
 def _rev_shape(x, axes, **_):
@@ -130,4 +172,5 @@ def _rev_shape(x, axes, **_):
     return x
 
 
-rev = Primitive("rev", numpy=lambda x, axes: np.flip(x, axes).copy(), shape=_rev_shape, kind="shape", linear=(0,))
+rev = Primitive("rev", numpy=lambda x, axes: np.flip(x, axes).copy(), shape=_rev_shape, kind="shape",
+                **linear(lambda ct, x, axes: (rev(ct, axes=axes),)))
