@@ -104,3 +104,55 @@ def short_hash(*parts) -> str:
         h.update(str(p).encode())
         h.update(b"\0")
     return h.hexdigest()[:10]
+
+
+# ---- VIVE_DUMP_DIR ----
+
+def dump_compile(lowered, name=None, backend="cpu", directory=None):
+    """Write every stage of a finished compile to dir/<function>-<hash>/NN_<stage>.<ext> plus summary.txt.
+
+    Backends call this after each compile with their lowered object (.graph, .pass_log, .optimized,
+    .kernels, .llvm_ir(), .asm(), .ptx()); without VIVE_DUMP_DIR (and no `directory`) it does nothing.
+    Returns the directory written, or None. A failure to write is logged, never raised: dumps must not
+    break a compile.
+    """
+    root = directory or dump_dir()
+    if not root:
+        return None
+    from .dump import lowered_stages, summary_text
+    try:
+        g = getattr(lowered, "graph", None)
+        name = name or getattr(g, "name", None) or "f"
+        stages = lowered_stages(lowered, backend)
+        digest = short_hash(backend, *(s.text for s in stages[:1]), *(str(t) for t in getattr(g, "in_types", ())))
+        path = os.path.join(root, f"{safe_name(name)}-{digest}")
+        write_stages(path, stages, summary_text(lowered, stages, name, backend, digest))
+        log(f"dumped {len(stages)} stages of {name} to {path}", 1)
+        return path
+    except Exception as e:      # noqa: BLE001 - a dump is a debugging aid
+        _emit(f"VIVE_DUMP_DIR: could not dump {name}: {type(e).__name__}: {e}")
+        return None
+
+
+def write_stages(path, stages, summary=None):
+    """NN_<stage>.<ext> for each stage in order (00_traced.txt, 01_fold_constants.txt, ..., 07_llvm.ll)."""
+    os.makedirs(path, exist_ok=True)
+    for old in os.listdir(path):         # a rerun with a different pipeline leaves no stale stages behind
+        if re.match(r"^\d+_.*\.(txt|ll|s|ptx)$", old):
+            try:
+                os.remove(os.path.join(path, old))
+            except OSError:
+                pass
+    width = max(2, len(str(len(stages) - 1)))
+    for i, s in enumerate(stages):
+        fname = f"{i:0{width}d}_{safe_name(s.name)}.{s.ext}"
+        _write(os.path.join(path, fname), s.text)
+    if summary is not None:
+        _write(os.path.join(path, "summary.txt"), summary)
+
+
+def _write(fname, text):
+    tmp = f"{fname}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+    os.replace(tmp, fname)      # atomic: racing compiles of one function never leave half a file
