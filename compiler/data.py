@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["minibatches", "num_batches", "load_digits", "upsample", "predict", "accuracy"]
+__all__ = ["minibatches", "num_batches", "load_digits", "upsample", "random_shift", "predict", "accuracy"]
 
 
 def _perm(n, seed, epoch):
@@ -100,6 +100,26 @@ def load_digits(seed=0, test_fraction=0.2, image_size=None, dtype=np.float32):
     n_test = math.ceil(test_fraction * len(x))
     te, tr = perm[:n_test], perm[n_test:]
     return x[tr], y[tr], x[te], y[te]
+
+
+def random_shift(images, max_shift, rng, fill=0.0):
+    """Translate each (..., H, W) image by its own random (dy, dx) in [-max_shift, max_shift]^2, filling the
+    uncovered border with `fill`: cheap augmentation that makes a conv net robust to where a digit sits.
+    `rng` is a numpy Generator or a seed."""
+    x = np.asarray(images)
+    m = int(max_shift)
+    if m == 0:
+        return x.copy()
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    n, (h, w) = len(x), x.shape[-2:]
+    pad = [(0, 0)] * (x.ndim - 2) + [(m, m), (m, m)]
+    p = np.pad(x, pad, constant_values=fill)
+    dy, dx = rng.integers(-m, m + 1, n), rng.integers(-m, m + 1, n)
+    rows = (m - dy)[:, None] + np.arange(h)                 # (n, H): source row of each output row
+    cols = (m - dx)[:, None] + np.arange(w)
+    p = np.moveaxis(p, (-2, -1), (1, 2))                     # (n, H+2m, W+2m, ...)
+    out = p[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return np.ascontiguousarray(np.moveaxis(out, (1, 2), (-2, -1)))
 
 
 # ---- evaluation in fixed-size batches ----

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import pytree
 
-__all__ = ["Optimizer", "sgd", "adam", "constant", "step_decay", "exponential_decay", "cosine_decay",
+__all__ = ["Optimizer", "Schedule", "sgd", "adam", "constant", "step_decay", "exponential_decay", "cosine_decay",
            "linear_warmup"]
 
 
@@ -165,29 +165,46 @@ def _f64(step):
     return _arr(step).astype(np.float64)
 
 
+class Schedule:
+    """A learning rate as a function of the step count, with a readable repr."""
+
+    def __init__(self, fn, text):
+        self.fn, self.text = fn, text
+
+    def __call__(self, step):
+        return self.fn(step)
+
+    def __repr__(self):
+        return self.text
+
+
 def constant(lr):
-    return lambda step: lr
+    return Schedule(lambda step: lr, f"constant({lr})")
 
 
 def step_decay(lr, factor, every):
     """lr * factor^(step // every): e.g. halve every 1000 steps with step_decay(0.1, 0.5, 1000)."""
     every = int(every)
-    return lambda step: lr * np.exp(_f64(_arr(step) // every) * math.log(factor))
+    return Schedule(lambda step: lr * np.exp(_f64(_arr(step) // every) * math.log(factor)),
+                    f"step_decay({lr}, {factor}, every={every})")
 
 
 def exponential_decay(lr, rate, steps):
     """lr * rate^(step / steps), smoothly."""
-    return lambda step: lr * np.exp(_f64(step) * (math.log(rate) / steps))
+    return Schedule(lambda step: lr * np.exp(_f64(step) * (math.log(rate) / steps)),
+                    f"exponential_decay({lr}, {rate}, steps={steps})")
 
 
 def cosine_decay(lr, total_steps, final_lr=0.0):
     """final + (lr - final) * (1 + cos(pi * min(step, total) / total)) / 2."""
     total = int(total_steps)
-    return lambda step: final_lr + (lr - final_lr) * 0.5 * (
-        1.0 + np.cos(np.minimum(_f64(step), float(total)) * (math.pi / total)))
+    return Schedule(lambda step: final_lr + (lr - final_lr) * 0.5 * (
+        1.0 + np.cos(np.minimum(_f64(step), float(total)) * (math.pi / total))),
+        f"cosine_decay({lr}, total_steps={total}, final_lr={final_lr})")
 
 
 def linear_warmup(schedule, warmup_steps):
     """Scale `schedule` (a number or a schedule) by min(1, (step + 1) / warmup_steps)."""
     w = float(warmup_steps)
-    return lambda step: _lr_at(schedule, step) * np.minimum((_f64(step) + 1.0) / w, 1.0)
+    return Schedule(lambda step: _lr_at(schedule, step) * np.minimum((_f64(step) + 1.0) / w, 1.0),
+                    f"linear_warmup({schedule!r}, {int(w)})")

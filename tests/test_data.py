@@ -90,3 +90,21 @@ def test_predict_pads_last_batch_to_one_shape():
     y = np.argmax(x @ w, axis=1)
     y[:3] = (y[:3] + 1) % 3
     assert data.accuracy(fn, w, x, y, batch_size=4) == pytest.approx(0.7)
+
+
+def test_random_shift():
+    x = np.zeros((50, 1, 6, 6), np.float32)
+    x[:, 0, 2, 3] = 1.0
+    y = data.random_shift(x, 2, rng=0)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert np.all(y.sum(axis=(1, 2, 3)) == 1.0)                 # the pixel moves, never leaves (|shift| <= 2)
+    r, c = np.nonzero(y[:, 0])[1:]
+    assert set((r - 2).tolist()) == {-2, -1, 0, 1, 2} and set((c - 3).tolist()) <= {-2, -1, 0, 1, 2}
+    np.testing.assert_array_equal(y, data.random_shift(x, 2, rng=0))
+    # content shifts rigidly and the border fills
+    img = np.arange(25.0).reshape(1, 5, 5)
+    for seed in range(10):
+        s = data.random_shift(img, 1, rng=seed, fill=-1.0)[0]
+        dy, dx = [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)
+                  if np.array_equal(s[1:4, 1:4], img[0, 1 - a:4 - a, 1 - b:4 - b])][0]
+        assert (s == -1).sum() == 25 - (5 - abs(dy)) * (5 - abs(dx))
