@@ -275,10 +275,13 @@ def trace_flat(fn, in_tree, in_types, name=None):
         for leaf in leaves:
             v = ctx.lift(leaf)
             if v is None:
-                if not isinstance(leaf, (np.ndarray, np.generic, bool, int, float)):
+                if isinstance(leaf, sympy.Basic) and leaf.free_symbols:      # a symbolic size, e.g. x.shape[0]
+                    v = ctx.builder.add(prim_base.get("dim"), [], {"expr": leaf}, None)
+                elif not isinstance(leaf, (np.ndarray, np.generic, bool, int, float)):
                     raise TraceError(f"function {ctx.builder.name} returned a {type(leaf).__name__}; "
                                      f"return arrays or dicts/lists/tuples of arrays")
-                v = ctx.builder.add(const_p, [], {"value": np.asarray(leaf)}, None)
+                else:
+                    v = ctx.builder.add(const_p, [], {"value": np.asarray(leaf)}, None)
             outs.append(v)
     finally:
         ctx.active = False
@@ -337,11 +340,10 @@ def _bind_symbols(graph, args):
     env = {}
     for v, a in zip(graph.inputs, args):
         shape = a.shape if isinstance(a, Tracer) else np.shape(a)
-        if isinstance(a, Tracer):
-            continue
+        # NOTE: inlined into an enclosing trace, the graph's symbols take the tracers' dims (ints or expressions)
         for d, n in zip(v.type.shape, shape):
             if isinstance(d, sympy.Symbol):
-                env.setdefault(d, int(n))
+                env.setdefault(d, n if isinstance(n, sympy.Basic) else int(n))
     return env
 
 
