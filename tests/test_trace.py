@@ -143,7 +143,7 @@ def test_large_constants_print_as_base64_and_round_trip():
 def test_python_scalars_are_weak():
     g = cc.trace(lambda x, i: (x * 2.0, x + 1, i * 2, i / 2, i * 2.5, x > 0.5), cc.Spec("f32[3]"), cc.Spec("i32[3]"))
     assert [str(t) for t in g.out_types] == ["f32[3]", "f32[3]", "i32[3]", "f64[3]", "f64[3]", "bool[3]"]
-    assert "%1: f32[] = const 2.0" in str(g)
+    assert "%0: f32[] = const 2.0" in str(g) and "%4: i32[] = const 2" in str(g)
 
 
 def test_numpy_scalars_are_strong():
