@@ -45,14 +45,14 @@ def same_shape(a, b):
 
 def zeros(shape, dt):
     """Zeros of a type: a broadcast scalar recorded in the innermost trace, or a NumPy array outside of one."""
-    from .. import trace
+    from ..trace import _stack, record
     from . import shape as S, misc
     z = np.zeros((), dtype=dt.np)
-    if not trace._stack():
+    if not _stack():
         return np.zeros(tuple(int(d) for d in shape), dtype=dt.np)
     if not shape:
-        return trace.record(misc.const, [], {"value": z})
-    return trace.record(S.broadcast_in_dim, [z], {"shape": tuple(shape), "dims": ()})
+        return record(misc.const, [], {"value": z})
+    return record(S.broadcast_in_dim, [z], {"shape": tuple(shape), "dims": ()})
 
 
 def zeros_like(x):
@@ -115,10 +115,11 @@ def pointwise(*partials, linear=False):
     return rules
 
 
-def linear(transpose, positions=(0,)):
+def linear(transpose, positions=(0,), tangent_params=None):
     """Rules of an op linear in the inputs at `positions` (other inputs, e.g. indices, carry no derivative).
 
-    transpose(ct, *primals, **params) -> tuple, one cotangent per input; jvp applies the op to the tangents.
+    transpose(ct, *primals, **params) -> tuple, one cotangent per input; jvp applies the op to the tangents,
+    with `tangent_params` overriding params (pad's fill value is a constant: tangents pad with 0).
     positions="all": linear in every input (concatenate).
     """
     every = positions == "all"
@@ -132,7 +133,7 @@ def linear(transpose, positions=(0,)):
                 return None
             args = [(tangents[i] if tangents[i] is not None else zeros_like(x)) if i in lin else x
                     for i, x in enumerate(primals)]
-            return prim(*args, **params)
+            return prim(*args, **{**params, **(tangent_params or {})})
         return jvp
 
     def trans(ct, primals, **params):

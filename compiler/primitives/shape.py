@@ -133,7 +133,9 @@ def _pad_transpose(ct, x, lo, hi, interior=None, value=0.0):
     return (slice(ct, start=tuple(lo), stop=stop, step=tuple(i + 1 for i in interior)),)
 
 
-pad = Primitive("pad", numpy=_pad_np, shape=_pad_shape, kind="shape", **linear(_pad_transpose))
+# pad is affine in x: linear once the padding value (a constant) is taken as 0
+pad = Primitive("pad", numpy=_pad_np, shape=_pad_shape, kind="shape",
+                **linear(_pad_transpose, tangent_params={"value": 0.0}))
 
 
 def _concat_shape(*xs, axis, **_):
