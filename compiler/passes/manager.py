@@ -57,7 +57,10 @@ def graph_pass(fn=None, *, name=None):
 
 def pass_name(p) -> str:
     """The name of a pass object or a plain function."""
-    return getattr(p, "name", None) or getattr(p, "__name__", None) or type(p).__name__
+    name = getattr(p, "name", None) or getattr(p, "__name__", None)
+    if name is None and isinstance(p, functools.partial):
+        return pass_name(p.func)
+    return name or type(p).__name__
 
 
 @dataclass

@@ -126,3 +126,15 @@ def test_debug_output(monkeypatch, capsys):
     monkeypatch.setenv("VIVE_DEBUG", "0")
     run_pipeline(g, [keep])
     assert capsys.readouterr().err == ""
+
+
+def test_partial_pass_name():
+    import functools
+
+    def scale_nothing(g, factor):
+        return g
+
+    p = functools.partial(scale_nothing, factor=2)
+    log = PassLog()
+    run_pipeline(parse(SRC), [p], log=log)
+    assert log.names == ["scale_nothing"]
