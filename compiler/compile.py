@@ -1,0 +1,732 @@
+"""cc.compile: trace -> passes -> fusion -> kernels -> LLVM -> JIT, cached per input signature.
+
+The one module of `compiler/` that imports `runtime/`.
+
+    step = cc.compile(cc.value_and_grad(loss))
+    loss_value, grads = step(params, x, y)
+    print(step.lower(params, x, y).kernels)          # the loop-level kernels
+
+Shapes: the first call with a signature compiles code specialised to its exact shapes (constant trip counts,
+BLAS sizes known). When a later call differs only in some dimensions (a smaller last batch, a new batch
+size), those dimensions become symbolic and the function is compiled once more for every size of them
+(torch.compile's "automatic dynamic shapes"): a training loop compiles at most twice, never once per size.
+`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+
+import numpy as np
+import sympy
+
+import runtime
+from runtime import cache as rt_cache
+
+from . import debug, pytree
+from .errors import BackendError, DTypeError, TraceError, ViveError
+from .ir.printer import print_graph
+from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
+from .trace import Tracer, trace_flat
+
+_FORMAT = "vive-program-v1"
+_ALIGN = 64
+
+
+# ---- backends: name -> object with .build(lowered) ----
+
+BACKENDS = {}
+
+
+def register_backend(name, factory):
+    """Make `cc.compile(backend=name)` available; factory() returns an object with build(Lowered)."""
+    BACKENDS[name] = factory
+
+
+# ---- signatures ----
+
+def _leaf_type(x, float_dt):
+    if isinstance(x, np.ndarray):
+        if x.dtype == object:
+            raise DTypeError("compiled functions take numeric arrays; got an object array")
+        return TensorType(to_dtype(x.dtype), x.shape)
+    if isinstance(x, bool):
+        return TensorType(BOOL, ())
+    if isinstance(x, int):
+        return TensorType(I64, ())
+    if isinstance(x, float):
+        return TensorType(float_dt, ())
+    if isinstance(x, np.generic):
+        return TensorType(to_dtype(x.dtype), ())
+    if isinstance(x, TensorType):
+        return x
+    if isinstance(x, (list, tuple)) or hasattr(x, "__array__"):
+        a = np.asarray(x)
+        if a.dtype == object:
+            raise DTypeError(f"cannot compile for an argument of type {type(x).__name__}")
+        return TensorType(to_dtype(a.dtype), a.shape)
+    raise DTypeError(f"compiled functions take NumPy arrays, Python numbers, cc.Spec, or dicts/lists/tuples of "
+                     f"them; got {type(x).__name__}")
+
+
+def _float_dtype(leaves):
+    """Python floats follow the arrays (NEP 50 'weak' scalars): f64 if any f64 array is given, else f32."""
+    for x in leaves:
+        dt = getattr(x, "dtype", None)
+        if dt is not None and not isinstance(x, TensorType) and dt == np.float64:
+            return F64
+        if isinstance(x, TensorType) and x.dtype is F64:
+            return F64
+    return F32
+
+
+def _sig_of(x):
+    if type(x) is np.ndarray:
+        return (x.dtype.char, x.shape)
+    if isinstance(x, (bool, int, float)):
+        return type(x)
+    if isinstance(x, np.ndarray):
+        return (x.dtype.char, x.shape)
+    if isinstance(x, np.generic):
+        return (x.dtype.char, ())
+    if isinstance(x, TensorType):
+        return ("spec", str(x))
+    return (type(x).__name__, np.shape(x))
+
+
+# ---- size expressions -> fast Python ----
+
+def _pyexpr(e, names):
+    if isinstance(e, int):
+        return str(e)
+    if e.is_Integer:
+        return str(int(e))
+    if e.is_Symbol:
+        return names[e]
+    if isinstance(e, sympy.floor) or (e.is_Mul and sympy.fraction(e)[1] != 1) or isinstance(e, sympy.ceiling):
+        inner = e.args[0] if isinstance(e, (sympy.floor, sympy.ceiling)) else e
+        num, den = sympy.fraction(sympy.together(inner))
+        if isinstance(e, sympy.ceiling):
+            return f"(-((-({_pyexpr(num, names)}))//({_pyexpr(den, names)})))"
+        return f"(({_pyexpr(num, names)})//({_pyexpr(den, names)}))"
+    if e.is_Add:
+        return "(" + "+".join(_pyexpr(a, names) for a in e.args) + ")"
+    if e.is_Mul:
+        return "(" + "*".join(_pyexpr(a, names) for a in e.args) + ")"
+    if e.is_Pow and e.exp.is_Integer and int(e.exp) >= 0:
+        return f"({_pyexpr(e.base, names)}**{int(e.exp)})"
+    if isinstance(e, sympy.Mod):
+        return f"(({_pyexpr(e.args[0], names)})%({_pyexpr(e.args[1], names)}))"
+    if isinstance(e, (sympy.Max, sympy.Min)):
+        f = "max" if isinstance(e, sympy.Max) else "min"
+        return f"{f}(" + ",".join(_pyexpr(a, names) for a in e.args) + ")"
+    raise BackendError(f"cannot evaluate size expression {e}")
+
+
+def _size_fn(exprs_by_name, dims):
+    """Compile `lambda d: (...)` evaluating nested tuples/lists of size expressions from the dims tuple."""
+    names = {s: f"d[{i}]" for i, s in enumerate(dims)}
+
+    def code(x):
+        if isinstance(x, (tuple, list)):
+            inner = ", ".join(code(y) for y in x)
+            return f"({inner}{',' if len(x) == 1 else ''})"
+        return _pyexpr(x, names)
+    src = f"lambda d: {code(exprs_by_name)}"
+    return eval(src, {"max": max, "min": min})   # noqa: S307 -- generated from sympy sizes only
+
+
+# ---- the executable ----
+
+class Executable:
+    """Runs one compiled program: validates and converts arguments, allocates outputs, one native call."""
+
+    def __init__(self, meta, call, consts, in_types, out_tree, name):
+        self.meta = meta
+        self._call = call
+        self._consts = consts
+        self.in_types = in_types
+        self.out_tree = out_tree
+        self.name = name
+        self.n_in = len(in_types)
+        self._np_dtypes = [t.dtype.np for t in in_types]
+        dims = [symbol(s) for s in meta["dims"]]
+        self.dims = dims
+        self._dim_src = [tuple(x) for x in meta["dim_sources"]]
+        self.static = not dims
+        outs = [(kind, x) for kind, x in meta["outputs"]]
+        self._outs = outs
+        out_shapes = [_parse_shape(b["shape"]) for b in meta["out_bufs"]]
+        self._out_dtypes = [np.dtype(b["dtype"]) for b in meta["out_bufs"]]
+        slots = [[_parse_size(x) for x in sizes] for sizes in meta["slot_sizes"]]
+        if self.static:
+            self._out_shapes_static = [tuple(int(d) for d in s) for s in out_shapes]
+            self._slot_bytes_static = [max([int(x) for x in s] + [0]) for s in slots]
+        else:
+            self._out_shape_fn = _size_fn([list(s) for s in out_shapes], dims)
+            self._slot_fn = _size_fn([list(s) for s in slots], dims)
+            self._in_shapes = [t.shape for t in in_types]
+        self._tls = threading.local()
+        self._single = len(outs) == 1 and out_tree is not None and out_tree.kind == "leaf"
+
+    def _scratch(self, key, nbytes_list):
+        cache = getattr(self._tls, "scratch", None)
+        if cache is None:
+            cache = self._tls.scratch = {}
+        arrs = cache.get(key)
+        if arrs is None:
+            arrs = []
+            for n in nbytes_list:
+                raw = np.empty(int(n) + _ALIGN, np.uint8)
+                off = (-raw.ctypes.data) % _ALIGN
+                arrs.append(raw[off:off + int(n)])
+            if len(cache) > 4:
+                cache.clear()
+            cache[key] = arrs
+        return arrs
+
+    def convert(self, leaves):
+        """Arrays of the compiled dtypes, C-contiguous, with the compiled shapes (or the spec's)."""
+        if len(leaves) != self.n_in:
+            raise TypeError(f"{self.name}: expected {self.n_in} array arguments, got {len(leaves)}")
+        out = []
+        for i, (x, want) in enumerate(zip(leaves, self._np_dtypes)):
+            if type(x) is not np.ndarray or x.dtype != want or not x.flags.c_contiguous:
+                x = self._convert_one(i, x, want)
+            out.append(x)
+        return out
+
+    def _convert_one(self, i, x, want):
+        if isinstance(x, Tracer):
+            raise TraceError(f"{self.name}: a compiled executable cannot take traced values; call the "
+                             f"cc.compile'd function instead")
+        if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
+            a = np.asarray(x)
+            if a.dtype.kind not in "biuf":
+                raise DTypeError(f"{self.name}: argument {i}: unsupported value {x!r}")
+            # Python scalars are weak: they take the compiled dtype (as NumPy would promote them)
+            return np.asarray(x, dtype=want)
+        a = np.asarray(x)
+        if a.dtype == object or a.dtype.kind not in "biuf":
+            raise DTypeError(f"{self.name}: argument {i} has unsupported dtype {a.dtype}; "
+                             f"expected {self.in_types[i]}")
+        if a.dtype != want:
+            raise DTypeError(f"{self.name}: argument {i} has dtype {a.dtype}, compiled for {self.in_types[i]}; "
+                             f"cast it (x.astype(np.{want.name})) or call the cc.compile'd function")
+        return np.ascontiguousarray(a)
+
+    def run(self, leaves, checked=False):
+        arrays = leaves if checked else self.convert(leaves)
+        if self.static:
+            if not checked:
+                for i, (a, t) in enumerate(zip(arrays, self.in_types)):
+                    if a.shape != t.shape:
+                        raise ValueError(f"{self.name}: argument {i} has shape {a.shape}, compiled for {t}")
+            dims = ()
+            shapes = self._out_shapes_static
+            slot_bytes = self._slot_bytes_static
+        else:
+            dims = tuple(arrays[i].shape[ax] for i, ax in self._dim_src)
+            if not checked:
+                self._check_shapes(arrays, dims)
+            shapes = self._out_shape_fn(dims)
+            slot_bytes = self._slot_fn(dims)
+            slot_bytes = [max(s) if s else 0 for s in slot_bytes]
+        outs = [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
+        scratch = self._scratch(dims, slot_bytes) if slot_bytes else []
+        self._call(*arrays, *outs, *self._consts, *scratch, *dims)
+        if self._single:
+            return outs[0]
+        res = []
+        for kind, x in self._outs:
+            if kind == "buf":
+                res.append(outs[x])
+            elif kind == "input":
+                res.append(np.array(arrays[x], copy=True))
+            else:
+                res.append(res[x].copy())
+        return pytree.unflatten(self.out_tree, res)
+
+    def _check_shapes(self, arrays, dims):
+        env = dict(zip(self.dims, dims))
+        for i, (a, shape) in enumerate(zip(arrays, self._in_shapes)):
+            if len(a.shape) != len(shape):
+                raise ValueError(f"{self.name}: argument {i} has shape {a.shape}, compiled for {self.in_types[i]}")
+            for n, d in zip(a.shape, shape):
+                want = d if isinstance(d, int) else int(d.subs(env))
+                if n != want:
+                    raise ValueError(f"{self.name}: argument {i} has shape {a.shape}, compiled for "
+                                     f"{self.in_types[i]} (with {', '.join(f'{k}={v}' for k, v in env.items())})")
+
+    def fits(self, leaves):
+        """Whether these (already converted) arrays fit the symbolic signature."""
+        env = {}
+        for a, t in zip(leaves, self.in_types):
+            if a.ndim != len(t.shape) or a.dtype != t.dtype.np:
+                return False
+            for n, d in zip(a.shape, t.shape):
+                if isinstance(d, int):
+                    if n != d:
+                        return False
+                elif d.is_Symbol:
+                    if env.setdefault(d, n) != n:
+                        return False
+                else:
+                    return None
+        return True
+
+
+def _parse_shape(items):
+    return tuple(_parse_size(x) for x in items)
+
+
+def _parse_size(x):
+    if isinstance(x, int):
+        return x
+    from .ir.types import _parse_dim_expr
+    return _parse_dim_expr(x)
+
+
+def _size_str(d):
+    return d if isinstance(d, int) else str(d)
+
+
+# ---- lowering pipeline ----
+
+class Lowered:
+    """One compiled signature: `.graph` (traced), `.optimized`, `.plan` (fusion), `.kernels` (the Program),
+    `.llvm_ir()`, `.asm()`, `.ptx()`, `.pass_log`, and callable like the function."""
+
+    def __init__(self, graph, backend, name, out_tree):
+        self.graph = graph
+        self.backend = backend
+        self.name = name
+        self.out_tree = out_tree
+        self.pass_log = None
+        self._optimized = self._plan = self._program = self._ir = self._module = None
+        self.executable = None
+        self.timings = {}
+        self.cache_hit = False
+
+    # lazily computed stages (a disk-cache hit skips them until someone asks)
+    def _run_passes(self):
+        from .passes import run_pipeline, GENERIC_PIPELINE, PassLog
+        from .passes.manager import PassRecord
+        from .passes.fuse import fuse_graph, FusedGraph
+        from .passes.memory import plan_memory
+        from .lower import lower_plan
+        log = PassLog()
+        t0 = time.perf_counter()
+        g = run_pipeline(self.graph, GENERIC_PIPELINE, log=log)
+        t1 = time.perf_counter()
+        use_blas = _blas() is not None
+        plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name))
+        t2 = time.perf_counter()
+        fused = FusedGraph(g, plan)
+        log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))
+        plan_memory(program)
+        _order_slots(program)
+        t3 = time.perf_counter()
+        log.append(PassRecord("plan_memory", t3 - t2, len(g.nodes), len(g.nodes), False, fused))
+        self._optimized, self._plan, self._program, self.pass_log = g, plan, program, log
+        self.timings.update(passes=t1 - t0, fuse_lower=t2 - t1, memory=t3 - t2)
+        debug.log(f"{self.name}: {len(program.kernels)} kernels, bytes moved {program.bytes_moved}", 1)
+
+    @property
+    def optimized(self):
+        if self._optimized is None:
+            self._run_passes()
+        return self._optimized
+
+    @property
+    def plan(self):
+        if self._plan is None:
+            self._run_passes()
+        return self._plan
+
+    @property
+    def kernels(self):
+        """The loop-level Program (print it to read the kernels); `.kernels.kernels` lists them."""
+        if self._program is None:
+            self._run_passes()
+        return self._program
+
+    @property
+    def program(self):
+        return self.kernels
+
+    def llvm_ir(self) -> str:
+        if self._ir is None:
+            from .codegen.llvm import generate
+            t = runtime.host_target()
+            t0 = time.perf_counter()
+            self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
+                                data_layout=t.data_layout, entry=_entry_name(self.name))
+            self.timings["codegen"] = time.perf_counter() - t0
+        return self._ir
+
+    def optimized_llvm_ir(self) -> str:
+        return self._compiled_module().optimized_ir
+
+    def asm(self) -> str:
+        return self._compiled_module().asm()
+
+    def ptx(self) -> str:
+        factory = BACKENDS.get("cuda")
+        if factory is None:
+            raise BackendError("ptx: the CUDA backend is not available in this build (cc.compile(..., "
+                               "backend='cuda') registers it); .llvm_ir() and .asm() show the CPU code")
+        return factory().ptx(self)
+
+    def _compiled_module(self):
+        if self._module is None:
+            self._module = runtime.compile_module(self.llvm_ir(), version=_version())
+        return self._module
+
+    def __call__(self, *args):
+        if self.executable is None:
+            raise BackendError(f"{self.name}: not compiled (backend {self.backend})")
+        leaves, tree = pytree.flatten(args)
+        return self.executable.run(leaves)
+
+    def __repr__(self):
+        return f"<Lowered {self.name}: {len(self.graph.nodes)} nodes traced>"
+
+
+def _entry_name(name):
+    import re
+    return "vive_" + (re.sub(r"[^A-Za-z0-9_]", "_", name) or "f")
+
+
+def _order_slots(program):
+    """Slots: inputs in argument order, outputs in result order, constants, then scratch (memory plan)."""
+    slot = 0
+    for b in program.inputs:
+        b.slot = slot
+        slot += 1
+    seen = set()
+    for kind, b in program.outputs:
+        if kind == "buf" and id(b) not in seen:
+            seen.add(id(b))
+            b.slot = slot
+            slot += 1
+    for b in program.buffers:
+        if b.role == "const":
+            b.slot = slot
+            slot += 1
+    base = slot
+    remap = {}
+    for b in program.buffers:
+        if b.role in ("temp", "scratch"):
+            if b.slot not in remap:
+                remap[b.slot] = base + len(remap)
+            b.slot = remap[b.slot]
+    program.slot_sizes = {remap[k]: v for k, v in program.slot_sizes.items() if k in remap}
+    program.n_slots = base + len(remap)
+
+
+_BLAS = "unset"
+
+
+def _blas():
+    global _BLAS
+    if _BLAS == "unset":
+        _BLAS = runtime.blas_symbols()
+    return _BLAS
+
+
+def _version():
+    from . import __version__
+    return f"vive-{__version__}"
+
+
+def _program_meta(program, ir_text, entry):
+    bufs_out = []
+    outputs = []
+    index = {}
+    for kind, b in program.outputs:
+        if kind == "buf":
+            if id(b) not in index:
+                index[id(b)] = len(bufs_out)
+                bufs_out.append({"shape": [_size_str(d) for d in b.shape], "dtype": b.dtype.np.str})
+            outputs.append(["buf", index[id(b)]])
+        else:
+            outputs.append([kind, b])
+    n_fixed = min(program.slot_sizes) if program.slot_sizes else program.n_slots
+    slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, program.n_slots)]
+    consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
+    return {
+        "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
+        "dims": [str(s) for s in program.dims],
+        "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
+        "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes,
+        "n_kernels": len(program.kernels),
+    }, [b.array for b in consts]
+
+
+def _pack_consts(arrays):
+    import io
+    bio = io.BytesIO()
+    np.savez(bio, *arrays)
+    return bio.getvalue()
+
+
+def _unpack_consts(blob):
+    import io
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        return [np.ascontiguousarray(z[f"arr_{i}"]) for i in range(len(z.files))]
+
+
+def _graph_key(graph, backend):
+    t = runtime.host_target()
+    blas = _blas()
+    h = hashlib.sha256()
+    for part in (_FORMAT, _version(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
+                 json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
+                 repr(graph.out_tree), repr(graph.in_tree)):
+        b = part.encode()
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def build(graph, name, out_tree, backend="cpu") -> Lowered:
+    """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can."""
+    low = Lowered(graph, backend, name, out_tree)
+    t0 = time.perf_counter()
+    directory = rt_cache.cache_dir()
+    key = _graph_key(graph, backend) if directory else None
+    entry = rt_cache.load(key, directory) if key else None
+    meta = None
+    if entry is not None:
+        blob, meta = entry
+        if meta.get("format") != _FORMAT:
+            meta = None
+        else:
+            try:
+                consts = _unpack_consts(blob)
+            except Exception:
+                meta = None
+    if meta is not None:
+        low._ir = meta["ir"]
+        low.cache_hit = True
+    else:
+        ir_text = low.llvm_ir()
+        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name))
+    t1 = time.perf_counter()
+    module = runtime.compile_module(meta["ir"], version=_version())
+    low._module = module
+    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]))
+    if key and not low.cache_hit:
+        rt_cache.store(key, _pack_consts(consts), meta, directory)
+    low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+    low.timings.update(front=t1 - t0, llvm=module.compile_seconds, total=time.perf_counter() - t0)
+    low.timings["module_cache_hit"] = module.cache_hit
+    debug.log(f"{name}: compiled in {low.timings['total'] * 1e3:.1f} ms "
+              f"({'program cache hit' if low.cache_hit else 'cold'}; llvm {module.compile_seconds * 1e3:.1f} ms)", 1)
+    return low
+
+
+# ---- cc.compile ----
+
+class CompiledFunction:
+    """What cc.compile returns: call it like the function; `.lower(...)` shows every stage."""
+
+    def __init__(self, fn, backend="cpu", static_argnums=()):
+        if backend not in ("cpu",) and backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
+                               + "".join(f", {b!r}" for b in BACKENDS))
+        self.fn = fn
+        self.backend = backend
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.__name__ = getattr(fn, "__name__", "f")
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+        self._cache = {}             # signature -> (Executable, in_tree)
+        self._symbolic = []          # (static key, Executable) serving many shapes
+        self._history = {}           # static key -> list of concrete leaf signatures seen
+        self._lock = threading.RLock()
+        self._stats = {"traces": 0, "compiles": 0, "hits": 0}
+
+    def cache_info(self):
+        """{'traces', 'compiles', 'hits', 'signatures'}: how often this function was traced/compiled/reused."""
+        with self._lock:
+            return dict(self._stats, signatures=len(self._cache) + len(self._symbolic))
+
+    def _split(self, args):
+        if not self.static_argnums:
+            return args, ()
+        n = len(args)
+        sn = tuple(i % n if i < 0 else i for i in self.static_argnums)
+        for i in sn:
+            if i >= n:
+                raise TypeError(f"{self.__name__}: static_argnums {self.static_argnums} but called with {n} args")
+        dyn = tuple(a for i, a in enumerate(args) if i not in sn)
+        static = tuple((i, args[i]) for i in sn)
+        try:
+            hash(static)
+        except TypeError:
+            raise TypeError(f"{self.__name__}: static arguments must be hashable") from None
+        return dyn, static
+
+    def _wrapped(self, static, n_args):
+        if not static:
+            return self.fn
+        smap = dict(static)
+
+        def f(*dyn):
+            it = iter(dyn)
+            full = [smap[i] if i in smap else next(it) for i in range(n_args)]
+            return self.fn(*full)
+        f.__name__ = self.__name__
+        return f
+
+    def __call__(self, *args):
+        dyn, static = self._split(args)
+        leaves, tree = pytree.flatten(dyn)
+        for x in leaves:
+            if isinstance(x, Tracer):
+                return self.fn(*args)      # inside another transform or trace: just inline the function
+        try:
+            sig = (tree, static, tuple(map(_sig_of, leaves)))
+            hash(sig)
+        except TypeError:
+            raise DTypeError(f"{self.__name__}: unsupported argument types "
+                             f"{[type(x).__name__ for x in leaves]}") from None
+        hit = self._cache.get(sig)
+        if hit is not None:
+            self._stats["hits"] += 1
+            return hit.run(leaves)
+        return self._miss(sig, args, dyn, static, leaves, tree)
+
+    def _miss(self, sig, args, dyn, static, leaves, tree):
+        with self._lock:
+            hit = self._cache.get(sig)
+            if hit is not None:
+                self._stats["hits"] += 1
+                return hit.run(leaves)
+            fdt = _float_dtype(leaves)
+            types = [_leaf_type(x, fdt) for x in leaves]
+            skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
+            # a symbolic version compiled earlier may serve these shapes
+            for k, exe in self._symbolic:
+                if k == skey:
+                    conv = exe.convert(leaves)
+                    if exe.fits(conv):
+                        self._cache[sig] = exe
+                        self._stats["hits"] += 1
+                        return exe.run(conv, checked=False)
+            seen = self._history.setdefault(skey, [])
+            reason = "first call"
+            if self._cache or self._symbolic:
+                reason = self._reason(types, tree, static)
+            exe = None
+            if seen and not any(isinstance(x, TensorType) for x in leaves):
+                sym_types = _generalize(seen[0], types)
+                if sym_types is not None:
+                    try:
+                        exe = self._compile(sym_types, tree, static, len(args),
+                                            reason + "; compiling a version for every size of "
+                                            + ", ".join(sorted({str(d) for t in sym_types for d in t.shape
+                                                                if not isinstance(d, int)})))
+                        self._symbolic.append((skey, exe))
+                    except ViveError as e:
+                        debug.log_compile(self.__name__, f"symbolic version failed ({e}); compiling for these "
+                                                         f"shapes only")
+                        exe = None
+            if exe is None:
+                exe = self._compile(types, tree, static, len(args), reason)
+            seen.append(types)
+            self._cache[sig] = exe
+            return exe.run(leaves)
+
+    def _reason(self, types, tree, static):
+        prev = None
+        for (t2, s2, sigs) in self._cache:
+            prev = (t2, s2, sigs)
+        if prev is None:
+            return "new signature"
+        t2, s2, sigs = prev
+        if t2 != tree:
+            return f"new pytree structure {tree} (was {t2})"
+        if s2 != static:
+            return f"new static arguments {static}"
+        shown = ", ".join(str(t) for t in types)
+        return f"new shapes/dtypes ({shown})"
+
+    def _compile(self, types, tree, static, n_args, reason):
+        fn = self._wrapped(static, n_args)
+        name = self.__name__
+        t0 = time.perf_counter()
+        graph, captured = trace_flat(fn, tree, types, name)
+        self._stats["traces"] += 1
+        if captured:
+            raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
+                             f"enclosing transform; pass them as arguments")
+        out_tree = graph.out_tree
+        low = build(graph, name, out_tree, self.backend)
+        self._stats["compiles"] += 1
+        low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
+        debug.log_compile(name, f"{reason} [{', '.join(str(t) for t in types)}] "
+                                f"{'(disk cache)' if low.cache_hit else ''}{(time.perf_counter() - t0) * 1e3:.1f} ms")
+        exe = low.executable
+        exe.lowered = low
+        return exe
+
+    def lower(self, *args_or_specs) -> Lowered:
+        """Trace and compile for these arguments or cc.Spec's; the result shows every stage and is callable.
+        A spec's symbolic dims make this version serve every size of them on later calls."""
+        dyn, static = self._split(args_or_specs)
+        leaves, tree = pytree.flatten(dyn)
+        fdt = _float_dtype(leaves)
+        types = [_leaf_type(x, fdt) for x in leaves]
+        with self._lock:
+            exe = self._compile(types, tree, static, len(args_or_specs), "lower()")
+            if any(not isinstance(d, int) for t in types for d in t.shape):
+                skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
+                self._symbolic.insert(0, (skey, exe))
+            elif all(not isinstance(x, TensorType) for x in leaves):
+                self._cache[(tree, static, tuple(map(_sig_of, leaves)))] = exe
+        return exe.lowered
+
+    def __repr__(self):
+        return f"<cc.compile {self.__name__} backend={self.backend}>"
+
+
+def _generalize(old_types, new_types):
+    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one)."""
+    if len(old_types) != len(new_types):
+        return None
+    names = {}
+    out = []
+    changed = False
+    for a, b in zip(old_types, new_types):
+        if a.dtype is not b.dtype or len(a.shape) != len(b.shape):
+            return None
+        shape = []
+        for x, y in zip(a.shape, b.shape):
+            if x == y:
+                shape.append(y)
+            else:
+                key = (x, y)
+                if key not in names:
+                    names[key] = symbol("N" if not names else f"N{len(names)}")
+                shape.append(names[key])
+                changed = True
+        out.append(TensorType(b.dtype, shape))
+    return out if changed else None
+
+
+def compile(fn=None, *, backend="cpu", static_argnums=()):
+    """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
+
+        @cc.compile
+        def f(x, w):
+            return np.tanh(x @ w)
+    """
+    if fn is None:
+        return lambda f: CompiledFunction(f, backend, static_argnums)
+    return CompiledFunction(fn, backend, static_argnums)

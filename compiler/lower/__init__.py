@@ -1,0 +1,4 @@
+"""Lowering: fused groups -> loop-level kernels (kernel.py holds the IR, lowering.py the rules)."""
+from .kernel import (Ix, Expr, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm,  # noqa: F401
+                     Buffer, Kernel, Program, format_kernel)
+from .lowering import lower_plan, SCALAR_OPS  # noqa: F401

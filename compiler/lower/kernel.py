@@ -1,0 +1,531 @@
+"""The loop-level kernel IR that lowering produces and every backend (LLVM CPU, PTX) consumes.
+
+A Program is buffers + kernels run in order. A Kernel is a list of statements:
+
+  Loop(var, extent, body, parallel)     for var in [0, extent): body   (extent: int or sympy expression of dims)
+  AccInit(acc)                          acc = identity of acc.op ('sum' 0, 'max' -inf, 'argmax' (-inf, 0))
+  AccUpdate(acc, value, index)          acc = acc.op(acc, value)  (argmax also records `index`)
+  Store(buf, index, value)              buf[index] = value        (flat element index into a C-contiguous buffer)
+  Gemm(...)                             C = alpha * op(A) @ op(B) (+ beta C), row-major, BLAS semantics
+
+Scalar expressions (immutable, hashed structurally so equal subtrees are computed once):
+
+  Const(value, dtype) | Load(buf, index) | Var(acc) | IndexValue(ix) | Op(op, args, dtype, attrs)
+
+Indices are `Ix`: an affine form  sum(coef * loop_var) + const  whose coefficients and constant are ints or sympy
+expressions of the symbolic dims (printed as sympy); anything non-affine (a reshape's div/mod, a gather's
+data-dependent index) is an i64-typed Expr instead. Op names are the primitive names (add, exp, select, cast,
+maximum, eq, ...) plus the index ops floordiv, mod, clamp and random_bits; `Op.dtype` is the result type and
+operand types are the args' dtypes. Loop variables are strings; dims are sympy Symbols read at run time from
+the `dims` array in Program.dims order. `parallel` marks a loop whose iterations are independent (only ever
+the outermost loop of a kernel): the CPU splits it over threads, a GPU backend maps it to the grid.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from ..ir.types import DType, I64, BOOL, F32, F64, dim_str
+
+
+# ---- sizes: ints stay ints, sympy only when symbolic ----
+
+def smul(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if isinstance(a, int) and a == 1:
+        return b
+    if isinstance(b, int) and b == 1:
+        return a
+    if (isinstance(a, int) and a == 0) or (isinstance(b, int) and b == 0):
+        return 0
+    r = sympy.Mul(a, b)
+    return int(r) if r.is_Integer else r
+
+
+def sadd(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if isinstance(a, int) and a == 0:
+        return b
+    if isinstance(b, int) and b == 0:
+        return a
+    r = sympy.Add(a, b)
+    return int(r) if r.is_Integer else r
+
+
+def sprod(dims):
+    out = 1
+    for d in dims:
+        out = smul(out, d)
+    return out
+
+
+_STRIDES = {}
+
+
+def strides(shape):
+    """C-contiguous element strides of a shape (cached)."""
+    key = tuple(shape)
+    s = _STRIDES.get(key)
+    if s is None:
+        out, acc = [], 1
+        for d in reversed(key):
+            out.append(acc)
+            acc = smul(acc, d)
+        s = _STRIDES[key] = tuple(reversed(out))
+    return s
+
+
+def fmt_size(d):
+    return dim_str(d)
+
+
+# ---- affine indices ----
+
+class Ix:
+    """sum(coef * var) + const over loop variables; coefs and const are ints or sympy expressions of dims."""
+    __slots__ = ("terms", "const", "_h")
+
+    def __init__(self, terms=(), const=0):
+        self.terms = tuple(sorted(((v, c) for v, c in terms if not (isinstance(c, int) and c == 0)),
+                                  key=lambda t: t[0]))
+        self.const = const
+        self._h = hash((self.terms, str(const) if not isinstance(const, int) else const))
+
+    @staticmethod
+    def var(name):
+        return Ix(((name, 1),), 0)
+
+    @staticmethod
+    def lit(c):
+        return Ix((), c)
+
+    def coef(self, var):
+        for v, c in self.terms:
+            if v == var:
+                return c
+        return 0
+
+    @property
+    def vars(self):
+        return [v for v, _ in self.terms]
+
+    def is_const(self):
+        return not self.terms
+
+    def add(self, other):
+        if not isinstance(other, Ix):
+            return Ix(self.terms, sadd(self.const, other))
+        d = dict(self.terms)
+        for v, c in other.terms:
+            d[v] = sadd(d.get(v, 0), c)
+        return Ix(d.items(), sadd(self.const, other.const))
+
+    def mul(self, k):
+        if isinstance(k, int) and k == 1:
+            return self
+        return Ix(((v, smul(c, k)) for v, c in self.terms), smul(self.const, k))
+
+    def subs(self, var, ix):
+        """Replace a variable by another affine index."""
+        c = self.coef(var)
+        if isinstance(c, int) and c == 0:
+            return self
+        rest = Ix([(v, k) for v, k in self.terms if v != var], self.const)
+        return rest.add(ix.mul(c))
+
+    def to_sympy(self):
+        e = sympy.Integer(self.const) if isinstance(self.const, int) else self.const
+        for v, c in self.terms:
+            e = e + c * sympy.Symbol(v, integer=True, nonnegative=True)
+        return e
+
+    def __eq__(self, other):
+        return isinstance(other, Ix) and self._h == other._h and self.terms == other.terms and \
+            (self.const == other.const if isinstance(self.const, int) and isinstance(other.const, int)
+             else sympy.sympify(self.const) == sympy.sympify(other.const))
+
+    def __hash__(self):
+        return self._h
+
+    def __str__(self):
+        parts = []
+        for v, c in self.terms:
+            if isinstance(c, int) and c == 1:
+                parts.append(v)
+            else:
+                cs = fmt_size(c)
+                parts.append(f"{cs}*{v}" if isinstance(c, int) or c.is_Symbol else f"({cs})*{v}")
+        if not (isinstance(self.const, int) and self.const == 0) or not parts:
+            parts.append(fmt_size(self.const))
+        return " + ".join(parts)
+
+    __repr__ = __str__
+
+
+# ---- scalar expressions ----
+
+class Expr:
+    __slots__ = ("dtype", "key", "_h")
+
+    def _set(self, dtype, key):
+        self.dtype = dtype
+        self.key = key
+        self._h = hash(key)
+
+    def __hash__(self):
+        return self._h
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._h == other._h and self.key == other.key
+
+    def __str__(self):
+        return format_expr(self)
+
+    __repr__ = __str__
+
+
+class Const(Expr):
+    __slots__ = ("value",)
+
+    def __init__(self, value, dtype: DType):
+        if dtype.is_float:
+            value = float(value)
+        elif dtype.is_bool:
+            value = bool(value)
+        else:
+            value = int(value)
+        self.value = value
+        # NaN != NaN: key on the repr so equal constants hash and compare equal
+        self._set(dtype, ("c", dtype.name, repr(value)))
+
+
+class Load(Expr):
+    __slots__ = ("buf", "index")
+
+    def __init__(self, buf, index):
+        self.buf = buf
+        self.index = index
+        self._set(buf.dtype, ("ld", id(buf), index))
+
+
+class Var(Expr):
+    """The current value of an accumulator (for argmax: its index)."""
+    __slots__ = ("acc",)
+
+    def __init__(self, acc):
+        self.acc = acc
+        self._set(acc.result_dtype, ("var", acc.name))
+
+
+class IndexValue(Expr):
+    """An affine index used as an i64 value (iota, one_hot's class index, loop positions)."""
+    __slots__ = ("ix",)
+
+    def __init__(self, ix: Ix):
+        self.ix = ix
+        self._set(I64, ("ix", ix))
+
+
+class Op(Expr):
+    __slots__ = ("op", "args", "attrs")
+
+    def __init__(self, op, args, dtype, attrs=()):
+        self.op = op
+        self.args = tuple(args)
+        self.attrs = tuple(attrs)
+        self._set(dtype, ("op", op, dtype.name, self.args, self.attrs))
+
+
+class Acc:
+    """A scalar accumulator of a reduction: op 'sum' | 'max' | 'argmax' over values of `dtype`."""
+
+    def __init__(self, name, op, dtype):
+        self.name = name
+        self.op = op
+        self.dtype = dtype
+        self.result_dtype = I64 if op == "argmax" else dtype
+
+    def __repr__(self):
+        return self.name
+
+
+# ---- statements ----
+
+class Loop:
+    __slots__ = ("var", "extent", "body", "parallel")
+
+    def __init__(self, var, extent, body, parallel=False):
+        self.var, self.extent, self.body, self.parallel = var, extent, body, parallel
+
+
+class AccInit:
+    __slots__ = ("acc",)
+
+    def __init__(self, acc):
+        self.acc = acc
+
+
+class AccUpdate:
+    __slots__ = ("acc", "value", "index")
+
+    def __init__(self, acc, value, index=None):
+        self.acc, self.value, self.index = acc, value, index
+
+
+class Store:
+    __slots__ = ("buf", "index", "value")
+
+    def __init__(self, buf, index, value):
+        self.buf, self.index, self.value = buf, index, value
+
+
+class Gemm:
+    """C[c_off + i*ldc + j] = alpha * sum_k A(i,k) B(k,j) + beta * C, A(i,k) = a[a_off + (k*lda + i if trans_a
+    else i*lda + k)], likewise B; M, N, K, offsets, ld's are ints or sympy (offsets may use loop variables: Ix)."""
+    __slots__ = ("dtype", "trans_a", "trans_b", "m", "n", "k", "a", "a_off", "lda", "b", "b_off", "ldb",
+                 "c", "c_off", "ldc", "alpha", "beta")
+
+    def __init__(self, dtype, trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc,
+                 alpha=1.0, beta=0.0):
+        self.dtype, self.trans_a, self.trans_b = dtype, trans_a, trans_b
+        self.m, self.n, self.k = m, n, k
+        self.a, self.a_off, self.lda = a, a_off, lda
+        self.b, self.b_off, self.ldb = b, b_off, ldb
+        self.c, self.c_off, self.ldc = c, c_off, ldc
+        self.alpha, self.beta = alpha, beta
+
+
+# ---- buffers, kernels, programs ----
+
+class Buffer:
+    """One array: a function input, an output, a constant, or a temporary (placed by the memory plan)."""
+
+    def __init__(self, name, dtype, shape, role, value=None, array=None):
+        self.name = name
+        self.dtype = dtype
+        self.shape = tuple(shape)
+        self.role = role                   # 'input' | 'output' | 'const' | 'temp' | 'scratch'
+        self.value = value                 # the graph Value it holds (None for kernel scratch)
+        self.array = array                 # constants: the data
+        self.slot = None                   # index into the entry's bufs[] (set by the memory plan)
+        self.size = sprod(self.shape)
+
+    @property
+    def nbytes(self):
+        return smul(self.size, self.dtype.np.itemsize)
+
+    def __repr__(self):
+        return f"{self.name}: {self.dtype.name}[{','.join(fmt_size(d) for d in self.shape)}]"
+
+
+class Kernel:
+    def __init__(self, name, kind, body, nodes=(), reasons=()):
+        self.name = name
+        self.kind = kind
+        self.body = body
+        self.nodes = list(nodes)
+        self.reasons = list(reasons)
+        self.reads, self.writes = _buffers_of(body)
+
+    @property
+    def buffers(self):
+        out = []
+        for b in self.reads + self.writes:
+            if b not in out:
+                out.append(b)
+        return out
+
+    @property
+    def bytes_moved(self):
+        """Bytes read from and written to memory outside the kernel's own scratch (int or sympy)."""
+        total = 0
+        for b in self.reads + [w for w in self.writes if w not in self.reads]:
+            if b.role != "scratch":
+                total = sadd(total, b.nbytes)
+        return total
+
+    def __str__(self):
+        return format_kernel(self)
+
+
+class Program:
+    """Everything one compiled function runs: buffers (inputs first, in argument order), kernels in order."""
+
+    def __init__(self, name, inputs, outputs, buffers, kernels, dims, dim_sources):
+        self.name = name
+        self.inputs = inputs               # Buffer per graph input
+        self.outputs = outputs             # per graph output: ('buf', Buffer) | ('input', i) | ('copy', j)
+        self.buffers = buffers
+        self.kernels = kernels
+        self.dims = dims                   # sympy Symbols, the order of the runtime dims array
+        self.dim_sources = dim_sources     # symbol -> (input index, axis)
+        self.n_slots = None                # set by the memory plan
+        self.slot_sizes = None             # slot -> list of byte-size expressions (max taken at run time)
+
+    @property
+    def bytes_moved(self):
+        total = 0
+        for k in self.kernels:
+            total = sadd(total, k.bytes_moved)
+        return total
+
+    def __str__(self):
+        lines = [f"program {self.name}  # {len(self.kernels)} kernels, dims: "
+                 + (", ".join(str(d) for d in self.dims) or "none")]
+        for b in self.buffers:
+            slot = "" if b.slot is None else f"  slot {b.slot}"
+            lines.append(f"  {b.role:<7} {b}{slot}")
+        for k in self.kernels:
+            lines.append("")
+            lines.append(format_kernel(k))
+        return "\n".join(lines)
+
+
+def _buffers_of(body):
+    reads, writes = [], []
+
+    def expr(e, seen):
+        if id(e) in seen:
+            return
+        seen.add(id(e))
+        if isinstance(e, Load):
+            if e.buf not in reads:
+                reads.append(e.buf)
+            if isinstance(e.index, Expr):
+                expr(e.index, seen)
+        elif isinstance(e, Op):
+            for a in e.args:
+                expr(a, seen)
+
+    def stmts(body, seen):
+        for s in body:
+            if isinstance(s, Loop):
+                stmts(s.body, seen)
+            elif isinstance(s, Store):
+                if s.buf not in writes:
+                    writes.append(s.buf)
+                expr(s.value, seen)
+                if isinstance(s.index, Expr):
+                    expr(s.index, seen)
+            elif isinstance(s, AccUpdate):
+                expr(s.value, seen)
+                if s.index is not None:
+                    expr(s.index, seen)
+            elif isinstance(s, Gemm):
+                for b in (s.a, s.b):
+                    if b not in reads:
+                        reads.append(b)
+                if s.c not in writes:
+                    writes.append(s.c)
+                if s.beta != 0 and s.c not in reads:
+                    reads.append(s.c)
+
+    stmts(body, set())
+    return reads, writes
+
+
+# ---- printing ----
+
+def format_index(ix):
+    return str(ix) if isinstance(ix, Ix) else format_expr(ix)
+
+
+def format_expr(e, names=None):
+    if names is not None and e in names:
+        return names[e]
+    if isinstance(e, Const):
+        v = e.value
+        return repr(v) if not isinstance(v, float) else (repr(v) if v == v else "nan")
+    if isinstance(e, Load):
+        return f"{e.buf.name}[{format_index(e.index)}]"
+    if isinstance(e, Var):
+        return e.acc.name
+    if isinstance(e, IndexValue):
+        return f"({e.ix})"
+    if isinstance(e, Op):
+        args = ", ".join(format_expr(a, names) for a in e.args)
+        attrs = "".join(f", {a}" for a in e.attrs)
+        suffix = f":{e.dtype.name}" if e.op == "cast" else ""
+        return f"{e.op}{suffix}({args}{attrs})"
+    return repr(e)
+
+
+def _count_uses(e, counts):
+    counts[e] = counts.get(e, 0) + 1
+    if counts[e] == 1 and isinstance(e, Op):
+        for a in e.args:
+            _count_uses(a, counts)
+
+
+def format_kernel(k) -> str:
+    reads = ", ".join(b.name for b in k.reads if b.role != "scratch")
+    writes = ", ".join(b.name for b in k.writes if b.role != "scratch")
+    bm = k.bytes_moved
+    lines = [f"kernel {k.name}  # {k.kind}; reads {reads or '-'}; writes {writes or '-'}; "
+             f"bytes moved {fmt_size(bm)}"]
+    if k.nodes:
+        lines.append("  # fused: " + " ".join(n.prim.name for n in k.nodes))
+    _format_body(k.body, lines, "  ")
+    return "\n".join(lines)
+
+
+def _format_body(body, lines, ind):
+    counts = {}
+    for s in body:
+        for e in _stmt_exprs(s):
+            _count_uses(e, counts)
+    names = {}
+    lets = []
+
+    def name_shared(e):
+        if isinstance(e, Op):
+            for a in e.args:
+                name_shared(a)
+            if counts.get(e, 0) > 1 and e not in names:
+                nm = f"t{len(names)}"
+                lets.append((nm, format_expr(e, names)))
+                names[e] = nm
+    for s in body:
+        if not isinstance(s, Loop):
+            for e in _stmt_exprs(s):
+                name_shared(e)
+    for nm, txt in lets:
+        lines.append(f"{ind}{nm} = {txt}")
+    for s in body:
+        if isinstance(s, Loop):
+            par = "parallel " if s.parallel else ""
+            lines.append(f"{ind}{par}for {s.var} in 0..{fmt_size(s.extent)}:")
+            _format_body(s.body, lines, ind + "  ")
+        elif isinstance(s, AccInit):
+            lines.append(f"{ind}{s.acc.name} = init_{s.acc.op}<{s.acc.dtype.name}>()")
+        elif isinstance(s, AccUpdate):
+            extra = f", at {format_expr(s.index, names)}" if s.index is not None else ""
+            lines.append(f"{ind}{s.acc.name} = {s.acc.op}({s.acc.name}, {format_expr(s.value, names)}{extra})")
+        elif isinstance(s, Store):
+            lines.append(f"{ind}{s.buf.name}[{format_index(s.index)}] = {format_expr(s.value, names)}")
+        elif isinstance(s, Gemm):
+            ta, tb = "T" if s.trans_a else "", "T" if s.trans_b else ""
+            lines.append(f"{ind}gemm<{s.dtype.name}>({s.c.name}[{format_index(s.c_off)}; ld {fmt_size(s.ldc)}] = "
+                         f"{s.alpha} * {s.a.name}{ta}[{format_index(s.a_off)}; ld {fmt_size(s.lda)}] @ "
+                         f"{s.b.name}{tb}[{format_index(s.b_off)}; ld {fmt_size(s.ldb)}]"
+                         + (f" + {s.beta} * C" if s.beta else "")
+                         + f", m={fmt_size(s.m)} n={fmt_size(s.n)} k={fmt_size(s.k)})")
+
+
+def _stmt_exprs(s):
+    if isinstance(s, Store):
+        return [s.value] + ([s.index] if isinstance(s.index, Expr) else [])
+    if isinstance(s, AccUpdate):
+        return [s.value] + ([s.index] if s.index is not None else [])
+    return []
+
+
+def np_scalar(value, dtype):
+    return np.asarray(value, dtype=dtype.np)
+
+
+__all__ = ["Ix", "Expr", "Const", "Load", "Var", "IndexValue", "Op", "Acc", "Loop", "AccInit", "AccUpdate",
+           "Store", "Gemm", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
+           "BOOL", "I64"]

@@ -1,0 +1,990 @@
+"""Fused groups -> loop-level kernels (see kernel.py for the IR). One function per group kind.
+
+Every member of a group is evaluated per element: `emit(value, index)` returns the scalar expression of that
+value at a multi-index, following each primitive's index rule (broadcast, transpose, slice, pad, reshape,
+gather ...) down to loads of buffers. Equal expressions are shared, so a value used twice is computed once.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+from ..errors import BackendError, format_loc
+from ..ir.types import I64, BOOL, dims_equal
+from ..passes.fuse import FusionReject, reduce_split, _sq_equal, shapes_equal
+from .kernel import (Ix, Expr, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm,
+                     Buffer, Kernel, Program, strides, smul, sadd, sprod)
+
+ZERO = Ix.lit(0)
+
+# scalar ops the backends implement (the primitive name is the op name)
+SCALAR_OPS = {"neg", "exp", "log", "sin", "cos", "tanh", "logistic", "sqrt", "abs", "sign", "reciprocal", "square",
+              "logical_not", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
+              "ge", "logical_and", "logical_or", "select", "cast"}
+
+
+def _is1(d):
+    return isinstance(d, int) and d == 1
+
+
+@lru_cache(maxsize=4096)
+def _sym_equal(a, b):
+    return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0
+
+
+def size_equal(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    return _sym_equal(a, b)
+
+
+# ---- index component arithmetic: Ix when affine, i64 Expr otherwise ----
+
+def as_expr(c):
+    if isinstance(c, Expr):
+        return c
+    if isinstance(c, Ix):
+        return IndexValue(c)
+    return IndexValue(Ix.lit(c))
+
+
+def c_add(a, b):
+    if isinstance(a, Ix) and isinstance(b, Ix):
+        return a.add(b)
+    if isinstance(a, Ix) and not isinstance(b, Expr):
+        return a.add(b)
+    return Op("add", [as_expr(a), as_expr(b)], I64)
+
+
+def c_mul(a, k):
+    if isinstance(a, Ix):
+        return a.mul(k)
+    if isinstance(k, int) and k == 1:
+        return a
+    return Op("mul", [a, as_expr(k)], I64)
+
+
+def flat(idx, shape):
+    """Flat element offset of a multi-index in a C-contiguous array of `shape`."""
+    out = ZERO
+    for c, s, d in zip(idx, strides(shape), shape):
+        if _is1(d):
+            continue
+        out = c_add(out, c_mul(c, s))
+    return out
+
+
+def bcast_idx(idx, out_shape, in_shape):
+    """NumPy broadcasting: the index of an operand of shape in_shape for output index idx."""
+    k = len(out_shape) - len(in_shape)
+    return tuple(ZERO if _is1(d) else idx[k + i] for i, d in enumerate(in_shape))
+
+
+def _idx_eq(a, b):
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        if isinstance(x, Ix) and isinstance(y, Ix) and x.terms == y.terms and size_equal(x.const, y.const):
+            continue
+        return False
+    return True
+
+
+def _loc(n):
+    return format_loc(n.loc) if getattr(n, "loc", None) is not None else ""
+
+
+class _ProgramCtx:
+    def __init__(self, graph, use_blas):
+        self.graph = graph
+        self.use_blas = use_blas
+        self.bufs = {}
+        self.buffers = []
+        self.n_vars = 0
+        self.out_first = {}
+        for i, v in enumerate(graph.outputs):
+            self.out_first.setdefault(v, i)
+        names = {}
+        for i, v in enumerate(graph.inputs):
+            nm = _safe(v.name or f"a{i}")
+            while nm in names:
+                nm += "_"
+            names[nm] = 1
+            b = Buffer(nm, v.type.dtype, v.type.shape, "input", value=v)
+            self.bufs[v] = b
+            self.buffers.append(b)
+        self._tmp = 0
+        self.consts = {}
+
+    def name(self, prefix):
+        self._tmp += 1
+        return f"{prefix}{self._tmp - 1}"
+
+    def const_buffer(self, n):
+        b = self.consts.get(n)
+        if b is None:
+            b = Buffer(self.name("c"), n.out.type.dtype, n.out.type.shape, "const", value=n.out,
+                       array=np.ascontiguousarray(n.params["value"], dtype=n.out.type.dtype.np))
+            self.consts[n] = b
+            self.buffers.append(b)
+        return b
+
+    def buffer(self, v):
+        b = self.bufs.get(v)
+        if b is None:
+            if v in self.out_first:
+                b = Buffer(f"out{self.out_first[v]}", v.type.dtype, v.type.shape, "output", value=v)
+            else:
+                b = Buffer(f"t{self._tmp}", v.type.dtype, v.type.shape, "temp", value=v)
+            self._tmp += 1
+            self.bufs[v] = b
+            self.buffers.append(b)
+        return b
+
+    def scratch(self, name, dtype, shape):
+        b = Buffer(f"{name}{self._tmp}", dtype, shape, "scratch")
+        self._tmp += 1
+        self.buffers.append(b)
+        return b
+
+    def var(self, prefix="i"):
+        self.n_vars += 1
+        return f"{prefix}{self.n_vars - 1}"
+
+
+def _safe(name):
+    import re
+    return re.sub(r"\W", "_", name)
+
+
+class GroupLowerer:
+    def __init__(self, ctx, grp):
+        self.ctx = ctx
+        self.grp = grp
+        self.memo = {}
+        self.accs = {}               # reduce node -> Acc (available)
+        self.outer_idx = None        # row kernels: the current row's multi-index over grp.O
+        self.anchor_buf = None
+        self.anchor_map = None       # fn(anchor idx) -> flat index into anchor_buf
+        self.anchor_reads = []
+
+    # ---- per-element evaluation ----
+    def emit(self, v, idx):
+        key = (v, idx)
+        e = self.memo.get(key)
+        if e is None:
+            e = self._emit(v, idx)
+            self.memo[key] = e
+        return e
+
+    def _emit(self, v, idx):
+        n = v.node
+        grp = self.grp
+        if n is not None and n is grp.anchor and grp.kind in ("gemm", "conv"):
+            self.anchor_reads.append(idx)
+            return Load(self.anchor_buf, self.anchor_map(idx))
+        if n is None or n not in grp.members:
+            return Load(self.ctx.buffer(v), flat(idx, v.type.shape))
+        acc = self.accs.get(n)
+        if acc is not None:
+            want = self.outer_for(n.out.type.shape)
+            if not _idx_eq(idx, want):
+                raise FusionReject(n, f"{n.prim.name} result is read at another row than its own")
+            return Var(acc)
+        if n in grp.reductions:
+            raise FusionReject(n, f"{n.prim.name} is used before its phase")
+        rule = _RULES.get(n.prim.name)
+        if rule is not None:
+            return rule(self, n, idx)
+        if n.prim.kind == "elementwise":
+            args = [self.emit(a, bcast_idx(idx, n.out.type.shape, a.type.shape)) for a in n.inputs]
+            if n.prim.name in SCALAR_OPS:
+                return Op(n.prim.name, args, n.out.type.dtype)
+            if n.prim.lower is not None:
+                return n.prim.lower(ScalarBuilder(n.out.type.dtype), *args, **n.params)
+        raise BackendError(f"cpu: no loop-level lowering for primitive '{n.prim.name}' {n.out.type}"
+                           f" in kernel {grp.name}{_loc(n)}")
+
+    def outer_for(self, shape):
+        """The multi-index over `shape` (the rows, with 1-dims) of the current row of a row kernel."""
+        return _spread(self.outer_idx_nonone, shape)
+
+    # ---- group kinds ----
+    def lower(self):
+        k = self.grp.kind
+        if k == "loop":
+            body = self.lower_loop()
+        elif k == "row":
+            body = self.lower_row()
+        elif k == "col":
+            body = self.lower_col()
+        elif k == "gemm":
+            body = self.lower_gemm()
+        elif k == "conv":
+            body = self.lower_conv()
+        else:
+            n = self.grp.root
+            raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
+        return Kernel(self.grp.name, k, body, self.grp.order, self.grp.reasons)
+
+    def nest(self, shape, make_body, parallel=True):
+        """Loops over `shape` around make_body(idx), collapsed where every index allows it."""
+        vars_ = [self.ctx.var() for _ in shape]
+        idx = tuple(Ix.var(v) for v in vars_)
+        inner = make_body(idx)
+        return collapse(vars_, list(shape), inner, parallel)
+
+    def lower_loop(self):
+        D = self.grp.domain
+
+        def body(idx):
+            return [Store(self.ctx.buffer(v), flat(idx, D), self.emit(v, idx)) for v in self.grp.outputs]
+        return self.nest(D, body)
+
+    def lower_row(self):
+        grp = self.grp
+        O, R = grp.O, grp.R
+        ovars = [self.ctx.var() for d in O]
+        oidx_full = tuple(Ix.var(v) for v in ovars)
+        self.outer_idx_nonone = [c for c, d in zip(oidx_full, O) if not _is1(d)]
+        out_body = []
+        # phases: a reduction runs after those its input depends on
+        pos = {n: i for i, n in enumerate(grp.order)}
+        reds = sorted(grp.reductions, key=pos.__getitem__)
+        phase = {}
+        for r in reds:
+            deps = _reduction_deps(r, grp)
+            phase[r] = 1 + max((phase[d] for d in deps if d in phase), default=-1)
+        n_phases = 1 + max(phase.values(), default=-1)
+        for ph in range(n_phases):
+            members = [r for r in reds if phase[r] == ph]
+            accs = []
+            for r in members:
+                op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
+                acc = Acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype)
+                accs.append((r, acc))
+                out_body.append(AccInit(acc))
+
+            def body(ridx, accs=accs):
+                stmts = []
+                for r, acc in accs:
+                    x = r.inputs[0]
+                    xi = _spread(self.outer_idx_nonone + [c for c, d in zip(ridx, R) if not _is1(d)], x.type.shape)
+                    val = self.emit(x, xi)
+                    at = IndexValue(flat(ridx, R)) if acc.op == "argmax" else None
+                    stmts.append(AccUpdate(acc, val, at))
+                return stmts
+            out_body += self.nest(R, body, parallel=False)
+            for r, acc in accs:
+                self.accs[r] = acc
+        outer_outs, inner_outs = [], []
+        for v in grp.outputs:
+            if v.node in grp.reductions or (_sq_equal(v.type.shape, O) and not _sq_equal(v.type.shape, O + R)):
+                outer_outs.append(v)
+            else:
+                inner_outs.append(v)
+        for v in outer_outs:
+            vi = self.outer_for(v.type.shape)
+            out_body.append(Store(self.ctx.buffer(v), flat(vi, v.type.shape), self.emit(v, vi)))
+        if inner_outs:
+            def body(ridx):
+                full = self.outer_idx_nonone + [c for c, d in zip(ridx, R) if not _is1(d)]
+                stmts = []
+                for v in inner_outs:
+                    vi = _spread(full, v.type.shape)
+                    stmts.append(Store(self.ctx.buffer(v), flat(vi, v.type.shape), self.emit(v, vi)))
+                return stmts
+            out_body += self.nest(R, body, parallel=False)
+        return collapse(ovars, list(O), out_body, True)
+
+    def lower_col(self):
+        """Reduction over leading/middle axes: accumulate straight into the output, rows in memory order."""
+        r = self.grp.root
+        x = r.inputs[0]
+        S = x.type.shape
+        if r.prim.name == "argmax":
+            return self.lower_reduce_strided(r)
+        axes = set(r.params["axes"])
+        out = self.ctx.buffer(r.out)
+        O = r.out.type.shape
+        dt = r.out.type.dtype
+        ident = Const(0, dt) if r.prim.name == "reduce_sum" else Const(
+            -np.inf if dt.is_float else np.iinfo(dt.np).min, dt)
+        init = self.nest(O, lambda o: [Store(out, flat(o, O), ident)])
+        op = "add" if r.prim.name == "reduce_sum" else "maximum"
+
+        def body(idx):
+            kept = tuple(c for i, c in enumerate(idx) if i not in axes)
+            fo = flat(kept, O)
+            return [Store(out, fo, Op(op, [Load(out, fo), self.emit(x, idx)], dt))]
+        # the outermost loop may run in parallel only if it is a kept axis
+        return init + self.nest(S, body, parallel=0 not in axes)
+
+    def lower_reduce_strided(self, r):
+        x = r.inputs[0]
+        S = x.type.shape
+        axes = (r.params["axis"],) if "axis" in r.params else tuple(r.params["axes"])
+        kept = [i for i in range(len(S)) if i not in axes]
+        O = r.out.type.shape
+        op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
+        acc = Acc(self.ctx.var("acc"), op, x.type.dtype)
+        out = self.ctx.buffer(r.out)
+        R = [S[a] for a in axes]
+
+        def body(oidx):
+            def inner(ridx):
+                full = [None] * len(S)
+                for i, c in zip(kept, oidx):
+                    full[i] = c
+                for a, c in zip(axes, ridx):
+                    full[a] = c
+                at = IndexValue(flat(ridx, R)) if op == "argmax" else None
+                return [AccUpdate(acc, self.emit(x, tuple(full)), at)]
+            return [AccInit(acc)] + self.nest(R, inner, parallel=False) + [Store(out, flat(oidx, O), Var(acc))]
+        return self.nest(O, body)
+
+    # ---- matmul ----
+    def lower_gemm(self):
+        grp = self.grp
+        d = grp.anchor
+        a, b = d.inputs
+        (ca, cb), (ba, bb) = d.params["contract"], d.params["batch"]
+        dt = d.out.type.dtype
+        shape = d.out.type.shape
+        root = grp.root
+        if root is d:
+            return self.matmul_into(self.ctx.buffer(d.out), a, b, ca, cb, ba, bb, dt)
+        out_buf = self.ctx.buffer(root.out)
+        cbuf = Buffer(self.ctx.name("c"), dt, shape, "scratch")
+        self.anchor_buf = cbuf
+        self.anchor_map = lambda idx: flat(idx, shape)
+        loop_idx = []
+
+        def body(idx):
+            loop_idx.append(idx)
+            return [Store(out_buf, flat(idx, root.out.type.shape), self.emit(root.out, idx))]
+        epilogue = self.nest(root.out.type.shape, body)
+        # the epilogue may overwrite the product in place when it reads each element only at its own index
+        if dt is root.out.type.dtype and all(_idx_eq(r, loop_idx[0]) for r in self.anchor_reads):
+            cbuf = out_buf
+            epilogue = _replace_load_buf(epilogue, self.anchor_buf, out_buf)
+        else:
+            self.ctx.buffers.append(cbuf)
+        return self.matmul_into(cbuf, a, b, ca, cb, ba, bb, dt) + epilogue
+
+    def matmul_into(self, cbuf, a, b, ca, cb, ba, bb, dt):
+        ctx = self.ctx
+        sa, sb = a.type.shape, b.type.shape
+        pairs = sorted(zip(ca, cb))
+        ca_o, cb_o = [p[0] for p in pairs], [p[1] for p in pairs]
+        fa = [i for i in range(len(sa)) if i not in ca and i not in ba]
+        fb = [j for j in range(len(sb)) if j not in cb and j not in bb]
+        M, N, K = sprod(sa[i] for i in fa), sprod(sb[j] for j in fb), sprod(sa[i] for i in ca_o)
+        nbatch = sprod(sa[i] for i in ba)
+        abuf, bbuf = ctx.buffer(a), ctx.buffer(b)
+        if not (ctx.use_blas and dt.is_float):
+            return self.matmul_loops(cbuf, a, b, ca_o, cb_o, ba, bb, fa, fb)
+        pre = []
+        nb = len(ba)
+        # A as [batch, M, K] (no transpose) or [batch, K, M] (transposed); otherwise pack it so
+        rest = list(range(nb, len(sa)))
+        if tuple(ba) == tuple(range(nb)) and rest == fa + ca_o:
+            trans_a, lda = False, K
+        elif tuple(ba) == tuple(range(nb)) and rest == ca_o + fa:
+            trans_a, lda = True, M
+        else:
+            perm = list(ba) + fa + ca_o
+            abuf, p = self.pack(abuf, sa, perm)
+            pre += p
+            trans_a, lda = False, K
+        rest = list(range(nb, len(sb)))
+        if tuple(bb) == tuple(range(nb)) and rest == cb_o + fb:
+            trans_b, ldb = False, N
+        elif tuple(bb) == tuple(range(nb)) and rest == fb + cb_o:
+            trans_b, ldb = True, K
+        else:
+            perm = list(bb) + cb_o + fb
+            bbuf, p = self.pack(bbuf, sb, perm)
+            pre += p
+            trans_b, ldb = False, N
+        if isinstance(nbatch, int) and nbatch == 1:
+            return pre + [Gemm(dt, trans_a, trans_b, M, N, K, abuf, ZERO, lda, bbuf, ZERO, ldb, cbuf, ZERO, N)]
+        bv = ctx.var("b")
+        bi = Ix.var(bv)
+        g = Gemm(dt, trans_a, trans_b, M, N, K, abuf, bi.mul(smul(M, K)), lda, bbuf, bi.mul(smul(K, N)), ldb,
+                 cbuf, bi.mul(smul(M, N)), N)
+        return pre + [Loop(bv, nbatch, [g], False)]
+
+    def pack(self, buf, shape, perm):
+        """Copy `buf` into scratch with its axes in order `perm`."""
+        pshape = tuple(shape[p] for p in perm)
+        sc = self.ctx.scratch("pack", buf.dtype, pshape)
+
+        def body(idx):
+            src = [None] * len(shape)
+            for k, p in enumerate(perm):
+                src[p] = idx[k]
+            return [Store(sc, flat(idx, pshape), Load(buf, flat(tuple(src), shape)))]
+        return sc, self.nest(pshape, body)
+
+    def matmul_loops(self, cbuf, a, b, ca, cb, ba, bb, fa, fb):
+        ctx = self.ctx
+        sa, sb = a.type.shape, b.type.shape
+        shape = cbuf.shape
+        dt = cbuf.dtype
+        acc = Acc(ctx.var("acc"), "sum", dt)
+        abuf, bbuf = ctx.buffer(a), ctx.buffer(b)
+        K = [sa[i] for i in ca]
+
+        def body(oidx):
+            nbt = len(ba)
+            bidx, aidx_f, bidx_f = oidx[:nbt], oidx[nbt:nbt + len(fa)], oidx[nbt + len(fa):]
+
+            def inner(kidx):
+                ia, ib = [None] * len(sa), [None] * len(sb)
+                for i, c in zip(ba, bidx):
+                    ia[i] = c
+                for j, c in zip(bb, bidx):
+                    ib[j] = c
+                for i, c in zip(fa, aidx_f):
+                    ia[i] = c
+                for j, c in zip(fb, bidx_f):
+                    ib[j] = c
+                for i, j, c in zip(ca, cb, kidx):
+                    ia[i] = c
+                    ib[j] = c
+                prod_ = Op("mul", [Load(abuf, flat(tuple(ia), sa)), Load(bbuf, flat(tuple(ib), sb))], dt)
+                return [AccUpdate(acc, prod_)]
+            return [AccInit(acc)] + self.nest(K, inner, parallel=False) + [Store(cbuf, flat(oidx, shape), Var(acc))]
+        return self.nest(shape, body)
+
+    # ---- convolution: im2col + gemm + epilogue ----
+    def lower_conv(self):
+        grp = self.grp
+        d = grp.anchor
+        x, w = d.inputs
+        dt = d.out.type.dtype
+        Nb, C, H, W = x.type.shape
+        O, _, KH, KW = w.type.shape
+        sh, sw = _pair(d.params.get("stride", 1))
+        ph, pw = _pair(d.params.get("padding", 0))
+        _, _, OH, OW = d.out.type.shape
+        ctx = self.ctx
+        xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
+        P = sprod((Nb, OH, OW))
+        CKK = sprod((C, KH, KW))
+        root = grp.root
+        out_shape = root.out.type.shape
+        out_buf = ctx.buffer(root.out)
+        if not (ctx.use_blas and dt.is_float):
+            return self.conv_loops(d, out_buf if root is d else None)
+        col = ctx.scratch("col", dt, (C, KH, KW, Nb, OH, OW))
+        tmp = ctx.scratch("convout", dt, (O, Nb, OH, OW))
+
+        def im2col(idx):
+            c, a, b, n, i, j = idx
+            hh = c_mul(i, sh).add(a).add(-ph)
+            ww = c_mul(j, sw).add(b).add(-pw)
+            if ph == 0 and pw == 0:
+                val = Load(xbuf, flat((n, c, hh, ww), (Nb, C, H, W)))
+            else:
+                he, we = IndexValue(hh), IndexValue(ww)
+                inb = Op("logical_and", [
+                    Op("logical_and", [Op("ge", [he, _i64(0)], BOOL), Op("lt", [he, as_expr(H)], BOOL)], BOOL),
+                    Op("logical_and", [Op("ge", [we, _i64(0)], BOOL), Op("lt", [we, as_expr(W)], BOOL)], BOOL)],
+                    BOOL)
+                hc = Op("clamp", [he, _i64(0), as_expr(sadd(H, -1))], I64)
+                wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
+                val = Op("select", [inb, Load(xbuf, flat((n, c, hc, wc), (Nb, C, H, W))), Const(0, dt)], dt)
+            return [Store(col, flat(idx, col.shape), val)]
+        body = self.nest(col.shape, im2col)
+        body.append(Gemm(dt, False, False, O, P, CKK, wbuf, ZERO, CKK, col, ZERO, P, tmp, ZERO, P))
+        self.anchor_buf = tmp
+        self.anchor_map = lambda idx: flat((idx[1], idx[0], idx[2], idx[3]), tmp.shape)
+        body += self.nest(out_shape, lambda idx: [Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
+        return body
+
+    def conv_loops(self, d, direct_out):
+        ctx = self.ctx
+        x, w = d.inputs
+        dt = d.out.type.dtype
+        Nb, C, H, W = x.type.shape
+        O, _, KH, KW = w.type.shape
+        sh, sw = _pair(d.params.get("stride", 1))
+        ph, pw = _pair(d.params.get("padding", 0))
+        shape = d.out.type.shape
+        xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
+        tmp = direct_out or ctx.scratch("convout", dt, shape)
+        acc = Acc(ctx.var("acc"), "sum", dt)
+
+        def body(oidx):
+            n, o, i, j = oidx
+
+            def inner(kidx):
+                c, a, b = kidx
+                hh = c_mul(i, sh).add(c_add(a, Ix.lit(-ph)))
+                ww = c_mul(j, sw).add(c_add(b, Ix.lit(-pw)))
+                he, we = IndexValue(hh), IndexValue(ww)
+                inb = Op("logical_and", [
+                    Op("logical_and", [Op("ge", [he, _i64(0)], BOOL), Op("lt", [he, as_expr(H)], BOOL)], BOOL),
+                    Op("logical_and", [Op("ge", [we, _i64(0)], BOOL), Op("lt", [we, as_expr(W)], BOOL)], BOOL)],
+                    BOOL)
+                hc = Op("clamp", [he, _i64(0), as_expr(sadd(H, -1))], I64)
+                wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
+                xv = Op("select", [inb, Load(xbuf, flat((n, c, hc, wc), (Nb, C, H, W))), Const(0, dt)], dt)
+                return [AccUpdate(acc, Op("mul", [xv, Load(wbuf, flat((o, c, a, b), (O, C, KH, KW)))], dt))]
+            return [AccInit(acc)] + self.nest((C, KH, KW), inner, parallel=False) + \
+                [Store(tmp, flat(oidx, shape), Var(acc))]
+        body = self.nest(shape, body)
+        root = self.grp.root
+        if direct_out is not None:
+            return body
+        self.anchor_buf = tmp
+        self.anchor_map = lambda idx: flat(idx, shape)
+        out_buf = ctx.buffer(root.out)
+        out_shape = root.out.type.shape
+        return body + self.nest(out_shape, lambda idx: [
+            Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _i64(c):
+    return Const(c, I64)
+
+
+def _replace_load_buf(stmts, old, new):
+    """Statements with loads of `old` reading `new` instead."""
+    memo = {}
+
+    def expr(e):
+        r = memo.get(id(e))
+        if r is None:
+            if isinstance(e, Load):
+                r = Load(new if e.buf is old else e.buf, e.index if isinstance(e.index, Ix) else expr(e.index))
+            elif isinstance(e, Op):
+                r = Op(e.op, [expr(a) for a in e.args], e.dtype, e.attrs)
+            else:
+                r = e
+            memo[id(e)] = r
+        return r
+
+    def stmt(s):
+        if isinstance(s, Loop):
+            return Loop(s.var, s.extent, [stmt(t) for t in s.body], s.parallel)
+        if isinstance(s, Store):
+            return Store(s.buf, s.index if isinstance(s.index, Ix) else expr(s.index), expr(s.value))
+        if isinstance(s, AccUpdate):
+            return AccUpdate(s.acc, expr(s.value), None if s.index is None else expr(s.index))
+        return s
+    return [stmt(s) for s in stmts]
+
+
+def _spread(nonone, shape):
+    """Place the components of `nonone` on the non-1 dims of shape (1-dims get index 0)."""
+    out = []
+    k = 0
+    for d in shape:
+        if _is1(d):
+            out.append(ZERO)
+        else:
+            out.append(nonone[k] if k < len(nonone) else ZERO)
+            k += 1
+    return tuple(out)
+
+
+def _reduction_deps(r, grp):
+    """Reductions of the group that r's input depends on (through members)."""
+    deps, stack, seen = set(), [v.node for v in r.inputs if v.node is not None], set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n not in grp.members:
+            continue
+        seen.add(n)
+        if n in grp.reductions:
+            deps.add(n)
+            continue
+        stack.extend(v.node for v in n.inputs if v.node is not None)
+    return deps
+
+
+# ---- loop collapsing: merge adjacent loops when every index sees them as one contiguous range ----
+
+def _walk_ix(stmts, found):
+    def expr(e, seen):
+        if id(e) in seen:
+            return
+        seen.add(id(e))
+        if isinstance(e, Load):
+            if isinstance(e.index, Ix):
+                found.append(e.index)
+            else:
+                expr(e.index, seen)
+        elif isinstance(e, IndexValue):
+            found.append(e.ix)
+        elif isinstance(e, Op):
+            for a in e.args:
+                expr(a, seen)
+    seen = set()
+    for s in stmts:
+        if isinstance(s, Loop):
+            if not isinstance(s.extent, int):
+                pass
+            _walk_ix(s.body, found)
+        elif isinstance(s, Store):
+            if isinstance(s.index, Ix):
+                found.append(s.index)
+            else:
+                expr(s.index, seen)
+            expr(s.value, seen)
+        elif isinstance(s, AccUpdate):
+            expr(s.value, seen)
+            if s.index is not None:
+                expr(s.index, seen)
+        elif isinstance(s, Gemm):
+            found.extend(x for x in (s.a_off, s.b_off, s.c_off) if isinstance(x, Ix))
+
+
+def rewrite_ix(stmts, fn):
+    """Rebuild statements with every Ix replaced by fn(Ix)."""
+    memo = {}
+
+    def ix(i):
+        return fn(i) if isinstance(i, Ix) else expr(i)
+
+    def expr(e):
+        r = memo.get(id(e))
+        if r is not None:
+            return r
+        if isinstance(e, Load):
+            r = Load(e.buf, ix(e.index))
+        elif isinstance(e, IndexValue):
+            r = IndexValue(fn(e.ix))
+        elif isinstance(e, Op):
+            r = Op(e.op, [expr(a) for a in e.args], e.dtype, e.attrs)
+        else:
+            r = e
+        memo[id(e)] = r
+        return r
+
+    def stmt(s):
+        if isinstance(s, Loop):
+            return Loop(s.var, s.extent, [stmt(t) for t in s.body], s.parallel)
+        if isinstance(s, Store):
+            return Store(s.buf, ix(s.index), expr(s.value))
+        if isinstance(s, AccUpdate):
+            return AccUpdate(s.acc, expr(s.value), None if s.index is None else expr(s.index))
+        if isinstance(s, Gemm):
+            g = Gemm(s.dtype, s.trans_a, s.trans_b, s.m, s.n, s.k, s.a, ix(s.a_off), s.lda, s.b, ix(s.b_off),
+                     s.ldb, s.c, ix(s.c_off), s.ldc, s.alpha, s.beta)
+            return g
+        return s
+    return [stmt(s) for s in stmts]
+
+
+def collapse(vars_, extents, body, parallel):
+    """Loops `vars_` (outermost first) around body, merging neighbours that every index treats as one range."""
+    vars_, extents = list(vars_), list(extents)
+    # size-1 loops disappear
+    keep = [i for i, e in enumerate(extents) if not _is1(e)]
+    if len(keep) != len(vars_):
+        dropped = {vars_[i] for i in range(len(vars_)) if i not in keep}
+        body = rewrite_ix(body, lambda ix: Ix([(v, c) for v, c in ix.terms if v not in dropped], ix.const)
+                          if any(v in dropped for v, _ in ix.terms) else ix)
+        vars_ = [vars_[i] for i in keep]
+        extents = [extents[i] for i in keep]
+    if len(vars_) > 1:
+        found = []
+        _walk_ix(body, found)
+        uniq = list({id(i): i for i in found}.values())
+        k = len(vars_) - 2
+        while k >= 0:
+            va, vb, eb = vars_[k], vars_[k + 1], extents[k + 1]
+            ok = all(size_equal(ix.coef(va), smul(ix.coef(vb), eb)) for ix in uniq)
+            if ok:
+                drop = va
+                body = rewrite_ix(body, lambda ix, d=drop: Ix([(v, c) for v, c in ix.terms if v != d], ix.const)
+                                  if any(v == d for v, _ in ix.terms) else ix)
+                uniq = [Ix([(v, c) for v, c in ix.terms if v != drop], ix.const) for ix in uniq]
+                extents[k + 1] = smul(extents[k], eb)
+                del vars_[k]
+                del extents[k]
+            k -= 1
+    for i in range(len(vars_) - 1, -1, -1):
+        body = [Loop(vars_[i], extents[i], body, parallel and i == 0)]
+    return body
+
+
+# ---- index rules of the inlineable primitives ----
+
+def _r_broadcast(L, n, idx):
+    x = n.inputs[0]
+    dims = n.params["dims"]
+    xi = tuple(ZERO if _is1(x.type.shape[i]) else idx[d] for i, d in enumerate(dims))
+    return L.emit(x, xi)
+
+
+def _r_reshape(L, n, idx):
+    x = n.inputs[0]
+    T, S = n.out.type.shape, x.type.shape
+    if (x.node is None or x.node not in L.grp.members) and not (
+            x.node is not None and x.node is L.grp.anchor):
+        # contiguous buffers: a reshape is the same flat offset
+        return Load(L.ctx.buffer(x), flat(idx, T))
+    return L.emit(x, reshape_idx(idx, T, S))
+
+
+def reshape_idx(idx, T, S):
+    tn = [(c, d) for c, d in zip(idx, T) if not _is1(d)]
+    sn = [i for i, d in enumerate(S) if not _is1(d)]
+    out = [ZERO] * len(S)
+    ti = si = 0
+    while ti < len(tn) and si < len(sn):
+        tg, sg = [tn[ti]], [sn[si]]
+        ti += 1
+        si += 1
+        pt, ps = tg[0][1], S[sg[0]]
+        guard = 0
+        while not size_equal(pt, ps):
+            guard += 1
+            if guard > 64:
+                raise BackendError(f"cpu: cannot map reshape {T} -> {S}")
+            grow_s = _smaller(ps, pt)
+            if grow_s and si < len(sn):
+                sg.append(sn[si])
+                ps = smul(ps, S[sn[si]])
+                si += 1
+            elif ti < len(tn):
+                tg.append(tn[ti])
+                pt = smul(pt, tn[ti][1])
+                ti += 1
+            elif si < len(sn):
+                sg.append(sn[si])
+                ps = smul(ps, S[sn[si]])
+                si += 1
+            else:
+                break
+        f = flat(tuple(c for c, _ in tg), tuple(d for _, d in tg))
+        if len(sg) == 1:
+            out[sg[0]] = f
+        else:
+            sizes = [S[i] for i in sg]
+            st = strides(tuple(sizes))
+            fe = as_expr(f)
+            for k, i in enumerate(sg):
+                q = fe if k == 0 else Op("mod", [fe, as_expr(sprod(sizes[k:]))], I64)
+                out[i] = q if st[k] == 1 else Op("floordiv", [q, as_expr(st[k])], I64)
+    return tuple(out)
+
+
+def _smaller(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a < b
+    r = sympy.cancel(sympy.sympify(b) / sympy.sympify(a))
+    num, den = sympy.fraction(r)
+    return den == 1
+
+
+def _r_transpose(L, n, idx):
+    perm = n.params["perm"]
+    xi = [None] * len(perm)
+    for k, p in enumerate(perm):
+        xi[p] = idx[k]
+    return L.emit(n.inputs[0], tuple(xi))
+
+
+def _r_slice(L, n, idx):
+    start, step = n.params["start"], n.params["step"]
+    xi = tuple(c_add(c_mul(c, s), Ix.lit(a)) if isinstance(c, Ix) else c_add(c_mul(c, s), a)
+               for c, a, s in zip(idx, start, step))
+    return L.emit(n.inputs[0], xi)
+
+
+def _r_rev(L, n, idx):
+    x = n.inputs[0]
+    axes = n.params["axes"]
+    xi = tuple(c_add(c_mul(c, -1), Ix.lit(sadd(x.type.shape[i], -1))) if i in axes else c
+               for i, c in enumerate(idx))
+    return L.emit(x, xi)
+
+
+def _r_pad(L, n, idx):
+    x = n.inputs[0]
+    lo, hi = n.params["lo"], n.params["hi"]
+    interior = n.params.get("interior") or (0,) * len(lo)
+    dt = n.out.type.dtype
+    conds, xi = [], []
+    for c, a, b, itr, d in zip(idx, lo, hi, interior, x.type.shape):
+        t = c_add(c, Ix.lit(-a)) if isinstance(c, Ix) else c_add(c, -a)
+        if a <= 0 and b <= 0 and itr == 0:
+            xi.append(t)         # a crop: always in bounds
+            continue
+        te = as_expr(t)
+        cs = [Op("ge", [te, _i64(0)], BOOL)] if (a > 0 or itr) else []
+        if itr:
+            cs.append(Op("eq", [Op("mod", [te, _i64(itr + 1)], I64), _i64(0)], BOOL))
+            te = Op("floordiv", [te, _i64(itr + 1)], I64)
+        if b > 0 or itr:
+            cs.append(Op("lt", [te, as_expr(d)], BOOL))
+        for cc in cs:
+            conds.append(cc)
+        xi.append(Op("clamp", [te, _i64(0), as_expr(sadd(d, -1))], I64))
+    val = L.emit(x, tuple(xi))
+    if not conds:
+        return val
+    cond = conds[0]
+    for cc in conds[1:]:
+        cond = Op("logical_and", [cond, cc], BOOL)
+    return Op("select", [cond, val, Const(n.params.get("value", 0.0), dt)], dt)
+
+
+def _r_concat(L, n, idx):
+    axis = n.params["axis"]
+    xs = n.inputs
+    dt = n.out.type.dtype
+    offs = [0]
+    for x in xs:
+        offs.append(sadd(offs[-1], x.type.shape[axis]))
+    c = idx[axis]
+    ce = as_expr(c)
+    vals = []
+    for k, x in enumerate(xs):
+        t = c_add(c, Ix.lit(-offs[k]) if isinstance(c, Ix) else -offs[k]) if not (
+            isinstance(offs[k], int) and offs[k] == 0) else c
+        if len(xs) > 1:
+            t = Op("clamp", [as_expr(t), _i64(0), as_expr(sadd(x.type.shape[axis], -1))], I64)
+        xi = tuple(t if i == axis else ci for i, ci in enumerate(idx))
+        vals.append(L.emit(x, xi))
+    out = vals[-1]
+    for k in range(len(xs) - 2, -1, -1):
+        out = Op("select", [Op("lt", [ce, as_expr(offs[k + 1])], BOOL), vals[k], out], dt)
+    return out
+
+
+def _r_const(L, n, idx):
+    val = n.params["value"]
+    if val.size == 1:
+        return Const(val.reshape(()).item(), n.out.type.dtype)
+    return Load(L.ctx.const_buffer(n), flat(idx, n.out.type.shape))
+
+
+def _r_dim(L, n, idx):
+    e = IndexValue(Ix.lit(n.params["expr"]))
+    dt = n.out.type.dtype
+    return e if dt is I64 else Op("cast", [e], dt)
+
+
+def _r_one_hot(L, n, idx):
+    labels = n.inputs[0]
+    lab = L.emit(labels, idx[:-1])
+    if lab.dtype is not I64:
+        lab = Op("cast", [lab], I64)
+    return Op("cast", [Op("eq", [lab, as_expr(idx[-1])], BOOL)], n.out.type.dtype)
+
+
+def _r_take(L, n, idx):
+    x, ind = n.inputs
+    axis = n.params["axis"]
+    k = ind.type.ndim
+    i = L.emit(ind, idx[axis:axis + k])
+    if i.dtype is not I64:
+        i = Op("cast", [i], I64)
+    i = Op("clamp", [i, _i64(0), as_expr(sadd(x.type.shape[axis], -1))], I64)
+    return L.emit(x, idx[:axis] + (i,) + idx[axis + k:])
+
+
+def _r_random(L, n, idx):
+    key = L.emit(n.inputs[0], ())
+    if key.dtype is not I64:
+        key = Op("cast", [key], I64)
+    return Op("random_uniform", [key, as_expr(flat(idx, n.out.type.shape))], n.out.type.dtype)
+
+
+def _r_pool(L, n, idx):
+    x = n.inputs[0]
+    (kh, kw), (sh, sw) = _pair(n.params.get("size", 2)), _pair(n.params.get("stride", 2))
+    nn_, c, i, j = idx
+    out = None
+    for a in range(kh):
+        for b in range(kw):
+            v = L.emit(x, (nn_, c, c_add(c_mul(i, sh), Ix.lit(a)), c_add(c_mul(j, sw), Ix.lit(b))))
+            out = v if out is None else Op("maximum", [out, v], n.out.type.dtype)
+    return out
+
+
+def _r_cast(L, n, idx):
+    x = n.inputs[0]
+    v = L.emit(x, idx)
+    if v.dtype is n.out.type.dtype:
+        return v
+    return Op("cast", [v], n.out.type.dtype)
+
+
+_RULES = {"broadcast_in_dim": _r_broadcast, "reshape": _r_reshape, "transpose": _r_transpose, "slice": _r_slice,
+          "rev": _r_rev, "pad": _r_pad, "concatenate": _r_concat, "const": _r_const, "dim": _r_dim,
+          "one_hot": _r_one_hot, "take": _r_take, "random_uniform": _r_random, "max_pool2d": _r_pool,
+          "cast": _r_cast}
+
+
+class ScalarBuilder:
+    """What a primitive's `lower=` rule gets: `k.exp(x)`, `k.op('add', a, b)`, `k.const(1.0)`."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def op(self, name, *args, dtype=None):
+        return Op(name, list(args), dtype or self.dtype)
+
+    def const(self, value, dtype=None):
+        return Const(value, dtype or self.dtype)
+
+    def __getattr__(self, name):
+        if name in SCALAR_OPS:
+            return lambda *args: Op(name, list(args), self.dtype)
+        raise AttributeError(name)
+
+
+# ---- the whole program ----
+
+def lower_plan(plan, use_blas=True, name=None) -> Program:
+    g = plan.graph
+    ctx = _ProgramCtx(g, use_blas)
+    kernels = []
+    for grp in plan.groups:
+        kernels.append(GroupLowerer(ctx, grp).lower())
+    outputs = []
+    seen = {}
+    for i, v in enumerate(g.outputs):
+        if v.node is None:
+            outputs.append(("input", g.inputs.index(v)))
+        elif v in seen:
+            outputs.append(("copy", seen[v]))
+        else:
+            seen[v] = i
+            outputs.append(("buf", ctx.bufs[v]))
+    # dims: every symbol of the inputs, read from the first input axis that is exactly that symbol
+    syms = sorted(g.free_symbols, key=str)
+    sources = {}
+    for i, v in enumerate(g.inputs):
+        for ax, d in enumerate(v.type.shape):
+            if isinstance(d, sympy.Symbol) and d not in sources:
+                sources[d] = (i, ax)
+    for s in syms:
+        if s not in sources:
+            raise BackendError(f"cpu: symbolic size {s} never appears alone as an input dimension; "
+                               f"give some argument a dimension of exactly {s}")
+    inputs = [ctx.bufs[v] for v in g.inputs]
+    used = set()
+    for k in kernels:
+        used.update(k.buffers)
+    buffers = [b for b in ctx.buffers if b.role in ("input", "output") or b in used]
+    for _, b in [o for o in outputs if o[0] == "buf"]:
+        if b not in buffers:
+            buffers.append(b)
+    return Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)

@@ -1,0 +1,461 @@
+"""Fusion: partition an optimized Graph into kernels (groups of nodes that run as one loop nest).
+
+Groups are formed greedily from the last node backwards (XLA-style producer-into-consumer fusion):
+
+  * loop  - elementwise / broadcast / shape ops over one iteration space; any inlineable producer is evaluated
+            per element at the index the consumer asks for (so transposes, slices, broadcasts cost no memory);
+  * row   - reductions over trailing axes plus their elementwise producers and consumers: one outer (parallel)
+            loop over the kept axes, then one inner loop per reduction phase, then the per-element outputs
+            (softmax, log-softmax, cross-entropy, layer norms are one kernel each);
+  * col   - a reduction over leading/middle axes (bias gradients) with its elementwise prologue;
+  * gemm  - dot_general through BLAS with its elementwise epilogue (bias add, relu, scaling);
+  * conv  - conv2d as im2col + gemm with its epilogue;
+  * opaque - anything else, alone.
+
+A producer joins its consumer's group when all its users are there; a cheap one (few ops) is duplicated into
+every consumer instead of written to memory; a reduction whose result is also needed elsewhere becomes an extra
+output of its row group. Every decision is logged with its reason under VIVE_DEBUG. Lowering may still reject a
+fusion (an index pattern a kernel cannot express); `fuse_graph` then forbids it and fuses again.
+"""
+from __future__ import annotations
+
+import time
+
+from .. import debug
+from ..ir.graph import Graph
+from ..ir.types import dims_equal, prod
+
+# Primitives evaluated per element at an arbitrary index (see lower.py for each one's index rule).
+INLINE_SHAPE = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev"}
+INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "max_pool2d", "iota"}
+REDUCE = {"reduce_sum", "reduce_max", "argmax"}
+# cost units per element for the duplicate-or-store decision
+_COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
+         "reciprocal": 2, "random_uniform": 6, "max_pool2d": 4, "take": 2}
+_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg"}
+DUP_LIMIT = 12
+
+
+def is_inlineable(n) -> bool:
+    p = n.prim
+    if p.name in INLINE_SHAPE or p.name in INLINE_OTHER:
+        return True
+    if p.name in REDUCE or p.kind in ("linalg", "reduce"):
+        return False
+    return p.kind == "elementwise"
+
+
+def _squeeze(shape):
+    return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
+
+
+def shapes_equal(a, b) -> bool:
+    return len(a) == len(b) and all(dims_equal(x, y) for x, y in zip(a, b))
+
+
+def _sq_equal(a, b) -> bool:
+    return shapes_equal(_squeeze(a), _squeeze(b))
+
+
+def reduce_split(n):
+    """(O, R) of a reduce node when its reduced axes are trailing (row form), else None."""
+    x = n.inputs[0].type.shape
+    axes = tuple(n.params["axes"]) if "axes" in n.params else (n.params["axis"],)
+    k = len(x) - len(axes)
+    if sorted(axes) != list(range(k, len(x))):
+        # size-1 kept axes between reduced ones do not matter
+        kept = [i for i in range(len(x)) if i not in axes]
+        if any(i > min(axes) and not (isinstance(x[i], int) and x[i] == 1) for i in kept):
+            return None
+        kept_shape = tuple(x[i] for i in kept if i < min(axes))
+        return kept_shape, tuple(x[i] for i in sorted(axes))
+    return tuple(x[:k]), tuple(x[k:])
+
+
+class Group:
+    """One kernel-to-be: its kind, root node, member nodes, materialized outputs, decisions."""
+
+    def __init__(self, gid, kind, root):
+        self.id = gid
+        self.kind = kind
+        self.root = root
+        self.members = {root}            # nodes evaluated in this kernel (assigned or duplicated)
+        self.assigned = {root}           # nodes owned by this kernel
+        self.outputs = [root.out]        # values this kernel writes to memory
+        self.anchor = root if kind in ("gemm", "conv", "opaque") else None
+        self.reductions = [root] if kind in ("row", "col") else []
+        self.O = self.R = None
+        if kind in ("row", "col"):
+            self.O, self.R = reduce_split(root) or (None, None)
+        self.domain = root.out.type.shape
+        self.reasons = []
+        self.order = None                # members in topological order, set at the end
+
+    @property
+    def name(self):
+        return f"k{self.id}_{self.kind}"
+
+    def __repr__(self):
+        return f"<Group {self.name}: {len(self.members)} nodes, outputs {len(self.outputs)}>"
+
+
+class FusionPlan:
+    """Groups in execution order, plus the graph they partition. `str()` prints the graph with kernel markers."""
+
+    def __init__(self, graph, groups, log):
+        self.graph = graph
+        self.groups = groups
+        self.log = log
+
+    def __len__(self):
+        return len(self.groups)
+
+
+class FusedGraph(Graph):
+    """The optimized graph annotated with its fusion plan: prints each kernel's nodes under a header."""
+
+    def __init__(self, g, plan):
+        super().__init__(g.name, g.inputs, g.nodes, g.outputs, g.in_tree, g.out_tree, g.n_explicit)
+        self.plan = plan
+
+    def __str__(self):
+        from ..ir.printer import value_names, format_node
+        names = value_names(self)
+        head = ", ".join(f"%{names[v]}: {v.type}" for v in self.inputs)
+        lines = [f"graph {self.name}({head}) {{"]
+        for grp in self.plan.groups:
+            outs = ", ".join(f"%{names[v]}" for v in grp.outputs)
+            lines.append(f"  kernel {grp.name} -> {outs}")
+            for n in grp.order:
+                dup = "" if n in grp.assigned else "   # duplicated"
+                lines.append("    " + format_node(n, names) + dup)
+        lines.append("  return" + ("" if not self.outputs else " " + ", ".join(f"%{names[v]}" for v in self.outputs)))
+        lines.append("}")
+        return "\n".join(lines)
+
+
+class FusionReject(Exception):
+    """Raised by lowering when a fused group cannot be expressed; `node` must be materialized on its own."""
+
+    def __init__(self, node, reason):
+        super().__init__(reason)
+        self.node = node
+        self.reason = reason
+
+
+def _node_cost(n):
+    return 0 if n.prim.name in _FREE else _COST.get(n.prim.name, 1)
+
+
+def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
+    """Partition g's live nodes into groups (see the module docstring). `forbid`: nodes that must start their
+    own group (never absorbed); `no_multi`: nodes that may not become an extra output of a group."""
+    log = []
+    pos = {n: i for i, n in enumerate(g.nodes)}
+    live = g.reachable_from()
+    users = {}
+    for n in g.nodes:
+        if n in live:
+            for v in n.inputs:
+                if v.node is not None:
+                    users.setdefault(v.node, []).append(n)
+    out_nodes = {v.node for v in g.outputs if v.node is not None}
+    # ancestor bitmasks for the cycle check of multi-output fusion
+    anc = {}
+    for n in g.nodes:
+        m = 0
+        for v in n.inputs:
+            if v.node is not None:
+                m |= anc[v.node] | (1 << pos[v.node])
+        anc[n] = m
+
+    group_of = {}
+    groups = []
+    needs_buffer = set()
+    readers = {}
+    dup_memo = {}
+
+    def dup_cost(n, depth=0):
+        """Cost of recomputing n per element (its inlineable producers included), or None if not cheap."""
+        if n in dup_memo:
+            return dup_memo[n]
+        if not is_inlineable(n) or depth > 6:
+            return None
+        c = _node_cost(n)
+        for v in n.inputs:
+            p = v.node
+            if p is None or p.prim.name == "const" or not is_inlineable(p):
+                continue        # an input, a constant or a buffer: one load
+            pc = dup_cost(p, depth + 1)
+            c += pc if pc is not None else DUP_LIMIT + 1
+        dup_memo[n] = c if c <= DUP_LIMIT else None
+        return dup_memo[n]
+
+    def mask_of(grp):
+        m = 0
+        for x in grp.assigned:
+            m |= 1 << pos[x]
+        return m
+
+    def anc_of(grp, extra=None):
+        m = 0
+        for x in grp.members:
+            m |= anc[x]
+        if extra is not None:
+            m |= anc[extra]
+        return m
+
+    def note(grp, msg):
+        grp.reasons.append(msg)
+        log.append(f"{grp.name}: {msg}")
+
+    def expansion_ok(grp, p):
+        """Recomputing p per element of a bigger iteration space repeats its work; allow only cheap p."""
+        full = grp.domain if grp.kind not in ("row", "col") else (grp.O or ()) + (grp.R or ())
+        size_p = prod(p.out.type.shape)
+        if dims_equal(size_p, prod(full)) or (grp.kind == "row" and dims_equal(size_p, prod(grp.O))):
+            return True
+        c = dup_cost(p)
+        return c is not None and c <= 2
+
+    def try_absorb(grp, p, consumer):
+        """Decide whether producer p joins grp; returns 'assign', 'dup', or a reason string for refusing."""
+        name = p.prim.name
+        if p in forbid:
+            return "lowering asked for it to be materialized"
+        if grp.kind == "opaque":
+            return f"{grp.root.prim.name} reads its operands from memory"
+        if grp.anchor is not None and consumer is grp.anchor:
+            return f"{grp.anchor.prim.name} reads its operands from memory"
+        outside = [u for u in users.get(p, ()) if u not in grp.members]
+        is_out = p in out_nodes or p in needs_buffer
+        inl = is_inlineable(p)
+        if inl:
+            if not expansion_ok(grp, p):
+                return "recomputing it for every element of the larger loop would repeat its work"
+            if not outside and not is_out:
+                return "assign"
+            if name == "const" or dup_cost(p) is not None:
+                return "dup"
+        # reductions and matmuls need a compatible group
+        if name in REDUCE:
+            rs = reduce_split(p)
+            if rs is None:
+                return "reduction over leading axes runs as its own (column) kernel"
+            O, R = rs
+            if grp.kind == "loop":
+                if not (_sq_equal(grp.domain, O + R) or _sq_equal(grp.domain, O)):
+                    return f"its iteration space {O + R} does not match the kernel's {grp.domain}"
+                if any(not (_sq_equal(v.type.shape, O + R) or _sq_equal(v.type.shape, O)) for v in grp.outputs):
+                    return "the kernel's outputs do not fit the reduction's rows"
+            elif grp.kind == "row":
+                if not (_sq_equal(O, grp.O) and _sq_equal(R, grp.R)):
+                    return f"rows {O}x{R} differ from the kernel's {grp.O}x{grp.R}"
+            else:
+                return f"a {grp.kind} kernel cannot hold a reduction"
+        elif name in ("dot_general", "conv2d"):
+            if grp.kind != "loop" or grp.anchor is not None:
+                return f"a {grp.kind} kernel cannot take a {name}"
+            if outside or is_out:
+                return f"its result is also needed outside the epilogue"
+            if len(grp.outputs) != 1 or not shapes_equal(grp.domain, p.out.type.shape):
+                return "the epilogue's iteration space differs from the product's"
+            if not p.out.type.dtype.is_float:
+                return "integer products run as their own kernel"
+        elif not inl:
+            return f"{name} runs as its own kernel"
+        # multi-output: p is computed here and also stored for its other users
+        if outside or is_out:
+            if p in no_multi:
+                return "an extra output here would make a cycle between kernels"
+            if grp.kind == "loop" and not shapes_equal(p.out.type.shape, grp.domain) and name not in REDUCE:
+                return "its shape differs from the kernel's, so it cannot be stored from the same loop"
+            if grp.kind == "row" and name not in REDUCE and not (
+                    shapes_equal(p.out.type.shape, grp.O) or shapes_equal(p.out.type.shape, grp.O + grp.R)):
+                return "its shape is neither the kernel's rows nor its elements"
+            if grp.kind in ("col", "gemm", "conv"):
+                return f"a {grp.kind} kernel writes only its result"
+            if any(u not in group_of for u in outside):
+                return "some of its users are not placed yet"
+            a = anc_of(grp, p)
+            for other in {group_of[u] for u in outside} | readers.get(p, set()):
+                if mask_of(other) & a:
+                    return f"sharing it with {other.name} would make a cycle"
+            return "multi"
+        return "assign"
+
+    def absorb_all(grp):
+        stack = [(grp.root, v) for v in grp.root.inputs]
+        while stack:
+            consumer, v = stack.pop()
+            p = v.node
+            if p is None or p in grp.members or p not in live:
+                continue
+            if p in group_of:
+                # computed by another kernel: recompute it here if cheap, else read what that kernel stores
+                if is_inlineable(p) and p.prim.name != "const" and dup_cost(p) is not None \
+                        and p not in forbid and expansion_ok(grp, p):
+                    grp.members.add(p)
+                    stack.extend((p, w) for w in p.inputs)
+                else:
+                    readers.setdefault(p, set()).add(grp)
+                continue
+            decision = try_absorb(grp, p, consumer)
+            if decision in ("assign", "dup", "multi"):
+                name = p.prim.name
+                if name in REDUCE and grp.kind == "loop":
+                    grp.kind = "row"
+                    grp.O, grp.R = reduce_split(p)
+                    note(grp, f"becomes a row kernel: {name} over rows {grp.O} x {grp.R}")
+                if name in ("dot_general", "conv2d"):
+                    grp.kind = "gemm" if name == "dot_general" else "conv"
+                    grp.anchor = p
+                    note(grp, f"takes {name} with its elementwise epilogue")
+                grp.members.add(p)
+                if name in REDUCE:
+                    grp.reductions.append(p)
+                if decision == "dup":
+                    note(grp, f"duplicates {name} (cheap to recompute, also used elsewhere)")
+                else:
+                    grp.assigned.add(p)
+                    group_of[p] = grp
+                    if decision == "multi":
+                        note(grp, f"computes {name} and stores it for other kernels too")
+                stack.extend((p, w) for w in p.inputs)
+            else:
+                needs_buffer.add(p)
+                readers.setdefault(p, set()).add(grp)
+                note(grp, f"cannot fuse {p.prim.name} into {consumer.prim.name}: {decision}")
+
+    for n in reversed(g.nodes):
+        if n in group_of or n not in live:
+            continue
+        if n not in out_nodes and n not in needs_buffer:
+            continue        # every kernel that uses it computes it inline (duplicated)
+        name = n.prim.name
+        if name in REDUCE:
+            kind = "row" if reduce_split(n) is not None else "col"
+        elif name == "dot_general":
+            kind = "gemm"
+        elif name == "conv2d":
+            kind = "conv"
+        elif is_inlineable(n):
+            kind = "loop"
+        else:
+            kind = "opaque"
+        grp = Group(len(groups), kind, n)
+        groups.append(grp)
+        group_of[n] = grp
+        absorb_all(grp)
+
+    # which assigned values other kernels read (or the caller gets): each owner must store them
+    stored = {grp: [] for grp in groups}
+    seen = set()
+
+    def store(v):
+        owner = group_of.get(v.node)
+        if owner is None or v in seen:
+            return
+        seen.add(v)
+        stored[owner].append(v)
+
+    for v in g.outputs:
+        if v.node is not None:
+            store(v)
+    for grp in groups:
+        for n in grp.members:
+            for v in n.inputs:
+                if v.node is not None and v.node not in grp.members:
+                    store(v)
+    for grp in groups:
+        outs = [grp.root.out] + [v for v in stored[grp] if v is not grp.root.out]
+        for v in outs[1:]:
+            sh = v.type.shape
+            ok = (grp.kind == "loop" and shapes_equal(sh, grp.domain)) or (
+                grp.kind == "row" and (shapes_equal(sh, grp.O) or shapes_equal(sh, grp.O + grp.R)
+                                       or v.node in grp.reductions))
+            if not ok:
+                # cannot be stored from this kernel's loops: make it a kernel of its own
+                raise FusionReject(v.node, f"{grp.name} cannot store {v.node.prim.name} {v.type}")
+        grp.outputs = outs
+    ordered = _toposort_groups(g, groups, group_of, pos)
+    for grp in ordered:
+        grp.order = sorted(grp.members, key=pos.__getitem__)
+    return FusionPlan(g, ordered, log)
+
+
+class FusionCycle(Exception):
+    def __init__(self, nodes):
+        super().__init__("cycle between kernels")
+        self.nodes = nodes
+
+
+def _toposort_groups(g, groups, group_of, pos):
+    deps = {grp: set() for grp in groups}
+    for grp in groups:
+        for n in grp.members:
+            for v in n.inputs:
+                p = v.node
+                if p is not None and p not in grp.members:
+                    src = group_of.get(p)
+                    if src is not None and src is not grp:
+                        deps[grp].add(src)
+    out, state = [], {}
+
+    def visit(grp, path):
+        s = state.get(grp)
+        if s == 2:
+            return
+        if s == 1:
+            # a cycle: the extra outputs on it are to blame
+            cyc = path[path.index(grp):]
+            extra = [v.node for c in cyc for v in c.outputs[1:]]
+            raise FusionCycle(extra or [n for c in cyc for n in c.members - c.assigned])
+        state[grp] = 1
+        for d in sorted(deps[grp], key=lambda x: pos[x.root]):
+            visit(d, path + [grp])
+        state[grp] = 2
+        out.append(grp)
+
+    for grp in sorted(groups, key=lambda x: pos[x.root]):
+        visit(grp, [])
+    for i, grp in enumerate(out):
+        grp.id = i
+    return out
+
+
+def fuse_graph(g: Graph, lower_fn=None, max_rounds=20):
+    """Fuse g; if `lower_fn(plan)` raises FusionReject, forbid that fusion and retry. Returns (plan, lowered)."""
+    forbid, no_multi = set(), set()
+    t0 = time.perf_counter()
+    for _ in range(max_rounds):
+        try:
+            plan = fuse(g, forbid=frozenset(forbid), no_multi=frozenset(no_multi))
+        except FusionCycle as c:
+            new = [n for n in c.nodes if n not in forbid]
+            if not new:
+                raise
+            forbid.update(new)
+            debug.log(f"fusion: cycle between kernels, materializing {[n.prim.name for n in new]}", 2)
+            continue
+        except FusionReject as r:
+            if r.node in forbid:
+                raise
+            forbid.add(r.node)
+            debug.log(f"fusion: {r.reason}; materializing it", 2)
+            continue
+        if lower_fn is None:
+            return plan, None
+        try:
+            lowered = lower_fn(plan)
+        except FusionReject as r:
+            if r.node in forbid:
+                raise
+            forbid.add(r.node)
+            debug.log(f"fusion: lowering rejected fusing {r.node.prim.name}: {r.reason}; materializing it", 2)
+            continue
+        plan.seconds = time.perf_counter() - t0
+        for line in plan.log:
+            debug.log("fusion: " + line, 2)
+        return plan, lowered
+    raise RuntimeError("fusion did not converge")
