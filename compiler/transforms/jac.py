@@ -33,6 +33,8 @@ def _basis(t, j):
 
 def _wrt(g, argnums, what):
     nums, leaf_sets = arg_leaves(g, argnums)
+    for v in list(g.outputs) + [g.inputs[i] for leaves in leaf_sets for i in leaves]:
+        _static_size(v.type, what)
     for leaves in leaf_sets:
         for i in leaves:
             if not g.inputs[i].type.dtype.is_float:
