@@ -96,7 +96,7 @@ def make_vive(kind, batch):
     x, y = data(kind, batch)
 
     def run():
-        st[0], st[1], loss = step(st[0], st[1], x, y, np.int64(st[2]))
+        st[0], st[1], loss = step(st[0], st[1], x, y, np.array(st[2], np.int64))
         st[2] += 1
         return loss
     return run
@@ -236,7 +236,7 @@ def cold_compile_lenet(batch=64):
         params = init("lenet")
         x, y = data("lenet", batch)
         t0 = time.perf_counter()
-        lowered = f.lower(params, opt.init(params), x, y, np.int64(0))
+        lowered = f.lower(params, opt.init(params), x, y, np.array(0, np.int64))
         secs = time.perf_counter() - t0
         kernels = getattr(lowered, "kernels", None)
         return secs, (len(kernels) if kernels is not None else None)

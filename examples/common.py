@@ -89,7 +89,7 @@ def train(step, params, opt_state, x, y, *, epochs, batch_size, seed, evaluate, 
         for i, (xb, yb) in enumerate(bar, start=1):
             if prepare is not None:
                 xb = prepare(xb, rng)
-            key = np.int64(seed * 1_000_003 + it)
+            key = np.array(seed * 1_000_003 + it, np.int64)
             params, opt_state, loss = step(params, opt_state, xb, yb, key)
             total += float(loss)
             it += 1

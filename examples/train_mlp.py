@@ -55,7 +55,7 @@ def main(argv=None):
 
     step = make_step(opt, args.eager)
     xb0, yb0 = x_train[:args.batch_size], y_train[:args.batch_size]
-    n_kernels, compile_s = common.compile_step(step, (params, opt_state, xb0, yb0, np.int64(0)), args.eager)
+    n_kernels, compile_s = common.compile_step(step, (params, opt_state, xb0, yb0, np.array(0, np.int64)), args.eager)
     logits = common.jit(mlp, args.eager)
 
     def evaluate(p):

@@ -59,7 +59,7 @@ def test_compiled_step_equals_eager_step(setup):
     eager, compiled = ex.make_step(opt, eager=True), ex.make_step(opt)
     pe, se, pc, sc = params, state, params, state
     for i in range(3):                                   # state threads through: step count, momentum
-        key = np.int64(100 + i)
+        key = np.array(100 + i, np.int64)
         pe, se, le = eager(pe, se, x, y, key)
         pc, sc, lc = compiled(pc, sc, x, y, key)
         np.testing.assert_allclose(lc, le, rtol=1e-5, atol=1e-6)
@@ -75,7 +75,7 @@ def test_eager_lenet_step_learns_one_batch():
     step = ex.make_step(opt, eager=True)
     losses = []
     for i in range(15):
-        params, state, loss = step(params, state, x, y, np.int64(i))
+        params, state, loss = step(params, state, x, y, np.array(i, np.int64))
         losses.append(float(loss))
     assert losses[-1] < 0.3 * losses[0], losses            # a batch of 8 can be memorised
 
