@@ -16,7 +16,8 @@ from .ir.graph import Graph
 from .ir.printer import print_graph
 
 STAGES = ("traced", "grad", "optimized", "kernels", "llvm", "asm", "ptx", "all")
-EXT = {"graph": "txt", "kernels": "txt", "llvm": "ll", "asm": "s", "ptx": "ptx", "text": "txt"}
+EXT = {"graph": "txt", "kernels": "txt", "llvm": "ll", "llvm_optimized": "ll", "asm": "s", "ptx": "ptx",
+       "text": "txt"}
 
 
 class DumpError(ViveError):
@@ -152,16 +153,16 @@ def collect(fn, args, *, grad=False, backend="cpu", want=STAGES, locs=True):
         if want & {"kernels", "llvm", "asm", "ptx"}:
             raise
         return out + _generic_stages(target, args, every, locs)
+    opt = getattr(lowered, "optimized", None)        # (runs the passes if a cache hit skipped them)
     if every:
         log = getattr(lowered, "pass_log", None) or ()
         for rec in log:
             g = getattr(rec, "graph", None)
             if g is not None:
                 out.append(_graph_stage(rec.name, g, locs, getattr(rec, "seconds", None)))
-    if every or "optimized" in want:
-        g = getattr(lowered, "optimized", None)
-        if g is not None and not (every and out and out[-1].graph is g):
-            out.append(_graph_stage("optimized", g, locs))
+    if (every or "optimized" in want) and opt is not None:
+        if not (every and any(s.graph is opt for s in out)):
+            out.append(_graph_stage("optimized", opt, locs))
     out.extend(backend_stages(lowered, backend, want))
     return out
 
@@ -177,12 +178,12 @@ def backend_stages(lowered, backend, want=("all",)):
             raise DumpError("stage 'kernels': the backend's lowered object has no .kernels")
         if k is not None:
             out.append(Stage("kernels", "kernels", kernels_text(k)))
-    for name in ("llvm", "asm", "ptx"):
+    for name in ("llvm", "llvm_optimized", "asm", "ptx"):
         if not (every or name in want):
             continue
         if every and name == ("asm" if backend == "cuda" else "ptx"):
             continue           # `all` shows the final code of the one backend compiled for
-        attr = {"llvm": "llvm_ir", "asm": "asm", "ptx": "ptx"}[name]
+        attr = {"llvm": "llvm_ir", "llvm_optimized": "optimized_llvm_ir", "asm": "asm", "ptx": "ptx"}[name]
         try:
             text = _call(lowered, attr)
         except BackendError:
@@ -282,13 +283,13 @@ def lowered_stages(lowered, backend="cpu", locs=True):
     g = getattr(lowered, "graph", None)
     if g is not None:
         out.append(_graph_stage("traced", g, locs))
+    opt = getattr(lowered, "optimized", None)        # (runs the passes if a cache hit skipped them)
     log = getattr(lowered, "pass_log", None) or ()
     for rec in log:
         rg = getattr(rec, "graph", None)
         if rg is not None:
             out.append(_graph_stage(rec.name, rg, locs, getattr(rec, "seconds", None)))
-    opt = getattr(lowered, "optimized", None)
-    if opt is not None and not (out and out[-1].graph is opt):
+    if opt is not None and not any(s.graph is opt for s in out):
         out.append(_graph_stage("optimized", opt, locs))
     try:
         out.extend(backend_stages(lowered, backend))
@@ -319,6 +320,13 @@ def summary_text(lowered, stages, name, backend, digest) -> str:
     graphs = [s for s in stages if s.kind == "graph"]
     if graphs:
         lines.append(f"nodes:    {graphs[0].nodes} traced -> {graphs[-1].nodes} after {graphs[-1].name}")
+    timings = getattr(lowered, "timings", None)
+    if isinstance(timings, dict):
+        ts = [f"{k} {v * 1e3:.2f} ms" for k, v in timings.items() if isinstance(v, float)]
+        if ts:
+            lines.append("times:    " + ", ".join(ts))
+    if getattr(lowered, "cache_hit", False):
+        lines.append("cache:    program loaded from the disk cache (the passes were rerun for this dump)")
     log = getattr(lowered, "pass_log", None)
     if log is not None and len(log):
         lines.append("")
