@@ -527,6 +527,8 @@ def build(graph, name, out_tree, backend="cpu") -> Lowered:
     low.timings["module_cache_hit"] = module.cache_hit
     debug.log(f"{name}: compiled in {low.timings['total'] * 1e3:.1f} ms "
               f"({'program cache hit' if low.cache_hit else 'cold'}; llvm {module.compile_seconds * 1e3:.1f} ms)", 1)
+    if debug.dump_dir():
+        debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
     return low
 
 
