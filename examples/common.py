@@ -43,10 +43,20 @@ def compile_step(step, args, eager=False):
     t0 = time.perf_counter()
     lowered = step.lower(*args)
     secs = time.perf_counter() - t0
-    kernels = getattr(lowered, "kernels", None)
-    n = len(kernels) if kernels is not None else None
-    print(f"step: compiled forward + backward + update into {n} kernels in {secs * 1e3:.0f} ms")
+    n = count_kernels(lowered)
+    how = " (from the on-disk cache)" if getattr(lowered, "cache_hit", False) else ""
+    print(f"step: compiled forward + backward + update into {n} kernels in {secs * 1e3:.0f} ms{how}")
     return n, secs
+
+
+def count_kernels(lowered):
+    """Number of kernels of a cc.compile(...).lower(...) result (its `.kernels` is the loop-level program)."""
+    k = getattr(lowered, "kernels", None)
+    k = getattr(k, "kernels", k)
+    try:
+        return len(k)
+    except TypeError:
+        return None
 
 
 def progress(iterable, total, desc):
