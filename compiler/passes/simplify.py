@@ -1,7 +1,7 @@
 """Algebraic simplification: identities that remove nodes without changing any value, dtype or shape.
 
 x*1, 1*x, x+0, 0+x, x-0, x/1 -> x; neg(neg x) -> x; transpose of transpose -> one transpose (or x);
-reshape of reshape -> one reshape; reshape/transpose/broadcast/cast to what x already is -> x;
+reshape of reshape -> one reshape; broadcast of broadcast -> one broadcast; reshape/transpose/broadcast/cast to what x already is -> x;
 an explicit broadcast feeding an op that broadcasts implicitly -> the op reads the smaller value;
 integer x*0 -> zeros. Float x*0 stays (NaN*0 and inf*0 are NaN).
 """
@@ -115,10 +115,16 @@ def _reshape_rule(rw, n, ins):
 
 
 def _broadcast_rule(rw, n, ins):
-    x = ins[0]
-    if _same_type(x.type, n.out.type) and tuple(n.params["dims"]) == tuple(range(x.type.ndim)):
+    x, dims = ins[0], tuple(n.params["dims"])
+    if x.node is not None and x.node.prim is _broadcast:
+        # broadcast(broadcast(y, s1, d1), s2, d2) == broadcast(y, s2, d2∘d1): y's axis i lands on d2[d1[i]]
+        dims = tuple(dims[d] for d in x.node.params["dims"])
+        x = x.node.inputs[0]
+    if _same_type(x.type, n.out.type) and dims == tuple(range(x.type.ndim)):
         return x
-    return None
+    if x is ins[0]:
+        return None
+    return rw.emit(_broadcast, (x,), {"shape": n.params["shape"], "dims": dims}, n.out.type, n.loc, origin=n)
 
 
 def _cast(rw, n, ins):

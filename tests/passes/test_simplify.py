@@ -282,3 +282,20 @@ def test_unchanged_graph_is_same_object():
           %0: f32[3] = exp %x
           return %0
         }""")
+
+
+def test_broadcast_of_broadcast_composes_then_drops():
+    check("""
+        graph f(%x: f32[N,10], %s: f32[], %v: f32[3]) {
+          %0: f32[N] = broadcast_in_dim %s {dims=(), shape=(N,)}
+          %1: f32[N,10] = broadcast_in_dim %0 {dims=(0,), shape=(N, 10)}
+          %2: f32[N,10] = mul %x, %1
+          %3: f32[3,1] = broadcast_in_dim %v {dims=(0,), shape=(3, 1)}
+          %4: f32[2,3,5] = broadcast_in_dim %3 {dims=(1, 2), shape=(2, 3, 5)}
+          return %2, %4
+        }""", """
+        graph f(%x: f32[N,10], %s: f32[], %v: f32[3]) {
+          %0: f32[N,10] = mul %x, %s
+          %1: f32[2,3,5] = broadcast_in_dim %v {dims=(1,), shape=(2, 3, 5)}
+          return %0, %1
+        }""")
