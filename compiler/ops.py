@@ -68,7 +68,7 @@ def asarg(x, dt=None):
         return P.dim(expr=x, dtype=to_dtype(dt) if dt is not None else I64)
     if isinstance(x, (list, tuple)):
         parts = [asarg(e) for e in x]
-        if any(isinstance(p, Tracer) for p in parts):
+        if builtins.any(isinstance(p, Tracer) for p in parts):
             return stack(parts)
     a = np.asarray(x)
     if a.dtype == object:
@@ -319,7 +319,8 @@ def mean(x, axis=None, dtype=None, out=None, keepdims=False, **kw):
     axes = _axes(x, axis)
     s = P.reduce_sum(asarg(x, dt), axes=axes)
     n = _count(t.shape, axes)
-    y = P.mul(s, np.asarray(1.0 / n, dt.np)) if isinstance(n, int) else P.div(s, _as_scalar(n, dt))
+    # an empty axis gives 0/0 = nan, as in NumPy
+    y = P.mul(s, np.asarray(1.0 / n, dt.np)) if isinstance(n, int) and n else P.div(s, _as_scalar(n, dt))
     return _keep(t.shape, y, axes, keepdims)
 
 
@@ -333,7 +334,8 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     n = _count(t.shape, axes)
     dt = _aval(s).dtype
     if isinstance(n, int):
-        return multiply(s, np.asarray(1.0 / (n - ddof), dt.np))
+        k = builtins.max(n - ddof, 0)          # NumPy divides by max(n - ddof, 0): nan or inf when it is 0
+        return multiply(s, np.asarray(1.0 / k, dt.np)) if k else true_divide(s, np.asarray(0, dt.np))
     return true_divide(s, _as_scalar(n - ddof, dt))
 
 
@@ -345,6 +347,8 @@ def max(x, axis=None, out=None, keepdims=False, **kw):
     _no_out(out, kw)
     t = _aval(x)
     axes = _axes(x, axis)
+    if _count(t.shape, axes) == 0:
+        raise _err(ShapeError, f"max: zero-size array {t} to reduction operation maximum which has no identity")
     xx = asarg(x)
     if t.dtype.is_bool:
         return greater(max(asarg(x, I64), axis, keepdims=keepdims), 0)
@@ -363,6 +367,8 @@ def argmax(x, axis=None, out=None, keepdims=False, **kw):
         x, axis = reshape(x, -1), 0
     (axis,) = _axes(x, axis)
     t = _aval(x)
+    if t.shape[axis] == 0:
+        raise _err(ShapeError, f"argmax: attempt to get argmax of an empty sequence ({t}, axis {axis})")
     xx = asarg(x, I64) if t.dtype.is_bool else asarg(x)
     y = P.argmax(xx, axis=axis)
     return _keep(t.shape, y, (axis,), keepdims)
@@ -734,6 +740,8 @@ def _advanced_getitem(x, idx):
         if not _aval(i).dtype.is_int:
             raise _err(TraceError, f"array index must be integers, got {_aval(i)}")
     ints = [i if _aval(i).dtype is I64 else asarg(i, I64) for i in ints]
+    for q, (i, d) in enumerate(zip(ints, dims)):
+        _check_const_index(i, d, p0 + q)
     # negative indices wrap as in NumPy
     ints = [where(less(i, 0), add(i, _as_scalar(d, I64)), i) for i, d in zip(ints, dims)]
     lin = ints[0]
@@ -746,11 +754,26 @@ def _advanced_getitem(x, idx):
     return P.take(asarg(y), asarg(lin), axis=p0)
 
 
+def _check_const_index(i, d, axis):
+    # constant indices into a static size are checked as NumPy does; traced ones are clamped at run time
+    if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
+        bad = i[(i < -d) | (i >= d)]
+        if bad.size:
+            raise _err(ShapeError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+
+
 def take(x, indices, axis=None, out=None, mode=None):
+    _no_out(out, {})
     if axis is None:
         x, axis = ravel(x), 0
     axis %= ndim_of(x)
+    d = shape_of(x)[axis]
     idx = asarg(indices, I64)
+    if mode in (None, "raise"):
+        _check_const_index(idx, d, axis)
+        idx = where(less(idx, 0), add(idx, _as_scalar(d, I64)), idx)      # negative indices wrap as in NumPy
+    elif mode != "clip":
+        raise _err(TraceError, f"numpy.take mode={mode!r} is not supported by vive; use 'raise' or 'clip'")
     return P.take(asarg(x), idx, axis=axis)
 
 

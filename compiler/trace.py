@@ -178,11 +178,10 @@ class Tracer:
         return (self[i] for i in range(len(self)))
 
     # ---- Python control flow on traced values is not traceable ----
-    def _no_concrete(self, what):
+    def _no_concrete(self, what, fix="Use np.where(cond, a, b) to choose between values elementwise."):
         loc = user_loc()
         where = f" at {loc.file}:{loc.line} in {loc.func}" if loc else ""
-        raise TraceError(f"Python {what} on a traced value{where}; its value is unknown while tracing. "
-                         f"Use np.where(cond, a, b) to choose between values elementwise.")
+        raise TraceError(f"Python {what} on a traced value{where}; its value is unknown while tracing. {fix}")
 
     def __bool__(self):
         self._no_concrete("`if`/`while`/`and`/`or` (bool())")
@@ -200,7 +199,9 @@ class Tracer:
         self._no_concrete("complex()")
 
     def __array__(self, dtype=None, copy=None):
-        self._no_concrete("conversion to a NumPy array (np.asarray)")
+        self._no_concrete("conversion to a NumPy array (np.asarray, np.array)",
+                          "Use np.stack or np.concatenate to build an array from traced values, and NumPy "
+                          "functions (not math.* or Python builtins) on them.")
 
     def tolist(self):
         self._no_concrete("tolist()")

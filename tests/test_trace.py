@@ -288,3 +288,31 @@ def test_tracing_is_thread_safe():
         t.join()
     assert not errors and len(graphs) == 4
     assert float(graphs[3].nodes[1].params["value"]) == 3.0
+
+
+# ---- zero-size arrays behave as in NumPy ----
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x + 1, lambda x: x.sum(axis=0), lambda x: x.sum(axis=1), lambda x: x.mean(axis=0),
+    lambda x: x.var(axis=0), lambda x: x.max(axis=1), lambda x: x.reshape(-1, 2), lambda x: x.T @ x,
+    lambda x: np.concatenate([x, x]), lambda x: x[np.array([], np.int64)], lambda x: np.argmax(x, axis=1),
+], ids=["add", "sum0", "sum1", "mean0", "var0", "max1", "reshape", "matmul", "concat", "index", "argmax1"])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_zero_size_arrays(fn):
+    x = np.zeros((0, 2), np.float32)
+    with np.errstate(all="ignore"):
+        want = fn(x)
+    (got,) = interpret(cc.trace(fn, x), x)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fn", [lambda x: x.max(), lambda x: x.max(axis=0), lambda x: np.argmax(x, axis=0),
+                                lambda x: x[np.array([0])], lambda x: np.take(x, [2], axis=0)])
+def test_zero_size_reductions_and_bad_constant_indices_raise_at_trace_time(fn):
+    x = np.zeros((0, 2), np.float32)
+    with pytest.raises((ValueError, IndexError)):
+        fn(x)                                             # NumPy refuses ...
+    with pytest.raises(cc.ShapeError) as e:               # ... and so does the tracer, at the user's line
+        cc.trace(fn, x)
+    assert f"tests/test_trace.py:{fn.__code__.co_firstlineno}" in str(e.value)

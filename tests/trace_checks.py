@@ -42,7 +42,8 @@ def check_every_trace(monkeypatch):
 
 
 def assert_same_array(got, want, rtol):
-    """Same dtype and shape as NumPy; values exact for int/bool, within rtol for floats, NaN/inf where NumPy has them."""
+    """Same dtype and shape as NumPy; values exact for int/bool, within rtol for floats; NaN/inf where NumPy has
+    them."""
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype, f"dtype {got.dtype}, NumPy gives {want.dtype}"
     assert got.shape == want.shape, f"shape {got.shape}, NumPy gives {want.shape}"

@@ -21,8 +21,8 @@ def _reduce_shape(op):
 
 
 def _max_np(x, axes):
-    if x.size == 0:
-        raise ShapeError("reduce_max: zero-size array has no maximum")
+    if any(x.shape[a] == 0 for a in axes):          # an empty reduced axis has no maximum; f32[0,3] -> f32[0] is fine
+        raise ShapeError(f"reduce_max: zero-size axis in {x.shape} (axes {tuple(axes)}) has no maximum")
     return np.max(x, axis=tuple(axes))
 
 

@@ -127,7 +127,8 @@ def test_locations_print_and_parse():
     g = cc.trace(lambda x: np.exp(x) * 2.0, cc.Spec("f32[3]"))
     text = print_graph(g, locs=True)
     lines = text.splitlines()
-    assert lines[1].endswith("# tests/ir/test_printer_parser.py:%d" % (test_locations_print_and_parse.__code__.co_firstlineno + 1))
+    line = test_locations_print_and_parse.__code__.co_firstlineno + 1
+    assert lines[1].endswith(f"# tests/ir/test_printer_parser.py:{line}")
     back = parse(text)
     assert [n.loc.line for n in back.nodes] == [n.loc.line for n in g.nodes]
     assert print_graph(back) == print_graph(g)         # without locs the text is the plain canonical form
