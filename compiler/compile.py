@@ -63,6 +63,8 @@ def _leaf_type(x, float_dt):
         return TensorType(to_dtype(x.dtype), ())
     if isinstance(x, TensorType):
         return x
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "__array__"):
+        return TensorType(to_dtype(np.dtype(x.dtype)), tuple(x.shape))     # a device array (backend='cuda')
     if isinstance(x, (list, tuple)) or hasattr(x, "__array__"):
         a = np.asarray(x)
         if a.dtype == object:
@@ -94,6 +96,8 @@ def _sig_of(x):
         return (x.dtype.char, ())
     if isinstance(x, TensorType):
         return ("spec", str(x))
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "__array__"):
+        return (np.dtype(x.dtype).char, tuple(x.shape))                     # a device array (backend='cuda')
     return (type(x).__name__, np.shape(x))
 
 
@@ -322,7 +326,7 @@ class Lowered:
         t0 = time.perf_counter()
         g = run_pipeline(self.graph, GENERIC_PIPELINE, log=log)
         t1 = time.perf_counter()
-        use_blas = _blas() is not None
+        use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name))
         t2 = time.perf_counter()
         fused = FusedGraph(g, plan)
@@ -493,8 +497,11 @@ def _graph_key(graph, backend):
     return h.hexdigest()
 
 
-def build(graph, name, out_tree, backend="cpu") -> Lowered:
-    """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can."""
+def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
+    """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
+    Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use."""
+    if backend != "cpu":
+        return BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree), **options)
     low = Lowered(graph, backend, name, out_tree)
     t0 = time.perf_counter()
     directory = rt_cache.cache_dir()
@@ -537,13 +544,16 @@ def build(graph, name, out_tree, backend="cpu") -> Lowered:
 class CompiledFunction:
     """What cc.compile returns: call it like the function; `.lower(...)` shows every stage."""
 
-    def __init__(self, fn, backend="cpu", static_argnums=()):
+    def __init__(self, fn, backend="cpu", static_argnums=(), **options):
         if backend not in ("cpu",) and backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
                                + "".join(f", {b!r}" for b in BACKENDS))
         self.fn = fn
         self.backend = backend
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.options = {k: v for k, v in options.items() if v is not None}     # backend options (cuda: arch)
+        if self.options and backend == "cpu":
+            raise BackendError(f"options {sorted(self.options)} apply to backend='cuda', not 'cpu'")
         self.__name__ = getattr(fn, "__name__", "f")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -669,7 +679,7 @@ class CompiledFunction:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
         out_tree = graph.out_tree
-        low = build(graph, name, out_tree, self.backend)
+        low = build(graph, name, out_tree, self.backend, **self.options)
         self._stats["compiles"] += 1
         low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
         debug.log_compile(name, f"{reason} [{', '.join(str(t) for t in types)}] "
@@ -722,13 +732,15 @@ def _generalize(old_types, new_types):
     return out if changed else None
 
 
-def compile(fn=None, *, backend="cpu", static_argnums=()):
+def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
+    backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
+    compiler/codegen/cuda_backend.py for device arrays).
 
         @cc.compile
         def f(x, w):
             return np.tanh(x @ w)
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend, static_argnums)
-    return CompiledFunction(fn, backend, static_argnums)
+        return lambda f: CompiledFunction(f, backend, static_argnums, arch=arch)
+    return CompiledFunction(fn, backend, static_argnums, arch=arch)

@@ -335,6 +335,14 @@ def launch(fn: Function, grid: int | Sequence[int], block: int | Sequence[int], 
            f"cuLaunchKernel({fn.name}, grid={grid}, block={block})")
 
 
+def launch_raw(fn: Function, grid: tuple, block: tuple, values: tuple, types: tuple, shmem: int = 0) -> None:
+    """launch() without the argument checks, for calls prepared once and made often (compiled programs): grid and
+    block are 3-tuples of ints; values/types as cuLaunchKernel's kernelParams (type None: a CUdeviceptr)."""
+    d = _device()
+    _check(d.cu, d.cu.cuLaunchKernel(fn.handle, *grid, *block, shmem, d.stream, (values, types), 0),
+           f"cuLaunchKernel({fn.name}, grid={grid}, block={block})")
+
+
 def synchronize() -> None:
     """Wait for everything queued on the stream; a kernel fault surfaces here as CudaError."""
     d = _device()

@@ -1,0 +1,322 @@
+"""The "cuda" backend of cc.compile: the CPU pipeline's loop-level kernels as PTX (codegen/ptx.py), run through
+runtime.cuda. Registered when `compiler` is imported, so `.ptx()` works on any lowered function.
+
+    step = cc.compile(train_step, backend="cuda")              # arch="sm_90" to target Hopper; default sm_80
+    params, loss = step(params, x, y)                          # NumPy in -> NumPy out (copies both ways)
+    dparams = cc.cuda.to_device(params)                        # runtime.cuda.DeviceArray leaves
+    dparams, loss = step(dparams, x, y)                        # any DeviceArray in -> DeviceArrays out
+    cc.cuda.to_host(loss)                                      # NumPy again (any pytree)
+
+Outputs live where the inputs live: when any argument leaf is a DeviceArray every output is a fresh DeviceArray
+(nothing is copied back, so parameters stay on the device across training steps); otherwise they are NumPy
+arrays. Without a driver or device, calling raises BackendError (compiling and `.ptx()` still work).
+
+NOTE: like compiler/compile.py this module implements `cc.compile`, so it may import runtime/ (lazily).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import sympy
+
+from .. import pytree
+from ..compile import Executable, Lowered, register_backend, _program_meta
+from ..errors import BackendError, DTypeError
+from . import ptx_support as px
+
+FLAT_WAVES = 16               # flat launches: at most this many blocks per SM (grid-stride covers the rest)
+
+
+def _cuda():
+    import runtime.cuda as cuda
+    return cuda
+
+
+def default_arch():
+    return px.DEFAULT_ARCH
+
+
+class CudaLowered(Lowered):
+    """A function lowered for the GPU: `.llvm_ir()` is the NVPTX module, `.ptx()` its PTX for `.arch`,
+    `.launches` the GPU launches in run order (`.describe()` prints them)."""
+
+    def __init__(self, graph, backend, name, out_tree, arch=None):
+        super().__init__(graph, backend, name, out_tree)
+        self.arch = arch or default_arch()
+        self._gpu = None
+
+    @property
+    def gpu_program(self):
+        if self._gpu is None:
+            from .ptx import generate
+            import time
+            t0 = time.perf_counter()
+            self._gpu = generate(self.kernels, self.name)
+            self.timings["codegen"] = time.perf_counter() - t0
+        return self._gpu
+
+    @property
+    def launches(self):
+        return self.gpu_program.launches
+
+    def describe(self):
+        return self.gpu_program.describe()
+
+    def llvm_ir(self) -> str:
+        return self.gpu_program.llvm_ir
+
+    def ptx(self, arch=None) -> str:
+        return self.gpu_program.ptx(arch or self.arch)
+
+    def optimized_llvm_ir(self) -> str:
+        raise BackendError("cuda: the optimized NVPTX IR is not kept; .llvm_ir() and .ptx() show the GPU code")
+
+    def asm(self) -> str:
+        raise BackendError("cuda: no SASS disassembly here; .ptx() is the GPU code (assemble it with ptxas)")
+
+
+class CudaBackend:
+    """What `register_backend("cuda", ...)` gives cc.compile: build() and ptx()."""
+
+    def build(self, lowered, arch=None):
+        low = CudaLowered(lowered.graph, "cuda", lowered.name, lowered.out_tree, arch)
+        program = low.kernels
+        gpu = low.gpu_program
+        ptx = gpu.ptx(low.arch)
+        meta, consts = _program_meta(program, gpu.llvm_ir, gpu.name)
+        low.executable = CudaExecutable(meta, gpu, ptx, consts, list(low.graph.in_types), low.out_tree, low.name,
+                                        program)
+        return low
+
+    def ptx(self, lowered, arch=None):
+        """PTX of any lowered function (a CPU-lowered one too: its kernels, emitted for the GPU)."""
+        if isinstance(lowered, CudaLowered):
+            return lowered.ptx(arch)
+        from .ptx import generate
+        gpu = getattr(lowered, "_cuda_gpu_program", None)
+        if gpu is None:
+            gpu = generate(lowered.kernels, lowered.name)
+            lowered._cuda_gpu_program = gpu
+        return gpu.ptx(arch or getattr(lowered, "arch", None) or default_arch())
+
+
+register_backend("cuda", CudaBackend)
+
+
+# ---- running ----
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+def _lambdify(dims, exprs):
+    """A function dims tuple -> tuple of ints for a list of size expressions (ints or sympy)."""
+    if all(isinstance(e, int) for e in exprs):
+        const = tuple(exprs)
+        return lambda d: const
+    syms = list(dims)
+    fn = sympy.lambdify([syms], [sympy.sympify(e) for e in exprs], modules=["math"])
+    return lambda d: tuple(int(v) for v in fn(list(d)))
+
+
+class _DeviceState:
+    """What a loaded program needs on the device: the module's functions and the constants."""
+
+    def __init__(self, ptx, gpu, consts):
+        cuda = _cuda()
+        self.module = cuda.load_module(ptx)
+        self.functions = [self.module.function(lc.entry) for lc in gpu.launches]
+        self.consts = [cuda.DeviceArray.from_numpy(np.ascontiguousarray(c)) for c in consts]
+        self.sm_count = cuda.multiprocessor_count()
+
+
+class CudaExecutable(Executable):
+    """Runs a PtxProgram: uploads NumPy arguments, queues every launch on the stream, returns NumPy arrays or
+    (when any argument is a DeviceArray) DeviceArrays. Temporaries are allocated once per dims and thread."""
+
+    def __init__(self, meta, gpu, ptx, consts, in_types, out_tree, name, program):
+        super().__init__(meta, None, consts, in_types, out_tree, name)
+        self.gpu = gpu
+        self.ptx = ptx
+        self.program = program
+        self._dev = None
+        self._dev_lock = threading.Lock()
+        n_in, n_out, n_const = len(program.inputs), len(meta["out_bufs"]), len(consts)
+        self._n_fixed = n_in + n_out + n_const
+        launches = gpu.launches
+        self._arg_slots = [[b.slot for b in lc.bufs] for lc in launches]
+        exprs = []
+        for lc in launches:
+            if lc.kind == "gemm":
+                exprs += [lc.work, lc.work_yz[0], lc.work_yz[1]]
+            else:
+                exprs += [lc.work, 1, 1]
+        self._sizes = _lambdify(program.dims, exprs)
+        self._types = [(None,) * len(lc.bufs) + (_c_int64(),) * len(program.dims) for lc in launches]
+
+    def _device(self):
+        if self._dev is None:
+            with self._dev_lock:
+                if self._dev is None:
+                    try:
+                        self._dev = _DeviceState(self.ptx, self.gpu, self._consts)
+                    except Exception as e:
+                        raise _backend_error(e) from None
+        return self._dev
+
+    def convert(self, leaves):
+        cuda = _cuda()
+        if len(leaves) != self.n_in:
+            raise TypeError(f"{self.name}: expected {self.n_in} array arguments, got {len(leaves)}")
+        out = []
+        for i, (x, want) in enumerate(zip(leaves, self._np_dtypes)):
+            if isinstance(x, cuda.DeviceArray):
+                if x.dtype != want:
+                    raise DTypeError(f"{self.name}: argument {i} is a device array of {x.dtype}, compiled for "
+                                     f"{self.in_types[i]}")
+                out.append(x)
+            elif type(x) is not np.ndarray or x.dtype != want or not x.flags.c_contiguous:
+                out.append(self._convert_one(i, x, want))
+            else:
+                out.append(x)
+        return out
+
+    def fits(self, leaves):
+        """Whether these (already converted) arrays, NumPy or device, fit the symbolic signature."""
+        env = {}
+        for a, t in zip(leaves, self.in_types):
+            shape = tuple(a.shape)
+            if len(shape) != len(t.shape) or np.dtype(a.dtype) != t.dtype.np:
+                return False
+            for n, d in zip(shape, t.shape):
+                if isinstance(d, int):
+                    if n != d:
+                        return False
+                elif d.is_Symbol:
+                    if env.setdefault(d, n) != n:
+                        return False
+                else:
+                    return None
+        return True
+
+    def _temps(self, dims, slot_bytes):
+        cache = getattr(self._tls, "dev_temps", None)
+        if cache is None:
+            cache = self._tls.dev_temps = {}
+        arrs = cache.get(dims)
+        if arrs is None:
+            cuda = _cuda()
+            if len(cache) > 4:
+                cache.clear()
+            arrs = cache[dims] = [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
+        return arrs
+
+    def run(self, leaves, checked=False):
+        arrays = leaves if checked else self.convert(leaves)
+        if self.static:
+            if not checked:
+                for i, (a, t) in enumerate(zip(arrays, self.in_types)):
+                    if tuple(a.shape) != t.shape:
+                        raise ValueError(f"{self.name}: argument {i} has shape {tuple(a.shape)}, compiled for {t}")
+            dims = ()
+            shapes = self._out_shapes_static
+            slot_bytes = self._slot_bytes_static
+        else:
+            dims = tuple(int(arrays[i].shape[ax]) for i, ax in self._dim_src)
+            if not checked:
+                self._check_shapes(arrays, dims)
+            shapes = self._out_shape_fn(dims)
+            slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
+        dev = self._device()
+        cuda = _cuda()
+        try:
+            on_device = any(isinstance(a, cuda.DeviceArray) for a in arrays)
+            ins = [a if isinstance(a, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(a) for a in arrays]
+            outs = [cuda.DeviceArray(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
+            slots = ins + outs + dev.consts + self._temps(dims, slot_bytes)
+            self._launch_all(dev, slots, dims)
+            res = []
+            for kind, x in self._outs:
+                if kind == "buf":
+                    res.append(outs[x])
+                elif kind == "input":
+                    res.append(_dev_copy(cuda, ins[x]))
+                else:
+                    res.append(_dev_copy(cuda, res[x]))
+            if not on_device:
+                res = [r.numpy() for r in res]
+        except BackendError:
+            raise
+        except Exception as e:
+            if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+                raise _backend_error(e) from None
+            raise
+        if self._single:
+            return res[0]
+        return pytree.unflatten(self.out_tree, res)
+
+    def _launch_all(self, dev, slots, dims):
+        cuda = _cuda()
+        sizes = self._sizes(dims)
+        sm = dev.sm_count
+        for k, (lc, fn) in enumerate(zip(self.gpu.launches, dev.functions)):
+            w, wy, wz = sizes[3 * k:3 * k + 3]
+            if w <= 0 or wy <= 0 or wz <= 0:
+                continue
+            if lc.kind == "flat":
+                grid = (min(_cdiv(w, lc.block), sm * FLAT_WAVES), 1, 1)
+            elif lc.kind == "rows":
+                grid = (min(w, sm * max(1, 2048 // lc.block) * 2), 1, 1)
+            elif lc.kind == "gemm":
+                grid = (_cdiv(w, 128), min(_cdiv(wy, 128), 65535), min(wz, 65535))
+            else:
+                grid = (1, 1, 1)
+            values = tuple(slots[s].handle for s in self._arg_slots[k]) + dims
+            cuda.launch_raw(fn, grid, (lc.block, 1, 1), values, self._types[k])
+
+
+def _c_int64():
+    import ctypes
+    return ctypes.c_int64
+
+
+def _dev_copy(cuda, a):
+    out = cuda.DeviceArray(a.shape, a.dtype)
+    cuda.copy(out, a)
+    return out
+
+
+def _backend_error(e):
+    msg = str(e)
+    if ".ptx()" not in msg:
+        msg += "; compiling to PTX (`.ptx()`) still works without a GPU"
+    return BackendError(f"cuda: {msg}")
+
+
+# ---- moving pytrees ----
+
+def to_device(tree):
+    """A pytree with every array leaf copied to the GPU as a runtime.cuda.DeviceArray (DeviceArrays kept)."""
+    cuda = _cuda()
+    leaves, td = pytree.flatten(tree)
+    try:
+        out = [x if isinstance(x, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(np.asarray(x))
+               for x in leaves]
+    except Exception as e:
+        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+            raise _backend_error(e) from None
+        raise
+    return pytree.unflatten(td, out)
+
+
+def to_host(tree):
+    """A pytree with every DeviceArray leaf copied back as a NumPy array (waits for queued GPU work)."""
+    cuda = _cuda()
+    leaves, td = pytree.flatten(tree)
+    return pytree.unflatten(td, [x.numpy() if isinstance(x, cuda.DeviceArray) else x for x in leaves])
+
+
+def available():
+    """(True, device description) when compiled cuda functions can run here, else (False, why not)."""
+    return _cuda().available()

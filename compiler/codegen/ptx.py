@@ -1,0 +1,877 @@
+"""Loop-level kernels -> NVPTX LLVM IR (llvmlite) -> PTX text, one module per compiled function.
+
+Each Kernel becomes one or more launches (ptx_plan.py decides the thread mapping), each an `.entry`:
+
+  void @<entry>(ptr addrspace(1) noalias %buf, ..., i64 %dim, ...)      ptx_kernel calling convention
+
+taking the buffers it touches (in Launch.bufs order) and then every symbolic dim of the Program (Program.dims
+order). Math uses only what NVPTX selects natively (ptx_support): f32 exp/tanh/logistic through ex2.approx and
+rcp.approx with range reduction (a few ulp), log/sin/cos and all of f64 through polynomials.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import sympy
+from llvmlite import ir
+
+from ..errors import BackendError
+from ..ir.types import F32, F64, BOOL
+from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, Expr
+from . import ptx_support as px
+from .ptx_plan import plan_kernel, walk_stmts, walk_exprs, WARP
+
+I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+FT, DT = ir.FloatType(), ir.DoubleType()
+_GOLDEN = 0x9E3779B97F4A7C15
+UNROLL = 4                    # elements per thread per grid-stride step of a pure elementwise launch
+
+
+def ll_type(dt):
+    return {"f32": FT, "f64": DT, "i32": I32T, "i64": I64T, "bool": I1T}[dt.name]
+
+
+def mem_type(dt):
+    return I8T if dt is BOOL else ll_type(dt)
+
+
+def _const(dt, v):
+    t = ll_type(dt)
+    if dt.is_float:
+        return ir.Constant(t, float(v))
+    if dt is BOOL:
+        return ir.Constant(t, 1 if v else 0)
+    return ir.Constant(t, int(v) & ((1 << t.width) - 1))
+
+
+def _c(x, v):
+    return ir.Constant(x.type, v)
+
+
+# ---- f32/f64 math on NVPTX (NaN in, NaN out, like NumPy) ----
+
+_LOG2E = 1.4426950408889634
+# Cephes tanhf: tanh(x) = x + x^3 P(x^2) for |x| < 0.625, ~1 ulp
+_TANHF_P = [-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3]
+
+
+def _ex2(b, x):
+    return px._call(b, "llvm.nvvm.ex2.approx.f32", x)
+
+
+def _rcp_approx(b, x):
+    return b.fdiv(_c(x, 1.0), x, flags=("arcp", "afn"))
+
+
+def g_tanh(b, x):
+    if x.type != FT:
+        return px.tanh(b, x)
+    a = px.fabs(b, x)
+    z = b.fmul(x, x)
+    small = b.fadd(x, b.fmul(b.fmul(x, z), px._horner(b, z, _TANHF_P)))
+    # |x| >= 0.625: 1 - 2/(e^2|x| + 1); e = inf gives 1 exactly
+    e = _ex2(b, b.fmul(a, _c(x, 2.0 * _LOG2E)))
+    big = b.fsub(_c(x, 1.0), b.fmul(_c(x, 2.0), _rcp_approx(b, b.fadd(e, _c(x, 1.0)))))
+    big = px.copysign(b, big, x)
+    return b.select(b.fcmp_ordered("<", a, _c(x, 0.625)), small, big)
+
+
+def g_logistic(b, x):
+    """1/(1+e^-x) = e^-|x| / (1 + e^-|x|) for x < 0: relative accuracy in both tails."""
+    if x.type == FT:
+        e = _ex2(b, b.fmul(px.fabs(b, x), _c(x, -_LOG2E)))
+        num = b.select(b.fcmp_ordered(">=", x, _c(x, 0.0)), _c(x, 1.0), e)
+        return b.fmul(num, _rcp_approx(b, b.fadd(e, _c(x, 1.0))))
+    e = px.exp(b, b.fneg(px.fabs(b, x)))
+    num = b.select(b.fcmp_ordered(">=", x, _c(x, 0.0)), _c(x, 1.0), e)
+    return b.fdiv(num, b.fadd(e, _c(x, 1.0)))
+
+
+def g_maximum(b, x, y):
+    """np.maximum: NaN if either is NaN (select form, as the CPU backend)."""
+    m = b.select(b.fcmp_ordered(">", x, y), x, y)
+    return b.select(b.fcmp_unordered("uno", x, x), x, m)
+
+
+def g_minimum(b, x, y):
+    m = b.select(b.fcmp_ordered("<", x, y), x, y)
+    return b.select(b.fcmp_unordered("uno", x, x), x, m)
+
+
+def g_sign(b, x):
+    res = b.select(b.fcmp_ordered("==", x, _c(x, 0.0)), _c(x, 0.0), x)
+    res = b.select(b.fcmp_ordered("<", x, _c(x, 0.0)), _c(x, -1.0), res)
+    return b.select(b.fcmp_ordered(">", x, _c(x, 0.0)), _c(x, 1.0), res)
+
+
+def _int_parity(b, y):
+    """(is_integer(y), is_odd_integer(y)); inf counts as an even integer."""
+    mant = 23 if y.type == FT else 52
+    ity = I32T if y.type == FT else I64T
+    two_m = 2.0 ** mant
+    ay = px.fabs(b, y)
+    small = b.fcmp_ordered("<", ay, _c(y, two_m))
+    u = b.select(small, b.fadd(ay, _c(y, two_m)), ay)
+    is_int = b.or_(b.fcmp_ordered("==", b.fsub(u, _c(y, two_m)), ay), b.not_(small))
+    odd_bit = b.icmp_unsigned("!=", b.and_(b.bitcast(u, ity), ir.Constant(ity, 1)), ir.Constant(ity, 0))
+    in_range = b.fcmp_ordered("<", u, _c(y, 2.0 * two_m))
+    return is_int, b.and_(b.and_(is_int, odd_bit), in_range)
+
+
+def g_pow(b, x, y):
+    """x**y with the C99/NumPy special cases (f32 through f64, as the CPU backend)."""
+    ax = px.fabs(b, x)
+    if x.type == FT:
+        mag = b.fptrunc(px.exp(b, b.fmul(b.fpext(y, DT), px.log(b, b.fpext(ax, DT)))), FT)
+        ity = I32T
+    else:
+        mag = px.exp(b, b.fmul(y, px.log(b, ax)))
+        ity = I64T
+    is_int, is_odd = _int_parity(b, y)
+    neg = b.icmp_signed("<", b.bitcast(x, ity), ir.Constant(ity, 0))
+    res = b.select(b.and_(neg, is_odd), b.fneg(mag), mag)
+    neg_finite = b.and_(b.fcmp_ordered("<", x, _c(x, 0.0)), b.fcmp_ordered(">", x, _c(x, -math.inf)))
+    res = b.select(b.and_(neg_finite, b.not_(is_int)), _c(x, math.nan), res)
+    unit_inf = b.and_(b.fcmp_ordered("==", ax, _c(x, 1.0)), b.fcmp_ordered("==", px.fabs(b, y), _c(x, math.inf)))
+    one = b.or_(b.or_(unit_inf, b.fcmp_ordered("==", x, _c(x, 1.0))), b.fcmp_ordered("==", y, _c(x, 0.0)))
+    return b.select(one, _c(x, 1.0), res)
+
+
+_UNARY = {"exp": lambda b, x: px.exp(b, x), "log": lambda b, x: px.log(b, x), "tanh": g_tanh,
+          "logistic": g_logistic, "sin": lambda b, x: px.sin(b, x), "cos": lambda b, x: px.cos(b, x),
+          "sqrt": px.sqrt, "abs": px.fabs, "sign": g_sign}
+
+
+# ---- one kernel function ----
+
+class _Gen:
+    """State of one `.entry` being built: builder, buffer params, dims, loop vars, value scopes, accumulators."""
+
+    def __init__(self, cg, fn, lc):
+        self.cg = cg
+        self.lc = lc
+        self.fn = fn
+        self.entry = fn.append_basic_block("entry")
+        body = fn.append_basic_block("body")
+        self.b = ir.IRBuilder(body)
+        self._body = body
+        nb = len(lc.bufs)
+        self.bufs = dict(zip(lc.bufs, fn.args[:nb]))
+        self.dims = {s: fn.args[nb + i] for i, s in enumerate(cg.program.dims)}
+        self.vars = {}
+        self.scopes = [{}]
+        self.accs = {}
+        self.syms = {}
+        self._tid = None
+
+    def finish(self):
+        self.b.ret_void()
+        with self.b.goto_block(self.entry):
+            self.b.branch(self._body)
+
+    # ---- sizes and indices (dims only: computed once in the entry block) ----
+    def sym(self, e):
+        if isinstance(e, int):
+            return ir.Constant(I64T, e)
+        v = self.syms.get(e)
+        if v is None:
+            with self.b.goto_block(self.entry):
+                v = self._sym(e)
+            self.syms[e] = v
+        return v
+
+    def _sym(self, e):
+        b = self.b
+        if e.is_Integer:
+            return ir.Constant(I64T, int(e))
+        if e.is_Symbol:
+            if e not in self.dims:
+                raise BackendError(f"ptx: size {e} is not a dim of the program")
+            return self.dims[e]
+        if e.is_Add:
+            args = [self.sym(a) for a in e.args]
+            v = args[0]
+            for a in args[1:]:
+                v = b.add(v, a)
+            return v
+        if e.is_Mul:
+            num, den = sympy.fraction(e)
+            if den != 1:
+                return self._floordiv(self.sym(num), self.sym(den))
+            args = [self.sym(a) for a in e.args]
+            v = args[0]
+            for a in args[1:]:
+                v = b.mul(v, a)
+            return v
+        if e.is_Pow and e.exp.is_Integer and int(e.exp) > 0:
+            base = self.sym(e.base)
+            v = base
+            for _ in range(int(e.exp) - 1):
+                v = b.mul(v, base)
+            return v
+        if isinstance(e, sympy.floor):
+            num, den = sympy.fraction(sympy.together(e.args[0]))
+            return self._floordiv(self.sym(num), self.sym(den))
+        if isinstance(e, sympy.ceiling):
+            num, den = sympy.fraction(sympy.together(e.args[0]))
+            n, d = self.sym(num), self.sym(den)
+            return self._floordiv(b.add(n, b.sub(d, ir.Constant(I64T, 1))), d)
+        if isinstance(e, sympy.Mod):
+            a, m = self.sym(e.args[0]), self.sym(e.args[1])
+            r = b.srem(a, m)
+            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, m), r)
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            args = [self.sym(a) for a in e.args]
+            v = args[0]
+            for a in args[1:]:
+                c = b.icmp_signed(">" if isinstance(e, sympy.Max) else "<", a, v)
+                v = b.select(c, a, v)
+            return v
+        raise BackendError(f"ptx: cannot generate code for size expression {e}")
+
+    def _floordiv(self, n, d):
+        b = self.b
+        q = b.sdiv(n, d)
+        r = b.srem(n, d)
+        fix = b.and_(b.icmp_signed("!=", r, ir.Constant(I64T, 0)),
+                     b.icmp_signed("!=", b.icmp_signed("<", r, ir.Constant(I64T, 0)),
+                                   b.icmp_signed("<", d, ir.Constant(I64T, 0))))
+        return b.sub(q, b.zext(fix, I64T))
+
+    def ix(self, i):
+        if not isinstance(i, Ix):
+            return self.val(i)
+        b = self.b
+        v = None
+        for var, c in i.terms:
+            t = self.vars[var]
+            if not (isinstance(c, int) and c == 1):
+                t = b.mul(t, self.sym(c), flags=["nsw"])
+            v = t if v is None else b.add(v, t, flags=["nsw"])
+        if not (isinstance(i.const, int) and i.const == 0) or v is None:
+            cv = self.sym(i.const)
+            v = cv if v is None else b.add(v, cv, flags=["nsw"])
+        return v
+
+    # ---- thread indices ----
+    def tid(self):
+        if self._tid is None:
+            with self.b.goto_block(self.entry):
+                self._tid = self.b.zext(px.tid_x(self.b), I64T, name="tid")
+        return self._tid
+
+    def sreg64(self, name):
+        with self.b.goto_block(self.entry):
+            return self.b.zext(px.sreg(self.b, name), I64T)
+
+    # ---- values ----
+    def lookup(self, e):
+        for s in reversed(self.scopes):
+            v = s.get(e)
+            if v is not None:
+                return v
+        return None
+
+    def val(self, e):
+        v = self.lookup(e)
+        if v is None:
+            v = self._val(e)
+            self.scopes[-1][e] = v
+        return v
+
+    def forget(self, pred):
+        for s in self.scopes:
+            for k in [k for k in s if pred(k)]:
+                del s[k]
+
+    def _val(self, e):
+        b = self.b
+        if isinstance(e, Const):
+            return _const(e.dtype, e.value)
+        if isinstance(e, Load):
+            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
+            v = b.load(p, typ=mem_type(e.dtype))
+            return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
+        if isinstance(e, Var):
+            slots = self.accs[e.acc]
+            if e.acc.op == "argmax":
+                return b.load(slots[1], typ=I64T)
+            return b.load(slots[0], typ=ll_type(e.acc.dtype))
+        if isinstance(e, IndexValue):
+            return self.ix(e.ix)
+        if isinstance(e, Op):
+            return self.op(e)
+        raise BackendError(f"ptx: unknown expression {e!r}")
+
+    def op(self, e):
+        b = self.b
+        name, dt = e.op, e.dtype
+        args = [self.val(a) for a in e.args]
+        adt = e.args[0].dtype if e.args else dt
+        if name == "cast":
+            return self.cast(args[0], adt, dt)
+        if name == "select":
+            return b.select(args[0], args[1], args[2])
+        if name == "clamp":
+            x, lo, hi = args
+            x = b.select(b.icmp_signed("<", x, lo), lo, x)
+            return b.select(b.icmp_signed(">", x, hi), hi, x)
+        if name == "floordiv":
+            return self._floordiv(args[0], args[1])
+        if name == "mod":
+            r = b.srem(args[0], args[1])
+            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, args[1]), r)
+        if name == "random_uniform":
+            return self.random(args[0], args[1], dt)
+        if adt.is_float:
+            return self.float_op(name, args, adt)
+        return self.int_op(name, args, adt)
+
+    def float_op(self, name, a, dt):
+        b = self.b
+        if name in _UNARY:
+            return _UNARY[name](b, a[0])
+        if name == "neg":
+            return b.fneg(a[0])
+        if name == "reciprocal":
+            return b.fdiv(_c(a[0], 1.0), a[0])
+        if name == "square":
+            return b.fmul(a[0], a[0])
+        if name == "add":
+            return b.fadd(a[0], a[1])
+        if name == "sub":
+            return b.fsub(a[0], a[1])
+        if name == "mul":
+            return b.fmul(a[0], a[1])
+        if name == "div":
+            return b.fdiv(a[0], a[1])
+        if name == "pow":
+            return g_pow(b, a[0], a[1])
+        if name == "maximum":
+            return g_maximum(b, a[0], a[1])
+        if name == "minimum":
+            return g_minimum(b, a[0], a[1])
+        cmp = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+        if name in cmp:
+            return b.fcmp_ordered(cmp[name], a[0], a[1])
+        if name == "ne":
+            return b.fcmp_unordered("!=", a[0], a[1])
+        raise BackendError(f"ptx: no instruction for scalar op '{name}' on {dt} in kernel {self.lc.kernel.name}")
+
+    def int_op(self, name, a, dt):
+        b = self.b
+        t = ll_type(dt)
+        zero = ir.Constant(t, 0)
+        if dt is BOOL:
+            if name in ("logical_and", "minimum", "mul"):
+                return b.and_(a[0], a[1])
+            if name in ("logical_or", "maximum", "add"):
+                return b.or_(a[0], a[1])
+            if name == "logical_not":
+                return b.xor(a[0], ir.Constant(I1T, 1))
+            if name in ("eq", "ne", "lt", "le", "gt", "ge"):
+                op = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[name]
+                return b.icmp_unsigned(op, a[0], a[1])
+            raise BackendError(f"ptx: no instruction for scalar op '{name}' on bool in kernel "
+                               f"{self.lc.kernel.name}")
+        if name == "neg":
+            return b.sub(zero, a[0])
+        if name == "abs":
+            return b.select(b.icmp_signed("<", a[0], zero), b.sub(zero, a[0]), a[0])
+        if name == "sign":
+            return b.sub(b.zext(b.icmp_signed(">", a[0], zero), t), b.zext(b.icmp_signed("<", a[0], zero), t))
+        if name == "square":
+            return b.mul(a[0], a[0])
+        if name == "add":
+            return b.add(a[0], a[1])
+        if name == "sub":
+            return b.sub(a[0], a[1])
+        if name == "mul":
+            return b.mul(a[0], a[1])
+        if name == "div":
+            x, y = a
+            isz = b.icmp_signed("==", y, zero)
+            ys = b.select(isz, ir.Constant(t, 1), y)
+            return b.select(isz, zero, self._floordiv_t(x, ys, t))
+        if name == "pow":
+            return self.ipow(a[0], a[1], t)
+        if name in ("maximum", "minimum"):
+            c = b.icmp_signed(">" if name == "maximum" else "<", a[0], a[1])
+            return b.select(c, a[0], a[1])
+        cmp = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+        if name in cmp:
+            return b.icmp_signed(cmp[name], a[0], a[1])
+        raise BackendError(f"ptx: no instruction for scalar op '{name}' on {dt} in kernel {self.lc.kernel.name}")
+
+    def _floordiv_t(self, n, d, t):
+        b = self.b
+        zero = ir.Constant(t, 0)
+        isneg1 = b.icmp_signed("==", d, ir.Constant(t, -1))      # INT_MIN // -1 wraps as in NumPy
+        ds = b.select(isneg1, ir.Constant(t, 1), d)
+        q = b.sdiv(n, ds)
+        r = b.srem(n, ds)
+        fix = b.and_(b.icmp_signed("!=", r, zero),
+                     b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", ds, zero)))
+        q = b.sub(q, b.zext(fix, t))
+        return b.select(isneg1, b.sub(zero, n), q)
+
+    def ipow(self, x, y, t):
+        b = self.b
+        result, base, e = ir.Constant(t, 1), x, y
+        for _ in range(t.width):
+            bit = b.icmp_unsigned("!=", b.and_(e, ir.Constant(t, 1)), ir.Constant(t, 0))
+            result = b.select(bit, b.mul(result, base), result)
+            base = b.mul(base, base)
+            e = b.lshr(e, ir.Constant(t, 1))
+        neg = b.icmp_signed("<", y, ir.Constant(t, 0))
+        one = b.icmp_signed("==", x, ir.Constant(t, 1))
+        return b.select(neg, b.select(one, ir.Constant(t, 1), ir.Constant(t, 0)), result)
+
+    def cast(self, v, src, dst):
+        b = self.b
+        if src is dst:
+            return v
+        st, dt_ = ll_type(src), ll_type(dst)
+        if dst is BOOL:
+            if src.is_float:
+                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
+            return b.icmp_unsigned("!=", v, ir.Constant(st, 0))
+        if src is BOOL:
+            return b.uitofp(v, dt_) if dst.is_float else b.zext(v, dt_)
+        if src.is_float and dst.is_float:
+            return b.fpext(v, dt_) if dst.bits > src.bits else b.fptrunc(v, dt_)
+        if src.is_float:
+            # NaN / out of range -> INT_MIN (as x86 and the CPU backend); never an undefined fptosi
+            lo, hi = -(2.0 ** (dst.bits - 1)), 2.0 ** (dst.bits - 1)
+            ok = b.and_(b.fcmp_ordered(">=", v, ir.Constant(st, lo)), b.fcmp_ordered("<", v, ir.Constant(st, hi)))
+            safe = b.select(ok, v, ir.Constant(st, 0.0))
+            return b.select(ok, b.fptosi(safe, dt_),
+                            ir.Constant(dt_, -(1 << (dst.bits - 1)) & ((1 << dst.bits) - 1)))
+        if dst.is_float:
+            return b.sitofp(v, dt_)
+        if dst.bits > src.bits:
+            return b.sext(v, dt_)
+        if dst.bits < src.bits:
+            return b.trunc(v, dt_)
+        return v
+
+    def random(self, key, counter, dt):
+        """splitmix64 of key*golden + counter: the same bits as the CPU backend."""
+        b = self.b
+        z = b.add(b.mul(key, ir.Constant(I64T, _GOLDEN)), counter)
+        for sh, mul in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            z = b.mul(b.xor(z, b.lshr(z, ir.Constant(I64T, sh))), ir.Constant(I64T, mul))
+        z = b.xor(z, b.lshr(z, ir.Constant(I64T, 31)))
+        bits = 24 if dt.bits == 32 else 53
+        u = b.fmul(b.uitofp(b.lshr(z, ir.Constant(I64T, 64 - bits)), DT), ir.Constant(DT, 2.0 ** -bits))
+        return u if dt is F64 else b.fptrunc(u, FT)
+
+    # ---- statements, one thread ----
+    def stmts(self, body):
+        for s in body:
+            self.stmt(s)
+
+    def stmt(self, s):
+        if isinstance(s, Loop):
+            self.loop(s.var, ir.Constant(I64T, 0), self.sym(s.extent), ir.Constant(I64T, 1),
+                      lambda: self.stmts(s.body))
+        elif isinstance(s, Store):
+            self.store(s)
+        elif isinstance(s, AccInit):
+            self.acc_init(s.acc)
+        elif isinstance(s, AccUpdate):
+            self.acc_update(s)
+        elif isinstance(s, Gemm):
+            raise BackendError(f"ptx: kernel {self.lc.kernel.name}: a matmul inside a loop nest")
+        else:
+            raise BackendError(f"ptx: unknown statement {s!r}")
+
+    def store(self, s):
+        b = self.b
+        v = self.val(s.value)
+        if s.value.dtype is BOOL:
+            v = b.zext(v, I8T)
+        p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
+        b.store(v, p)
+        self.forget(lambda k: isinstance(k, Load) and k.buf is s.buf)
+
+    def loop(self, var, lo, hi, step, emit_body, name=None):
+        """for var in [lo, hi) by step: emit_body(); the loop variable is an i64 phi."""
+        b = self.b
+        name = name or var
+        pre = b.block
+        head = self.fn.append_basic_block(f"{name}.head")
+        bodyb = self.fn.append_basic_block(f"{name}.body")
+        exit_ = self.fn.append_basic_block(f"{name}.exit")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64T, name=name)
+        i.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", i, hi), bodyb, exit_)
+        b.position_at_end(bodyb)
+        old = self.vars.get(var)
+        self.vars[var] = i
+        self.scopes.append({})
+        emit_body()
+        self.scopes.pop()
+        i.add_incoming(b.add(i, step, flags=["nsw"]), b.block)
+        b.branch(head)
+        b.position_at_end(exit_)
+        if old is None:
+            self.vars.pop(var, None)
+        else:
+            self.vars[var] = old
+
+    def alloca(self, t, name):
+        with self.b.goto_block(self.entry):
+            return self.b.alloca(t, name=name)
+
+    def acc_identity(self, acc):
+        dt = acc.dtype
+        if acc.op == "sum":
+            return _const(dt, 0)
+        if dt.is_float:
+            return ir.Constant(ll_type(dt), -math.inf)
+        if dt is BOOL:
+            return ir.Constant(I1T, 0)
+        return _const(dt, -(1 << (dt.bits - 1)))
+
+    def acc_init(self, acc):
+        if acc not in self.accs:
+            a = self.alloca(ll_type(acc.dtype), acc.name)
+            ia = self.alloca(I64T, acc.name + ".at") if acc.op == "argmax" else None
+            self.accs[acc] = (a, ia)
+        a, ia = self.accs[acc]
+        self.b.store(self.acc_identity(acc), a)
+        if ia is not None:
+            self.b.store(ir.Constant(I64T, 0), ia)
+        self.forget(lambda k: isinstance(k, Var) and k.acc is acc)
+
+    def combine(self, op, dt, old, v):
+        """The accumulator step acc = op(acc, v) for 'sum' and 'max' (NaN-propagating, as the CPU)."""
+        b = self.b
+        if dt is BOOL:
+            return b.or_(old, v)
+        if op == "sum":
+            return b.fadd(old, v) if dt.is_float else b.add(old, v)
+        if dt.is_float:
+            return g_maximum(b, v, old)
+        return b.select(b.icmp_signed(">", v, old), v, old)
+
+    def acc_update(self, s):
+        b = self.b
+        acc = s.acc
+        a, ia = self.accs[acc]
+        t = ll_type(acc.dtype)
+        v = self.val(s.value)
+        old = b.load(a, typ=t)
+        if acc.op in ("sum", "max"):
+            b.store(self.combine(acc.op, acc.dtype, old, v), a)
+        else:
+            if acc.dtype.is_float:
+                take = b.or_(b.fcmp_ordered(">", v, old),
+                             b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", old, old)))
+            else:
+                take = b.icmp_signed(">", v, old)
+            b.store(b.select(take, v, old), a)
+            at = self.val(s.index)
+            b.store(b.select(take, at, b.load(ia, typ=I64T)), ia)
+        self.forget(lambda k: isinstance(k, Var) and k.acc is acc)
+
+    # ---- block mode: a row body run by all threads of a block ----
+    def block_stmts(self, body):
+        b = self.b
+        self.row_accs = {s.acc for s in body if isinstance(s, AccInit)}
+        loaded = {e.buf for e in walk_exprs(body) if isinstance(e, Load)}
+        for s in body:
+            if isinstance(s, AccInit):
+                self.acc_init(s.acc)
+            elif isinstance(s, AccUpdate):
+                self.acc_update(s)           # every thread holds the row's full value: update it uniformly
+            elif isinstance(s, Store):
+                with b.if_then(b.icmp_unsigned("==", self.tid(), ir.Constant(I64T, 0))):
+                    self.scopes.append({})
+                    self.store(s)
+                    self.scopes.pop()
+                if s.buf in loaded:
+                    px.barrier(b)
+            elif isinstance(s, Loop):
+                self.split_loop(s, loaded)
+            else:
+                raise BackendError(f"ptx: unexpected statement in a row of kernel {self.lc.kernel.name}")
+
+    def split_loop(self, s, loaded):
+        """The loop's iterations strided over the block's threads; the row accumulators it updates are
+        combined across the block afterwards (warp shuffles, then one value per warp in shared memory)."""
+        b = self.b
+        updated = []
+        for t in walk_stmts(s.body):
+            if isinstance(t, AccUpdate) and t.acc in self.row_accs and t.acc not in updated:
+                updated.append(t.acc)
+        pre = {}
+        for acc in updated:
+            a, ia = self.accs[acc]
+            pre[acc] = (b.load(a, typ=ll_type(acc.dtype)), b.load(ia, typ=I64T) if ia is not None else None)
+            b.store(self.acc_identity(acc), a)
+            if ia is not None:
+                b.store(ir.Constant(I64T, 0), ia)
+        self.forget(lambda k: isinstance(k, Var) and k.acc in pre)
+        step = ir.Constant(I64T, self.lc.block)
+        self.loop(s.var, self.tid(), self.sym(s.extent), step, lambda: self.stmts(s.body))
+        if updated:
+            self.block_reduce(updated, pre)
+        writes = {t.buf for t in walk_stmts(s.body) if isinstance(t, Store)}
+        if writes & loaded:
+            px.barrier(b)
+
+    def _shfl(self, v, m):
+        b = self.b
+        if v.type == I1T:
+            return b.trunc(px.shfl_bfly(b, b.zext(v, I32T), m), I1T)
+        return px.shfl_bfly(b, v, m)
+
+    def _argmax_better(self, dt, v1, i1, v2, i2):
+        """Whether (v2, i2) beats (v1, i1): NaN first, then the larger value, then the smaller index."""
+        b = self.b
+        earlier = b.icmp_signed("<", i2, i1)
+        if dt.is_float:
+            n1 = b.fcmp_unordered("uno", v1, v1)
+            n2 = b.fcmp_unordered("uno", v2, v2)
+            both = b.and_(n1, n2)
+            gt = b.fcmp_ordered(">", v2, v1)
+            eq = b.fcmp_ordered("==", v2, v1)
+            plain = b.or_(gt, b.and_(eq, earlier))
+            return b.select(both, earlier, b.select(n2, ir.Constant(I1T, 1),
+                                                    b.select(n1, ir.Constant(I1T, 0), plain)))
+        gt = b.icmp_signed(">", v2, v1)
+        eq = b.icmp_signed("==", v2, v1)
+        return b.or_(gt, b.and_(eq, earlier))
+
+    def _merge(self, acc, x, y):
+        """Combine two partial results (value, index) of acc."""
+        b = self.b
+        if acc.op == "argmax":
+            take = self._argmax_better(acc.dtype, x[0], x[1], y[0], y[1])
+            return b.select(take, y[0], x[0]), b.select(take, y[1], x[1])
+        return self.combine(acc.op, acc.dtype, x[0], y[0]), None
+
+    def block_reduce(self, accs, pre):
+        b = self.b
+        nw = max(1, self.lc.block // WARP)
+        parts = []
+        for acc in accs:
+            a, ia = self.accs[acc]
+            v = (b.load(a, typ=ll_type(acc.dtype)), b.load(ia, typ=I64T) if ia is not None else None)
+            if self.lc.block > 1:
+                for m in (16, 8, 4, 2, 1):
+                    other = (self._shfl(v[0], m), self._shfl(v[1], m) if v[1] is not None else None)
+                    v = self._merge(acc, v, other)
+            parts.append(v)
+        if nw > 1:
+            tid = self.tid()
+            lane0 = b.icmp_unsigned("==", b.and_(tid, ir.Constant(I64T, WARP - 1)), ir.Constant(I64T, 0))
+            warp = b.trunc(b.lshr(tid, ir.Constant(I64T, 5)), I32T)
+            smem = []
+            for k, (acc, v) in enumerate(zip(accs, parts)):
+                st = ll_type(acc.dtype)
+                st = I32T if st == I1T else st
+                arr = px.shared_array(b.module, f"{self.fn.name}.red{self.cg.next_id()}", st, WARP)
+                iarr = (px.shared_array(b.module, f"{self.fn.name}.red{self.cg.next_id()}", I64T, WARP)
+                        if v[1] is not None else None)
+                smem.append((arr, iarr, st))
+            with b.if_then(lane0):
+                for (arr, iarr, st), v in zip(smem, parts):
+                    x = b.zext(v[0], I32T) if v[0].type == I1T else v[0]
+                    b.store(x, px.shared_ptr(b, arr, warp))
+                    if iarr is not None:
+                        b.store(v[1], px.shared_ptr(b, iarr, warp))
+            px.barrier(b)
+            out = []
+            for (arr, iarr, st), acc in zip(smem, accs):
+                r = None
+                for w in range(nw):
+                    wi = ir.Constant(I32T, w)
+                    x = b.load(px.shared_ptr(b, arr, wi))
+                    x = b.trunc(x, I1T) if ll_type(acc.dtype) == I1T else x
+                    xi = b.load(px.shared_ptr(b, iarr, wi)) if iarr is not None else None
+                    r = (x, xi) if r is None else self._merge(acc, r, (x, xi))
+                out.append(r)
+            px.barrier(b)
+            parts = out
+        for acc, v in zip(accs, parts):
+            a, ia = self.accs[acc]
+            full = self._merge(acc, pre[acc], v)
+            b.store(full[0], a)
+            if ia is not None:
+                b.store(full[1], ia)
+        self.forget(lambda k: isinstance(k, Var) and k.acc in accs)
+
+    # ---- launches ----
+    def decompose(self, lin, names, extents):
+        """Set loop variables `names` (outermost first) from a linear index over their extents."""
+        b = self.b
+        for k in range(len(names) - 1, -1, -1):
+            if k == 0:
+                self.vars[names[k]] = lin
+            else:
+                e = self.sym(extents[k])
+                self.vars[names[k]] = b.urem(lin, e)
+                lin = b.udiv(lin, e)
+
+    def emit_flat(self):
+        lc = self.lc
+        b = self.b
+        total = self.sym(lc.work)
+        start = b.add(b.mul(self.sreg64("ctaid.x"), ir.Constant(I64T, lc.block), flags=["nuw"]), self.tid(),
+                      flags=["nuw"])
+        stride = b.mul(self.sreg64("nctaid.x"), ir.Constant(I64T, lc.block), flags=["nuw"])
+
+        def one(i):
+            self.scopes.append({})
+            self.decompose(i, lc.threads, lc.extents)
+            self.stmts(lc.body)
+            self.scopes.pop()
+        simple = all(isinstance(s, Store) for s in lc.body)
+        if not simple:
+            self.loop("gs", start, total, stride, lambda: one(self.vars["gs"]), name="gs")
+            return
+        # NOTE: UNROLL independent elements per step keep several loads in flight per thread; a remainder loop
+        # takes the last ones.
+        last = b.mul(stride, ir.Constant(I64T, UNROLL - 1))
+        pre = b.block
+        head = self.fn.append_basic_block("gs4.head")
+        body = self.fn.append_basic_block("gs4.body")
+        done = self.fn.append_basic_block("gs4.exit")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64T, name="gs4")
+        i.add_incoming(start, pre)
+        b.cbranch(b.icmp_signed("<", b.add(i, last), total), body, done)
+        b.position_at_end(body)
+        for k in range(UNROLL):
+            one(i if k == 0 else b.add(i, b.mul(stride, ir.Constant(I64T, k))))
+        i.add_incoming(b.add(i, b.mul(stride, ir.Constant(I64T, UNROLL))), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        self.loop("gs", i, total, stride, lambda: one(self.vars["gs"]), name="gs")
+
+    def emit_rows(self):
+        lc = self.lc
+        rows = self.sym(lc.work)
+
+        def row():
+            self.scopes.append({})
+            if lc.threads:
+                self.decompose(self.vars["row"], lc.threads, lc.extents)
+            self.uniform(list(lc.uniform), lc.body)
+            self.scopes.pop()
+        self.loop("row", self.sreg64("ctaid.x"), rows, self.sreg64("nctaid.x"), row, name="row")
+
+    def uniform(self, loops, body):
+        if not loops:
+            self.block_stmts(body)
+            return
+        var, ext = loops[0]
+        self.loop(var, ir.Constant(I64T, 0), self.sym(ext), ir.Constant(I64T, 1),
+                  lambda: self.uniform(loops[1:], body))
+
+    def emit_serial(self):
+        self.stmts(self.lc.stmts)
+
+
+# ---- the module of a program ----
+
+class PtxProgram:
+    """The NVPTX module of a Program: `.llvm_ir` (text), `.launches` (ptx_plan.Launch, in run order),
+    `.ptx(arch)` (cached), `.entry_names`."""
+
+    def __init__(self, program, name):
+        self.program = program
+        self.name = name
+        self.launches = []
+        self._ids = 0
+        self._ptx = {}
+        self.module = px.new_module(name)
+        prefix = _c_name(name)
+        for k in program.kernels:
+            self.launches.extend(plan_kernel(k, prefix))
+        for lc in self.launches:
+            lc.entry = _c_name(lc.entry)
+            lc.bufs = _launch_buffers(lc.stmts)
+            self._emit(lc)
+        self.llvm_ir = str(self.module)
+
+    def next_id(self):
+        self._ids += 1
+        return self._ids
+
+    def _emit(self, lc):
+        params = [px.GLOBAL_PTR] * len(lc.bufs) + [I64T] * len(self.program.dims)
+        fn = px.declare_kernel(self.module, lc.entry, params)
+        for a, buf in zip(fn.args, lc.bufs):
+            a.name = buf.name
+        for a, d in zip(fn.args[len(lc.bufs):], self.program.dims):
+            a.name = f"dim_{d}"
+        g = _Gen(self, fn, lc)
+        if lc.kind == "flat":
+            g.emit_flat()
+        elif lc.kind == "rows":
+            g.emit_rows()
+        elif lc.kind == "serial":
+            g.emit_serial()
+        elif lc.kind == "gemm":
+            from .ptx_gemm import emit_gemm
+            emit_gemm(g)
+        else:
+            raise BackendError(f"ptx: unknown launch kind {lc.kind}")
+        g.finish()
+
+    def ptx(self, arch=px.DEFAULT_ARCH):
+        text = self._ptx.get(arch)
+        if text is None:
+            text = self._ptx[arch] = px.module_to_ptx(self.llvm_ir, arch)
+        return text
+
+    @property
+    def entry_names(self):
+        return [lc.entry for lc in self.launches]
+
+    def describe(self):
+        """One line per launch: entry, mapping, block size, grid work."""
+        out = []
+        for lc in self.launches:
+            th = ",".join(lc.threads) or "-"
+            out.append(f"{lc.entry}: {lc.kind} over [{th}] block {lc.block} work {lc.work}")
+        return "\n".join(out)
+
+
+def _c_name(s):
+    s = re.sub(r"[^A-Za-z0-9_]", "_", s)
+    return s if s and not s[0].isdigit() else "_" + s
+
+
+def _launch_buffers(stmts):
+    out = []
+
+    def add(buf):
+        if buf not in out:
+            out.append(buf)
+    for s in walk_stmts(stmts):
+        if isinstance(s, Gemm):
+            for x in (s.a, s.b, s.c):
+                add(x)
+        elif isinstance(s, Store):
+            add(s.buf)
+    for e in walk_exprs(stmts):
+        if isinstance(e, Load):
+            add(e.buf)
+    return out
+
+
+def generate(program, name=None) -> PtxProgram:
+    """The NVPTX module of a Program (buffers need not have slots); `.ptx(arch)` for the PTX text."""
+    return PtxProgram(program, "vive_" + _c_name(name or program.name))
+
+
+__all__ = ["generate", "PtxProgram", "Expr"]

@@ -1,0 +1,376 @@
+"""Thread mapping for the GPU: which launches a loop-level Kernel becomes, and which loops map to threads.
+
+Each top-level statement (or run of statements sharing accumulators) of a Kernel becomes one `.entry` launch:
+
+  flat    grid-stride over the iterations of the loops whose iterations write disjoint elements (elementwise,
+          gathers, the kept axes of a column reduction); the other loops run inside each thread, in order
+  rows    one block per row (grid-stride over rows): each loop of the row is split across the block's threads,
+          reductions finish with warp shuffles and shared memory, row results are stored by thread 0
+  gemm    a Gemm statement (or a loop of them: batched, on gridDim.z): the tiled shared-memory matmul
+  serial  one thread runs the statements in order (what no analysis could prove parallel)
+
+Launches of one kernel run in order on one stream, so a Gemm's epilogue (the next launch) sees its product.
+The parallel flag of a loop is trusted; everything else is proved from the affine store indices: iterations
+that differ in a variable write different elements if every store index holds that variable and the index is
+one-to-one over its loop box, and reads of the written buffers are at the written element only.
+"""
+from __future__ import annotations
+
+import sympy
+
+from ..errors import BackendError
+from ..lower.kernel import Ix, Expr, Load, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, sprod
+
+WARP = 32
+FLAT_BLOCK = 256
+MAX_ROW_BLOCK = 256
+SMALL_ROW = 16            # rows whose loops all have at most this many iterations: one thread per row
+
+
+class Launch:
+    """One `.entry` of the PTX module and how to launch it.
+
+    kind: 'flat' | 'rows' | 'gemm' | 'serial'. bufs: the Buffers passed (in order) before the dims.
+    threads: the loop variables mapped to threads (flat) or blocks (rows), outermost first, with `extents`.
+    body: the statements each thread (flat) or block (rows) runs for one iteration of `threads`, with the
+    loops of other variables kept. block: threads per block. work: grid.x before capping (int or sympy of
+    the dims): flat = iterations, rows = rows, gemm = column tiles; gemm also fills work_yz."""
+
+    def __init__(self, kind, kernel, entry, stmts, threads=(), extents=(), body=None, block=1, work=1):
+        self.kind = kind
+        self.kernel = kernel
+        self.entry = entry
+        self.stmts = list(stmts)
+        self.threads = list(threads)
+        self.extents = list(extents)
+        self.body = list(body if body is not None else stmts)
+        self.block = block
+        self.work = work
+        self.work_yz = (1, 1)
+        self.gemm = None
+        self.batch = None          # gemm: (var, extent) of a batch loop
+        self.bufs = []
+        self.uniform = []          # rows: prefix loops (var, extent) run by the whole block around the row body
+
+    def __repr__(self):
+        th = ", ".join(f"{v}<{e}" for v, e in zip(self.threads, self.extents))
+        return f"<Launch {self.entry} {self.kind} block={self.block} threads=[{th}]>"
+
+
+# ---- walking statements ----
+
+def walk_stmts(stmts):
+    for s in stmts:
+        yield s
+        if isinstance(s, Loop):
+            yield from walk_stmts(s.body)
+
+
+def stmt_exprs(s):
+    if isinstance(s, Store):
+        return [s.value] + ([s.index] if isinstance(s.index, Expr) else [])
+    if isinstance(s, AccUpdate):
+        return [s.value] + ([s.index] if s.index is not None else [])
+    return []
+
+
+def walk_exprs(stmts):
+    seen = set()
+    stack = [e for s in walk_stmts(stmts) for e in stmt_exprs(s)]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        if isinstance(e, Op):
+            stack.extend(e.args)
+        elif isinstance(e, Load) and isinstance(e.index, Expr):
+            stack.append(e.index)
+
+
+def loop_extents(stmts, out=None):
+    out = {} if out is None else out
+    for s in walk_stmts(stmts):
+        if isinstance(s, Loop):
+            out[s.var] = s.extent
+    return out
+
+
+def accs_initialized(stmts):
+    return {s.acc for s in walk_stmts(stmts) if isinstance(s, AccInit)}
+
+
+def accs_used(stmts):
+    used = {s.acc for s in walk_stmts(stmts) if isinstance(s, AccUpdate)}
+    used |= {e.acc for e in walk_exprs(stmts) if isinstance(e, Var)}
+    return used
+
+
+def has_gemm(stmts):
+    return any(isinstance(s, Gemm) for s in walk_stmts(stmts))
+
+
+# ---- index facts ----
+
+def _positive(e):
+    if isinstance(e, int):
+        return e > 0
+    e = sympy.sympify(e)
+    return bool(e.is_positive)
+
+
+def _nonneg(e):
+    if isinstance(e, int):
+        return e >= 0
+    e = sympy.sympify(e)
+    if e.is_Integer:
+        return int(e) >= 0
+    return bool(e.is_nonnegative)
+
+
+def injective(ix, extents):
+    """Whether the affine index is one-to-one over the box of its loop variables: with the terms sorted by
+    coefficient, each coefficient exceeds the largest offset the smaller terms can reach."""
+    if not isinstance(ix, Ix):
+        return False
+    terms = []
+    for v, c in ix.terms:
+        if v not in extents:
+            return False
+        if not _positive(c):
+            return False
+        terms.append((c, extents[v]))
+    try:
+        terms.sort(key=lambda t: t[0] if isinstance(t[0], int) else sympy.sympify(t[0]))
+    except TypeError:
+        return False
+    reach = 0
+    for c, e in terms:
+        # c > reach  (reach = sum of smaller coef * (extent - 1))
+        if not _positive(sympy.expand(sympy.sympify(c) - reach) if not isinstance(c, int) or not isinstance(
+                reach, int) else c - reach):
+            return False
+        step = sympy.expand(sympy.sympify(c) * (sympy.sympify(e) - 1))
+        reach = sympy.expand(reach + step)
+        if reach.is_Integer:
+            reach = int(reach)
+        if not _nonneg(step):
+            return False
+    return True
+
+
+def disjoint_vars(stmts, extents, candidates):
+    """The variables among `candidates` whose iterations write disjoint elements in stmts (see module doc),
+    or None when the stores cannot be analysed (a non-affine index, two index forms for one buffer, a read
+    of a written buffer at another element)."""
+    stores = [s for s in walk_stmts(stmts) if isinstance(s, Store)]
+    index_of = {}
+    cand = list(candidates)
+    for st in stores:
+        if not isinstance(st.index, Ix):
+            return None
+        prev = index_of.setdefault(st.buf, st.index)
+        if prev != st.index:
+            return None
+        if not injective(st.index, extents):
+            return None
+        present = {v for v, _ in st.index.terms}
+        cand = [v for v in cand if v in present]
+    for e in walk_exprs(stmts):
+        if isinstance(e, Load) and e.buf in index_of and e.index != index_of[e.buf]:
+            return None
+    for s in walk_stmts(stmts):
+        if isinstance(s, Gemm):
+            return None
+    return cand
+
+
+def _perfect_prefix(loop):
+    """The loops of a perfect nest starting at `loop` (each body exactly one loop) and the innermost body."""
+    prefix = [loop]
+    while len(prefix[-1].body) == 1 and isinstance(prefix[-1].body[0], Loop):
+        prefix.append(prefix[-1].body[0])
+    return prefix, prefix[-1].body
+
+
+def residual(prefix, keep, body):
+    """The nest of prefix loops whose variables are not mapped to threads, around body."""
+    out = list(body)
+    for lp in reversed(prefix):
+        if lp.var not in keep:
+            out = [Loop(lp.var, lp.extent, out, False)]
+    return out
+
+
+# ---- block (row) mode: which loops of a row body split across a block ----
+
+def _block_ok(body, extents):
+    """Whether `body` can run with every top-level loop split across the threads of a block: stores inside a
+    split loop write one element per iteration of it, reads of what it writes are at that element, and
+    the accumulators a split loop updates (initialised outside it) are not read inside it."""
+    outer_accs = {s.acc for s in body if isinstance(s, AccInit)}
+    for s in body:
+        if isinstance(s, Gemm):
+            return False
+        if not isinstance(s, Loop):
+            continue
+        inner = s.body
+        stores = [t for t in walk_stmts(inner) if isinstance(t, Store)]
+        index_of = {}
+        for st in stores:
+            if not isinstance(st.index, Ix) or not injective(st.index, extents):
+                return False
+            if s.var not in {v for v, _ in st.index.terms}:
+                return False
+            if index_of.setdefault(st.buf, st.index) != st.index:
+                return False
+        for e in walk_exprs(inner):
+            if isinstance(e, Load) and e.buf in index_of and e.index != index_of[e.buf]:
+                return False
+        updated = {t.acc for t in walk_stmts(inner) if isinstance(t, AccUpdate)} & outer_accs
+        private = accs_initialized(inner)
+        if updated & private:
+            return False
+        read = {e.acc for e in walk_exprs(inner) if isinstance(e, Var)}
+        if read & updated:
+            return False
+        # accumulators used here must be initialised here or at the row level
+        if not accs_used(inner) <= (private | outer_accs):
+            return False
+        if has_gemm(inner):
+            return False
+    # top-level uses of accumulators must be of row-level ones
+    top_used = set()
+    for s in body:
+        if isinstance(s, (Store, AccUpdate)):
+            top_used |= {e.acc for e in walk_exprs([s]) if isinstance(e, Var)}
+            if isinstance(s, AccUpdate):
+                top_used.add(s.acc)
+    return top_used <= outer_accs
+
+
+def _split_extents(body):
+    return [s.extent for s in body if isinstance(s, Loop)]
+
+
+def _row_block(body, single):
+    ext = _split_extents(body)
+    if ext and all(isinstance(e, int) for e in ext):
+        m = max(ext)
+        blk = WARP
+        while blk < m and blk < (1024 if single else MAX_ROW_BLOCK):
+            blk *= 2
+        return blk
+    return 512 if single else MAX_ROW_BLOCK
+
+
+def _small_rows(body):
+    ext = _split_extents(body)
+    return all(isinstance(e, int) and e <= SMALL_ROW for e in ext)
+
+
+# ---- the plan of one kernel ----
+
+def _segments(body):
+    """Top-level statements grouped into launch segments: a Gemm, a loop of Gemms, a loop, or a run of
+    statements sharing accumulators (from an AccInit to the last statement that uses its accumulator)."""
+    segs = []
+    i = 0
+    n = len(body)
+    while i < n:
+        s = body[i]
+        if isinstance(s, Gemm) or (isinstance(s, Loop) and not (accs_used([s]) - accs_initialized([s]))
+                                   and not isinstance(s, AccInit)):
+            segs.append([s])
+            i += 1
+            continue
+        # a run: grow it until no later statement shares an accumulator with it
+        j, k, accs = i, i, set()
+        while k <= j:
+            accs |= accs_initialized([body[k]]) | accs_used([body[k]])
+            for m in range(j + 1, n):
+                if accs & (accs_used([body[m]]) | accs_initialized([body[m]])):
+                    j = m
+            k += 1
+        run = body[i:j + 1]
+        if has_gemm(run):
+            raise BackendError("ptx: a matmul inside a reduction's statements has no GPU mapping")
+        segs.append(run)
+        i = j + 1
+    return segs
+
+
+def plan_kernel(kernel, prefix):
+    """The launches of one loop-level Kernel; entry names are prefix_<kernel>_<i>."""
+    launches = []
+    for i, seg in enumerate(_segments(kernel.body)):
+        entry = f"{prefix}_{kernel.name}_{i}"
+        launches.append(_plan_segment(kernel, entry, seg))
+    return launches
+
+
+def _plan_segment(kernel, entry, seg):
+    s = seg[0]
+    if len(seg) == 1 and isinstance(s, Gemm):
+        lc = Launch("gemm", kernel, entry, seg, block=256)
+        lc.gemm = s
+        lc.work, lc.work_yz = s.n, (s.m, 1)
+        return lc
+    if len(seg) == 1 and isinstance(s, Loop) and has_gemm([s]):
+        if len(s.body) == 1 and isinstance(s.body[0], Gemm):
+            lc = Launch("gemm", kernel, entry, seg, block=256)
+            lc.gemm = s.body[0]
+            lc.batch = (s.var, s.extent)
+            lc.work, lc.work_yz = s.body[0].n, (s.body[0].m, s.extent)
+            return lc
+        raise BackendError(f"ptx: kernel {kernel.name}: a matmul nested in loops has no GPU mapping")
+    extents = loop_extents(seg)
+    if len(seg) == 1 and isinstance(s, Loop):
+        prefix, body = _perfect_prefix(s)
+        pvars = [lp.var for lp in prefix]
+        cand = disjoint_vars(body, extents, pvars)
+        own = accs_initialized(body)
+        if accs_used(body) - own:
+            cand = None                  # an accumulator carried across iterations of the prefix loops
+        if cand is None:
+            cand = [s.var] if s.parallel and not (accs_used(body) - own) else []
+        has_acc = bool(own)
+        if not has_acc:
+            return _flat(kernel, entry, seg, prefix, cand, body)
+        row_level = any(isinstance(t, AccInit) for t in body)
+        if cand and (_small_rows(body) or not row_level):
+            return _flat(kernel, entry, seg, prefix, cand, body)
+        if row_level and _block_ok(body, extents):
+            return _rows(kernel, entry, seg, prefix, cand, body, extents)
+        if cand:
+            return _flat(kernel, entry, seg, prefix, cand, body)
+        return _serial(kernel, entry, seg)
+    # a run of statements at the top level (a whole-array reduction, a scalar store)
+    if _block_ok(seg, extents) and any(isinstance(t, Loop) for t in seg):
+        return _rows(kernel, entry, seg, [], [], seg, extents)
+    return _serial(kernel, entry, seg)
+
+
+def _flat(kernel, entry, seg, prefix, cand, body):
+    if not cand:
+        return _serial(kernel, entry, seg)
+    order = [lp for lp in prefix if lp.var in cand]
+    ext = [lp.extent for lp in order]
+    return Launch("flat", kernel, entry, seg, [lp.var for lp in order], ext,
+                  residual(prefix, set(cand), body), FLAT_BLOCK, sprod(ext))
+
+
+def _rows(kernel, entry, seg, prefix, cand, body, extents):
+    order = [lp for lp in prefix if lp.var in cand]
+    ext = [lp.extent for lp in order]
+    # NOTE: prefix loops not mapped to blocks run uniformly (same trip count in every thread) around the row
+    # body, so its barriers stay convergent.
+    lc = Launch("rows", kernel, entry, seg, [lp.var for lp in order], ext, body, _row_block(body, not order),
+                sprod(ext))
+    lc.uniform = [(lp.var, lp.extent) for lp in prefix if lp.var not in cand]
+    return lc
+
+
+def _serial(kernel, entry, seg):
+    return Launch("serial", kernel, entry, seg, block=1, work=1)
