@@ -13,8 +13,8 @@ import numpy as np
 from .. import pytree
 from ..errors import TraceError, ShapeError
 from ..ir.types import dims_equal
-from ..trace import Tracer, abstractify, evaluate, trace_flat
-from .graphs import partition
+from ..trace import Tracer, abstractify, trace_flat
+from .graphs import partition, run
 from .jvp import jvp_graph, float_inputs
 from .vjp import vjp_graph, value_and_grad_graph
 
@@ -57,7 +57,7 @@ def value_and_grad(fn, argnums=0, has_aux=False):
     def value_and_grad_fn(*args):
         g, flat = trace_args(fn, args)
         vg = value_and_grad_graph(g, argnums, has_aux)
-        return pytree.unflatten(vg.out_tree, _fresh(evaluate(vg, flat), flat))
+        return pytree.unflatten(vg.out_tree, _fresh(run(vg, flat), flat))
     return value_and_grad_fn
 
 
@@ -71,7 +71,7 @@ def grad(fn, argnums=0, has_aux=False):
     def grad_fn(*args):
         g, flat = trace_args(fn, args)
         gg = value_and_grad_graph(g, argnums, has_aux, with_value=False)
-        return pytree.unflatten(gg.out_tree, _fresh(evaluate(gg, flat), flat))
+        return pytree.unflatten(gg.out_tree, _fresh(run(gg, flat), flat))
     return grad_fn
 
 
@@ -88,7 +88,7 @@ def jvp(fn, primals, tangents):
         raise TraceError(f"jvp: tangents must have the structure of primals: got {t_tree}, expected {g.in_tree}")
     wrt = float_inputs(g)
     ts = [_as_type(t_leaves[i], g.inputs[i].type, f"jvp: tangent {i}") for i in wrt]
-    outs = evaluate(jvp_graph(g, wrt), flat + ts)
+    outs = run(jvp_graph(g, wrt), flat + ts)
     k = len(g.outputs)
     return pytree.unflatten(g.out_tree, _fresh(outs[:k], flat)), pytree.unflatten(g.out_tree, outs[k:])
 
@@ -113,7 +113,7 @@ def vjp(fn, *primals, has_aux=False):
     outs_idx = [i for i in range(n_diff) if g.outputs[i].type.dtype.is_float]
     wrt = float_inputs(g)
     first, second = partition(vjp_graph(g, wrt, outs_idx), len(g.inputs), n_out)
-    res = evaluate(first, flat)
+    res = run(first, flat)
     out_vals, residuals = _fresh(res[:n_out], flat), res[n_out:]
 
     def vjp_fn(ct):
@@ -122,7 +122,7 @@ def vjp(fn, *primals, has_aux=False):
             raise TraceError(f"vjp_fn: the cotangent must have the structure of the output: got {c_tree}, "
                              f"expected {out_td}")
         cs = [_as_type(c_leaves[i], g.outputs[i].type, f"vjp_fn: cotangent {i}") for i in outs_idx]
-        in_cts = iter(evaluate(second, residuals + cs))
+        in_cts = iter(run(second, residuals + cs))
         wanted = set(wrt)
         leaves = [next(in_cts) if i in wanted else np.zeros(np.shape(flat[i]), g.inputs[i].type.dtype.np)
                   for i in range(g.n_explicit)]

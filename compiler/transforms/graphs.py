@@ -7,7 +7,8 @@ import numpy as np
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import dims_equal
 from ..primitives.misc import const
-from ..trace import TraceContext, Tracer, _stack, record, loc_scope
+from ..errors import TraceError
+from ..trace import TraceContext, Tracer, _stack, record, loc_scope, evaluate, _bind_symbols, _subst
 
 
 def build(name, in_types, in_names, body, **graph_kw) -> Graph:
@@ -39,6 +40,25 @@ def replay(g: Graph, env: dict):
         with loc_scope(n.loc):
             env[n.out] = record(n.prim, [env[v] for v in n.inputs], n.params)
     return env
+
+
+def run(g: Graph, args):
+    """Evaluate g on flat args: on NumPy arrays, the reference interpreter (trace.evaluate); with any tracer
+    among them, inline g into the enclosing trace node by node.
+
+    NOTE: unlike trace.evaluate, inlining records even the nodes that read only constants (a derivative graph's
+    seeds and broadcast ones), so they are not folded into array constants the size of the data."""
+    if not any(isinstance(a, Tracer) for a in args):
+        return evaluate(g, args)
+    if len(args) != len(g.inputs):
+        raise TraceError(f"graph {g.name} takes {len(g.inputs)} inputs, got {len(args)}")
+    env = dict(zip(g.inputs, args))
+    symenv = _bind_symbols(g, args) if g.free_symbols else None
+    for n in g.nodes:
+        params = {k: _subst(p, symenv) for k, p in n.params.items()} if symenv else n.params
+        with loc_scope(n.loc):
+            env[n.out] = record(n.prim, [env[v] for v in n.inputs], params)
+    return [env[v] for v in g.outputs]
 
 
 def dce(g: Graph) -> Graph:

@@ -12,9 +12,8 @@ import numpy as np
 
 from .. import ops, pytree
 from ..errors import ShapeError, DTypeError
-from ..trace import evaluate
 from .api import trace_args
-from .graphs import partition
+from .graphs import partition, run
 from .jvp import jvp_graph
 from .vjp import vjp_graph, arg_leaves
 
@@ -64,7 +63,7 @@ def jacfwd(fn, argnums=0):
         nums, leaf_sets = _wrt(g, argnums, "jacfwd")
         wrt = [i for leaves in leaf_sets for i in leaves]
         first, second = partition(jvp_graph(g, wrt), len(g.inputs), len(g.outputs))
-        res = evaluate(first, flat)[len(g.outputs):]
+        res = run(first, flat)[len(g.outputs):]
         zero = [np.zeros(g.inputs[i].type.shape, g.inputs[i].type.dtype.np) for i in wrt]
         blocks = {}
         for p, i in enumerate(wrt):
@@ -73,7 +72,7 @@ def jacfwd(fn, argnums=0):
             for j in range(_static_size(t, "jacfwd")):
                 seeds = list(zero)
                 seeds[p] = _basis(t, j)
-                cols.append(evaluate(second, res + seeds))
+                cols.append(run(second, res + seeds))
             for k, o in enumerate(g.outputs):
                 col = [c[k] for c in cols]
                 stacked = ops.stack(col, axis=-1) if col else np.zeros(o.type.shape + (0,), o.type.dtype.np)
@@ -97,7 +96,7 @@ def jacrev(fn, argnums=0):
             if not o.type.dtype.is_float:
                 raise DTypeError(f"jacrev of {g.name}: output of type {o.type} has no derivative")
         first, second = partition(vjp_graph(g, wrt, outs), len(g.inputs), len(g.outputs))
-        res = evaluate(first, flat)[len(g.outputs):]
+        res = run(first, flat)[len(g.outputs):]
         zero = [np.zeros(o.type.shape, o.type.dtype.np) for o in g.outputs]
         blocks = {}
         for k, o in enumerate(g.outputs):
@@ -105,7 +104,7 @@ def jacrev(fn, argnums=0):
             for j in range(_static_size(o.type, "jacrev")):
                 seeds = list(zero)
                 seeds[k] = _basis(o.type, j)
-                rows.append(evaluate(second, res + seeds))
+                rows.append(run(second, res + seeds))
             for p, i in enumerate(wrt):
                 t = g.inputs[i].type
                 row = [r[p] for r in rows]

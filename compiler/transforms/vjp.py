@@ -8,7 +8,8 @@ import numpy as np
 from ..errors import TraceError, ShapeError, DTypeError, format_loc
 from ..ir.graph import Graph
 from ..primitives.rules import zeros_like
-from ..trace import loc_scope
+from ..primitives.misc import const
+from ..trace import loc_scope, record
 from .graphs import build, replay, check_type
 from .jvp import float_inputs
 
@@ -117,7 +118,9 @@ def value_and_grad_graph(g: Graph, argnums=0, has_aux=False, with_value=True) ->
 
     def body(*args):
         env = replay(g, dict(zip(g.inputs, args)))
-        seed = np.ones((), value.type.dtype.np)        # d value / d value
+        # d value / d value = 1, recorded as a node: a NumPy seed would make rules on it run eagerly and bake
+        # arrays (e.g. the ones of a sum's broadcast) into the graph as constants
+        seed = record(const, [], {"value": np.ones((), value.type.dtype.np)})
         cts = pull_back(g, env, {value: seed}, active)
         grads = [cts[g.inputs[i]] if g.inputs[i] in cts else zeros_like(env[g.inputs[i]]) for i in wrt]
         if with_value:

@@ -240,3 +240,23 @@ def test_abs_and_sign_at_zero():
 
 def test_sqrt_at_zero_is_infinite_like_numpy():
     assert cc.grad(np.sqrt)(0.0) == np.inf
+
+
+def test_gradient_graphs_hold_no_large_constants():
+    g = cc.trace(cc.grad(lambda x: np.sum(x ** 2) + np.sum(np.maximum(x, 0))), cc.Spec("f32[64,64]"))
+    sizes = [n.params["value"].size for n in g.nodes if n.prim.name == "const"]
+    assert sizes and max(sizes) == 1, sizes
+
+
+def test_not_differentiable_opt_out_says_why():
+    from compiler.primitives import REGISTRY, Primitive
+    from compiler.primitives.rules import not_differentiable
+    p = Primitive("test_opaque", numpy=lambda x: x.copy(), shape=lambda x, **_: x,
+                  **not_differentiable("an opaque test op"))
+    try:
+        with pytest.raises(cc.TraceError, match="test_opaque is not differentiable: an opaque test op"):
+            cc.grad(lambda x: np.sum(p(x)))(X)
+        with pytest.raises(cc.TraceError, match="not differentiable"):
+            cc.jvp(lambda x: p(x), (X,), (X,))
+    finally:
+        del REGISTRY["test_opaque"]

@@ -59,40 +59,41 @@ def test_golden_mlp2_value_and_grad():
           %18: f32[] = cast %17 {dtype=f32}
           %19: f32[] = div %16, %18
           %20: f32[] = neg %19
-          %21: f32[] = const -1.0
-          %22: f32[] = div %21, %18
-          %23: f32[N] = broadcast_in_dim %22 {dims=(), shape=(N,)}
-          %24: f32[N,3] = broadcast_in_dim %23 {dims=(0,), shape=(N, 3)}
-          %25: f32[N,3] = mul %24, %labels
-          %26: f32[N,3] = neg %25
-          %27: f32[N] = reduce_sum %26 {axes=(1,)}
-          %28: f32[N,1] = reshape %27 {shape=(N, 1)}
-          %29: f32[N,1] = div %28, %11
-          %30: f32[N] = reshape %29 {shape=(N,)}
-          %31: f32[N,3] = broadcast_in_dim %30 {dims=(0,), shape=(N, 3)}
-          %32: f32[N,3] = mul %31, %9
-          %33: f32[N,3] = add %25, %32
-          %34: f32[N,3] = neg %33
-          %35: f32[N] = reduce_sum %34 {axes=(1,)}
-          %36: f32[N,1] = reshape %35 {shape=(N, 1)}
-          %37: f32[N] = reshape %36 {shape=(N,)}
-          %38: f32[N,3] = broadcast_in_dim %6 {dims=(0,), shape=(N, 3)}
-          %39: bool[N,3] = eq %5, %38
-          %40: f32[N,3] = cast %39 {dtype=f32}
-          %41: f32[N] = reduce_sum %40 {axes=(1,)}
-          %42: f32[N] = div %37, %41
-          %43: f32[N,3] = broadcast_in_dim %42 {dims=(0,), shape=(N, 3)}
-          %44: f32[N,3] = mul %43, %40
-          %45: f32[N,3] = add %33, %44
-          %46: f32[3] = reduce_sum %45 {axes=(0,)}
-          %47: f32[N,8] = dot_general %45, %params.w2 {batch=((), ()), contract=((1,), (1,))}
-          %48: f32[8,3] = dot_general %3, %45 {batch=((), ()), contract=((0,), (0,))}
-          %49: bool[N,8] = gt %1, %2
-          %50: f32[] = const 0.0
-          %51: f32[N,8] = select %49, %47, %50
-          %52: f32[8] = reduce_sum %51 {axes=(0,)}
-          %53: f32[4,8] = dot_general %x, %51 {batch=((), ()), contract=((0,), (0,))}
-          return %20, %52, %46, %53, %48
+          %21: f32[] = const 1.0
+          %22: f32[] = neg %21
+          %23: f32[] = div %22, %18
+          %24: f32[N] = broadcast_in_dim %23 {dims=(), shape=(N,)}
+          %25: f32[N,3] = broadcast_in_dim %24 {dims=(0,), shape=(N, 3)}
+          %26: f32[N,3] = mul %25, %labels
+          %27: f32[N,3] = neg %26
+          %28: f32[N] = reduce_sum %27 {axes=(1,)}
+          %29: f32[N,1] = reshape %28 {shape=(N, 1)}
+          %30: f32[N,1] = div %29, %11
+          %31: f32[N] = reshape %30 {shape=(N,)}
+          %32: f32[N,3] = broadcast_in_dim %31 {dims=(0,), shape=(N, 3)}
+          %33: f32[N,3] = mul %32, %9
+          %34: f32[N,3] = add %26, %33
+          %35: f32[N,3] = neg %34
+          %36: f32[N] = reduce_sum %35 {axes=(1,)}
+          %37: f32[N,1] = reshape %36 {shape=(N, 1)}
+          %38: f32[N] = reshape %37 {shape=(N,)}
+          %39: f32[N,3] = broadcast_in_dim %6 {dims=(0,), shape=(N, 3)}
+          %40: bool[N,3] = eq %5, %39
+          %41: f32[N,3] = cast %40 {dtype=f32}
+          %42: f32[N] = reduce_sum %41 {axes=(1,)}
+          %43: f32[N] = div %38, %42
+          %44: f32[N,3] = broadcast_in_dim %43 {dims=(0,), shape=(N, 3)}
+          %45: f32[N,3] = mul %44, %41
+          %46: f32[N,3] = add %34, %45
+          %47: f32[3] = reduce_sum %46 {axes=(0,)}
+          %48: f32[N,8] = dot_general %46, %params.w2 {batch=((), ()), contract=((1,), (1,))}
+          %49: f32[8,3] = dot_general %3, %46 {batch=((), ()), contract=((0,), (0,))}
+          %50: bool[N,8] = gt %1, %2
+          %51: f32[] = const 0.0
+          %52: f32[N,8] = select %50, %48, %51
+          %53: f32[8] = reduce_sum %52 {axes=(0,)}
+          %54: f32[4,8] = dot_general %x, %52 {batch=((), ()), contract=((0,), (0,))}
+          return %20, %53, %47, %54, %49
         }""")
     assert_roundtrip(vg)
     # meaning: the graph computes what the eager transform computes, for a batch of 5
@@ -159,7 +160,7 @@ def test_reverse_mode_graph_of_a_3_layer_mlp_is_at_most_3x_the_forward():
     vg = value_and_grad_graph(g)
     forward, reverse = len(g.nodes), len(vg.nodes)
     print(f"3-layer MLP loss: forward {forward} nodes, value_and_grad {reverse} nodes ({reverse / forward:.2f}x)")
-    assert (forward, reverse) == (25, 64)       # measured; update with care: the bound below is the contract
+    assert (forward, reverse) == (25, 65)       # measured; update with care: the bound below is the contract
     assert reverse <= 3 * forward
     assert vg.count("dot_general") == 3 + 5     # 3 forward; 3 weight grads + 2 input grads (x needs none)
 
