@@ -501,7 +501,10 @@ def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
     Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use."""
     if backend != "cpu":
-        return BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree), **options)
+        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree), **options)
+        if debug.dump_dir():
+            debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
+        return low
     low = Lowered(graph, backend, name, out_tree)
     t0 = time.perf_counter()
     directory = rt_cache.cache_dir()
