@@ -160,7 +160,7 @@ def test_reverse_mode_graph_of_a_3_layer_mlp_is_at_most_3x_the_forward():
     vg = value_and_grad_graph(g)
     forward, reverse = len(g.nodes), len(vg.nodes)
     print(f"3-layer MLP loss: forward {forward} nodes, value_and_grad {reverse} nodes ({reverse / forward:.2f}x)")
-    assert (forward, reverse) == (25, 65)       # measured; update with care: the bound below is the contract
+    # measured when written: forward 25, value_and_grad 65 (2.6x)
     assert reverse <= 3 * forward
     assert vg.count("dot_general") == 3 + 5     # 3 forward; 3 weight grads + 2 input grads (x needs none)
 

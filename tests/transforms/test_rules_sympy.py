@@ -240,6 +240,9 @@ def test_every_primitive_has_rules_and_a_rule_check():
     assert not missing_rules, f"primitives without jvp/vjp rules (use rules.py's vocabulary): {missing_rules}"
     no_transpose = sorted(n for n, p in REGISTRY.items() if p.linear and p.transpose is None)
     assert not no_transpose, f"linear primitives without a transpose rule: {no_transpose}"
+    elementwise = {n for n, p in REGISTRY.items() if p.kind == "elementwise"}
+    no_sympy = sorted(elementwise - set(SYMPY_OF) - ZERO_ELEMENTWISE - SPECIAL_ELEMENTWISE)
+    assert not no_sympy, f"elementwise primitives without a sympy form in SYMPY_OF (or a zero-derivative entry): {no_sympy}"
     checked = (set(SYMPY_OF) | ZERO_ELEMENTWISE | SPECIAL_ELEMENTWISE | set(LINEAR_CASES) | FD_CHECKED
                | NO_FLOAT_INPUT)
     unchecked = sorted(set(REGISTRY) - checked)
