@@ -7,7 +7,7 @@ import numpy as np
 
 import compiler as cc
 from compiler.transforms import jvp_graph, vjp_graph, value_and_grad_graph
-from helpers import assert_ir, assert_same_result, assert_roundtrip
+from helpers import assert_ir, assert_roundtrip
 
 S = cc.Spec
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
