@@ -174,7 +174,7 @@ class Executable:
             self._slot_fn = _size_fn([list(s) for s in slots], dims)
             self._in_shapes = [t.shape for t in in_types]
         self._tls = threading.local()
-        self._single = len(outs) == 1 and out_tree is not None and out_tree.kind == "leaf"
+        self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
 
     def _scratch(self, key, nbytes_list):
         cache = getattr(self._tls, "scratch", None)
@@ -220,7 +220,7 @@ class Executable:
         if a.dtype != want:
             raise DTypeError(f"{self.name}: argument {i} has dtype {a.dtype}, compiled for {self.in_types[i]}; "
                              f"cast it (x.astype(np.{want.name})) or call the cc.compile'd function")
-        return np.ascontiguousarray(a)
+        return a if a.flags.c_contiguous else a.copy(order="C")    # (ascontiguousarray makes 0-d into 1-d)
 
     def run(self, leaves, checked=False):
         arrays = leaves if checked else self.convert(leaves)

@@ -84,6 +84,15 @@ class _Fn:
         v = self.syms.get(key)
         if v is not None:
             return v
+        if e.is_Integer:
+            v = ir.Constant(I64T, int(e))
+            self.syms[key] = v
+            return v
+        # sizes depend on dims only: compute them once, in the entry block (dominates every use)
+        with self.b.goto_block(self.entry):
+            return self._sym(e, key)
+
+    def _sym(self, e, key):
         b = self.b
         if e.is_Integer:
             v = ir.Constant(I64T, int(e))

@@ -869,9 +869,20 @@ def _r_concat(L, n, idx):
 
 def _r_const(L, n, idx):
     val = n.params["value"]
-    if val.size == 1:
-        return Const(val.reshape(()).item(), n.out.type.dtype)
+    if val.size == 1 or _uniform(val):
+        return Const(val.reshape(-1)[0].item(), n.out.type.dtype)
     return Load(L.ctx.const_buffer(n), flat(idx, n.out.type.shape))
+
+
+def _uniform(val):
+    """All elements equal (bitwise, so NaN and -0.0 count): a splat, no buffer needed."""
+    if val.size == 0:
+        return False
+    flat_ = np.ascontiguousarray(val).reshape(-1)
+    if flat_.dtype == np.bool_:
+        return bool(flat_.all() or not flat_.any())
+    bits = flat_.view(np.uint8).reshape(flat_.size, -1)
+    return bool((bits == bits[0]).all())
 
 
 def _r_dim(L, n, idx):

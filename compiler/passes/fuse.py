@@ -147,7 +147,7 @@ def _node_cost(n):
     return 0 if n.prim.name in _FREE else _COST.get(n.prim.name, 1)
 
 
-def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
+def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True) -> FusionPlan:
     """Partition g's live nodes into groups (see the module docstring). `forbid`: nodes that must start their
     own group (never absorbed); `no_multi`: nodes that may not become an extra output of a group."""
     log = []
@@ -173,6 +173,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
     groups = []
     needs_buffer = set()
     readers = {}
+    dup_in = {}
     dup_memo = {}
 
     def dup_cost(n, depth=0):
@@ -210,10 +211,14 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
         log.append(f"{grp.name}: {msg}")
 
     def expansion_ok(grp, p):
-        """Recomputing p per element of a bigger iteration space repeats its work; allow only cheap p."""
+        """Recomputing p per element of a bigger iteration space repeats its work; allow only cheap p, or p
+        broadcast along inner loops only (the compiler hoists it out of them)."""
         full = grp.domain if grp.kind not in ("row", "col") else (grp.O or ()) + (grp.R or ())
         size_p = prod(p.out.type.shape)
         if dims_equal(size_p, prod(full)) or (grp.kind == "row" and dims_equal(size_p, prod(grp.O))):
+            return True
+        sq_p, sq_full = _squeeze(p.out.type.shape), _squeeze(full)
+        if len(sq_p) < len(sq_full) and shapes_equal(sq_p, sq_full[:len(sq_p)]):
             return True
         c = dup_cost(p)
         return c is not None and c <= 2
@@ -275,10 +280,14 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
                 return "its shape is neither the kernel's rows nor its elements"
             if grp.kind in ("col", "gemm", "conv"):
                 return f"a {grp.kind} kernel writes only its result"
-            if any(u not in group_of for u in outside):
+            if any(u not in group_of and u not in dup_in for u in outside):
                 return "some of its users are not placed yet"
             a = anc_of(grp, p)
-            for other in {group_of[u] for u in outside} | readers.get(p, set()):
+            others = set(readers.get(p, ()))
+            for u in outside:
+                others |= {group_of[u]} if u in group_of else dup_in[u]
+            others.discard(grp)
+            for other in others:
                 if mask_of(other) & a:
                     return f"sharing it with {other.name} would make a cycle"
             return "multi"
@@ -293,9 +302,9 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
                 continue
             if p in group_of:
                 # computed by another kernel: recompute it here if cheap, else read what that kernel stores
-                if is_inlineable(p) and p.prim.name != "const" and dup_cost(p) is not None \
-                        and p not in forbid and expansion_ok(grp, p):
+                if is_inlineable(p) and dup_cost(p) is not None and p not in forbid and expansion_ok(grp, p):
                     grp.members.add(p)
+                    dup_in.setdefault(p, set()).add(grp)
                     stack.extend((p, w) for w in p.inputs)
                 else:
                     readers.setdefault(p, set()).add(grp)
@@ -315,6 +324,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
                 if name in REDUCE:
                     grp.reductions.append(p)
                 if decision == "dup":
+                    dup_in.setdefault(p, set()).add(grp)
                     note(grp, f"duplicates {name} (cheap to recompute, also used elsewhere)")
                 else:
                     grp.assigned.add(p)
@@ -348,6 +358,8 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
         group_of[n] = grp
         absorb_all(grp)
 
+    if merge_rows:
+        groups = _merge_sibling_rows(groups, group_of, pos, log)
     # which assigned values other kernels read (or the caller gets): each owner must store them
     stored = {grp: [] for grp in groups}
     seen = set()
@@ -382,6 +394,63 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset()) -> FusionPlan:
     for grp in ordered:
         grp.order = sorted(grp.members, key=pos.__getitem__)
     return FusionPlan(g, ordered, log)
+
+
+def _group_deps(groups, group_of):
+    deps = {grp: set() for grp in groups}
+    for grp in groups:
+        for n in grp.members:
+            for v in n.inputs:
+                p = v.node
+                if p is not None and p not in grp.members:
+                    src = group_of.get(p)
+                    if src is not None and src is not grp:
+                        deps[grp].add(src)
+    return deps
+
+
+def _merge_sibling_rows(groups, group_of, pos, log):
+    """Merge row kernels over the same rows when no other kernel sits between them (e.g. a loss's per-row
+    terms and the softmax statistics its gradient needs): their reductions become phases of one kernel."""
+    changed = True
+    while changed:
+        changed = False
+        deps = _group_deps(groups, group_of)
+        rows = [g for g in groups if g.kind == "row"]
+        for i, a in enumerate(rows):
+            for b in rows[i + 1:]:
+                if not (_sq_equal(a.O, b.O) and _sq_equal(a.R, b.R)):
+                    continue
+                if _reaches_via_other(b, a, deps) or _reaches_via_other(a, b, deps):
+                    continue
+                a.members |= b.members
+                a.assigned |= b.assigned
+                a.reductions += [r for r in b.reductions if r not in a.reductions]
+                for n in b.assigned:
+                    group_of[n] = a
+                a.reasons.append(f"merged with {b.name} (same rows, nothing in between)")
+                log.append(f"{a.name}: merged with {b.name} (same rows, nothing in between)")
+                groups = [g for g in groups if g is not b]
+                changed = True
+                break
+            if changed:
+                break
+    return groups
+
+
+def _reaches_via_other(src, dst, deps):
+    """Whether dst depends on src through some third group (so merging them would make a cycle)."""
+    stack = [d for d in deps[dst] if d is not src]
+    seen = set()
+    while stack:
+        g = stack.pop()
+        if g in seen:
+            continue
+        seen.add(g)
+        if g is src:
+            return True
+        stack.extend(deps[g])
+    return False
 
 
 class FusionCycle(Exception):
@@ -427,10 +496,11 @@ def _toposort_groups(g, groups, group_of, pos):
 def fuse_graph(g: Graph, lower_fn=None, max_rounds=20):
     """Fuse g; if `lower_fn(plan)` raises FusionReject, forbid that fusion and retry. Returns (plan, lowered)."""
     forbid, no_multi = set(), set()
+    merge = True
     t0 = time.perf_counter()
     for _ in range(max_rounds):
         try:
-            plan = fuse(g, forbid=frozenset(forbid), no_multi=frozenset(no_multi))
+            plan = fuse(g, forbid=frozenset(forbid), no_multi=frozenset(no_multi), merge_rows=merge)
         except FusionCycle as c:
             new = [n for n in c.nodes if n not in forbid]
             if not new:
@@ -439,20 +509,28 @@ def fuse_graph(g: Graph, lower_fn=None, max_rounds=20):
             debug.log(f"fusion: cycle between kernels, materializing {[n.prim.name for n in new]}", 2)
             continue
         except FusionReject as r:
+            if merge:
+                merge = False
+                debug.log(f"fusion: {r.reason}; not merging row kernels", 1)
+                continue
             if r.node in forbid:
                 raise
             forbid.add(r.node)
-            debug.log(f"fusion: {r.reason}; materializing it", 2)
+            debug.log(f"fusion: {r.reason}; materializing it", 1)
             continue
         if lower_fn is None:
             return plan, None
         try:
             lowered = lower_fn(plan)
         except FusionReject as r:
+            if merge and any("merged with" in x for x in plan.log):
+                merge = False          # try again without merging sibling row kernels first
+                debug.log(f"fusion: lowering rejected a merged row kernel ({r.reason}); not merging", 1)
+                continue
             if r.node in forbid:
                 raise
             forbid.add(r.node)
-            debug.log(f"fusion: lowering rejected fusing {r.node.prim.name}: {r.reason}; materializing it", 2)
+            debug.log(f"fusion: lowering rejected fusing {r.node.prim.name}: {r.reason}; materializing it", 1)
             continue
         plan.seconds = time.perf_counter() - t0
         for line in plan.log:
