@@ -1,8 +1,16 @@
-"""GPU micro-benchmarks on device 0: device-to-device copy bandwidth and the hand-written elementwise kernel
-y = tanh(a*x + b) (accurate and tanh.approx flavours), as GB/s counting bytes read plus written.
-Compiled-model rows come later. Prints one line and exits 0 when no device is present.
+"""GPU benchmarks of vive's cuda backend on device 0, printed as one table at the end:
 
-Run: .venv/bin/python benchmarks/gpu_bench.py [--n 67108864] [--reps 20]
+  copy            device-to-device copy bandwidth (cuMemcpyDtoD through runtime.cuda), the roofline
+  fused chain     tanh(x*a + b) * logistic(x) + 0.5*x*x compiled to one kernel: GB/s (read + written) vs the copy
+  softmax + CE    cross-entropy of (8192, 1000) logits, forward and backward, vs PyTorch
+  matmul          4096x4096 @ 4096x4096 float32, TFLOP/s vs torch.matmul (TF32 off: a float32 product)
+  MLP / LeNet-5   one SGD training step (forward, backward, update; parameters on the device) vs PyTorch
+
+Kernel rows are timed with CUDA events around the compiled program's launches (median of reps); training steps by
+wall clock over many steps (Python overhead included on both sides). Every vive result is checked against the CPU
+(vive's CPU backend; NumPy for the big matmul). Prints one line and exits 0 when no device is present.
+
+Run: python benchmarks/gpu_bench.py [--reps 20] [--quick]
 """
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -19,64 +28,225 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "gpu")]
 from runtime import cuda  # noqa: E402
 
 
+def rel_err(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    scale = max(float(np.max(np.abs(want))), 1e-30)
+    return float(np.max(np.abs(got - want) / (np.abs(want) + 1e-3 * scale)))
+
+
+def tree_err(got, want):
+    from compiler import pytree
+    lg, lw = pytree.flatten(got)[0], pytree.flatten(want)[0]
+    return max(rel_err(g, w) for g, w in zip(lg, lw))
+
+
+def matches(err, tol=1e-4):
+    return f"{'yes' if err <= tol else 'NO'} ({err:.1e})"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, name, vive, ref, ratio, same):
+        self.rows.append((name, vive, ref, ratio, same))
+        print(f"  {name}: vive {vive} | {ref} | {ratio} | matches CPU: {same}", flush=True)
+
+    def print(self, title):
+        head = ("benchmark", "vive", "reference", "vive/ref", "= CPU (max rel err)")
+        w = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(5)]
+        line = "-+-".join("-" * x for x in w)
+        print()
+        print(title)
+        print(" | ".join(str(h).ljust(x) for h, x in zip(head, w)))
+        print(line)
+        for r in self.rows:
+            print(" | ".join(str(c).ljust(x) for c, x in zip(r, w)))
+
+
+def torch_cuda():
+    try:
+        import torch
+        if torch.cuda.is_available():
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+            return torch
+    except Exception:
+        pass
+    return None
+
+
+def torch_ms(torch, fn, reps):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e))
+    return float(np.median(times))
+
+
+def wall_ms(fn, sync, steps):
+    for _ in range(3):
+        fn()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) * 1e3 / steps
+
+
+def bench_chain(cc, table, n, reps):
+    def chain(x, a, b):
+        return np.tanh(x * a + b) * cc.nn.sigmoid(x) + 0.5 * x * x
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(n).astype(np.float32)
+    a, b = np.float32(0.7), np.float32(-0.2)
+    dx, dcopy = cuda.DeviceArray.from_numpy(x), cuda.empty(n, np.float32)
+    moved = 2 * n * 4
+    copy_ms = cuda.time_kernel(lambda: cuda.copy(dcopy, dx), reps=reps)
+    copy_gbs = moved / copy_ms / 1e6
+    table.add(f"copy d2d {n * 4 >> 20} MB (cuMemcpyDtoD)", "-", f"{copy_gbs:.0f} GB/s", "-", "-")
+    low = cc.compile(chain, backend="cuda").lower(cc.Spec("f32[N]"), cc.Spec("f32[]"), cc.Spec("f32[]"))
+    queue, outs = low.executable.launcher(dx, a, b)
+    ms = cuda.time_kernel(queue, reps=reps)
+    gbs = moved / ms / 1e6
+    want = cc.compile(chain)(x, a, b)
+    table.add("fused chain tanh(x*a+b)*logistic(x)+0.5x^2", f"{gbs:.0f} GB/s", f"copy {copy_gbs:.0f} GB/s",
+              f"{100 * gbs / copy_gbs:.0f}% (target >= 80%)", matches(rel_err(outs[0].numpy(), want)))
+
+
+def bench_softmax_ce(cc, table, torch, rows, reps):
+    rng = np.random.default_rng(1)
+    logits = (rng.standard_normal((rows, 1000)) * 2).astype(np.float32)
+    labels = rng.integers(0, 1000, rows)
+    f = cc.value_and_grad(lambda z, y: cc.nn.cross_entropy(z, y))
+    low = cc.compile(f, backend="cuda").lower(logits, labels)
+    queue, outs = low.executable.launcher(logits, labels)
+    ms = cuda.time_kernel(queue, reps=reps)
+    want = cc.compile(f)(logits, labels)
+    err = tree_err([o.numpy() for o in outs], list(want))
+    ref, ratio = "torch n/a", "-"
+    if torch is not None:
+        tz = torch.tensor(logits, device="cuda", requires_grad=True)
+        ty = torch.tensor(labels, device="cuda")
+
+        def step():
+            tz.grad = None
+            torch.nn.functional.cross_entropy(tz, ty).backward()
+        tms = torch_ms(torch, step, reps)
+        ref, ratio = f"torch {tms * 1e3:.0f} us", f"{tms / ms:.2f}x speed"
+    table.add(f"softmax+cross-entropy fwd+bwd {rows}x1000", f"{ms * 1e3:.0f} us", ref, ratio, matches(err))
+
+
+def bench_matmul(cc, table, torch, n, reps):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    low = cc.compile(lambda x, y: x @ y, backend="cuda").lower(a, b)
+    queue, outs = low.executable.launcher(a, b)
+    ms = cuda.time_kernel(queue, reps=max(5, reps // 2))
+    flops = 2.0 * n ** 3
+    tf = flops / ms / 1e9
+    err = rel_err(outs[0].numpy(), a @ b)
+    ref, ratio = "torch n/a", "-"
+    if torch is not None:
+        ta, tb = torch.tensor(a, device="cuda"), torch.tensor(b, device="cuda")
+        tms = torch_ms(torch, lambda: torch.matmul(ta, tb), max(5, reps // 2))
+        ttf = flops / tms / 1e9
+        ref, ratio = f"torch.matmul {ttf:.1f} TFLOP/s", f"{100 * tf / ttf:.0f}% (target >= 25%)"
+    table.add(f"matmul {n}x{n}x{n} f32", f"{tf:.1f} TFLOP/s", ref, ratio, matches(err, 1e-3) + " vs NumPy")
+
+
+def bench_step(cc, table, torch, which, batch, steps):
+    import gpu_catalogue as G
+    rng = np.random.default_rng(3)
+    if which == "mlp":
+        sizes = (784, 256, 256, 10)
+        params = cc.nn.init.mlp(list(sizes), seed=0)
+        x = rng.random((batch, 784)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        extra = ()
+        step = G.train_step(G.mlp_loss)
+        title = f"MLP 784-256-256-10 train step, batch {batch}"
+    else:
+        params = cc.nn.init.lenet5(seed=0)
+        x = rng.random((batch, 1, 32, 32)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        extra = (np.int64(5),)
+        step = G.train_step(G.lenet_loss)
+        title = f"LeNet-5 train step, batch {batch}"
+    state = G._SGD.init(params)
+    gpu = cc.compile(step, backend="cuda")
+    want = cc.compile(step)(params, state, x, y, *extra)
+    got = cc.cuda.to_host(gpu(cc.cuda.to_device(params), cc.cuda.to_device(state), cc.cuda.to_device(x),
+                              cc.cuda.to_device(y), *extra))
+    err = tree_err(got, want)
+    carry = [cc.cuda.to_device(params), cc.cuda.to_device(state)]
+    dx, dy = cc.cuda.to_device(x), cc.cuda.to_device(y)
+
+    def one():
+        carry[0], carry[1], _ = gpu(carry[0], carry[1], dx, dy, *extra)
+    ms = wall_ms(one, cuda.synchronize, steps)
+    ref, ratio = "torch n/a", "-"
+    if torch is not None:
+        tnn = torch.nn
+        if which == "mlp":
+            model = tnn.Sequential(tnn.Linear(784, 256), tnn.ReLU(), tnn.Linear(256, 256), tnn.ReLU(),
+                                   tnn.Linear(256, 10)).cuda()
+        else:
+            model = tnn.Sequential(tnn.Conv2d(1, 6, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(6, 16, 5),
+                                   tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(400, 120), tnn.ReLU(),
+                                   tnn.Linear(120, 84), tnn.ReLU(), tnn.Dropout(0.25), tnn.Linear(84, 10)).cuda()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
+
+        def tstep():
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(tx), ty).backward()
+            opt.step()
+        tms = wall_ms(tstep, torch.cuda.synchronize, steps)
+        ref, ratio = f"PyTorch {tms:.3f} ms", f"{tms / ms:.2f}x speed"
+    table.add(title, f"{ms:.3f} ms", ref, ratio, matches(err, 1e-3))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=64 << 20, help="f32 elements (default 64M = 256 MB)")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     opts = ap.parse_args()
     ok, why = cuda.available()
     if not ok:
         print(f"gpu_bench: skipped: {why}")
         return 0
-    import gpu_kernels as K
-    from compiler.codegen import ptx_support as px
-
-    n, arch = opts.n, cuda.arch()
-    print(f"device: {cuda.device_name()} ({arch}, {cuda.multiprocessor_count()} SMs); n = {n:,} f32 "
-          f"({n * 4 / 1e6:.0f} MB per array); median of {opts.reps} event-timed reps")
-    x = cuda.DeviceArray.from_numpy(np.random.default_rng(0).standard_normal(n).astype(np.float32))
-    y = cuda.empty(n, np.float32)
-    moved = 2 * n * 4                          # bytes read + bytes written
-    rows = []
-
-    ms = cuda.time_kernel(lambda: cuda.copy(y, x), reps=opts.reps)
-    rows.append(("copy d2d (cuMemcpyDtoD)", ms))
-
-    for approx in (False, True):
-        m = K.elementwise_tanh_module("f32")
-        if approx:                             # same kernel with the one-instruction tanh
-            m = _approx_variant()
-        t0 = time.perf_counter()
-        ptx = px.module_to_ptx(m, arch)
-        t1 = time.perf_counter()
-        fn = cuda.load_module(ptx).function("ew_tanh")
-        t2 = time.perf_counter()
-        grid = cuda.multiprocessor_count() * 8
-        args = (x, y, np.float32(0.5), np.float32(0.1), n)
-        ms = cuda.time_kernel(lambda: cuda.launch(fn, grid, 256, 0, args), reps=opts.reps)
-        name = "ew tanh(a*x+b) " + ("tanh.approx" if approx else "accurate")
-        rows.append((f"{name} (emit {1e3 * (t1 - t0):.0f} ms, load {1e3 * (t2 - t1):.0f} ms)", ms))
-        xs, ys = x.numpy()[:100000].astype(np.float64), y.numpy()[:100000]
-        err = float(np.max(np.abs(ys - np.tanh(0.5 * xs + 0.1))))
-        rows[-1] = (rows[-1][0] + f" max abs err {err:.1e}", ms)
-
-    for name, ms in rows:
-        print(f"  {name:72s} {ms * 1e3:9.1f} us  {moved / ms / 1e6:8.1f} GB/s")
-    return 0
-
-
-def _approx_variant():
-    from llvmlite import ir
-
-    from compiler.codegen import ptx_support as px
-    m = px.new_module("ew_approx")
-    fn = px.declare_kernel(m, "ew_tanh", [px.GLOBAL_PTR, px.GLOBAL_PTR, px.F32, px.F32, px.I64])
-    x, y, a, c, n = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    px.grid_stride_loop(b, n, lambda b, i: px.store(b, px.tanh(b, px.fma(b, a, px.load(b, x, i, px.F32), c),
-                                                               approx=True), y, i))
-    b.ret_void()
-    return m
+    import compiler as cc
+    torch = torch_cuda()
+    q = opts.quick
+    title = (f"vive GPU benchmarks on {cuda.device_name()} ({cuda.arch()}, {cuda.multiprocessor_count()} SMs); "
+             f"PyTorch {'%s' % torch.__version__ if torch else 'not available'}")
+    print(title, flush=True)
+    table = Table()
+    jobs = [("chain", lambda: bench_chain(cc, table, (1 << 20) if q else (64 << 20), opts.reps)),
+            ("softmax_ce", lambda: bench_softmax_ce(cc, table, torch, 256 if q else 8192, opts.reps)),
+            ("matmul", lambda: bench_matmul(cc, table, torch, 512 if q else 4096, opts.reps)),
+            ("mlp", lambda: bench_step(cc, table, torch, "mlp", 256, 10 if q else 100)),
+            ("lenet", lambda: bench_step(cc, table, torch, "lenet", 128, 5 if q else 50))]
+    failed = 0
+    for name, job in jobs:
+        try:
+            job()
+        except Exception as e:                     # one broken row must not hide the others
+            failed += 1
+            traceback.print_exc()
+            table.add(name, f"FAILED: {type(e).__name__}: {str(e).splitlines()[0][:90]}", "-", "-", "-")
+    table.print(title)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -129,6 +129,18 @@ def _nonneg(e):
     return bool(e.is_nonnegative)
 
 
+def _less(a, b):
+    """a < b for sizes (ints or sympy of positive dims): True, False, or None when sympy cannot tell."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a < b
+    d = sympy.expand(sympy.sympify(b) - sympy.sympify(a))
+    if d.is_positive:
+        return True
+    if d.is_nonpositive:
+        return False
+    return None
+
+
 def injective(ix, extents):
     """Whether the affine index is one-to-one over the box of its loop variables: with the terms sorted by
     coefficient, each coefficient exceeds the largest offset the smaller terms can reach."""
@@ -136,27 +148,28 @@ def injective(ix, extents):
         return False
     terms = []
     for v, c in ix.terms:
-        if v not in extents:
+        if v not in extents or not _positive(c):
             return False
-        if not _positive(c):
-            return False
-        terms.append((c, extents[v]))
-    try:
-        terms.sort(key=lambda t: t[0] if isinstance(t[0], int) else sympy.sympify(t[0]))
-    except TypeError:
-        return False
+        # insertion sort by coefficient, giving up when sympy cannot order two of them
+        k = 0
+        while k < len(terms):
+            lt = _less(terms[k][0], c)
+            if lt is None:
+                return False
+            if not lt:
+                break
+            k += 1
+        terms.insert(k, (c, extents[v]))
     reach = 0
     for c, e in terms:
-        # c > reach  (reach = sum of smaller coef * (extent - 1))
-        if not _positive(sympy.expand(sympy.sympify(c) - reach) if not isinstance(c, int) or not isinstance(
-                reach, int) else c - reach):
+        if _less(reach, c) is not True:          # c > reach = sum of smaller coef * (extent - 1)
             return False
-        step = sympy.expand(sympy.sympify(c) * (sympy.sympify(e) - 1))
-        reach = sympy.expand(reach + step)
-        if reach.is_Integer:
+        step = c * (e - 1) if isinstance(c, int) and isinstance(e, int) else \
+            sympy.expand(sympy.sympify(c) * (sympy.sympify(e) - 1))
+        reach = reach + step if isinstance(reach, int) and isinstance(step, int) else \
+            sympy.expand(sympy.sympify(reach) + step)
+        if not isinstance(reach, int) and reach.is_Integer:
             reach = int(reach)
-        if not _nonneg(step):
-            return False
     return True
 
 
@@ -259,10 +272,10 @@ def _row_block(body, single):
     if ext and all(isinstance(e, int) for e in ext):
         m = max(ext)
         blk = WARP
-        while blk < m and blk < (1024 if single else MAX_ROW_BLOCK):
+        while blk < m and blk < (512 if single else MAX_ROW_BLOCK):
             blk *= 2
         return blk
-    return 512 if single else MAX_ROW_BLOCK
+    return 512 if single else MAX_ROW_BLOCK      # 512: at most 128 registers a thread
 
 
 def _small_rows(body):
