@@ -71,14 +71,14 @@ def _has_cuda_backend():
     if not _has_backend():
         return False
     try:
-        from compiler.codegen import ptx  # noqa: F401
-    except ImportError:
+        cc.compile(lambda x: x, backend="cuda")        # unknown backends raise here
+    except cc.ViveError:
         return False
     return True
 
 
 needs_cpu_backend = pytest.mark.skipif(not _has_backend(), reason="CPU backend (cc.compile().lower()) not landed yet")
-needs_ptx_backend = pytest.mark.skipif(not _has_cuda_backend(), reason="PTX backend (codegen/ptx.py) not landed yet")
+needs_ptx_backend = pytest.mark.skipif(not _has_cuda_backend(), reason="CUDA backend (backend='cuda') not landed yet")
 
 
 # ---- help and version ----
@@ -296,3 +296,8 @@ def test_ptx_stage_without_gpu(model):
              "--stage", "ptx", cwd=model)
     assert r.returncode == 0, r.stderr
     assert ".entry" in r.stdout and ".target sm_" in r.stdout
+    r = vive("dump", "model.py:elementwise", "--arg", "f32[N]", "--arg", "f32[]", "--arg", "f32[]",
+             "--stage", "all", "--backend", "cuda", cwd=model)
+    assert r.returncode == 0, r.stderr
+    heads = re.findall(r"^\*\*\* (?:IR after|stage) (\w+)", r.stdout, re.M)
+    assert heads[0] == "traced" and heads[-1] == "ptx" and "kernels" in heads and "asm" not in heads

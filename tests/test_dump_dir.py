@@ -90,3 +90,17 @@ def test_no_dump_dir_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cc.compile(chain)(np.ones(4, np.float32), np.ones(4, np.float32), np.ones(4, np.float32))
     assert sorted(os.listdir(tmp_path)) == ["cache"]
+
+
+def test_dump_dir_cuda_backend_writes_ptx(tmp_path, monkeypatch):
+    try:
+        f = cc.compile(chain, backend="cuda")
+    except cc.ViveError:
+        pytest.skip("CUDA backend not available in this build")
+    monkeypatch.setenv("VIVE_DUMP_DIR", str(tmp_path / "dump"))
+    low = f.lower(cc.Spec("f32[N]"), cc.Spec("f32[N]"), cc.Spec("f32[N]"))     # needs no GPU
+    path, files = _files(tmp_path / "dump")
+    ptx = [fn for fn in files if fn.endswith(".ptx")]
+    assert len(ptx) == 1 and ptx[0] == files[-2]          # the last stage, before summary.txt
+    text = open(os.path.join(path, ptx[0])).read()
+    assert ".entry" in text and ".target sm_" in text and text.rstrip("\n") == low.ptx().rstrip("\n")
