@@ -281,7 +281,8 @@ class DeviceArray:
     @classmethod
     def from_numpy(cls, a: np.ndarray, pooled: bool = False) -> "DeviceArray":
         """A device copy of a (pooled=True: memory from the cache of freed allocations, see pooled())."""
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a)
+        a = a if a.flags.c_contiguous else a.copy(order="C")     # (ascontiguousarray makes 0-d arrays 1-d)
         out = cls.pooled(a.shape, a.dtype) if pooled else cls(a.shape, a.dtype)
         if out.nbytes:
             d = _device()
