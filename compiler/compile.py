@@ -20,10 +20,16 @@ import math
 import threading
 import time
 
+import os
+
 import numpy as np
 import sympy
 
-import runtime
+# NOTE: set before libgomp loads (runtime loads it on first use): idle OpenMP workers spin only briefly (enough
+# for back-to-back parallel loops of one call), then sleep instead of stealing a core from BLAS or other threads.
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")
+
+import runtime  # noqa: E402
 from runtime import cache as rt_cache
 
 from . import debug, pytree
@@ -175,6 +181,10 @@ class Executable:
             self._in_shapes = [t.shape for t in in_types]
         self._tls = threading.local()
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
+        # one output, no scratch, static shapes: the shortest path
+        self._lean = self._single and self.static and not any(self._slot_bytes_static)
+        if self._lean:
+            self._shape0, self._dtype0 = self._out_shapes_static[0], self._out_dtypes[0]
 
     def _scratch(self, key, nbytes_list):
         cache = getattr(self._tls, "scratch", None)
@@ -223,6 +233,19 @@ class Executable:
         return a if a.flags.c_contiguous else a.copy(order="C")    # (ascontiguousarray makes 0-d into 1-d)
 
     def run(self, leaves, checked=False):
+        if checked and self.static:
+            if self._lean:
+                out = np.empty(self._shape0, self._dtype0)
+                self._call(*leaves, out, *self._consts)
+                return out
+            outs = [np.empty(s, dt) for s, dt in zip(self._out_shapes_static, self._out_dtypes)]
+            if self._slot_bytes_static:
+                self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static))
+            else:
+                self._call(*leaves, *outs, *self._consts)
+            if self._single:
+                return outs[0]
+            return self._finish(leaves, outs)
         arrays = leaves if checked else self.convert(leaves)
         if self.static:
             if not checked:
@@ -244,6 +267,9 @@ class Executable:
         self._call(*arrays, *outs, *self._consts, *scratch, *dims)
         if self._single:
             return outs[0]
+        return self._finish(arrays, outs)
+
+    def _finish(self, arrays, outs):
         res = []
         for kind, x in self._outs:
             if kind == "buf":
@@ -484,11 +510,30 @@ def _unpack_consts(blob):
         return [np.ascontiguousarray(z[f"arr_{i}"]) for i in range(len(z.files))]
 
 
+_SOURCE_HASH = None
+
+
+def _source_hash():
+    """A hash of the compiler's own source: a cached program is reused only by the code that produced it."""
+    global _SOURCE_HASH
+    if _SOURCE_HASH is None:
+        root = os.path.dirname(os.path.abspath(__file__))
+        h = hashlib.sha256()
+        for d, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    with open(os.path.join(d, f), "rb") as fh:
+                        h.update(f.encode() + b"\0" + fh.read())
+        _SOURCE_HASH = h.hexdigest()
+    return _SOURCE_HASH
+
+
 def _graph_key(graph, backend):
     t = runtime.host_target()
     blas = _blas()
     h = hashlib.sha256()
-    for part in (_FORMAT, _version(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
+    for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree)):
         b = part.encode()
@@ -560,16 +605,20 @@ class CompiledFunction:
         self.__name__ = getattr(fn, "__name__", "f")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
-        self._cache = {}             # signature -> (Executable, in_tree)
+        self._cache = {}             # signature -> Executable
+        self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0}
+        self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
 
     def cache_info(self):
         """{'traces', 'compiles', 'hits', 'signatures'}: how often this function was traced/compiled/reused."""
         with self._lock:
-            return dict(self._stats, signatures=len(self._cache) + len(self._symbolic))
+            info = dict(self._stats, signatures=len(self._cache) + len(self._symbolic))
+            info["hits"] += self._hits
+            return info
 
     def _split(self, args):
         if not self.static_argnums:
@@ -600,6 +649,15 @@ class CompiledFunction:
         return f
 
     def __call__(self, *args):
+        # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
+        try:
+            exe = self._fast.get(tuple([(a.dtype.char, a.shape) if type(a) is np.ndarray
+                                        and a.flags.c_contiguous else None for a in args]))
+        except (AttributeError, TypeError):
+            exe = None
+        if exe is not None:
+            self._hits += 1
+            return exe.run(args, checked=True)
         dyn, static = self._split(args)
         leaves, tree = pytree.flatten(dyn)
         for x in leaves:
@@ -632,6 +690,7 @@ class CompiledFunction:
                     conv = exe.convert(leaves)
                     if exe.fits(conv):
                         self._cache[sig] = exe
+                        self._remember_fast(args, tree, static, exe)
                         self._stats["hits"] += 1
                         return exe.run(conv, checked=False)
             seen = self._history.setdefault(skey, [])
@@ -656,7 +715,17 @@ class CompiledFunction:
                 exe = self._compile(types, tree, static, len(args), reason)
             seen.append(types)
             self._cache[sig] = exe
+            self._remember_fast(args, tree, static, exe)
             return exe.run(leaves)
+
+    def _remember_fast(self, args, tree, static, exe):
+        """Calls with only C-contiguous arrays of these dtypes and shapes may skip straight to exe."""
+        if static or not all(type(a) is np.ndarray and a.flags.c_contiguous for a in args):
+            return
+        for a, t in zip(args, exe.in_types):
+            if a.dtype != t.dtype.np:
+                return
+        self._fast[tuple((a.dtype.char, a.shape) for a in args)] = exe
 
     def _reason(self, types, tree, static):
         prev = None
@@ -747,3 +816,13 @@ def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None):
     if fn is None:
         return lambda f: CompiledFunction(f, backend, static_argnums, arch=arch)
     return CompiledFunction(fn, backend, static_argnums, arch=arch)
+
+
+def set_num_threads(n: int = 0) -> None:
+    """Threads for the calling thread's parallel loops (0: all cores). Uses libgomp's ICV; no-op without it."""
+    if not runtime.has_openmp():
+        return
+    import ctypes
+    import os
+    lib = ctypes.CDLL("libgomp.so.1")
+    lib.omp_set_num_threads(int(n) if n and n > 0 else (os.cpu_count() or 1))

@@ -193,7 +193,11 @@ class _Fn:
             slots = self.accs[e.acc]
             if e.acc.op == "argmax":
                 return b.load(slots[1], typ=I64T)
-            return b.load(slots[0], typ=ll_type(e.acc.dtype))
+            v = b.load(slots[0], typ=ll_type(e.acc.dtype))
+            if e.acc.op == "max" and e.acc.dtype.is_float:
+                # the NaN seen flag: max of anything with NaN is NaN
+                return b.select(b.load(slots[1], typ=I1T), ir.Constant(v.type, math.nan), v)
+            return v
         if isinstance(e, IndexValue):
             return self.ix(e.ix)
         if isinstance(e, Op):
@@ -432,7 +436,12 @@ class _Fn:
         b = self.b
         if acc not in self.accs:
             a = self.alloca(ll_type(acc.dtype), acc.name)
-            ia = self.alloca(I64T, acc.name + ".at") if acc.op == "argmax" else None
+            if acc.op == "argmax":
+                ia = self.alloca(I64T, acc.name + ".at")
+            elif acc.op == "max" and acc.dtype.is_float:
+                ia = self.alloca(I1T, acc.name + ".nan")
+            else:
+                ia = None
             self.accs[acc] = (a, ia)
         a, ia = self.accs[acc]
         dt = acc.dtype
@@ -443,8 +452,10 @@ class _Fn:
         else:
             init = _const(dt, -(1 << (dt.bits - 1)))
         b.store(init, a)
-        if ia is not None:
+        if acc.op == "argmax":
             b.store(ir.Constant(I64T, 0), ia)
+        elif ia is not None:
+            b.store(ir.Constant(I1T, 0), ia)
         # values loaded from this accumulator before now are stale
         for s in self.scopes:
             for k in [k for k in s if isinstance(k, Var) and k.acc is acc]:
@@ -463,7 +474,11 @@ class _Fn:
             b.store(new, a)
         elif acc.op == "max":
             if acc.dtype.is_float:
-                new = lm.maximum(b, v, old)      # NaN in either gives NaN
+                # a max recurrence the vectoriser recognises (nnan nsz: any NaN makes it poison) plus a separate
+                # "NaN seen" flag that overrides the result (see the Var read): NumPy's NaN-propagating max
+                fl = ["nnan", "nsz"]
+                new = b.select(b.fcmp_ordered(">", v, old, flags=fl), v, old, flags=fl)
+                b.store(b.or_(b.load(ia, typ=I1T), b.fcmp_unordered("uno", v, v)), ia)
             else:
                 new = b.select(b.icmp_signed(">", v, old), v, old)
             b.store(new, a)
@@ -526,7 +541,11 @@ class CpuCodegen:
         if data_layout:
             self.module.data_layout = data_layout
         self.dim_index = {s: i for i, s in enumerate(program.dims)}
-        self._omp = None
+        # NOTE: OpenBLAS runs its own spinning worker threads; OpenMP teams next to them oversubscribe the cores
+        # and a parallel region can wait a whole scheduler tick for its worker. Programs that call BLAS leave
+        # the cores to BLAS and run their loops on the calling thread.
+        if openmp and blas is not None and any(_has_gemm(k.body) for k in program.kernels):
+            self.openmp = False
 
     def build(self) -> str:
         mod = self.module
@@ -640,6 +659,13 @@ class CpuCodegen:
                 fty = ir.FunctionType(I32T, [])
             fn = ir.Function(self.module, fty, name)
         return fn
+
+
+def _has_gemm(body):
+    for s in body:
+        if isinstance(s, Gemm) or (isinstance(s, Loop) and _has_gemm(s.body)):
+            return True
+    return False
 
 
 def _may_parallelize(s):
