@@ -27,20 +27,20 @@ _found: dict | None = None
 _searched = False
 
 
-def _candidate_libraries() -> list[str]:
-    libs = []
+def _candidate_libraries():
+    """numpy's bundled OpenBLAS first, then system libraries. A generator: find_library runs ldconfig/gcc
+    subprocesses (~40 ms), so it only runs when numpy's own library is not usable."""
     try:
         import numpy
         root = os.path.dirname(os.path.abspath(numpy.__file__))
         for d in (os.path.join(root, os.pardir, "numpy.libs"), os.path.join(root, ".dylibs")):
-            libs += sorted(os.path.normpath(p) for p in glob.glob(os.path.join(d, "*openblas*")))
+            yield from sorted(os.path.normpath(p) for p in glob.glob(os.path.join(d, "*openblas*")))
     except ImportError:
         pass
     for name in ("openblas", "cblas", "blas"):
         path = ctypes.util.find_library(name)
         if path:
-            libs.append(path)
-    return libs
+            yield path
 
 
 def _probe(path: str) -> dict | None:
