@@ -245,9 +245,14 @@ def main() -> int:
         try:
             job()
         except Exception as e:                     # one broken row must not hide the others
+            first = str(e).splitlines()[0]
+            if isinstance(e, cc.BackendError) and "no lowering for primitive" in first:
+                # the loop-level lowering shared with the CPU backend has no rule yet: not a GPU failure
+                table.add(name, "n/a: " + first.split(": ", 1)[-1][:60], "-", "-", "-")
+                continue
             failed += 1
             traceback.print_exc()
-            table.add(name, f"FAILED: {type(e).__name__}: {str(e).splitlines()[0][:90]}", "-", "-", "-")
+            table.add(name, f"FAILED: {type(e).__name__}: {first[:90]}", "-", "-", "-")
     table.print(title)
     return 1 if failed else 0
 

@@ -17,8 +17,8 @@ import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F32, F64, BOOL
-from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, Expr
+from ..ir.types import F64, BOOL
+from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import ptx_support as px
 from .ptx_plan import plan_kernel, walk_stmts, walk_exprs, WARP
 
@@ -889,4 +889,4 @@ def generate(program, name=None) -> PtxProgram:
     return PtxProgram(program, "vive_" + _c_name(name or program.name))
 
 
-__all__ = ["generate", "PtxProgram", "Expr"]
+__all__ = ["generate", "PtxProgram"]
