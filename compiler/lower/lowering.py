@@ -171,6 +171,7 @@ class GroupLowerer:
         self.anchor_buf = None
         self.anchor_map = None       # fn(anchor idx) -> flat index into anchor_buf
         self.anchor_reads = []
+        self.anchor_expr = None      # fn(anchor idx) -> Expr, when the product is not one load
 
     # ---- per-element evaluation ----
     def emit(self, v, idx):
@@ -184,8 +185,10 @@ class GroupLowerer:
     def _emit(self, v, idx):
         n = v.node
         grp = self.grp
-        if n is not None and n is grp.anchor and grp.kind in ("gemm", "conv"):
+        if n is not None and n is grp.anchor and grp.kind in ("gemm", "conv", "convti", "convtk"):
             self.anchor_reads.append(idx)
+            if self.anchor_expr is not None:
+                return self.anchor_expr(idx)
             return Load(self.anchor_buf, self.anchor_map(idx))
         if n is None or n not in grp.members:
             return Load(self.ctx.buffer(v), flat(idx, v.type.shape))
@@ -226,6 +229,12 @@ class GroupLowerer:
             body = self.lower_gemm()
         elif k == "conv":
             body = self.lower_conv()
+        elif k == "convti":
+            body = self.lower_conv_transpose_input()
+        elif k == "convtk":
+            body = self.lower_conv_transpose_kernel()
+        elif self.grp.root.prim.name == "scatter_add":
+            body = self.lower_scatter()
         else:
             n = self.grp.root
             raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
@@ -508,6 +517,120 @@ class GroupLowerer:
         body += self.nest(out_shape, lambda idx: [Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
         return body
 
+    def im2col(self, x, KH, KW, sh, sw, ph, pw, OH, OW, dt):
+        """col[c, a, b, n, i, j] = x_padded[n, c, i*sh + a, j*sw + b]: the operand of the convolution gemms."""
+        Nb, C, H, W = x.type.shape
+        xbuf = self.ctx.buffer(x)
+        col = self.ctx.scratch("col", dt, (C, KH, KW, Nb, OH, OW))
+
+        def body(idx):
+            c, a, b, n, i, j = idx
+            hh = c_mul(i, sh).add(a).add(-ph)
+            ww = c_mul(j, sw).add(b).add(-pw)
+            if ph == 0 and pw == 0:
+                val = Load(xbuf, flat((n, c, hh, ww), (Nb, C, H, W)))
+            else:
+                val = _guarded_load(xbuf, (Nb, C, H, W), n, c, IndexValue(hh), IndexValue(ww), dt)
+            return [Store(col, flat(idx, col.shape), val)]
+        return col, self.nest(col.shape, body)
+
+    def _epilogue(self, root):
+        out_buf = self.ctx.buffer(root.out)
+        shape = root.out.type.shape
+        return self.nest(shape, lambda idx: [Store(out_buf, flat(idx, shape), self.emit(root.out, idx))])
+
+    def lower_conv_transpose_input(self):
+        """dx = col2im(W^T @ ct): per image cols[c,a,b,i,j] = sum_o w[o,c,a,b] ct[n,o,i,j] (gemm), then each
+        input pixel gathers the columns that touched it (no scatter, so no races)."""
+        grp = self.grp
+        d = grp.anchor
+        ct, w = d.inputs
+        dt = d.out.type.dtype
+        Nb, O, OH, OW = ct.type.shape
+        _, C, KH, KW = w.type.shape
+        H, W = d.out.type.shape[2:]
+        sh, sw = _pair(d.params.get("stride", 1))
+        ph, pw = _pair(d.params.get("padding", 0))
+        if not (self.ctx.use_blas and dt.is_float):
+            raise BackendError("cpu: conv2d_transpose_input needs BLAS (float operands)")
+        ctx = self.ctx
+        cbuf, wbuf = ctx.buffer(ct), ctx.buffer(w)
+        CKK, P = sprod((C, KH, KW)), sprod((OH, OW))
+        cols = ctx.scratch("cols", dt, (Nb, C, KH, KW, OH, OW))
+        bv = ctx.var("b")
+        bi = Ix.var(bv)
+        body = [Loop(bv, Nb, [Gemm(dt, True, False, CKK, P, O, wbuf, ZERO, CKK, cbuf, bi.mul(smul(O, P)), P,
+                                   cols, bi.mul(smul(CKK, P)), P)], False)]
+
+        def value(idx):
+            n, c, h, x_ = idx
+            out = None
+            for a in range(KH):
+                for b in range(KW):
+                    th, tw = as_expr(c_add(h, Ix.lit(ph - a))), as_expr(c_add(x_, Ix.lit(pw - b)))
+                    conds, ii = _tap(th, sh, OH)
+                    c2, jj = _tap(tw, sw, OW)
+                    conds += c2
+                    v = Load(cols, flat((n, c, Ix.lit(a), Ix.lit(b), ii, jj), cols.shape))
+                    v = Op("select", [_all(conds), v, Const(0, dt)], dt)
+                    out = v if out is None else Op("add", [out, v], dt)
+            return out
+        self.anchor_expr = value
+        return body + self._epilogue(grp.root)
+
+    def lower_conv_transpose_kernel(self):
+        """dw[o, (c,a,b)] = sum_{n,i,j} ct[n,o,i,j] col[(c,a,b), (n,i,j)]: im2col, ct packed to O x (N,OH,OW), gemm."""
+        grp = self.grp
+        d = grp.anchor
+        x, ct = d.inputs
+        dt = d.out.type.dtype
+        Nb, O, OH, OW = ct.type.shape
+        C = x.type.shape[1]
+        KH, KW = d.params["kernel_hw"]
+        sh, sw = _pair(d.params.get("stride", 1))
+        ph, pw = _pair(d.params.get("padding", 0))
+        if not (self.ctx.use_blas and dt.is_float):
+            raise BackendError("cpu: conv2d_transpose_kernel needs BLAS (float operands)")
+        ctx = self.ctx
+        col, body = self.im2col(x, KH, KW, sh, sw, ph, pw, OH, OW, dt)
+        ctp, pack = self.pack(ctx.buffer(ct), ct.type.shape, [1, 0, 2, 3])
+        body += pack
+        CKK, P = sprod((C, KH, KW)), sprod((Nb, OH, OW))
+        shape = d.out.type.shape
+        root = grp.root
+        if root is d:
+            cbuf = ctx.buffer(d.out)
+        else:
+            cbuf = ctx.scratch("dw", dt, shape)
+        body.append(Gemm(dt, False, True, O, CKK, P, ctp, ZERO, P, col, ZERO, P, cbuf, ZERO, CKK))
+        if root is d:
+            return body
+        self.anchor_buf = cbuf
+        self.anchor_map = lambda idx: flat(idx, shape)
+        return body + self._epilogue(root)
+
+    def lower_scatter(self):
+        """out[..., clamp(idx[p]), ...] += updates[..., p, ...]: zero, then one serial pass (no races)."""
+        n = self.grp.root
+        upd, ind = n.inputs
+        axis, size = n.params["axis"], n.params["size"]
+        out = self.ctx.buffer(n.out)
+        oshape = n.out.type.shape
+        dt = n.out.type.dtype
+        k = ind.type.ndim
+        body = self.nest(oshape, lambda o: [Store(out, flat(o, oshape), Const(0, dt))])
+        ubuf, ibuf = self.ctx.buffer(upd), self.ctx.buffer(ind)
+        ushape = upd.type.shape
+
+        def acc(idx):
+            i = Load(ibuf, flat(idx[axis:axis + k], ind.type.shape))
+            if i.dtype is not I64:
+                i = Op("cast", [i], I64)
+            i = Op("clamp", [i, _i64(0), as_expr(sadd(size, -1))], I64)
+            oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
+            return [Store(out, oi, Op("add", [Load(out, oi), Load(ubuf, flat(idx, ushape))], dt))]
+        return body + self.nest(ushape, acc, parallel=False)
+
     def conv_loops(self, d, direct_out):
         ctx = self.ctx
         x, w = d.inputs
@@ -553,6 +676,35 @@ class GroupLowerer:
 
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _all(conds):
+    if not conds:
+        return Const(True, BOOL)
+    c = conds[0]
+    for x in conds[1:]:
+        c = Op("logical_and", [c, x], BOOL)
+    return c
+
+
+def _tap(t, s, n):
+    """Conditions that t = s*i for an in-range i (0 <= i < n), and i (clamped, so loads stay in bounds)."""
+    conds = [Op("ge", [t, _i64(0)], BOOL)]
+    if s != 1:
+        conds.append(Op("eq", [Op("mod", [t, _i64(s)], I64), _i64(0)], BOOL))
+        t = Op("floordiv", [t, _i64(s)], I64)
+    conds.append(Op("lt", [t, as_expr(n)], BOOL))
+    return conds, Op("clamp", [t, _i64(0), as_expr(sadd(n, -1))], I64)
+
+
+def _guarded_load(buf, shape, n, c, he, we, dt):
+    """buf[n, c, he, we], or 0 outside the image (padding); the load itself is clamped into bounds."""
+    H, W = shape[2], shape[3]
+    inb = _all([Op("ge", [he, _i64(0)], BOOL), Op("lt", [he, as_expr(H)], BOOL),
+                Op("ge", [we, _i64(0)], BOOL), Op("lt", [we, as_expr(W)], BOOL)])
+    hc = Op("clamp", [he, _i64(0), as_expr(sadd(H, -1))], I64)
+    wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
+    return Op("select", [inb, Load(buf, flat((n, c, hc, wc), shape)), Const(0, dt)], dt)
 
 
 def _i64(c):
@@ -929,6 +1081,59 @@ def _r_pool(L, n, idx):
     return out
 
 
+def _pool_window(L, x, nn_, c, i, j, kh, kw, sh, sw, dt):
+    """Loads of one pooling window of x and its max (NaN-propagating) and number of maxima."""
+    vals = [L.emit(x, (nn_, c, c_add(c_mul(i, sh), Ix.lit(a)) if isinstance(i, Ix) else
+                       c_add(c_mul(i, sh), a),
+                       c_add(c_mul(j, sw), Ix.lit(b)) if isinstance(j, Ix) else c_add(c_mul(j, sw), b)))
+            for a in range(kh) for b in range(kw)]
+    m = vals[0]
+    for v in vals[1:]:
+        m = Op("maximum", [m, v], dt)
+    eqs = [Op("eq", [v, m], BOOL) for v in vals]
+    cnt = None
+    for e in eqs:
+        v = Op("cast", [e], dt)
+        cnt = v if cnt is None else Op("add", [cnt, v], dt)
+    return vals, m, eqs, cnt
+
+
+def _r_pool_jvp(L, n, idx):
+    # sum over the window of t * (x == max) / count
+    x, t = n.inputs
+    dt = n.out.type.dtype
+    (kh, kw), (sh, sw) = _pair(n.params.get("size", 2)), _pair(n.params.get("stride", 2))
+    nn_, c, i, j = idx
+    _, m, eqs, cnt = _pool_window(L, x, nn_, c, i, j, kh, kw, sh, sw, dt)
+    tv = [L.emit(t, (nn_, c, c_add(c_mul(i, sh), Ix.lit(a)), c_add(c_mul(j, sw), Ix.lit(b))))
+          for a in range(kh) for b in range(kw)]
+    acc = None
+    for e, v in zip(eqs, tv):
+        s_ = Op("select", [e, v, Const(0, dt)], dt)
+        acc = s_ if acc is None else Op("add", [acc, s_], dt)
+    return Op("div", [acc, cnt], dt)
+
+
+def _r_pool_vjp(L, n, idx):
+    # dx[h, w] gathers ct of every window that holds (h, w), weighted by (x == window max) / count
+    x, ct = n.inputs
+    dt = n.out.type.dtype
+    (kh, kw), (sh, sw) = _pair(n.params.get("size", 2)), _pair(n.params.get("stride", 2))
+    OH, OW = ct.type.shape[2], ct.type.shape[3]
+    nn_, c, h, w = idx
+    xv = L.emit(x, idx)
+    acc = None
+    for a in range(kh):
+        for b in range(kw):
+            ch, ii = _tap(as_expr(c_add(h, Ix.lit(-a))), sh, OH)
+            cw, jj = _tap(as_expr(c_add(w, Ix.lit(-b))), sw, OW)
+            _, m, _, cnt = _pool_window(L, x, nn_, c, ii, jj, kh, kw, sh, sw, dt)
+            g = L.emit(ct, (nn_, c, ii, jj))
+            v = Op("select", [_all(ch + cw + [Op("eq", [xv, m], BOOL)]), Op("div", [g, cnt], dt), Const(0, dt)], dt)
+            acc = v if acc is None else Op("add", [acc, v], dt)
+    return acc
+
+
 def _r_cast(L, n, idx):
     x = n.inputs[0]
     v = L.emit(x, idx)
@@ -940,6 +1145,7 @@ def _r_cast(L, n, idx):
 _RULES = {"broadcast_in_dim": _r_broadcast, "reshape": _r_reshape, "transpose": _r_transpose, "slice": _r_slice,
           "rev": _r_rev, "pad": _r_pad, "concatenate": _r_concat, "const": _r_const, "dim": _r_dim,
           "one_hot": _r_one_hot, "take": _r_take, "random_uniform": _r_random, "max_pool2d": _r_pool,
+          "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp,
           "cast": _r_cast}
 
 

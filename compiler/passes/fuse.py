@@ -27,7 +27,11 @@ from ..ir.types import dims_equal, prod
 
 # Primitives evaluated per element at an arbitrary index (see lower.py for each one's index rule).
 INLINE_SHAPE = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev"}
-INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "max_pool2d", "iota"}
+INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "max_pool2d", "max_pool2d_jvp",
+                "max_pool2d_vjp", "iota"}
+# products that run through BLAS and take an elementwise epilogue: primitive -> group kind
+ANCHORS = {"dot_general": "gemm", "conv2d": "conv", "conv2d_transpose_input": "convti",
+           "conv2d_transpose_kernel": "convtk"}
 REDUCE = {"reduce_sum", "reduce_max", "argmax"}
 # cost units per element for the duplicate-or-store decision
 _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
@@ -82,7 +86,7 @@ class Group:
         self.members = {root}            # nodes evaluated in this kernel (assigned or duplicated)
         self.assigned = {root}           # nodes owned by this kernel
         self.outputs = [root.out]        # values this kernel writes to memory
-        self.anchor = root if kind in ("gemm", "conv", "opaque") else None
+        self.anchor = root if kind in ("gemm", "conv", "convti", "convtk", "opaque") else None
         self.reductions = [root] if kind in ("row", "col") else []
         self.O = self.R = None
         if kind in ("row", "col"):
@@ -258,7 +262,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                     return f"rows {O}x{R} differ from the kernel's {grp.O}x{grp.R}"
             else:
                 return f"a {grp.kind} kernel cannot hold a reduction"
-        elif name in ("dot_general", "conv2d"):
+        elif name in ANCHORS:
             if grp.kind != "loop" or grp.anchor is not None:
                 return f"a {grp.kind} kernel cannot take a {name}"
             if outside or is_out:
@@ -278,7 +282,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             if grp.kind == "row" and name not in REDUCE and not (
                     shapes_equal(p.out.type.shape, grp.O) or shapes_equal(p.out.type.shape, grp.O + grp.R)):
                 return "its shape is neither the kernel's rows nor its elements"
-            if grp.kind in ("col", "gemm", "conv"):
+            if grp.kind in ("col", "gemm", "conv", "convti", "convtk"):
                 return f"a {grp.kind} kernel writes only its result"
             if any(u not in group_of and u not in dup_in for u in outside):
                 return "some of its users are not placed yet"
@@ -316,8 +320,8 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                     grp.kind = "row"
                     grp.O, grp.R = reduce_split(p)
                     note(grp, f"becomes a row kernel: {name} over rows {grp.O} x {grp.R}")
-                if name in ("dot_general", "conv2d"):
-                    grp.kind = "gemm" if name == "dot_general" else "conv"
+                if name in ANCHORS:
+                    grp.kind = ANCHORS[name]
                     grp.anchor = p
                     note(grp, f"takes {name} with its elementwise epilogue")
                 grp.members.add(p)
@@ -345,10 +349,8 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         name = n.prim.name
         if name in REDUCE:
             kind = "row" if reduce_split(n) is not None else "col"
-        elif name == "dot_general":
-            kind = "gemm"
-        elif name == "conv2d":
-            kind = "conv"
+        elif name in ANCHORS:
+            kind = ANCHORS[name]
         elif is_inlineable(n):
             kind = "loop"
         else:
