@@ -185,7 +185,7 @@ class GroupLowerer:
     def _emit(self, v, idx):
         n = v.node
         grp = self.grp
-        if n is not None and n is grp.anchor and grp.kind in ("gemm", "conv", "convti", "convtk"):
+        if n is not None and n is grp.anchor and grp.kind in ("gemm", "conv", "convti", "convtk", "col"):
             self.anchor_reads.append(idx)
             if self.anchor_expr is not None:
                 return self.anchor_expr(idx)
@@ -311,14 +311,17 @@ class GroupLowerer:
         return collapse(ovars, list(O), out_body, True)
 
     def lower_col(self):
-        """Reduction over leading/middle axes: accumulate straight into the output, rows in memory order."""
-        r = self.grp.root
+        """Reduction over leading/middle axes: accumulate straight into the output (or, with an epilogue, into
+        scratch that the epilogue then reads), rows in memory order so the inner loop is contiguous."""
+        grp = self.grp
+        r = grp.anchor if grp.anchor is not None else grp.root
         x = r.inputs[0]
         S = x.type.shape
         if r.prim.name == "argmax":
             return self.lower_reduce_strided(r)
         axes = set(r.params["axes"])
-        out = self.ctx.buffer(r.out)
+        out = self.ctx.buffer(r.out) if r is grp.root else self.ctx.scratch("colacc", r.out.type.dtype,
+                                                                             r.out.type.shape)
         O = r.out.type.shape
         dt = r.out.type.dtype
         ident = Const(0, dt) if r.prim.name == "reduce_sum" else Const(
@@ -331,7 +334,12 @@ class GroupLowerer:
             fo = flat(kept, O)
             return [Store(out, fo, Op(op, [Load(out, fo), self.emit(x, idx)], dt))]
         # the outermost loop may run in parallel only if it is a kept axis
-        return init + self.nest(S, body, parallel=0 not in axes)
+        body_ = init + self.nest(S, body, parallel=0 not in axes)
+        if r is grp.root:
+            return body_
+        self.anchor_buf = out
+        self.anchor_map = lambda idx: flat(idx, O)
+        return body_ + self._epilogue(grp.root)
 
     def lower_reduce_strided(self, r):
         x = r.inputs[0]

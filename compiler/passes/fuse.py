@@ -250,6 +250,10 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         if name in REDUCE:
             rs = reduce_split(p)
             if rs is None:
+                # a column reduction takes an elementwise epilogue over its result (e.g. an SGD update of a bias)
+                if (grp.kind == "loop" and grp.anchor is None and name != "argmax" and not outside and not is_out
+                        and len(grp.outputs) == 1 and shapes_equal(grp.domain, p.out.type.shape)):
+                    return "col-epilogue"
                 return "reduction over leading axes runs as its own (column) kernel"
             O, R = rs
             if grp.kind == "loop":
@@ -314,6 +318,15 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                     readers.setdefault(p, set()).add(grp)
                 continue
             decision = try_absorb(grp, p, consumer)
+            if decision == "col-epilogue":
+                grp.kind, grp.anchor = "col", p
+                grp.reductions.append(p)
+                grp.members.add(p)
+                grp.assigned.add(p)
+                group_of[p] = grp
+                note(grp, f"becomes a column reduction ({p.prim.name}) with its elementwise epilogue")
+                stack.extend((p, w) for w in p.inputs)
+                continue
             if decision in ("assign", "dup", "multi"):
                 name = p.prim.name
                 if name in REDUCE and grp.kind == "loop":
@@ -495,44 +508,48 @@ def _toposort_groups(g, groups, group_of, pos):
     return out
 
 
-def fuse_graph(g: Graph, lower_fn=None, max_rounds=20):
+def fuse_graph(g: Graph, lower_fn=None, max_rounds=30):
     """Fuse g; if `lower_fn(plan)` raises FusionReject, forbid that fusion and retry. Returns (plan, lowered)."""
-    forbid, no_multi = set(), set()
+    forbid = set()
     merge = True
     t0 = time.perf_counter()
+
+    def reject(node, reason):
+        nonlocal merge
+        if node not in forbid:
+            forbid.add(node)
+            debug.log(f"fusion: {reason}; materializing {node.prim.name}", 1)
+        elif merge:
+            merge = False          # the same node again: try without merging sibling row kernels
+            debug.log(f"fusion: {reason}; not merging row kernels", 1)
+        else:
+            return False
+        return True
+
     for _ in range(max_rounds):
         try:
-            plan = fuse(g, forbid=frozenset(forbid), no_multi=frozenset(no_multi), merge_rows=merge)
+            plan = fuse(g, forbid=frozenset(forbid), merge_rows=merge)
         except FusionCycle as c:
             new = [n for n in c.nodes if n not in forbid]
             if not new:
+                if merge:
+                    merge = False
+                    continue
                 raise
             forbid.update(new)
-            debug.log(f"fusion: cycle between kernels, materializing {[n.prim.name for n in new]}", 2)
+            debug.log(f"fusion: cycle between kernels, materializing {[n.prim.name for n in new]}", 1)
             continue
         except FusionReject as r:
-            if merge:
-                merge = False
-                debug.log(f"fusion: {r.reason}; not merging row kernels", 1)
-                continue
-            if r.node in forbid:
+            if not reject(r.node, r.reason):
                 raise
-            forbid.add(r.node)
-            debug.log(f"fusion: {r.reason}; materializing it", 1)
             continue
         if lower_fn is None:
             return plan, None
         try:
             lowered = lower_fn(plan)
         except FusionReject as r:
-            if merge and any("merged with" in x for x in plan.log):
-                merge = False          # try again without merging sibling row kernels first
-                debug.log(f"fusion: lowering rejected a merged row kernel ({r.reason}); not merging", 1)
-                continue
-            if r.node in forbid:
+            if not reject(r.node, f"lowering: {r.reason}"):
                 raise
-            forbid.add(r.node)
-            debug.log(f"fusion: lowering rejected fusing {r.node.prim.name}: {r.reason}; materializing it", 1)
             continue
         plan.seconds = time.perf_counter() - t0
         for line in plan.log:
