@@ -583,7 +583,7 @@ class CpuCodegen:
         bodyb = fn.append_basic_block("body")
         f.b.position_at_end(bodyb)
         for i, s in enumerate(k.body):
-            if isinstance(s, Loop) and s.parallel and self.openmp and _may_parallelize(s):
+            if isinstance(s, Loop) and s.parallel and self.openmp and _may_parallelize(s) and _big_enough(s):
                 self.parallel_loop(f, k, i, s)
             else:
                 f.stmt(s)
@@ -666,6 +666,12 @@ def _has_gemm(body):
         if isinstance(s, Gemm) or (isinstance(s, Loop) and _has_gemm(s.body)):
             return True
     return False
+
+
+def _big_enough(s):
+    """False when the loop is statically too small to be worth a fork/join (then no OpenMP code at all)."""
+    work = _work(s.body)
+    return not (isinstance(work, int) and isinstance(s.extent, int) and work * s.extent < PARALLEL_WORK)
 
 
 def _may_parallelize(s):
