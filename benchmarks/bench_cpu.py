@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -81,21 +80,22 @@ def bench_elementwise():
     n = 4 * 1024 * 1024
     rng = np.random.default_rng(0)
     x, a, b = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
-    src, dst = np.ones(n * 4, np.float32), np.empty(n * 4, np.float32)    # 64 MiB, as much as the chain moves
-    t_copy1 = best(lambda: np.copyto(dst, src))
-
-    def copy2():
-        h = n * 2
-        ts = [threading.Thread(target=np.copyto, args=(dst[i * h:(i + 1) * h], src[i * h:(i + 1) * h]))
-              for i in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-    t_copy2 = best(copy2)
+    # copy bandwidth: NumPy's copy (1 thread) and a compiled y = x * s (1 read + 1 write per element) on 1 and
+    # 2 threads; the best of them is "the machine's copy bandwidth" for that thread count
+    src, dst = np.ones(n, np.float32), np.empty(n, np.float32)    # 16 MiB in, 16 MiB out (as the chain)
+    t_np_copy = best(lambda: np.copyto(dst, src))
+    scale = cc.compile(lambda x, s: x * s)
+    one = np.float32(1.0)
+    scale(src, one)
+    set_num_threads(1)
+    t_copy1 = min(t_np_copy, best(lambda: scale(src, one)))
+    set_num_threads(0)
+    t_copy2 = min(t_copy1, best(lambda: scale(src, one)))
     moved = 4 * n * 4                           # 3 arrays read + 1 written
     bw1, bw2 = 2 * src.nbytes / t_copy1, 2 * src.nbytes / t_copy2
-    print(f"copy bandwidth: 1 thread {bw1 / 1e9:.1f} GB/s, 2 threads {bw2 / 1e9:.1f} GB/s")
+    print(f"copy bandwidth: 1 thread {bw1 / 1e9:.1f} GB/s (numpy copyto {2 * src.nbytes / t_np_copy / 1e9:.1f}), "
+          f"2 threads {bw2 / 1e9:.1f} GB/s")
+    rows.append(f"copy bandwidth: 1 thread {bw1 / 1e9:.1f} GB/s, 2 threads {bw2 / 1e9:.1f} GB/s")
     f = cc.compile(chain)
     f(x, a, b)
     t_np = best(lambda: chain(x, a, b))
