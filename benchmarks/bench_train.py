@@ -253,6 +253,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter timing runs")
     ap.add_argument("--impl", action="append", help="only these implementations (repeatable)")
+    ap.add_argument("--case", action="append", choices=["mlp128", "mlp16", "lenet64", "compile"],
+                    help="only these cases (repeatable)")
     args = ap.parse_args(argv)
     budget = 0.4 if args.quick else 1.5
     impls = [i for i in available() if not args.impl or i in args.impl]
@@ -260,6 +262,8 @@ def main(argv=None):
           f"numpy {np.__version__}")
     results = {}
     for kind, batch in (("mlp", 128), ("mlp", 16), ("lenet", 64)):
+        if args.case and f"{kind}{batch}" not in args.case:
+            continue
         title = f"MLP 784-256-256-10, batch {batch}" if kind == "mlp" else f"LeNet-5 1x32x32, batch {batch}"
         print(f"\n{title}")
         row = {}
@@ -274,7 +278,7 @@ def main(argv=None):
             others = ", ".join(f"{n} {row[n] / row['vive']:.2f}x" for n in row if n != "vive")
             print(f"  vive speedup: {others}  (other's time / vive's; > 1 means vive is faster)")
         results[(kind, batch)] = row
-    if "vive" in impls:
+    if "vive" in impls and (not args.case or "compile" in args.case):
         secs, k = cold_compile_lenet()
         print(f"\ncold compile of the LeNet-5 training step (batch 64): {secs * 1e3:.0f} ms, {k} kernels")
         results["cold_compile"] = secs
