@@ -83,7 +83,7 @@ def plot_filters(params, image, path):
 
 
 def main(argv=None):
-    args = common.parse_args(argv, __doc__.splitlines()[0], epochs=10, batch_size=32, lr=0.03)
+    args = common.parse_args(argv, __doc__.splitlines()[0], epochs=10, batch_size=16, lr=0.02)
     os.makedirs(args.out, exist_ok=True)
     t_start = time.perf_counter()
 
