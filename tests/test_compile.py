@@ -228,8 +228,6 @@ def test_hessian_compiled_equals_eager():
     np.testing.assert_allclose(cc.compile(cc.hessian(f))(x), cc.hessian(f)(x), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=False, reason="fold_constants leaves a dangling operand on this hessian graph "
-                                        "(passes/fold.py; reported)")
 def test_hessian_with_indexing_compiled_equals_eager():
     def f(x):
         return np.sum(np.sin(x) * x ** 2) + x[0] * x[1]

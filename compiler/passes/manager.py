@@ -266,6 +266,9 @@ class Rewriter:
         if len(live) == len(self.nodes):
             return out
         # drop what this rewrite made dead: nodes unused now whose origin was live (or that are new)
-        keep = [m for m, o in zip(self.nodes, self._origin_live)
-                if m in live or (o is not None and not self._live(o))]
+        # (a node that was dead before may read one the rewrite left unused: keep what it reads too)
+        was_dead = [m.out for m, o in zip(self.nodes, self._origin_live) if o is not None and not self._live(o)]
+        if was_dead:
+            live = out.reachable_from(list(outputs) + was_dead)
+        keep = [m for m in self.nodes if m in live]
         return out if len(keep) == len(self.nodes) else out.replace(nodes=keep)
