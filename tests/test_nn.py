@@ -354,3 +354,49 @@ def test_dropout_grad_is_the_mask():
     g = cc.grad(lambda v: nn.dropout(v, 0.4, 9).sum())(x)
     mask = nn.dropout(np.ones_like(x), 0.4, 9)
     np.testing.assert_allclose(g, mask, rtol=1e-12)
+
+
+# ---- compiled (cc.compile) agrees with eager ----
+
+needs_compile = pytest.mark.skipif(not hasattr(cc, "compile"), reason="cc.compile not available yet")
+
+COMPILED = {
+    "dense": (nn.dense, lambda: (randn(5, 3), randn(3, 4, seed=1), randn(4, seed=2))),
+    "relu": (nn.relu, lambda: (np.array([-1.0, np.nan, 0.0, 2.0], np.float32),)),
+    "sigmoid": (nn.sigmoid, lambda: (np.array([-1000.0, -3.0, 0.0, 5.0, 1000.0], np.float32),)),
+    "tanh": (nn.tanh, lambda: (randn(3, 4),)),
+    "softmax_1e4": (nn.softmax, lambda: (np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0]], np.float32),)),
+    "log_softmax_axis0": (lambda x: nn.log_softmax(x, axis=0), lambda: (randn(4, 3) * 100,)),
+    "cross_entropy": (nn.cross_entropy, lambda: (randn(6, 10), np.array([0, 1, 2, 9, 8, 7]))),
+    "cross_entropy_onehot": (nn.cross_entropy, lambda: (randn(6, 10), np.eye(10, dtype=np.float32)[[1, 2, 3, 4, 5, 6]])),
+    "mse": (nn.mse, lambda: (randn(3, 4), randn(3, 4, seed=1))),
+    "hinge": (nn.hinge, lambda: (randn(8), np.array([1, -1] * 4))),
+    "conv2d": (lambda x, w, b: nn.conv2d(x, w, b, stride=2, padding=1),
+               lambda: (randn(2, 3, 9, 8), randn(4, 3, 3, 3, seed=1), randn(4, seed=2))),
+    "max_pool2d": (nn.max_pool2d, lambda: (randn(2, 3, 8, 6),)),
+    "dropout": (lambda x, k: nn.dropout(x, 0.3, k), lambda: (randn(64, 33), np.array(42, np.int64))),
+    "l2": (lambda a, b: nn.l2({"a": a, "b": b}), lambda: (randn(3, 4), randn(5, seed=1))),
+}
+
+
+@needs_compile
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_compiled_matches_eager(name):
+    fn, make = COMPILED[name]
+    args = make()
+    want = fn(*args)
+    got = cc.compile(fn)(*args)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    if name == "dropout":                    # the same key gives the same mask, compiled or not
+        np.testing.assert_array_equal(got != 0, want != 0)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+
+
+@needs_compile
+def test_compiled_dropout_new_key_without_recompiling():
+    f = cc.compile(lambda x, k: nn.dropout(x, 0.5, k))
+    x = randn(32, 16)
+    masks = [f(x, np.array(k, np.int64)) != 0 for k in range(3)]
+    assert f.cache_info()["compiles"] == 1
+    assert not np.array_equal(masks[0], masks[1]) and not np.array_equal(masks[1], masks[2])
+    np.testing.assert_array_equal(masks[2], nn.dropout(x, 0.5, 2) != 0)
