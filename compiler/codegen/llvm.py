@@ -207,6 +207,11 @@ class _Fn:
     def op(self, e):
         b = self.b
         name, dt = e.op, e.dtype
+        z = _logistic_arg(e)
+        if z is not None:
+            # 1/(1+exp(-z)) as written in NumPy: llvm_math's logistic is one exp and one division too, but cheaper
+            # (no overflow path) and relative-accurate for very negative z, where exp(-z) = inf gives 0 here
+            return lm.logistic(b, self.val(z))
         args = [self.val(a) for a in e.args]
         adt = e.args[0].dtype if e.args else dt
         if name == "cast":
@@ -659,6 +664,24 @@ class CpuCodegen:
                 fty = ir.FunctionType(I32T, [])
             fn = ir.Function(self.module, fty, name)
         return fn
+
+
+def _is_const(e, v):
+    return isinstance(e, Const) and e.value == v
+
+
+def _logistic_arg(e):
+    """z when e is div(1, add(1, exp(neg(z)))) (either add order) on floats, else None."""
+    if e.op != "div" or not e.dtype.is_float or len(e.args) != 2 or not _is_const(e.args[0], 1.0):
+        return None
+    d = e.args[1]
+    if not (isinstance(d, Op) and d.op == "add" and len(d.args) == 2):
+        return None
+    ex = d.args[1] if _is_const(d.args[0], 1.0) else d.args[0] if _is_const(d.args[1], 1.0) else None
+    if not (isinstance(ex, Op) and ex.op == "exp" and isinstance(ex.args[0], Op) and ex.args[0].op == "neg"):
+        return None
+    z = ex.args[0].args[0]
+    return z if z.dtype is e.dtype else None
 
 
 def _has_gemm(body):

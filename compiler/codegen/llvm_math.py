@@ -12,8 +12,8 @@ NumPy's float64 result for the same input. f32 figure = max |got - exact| / ulp 
     fn        f32 max ulp   f64 max rel   notes
     exp       0.99          3.2e-16       denormal results rounded once (not flushed); inf/0 past the clamp
     log       0.82          2.2e-16       all positive floats, denormal inputs included
-    tanh      1.31          4.0e-16       relative accuracy also for tiny x
-    logistic  2.27          5.1e-16       relative accuracy in both tails (e^x/(1+e^x) for x < 0)
+    tanh      2.49          4.0e-16       relative accuracy also for tiny x (f32: one expm1-based path)
+    logistic  2.34          5.1e-16       relative accuracy in both tails (e^x/(1+e^x) for x < 0)
     sin, cos  1.54          3.1e-16       whole range |x| <= 2^27*pi/2 ~ 2.1e8 (both dtypes), NaN beyond
     pow       0.50          2.2e-14       f32 via f64; f64 error ~ |y ln x| * 1.1e-16 (here |y ln x| <= ~180)
     sqrt 0.5; abs, sign, maximum, minimum exact
@@ -163,6 +163,22 @@ def exp(b, x):
     return b.fmul(b.fmul(p, _pow2(b, t, k1)), _pow2(b, t, k2))
 
 
+def _expf_reduced(b, t, z, bias):
+    """f32 e^z for z in [-190 + bias, 0] as (e^r - 1, 2^(k + bias)), z = k ln2 + r, |r| <= ln2/2.
+
+    The shifter 1.5*2^23 + 127 + bias leaves k + 127 + bias in the low mantissa bits of z/ln2 + shifter, so one
+    shift by 23 makes the float 2^(k+bias) (valid while 0 < k + 127 + bias < 256): no integer add, no second factor.
+    """
+    shift = 1.5 * 2.0 ** 23 + 127 + bias
+    s = b.fadd(b.fmul(z, t.f(1.0 / math.log(2.0))), t.f(shift))
+    kf = b.fsub(s, t.f(shift))
+    pw = _float(b, t, b.shl(_bits(b, t, s), t.i(23)))
+    # k*C1 is exact (C1 has 9 bits), so the reduction is exact with or without FMA
+    r = _fma(b, kf, t.f(-0.693359375), z)
+    r = _fma(b, kf, t.f(2.12194440e-4), r)
+    return _fma(b, _horner(b, t, r, _EXPF_P), b.fmul(r, r), r), pw
+
+
 # --- log ---------------------------------------------------------------------------------------------------------
 
 # fdlibm/FreeBSD: log(1+f) = f - hfsq + s*(hfsq + R(z)), s = f/(2+f), z = s^2, R ~ 2s^2/3 + 2s^4/5 + ...
@@ -210,8 +226,6 @@ def log(b, x):
 
 # --- tanh, logistic ----------------------------------------------------------------------------------------------
 
-# Cephes tanhf on |x| < 0.625: tanh x = x + x^3 P(x^2)
-_TANHF_P = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]
 # Cephes tanh on |x| < 0.625: tanh x = x + x^3 P(x^2)/Q(x^2), Q monic
 _TANH_P = [-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3]
 _TANH_Q = [1.0, 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3]
@@ -228,17 +242,23 @@ def sqrt(b, x):
 
 
 def tanh(b, x):
-    """tanh(x): odd polynomial/rational for |x| < 0.625, else 1 - 2/(e^(2|x|) + 1) with the sign of x."""
+    """tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|)) with the sign of x (f32); f64: odd rational for |x| < 0.625,
+    else 1 - 2/(e^(2|x|) + 1)."""
     t = _Ty(x.type)
     ax = abs(b, x)
-    z = b.fmul(x, x)
     if t.bits == 32:
-        q = _horner(b, t, z, _TANHF_P)
-    else:
-        q = b.fdiv(_horner(b, t, z, _TANH_P), _horner(b, t, z, _TANH_Q))
+        # one path for every x (no second branch to compute and select away): em1 in (-1, 0] is relative-accurate
+        # also for tiny |x|, and the quotient has no cancellation. -40: tanh is 1 well before; NaN passes.
+        z = b.fmul(ax, t.f(-2.0))
+        z = b.select(b.fcmp_ordered("<", z, t.f(-40.0)), t.f(-40.0), z)
+        em1r, pw = _expf_reduced(b, t, z, 0)
+        em1 = _fma(b, pw, em1r, b.fsub(pw, t.f(1.0)))          # e^z - 1 = 2^k (e^r - 1) + (2^k - 1)
+        return _copysign(b, t, b.fdiv(b.fneg(em1), b.fadd(em1, t.f(2.0))), x)
+    z = b.fmul(x, x)
+    q = b.fdiv(_horner(b, t, z, _TANH_P), _horner(b, t, z, _TANH_Q))
     # copysign: tanh(-0) = -0 (x + (x z) q would give +0)
     small = _copysign(b, t, _fma(b, b.fmul(x, z), q, x), x)
-    # exp overflows to inf for |x| > ~44 (f32) and 2/inf = 0 gives exactly +-1; NaN takes this path and stays NaN
+    # exp overflows to inf for |x| > ~355 and 2/inf = 0 gives exactly +-1; NaN takes this path and stays NaN
     e2 = exp(b, b.fadd(ax, ax))
     large = b.fsub(t.f(1.0), b.fdiv(t.f(2.0), b.fadd(e2, t.f(1.0))))
     large = _copysign(b, t, large, x)
@@ -248,7 +268,15 @@ def tanh(b, x):
 def logistic(b, x):
     """1/(1+e^-x), relative-accurate in both tails: e = e^-|x|, x >= 0: 1/(1+e), x < 0: e/(1+e)."""
     t = _Ty(x.type)
-    e = exp(b, b.fneg(abs(b, x)))
+    nax = b.fneg(abs(b, x))
+    if t.bits == 32:
+        # e^-|x| <= 1 only needs the low end: 2^k = 2^(k+64) * 2^-64 keeps both factors normal down to the clamp
+        # (e^-104 < 2^-150 rounds to 0), so denormal results are rounded once; NaN passes the clamp
+        nax = b.select(b.fcmp_ordered("<", nax, t.f(-104.0)), t.f(-104.0), nax)
+        em1r, pw = _expf_reduced(b, t, nax, 64)
+        e = b.fmul(b.fmul(b.fadd(em1r, t.f(1.0)), pw), t.f(2.0 ** -64))
+    else:
+        e = exp(b, nax)
     num = b.select(b.fcmp_ordered(">=", x, t.f(0.0)), t.f(1.0), e)   # NaN x: e is NaN, so is the result
     return b.fdiv(num, b.fadd(e, t.f(1.0)))
 
