@@ -148,10 +148,7 @@ class CudaExecutable(Executable):
         self._arg_slots = [[b.slot for b in lc.bufs] for lc in launches]
         exprs = []
         for lc in launches:
-            if lc.kind == "gemm":
-                exprs += [lc.work, lc.work_yz[0], lc.work_yz[1]]
-            else:
-                exprs += [lc.work, 1, 1]
+            exprs += [lc.work, lc.work_yz[0], lc.work_yz[1]]
         self._sizes = _lambdify(program.dims, exprs)
         self._types = [(None,) * len(lc.bufs) + (_c_int64(),) * len(program.dims) for lc in launches]
 
@@ -286,7 +283,7 @@ class CudaExecutable(Executable):
             if lc.kind == "flat":
                 grid = (min(_cdiv(w, lc.block), sm * FLAT_WAVES), 1, 1)
             elif lc.kind == "rows":
-                grid = (min(w, sm * max(1, 2048 // lc.block) * 2), 1, 1)
+                grid = (min(w, sm * max(1, 2048 // lc.block) * 2), min(wy, 65535), 1)
             elif lc.kind == "gemm":
                 grid = (_cdiv(w, 128), min(_cdiv(wy, 128), 65535), min(wz, 65535))
             else:

@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import F64, BOOL
-from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
 from . import ptx_support as px
 from .ptx_plan import plan_kernel, walk_stmts, walk_exprs, WARP
 
@@ -779,9 +779,46 @@ class _Gen:
             self.scopes.append({})
             if lc.threads:
                 self.decompose(self.vars["row"], lc.threads, lc.extents)
-            self.uniform(list(lc.uniform), lc.body)
+            if lc.reduce_into is not None:
+                self.reduce_into(*lc.reduce_into)
+            else:
+                self.uniform(list(lc.uniform), lc.body)
             self.scopes.pop()
         self.loop("row", self.sreg64("ctaid.x"), rows, self.sreg64("nctaid.x"), row, name="row")
+
+    def reduce_into(self, st, collapse, value):
+        """c[ix] += sum of value over the collapsed loops: this block's chunk (gridDim.y chunks) of the range
+        strided over its threads, a block reduction, then thread 0 adds it (atomically when chunked)."""
+        b = self.b
+        lc = self.lc
+        acc = Acc(f"red{self.cg.next_id()}", "sum", value.dtype)
+        self.acc_init(acc)
+        names = [v for v, _ in collapse]
+        exts = [e for _, e in collapse]
+        total = self.sym(sprod(exts))
+        one = ir.Constant(I64T, 1)
+        nchunk = self.sreg64("nctaid.y")
+        size = b.sdiv(b.add(total, b.sub(nchunk, one)), nchunk)
+        lo = b.mul(self.sreg64("ctaid.y"), size)
+        hi = b.add(lo, size)
+        hi = b.select(b.icmp_signed("<", hi, total), hi, total)
+
+        def body():
+            self.scopes.append({})
+            self.decompose(self.vars["_red"], names, exts)
+            self.acc_update(AccUpdate(acc, value))
+            self.scopes.pop()
+        self.loop("_red", b.add(lo, self.tid()), hi, ir.Constant(I64T, lc.block), body, name="red")
+        self.block_reduce([acc], {acc: (self.acc_identity(acc), None)})
+        with b.if_then(b.icmp_unsigned("==", self.tid(), ir.Constant(I64T, 0))):
+            v = b.load(self.accs[acc][0], typ=ll_type(acc.dtype))
+            p = b.gep(self.bufs[st.buf], [self.ix(st.index)], source_etype=mem_type(st.buf.dtype))
+            if isinstance(lc.chunks, int) and lc.chunks == 1:
+                old = b.load(p, typ=mem_type(st.buf.dtype))
+                b.store(self.combine("sum", acc.dtype, old, v), p)
+            else:
+                b.atomic_rmw("fadd" if acc.dtype.is_float else "add", p, v, "monotonic")
+        self.forget(lambda k: isinstance(k, Load) and k.buf is st.buf)
 
     def uniform(self, loops, body):
         if not loops:
@@ -857,7 +894,12 @@ class PtxProgram:
         out = []
         for lc in self.launches:
             th = ",".join(lc.threads) or "-"
-            out.append(f"{lc.entry}: {lc.kind} over [{th}] block {lc.block} work {lc.work}")
+            extra = ""
+            if lc.split is not None:
+                extra = f" split-K {lc.split}"
+            elif lc.reduce_into is not None:
+                extra = f" reduce-into chunks {lc.chunks}"
+            out.append(f"{lc.entry}: {lc.kind} over [{th}] block {lc.block} work {lc.work}{extra}")
         return "\n".join(out)
 
 

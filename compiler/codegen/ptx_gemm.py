@@ -5,7 +5,8 @@ Each block of 256 threads computes a 128x128 tile of C, stepping through K 8 at 
 8x8 sub-tile in registers with 8x64 FMAs per step. A thread's rows are ty*4+{0..3} and 64+ty*4+{0..3} (columns
 likewise with tx), which keeps its shared-memory reads to two 16-byte runs per row of the tile. Shared rows are
 padded by 4 elements so the tile stores do not collide on banks. Grid: x = column tiles, y = row tiles
-(grid-stride), z = batch (grid-stride over a batch loop of Gemms).
+(grid-stride), z = batch (grid-stride over a batch loop of Gemms) or, for a split-K launch (ptx_plan), the K
+share: each block runs its steps of K and adds alpha * its partial tile into C with atomic adds.
 """
 from __future__ import annotations
 
@@ -95,7 +96,17 @@ def emit_gemm(g):
             px.barrier(b)
             compute()
             px.barrier(b)
-        g.loop("k0", c64(0), K, c64(BK), kstep, name="k0")
+        if lc.split is None:
+            g.loop("k0", c64(0), K, c64(BK), kstep, name="k0")
+        else:
+            # split-K: this block's share of the K steps (gridDim.z shares); C was set to beta*C beforehand
+            steps = b.sdiv(b.add(K, c64(BK - 1)), c64(BK))
+            nz = g.sreg64("nctaid.z")
+            per = b.mul(b.sdiv(b.add(steps, b.sub(nz, c64(1))), nz), c64(BK))
+            k_lo = b.mul(g.sreg64("ctaid.z"), per)
+            k_hi = b.add(k_lo, per)
+            k_hi = b.select(b.icmp_signed("<", k_hi, K), k_hi, K)
+            g.loop("k0", k_lo, k_hi, c64(BK), kstep, name="k0")
         rows = [b.add(row0, b.zext(r, I64T)) for r in r_off]
         cols = [b.add(col0, b.zext(c, I64T)) for c in c_off]
         rok = [b.icmp_signed("<", r, M) for r in rows]
@@ -108,9 +119,12 @@ def emit_gemm(g):
                     if gm.alpha != 1.0:
                         v = b.fmul(v, ir.Constant(t, gm.alpha))
                     p = px.element_ptr(b, g.bufs[gm.c], b.add(base, cols[j]), t)
-                    if gm.beta != 0.0:
-                        v = b.fadd(v, b.fmul(b.load(p), ir.Constant(t, gm.beta)))
-                    b.store(v, p)
+                    if lc.split is not None:
+                        b.atomic_rmw("fadd", p, v, "monotonic")
+                    else:
+                        if gm.beta != 0.0:
+                            v = b.fadd(v, b.fmul(b.load(p), ir.Constant(t, gm.beta)))
+                        b.store(v, p)
 
     def batch_body():
         a_base, b_base, c_base = g.ix(gm.a_off), g.ix(gm.b_off), g.ix(gm.c_off)

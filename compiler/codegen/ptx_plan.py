@@ -6,10 +6,16 @@ Each top-level statement (or run of statements sharing accumulators) of a Kernel
           gathers, the kept axes of a column reduction); the other loops run inside each thread, in order
   rows    one block per row (grid-stride over rows): each loop of the row is split across the block's threads,
           reductions finish with warp shuffles and shared memory, row results are stored by thread 0
-  gemm    a Gemm statement (or a loop of them: batched, on gridDim.z): the tiled shared-memory matmul
+  gemm    a Gemm statement (or a loop of them: batched, on gridDim.z): the tiled shared-memory matmul; a Gemm
+          with few output tiles and a long K is split over K on gridDim.z (split-K): a flat launch first sets
+          C = beta*C, then every split adds its partial product with atomic adds
   serial  one thread runs the statements in order (what no analysis could prove parallel)
 
 Launches of one kernel run in order on one stream, so a Gemm's epilogue (the next launch) sees its product.
+A flat candidate whose threads are few and whose per-thread loops only accumulate into the element they own
+(`c[i] = c[i] + f(...)` inside loops, the column reductions: bias gradients, sums over the batch) becomes a rows
+launch instead: one block per element (`reduce_into`), the loop nest collapsed into one range split across the
+block's threads (coalesced), and across `chunks` blocks on gridDim.y that combine with atomic adds.
 The parallel flag of a loop is trusted; everything else is proved from the affine store indices: iterations
 that differ in a variable write different elements if every store index holds that variable and the index is
 one-to-one over its loop box, and reads of the written buffers are at the written element only.
@@ -19,12 +25,22 @@ from __future__ import annotations
 import sympy
 
 from ..errors import BackendError
-from ..lower.kernel import Ix, Expr, Load, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, sprod
+from ..lower.kernel import Ix, Expr, Const, Load, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 
 WARP = 32
 FLAT_BLOCK = 256
 MAX_ROW_BLOCK = 256
 SMALL_ROW = 16            # rows whose loops all have at most this many iterations: one thread per row
+GEMM_TILE = 128           # ptx_gemm's BM = BN
+GEMM_BK = 8
+SPLITK_BLOCKS = 512       # split-K: aim for about this many blocks (several waves of a 100+ SM device) ...
+SPLITK_MIN_STEPS = 8      # ... each running at least this many K steps of GEMM_BK
+SPLITK_MIN_K = 256        # no split below this K (the extra C = beta*C launch costs more than it saves) ...
+SPLITK_MIN_SPLIT = 3      # ... nor into fewer shares than this
+REDUCE_MIN_SERIAL = 32    # a flat launch whose threads each run at least this many accumulation steps ...
+REDUCE_MAX_THREADS = 16384  # ... over at most this many elements becomes a block-per-element reduction
+REDUCE_PER_THREAD = 16    # reduce_into: at least this many elements per thread before splitting into chunks
+REDUCE_BLOCKS = 1024      # reduce_into: at most about this many blocks in all (rows x chunks)
 
 
 class Launch:
@@ -51,6 +67,9 @@ class Launch:
         self.batch = None          # gemm: (var, extent) of a batch loop
         self.bufs = []
         self.uniform = []          # rows: prefix loops (var, extent) run by the whole block around the row body
+        self.split = None          # gemm: the number of K splits (int or sympy; on gridDim.z), None: no split
+        self.reduce_into = None    # rows: (store, [(var, extent)...] collapsed, value) of a block-per-element sum
+        self.chunks = 1            # rows with reduce_into: blocks per element (gridDim.y; int or sympy)
 
     def __repr__(self):
         th = ", ".join(f"{v}<{e}" for v, e in zip(self.threads, self.extents))
@@ -319,7 +338,8 @@ def plan_kernel(kernel, prefix):
     launches = []
     for i, seg in enumerate(_segments(kernel.body)):
         entry = f"{prefix}_{kernel.name}_{i}"
-        launches.append(_plan_segment(kernel, entry, seg))
+        lc = _plan_segment(kernel, entry, seg)
+        launches.extend(lc if isinstance(lc, list) else [lc])
     return launches
 
 
@@ -329,7 +349,7 @@ def _plan_segment(kernel, entry, seg):
         lc = Launch("gemm", kernel, entry, seg, block=256)
         lc.gemm = s
         lc.work, lc.work_yz = s.n, (s.m, 1)
-        return lc
+        return _split_k(kernel, entry, lc)
     if len(seg) == 1 and isinstance(s, Loop) and has_gemm([s]):
         if len(s.body) == 1 and isinstance(s.body[0], Gemm):
             lc = Launch("gemm", kernel, entry, seg, block=256)
@@ -370,6 +390,9 @@ def _flat(kernel, entry, seg, prefix, cand, body):
         return _serial(kernel, entry, seg)
     order = [lp for lp in prefix if lp.var in cand]
     ext = [lp.extent for lp in order]
+    red = _reduce_into(kernel, entry, seg, prefix, set(cand), body, order, ext)
+    if red is not None:
+        return red
     return Launch("flat", kernel, entry, seg, [lp.var for lp in order], ext,
                   residual(prefix, set(cand), body), FLAT_BLOCK, sprod(ext))
 
@@ -387,3 +410,93 @@ def _rows(kernel, entry, seg, prefix, cand, body, extents):
 
 def _serial(kernel, entry, seg):
     return Launch("serial", kernel, entry, seg, block=1, work=1)
+
+
+# ---- split-K gemms and block-per-element reductions ----
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+def _split_k(kernel, entry, lc):
+    """A gemm launch, or [C = beta*C launch, gemm split over K] when its output has few tiles and K is long
+    (the weight gradients of convolutions: M, N tiny, K = batch x pixels)."""
+    gm = lc.gemm
+    if not (isinstance(gm.m, int) and isinstance(gm.n, int)) or gm.dtype.name not in ("f32", "f64"):
+        return lc
+    c_off = gm.c_off if isinstance(gm.c_off, Ix) else Ix.lit(gm.c_off)
+    if c_off.terms:
+        return lc
+    tiles = _cdiv(gm.m, GEMM_TILE) * _cdiv(gm.n, GEMM_TILE)
+    cap = _cdiv(SPLITK_BLOCKS, tiles)
+    if cap < 2:
+        return lc
+    per = GEMM_BK * SPLITK_MIN_STEPS
+    if isinstance(gm.k, int):
+        split = min(cap, _cdiv(gm.k, per))
+        if gm.k < SPLITK_MIN_K or split < SPLITK_MIN_SPLIT:
+            return lc
+    else:
+        split = sympy.Max(1, sympy.Min(cap, sympy.ceiling(sympy.sympify(gm.k) / per)))
+    lc.split = split
+    lc.work_yz = (gm.m, split)
+    i, j = "_zi", "_zj"
+    ix = Ix(((i, gm.ldc), (j, 1)), c_off.const)
+    zero = Const(0.0, gm.dtype)
+    value = zero if gm.beta == 0.0 else Op("mul", (Load(gm.c, ix), Const(gm.beta, gm.dtype)), gm.dtype)
+    store = Store(gm.c, ix, value)
+    nest = [Loop(i, gm.m, [Loop(j, gm.n, [store], True)], True)]
+    init = Launch("flat", kernel, entry + "_init", nest, [i, j], [gm.m, gm.n], [store], FLAT_BLOCK,
+                  gm.m * gm.n)
+    return [init, lc]
+
+
+def _static_at_least(e, n):
+    """Whether the size e (int or sympy of dims) is known to be >= n; symbolic sizes count as large."""
+    return e >= n if isinstance(e, int) else True
+
+
+def _reduce_into(kernel, entry, seg, prefix, cand, body, order, ext):
+    """The rows launch of a flat candidate whose threads each only run `c[ix] = c[ix] + value` over loops
+    (ix of the thread variables, value not reading c), when the threads are few and the loops long."""
+    work = sprod(ext)
+    if not isinstance(work, int) or work > REDUCE_MAX_THREADS:
+        return None
+    loops = [lp for lp in prefix if lp.var not in cand]
+    if not loops or len(body) != 1 or not isinstance(body[0], Store):
+        return None
+    st = body[0]
+    if not isinstance(st.index, Ix) or not set(st.index.vars) <= cand:
+        return None
+    v = st.value
+    if not (isinstance(v, Op) and v.op == "add" and len(v.args) == 2) or v.dtype.name not in \
+            ("f32", "f64", "i32", "i64") or st.buf.dtype != v.dtype:
+        return None
+    own = Load(st.buf, st.index)
+    if v.args[0] == own:
+        value = v.args[1]
+    elif v.args[1] == own:
+        value = v.args[0]
+    else:
+        return None
+    for e in walk_exprs([Store(st.buf, st.index, value)]):
+        if isinstance(e, Var) or (isinstance(e, Load) and e.buf is st.buf):
+            return None
+    serial = sprod([lp.extent for lp in loops])
+    if not _static_at_least(serial, REDUCE_MIN_SERIAL):
+        return None
+    collapse = [(lp.var, lp.extent) for lp in loops]
+    block = MAX_ROW_BLOCK
+    if isinstance(serial, int):
+        block = WARP
+        while block < serial and block < MAX_ROW_BLOCK:
+            block *= 2
+        chunks = max(1, min(_cdiv(serial, block * REDUCE_PER_THREAD), _cdiv(REDUCE_BLOCKS, work)))
+    else:
+        chunks = sympy.Max(1, sympy.Min(_cdiv(REDUCE_BLOCKS, work),
+                                        sympy.ceiling(sympy.sympify(serial) / (block * REDUCE_PER_THREAD))))
+    lc = Launch("rows", kernel, entry, seg, [lp.var for lp in order], ext, body, block, work)
+    lc.reduce_into = (st, collapse, value)
+    lc.chunks = chunks
+    lc.work_yz = (chunks, 1)
+    return lc

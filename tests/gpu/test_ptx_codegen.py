@@ -88,9 +88,16 @@ def test_column_reduction_maps_threads_to_the_kept_axis():
     kinds = [(lc.kind, lc.threads) for lc in low.launches]
     assert kinds[0][0] == "flat"                                  # zero the output
     kind, threads = kinds[-1]
-    assert kind == "flat" and len(threads) == 1
-    (body,) = low.launches[-1].body
-    assert isinstance(body, Loop) and body.extent == 1000         # the reduced axis runs inside each thread
+    # a few columns and a long reduced axis: a block per column, the axis split across its threads
+    assert kind == "rows" and len(threads) == 1
+    st, collapse, value = low.launches[-1].reduce_into
+    assert [e for _, e in collapse] == [1000]
+    # many short columns: one thread per column, the reduced axis inside it
+    low = lower(lambda x: x.sum(axis=0), np.ones((8, 20000), np.float32))
+    lc = low.launches[-1]
+    assert lc.kind == "flat" and len(lc.threads) == 1
+    (body,) = lc.body
+    assert isinstance(body, Loop) and body.extent == 8
 
 
 def test_whole_array_reduction_is_one_block():
