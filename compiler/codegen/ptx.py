@@ -20,7 +20,7 @@ from ..errors import BackendError
 from ..ir.types import F64, BOOL
 from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
 from . import ptx_support as px
-from .ptx_plan import plan_kernel, walk_stmts, walk_exprs, WARP
+from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
 
 I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 FT, DT = ir.FloatType(), ir.DoubleType()
@@ -771,6 +771,32 @@ class _Gen:
         b.position_at_end(done)
         self.loop("gs", i, total, stride, lambda: one(self.vars["gs"]), name="gs")
 
+    def emit_merged(self):
+        """Merged flat launches: one grid-stride loop over the concatenated ranges; each index runs the part
+        whose range holds it (parts are independent, so their order inside the launch does not matter)."""
+        lc = self.lc
+        b = self.b
+        total = self.sym(lc.work)
+        start = b.add(b.mul(self.sreg64("ctaid.x"), ir.Constant(I64T, lc.block), flags=["nuw"]), self.tid(),
+                      flags=["nuw"])
+        stride = b.mul(self.sreg64("nctaid.x"), ir.Constant(I64T, lc.block), flags=["nuw"])
+
+        def one():
+            i = self.vars["gs"]
+            off = 0
+            for part in lc.parts:
+                hi = off + part.work
+                inside = b.icmp_signed("<", i, ir.Constant(I64T, hi))
+                if off:
+                    inside = b.and_(b.icmp_signed(">=", i, ir.Constant(I64T, off)), inside)
+                with b.if_then(inside):
+                    self.scopes.append({})
+                    self.decompose(b.sub(i, ir.Constant(I64T, off)) if off else i, part.threads, part.extents)
+                    self.stmts(part.body)
+                    self.scopes.pop()
+                off = hi
+        self.loop("gs", start, total, stride, one, name="gs")
+
     def emit_rows(self):
         lc = self.lc
         rows = self.sym(lc.work)
@@ -848,6 +874,7 @@ class PtxProgram:
         prefix = _c_name(name)
         for k in program.kernels:
             self.launches.extend(plan_kernel(k, prefix))
+        self.launches = merge_flat(self.launches)
         for lc in self.launches:
             lc.entry = _c_name(lc.entry)
             lc.bufs = _launch_buffers(lc.stmts)
@@ -866,7 +893,9 @@ class PtxProgram:
         for a, d in zip(fn.args[len(lc.bufs):], self.program.dims):
             a.name = f"dim_{d}"
         g = _Gen(self, fn, lc)
-        if lc.kind == "flat":
+        if lc.kind == "flat" and lc.parts is not None:
+            g.emit_merged()
+        elif lc.kind == "flat":
             g.emit_flat()
         elif lc.kind == "rows":
             g.emit_rows()
@@ -899,6 +928,8 @@ class PtxProgram:
                 extra = f" split-K {lc.split}"
             elif lc.reduce_into is not None:
                 extra = f" reduce-into chunks {lc.chunks}"
+            elif lc.parts is not None:
+                extra = " merged " + " + ".join(f"{p.entry}({p.work})" for p in lc.parts)
             out.append(f"{lc.entry}: {lc.kind} over [{th}] block {lc.block} work {lc.work}{extra}")
         return "\n".join(out)
 

@@ -11,6 +11,10 @@ Each top-level statement (or run of statements sharing accumulators) of a Kernel
           C = beta*C, then every split adds its partial product with atomic adds
   serial  one thread runs the statements in order (what no analysis could prove parallel)
 
+Small flat launches that touch no common memory (by memory-plan slot) are merged into one launch (`parts`, each
+its own range of the grid-stride index) and may move earlier past launches they do not conflict with: the
+optimizer's per-parameter updates, the zeroing before reductions (merge_flat). Fewer launches, less host time.
+
 Launches of one kernel run in order on one stream, so a Gemm's epilogue (the next launch) sees its product.
 A flat candidate whose threads are few and whose per-thread loops only accumulate into the element they own
 (`c[i] = c[i] + f(...)` inside loops, the column reductions: bias gradients, sums over the batch) becomes a rows
@@ -41,6 +45,8 @@ REDUCE_MIN_SERIAL = 32    # a flat launch whose threads each run at least this m
 REDUCE_MAX_THREADS = 16384  # ... over at most this many elements becomes a block-per-element reduction
 REDUCE_PER_THREAD = 16    # reduce_into: at least this many elements per thread before splitting into chunks
 REDUCE_BLOCKS = 1024      # reduce_into: at most about this many blocks in all (rows x chunks)
+MERGE_MAX_WORK = 1 << 16  # merge_flat: flat launches of at most this many (static) iterations ...
+MERGE_MAX_TOTAL = 1 << 18  # ... into launches of at most this many
 
 
 class Launch:
@@ -70,6 +76,7 @@ class Launch:
         self.split = None          # gemm: the number of K splits (int or sympy; on gridDim.z), None: no split
         self.reduce_into = None    # rows: (store, [(var, extent)...] collapsed, value) of a block-per-element sum
         self.chunks = 1            # rows with reduce_into: blocks per element (gridDim.y; int or sympy)
+        self.parts = None          # flat: merged launches, each over its range of [0, work) in order
 
     def __repr__(self):
         th = ", ".join(f"{v}<{e}" for v, e in zip(self.threads, self.extents))
@@ -500,3 +507,67 @@ def _reduce_into(kernel, entry, seg, prefix, cand, body, order, ext):
     lc.chunks = chunks
     lc.work_yz = (chunks, 1)
     return lc
+
+
+# ---- merging small independent flat launches ----
+
+def _slot_key(buf):
+    return ("slot", buf.slot) if buf.slot is not None else ("buf", id(buf))
+
+
+def _access(lc):
+    """(slots read, slots written) of a launch; an accumulating write (split-K, beta, reduce-into) is both."""
+    reads, writes = set(), set()
+    for s in walk_stmts(lc.stmts):
+        if isinstance(s, Gemm):
+            reads |= {_slot_key(s.a), _slot_key(s.b), _slot_key(s.c)}
+            writes.add(_slot_key(s.c))
+        elif isinstance(s, Store):
+            writes.add(_slot_key(s.buf))
+    for e in walk_exprs(lc.stmts):
+        if isinstance(e, Load):
+            reads.add(_slot_key(e.buf))
+    return reads, writes
+
+
+def _conflict(a, b):
+    ra, wa = a
+    rb, wb = b
+    return bool(wa & (rb | wb) or ra & wb)
+
+
+def _mergeable(lc):
+    return lc.kind == "flat" and lc.parts is None and isinstance(lc.work, int) and lc.work <= MERGE_MAX_WORK
+
+
+def merge_flat(launches):
+    """Launches in an order that runs the same, with small flat launches merged (see module doc): each one
+    joins the earliest group it can move to (no conflicting access with any launch from that group on) that
+    is a small flat group, else starts a new group at the end."""
+    groups = []                    # [launches, accesses, mergeable]
+    for lc in launches:
+        acc = _access(lc)
+        target = None
+        if _mergeable(lc):
+            for g in range(len(groups) - 1, -1, -1):
+                if any(_conflict(acc, x) for x in groups[g][1]):
+                    break
+                if groups[g][2] and sum(m.work for m in groups[g][0]) + lc.work <= MERGE_MAX_TOTAL:
+                    target = g
+        if target is None:
+            groups.append([[lc], [acc], _mergeable(lc)])
+        else:
+            groups[target][0].append(lc)
+            groups[target][1].append(acc)
+    out = []
+    for members, _, _ in groups:
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        first = members[0]
+        stmts = [s for m in members for s in m.stmts]
+        lc = Launch("flat", first.kernel, f"{first.entry}_m{len(members)}", stmts, block=FLAT_BLOCK,
+                    work=sum(m.work for m in members))
+        lc.parts = members
+        out.append(lc)
+    return out

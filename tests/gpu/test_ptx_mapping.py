@@ -40,6 +40,8 @@ def serial_steps(stmts):
 def per_thread_work(lc):
     """Roughly the longest serial loop any thread of the launch runs: flat = the loops left inside a thread,
     rows = a row's loops over the block (a reduce-into row over its chunks too), gemm = K steps of 8."""
+    if lc.kind == "flat" and lc.parts is not None:
+        return max(per_thread_work(p) for p in lc.parts)
     if lc.kind == "flat":
         return serial_steps(lc.body)
     if lc.kind == "gemm":
@@ -185,3 +187,29 @@ def test_gpu_lenet_step_batch_128_equals_cpu():
     from compiler import pytree
     for g, w in zip(pytree.flatten(got)[0], pytree.flatten(want)[0]):
         close(g, w)
+
+
+def test_merged_flat_launches_keep_every_conflicting_pair_in_order():
+    from compiler.codegen.ptx_plan import _access, _conflict, merge_flat, plan_kernel
+    params = cc.nn.init.lenet5(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 1, 32, 32)).astype(np.float32)
+    low = lower(train_step(lenet_loss), params, _SGD.init(params), x, rng.integers(0, 10, 16), np.int64(5))
+    planned = [lc for k in low.kernels.kernels for lc in plan_kernel(k, "t")]
+    merged = merge_flat(planned)
+    assert len(merged) < len(planned) - 10
+    position = {}
+    for g, lc in enumerate(merged):
+        for part in (lc.parts or [lc]):
+            position[id(part)] = g
+        if lc.parts:
+            assert lc.work == sum(p.work for p in lc.parts)
+            accs = [_access(p) for p in lc.parts]
+            assert not any(_conflict(a, b) for i, a in enumerate(accs) for b in accs[i + 1:])
+    assert len(position) == len(planned)
+    for i, a in enumerate(planned):
+        for b in planned[i + 1:]:
+            if _conflict(_access(a), _access(b)):
+                assert position[id(a)] < position[id(b)], (a.entry, b.entry)
+    assert any(lc.parts for lc in low.launches)
+    assemble_both(low)
