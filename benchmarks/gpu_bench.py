@@ -167,6 +167,21 @@ def bench_matmul(cc, table, torch, n, reps):
     table.add(f"matmul {n}x{n}x{n} f32", f"{tf:.1f} TFLOP/s", ref, ratio, matches(err) + " vs NumPy")
 
 
+def print_profile(gpu, args, step_ms, top=12):
+    """Each launch of a compiled step timed alone (CUDA events): the slowest ones, and their sum next to the
+    step's wall time (the difference is host time: Python and launch overhead)."""
+    try:
+        prof = gpu.lower(*args).executable.profile(*args, reps=10)
+    except Exception as e:                         # a profile must never hide the benchmark row
+        print(f"  profile failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}", flush=True)
+        return
+    total = sum(ms for _, _, ms in prof)
+    print(f"  {len(prof)} launches, GPU time alone {total * 1e3:.0f} us of a {step_ms * 1e3:.0f} us step; "
+          f"slowest:", flush=True)
+    for entry, kind, ms in sorted(prof, key=lambda r: -r[2])[:top]:
+        print(f"    {ms * 1e3:8.1f} us  {kind:<6} {entry}", flush=True)
+
+
 def bench_step(cc, table, torch, which, batch, steps):
     import gpu_catalogue as G
     rng = np.random.default_rng(3)
@@ -197,6 +212,8 @@ def bench_step(cc, table, torch, which, batch, steps):
     def one():
         carry[0], carry[1], _ = gpu(carry[0], carry[1], dx, dy, *extra)
     ms = wall_ms(one, cuda.synchronize, steps)
+    if which == "lenet":
+        print_profile(gpu, (params, state, x, y) + extra, ms)
     ref, ratio = "torch n/a", "-"
     if torch is not None:
         tnn = torch.nn

@@ -151,6 +151,7 @@ class CudaExecutable(Executable):
             exprs += [lc.work, lc.work_yz[0], lc.work_yz[1]]
         self._sizes = _lambdify(program.dims, exprs)
         self._types = [(None,) * len(lc.bufs) + (_c_int64(),) * len(program.dims) for lc in launches]
+        self._plans = {}
 
     def _device(self):
         if self._dev is None:
@@ -272,10 +273,38 @@ class CudaExecutable(Executable):
         slots = ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
         return (lambda: self._launch_all(dev, slots, dims)), outs
 
-    def _launch_all(self, dev, slots, dims):
+    def profile(self, *args, reps=10):
+        """[(entry, kind, median ms)] of each launch run alone on these arguments (CUDA events), in run order:
+        where a program's GPU time goes. The outputs are overwritten (split-K and reductions accumulate)."""
+        leaves, _ = pytree.flatten(args)
+        arrays = self.convert(leaves)
         cuda = _cuda()
+        dev = self._device()
+        ins = [a if isinstance(a, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(a) for a in arrays]
+        if self.static:
+            dims, shapes, slot_bytes = (), self._out_shapes_static, self._slot_bytes_static
+        else:
+            dims = tuple(int(ins[i].shape[ax]) for i, ax in self._dim_src)
+            shapes = self._out_shape_fn(dims)
+            slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
+        outs = [cuda.DeviceArray(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
+        slots = ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
+        kinds = {lc.entry: lc.kind for lc in self.gpu.launches}
+        out = []
+        for one in self._launch_plan(dev, dims):
+            ms = cuda.time_kernel(lambda: self._launch_list(slots, dims, [one]), reps=reps)
+            out.append((one[5], kinds[one[5]], ms))
+        return out
+
+    def _launch_plan(self, dev, dims):
+        """[(function handle, grid, block, argument slots, argument types, entry)] of the launches that run at
+        these dims (empty grids left out), computed once per dims."""
+        plan = self._plans.get(dims)
+        if plan is not None:
+            return plan
         sizes = self._sizes(dims)
         sm = dev.sm_count
+        plan = []
         for k, (lc, fn) in enumerate(zip(self.gpu.launches, dev.functions)):
             w, wy, wz = sizes[3 * k:3 * k + 3]
             if w <= 0 or wy <= 0 or wz <= 0:
@@ -288,8 +317,28 @@ class CudaExecutable(Executable):
                 grid = (_cdiv(w, 128), min(_cdiv(wy, 128), 65535), min(wz, 65535))
             else:
                 grid = (1, 1, 1)
-            values = tuple(slots[s].handle for s in self._arg_slots[k]) + dims
-            cuda.launch_raw(fn, grid, (lc.block, 1, 1), values, self._types[k])
+            plan.append((fn.handle, grid, (lc.block, 1, 1), tuple(self._arg_slots[k]), self._types[k], lc.entry))
+        if len(self._plans) > 8:
+            self._plans.clear()
+        self._plans[dims] = plan
+        return plan
+
+    def _launch_all(self, dev, slots, dims):
+        # NOTE: the driver is called directly (not through cuda.launch_raw): with ~50 launches a training step,
+        # the per-launch Python work (lock, context check, message formatting) is a visible part of a step.
+        self._launch_list(slots, dims, self._launch_plan(dev, dims))
+
+    def _launch_list(self, slots, dims, plan):
+        cuda = _cuda()
+        d = cuda._device()
+        cu, stream = d.cu, d.stream
+        ok = cu.CUresult.CUDA_SUCCESS
+        launch = cu.cuLaunchKernel
+        for handle, grid, block, idx, types, entry in plan:
+            values = tuple([slots[s].handle for s in idx]) + dims
+            err = launch(handle, grid[0], grid[1], grid[2], block[0], 1, 1, 0, stream, (values, types), 0)[0]
+            if err != ok:
+                cuda._check(cu, (err,), f"cuLaunchKernel({entry}, grid={grid}, block={block})")
 
 
 def _c_int64():

@@ -213,3 +213,81 @@ def test_merged_flat_launches_keep_every_conflicting_pair_in_order():
                 assert position[id(a)] < position[id(b)], (a.entry, b.entry)
     assert any(lc.parts for lc in low.launches)
     assemble_both(low)
+
+
+def test_launch_grids_without_a_device(monkeypatch):
+    """_launch_all against a recording stand-in for the driver: every launch once, in order, with its grid
+    (reduce-into chunks on y, split-K shares on z) and its buffers' handles then the dims."""
+    import types
+    from runtime import cuda
+
+    calls = []
+
+    class FakeCu:
+        class CUresult:
+            CUDA_SUCCESS = 0
+
+        @staticmethod
+        def cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, shmem, stream, params, extra):
+            calls.append((fn, (gx, gy, gz), (bx, by, bz), params))
+            return (0,)
+
+    monkeypatch.setattr(cuda, "_device", lambda: types.SimpleNamespace(cu=FakeCu, stream="s"))
+
+    def f(a, b, x):
+        return a @ b, x.sum(axis=(0, 2))
+    low = lower(f, cc.Spec("f32[6,K]"), cc.Spec("f32[K,25]"), np.ones((128, 6, 784), np.float32))
+    ex = low.executable
+    dev = types.SimpleNamespace(functions=[types.SimpleNamespace(handle=lc.entry) for lc in low.launches],
+                                sm_count=132)
+    n_slots = 1 + max(s for lc in low.launches for s in (b.slot for b in lc.bufs))
+    slots = [types.SimpleNamespace(handle=f"h{i}") for i in range(n_slots)]
+    ex._launch_all(dev, slots, (100000,))
+    assert [c[0] for c in calls] == [lc.entry for lc in low.launches]
+    for (fn, grid, block, (values, tps)), lc in zip(calls, low.launches):
+        assert values == tuple(f"h{b.slot}" for b in lc.bufs) + (100000,) and len(tps) == len(values)
+        assert block == (lc.block, 1, 1)
+        if lc.kind == "gemm":
+            assert grid == (1, 1, 512)                                   # K = 100000: 512 shares
+        if lc.reduce_into is not None:
+            assert grid == (6, lc.chunks, 1) and lc.chunks > 1
+    calls.clear()
+    ex._launch_all(dev, slots, (100,))                                  # another K: another plan
+    (g,) = [c for c, lc in zip(calls, low.launches) if lc.kind == "gemm"]
+    assert g[1] == (1, 1, 2)
+
+
+def test_profile_times_each_launch_alone_without_a_device(monkeypatch):
+    import types
+    from runtime import cuda
+
+    calls = []
+
+    class FakeCu:
+        class CUresult:
+            CUDA_SUCCESS = 0
+
+        @staticmethod
+        def cuLaunchKernel(fn, *rest):
+            calls.append(fn)
+            return (0,)
+
+    class FakeArray:
+        def __init__(self, shape, dtype=np.float32):
+            self.shape, self.dtype, self.handle = tuple(np.atleast_1d(shape)), np.dtype(dtype), len(calls)
+
+        @classmethod
+        def from_numpy(cls, a, pooled=False):
+            return cls(a.shape, a.dtype)
+
+    monkeypatch.setattr(cuda, "_device", lambda: types.SimpleNamespace(cu=FakeCu, stream="s"))
+    monkeypatch.setattr(cuda, "DeviceArray", FakeArray)
+    monkeypatch.setattr(cuda, "time_kernel", lambda fn, reps=20: (fn(), 0.5)[1])
+    f = cc.compile(lambda a, b, x: (a @ b, x.sum(axis=0)), backend="cuda")
+    args = (np.ones((6, 3000), np.float32), np.ones((3000, 25), np.float32), np.ones((512, 4), np.float32))
+    ex = f.lower(*args).executable
+    monkeypatch.setattr(ex, "_device", lambda: types.SimpleNamespace(
+        functions=[types.SimpleNamespace(handle=lc.entry) for lc in ex.gpu.launches], sm_count=132, consts=[]))
+    prof = ex.profile(*args, reps=3)
+    assert [p[0] for p in prof] == [lc.entry for lc in ex.gpu.launches] == calls
+    assert all(ms == 0.5 for _, _, ms in prof) and {k for _, k, _ in prof} >= {"gemm", "rows"}
