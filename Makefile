@@ -20,7 +20,8 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q -n 2 tests
 
-bench: install-test
+bench: $(BIN)/python
+	$(BIN)/pip install -q -e ".[test,examples,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
