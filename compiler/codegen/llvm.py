@@ -26,6 +26,8 @@ FT, DT = ir.FloatType(), ir.DoubleType()
 _GOLDEN = 0x9E3779B97F4A7C15
 # parallelise a loop when it does at least this many element-steps (fork/join costs ~1.5 us)
 PARALLEL_WORK = 1 << 15
+# give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
+BLAS_THREAD_WORK = 1 << 24
 
 
 def ll_type(dt):
@@ -525,11 +527,22 @@ class _Fn:
         m, nn, k = n(g.m), n(g.n), n(g.k)
         nonempty = b.and_(b.icmp_signed(">", self.sym(g.m), ir.Constant(I64T, 0)),
                           b.icmp_signed(">", self.sym(g.n), ir.Constant(I64T, 0)))
+        big = _gemm_big(g)
+        cg = self.cg
         with b.if_then(nonempty):
+            if cg.blas_threads and big is not False:
+                threads = b.load(cg._blas_threads_global(), typ=I32T)
+                if big is None:       # symbolic sizes: decide at run time
+                    work = b.mul(b.mul(self.sym(g.m), self.sym(g.n)), self.sym(g.k))
+                    threads = b.select(b.icmp_signed(">=", work, ir.Constant(I64T, BLAS_THREAD_WORK)), threads,
+                                       ir.Constant(I32T, 1))
+                b.call(cg._blas_fn("set"), [threads])
             b.call(fn, [ir.Constant(I32T, 101), ir.Constant(I32T, 112 if g.trans_a else 111),
                         ir.Constant(I32T, 112 if g.trans_b else 111), m, nn, k, ir.Constant(ft, g.alpha),
                         ptr(g.a, g.a_off), ld(g.lda), ptr(g.b, g.b_off), ld(g.ldb), ir.Constant(ft, g.beta),
                         ptr(g.c, g.c_off), ld(g.ldc)])
+            if cg.blas_threads and big is not False:
+                b.call(cg._blas_fn("set"), [ir.Constant(I32T, 1)])
 
 
 class CpuCodegen:
@@ -549,7 +562,16 @@ class CpuCodegen:
         # NOTE: OpenBLAS runs its own spinning worker threads; OpenMP teams next to them oversubscribe the cores
         # and a parallel region can wait a whole scheduler tick for its worker. Programs that call BLAS leave
         # the cores to BLAS and run their loops on the calling thread.
-        if openmp and blas is not None and any(_has_gemm(k.body) for k in program.kernels):
+        # NOTE: OpenBLAS threads are only worth their hand-off above ~16M multiply-adds; below that a 2-thread
+        # sgemm is no faster idle, and on a busy machine a worker that is not scheduled stalls the call for a
+        # whole tick (a 256^3 sgemm: 0.5 ms on 1 thread, 24 ms on 2 with the other core busy). So the entry runs
+        # OpenBLAS single-threaded and hands it the caller's thread count only around big gemms. Programs with
+        # gemms still run their loops on the calling thread: their loops are many and small (LeNet's step: 7 ms
+        # on one thread, 10-30 ms with OpenMP teams on a busy 2-core machine), and outlining them doubles the
+        # LLVM time.
+        gemms = [g for k in program.kernels for g in _gemms(k.body)]
+        self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
+        if openmp and blas is not None and gemms:
             self.openmp = False
 
     def build(self) -> str:
@@ -566,10 +588,36 @@ class CpuCodegen:
                 continue
             p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
             ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
+        if self.blas_threads:
+            saved = b.load(self._blas_threads_global(), typ=I32T)
+            with b.if_then(b.icmp_signed("==", saved, ir.Constant(I32T, 0))):
+                b.store(b.call(self._blas_fn("get"), []), self._blas_threads_global())
+            b.call(self._blas_fn("set"), [ir.Constant(I32T, 1)])
         for k, fn in zip(self.p.kernels, fns):
             b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
+        if self.blas_threads:
+            b.call(self._blas_fn("set"), [b.load(self._blas_threads_global(), typ=I32T)])
         b.ret_void()
         return str(mod)
+
+    def _blas_threads_global(self):
+        """OpenBLAS's own thread count, read on the first call (the entry runs it at 1 and restores it)."""
+        g = self.module.globals.get("vive.blas_threads")
+        if g is None:
+            g = ir.GlobalVariable(self.module, I32T, "vive.blas_threads")
+            g.linkage = "internal"
+            g.initializer = ir.Constant(I32T, 0)
+        return g
+
+    def _blas_fn(self, which):
+        name = self.blas["set_num_threads"]
+        if which == "get":
+            name = name.replace("set_num_threads", "get_num_threads")
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fty = ir.FunctionType(I32T, []) if which == "get" else ir.FunctionType(ir.VoidType(), [I32T])
+            fn = ir.Function(self.module, fty, name)
+        return fn
 
     def _kernel_fn(self, name, bufs, extra=()):
         fty = ir.FunctionType(ir.VoidType(), [PTR] * len(bufs) + [PTR] + list(extra))
@@ -684,11 +732,19 @@ def _logistic_arg(e):
     return z if z.dtype is e.dtype else None
 
 
-def _has_gemm(body):
+def _gemms(body):
     for s in body:
-        if isinstance(s, Gemm) or (isinstance(s, Loop) and _has_gemm(s.body)):
-            return True
-    return False
+        if isinstance(s, Gemm):
+            yield s
+        elif isinstance(s, Loop):
+            yield from _gemms(s.body)
+
+
+def _gemm_big(g):
+    """True / False when a gemm does at least BLAS_THREAD_WORK multiply-adds; None when that depends on dims."""
+    if all(isinstance(x, int) for x in (g.m, g.n, g.k)):
+        return g.m * g.n * g.k >= BLAS_THREAD_WORK
+    return None
 
 
 def _big_enough(s):

@@ -1130,6 +1130,19 @@ def _r_pool_vjp(L, n, idx):
     OH, OW = ct.type.shape[2], ct.type.shape[3]
     nn_, c, h, w = idx
     xv = L.emit(x, idx)
+    if (kh, kw) == (sh, sw):
+        # non-overlapping windows: (h, w) lies in the one window (h // sh, w // sw), if that window exists
+        conds, win = [], []
+        for t, s_, o, full in ((h, sh, OH, x.type.shape[2]), (w, sw, OW, x.type.shape[3])):
+            t = as_expr(t)
+            t = Op("floordiv", [t, _i64(s_)], I64) if s_ != 1 else t
+            if sadd(full, -smul(o, s_)) != 0:
+                conds.append(Op("lt", [t, as_expr(o)], BOOL))
+                t = Op("clamp", [t, _i64(0), as_expr(sadd(o, -1))], I64)
+            win.append(t)
+        _, m, _, cnt = _pool_window(L, x, nn_, c, win[0], win[1], kh, kw, sh, sw, dt)
+        g = L.emit(ct, (nn_, c, win[0], win[1]))
+        return Op("select", [_all(conds + [Op("eq", [xv, m], BOOL)]), Op("div", [g, cnt], dt), Const(0, dt)], dt)
     acc = None
     for a in range(kh):
         for b in range(kw):
