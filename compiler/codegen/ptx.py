@@ -839,7 +839,9 @@ class _Gen:
         with b.if_then(b.icmp_unsigned("==", self.tid(), ir.Constant(I64T, 0))):
             v = b.load(self.accs[acc][0], typ=ll_type(acc.dtype))
             p = b.gep(self.bufs[st.buf], [self.ix(st.index)], source_etype=mem_type(st.buf.dtype))
-            if isinstance(lc.chunks, int) and lc.chunks == 1:
+            if lc.overwrite:
+                b.store(v, p)
+            elif isinstance(lc.chunks, int) and lc.chunks == 1:
                 old = b.load(p, typ=mem_type(st.buf.dtype))
                 b.store(self.combine("sum", acc.dtype, old, v), p)
             else:

@@ -77,6 +77,7 @@ class Launch:
         self.reduce_into = None    # rows: (store, [(var, extent)...] collapsed, value) of a block-per-element sum
         self.chunks = 1            # rows with reduce_into: blocks per element (gridDim.y; int or sympy)
         self.parts = None          # flat: merged launches, each over its range of [0, work) in order
+        self.overwrite = False     # rows with reduce_into: store the sum (nothing zeroed the element first)
 
     def __repr__(self):
         th = ", ".join(f"{v}<{e}" for v, e in zip(self.threads, self.extents))
@@ -346,8 +347,33 @@ def plan_kernel(kernel, prefix):
     for i, seg in enumerate(_segments(kernel.body)):
         entry = f"{prefix}_{kernel.name}_{i}"
         lc = _plan_segment(kernel, entry, seg)
-        launches.extend(lc if isinstance(lc, list) else [lc])
+        for one in (lc if isinstance(lc, list) else [lc]):
+            if one.reduce_into is not None and launches and _zeroes_what_it_sums(launches[-1], one):
+                launches.pop()             # the sum overwrites every element: no zeroing first
+                one.overwrite = True
+            launches.append(one)
     return launches
+
+
+def _zeroes_what_it_sums(prev, red):
+    """Whether `prev` only sets buf[i] = 0 for i < size of buf, and the one-chunk reduce-into `red` writes every
+    element of that buf once (its store index is one-to-one over its threads, which number the buf's size)."""
+    st = red.reduce_into[0]
+    if not (isinstance(red.chunks, int) and red.chunks == 1) or prev.kind != "flat" or prev.parts is not None:
+        return False
+    if len(prev.stmts) != 1 or not isinstance(prev.stmts[0], Loop):
+        return False
+    loop = prev.stmts[0]
+    if len(loop.body) != 1 or not isinstance(loop.body[0], Store):
+        return False
+    z = loop.body[0]
+    if z.buf is not st.buf or z.index != Ix.var(loop.var) or not (isinstance(z.value, Const) and z.value.value == 0):
+        return False
+    size = st.buf.size
+    if not (isinstance(size, int) and loop.extent == size and red.work == size):
+        return False
+    ext = dict(zip(red.threads, red.extents))
+    return injective(st.index, ext) and set(st.index.vars) == set(red.threads)
 
 
 def _plan_segment(kernel, entry, seg):

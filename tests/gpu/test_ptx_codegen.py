@@ -85,15 +85,15 @@ def test_row_argmax_over_long_rows_merges_value_and_index_across_the_block():
 
 def test_column_reduction_maps_threads_to_the_kept_axis():
     low = lower(lambda x: x.sum(axis=0), np.ones((1000, 24), np.float32))
-    kinds = [(lc.kind, lc.threads) for lc in low.launches]
-    assert kinds[0][0] == "flat"                                  # zero the output
-    kind, threads = kinds[-1]
-    # a few columns and a long reduced axis: a block per column, the axis split across its threads
-    assert kind == "rows" and len(threads) == 1
-    st, collapse, value = low.launches[-1].reduce_into
+    # a few columns and a long reduced axis: a block per column, the axis split across its threads; one block
+    # covers a column, so it stores the sum and the output needs no zeroing first
+    (lc,) = low.launches
+    assert lc.kind == "rows" and len(lc.threads) == 1 and lc.overwrite
+    st, collapse, value = lc.reduce_into
     assert [e for _, e in collapse] == [1000]
     # many short columns: one thread per column, the reduced axis inside it
     low = lower(lambda x: x.sum(axis=0), np.ones((8, 20000), np.float32))
+    assert low.launches[0].kind == "flat"                          # zero the output
     lc = low.launches[-1]
     assert lc.kind == "flat" and len(lc.threads) == 1
     (body,) = lc.body

@@ -72,9 +72,11 @@ def test_long_column_sum_is_a_chunked_block_reduction_with_atomic_adds():
 
 def test_short_column_sum_is_one_block_per_column_without_atomics():
     low = lower(lambda x: x.sum(axis=0), np.ones((128, 10), np.float32))
-    red = low.launches[-1]
-    assert red.kind == "rows" and red.chunks == 1 and red.block == 128
+    (red,) = low.launches                                              # no zeroing launch: the sum is stored
+    assert red.kind == "rows" and red.chunks == 1 and red.block == 128 and red.overwrite
     assert "atom." not in low.ptx()
+    low = lower(lambda x: x.sum(axis=0), cc.Spec("f32[N,16]"))      # chunks known at run time: zero, then add
+    assert len(low.launches) == 2 and not low.launches[-1].overwrite
 
 
 def test_column_sum_over_a_symbolic_batch_chunks_at_run_time():
@@ -154,10 +156,13 @@ def test_gpu_chunked_column_sums(dt):
     want = cc.compile(f)(x)
     got = cc.compile(f, backend="cuda")(x)
     close(got, want, 1e-4 if dt == np.float32 else 1e-10)
-    for n in (3, 128, 1000):                                          # symbolic batch: chunks at run time
+    small = (rng.standard_normal((128, 10)) * 10).astype(dt)           # one block a column, stored
+    close(cc.compile(lambda x: x.sum(axis=0), backend="cuda")(small), cc.compile(lambda x: x.sum(axis=0))(small),
+          1e-4 if dt == np.float32 else 1e-10)
+    g = cc.compile(lambda x: x.sum(axis=0), backend="cuda")
+    g.lower(cc.Spec(f"{np.dtype(dt).name.replace('float', 'f').replace('int', 'i')}[N,16]"))
+    for n in (3, 128, 100000):                                        # symbolic batch: chunks at run time
         xs = (rng.standard_normal((n, 16)) * 10).astype(dt)
-        g = cc.compile(lambda x: x.sum(axis=0), backend="cuda")
-        g.lower(cc.Spec(f"{np.dtype(dt).name.replace('float', 'f').replace('int', 'i')}[N,16]"))
         close(g(xs), cc.compile(lambda x: x.sum(axis=0))(xs), 1e-4 if dt == np.float32 else 1e-10)
 
 
