@@ -224,6 +224,12 @@ class _Fn:
             x, lo, hi = args
             x = b.select(b.icmp_signed("<", x, lo), lo, x)
             return b.select(b.icmp_signed(">", x, hi), hi, x)
+        p2 = _pow2_const(e.args[1]) if name in ("floordiv", "mod") else None
+        if p2 is not None:
+            # floor division / floor modulo by 2^k are exact as an arithmetic shift / a mask, negatives included
+            if name == "floordiv":
+                return b.ashr(args[0], ir.Constant(args[0].type, p2))
+            return b.and_(args[0], ir.Constant(args[0].type, (1 << p2) - 1))
         if name == "floordiv":
             return self._floordiv(args[0], args[1])
         if name == "mod":
@@ -712,6 +718,15 @@ class CpuCodegen:
                 fty = ir.FunctionType(I32T, [])
             fn = ir.Function(self.module, fty, name)
         return fn
+
+
+def _pow2_const(e):
+    """k when e is an integer Const equal to 2^k (k >= 0), else None."""
+    if isinstance(e, Const) and not e.dtype.is_float and e.dtype is not BOOL:
+        v = int(e.value)
+        if v > 0 and v & (v - 1) == 0:
+            return v.bit_length() - 1
+    return None
 
 
 def _is_const(e, v):
