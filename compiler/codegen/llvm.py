@@ -27,7 +27,7 @@ _GOLDEN = 0x9E3779B97F4A7C15
 # parallelise a loop when it does at least this many element-steps (fork/join costs ~1.5 us)
 PARALLEL_WORK = 1 << 15
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
-BLAS_THREAD_WORK = 1 << 24
+BLAS_THREAD_WORK = 1 << 23
 
 
 def ll_type(dt):
@@ -568,7 +568,7 @@ class CpuCodegen:
         # NOTE: OpenBLAS runs its own spinning worker threads; OpenMP teams next to them oversubscribe the cores
         # and a parallel region can wait a whole scheduler tick for its worker. Programs that call BLAS leave
         # the cores to BLAS and run their loops on the calling thread.
-        # NOTE: OpenBLAS threads are only worth their hand-off above ~16M multiply-adds; below that a 2-thread
+        # NOTE: OpenBLAS threads are only worth their hand-off above ~8M multiply-adds; below that a 2-thread
         # sgemm is no faster idle, and on a busy machine a worker that is not scheduled stalls the call for a
         # whole tick (a 256^3 sgemm: 0.5 ms on 1 thread, 24 ms on 2 with the other core busy). So the entry runs
         # OpenBLAS single-threaded and hands it the caller's thread count only around big gemms. Programs with
