@@ -65,3 +65,40 @@ def test_symbolic_sizes_are_read_from_dims():
 
 def test_asm_is_available():
     assert "ret" in lower(lambda x: x + 1, np.ones(4, np.float32)).asm()
+
+
+def test_openblas_runs_single_threaded_except_around_big_gemms():
+    syms = runtime.blas_symbols()
+    if syms is None or not syms.get("set_num_threads"):
+        pytest.skip("no OpenBLAS thread control")
+    setter = syms["set_num_threads"]
+    small = lower(lambda a, b: a @ b, np.ones((64, 64), np.float32), np.ones((64, 64), np.float32)).llvm_ir()
+    # entry: read OpenBLAS's count once, run at 1, restore; the small gemm itself changes nothing
+    assert_contains_in_order(small, [setter.replace("set_num_threads", "get_num_threads"), setter, "call void",
+                                     setter, "ret void"])
+    assert small.count(f"call void @\"{setter}\"") + small.count(f"call void @{setter}") == 2
+    big = lower(lambda a, b: a @ b, np.ones((256, 256), np.float32), np.ones((256, 256), np.float32)).llvm_ir()
+    assert big.count(f"@{setter}(") + big.count(f"@\"{setter}\"(") == 5     # 2 in the entry, 2 around the gemm
+    a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+    np.testing.assert_allclose(cc.compile(lambda a, b: a @ b)(a, a), a @ a, rtol=1e-4, atol=1e-4)
+
+
+def test_numpy_logistic_idiom_uses_inline_logistic():
+    ir = lower(lambda x: 1 / (1 + np.exp(-x)), np.ones(64, np.float32)).llvm_ir()
+    assert ir.count("fdiv") == 1                                   # logistic's one division, no exp overflow path
+    x = np.array([-120.0, -100.0, -30.0, -1.0, -0.0, 0.0, 2.0, 50.0, np.inf, -np.inf, np.nan], np.float32)
+    got = cc.compile(lambda x: 1 / (1 + np.exp(-x)))(x)
+    with np.errstate(over="ignore"):
+        ref = 1 / (1 + np.exp(-x.astype(np.float64)))
+    np.testing.assert_allclose(got, ref, rtol=3e-7, atol=1e-45)
+
+
+def test_floordiv_and_mod_by_powers_of_two():
+    x = np.arange(-37, 38, dtype=np.int64)
+    f = cc.compile(lambda x: (x // 8, x % 8, x // 3, x % 3))
+    for got, ref in zip(f(x), (x // 8, x % 8, x // 3, x % 3)):
+        np.testing.assert_array_equal(got, ref)
+    # index floordiv by the pool size 2 (max_pool2d's gradient) is a shift, not a division
+    pool_grad = cc.grad(lambda x: (cc.nn.max_pool2d(x) ** 2).sum())
+    ir = lower(pool_grad, np.ones((1, 1, 4, 4), np.float32)).llvm_ir()
+    assert "ashr" in ir and "sdiv" not in ir
