@@ -33,6 +33,7 @@ class _ProgramCtx:
     def __init__(self, graph, use_blas):
         self.graph = graph
         self.use_blas = use_blas
+        self.tile_windows = False
         self.bufs = {}
         self.buffers = []
         self.n_vars = 0
@@ -183,7 +184,18 @@ class GroupLowerer:
 
         def body(idx):
             return [Store(self.ctx.buffer(v), flat(idx, D), self.emit(v, idx)) for v in self.grp.outputs]
-        return self.nest(D, body)
+        tile = _window_tiling(self.grp, D) if self.ctx.tile_windows else None
+        if tile is None:
+            return self.nest(D, body)
+        # the gradient of a non-overlapping max pool: one iteration per window storing its kh*kw elements, so the
+        # window's max and count are computed once and every index stays affine (vector loads, no gathers)
+        kh, kw = tile
+
+        def tiled(widx):
+            n, c, i, j = widx
+            return [s for a in range(kh) for b in range(kw)
+                    for s in body((n, c, c_mul(i, kh).add(a), c_mul(j, kw).add(b)))]
+        return self.nest((D[0], D[1], D[2] // kh, D[3] // kw), tiled)
 
     def lower_row(self):
         grp = self.grp
@@ -613,6 +625,20 @@ class GroupLowerer:
             Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
 
 
+def _window_tiling(grp, D):
+    """(kh, kw) when a loop group over an NCHW domain D holds a max_pool2d_vjp whose windows tile D exactly."""
+    if len(D) != 4 or not all(isinstance(d, int) for d in D):
+        return None
+    for n in grp.members:
+        if n.prim.name != "max_pool2d_vjp" or tuple(n.out.type.shape) != tuple(D):
+            continue
+        (kh, kw), (sh, sw) = _pair(n.params.get("size", 2)), _pair(n.params.get("stride", 2))
+        OH, OW = n.inputs[1].type.shape[2:]
+        if (kh, kw) == (sh, sw) and isinstance(OH, int) and isinstance(OW, int) and (OH * kh, OW * kw) == D[2:]:
+            return kh, kw
+    return None
+
+
 def _replace_load_buf(stmts, old, new):
     """Statements with loads of `old` reading `new` instead."""
     memo = {}
@@ -688,9 +714,12 @@ class ScalarBuilder:
 
 # ---- the whole program ----
 
-def lower_plan(plan, use_blas=True, name=None) -> Program:
+def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
+    """Kernels of a fusion plan. `tile_windows`: loop kernels holding a non-overlapping max-pool gradient iterate
+    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better)."""
     g = plan.graph
     ctx = _ProgramCtx(g, use_blas)
+    ctx.tile_windows = tile_windows
     kernels = []
     for grp in plan.groups:
         kernels.append(GroupLowerer(ctx, grp).lower())

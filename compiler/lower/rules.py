@@ -267,8 +267,7 @@ def _r_pool_vjp(L, n, idx):
         # non-overlapping windows: (h, w) lies in the one window (h // sh, w // sw), if that window exists
         conds, win = [], []
         for t, s_, o, full in ((h, sh, OH, x.type.shape[2]), (w, sw, OW, x.type.shape[3])):
-            t = as_expr(t)
-            t = Op("floordiv", [t, _i64(s_)], I64) if s_ != 1 else t
+            t = _ix_floordiv(t, s_)
             if sadd(full, -smul(o, s_)) != 0:
                 conds.append(Op("lt", [t, as_expr(o)], BOOL))
                 t = Op("clamp", [t, _i64(0), as_expr(sadd(o, -1))], I64)
@@ -286,6 +285,16 @@ def _r_pool_vjp(L, n, idx):
             v = Op("select", [_all(ch + cw + [Op("eq", [xv, m], BOOL)]), Op("div", [g, cnt], dt), Const(0, dt)], dt)
             acc = v if acc is None else Op("add", [acc, v], dt)
     return acc
+
+
+def _ix_floordiv(t, s):
+    """t // s: an affine Ix when t = s*(affine) + r with 0 <= r < s (a window-tiled loop), else a floordiv op."""
+    if s == 1:
+        return t
+    if (isinstance(t, Ix) and isinstance(t.const, int) and 0 <= t.const < s
+            and all(isinstance(c, int) and c % s == 0 for _, c in t.terms)):
+        return Ix([(v, c // s) for v, c in t.terms], 0)
+    return Op("floordiv", [as_expr(t), _i64(s)], I64)
 
 
 def _r_cast(L, n, idx):
