@@ -375,6 +375,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
 
     if merge_rows:
         groups = _merge_sibling_rows(groups, group_of, pos, log)
+        groups = _merge_sibling_loops(groups, group_of, log)
     # which assigned values other kernels read (or the caller gets): each owner must store them
     stored = {grp: [] for grp in groups}
     seen = set()
@@ -445,6 +446,41 @@ def _merge_sibling_rows(groups, group_of, pos, log):
                     group_of[n] = a
                 a.reasons.append(f"merged with {b.name} (same rows, nothing in between)")
                 log.append(f"{a.name}: merged with {b.name} (same rows, nothing in between)")
+                groups = [g for g in groups if g is not b]
+                changed = True
+                break
+            if changed:
+                break
+    return groups
+
+
+def _external_inputs(grp):
+    return {v for n in grp.members for v in n.inputs if v.node is None or v.node not in grp.members}
+
+
+def _merge_sibling_loops(groups, group_of, log):
+    """Merge elementwise loop kernels over the same domain that read a common array (an optimizer's new velocity
+    and new parameters both read the gradient and the old velocity): one pass reads it once. Every member is
+    evaluated per element, so the merged kernel computes the same values; merging never crosses a third kernel."""
+    changed = True
+    while changed:
+        changed = False
+        deps = _group_deps(groups, group_of)
+        loops = [g for g in groups if g.kind == "loop"]
+        ins = {g: _external_inputs(g) for g in loops}
+        for i, a in enumerate(loops):
+            for b in loops[i + 1:]:
+                if not shapes_equal(a.domain, b.domain) or not any(
+                        shapes_equal(v.type.shape, a.domain) for v in ins[a] & ins[b]):
+                    continue
+                if _reaches_via_other(b, a, deps) or _reaches_via_other(a, b, deps):
+                    continue
+                a.members |= b.members
+                a.assigned |= b.assigned
+                for n in b.assigned:
+                    group_of[n] = a
+                a.reasons.append(f"merged with {b.name} (same domain, shared input)")
+                log.append(f"{a.name}: merged with {b.name} (same domain, shared input)")
                 groups = [g for g in groups if g is not b]
                 changed = True
                 break

@@ -139,3 +139,24 @@ def test_mlp_training_step_kernel_count():
     print(f"MLP 784-256-10 SGD step: {n} kernels, {low.kernels.bytes_moved} bytes moved")
     # 4 gemms (2 forward, 2 weight gradients) + 1 input-gradient gemm, the loss, the bias gradients
     assert n <= 10
+
+
+def test_sgd_momentum_update_is_one_kernel_per_parameter():
+    # new velocity and new parameter both read the gradient and the old velocity: one pass, two outputs
+    p, v, g = (np.ones(N, np.float32) * i for i in (1, 2, 3))
+
+    def update(p, v, g):
+        v2 = 0.9 * v + g
+        return p - 0.01 * v2, v2
+    low, prog = lowered(update, p, v, g)
+    assert len(prog.kernels) == 1 and len(prog.kernels[0].writes) == 2
+    assert prog.bytes_moved == 5 * N * 4
+    got = cc.compile(update)(p, v, g)
+    for a, b in zip(got, update(p, v, g)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_unrelated_same_shape_outputs_stay_separate_kernels():
+    x, y = np.ones(N, np.float32), np.ones(N, np.float32)
+    low, prog = lowered(lambda x, y: (np.exp(x), np.sin(y)), x, y)
+    assert len(prog.kernels) == 2
