@@ -27,7 +27,7 @@ _GOLDEN = 0x9E3779B97F4A7C15
 # parallelise a loop when it does at least this many element-steps (fork/join costs ~1.5 us)
 PARALLEL_WORK = 1 << 15
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
-BLAS_THREAD_WORK = 1 << 23
+BLAS_THREAD_WORK = 1 << 20
 
 
 def ll_type(dt):
@@ -568,13 +568,12 @@ class CpuCodegen:
         # NOTE: OpenBLAS runs its own spinning worker threads; OpenMP teams next to them oversubscribe the cores
         # and a parallel region can wait a whole scheduler tick for its worker. Programs that call BLAS leave
         # the cores to BLAS and run their loops on the calling thread.
-        # NOTE: OpenBLAS threads are only worth their hand-off above ~8M multiply-adds; below that a 2-thread
-        # sgemm is no faster idle, and on a busy machine a worker that is not scheduled stalls the call for a
-        # whole tick (a 256^3 sgemm: 0.5 ms on 1 thread, 24 ms on 2 with the other core busy). So the entry runs
-        # OpenBLAS single-threaded and hands it the caller's thread count only around big gemms. Programs with
-        # gemms still run their loops on the calling thread: their loops are many and small (LeNet's step: 7 ms
-        # on one thread, 10-30 ms with OpenMP teams on a busy 2-core machine), and outlining them doubles the
-        # LLVM time.
+        # NOTE: the entry runs OpenBLAS single-threaded and hands it the caller's thread count only around gemms
+        # of at least BLAS_THREAD_WORK multiply-adds. Tiny gemms gain nothing from a hand-off, and on a busy
+        # machine a worker that is not scheduled stalls a threaded call for a whole tick (a 256^3 sgemm: 0.5 ms
+        # on 1 thread, 24 ms on 2 with the other core busy). The bar is low (1M) because idle 2-core timings
+        # still favour threads from there (MLP batch-16 step: 0.19 ms at 1M, 0.27 ms at 8M). (Measured for the
+        # loops too: LeNet's step ran 7 ms on one thread, 10-30 ms with OpenMP teams on a busy 2-core machine.)
         gemms = [g for k in program.kernels for g in _gemms(k.body)]
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
