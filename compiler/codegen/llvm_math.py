@@ -13,13 +13,13 @@ NumPy's float64 result for the same input. f32 figure = max |got - exact| / ulp 
     exp       0.99          3.2e-16       denormal results rounded once (not flushed); inf/0 past the clamp
     log       0.82          2.2e-16       all positive floats, denormal inputs included
     tanh      2.49          4.0e-16       relative accuracy also for tiny x (f32: one expm1-based path)
-    logistic  2.34          5.1e-16       relative accuracy in both tails (e^x/(1+e^x) for x < 0)
+    logistic  2.37          5.1e-16       relative accuracy in both tails (e^x/(1+e^x) for x < 0)
     sin, cos  1.54          3.1e-16       whole range |x| <= 2^27*pi/2 ~ 2.1e8 (both dtypes), NaN beyond
     pow       0.50          2.2e-14       f32 via f64; f64 error ~ |y ln x| * 1.1e-16 (here |y ln x| <= ~180)
     sqrt 0.5; abs, sign, maximum, minimum exact
 
 ns/element (f32, 1 thread, same machine; benchmarks/bench_llvm_math.py, 64K / 4M elements, NumPy in brackets):
-exp 0.18 [0.30], log 0.31 [0.22], tanh 0.18 [0.16], logistic 0.17 [0.49], sin 0.32 [0.56], cos 0.30 [0.38],
+exp 0.18 [0.30], log 0.31 [0.22], tanh 0.16 [0.16], logistic 0.15 [0.49], sin 0.32 [0.56], cos 0.30 [0.38],
 pow 2.6 [0.39]; f64: exp 0.50 [0.58], log 0.74 [0.56], sin 0.51 [13.8], pow 2.7 [1.3].
 
 Caveats:
@@ -138,6 +138,10 @@ def _clamp(b, t, x, lo, hi):
 _EXPF_P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
 # f64: Taylor to degree 12 on |r| <= ln2/2; truncation r^13/13! < 1.7e-16
 _EXP_P = [1.0 / math.factorial(n) for n in range(12, -1, -1)]
+# f32 minimax fits on |r| <= ln2/2 (relative error, f32-rounded coefficients, highest degree first):
+# expm1 r = r + r^2 P(r), degree 6, 1.3e-8 relative;  e^r = Horner of degree 6, 2.0e-9 relative
+_EXPM1F_P = [1.3882516650e-03, 8.3665475249e-03, 4.1667200625e-02, 1.6666543484e-01, 4.9999997020e-01]
+_EXPF_P6 = [1.3843607157e-03, 8.3741955459e-03, 4.1668005288e-02, 1.6666430235e-01, 4.9999994040e-01, 1.0, 1.0]
 
 
 def exp(b, x):
@@ -164,19 +168,19 @@ def exp(b, x):
 
 
 def _expf_reduced(b, t, z, bias):
-    """f32 e^z for z in [-190 + bias, 0] as (e^r - 1, 2^(k + bias)), z = k ln2 + r, |r| <= ln2/2.
+    """f32 e^z for z in [-190 + bias, 0] reduced to (r, 2^(k + bias)), z = k ln2 + r, |r| <= ln2/2 (+ rounding of k).
 
     The shifter 1.5*2^23 + 127 + bias leaves k + 127 + bias in the low mantissa bits of z/ln2 + shifter, so one
     shift by 23 makes the float 2^(k+bias) (valid while 0 < k + 127 + bias < 256): no integer add, no second factor.
+    The shifter add is fused with z/ln2 (k may round differently at a tie; r below is exact for either k).
     """
     shift = 1.5 * 2.0 ** 23 + 127 + bias
-    s = b.fadd(b.fmul(z, t.f(1.0 / math.log(2.0))), t.f(shift))
+    s = _fma(b, z, t.f(1.0 / math.log(2.0)), t.f(shift))
     kf = b.fsub(s, t.f(shift))
     pw = _float(b, t, b.shl(_bits(b, t, s), t.i(23)))
     # k*C1 is exact (C1 has 9 bits), so the reduction is exact with or without FMA
     r = _fma(b, kf, t.f(-0.693359375), z)
-    r = _fma(b, kf, t.f(2.12194440e-4), r)
-    return _fma(b, _horner(b, t, r, _EXPF_P), b.fmul(r, r), r), pw
+    return _fma(b, kf, t.f(2.12194440e-4), r), pw
 
 
 # --- log ---------------------------------------------------------------------------------------------------------
@@ -251,7 +255,8 @@ def tanh(b, x):
         # also for tiny |x|, and the quotient has no cancellation. -40: tanh is 1 well before; NaN passes.
         z = b.fmul(ax, t.f(-2.0))
         z = b.select(b.fcmp_ordered("<", z, t.f(-40.0)), t.f(-40.0), z)
-        em1r, pw = _expf_reduced(b, t, z, 0)
+        r, pw = _expf_reduced(b, t, z, 0)
+        em1r = _fma(b, _horner(b, t, r, _EXPM1F_P), b.fmul(r, r), r)
         em1 = _fma(b, pw, em1r, b.fsub(pw, t.f(1.0)))          # e^z - 1 = 2^k (e^r - 1) + (2^k - 1)
         return _copysign(b, t, b.fdiv(em1, b.fsub(t.f(-2.0), em1)), x)       # -em1 / (2 + em1), one op less
     z = b.fmul(x, x)
@@ -270,13 +275,15 @@ def logistic(b, x):
     t = _Ty(x.type)
     nax = b.fneg(abs(b, x))
     if t.bits == 32:
-        # e^-|x| <= 1 only needs the low end: 2^k = 2^(k+64) * 2^-64 keeps both factors normal down to the clamp
-        # (e^-104 < 2^-150 rounds to 0), so denormal results are rounded once; NaN passes the clamp
+        # e^-|x| <= 1 only needs the low end: E = e^-|x| 2^64 = 2^(k+64) p(r) is normal down to the clamp (e^-104 <
+        # 2^-150 rounds to 0) and exact (p times a power of two), and the 2^64 cancels in the quotient, so denormal
+        # results are rounded once, by the division; NaN passes the clamp
         nax = b.select(b.fcmp_ordered("<", nax, t.f(-104.0)), t.f(-104.0), nax)
-        em1r, pw = _expf_reduced(b, t, nax, 64)
-        e = b.fmul(_fma(b, em1r, pw, pw), t.f(2.0 ** -64))               # 2^(k+64) (1 + em1r) 2^-64
-    else:
-        e = exp(b, nax)
+        r, pw = _expf_reduced(b, t, nax, 64)
+        e = b.fmul(_horner(b, t, r, _EXPF_P6), pw)
+        num = b.select(b.fcmp_ordered(">=", x, t.f(0.0)), t.f(2.0 ** 64), e)   # NaN x: e is NaN, so is the result
+        return b.fdiv(num, b.fadd(e, t.f(2.0 ** 64)))
+    e = exp(b, nax)
     num = b.select(b.fcmp_ordered(">=", x, t.f(0.0)), t.f(1.0), e)   # NaN x: e is NaN, so is the result
     return b.fdiv(num, b.fadd(e, t.f(1.0)))
 
