@@ -293,20 +293,27 @@ class Executable:
 
     def fits(self, leaves):
         """Whether these (already converted) arrays fit the symbolic signature."""
-        env = {}
-        for a, t in zip(leaves, self.in_types):
-            if a.ndim != len(t.shape) or a.dtype != t.dtype.np:
-                return False
-            for n, d in zip(a.shape, t.shape):
-                if isinstance(d, int):
-                    if n != d:
-                        return False
-                elif d.is_Symbol:
-                    if env.setdefault(d, n) != n:
-                        return False
-                else:
-                    return None
-        return True
+        return fits_signature(leaves, self.in_types)
+
+
+def fits_signature(leaves, in_types):
+    """Whether arrays (NumPy or device: anything with .shape and .dtype) fit TensorTypes with symbolic sizes:
+    True / False, or None when a size is an expression (undecided: callers treat it as no fit)."""
+    env = {}
+    for a, t in zip(leaves, in_types):
+        shape = tuple(a.shape)
+        if len(shape) != len(t.shape) or np.dtype(a.dtype) != t.dtype.np:
+            return False
+        for n, d in zip(shape, t.shape):
+            if isinstance(d, int):
+                if n != d:
+                    return False
+            elif d.is_Symbol:
+                if env.setdefault(d, n) != n:
+                    return False
+            else:
+                return None
+    return True
 
 
 def _parse_shape(items):

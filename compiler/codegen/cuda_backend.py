@@ -21,7 +21,7 @@ import numpy as np
 import sympy
 
 from .. import pytree
-from ..compile import Executable, Lowered, register_backend, _program_meta
+from ..compile import Executable, Lowered, register_backend, fits_signature, _program_meta
 from ..errors import BackendError, DTypeError
 from . import ptx_support as px
 
@@ -182,21 +182,7 @@ class CudaExecutable(Executable):
 
     def fits(self, leaves):
         """Whether these (already converted) arrays, NumPy or device, fit the symbolic signature."""
-        env = {}
-        for a, t in zip(leaves, self.in_types):
-            shape = tuple(a.shape)
-            if len(shape) != len(t.shape) or np.dtype(a.dtype) != t.dtype.np:
-                return False
-            for n, d in zip(shape, t.shape):
-                if isinstance(d, int):
-                    if n != d:
-                        return False
-                elif d.is_Symbol:
-                    if env.setdefault(d, n) != n:
-                        return False
-                else:
-                    return None
-        return True
+        return fits_signature(leaves, self.in_types)
 
     def _temps(self, dims, slot_bytes):
         cache = getattr(self._tls, "dev_temps", None)

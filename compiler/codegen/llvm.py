@@ -5,8 +5,8 @@ Layout of the module for a Program named f:
   void @f.<kernel>(ptr noalias %b0, ..., ptr %dims)   one internal function per kernel (noalias buffers)
   void @f.<kernel>.p<i>(ptr noalias..., ptr %dims, i64 %lo, i64 %hi)   a parallel loop's iterations lo..hi
   void @f.<kernel>.p<i>.omp(ptr %data)                the OpenMP body: its thread's chunk of lo..hi
-Math goes through llvm_math (branch-free polynomials, no libm calls); matmuls call CBLAS when given.
-Only instructions and intrinsics every x86-64 CPU selects are emitted.
+Scalar expressions come from scalar.py; math goes through llvm_math (branch-free polynomials, no libm calls);
+matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU selects are emitted.
 """
 from __future__ import annotations
 
@@ -16,41 +16,25 @@ import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F32, F64, I32, I64, BOOL
-from ..lower.kernel import (Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, Expr)
+from ..ir.types import F32, BOOL
+from ..lower.kernel import Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
+from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
 PTR = ir.PointerType()
-I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-FT, DT = ir.FloatType(), ir.DoubleType()
-_GOLDEN = 0x9E3779B97F4A7C15
 # parallelise a loop when it does at least this many element-steps (fork/join costs ~1.5 us)
 PARALLEL_WORK = 1 << 15
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
 BLAS_THREAD_WORK = 1 << 20
 
 
-def ll_type(dt):
-    return {"f32": FT, "f64": DT, "i32": I32T, "i64": I64T, "bool": I1T}[dt.name]
-
-
-def mem_type(dt):
-    return I8T if dt is BOOL else ll_type(dt)
-
-
-def _const(dt, v):
-    t = ll_type(dt)
-    if dt.is_float:
-        return ir.Constant(t, float(v))
-    if dt is BOOL:
-        return ir.Constant(t, 1 if v else 0)
-    bits = t.width
-    v = int(v) & ((1 << bits) - 1)
-    return ir.Constant(t, v)
-
-
-class _Fn:
+class _Fn(ScalarEmitter):
     """State of one LLVM function being built: builder, buffer pointers, dims, loop vars, value scopes."""
+
+    TARGET = "cpu"
+    MATH = {"exp": lm.exp, "log": lm.log, "tanh": lm.tanh, "logistic": lm.logistic, "sin": lm.sin, "cos": lm.cos,
+            "sqrt": lm.sqrt, "abs": lm.abs, "sign": lm.sign, "pow": lm.pow, "maximum": lm.maximum,
+            "minimum": lm.minimum}
 
     def __init__(self, cg, fn, bufs, dims_ptr):
         self.cg = cg
@@ -65,7 +49,7 @@ class _Fn:
         self.accs = {}                   # Acc -> (alloca, idx alloca)
         self.syms = {}
 
-    # ---- sizes and indices ----
+    # ---- sizes and values: what the CPU does its own way ----
     def dim(self, s):
         v = self.dims.get(s)
         if v is None:
@@ -77,334 +61,42 @@ class _Fn:
             self.dims[s] = v
         return v
 
-    def sym(self, e):
-        if isinstance(e, int):
-            return ir.Constant(I64T, e)
-        if isinstance(e, str):
-            return self.vars[e]
-        key = e
-        v = self.syms.get(key)
-        if v is not None:
-            return v
-        if e.is_Integer:
-            v = ir.Constant(I64T, int(e))
-            self.syms[key] = v
-            return v
-        # sizes depend on dims only: compute them once, in the entry block (dominates every use)
-        with self.b.goto_block(self.entry):
-            return self._sym(e, key)
+    def symbol(self, s):
+        return self.vars[str(s)] if str(s) in self.vars else self.dim(s)
 
-    def _sym(self, e, key):
+    def acc_value(self, e):
         b = self.b
-        if e.is_Integer:
-            v = ir.Constant(I64T, int(e))
-        elif e.is_Symbol:
-            if str(e) in self.vars:
-                v = self.vars[str(e)]
-            else:
-                v = self.dim(e)
-        elif e.is_Add:
-            args = [self.sym(a) for a in e.args]
-            v = args[0]
-            for a in args[1:]:
-                v = b.add(v, a)
-        elif e.is_Mul:
-            num, den = sympy.fraction(e)
-            if den != 1:
-                v = self._floordiv(self.sym(num), self.sym(den))
-            else:
-                args = [self.sym(a) for a in e.args]
-                v = args[0]
-                for a in args[1:]:
-                    v = b.mul(v, a)
-        elif e.is_Pow and e.exp.is_Integer and int(e.exp) > 0:
-            base = self.sym(e.base)
-            v = base
-            for _ in range(int(e.exp) - 1):
-                v = b.mul(v, base)
-        elif isinstance(e, sympy.floor):
-            num, den = sympy.fraction(sympy.together(e.args[0]))
-            v = self._floordiv(self.sym(num), self.sym(den))
-        elif isinstance(e, sympy.ceiling):
-            num, den = sympy.fraction(sympy.together(e.args[0]))
-            n, d = self.sym(num), self.sym(den)
-            v = self._floordiv(b.add(n, b.sub(d, ir.Constant(I64T, 1))), d)
-        elif isinstance(e, sympy.Mod):
-            a, m = self.sym(e.args[0]), self.sym(e.args[1])
-            r = b.srem(a, m)
-            v = b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, m), r)
-        elif isinstance(e, (sympy.Max, sympy.Min)):
-            args = [self.sym(a) for a in e.args]
-            v = args[0]
-            for a in args[1:]:
-                c = b.icmp_signed(">" if isinstance(e, sympy.Max) else "<", a, v)
-                v = b.select(c, a, v)
-        else:
-            raise BackendError(f"cpu: cannot generate code for size expression {e}")
-        self.syms[key] = v
+        slots = self.accs[e.acc]
+        if e.acc.op == "argmax":
+            return b.load(slots[1], typ=I64T)
+        v = b.load(slots[0], typ=ll_type(e.acc.dtype))
+        if e.acc.op == "max" and e.acc.dtype.is_float:
+            # the NaN seen flag: max of anything with NaN is NaN
+            return b.select(b.load(slots[1], typ=I1T), ir.Constant(v.type, math.nan), v)
         return v
-
-    def _floordiv(self, n, d):
-        b = self.b
-        q = b.sdiv(n, d)
-        r = b.srem(n, d)
-        fix = b.and_(b.icmp_signed("!=", r, ir.Constant(I64T, 0)),
-                     b.icmp_signed("!=", b.icmp_signed("<", r, ir.Constant(I64T, 0)),
-                                   b.icmp_signed("<", d, ir.Constant(I64T, 0))))
-        return b.sub(q, b.zext(fix, I64T))
-
-    def ix(self, i):
-        if not isinstance(i, Ix):
-            return self.val(i)
-        b = self.b
-        v = None
-        for var, c in i.terms:
-            t = self.vars[var]
-            if not (isinstance(c, int) and c == 1):
-                t = b.mul(t, self.sym(c), flags=["nsw"])
-            v = t if v is None else b.add(v, t, flags=["nsw"])
-        if not (isinstance(i.const, int) and i.const == 0) or v is None:
-            cv = self.sym(i.const)
-            v = cv if v is None else b.add(v, cv, flags=["nsw"])
-        return v
-
-    # ---- values ----
-    def lookup(self, e):
-        for s in reversed(self.scopes):
-            v = s.get(e)
-            if v is not None:
-                return v
-        return None
-
-    def val(self, e):
-        v = self.lookup(e)
-        if v is None:
-            v = self._val(e)
-            self.scopes[-1][e] = v
-        return v
-
-    def _val(self, e):
-        b = self.b
-        if isinstance(e, Const):
-            return _const(e.dtype, e.value)
-        if isinstance(e, Load):
-            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
-            v = b.load(p, typ=mem_type(e.dtype))
-            return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
-        if isinstance(e, Var):
-            slots = self.accs[e.acc]
-            if e.acc.op == "argmax":
-                return b.load(slots[1], typ=I64T)
-            v = b.load(slots[0], typ=ll_type(e.acc.dtype))
-            if e.acc.op == "max" and e.acc.dtype.is_float:
-                # the NaN seen flag: max of anything with NaN is NaN
-                return b.select(b.load(slots[1], typ=I1T), ir.Constant(v.type, math.nan), v)
-            return v
-        if isinstance(e, IndexValue):
-            return self.ix(e.ix)
-        if isinstance(e, Op):
-            return self.op(e)
-        raise BackendError(f"cpu: unknown expression {e!r}")
 
     def op(self, e):
         b = self.b
-        name, dt = e.op, e.dtype
         z = _logistic_arg(e)
         if z is not None:
             # 1/(1+exp(-z)) as written in NumPy: llvm_math's logistic is one exp and one division too, but cheaper
             # (no overflow path) and relative-accurate for very negative z, where exp(-z) = inf gives 0 here
             return lm.logistic(b, self.val(z))
-        args = [self.val(a) for a in e.args]
-        adt = e.args[0].dtype if e.args else dt
-        if name == "cast":
-            return self.cast(args[0], adt, dt)
-        if name == "select":
-            return b.select(args[0], args[1], args[2])
-        if name == "clamp":
-            x, lo, hi = args
-            x = b.select(b.icmp_signed("<", x, lo), lo, x)
-            return b.select(b.icmp_signed(">", x, hi), hi, x)
-        p2 = _pow2_const(e.args[1]) if name in ("floordiv", "mod") else None
+        p2 = _pow2_const(e.args[1]) if e.op in ("floordiv", "mod") else None
         if p2 is not None:
             # floor division / floor modulo by 2^k are exact as an arithmetic shift / a mask, negatives included
-            if name == "floordiv":
-                return b.ashr(args[0], ir.Constant(args[0].type, p2))
-            return b.and_(args[0], ir.Constant(args[0].type, (1 << p2) - 1))
-        if name == "floordiv":
-            return self._floordiv(args[0], args[1])
-        if name == "mod":
-            r = b.srem(args[0], args[1])
-            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, args[1]), r)
-        if name == "random_uniform":
-            return self.random(args[0], args[1], dt)
-        if adt.is_float:
-            return self.float_op(name, args, adt)
-        return self.int_op(name, args, adt)
-
-    def float_op(self, name, a, dt):
-        b = self.b
-        t = ll_type(dt)
-        unary = {"exp": lm.exp, "log": lm.log, "tanh": lm.tanh, "logistic": lm.logistic, "sin": lm.sin,
-                 "cos": lm.cos, "sqrt": lm.sqrt, "abs": lm.abs, "sign": lm.sign}
-        if name in unary:
-            return unary[name](b, a[0])
-        if name == "neg":
-            return b.fneg(a[0])
-        if name == "reciprocal":
-            return b.fdiv(ir.Constant(t, 1.0), a[0])
-        if name == "square":
-            return b.fmul(a[0], a[0])
-        if name == "add":
-            return b.fadd(a[0], a[1])
-        if name == "sub":
-            return b.fsub(a[0], a[1])
-        if name == "mul":
-            return b.fmul(a[0], a[1])
-        if name == "div":
-            return b.fdiv(a[0], a[1])
-        if name == "pow":
-            return lm.pow(b, a[0], a[1])
-        if name == "maximum":
-            return lm.maximum(b, a[0], a[1])
-        if name == "minimum":
-            return lm.minimum(b, a[0], a[1])
-        cmp = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-        if name in cmp:
-            return b.fcmp_ordered(cmp[name], a[0], a[1])
-        if name == "ne":
-            return b.fcmp_unordered("!=", a[0], a[1])
-        raise BackendError(f"cpu: no instruction for scalar op '{name}' on {dt}")
-
-    def int_op(self, name, a, dt):
-        b = self.b
-        t = ll_type(dt)
-        zero = ir.Constant(t, 0)
-        if dt is BOOL:
-            if name in ("logical_and", "minimum", "mul"):
-                return b.and_(a[0], a[1])
-            if name in ("logical_or", "maximum", "add"):
-                return b.or_(a[0], a[1])
-            if name == "logical_not":
-                return b.xor(a[0], ir.Constant(I1T, 1))
-            if name in ("eq", "ne", "lt", "le", "gt", "ge"):
-                op = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[name]
-                return b.icmp_unsigned(op, a[0], a[1])
-            raise BackendError(f"cpu: no instruction for scalar op '{name}' on bool")
-        if name == "neg":
-            return b.sub(zero, a[0])
-        if name == "abs":
-            return b.select(b.icmp_signed("<", a[0], zero), b.sub(zero, a[0]), a[0])
-        if name == "sign":
-            pos = b.zext(b.icmp_signed(">", a[0], zero), t)
-            neg = b.zext(b.icmp_signed("<", a[0], zero), t)
-            return b.sub(pos, neg)
-        if name == "square":
-            return b.mul(a[0], a[0])
-        if name == "add":
-            return b.add(a[0], a[1])
-        if name == "sub":
-            return b.sub(a[0], a[1])
-        if name == "mul":
-            return b.mul(a[0], a[1])
-        if name == "div":
-            # floor division; x // 0 = 0 (NumPy warns and gives 0)
-            x, y = a
-            isz = b.icmp_signed("==", y, zero)
-            ys = b.select(isz, ir.Constant(t, 1), y)
-            # INT_MIN // -1 overflows: make it wrap like NumPy instead of trapping
-            q = self._floordiv_t(x, ys, t)
-            return b.select(isz, zero, q)
-        if name == "pow":
-            return self.ipow(a[0], a[1], t)
-        if name in ("maximum", "minimum"):
-            c = b.icmp_signed(">" if name == "maximum" else "<", a[0], a[1])
-            return b.select(c, a[0], a[1])
-        cmp = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-        if name in cmp:
-            return b.icmp_signed(cmp[name], a[0], a[1])
-        raise BackendError(f"cpu: no instruction for scalar op '{name}' on {dt}")
-
-    def _floordiv_t(self, n, d, t):
-        b = self.b
-        zero = ir.Constant(t, 0)
-        m1 = ir.Constant(t, -1)
-        # avoid the INT_MIN / -1 trap: divide by 1 and negate instead
-        isneg1 = b.icmp_signed("==", d, m1)
-        ds = b.select(isneg1, ir.Constant(t, 1), d)
-        q = b.sdiv(n, ds)
-        r = b.srem(n, ds)
-        fix = b.and_(b.icmp_signed("!=", r, zero),
-                     b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", ds, zero)))
-        q = b.sub(q, b.zext(fix, t))
-        return b.select(isneg1, b.sub(zero, n), q)
-
-    def ipow(self, x, y, t):
-        b = self.b
-        result = ir.Constant(t, 1)
-        base = x
-        e = y
-        for _ in range(t.width):
-            bit = b.icmp_unsigned("!=", b.and_(e, ir.Constant(t, 1)), ir.Constant(t, 0))
-            result = b.select(bit, b.mul(result, base), result)
-            base = b.mul(base, base)
-            e = b.lshr(e, ir.Constant(t, 1))
-        # negative exponents: 1 for base 1, else 0 (NumPy raises for ints; never garbage)
-        neg = b.icmp_signed("<", y, ir.Constant(t, 0))
-        one = b.icmp_signed("==", x, ir.Constant(t, 1))
-        return b.select(neg, b.select(one, ir.Constant(t, 1), ir.Constant(t, 0)), result)
-
-    def cast(self, v, src, dst):
-        b = self.b
-        if src is dst:
-            return v
-        st, dt_ = ll_type(src), ll_type(dst)
-        if dst is BOOL:
-            if src.is_float:
-                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))     # NaN -> True as in NumPy
-            return b.icmp_unsigned("!=", v, ir.Constant(st, 0))
-        if src is BOOL:
-            return b.uitofp(v, dt_) if dst.is_float else b.zext(v, dt_)
-        if src.is_float and dst.is_float:
-            return b.fpext(v, dt_) if dst.bits > src.bits else b.fptrunc(v, dt_)
-        if src.is_float:
-            # NaN / out of range -> INT_MIN (x86 and NumPy); never an undefined fptosi
-            lo, hi = -(2.0 ** (dst.bits - 1)), 2.0 ** (dst.bits - 1)
-            ok = b.and_(b.fcmp_ordered(">=", v, ir.Constant(st, lo)), b.fcmp_ordered("<", v, ir.Constant(st, hi)))
-            safe = b.select(ok, v, ir.Constant(st, 0.0))
-            return b.select(ok, b.fptosi(safe, dt_), ir.Constant(dt_, -(1 << (dst.bits - 1)) & ((1 << dst.bits) - 1)))
-        if dst.is_float:
-            return b.sitofp(v, dt_)
-        if dst.bits > src.bits:
-            return b.sext(v, dt_)
-        if dst.bits < src.bits:
-            return b.trunc(v, dt_)
-        return v
-
-    def random(self, key, counter, dt):
-        b = self.b
-        z = b.add(b.mul(key, ir.Constant(I64T, _GOLDEN)), counter)
-        for sh, mul in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-            z = b.mul(b.xor(z, b.lshr(z, ir.Constant(I64T, sh))), ir.Constant(I64T, mul))
-        z = b.xor(z, b.lshr(z, ir.Constant(I64T, 31)))
-        bits = 24 if dt.bits == 32 else 53
-        u = b.fmul(b.uitofp(b.lshr(z, ir.Constant(I64T, 64 - bits)), DT), ir.Constant(DT, 2.0 ** -bits))
-        return u if dt is F64 else b.fptrunc(u, FT)
+            x = self.val(e.args[0])
+            if e.op == "floordiv":
+                return b.ashr(x, ir.Constant(x.type, p2))
+            return b.and_(x, ir.Constant(x.type, (1 << p2) - 1))
+        return super().op(e)
 
     # ---- statements ----
-    def stmts(self, body):
-        for s in body:
-            self.stmt(s)
-
     def stmt(self, s):
-        b = self.b
         if isinstance(s, Loop):
             self.loop(s.var, ir.Constant(I64T, 0), self.sym(s.extent), s.body)
         elif isinstance(s, Store):
-            v = self.val(s.value)
-            if s.value.dtype is BOOL:
-                v = b.zext(v, I8T)
-            p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
-            b.store(v, p)
+            self.store_value(s)
         elif isinstance(s, AccInit):
             self.acc_init(s.acc)
         elif isinstance(s, AccUpdate):
@@ -415,30 +107,7 @@ class _Fn:
             raise BackendError(f"cpu: unknown statement {s!r}")
 
     def loop(self, var, lo, hi, body):
-        b = self.b
-        pre = b.block
-        head = self.fn.append_basic_block(f"{var}.head")
-        bodyb = self.fn.append_basic_block(f"{var}.body")
-        exit_ = self.fn.append_basic_block(f"{var}.exit")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64T, name=var)
-        i.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", i, hi), bodyb, exit_)
-        b.position_at_end(bodyb)
-        old = self.vars.get(var)
-        self.vars[var] = i
-        self.scopes.append({})
-        self.stmts(body)
-        self.scopes.pop()
-        nxt = b.add(i, ir.Constant(I64T, 1), flags=["nuw", "nsw"])
-        i.add_incoming(nxt, b.block)
-        b.branch(head)
-        b.position_at_end(exit_)
-        if old is None:
-            del self.vars[var]
-        else:
-            self.vars[var] = old
+        self.counted_loop(var, lo, hi, ir.Constant(I64T, 1), lambda: self.stmts(body), flags=("nuw", "nsw"))
 
     def alloca(self, t, name):
         with self.b.goto_block(self.entry):
@@ -470,9 +139,7 @@ class _Fn:
         elif ia is not None:
             b.store(ir.Constant(I1T, 0), ia)
         # values loaded from this accumulator before now are stale
-        for s in self.scopes:
-            for k in [k for k in s if isinstance(k, Var) and k.acc is acc]:
-                del s[k]
+        self.forget(lambda k: isinstance(k, Var) and k.acc is acc)
 
     def acc_update(self, s):
         b = self.b
@@ -496,14 +163,7 @@ class _Fn:
                 new = b.select(b.icmp_signed(">", v, old), v, old)
             b.store(new, a)
         else:
-            if acc.dtype.is_float:
-                take = b.or_(b.fcmp_ordered(">", v, old),
-                             b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", old, old)))
-            else:
-                take = b.icmp_signed(">", v, old)
-            b.store(b.select(take, v, old), a)
-            at = self.val(s.index)
-            b.store(b.select(take, at, b.load(ia, typ=I64T)), ia)
+            self.argmax_step(s, a, ia, old, v)
 
     def gemm(self, g):
         b = self.b

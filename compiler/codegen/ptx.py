@@ -6,43 +6,24 @@ Each Kernel becomes one or more launches (ptx_plan.py decides the thread mapping
 
 taking the buffers it touches (in Launch.bufs order) and then every symbolic dim of the Program (Program.dims
 order). Math uses only what NVPTX selects natively (ptx_support): f32 exp/tanh/logistic through ex2.approx and
-rcp.approx with range reduction (a few ulp), log/sin/cos and all of f64 through polynomials.
+rcp.approx with range reduction (a few ulp), log/sin/cos and all of f64 through polynomials. Scalar
+expressions come from scalar.py.
 """
 from __future__ import annotations
 
 import math
 import re
 
-import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F64, BOOL
-from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
+from ..ir.types import BOOL
+from ..lower.kernel import Load, Var, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
 from . import ptx_support as px
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
+from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T, FT, DT
 
-I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-FT, DT = ir.FloatType(), ir.DoubleType()
-_GOLDEN = 0x9E3779B97F4A7C15
 UNROLL = 8                    # elements per thread per grid-stride step of a pure elementwise launch
-
-
-def ll_type(dt):
-    return {"f32": FT, "f64": DT, "i32": I32T, "i64": I64T, "bool": I1T}[dt.name]
-
-
-def mem_type(dt):
-    return I8T if dt is BOOL else ll_type(dt)
-
-
-def _const(dt, v):
-    t = ll_type(dt)
-    if dt.is_float:
-        return ir.Constant(t, float(v))
-    if dt is BOOL:
-        return ir.Constant(t, 1 if v else 0)
-    return ir.Constant(t, int(v) & ((1 << t.width) - 1))
 
 
 def _c(x, v):
@@ -145,8 +126,11 @@ _UNARY = {"exp": lambda b, x: px.exp(b, x), "log": lambda b, x: px.log(b, x), "t
 
 # ---- one kernel function ----
 
-class _Gen:
+class _Gen(ScalarEmitter):
     """State of one `.entry` being built: builder, buffer params, dims, loop vars, value scopes, accumulators."""
+
+    TARGET = "ptx"
+    MATH = dict(_UNARY, pow=g_pow, maximum=g_maximum, minimum=g_minimum)
 
     def __init__(self, cg, fn, lc):
         self.cg = cg
@@ -170,89 +154,20 @@ class _Gen:
         with self.b.goto_block(self.entry):
             self.b.branch(self._body)
 
-    # ---- sizes and indices (dims only: computed once in the entry block) ----
-    def sym(self, e):
-        if isinstance(e, int):
-            return ir.Constant(I64T, e)
-        v = self.syms.get(e)
-        if v is None:
-            with self.b.goto_block(self.entry):
-                v = self._sym(e)
-            self.syms[e] = v
-        return v
+    # ---- sizes and values: what the GPU does its own way ----
+    def symbol(self, s):
+        if s not in self.dims:
+            raise BackendError(f"ptx: size {s} is not a dim of the program")
+        return self.dims[s]
 
-    def _sym(self, e):
-        b = self.b
-        if e.is_Integer:
-            return ir.Constant(I64T, int(e))
-        if e.is_Symbol:
-            if e not in self.dims:
-                raise BackendError(f"ptx: size {e} is not a dim of the program")
-            return self.dims[e]
-        if e.is_Add:
-            args = [self.sym(a) for a in e.args]
-            v = args[0]
-            for a in args[1:]:
-                v = b.add(v, a)
-            return v
-        if e.is_Mul:
-            num, den = sympy.fraction(e)
-            if den != 1:
-                return self._floordiv(self.sym(num), self.sym(den))
-            args = [self.sym(a) for a in e.args]
-            v = args[0]
-            for a in args[1:]:
-                v = b.mul(v, a)
-            return v
-        if e.is_Pow and e.exp.is_Integer and int(e.exp) > 0:
-            base = self.sym(e.base)
-            v = base
-            for _ in range(int(e.exp) - 1):
-                v = b.mul(v, base)
-            return v
-        if isinstance(e, sympy.floor):
-            num, den = sympy.fraction(sympy.together(e.args[0]))
-            return self._floordiv(self.sym(num), self.sym(den))
-        if isinstance(e, sympy.ceiling):
-            num, den = sympy.fraction(sympy.together(e.args[0]))
-            n, d = self.sym(num), self.sym(den)
-            return self._floordiv(b.add(n, b.sub(d, ir.Constant(I64T, 1))), d)
-        if isinstance(e, sympy.Mod):
-            a, m = self.sym(e.args[0]), self.sym(e.args[1])
-            r = b.srem(a, m)
-            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, m), r)
-        if isinstance(e, (sympy.Max, sympy.Min)):
-            args = [self.sym(a) for a in e.args]
-            v = args[0]
-            for a in args[1:]:
-                c = b.icmp_signed(">" if isinstance(e, sympy.Max) else "<", a, v)
-                v = b.select(c, a, v)
-            return v
-        raise BackendError(f"ptx: cannot generate code for size expression {e}")
+    def acc_value(self, e):
+        slots = self.accs[e.acc]
+        if e.acc.op == "argmax":
+            return self.b.load(slots[1], typ=I64T)
+        return self.b.load(slots[0], typ=ll_type(e.acc.dtype))
 
-    def _floordiv(self, n, d):
-        b = self.b
-        q = b.sdiv(n, d)
-        r = b.srem(n, d)
-        fix = b.and_(b.icmp_signed("!=", r, ir.Constant(I64T, 0)),
-                     b.icmp_signed("!=", b.icmp_signed("<", r, ir.Constant(I64T, 0)),
-                                   b.icmp_signed("<", d, ir.Constant(I64T, 0))))
-        return b.sub(q, b.zext(fix, I64T))
-
-    def ix(self, i):
-        if not isinstance(i, Ix):
-            return self.val(i)
-        b = self.b
-        v = None
-        for var, c in i.terms:
-            t = self.vars[var]
-            if not (isinstance(c, int) and c == 1):
-                t = b.mul(t, self.sym(c), flags=["nsw"])
-            v = t if v is None else b.add(v, t, flags=["nsw"])
-        if not (isinstance(i.const, int) and i.const == 0) or v is None:
-            cv = self.sym(i.const)
-            v = cv if v is None else b.add(v, cv, flags=["nsw"])
-        return v
+    def where(self):
+        return f" in kernel {self.lc.kernel.name}"
 
     # ---- thread indices ----
     def tid(self):
@@ -264,213 +179,6 @@ class _Gen:
     def sreg64(self, name):
         with self.b.goto_block(self.entry):
             return self.b.zext(px.sreg(self.b, name), I64T)
-
-    # ---- values ----
-    def lookup(self, e):
-        for s in reversed(self.scopes):
-            v = s.get(e)
-            if v is not None:
-                return v
-        return None
-
-    def val(self, e):
-        v = self.lookup(e)
-        if v is None:
-            v = self._val(e)
-            self.scopes[-1][e] = v
-        return v
-
-    def forget(self, pred):
-        for s in self.scopes:
-            for k in [k for k in s if pred(k)]:
-                del s[k]
-
-    def _val(self, e):
-        b = self.b
-        if isinstance(e, Const):
-            return _const(e.dtype, e.value)
-        if isinstance(e, Load):
-            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
-            v = b.load(p, typ=mem_type(e.dtype))
-            return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
-        if isinstance(e, Var):
-            slots = self.accs[e.acc]
-            if e.acc.op == "argmax":
-                return b.load(slots[1], typ=I64T)
-            return b.load(slots[0], typ=ll_type(e.acc.dtype))
-        if isinstance(e, IndexValue):
-            return self.ix(e.ix)
-        if isinstance(e, Op):
-            return self.op(e)
-        raise BackendError(f"ptx: unknown expression {e!r}")
-
-    def op(self, e):
-        b = self.b
-        name, dt = e.op, e.dtype
-        args = [self.val(a) for a in e.args]
-        adt = e.args[0].dtype if e.args else dt
-        if name == "cast":
-            return self.cast(args[0], adt, dt)
-        if name == "select":
-            return b.select(args[0], args[1], args[2])
-        if name == "clamp":
-            x, lo, hi = args
-            x = b.select(b.icmp_signed("<", x, lo), lo, x)
-            return b.select(b.icmp_signed(">", x, hi), hi, x)
-        if name == "floordiv":
-            return self._floordiv(args[0], args[1])
-        if name == "mod":
-            r = b.srem(args[0], args[1])
-            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, args[1]), r)
-        if name == "random_uniform":
-            return self.random(args[0], args[1], dt)
-        if adt.is_float:
-            return self.float_op(name, args, adt)
-        return self.int_op(name, args, adt)
-
-    def float_op(self, name, a, dt):
-        b = self.b
-        if name in _UNARY:
-            return _UNARY[name](b, a[0])
-        if name == "neg":
-            return b.fneg(a[0])
-        if name == "reciprocal":
-            return b.fdiv(_c(a[0], 1.0), a[0])
-        if name == "square":
-            return b.fmul(a[0], a[0])
-        if name == "add":
-            return b.fadd(a[0], a[1])
-        if name == "sub":
-            return b.fsub(a[0], a[1])
-        if name == "mul":
-            return b.fmul(a[0], a[1])
-        if name == "div":
-            return b.fdiv(a[0], a[1])
-        if name == "pow":
-            return g_pow(b, a[0], a[1])
-        if name == "maximum":
-            return g_maximum(b, a[0], a[1])
-        if name == "minimum":
-            return g_minimum(b, a[0], a[1])
-        cmp = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-        if name in cmp:
-            return b.fcmp_ordered(cmp[name], a[0], a[1])
-        if name == "ne":
-            return b.fcmp_unordered("!=", a[0], a[1])
-        raise BackendError(f"ptx: no instruction for scalar op '{name}' on {dt} in kernel {self.lc.kernel.name}")
-
-    def int_op(self, name, a, dt):
-        b = self.b
-        t = ll_type(dt)
-        zero = ir.Constant(t, 0)
-        if dt is BOOL:
-            if name in ("logical_and", "minimum", "mul"):
-                return b.and_(a[0], a[1])
-            if name in ("logical_or", "maximum", "add"):
-                return b.or_(a[0], a[1])
-            if name == "logical_not":
-                return b.xor(a[0], ir.Constant(I1T, 1))
-            if name in ("eq", "ne", "lt", "le", "gt", "ge"):
-                op = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[name]
-                return b.icmp_unsigned(op, a[0], a[1])
-            raise BackendError(f"ptx: no instruction for scalar op '{name}' on bool in kernel "
-                               f"{self.lc.kernel.name}")
-        if name == "neg":
-            return b.sub(zero, a[0])
-        if name == "abs":
-            return b.select(b.icmp_signed("<", a[0], zero), b.sub(zero, a[0]), a[0])
-        if name == "sign":
-            return b.sub(b.zext(b.icmp_signed(">", a[0], zero), t), b.zext(b.icmp_signed("<", a[0], zero), t))
-        if name == "square":
-            return b.mul(a[0], a[0])
-        if name == "add":
-            return b.add(a[0], a[1])
-        if name == "sub":
-            return b.sub(a[0], a[1])
-        if name == "mul":
-            return b.mul(a[0], a[1])
-        if name == "div":
-            x, y = a
-            isz = b.icmp_signed("==", y, zero)
-            ys = b.select(isz, ir.Constant(t, 1), y)
-            return b.select(isz, zero, self._floordiv_t(x, ys, t))
-        if name == "pow":
-            return self.ipow(a[0], a[1], t)
-        if name in ("maximum", "minimum"):
-            c = b.icmp_signed(">" if name == "maximum" else "<", a[0], a[1])
-            return b.select(c, a[0], a[1])
-        cmp = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-        if name in cmp:
-            return b.icmp_signed(cmp[name], a[0], a[1])
-        raise BackendError(f"ptx: no instruction for scalar op '{name}' on {dt} in kernel {self.lc.kernel.name}")
-
-    def _floordiv_t(self, n, d, t):
-        b = self.b
-        zero = ir.Constant(t, 0)
-        isneg1 = b.icmp_signed("==", d, ir.Constant(t, -1))      # INT_MIN // -1 wraps as in NumPy
-        ds = b.select(isneg1, ir.Constant(t, 1), d)
-        q = b.sdiv(n, ds)
-        r = b.srem(n, ds)
-        fix = b.and_(b.icmp_signed("!=", r, zero),
-                     b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", ds, zero)))
-        q = b.sub(q, b.zext(fix, t))
-        return b.select(isneg1, b.sub(zero, n), q)
-
-    def ipow(self, x, y, t):
-        b = self.b
-        result, base, e = ir.Constant(t, 1), x, y
-        for _ in range(t.width):
-            bit = b.icmp_unsigned("!=", b.and_(e, ir.Constant(t, 1)), ir.Constant(t, 0))
-            result = b.select(bit, b.mul(result, base), result)
-            base = b.mul(base, base)
-            e = b.lshr(e, ir.Constant(t, 1))
-        neg = b.icmp_signed("<", y, ir.Constant(t, 0))
-        one = b.icmp_signed("==", x, ir.Constant(t, 1))
-        return b.select(neg, b.select(one, ir.Constant(t, 1), ir.Constant(t, 0)), result)
-
-    def cast(self, v, src, dst):
-        b = self.b
-        if src is dst:
-            return v
-        st, dt_ = ll_type(src), ll_type(dst)
-        if dst is BOOL:
-            if src.is_float:
-                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
-            return b.icmp_unsigned("!=", v, ir.Constant(st, 0))
-        if src is BOOL:
-            return b.uitofp(v, dt_) if dst.is_float else b.zext(v, dt_)
-        if src.is_float and dst.is_float:
-            return b.fpext(v, dt_) if dst.bits > src.bits else b.fptrunc(v, dt_)
-        if src.is_float:
-            # NaN / out of range -> INT_MIN (as x86 and the CPU backend); never an undefined fptosi
-            lo, hi = -(2.0 ** (dst.bits - 1)), 2.0 ** (dst.bits - 1)
-            ok = b.and_(b.fcmp_ordered(">=", v, ir.Constant(st, lo)), b.fcmp_ordered("<", v, ir.Constant(st, hi)))
-            safe = b.select(ok, v, ir.Constant(st, 0.0))
-            return b.select(ok, b.fptosi(safe, dt_),
-                            ir.Constant(dt_, -(1 << (dst.bits - 1)) & ((1 << dst.bits) - 1)))
-        if dst.is_float:
-            return b.sitofp(v, dt_)
-        if dst.bits > src.bits:
-            return b.sext(v, dt_)
-        if dst.bits < src.bits:
-            return b.trunc(v, dt_)
-        return v
-
-    def random(self, key, counter, dt):
-        """splitmix64 of key*golden + counter: the same bits as the CPU backend."""
-        b = self.b
-        z = b.add(b.mul(key, ir.Constant(I64T, _GOLDEN)), counter)
-        for sh, mul in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-            z = b.mul(b.xor(z, b.lshr(z, ir.Constant(I64T, sh))), ir.Constant(I64T, mul))
-        z = b.xor(z, b.lshr(z, ir.Constant(I64T, 31)))
-        bits = 24 if dt.bits == 32 else 53
-        u = b.fmul(b.uitofp(b.lshr(z, ir.Constant(I64T, 64 - bits)), DT), ir.Constant(DT, 2.0 ** -bits))
-        return u if dt is F64 else b.fptrunc(u, FT)
-
-    # ---- statements, one thread ----
-    def stmts(self, body):
-        for s in body:
-            self.stmt(s)
 
     def stmt(self, s):
         if isinstance(s, Loop):
@@ -488,40 +196,11 @@ class _Gen:
             raise BackendError(f"ptx: unknown statement {s!r}")
 
     def store(self, s):
-        b = self.b
-        v = self.val(s.value)
-        if s.value.dtype is BOOL:
-            v = b.zext(v, I8T)
-        p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
-        b.store(v, p)
+        self.store_value(s)
         self.forget(lambda k: isinstance(k, Load) and k.buf is s.buf)
 
     def loop(self, var, lo, hi, step, emit_body, name=None):
-        """for var in [lo, hi) by step: emit_body(); the loop variable is an i64 phi."""
-        b = self.b
-        name = name or var
-        pre = b.block
-        head = self.fn.append_basic_block(f"{name}.head")
-        bodyb = self.fn.append_basic_block(f"{name}.body")
-        exit_ = self.fn.append_basic_block(f"{name}.exit")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64T, name=name)
-        i.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", i, hi), bodyb, exit_)
-        b.position_at_end(bodyb)
-        old = self.vars.get(var)
-        self.vars[var] = i
-        self.scopes.append({})
-        emit_body()
-        self.scopes.pop()
-        i.add_incoming(b.add(i, step, flags=["nsw"]), b.block)
-        b.branch(head)
-        b.position_at_end(exit_)
-        if old is None:
-            self.vars.pop(var, None)
-        else:
-            self.vars[var] = old
+        self.counted_loop(var, lo, hi, step, emit_body, name=name)
 
     def alloca(self, t, name):
         with self.b.goto_block(self.entry):
@@ -569,14 +248,7 @@ class _Gen:
         if acc.op in ("sum", "max"):
             b.store(self.combine(acc.op, acc.dtype, old, v), a)
         else:
-            if acc.dtype.is_float:
-                take = b.or_(b.fcmp_ordered(">", v, old),
-                             b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", old, old)))
-            else:
-                take = b.icmp_signed(">", v, old)
-            b.store(b.select(take, v, old), a)
-            at = self.val(s.index)
-            b.store(b.select(take, at, b.load(ia, typ=I64T)), ia)
+            self.argmax_step(s, a, ia, old, v)
         self.forget(lambda k: isinstance(k, Var) and k.acc is acc)
 
     # ---- block mode: a row body run by all threads of a block ----

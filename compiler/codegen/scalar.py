@@ -1,0 +1,399 @@
+"""Scalar expressions of the kernel IR -> LLVM IR (llvmlite.ir), shared by the CPU (llvm.py) and GPU (ptx.py)
+backends: size and index arithmetic, values and their scopes, casts, integer ops, comparisons, the counter RNG,
+stores and counted loops.
+A subclass supplies what differs per target: TARGET (error prefix), MATH (float math), symbol(), acc_value().
+"""
+from __future__ import annotations
+
+import sympy
+from llvmlite import ir
+
+from ..errors import BackendError
+from ..ir.types import F64, BOOL
+from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op
+
+I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+FT, DT = ir.FloatType(), ir.DoubleType()
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def ll_type(dt):
+    return {"f32": FT, "f64": DT, "i32": I32T, "i64": I64T, "bool": I1T}[dt.name]
+
+
+def mem_type(dt):
+    return I8T if dt is BOOL else ll_type(dt)
+
+
+def const(dt, v):
+    t = ll_type(dt)
+    if dt.is_float:
+        return ir.Constant(t, float(v))
+    if dt is BOOL:
+        return ir.Constant(t, 1 if v else 0)
+    return ir.Constant(t, int(v) & ((1 << t.width) - 1))
+
+
+_FCMP = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_ICMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+class ScalarEmitter:
+    """Emits the scalar side of one function into self.b. The subclass sets b, entry (block where dim-only
+    sizes go), fn (the ir.Function), bufs (Buffer -> pointer), vars (loop var -> i64), scopes ([{expr: value}]),
+    accs, syms."""
+
+    TARGET = "?"
+    # op name -> f(builder, *args) for the float ops each target implements its own way: exp, log, tanh,
+    # logistic, sin, cos, sqrt, abs, sign (unary) and pow, maximum, minimum (binary)
+    MATH = {}
+
+    # ---- target hooks ----
+    def symbol(self, s):
+        """The i64 value of size symbol s."""
+        raise NotImplementedError
+
+    def acc_value(self, e):
+        """The current value of accumulator read e (a Var)."""
+        raise NotImplementedError
+
+    def where(self):
+        """Suffix naming the kernel in error messages."""
+        return ""
+
+    def no_instruction(self, name, dt):
+        return BackendError(f"{self.TARGET}: no instruction for scalar op '{name}' on {dt}{self.where()}")
+
+    # ---- sizes and indices ----
+    def sym(self, e):
+        if isinstance(e, int):
+            return ir.Constant(I64T, e)
+        if isinstance(e, str):
+            return self.vars[e]
+        v = self.syms.get(e)
+        if v is None:
+            if e.is_Integer:
+                v = ir.Constant(I64T, int(e))
+            else:
+                # sizes depend on dims only: compute them once, in the entry block (dominates every use)
+                with self.b.goto_block(self.entry):
+                    v = self._sym(e)
+            self.syms[e] = v
+        return v
+
+    def _sym(self, e):
+        b = self.b
+        if e.is_Symbol:
+            return self.symbol(e)
+        if e.is_Add:
+            args = [self.sym(a) for a in e.args]
+            v = args[0]
+            for a in args[1:]:
+                v = b.add(v, a)
+            return v
+        if e.is_Mul:
+            num, den = sympy.fraction(e)
+            if den != 1:
+                return self._floordiv(self.sym(num), self.sym(den))
+            args = [self.sym(a) for a in e.args]
+            v = args[0]
+            for a in args[1:]:
+                v = b.mul(v, a)
+            return v
+        if e.is_Pow and e.exp.is_Integer and int(e.exp) > 0:
+            base = self.sym(e.base)
+            v = base
+            for _ in range(int(e.exp) - 1):
+                v = b.mul(v, base)
+            return v
+        if isinstance(e, sympy.floor):
+            num, den = sympy.fraction(sympy.together(e.args[0]))
+            return self._floordiv(self.sym(num), self.sym(den))
+        if isinstance(e, sympy.ceiling):
+            num, den = sympy.fraction(sympy.together(e.args[0]))
+            n, d = self.sym(num), self.sym(den)
+            return self._floordiv(b.add(n, b.sub(d, ir.Constant(I64T, 1))), d)
+        if isinstance(e, sympy.Mod):
+            a, m = self.sym(e.args[0]), self.sym(e.args[1])
+            r = b.srem(a, m)
+            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, m), r)
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            args = [self.sym(a) for a in e.args]
+            v = args[0]
+            for a in args[1:]:
+                c = b.icmp_signed(">" if isinstance(e, sympy.Max) else "<", a, v)
+                v = b.select(c, a, v)
+            return v
+        raise BackendError(f"{self.TARGET}: cannot generate code for size expression {e}")
+
+    def _floordiv(self, n, d):
+        b = self.b
+        q = b.sdiv(n, d)
+        r = b.srem(n, d)
+        fix = b.and_(b.icmp_signed("!=", r, ir.Constant(I64T, 0)),
+                     b.icmp_signed("!=", b.icmp_signed("<", r, ir.Constant(I64T, 0)),
+                                   b.icmp_signed("<", d, ir.Constant(I64T, 0))))
+        return b.sub(q, b.zext(fix, I64T))
+
+    def ix(self, i):
+        if not isinstance(i, Ix):
+            return self.val(i)
+        b = self.b
+        v = None
+        for var, c in i.terms:
+            t = self.vars[var]
+            if not (isinstance(c, int) and c == 1):
+                t = b.mul(t, self.sym(c), flags=["nsw"])
+            v = t if v is None else b.add(v, t, flags=["nsw"])
+        if not (isinstance(i.const, int) and i.const == 0) or v is None:
+            cv = self.sym(i.const)
+            v = cv if v is None else b.add(v, cv, flags=["nsw"])
+        return v
+
+    # ---- values ----
+    def lookup(self, e):
+        for s in reversed(self.scopes):
+            v = s.get(e)
+            if v is not None:
+                return v
+        return None
+
+    def val(self, e):
+        v = self.lookup(e)
+        if v is None:
+            v = self._val(e)
+            self.scopes[-1][e] = v
+        return v
+
+    def forget(self, pred):
+        for s in self.scopes:
+            for k in [k for k in s if pred(k)]:
+                del s[k]
+
+    def _val(self, e):
+        b = self.b
+        if isinstance(e, Const):
+            return const(e.dtype, e.value)
+        if isinstance(e, Load):
+            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
+            v = b.load(p, typ=mem_type(e.dtype))
+            return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
+        if isinstance(e, Var):
+            return self.acc_value(e)
+        if isinstance(e, IndexValue):
+            return self.ix(e.ix)
+        if isinstance(e, Op):
+            return self.op(e)
+        raise BackendError(f"{self.TARGET}: unknown expression {e!r}")
+
+    def op(self, e):
+        b = self.b
+        name, dt = e.op, e.dtype
+        args = [self.val(a) for a in e.args]
+        adt = e.args[0].dtype if e.args else dt
+        if name == "cast":
+            return self.cast(args[0], adt, dt)
+        if name == "select":
+            return b.select(args[0], args[1], args[2])
+        if name == "clamp":
+            x, lo, hi = args
+            x = b.select(b.icmp_signed("<", x, lo), lo, x)
+            return b.select(b.icmp_signed(">", x, hi), hi, x)
+        if name == "floordiv":
+            return self._floordiv(args[0], args[1])
+        if name == "mod":
+            r = b.srem(args[0], args[1])
+            return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, args[1]), r)
+        if name == "random_uniform":
+            return self.random(args[0], args[1], dt)
+        if adt.is_float:
+            return self.float_op(name, args, adt)
+        return self.int_op(name, args, adt)
+
+    def float_op(self, name, a, dt):
+        b = self.b
+        f = self.MATH.get(name)
+        if f is not None:
+            return f(b, *a)
+        if name == "neg":
+            return b.fneg(a[0])
+        if name == "reciprocal":
+            return b.fdiv(ir.Constant(a[0].type, 1.0), a[0])
+        if name == "square":
+            return b.fmul(a[0], a[0])
+        if name == "add":
+            return b.fadd(a[0], a[1])
+        if name == "sub":
+            return b.fsub(a[0], a[1])
+        if name == "mul":
+            return b.fmul(a[0], a[1])
+        if name == "div":
+            return b.fdiv(a[0], a[1])
+        if name in _FCMP:
+            return b.fcmp_ordered(_FCMP[name], a[0], a[1])
+        if name == "ne":
+            return b.fcmp_unordered("!=", a[0], a[1])
+        raise self.no_instruction(name, dt)
+
+    def int_op(self, name, a, dt):
+        b = self.b
+        t = ll_type(dt)
+        zero = ir.Constant(t, 0)
+        if dt is BOOL:
+            if name in ("logical_and", "minimum", "mul"):
+                return b.and_(a[0], a[1])
+            if name in ("logical_or", "maximum", "add"):
+                return b.or_(a[0], a[1])
+            if name == "logical_not":
+                return b.xor(a[0], ir.Constant(I1T, 1))
+            if name in _ICMP:
+                return b.icmp_unsigned(_ICMP[name], a[0], a[1])
+            raise self.no_instruction(name, "bool")
+        if name == "neg":
+            return b.sub(zero, a[0])
+        if name == "abs":
+            return b.select(b.icmp_signed("<", a[0], zero), b.sub(zero, a[0]), a[0])
+        if name == "sign":
+            pos = b.zext(b.icmp_signed(">", a[0], zero), t)
+            neg = b.zext(b.icmp_signed("<", a[0], zero), t)
+            return b.sub(pos, neg)
+        if name == "square":
+            return b.mul(a[0], a[0])
+        if name == "add":
+            return b.add(a[0], a[1])
+        if name == "sub":
+            return b.sub(a[0], a[1])
+        if name == "mul":
+            return b.mul(a[0], a[1])
+        if name == "div":
+            # floor division; x // 0 = 0 (NumPy warns and gives 0)
+            x, y = a
+            isz = b.icmp_signed("==", y, zero)
+            ys = b.select(isz, ir.Constant(t, 1), y)
+            return b.select(isz, zero, self._floordiv_t(x, ys, t))
+        if name == "pow":
+            return self.ipow(a[0], a[1], t)
+        if name in ("maximum", "minimum"):
+            c = b.icmp_signed(">" if name == "maximum" else "<", a[0], a[1])
+            return b.select(c, a[0], a[1])
+        if name in _ICMP:
+            return b.icmp_signed(_ICMP[name], a[0], a[1])
+        raise self.no_instruction(name, dt)
+
+    def _floordiv_t(self, n, d, t):
+        b = self.b
+        zero = ir.Constant(t, 0)
+        isneg1 = b.icmp_signed("==", d, ir.Constant(t, -1))      # INT_MIN // -1 wraps as in NumPy, no trap
+        ds = b.select(isneg1, ir.Constant(t, 1), d)
+        q = b.sdiv(n, ds)
+        r = b.srem(n, ds)
+        fix = b.and_(b.icmp_signed("!=", r, zero),
+                     b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", ds, zero)))
+        q = b.sub(q, b.zext(fix, t))
+        return b.select(isneg1, b.sub(zero, n), q)
+
+    def ipow(self, x, y, t):
+        b = self.b
+        result, base, e = ir.Constant(t, 1), x, y
+        for _ in range(t.width):
+            bit = b.icmp_unsigned("!=", b.and_(e, ir.Constant(t, 1)), ir.Constant(t, 0))
+            result = b.select(bit, b.mul(result, base), result)
+            base = b.mul(base, base)
+            e = b.lshr(e, ir.Constant(t, 1))
+        # negative exponents: 1 for base 1, else 0 (NumPy raises for ints; never garbage)
+        neg = b.icmp_signed("<", y, ir.Constant(t, 0))
+        one = b.icmp_signed("==", x, ir.Constant(t, 1))
+        return b.select(neg, b.select(one, ir.Constant(t, 1), ir.Constant(t, 0)), result)
+
+    def cast(self, v, src, dst):
+        b = self.b
+        if src is dst:
+            return v
+        st, dt_ = ll_type(src), ll_type(dst)
+        if dst is BOOL:
+            if src.is_float:
+                return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))     # NaN -> True as in NumPy
+            return b.icmp_unsigned("!=", v, ir.Constant(st, 0))
+        if src is BOOL:
+            return b.uitofp(v, dt_) if dst.is_float else b.zext(v, dt_)
+        if src.is_float and dst.is_float:
+            return b.fpext(v, dt_) if dst.bits > src.bits else b.fptrunc(v, dt_)
+        if src.is_float:
+            # NaN / out of range -> INT_MIN (x86 and NumPy); never an undefined fptosi
+            lo, hi = -(2.0 ** (dst.bits - 1)), 2.0 ** (dst.bits - 1)
+            ok = b.and_(b.fcmp_ordered(">=", v, ir.Constant(st, lo)), b.fcmp_ordered("<", v, ir.Constant(st, hi)))
+            safe = b.select(ok, v, ir.Constant(st, 0.0))
+            return b.select(ok, b.fptosi(safe, dt_),
+                            ir.Constant(dt_, -(1 << (dst.bits - 1)) & ((1 << dst.bits) - 1)))
+        if dst.is_float:
+            return b.sitofp(v, dt_)
+        if dst.bits > src.bits:
+            return b.sext(v, dt_)
+        if dst.bits < src.bits:
+            return b.trunc(v, dt_)
+        return v
+
+    def random(self, key, counter, dt):
+        """splitmix64 of key*golden + counter: the same bits on every target."""
+        b = self.b
+        z = b.add(b.mul(key, ir.Constant(I64T, _GOLDEN)), counter)
+        for sh, mul in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            z = b.mul(b.xor(z, b.lshr(z, ir.Constant(I64T, sh))), ir.Constant(I64T, mul))
+        z = b.xor(z, b.lshr(z, ir.Constant(I64T, 31)))
+        bits = 24 if dt.bits == 32 else 53
+        u = b.fmul(b.uitofp(b.lshr(z, ir.Constant(I64T, 64 - bits)), DT), ir.Constant(DT, 2.0 ** -bits))
+        return u if dt is F64 else b.fptrunc(u, FT)
+
+    # ---- accumulators ----
+    def argmax_step(self, s, a, ia, old, v):
+        """acc = v, at = index when v beats acc: NaN wins over numbers, the first of equals stays."""
+        b = self.b
+        if s.acc.dtype.is_float:
+            take = b.or_(b.fcmp_ordered(">", v, old),
+                         b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", old, old)))
+        else:
+            take = b.icmp_signed(">", v, old)
+        b.store(b.select(take, v, old), a)
+        at = self.val(s.index)
+        b.store(b.select(take, at, b.load(ia, typ=I64T)), ia)
+
+    # ---- statements ----
+    def stmts(self, body):
+        for s in body:
+            self.stmt(s)
+
+    def store_value(self, s):
+        """Store s.value at s.buf[s.index] (bools are one byte in memory)."""
+        b = self.b
+        v = self.val(s.value)
+        if s.value.dtype is BOOL:
+            v = b.zext(v, I8T)
+        p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
+        b.store(v, p)
+
+    def counted_loop(self, var, lo, hi, step, emit_body, name=None, flags=("nsw",)):
+        """for var in [lo, hi) by step: emit_body() in a scope of its own; the loop variable is an i64 phi."""
+        b = self.b
+        name = name or var
+        pre = b.block
+        head = self.fn.append_basic_block(f"{name}.head")
+        bodyb = self.fn.append_basic_block(f"{name}.body")
+        exit_ = self.fn.append_basic_block(f"{name}.exit")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64T, name=name)
+        i.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", i, hi), bodyb, exit_)
+        b.position_at_end(bodyb)
+        old = self.vars.get(var)
+        self.vars[var] = i
+        self.scopes.append({})
+        emit_body()
+        self.scopes.pop()
+        i.add_incoming(b.add(i, step, flags=list(flags)), b.block)
+        b.branch(head)
+        b.position_at_end(exit_)
+        if old is None:
+            self.vars.pop(var, None)
+        else:
+            self.vars[var] = old
