@@ -348,29 +348,10 @@ class GroupLowerer:
         abuf, bbuf = ctx.buffer(a), ctx.buffer(b)
         if not (ctx.use_blas and dt.is_float):
             return self.matmul_loops(cbuf, a, b, ca_o, cb_o, ba, bb, fa, fb)
-        pre = []
-        nb = len(ba)
-        # A as [batch, M, K] (no transpose) or [batch, K, M] (transposed); otherwise pack it so
-        rest = list(range(nb, len(sa)))
-        if tuple(ba) == tuple(range(nb)) and rest == fa + ca_o:
-            trans_a, lda = False, K
-        elif tuple(ba) == tuple(range(nb)) and rest == ca_o + fa:
-            trans_a, lda = True, M
-        else:
-            perm = list(ba) + fa + ca_o
-            abuf, p = self.pack(abuf, sa, perm)
-            pre += p
-            trans_a, lda = False, K
-        rest = list(range(nb, len(sb)))
-        if tuple(bb) == tuple(range(nb)) and rest == cb_o + fb:
-            trans_b, ldb = False, N
-        elif tuple(bb) == tuple(range(nb)) and rest == fb + cb_o:
-            trans_b, ldb = True, K
-        else:
-            perm = list(bb) + cb_o + fb
-            bbuf, p = self.pack(bbuf, sb, perm)
-            pre += p
-            trans_b, ldb = False, N
+        # A as [batch, M, K], B as [batch, K, N]: each as is, transposed, or packed
+        abuf, trans_a, lda, pre_a = self.gemm_operand(abuf, sa, ba, fa, ca_o, M, K)
+        bbuf, trans_b, ldb, pre_b = self.gemm_operand(bbuf, sb, bb, cb_o, fb, K, N)
+        pre = pre_a + pre_b
         if isinstance(nbatch, int) and nbatch == 1:
             return pre + [Gemm(dt, trans_a, trans_b, M, N, K, abuf, ZERO, lda, bbuf, ZERO, ldb, cbuf, ZERO, N)]
         bv = ctx.var("b")
@@ -390,6 +371,20 @@ class GroupLowerer:
                 src[p] = idx[k]
             return [Store(sc, flat(idx, pshape), Load(buf, flat(tuple(src), shape)))]
         return sc, self.nest(pshape, body)
+
+    def gemm_operand(self, buf, shape, batch, rows, cols, nrows, ncols):
+        """A gemm operand of logical shape [batch, rows, cols]: (buffer, transposed?, leading dim, packing stmts).
+
+        Used as is when its axes are batch + rows + cols (ld = ncols), transposed when batch + cols + rows
+        (ld = nrows); otherwise packed into that order first."""
+        nb = len(batch)
+        rest = list(range(nb, len(shape)))
+        if tuple(batch) == tuple(range(nb)) and rest == rows + cols:
+            return buf, False, ncols, []
+        if tuple(batch) == tuple(range(nb)) and rest == cols + rows:
+            return buf, True, nrows, []
+        packed, pre = self.pack(buf, shape, list(batch) + rows + cols)
+        return packed, False, ncols, pre
 
     def matmul_loops(self, cbuf, a, b, ca, cb, ba, bb, fa, fb):
         ctx = self.ctx
