@@ -244,6 +244,12 @@ class CudaExecutable(Executable):
     def launcher(self, *args):
         """(queue, outputs): queue() runs the program's launches again on these arguments, writing the same
         output DeviceArrays, with no allocation and no copies: what benchmarks time with CUDA events."""
+        dev, slots, dims, outs = self._device_slots(args)
+        return (lambda: self._launch_all(dev, slots, dims)), outs
+
+    def _device_slots(self, args):
+        """(device, slots, dims, outputs) for running the launches on `args`: inputs moved to the device (device
+        arrays as they are), fresh outputs and scratch sized for these dims."""
         leaves, _ = pytree.flatten(args)
         arrays = self.convert(leaves)
         cuda = _cuda()
@@ -257,24 +263,13 @@ class CudaExecutable(Executable):
             slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
         outs = [cuda.DeviceArray(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
         slots = ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
-        return (lambda: self._launch_all(dev, slots, dims)), outs
+        return dev, slots, dims, outs
 
     def profile(self, *args, reps=10):
         """[(entry, kind, median ms)] of each launch run alone on these arguments (CUDA events), in run order:
         where a program's GPU time goes. The outputs are overwritten (split-K and reductions accumulate)."""
-        leaves, _ = pytree.flatten(args)
-        arrays = self.convert(leaves)
+        dev, slots, dims, _ = self._device_slots(args)
         cuda = _cuda()
-        dev = self._device()
-        ins = [a if isinstance(a, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(a) for a in arrays]
-        if self.static:
-            dims, shapes, slot_bytes = (), self._out_shapes_static, self._slot_bytes_static
-        else:
-            dims = tuple(int(ins[i].shape[ax]) for i, ax in self._dim_src)
-            shapes = self._out_shape_fn(dims)
-            slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
-        outs = [cuda.DeviceArray(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
-        slots = ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
         kinds = {lc.entry: lc.kind for lc in self.gpu.launches}
         out = []
         for one in self._launch_plan(dev, dims):
