@@ -425,17 +425,17 @@ def _group_deps(groups, group_of):
     return deps
 
 
-def _merge_sibling_rows(groups, group_of, pos, log):
-    """Merge row kernels over the same rows when no other kernel sits between them (e.g. a loss's per-row
-    terms and the softmax statistics its gradient needs): their reductions become phases of one kernel."""
+def _merge_siblings(groups, group_of, log, kind, fits, reason):
+    """Merge pairs of `kind` kernels for which fits(a, b, deps) holds and neither reaches the other through a
+    third kernel, until no pair is left; b's nodes join a."""
     changed = True
     while changed:
         changed = False
         deps = _group_deps(groups, group_of)
-        rows = [g for g in groups if g.kind == "row"]
-        for i, a in enumerate(rows):
-            for b in rows[i + 1:]:
-                if not (_sq_equal(a.O, b.O) and _sq_equal(a.R, b.R)):
+        cands = [g for g in groups if g.kind == kind]
+        for i, a in enumerate(cands):
+            for b in cands[i + 1:]:
+                if not fits(a, b):
                     continue
                 if _reaches_via_other(b, a, deps) or _reaches_via_other(a, b, deps):
                     continue
@@ -444,14 +444,22 @@ def _merge_sibling_rows(groups, group_of, pos, log):
                 a.reductions += [r for r in b.reductions if r not in a.reductions]
                 for n in b.assigned:
                     group_of[n] = a
-                a.reasons.append(f"merged with {b.name} (same rows, nothing in between)")
-                log.append(f"{a.name}: merged with {b.name} (same rows, nothing in between)")
+                a.reasons.append(f"merged with {b.name} ({reason})")
+                log.append(f"{a.name}: merged with {b.name} ({reason})")
                 groups = [g for g in groups if g is not b]
                 changed = True
                 break
             if changed:
                 break
     return groups
+
+
+def _merge_sibling_rows(groups, group_of, pos, log):
+    """Merge row kernels over the same rows when no other kernel sits between them (e.g. a loss's per-row
+    terms and the softmax statistics its gradient needs): their reductions become phases of one kernel."""
+    return _merge_siblings(groups, group_of, log, "row",
+                           lambda a, b: _sq_equal(a.O, b.O) and _sq_equal(a.R, b.R),
+                           "same rows, nothing in between")
 
 
 def _external_inputs(grp):
@@ -462,31 +470,18 @@ def _merge_sibling_loops(groups, group_of, log):
     """Merge elementwise loop kernels over the same domain that read a common array (an optimizer's new velocity
     and new parameters both read the gradient and the old velocity): one pass reads it once. Every member is
     evaluated per element, so the merged kernel computes the same values; merging never crosses a third kernel."""
-    changed = True
-    while changed:
-        changed = False
-        deps = _group_deps(groups, group_of)
-        loops = [g for g in groups if g.kind == "loop"]
-        ins = {g: _external_inputs(g) for g in loops}
-        for i, a in enumerate(loops):
-            for b in loops[i + 1:]:
-                if not shapes_equal(a.domain, b.domain) or not any(
-                        shapes_equal(v.type.shape, a.domain) for v in ins[a] & ins[b]):
-                    continue
-                if _reaches_via_other(b, a, deps) or _reaches_via_other(a, b, deps):
-                    continue
-                a.members |= b.members
-                a.assigned |= b.assigned
-                for n in b.assigned:
-                    group_of[n] = a
-                a.reasons.append(f"merged with {b.name} (same domain, shared input)")
-                log.append(f"{a.name}: merged with {b.name} (same domain, shared input)")
-                groups = [g for g in groups if g is not b]
-                changed = True
-                break
-            if changed:
-                break
-    return groups
+    memo = {}
+
+    def ins(g):        # a group's inputs change only when it grows
+        key = (id(g), len(g.members))
+        if key not in memo:
+            memo[key] = _external_inputs(g)
+        return memo[key]
+
+    def fits(a, b):
+        shared = ins(a) & ins(b)
+        return shapes_equal(a.domain, b.domain) and any(shapes_equal(v.type.shape, a.domain) for v in shared)
+    return _merge_siblings(groups, group_of, log, "loop", fits, "same domain, shared input")
 
 
 def _reaches_via_other(src, dst, deps):
