@@ -93,6 +93,12 @@ def _safe(name):
     return re.sub(r"\W", "_", name)
 
 
+
+# group kind -> the method of the group lowerer that builds its kernel body
+_KIND_LOWERING = {"loop": "lower_loop", "row": "lower_row", "col": "lower_col", "gemm": "lower_gemm",
+                  "conv": "lower_conv", "convti": "lower_conv_transpose_input",
+                  "convtk": "lower_conv_transpose_kernel"}
+
 class GroupLowerer:
     def __init__(self, ctx, grp):
         self.ctx = ctx
@@ -151,25 +157,13 @@ class GroupLowerer:
     # ---- group kinds ----
     def lower(self):
         k = self.grp.kind
-        if k == "loop":
-            body = self.lower_loop()
-        elif k == "row":
-            body = self.lower_row()
-        elif k == "col":
-            body = self.lower_col()
-        elif k == "gemm":
-            body = self.lower_gemm()
-        elif k == "conv":
-            body = self.lower_conv()
-        elif k == "convti":
-            body = self.lower_conv_transpose_input()
-        elif k == "convtk":
-            body = self.lower_conv_transpose_kernel()
-        elif self.grp.root.prim.name == "scatter_add":
-            body = self.lower_scatter()
-        else:
+        method = _KIND_LOWERING.get(k)
+        if method is None and self.grp.root.prim.name == "scatter_add":
+            method = "lower_scatter"
+        if method is None:
             n = self.grp.root
             raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
+        body = getattr(self, method)()
         return Kernel(self.grp.name, k, body, self.grp.order, self.grp.reasons)
 
     def nest(self, shape, make_body, parallel=True):
