@@ -35,11 +35,23 @@ from runtime import cache as rt_cache
 from . import debug, pytree
 from .errors import BackendError, DTypeError, TraceError, ViveError
 from .ir.printer import print_graph
+from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
 from .trace import Tracer, trace_flat
 
 _FORMAT = "vive-program-v1"
 _ALIGN = 64
+
+
+def _new_output(shape, dtype):
+    """np.empty(shape, dtype), on a 64-byte boundary from ALIGNED_OUTPUT_BYTES up: codegen promises LLVM that
+    alignment for big outputs (streaming stores); NumPy itself only aligns to 16 bytes."""
+    n = math.prod(shape) * dtype.itemsize
+    if n < ALIGNED_OUTPUT_BYTES:
+        return np.empty(shape, dtype)
+    raw = np.empty(n + _ALIGN, np.uint8)
+    off = (-raw.ctypes.data) % _ALIGN
+    return raw[off:off + n].view(dtype).reshape(shape)
 
 
 # ---- backends: name -> object with .build(lowered) ----
@@ -185,6 +197,7 @@ class Executable:
         self._lean = self._single and self.static and not any(self._slot_bytes_static)
         if self._lean:
             self._shape0, self._dtype0 = self._out_shapes_static[0], self._out_dtypes[0]
+            self._lean_aligned = math.prod(self._shape0) * self._dtype0.itemsize >= ALIGNED_OUTPUT_BYTES
 
     def _scratch(self, key, nbytes_list):
         cache = getattr(self._tls, "scratch", None)
@@ -235,10 +248,10 @@ class Executable:
     def run(self, leaves, checked=False):
         if checked and self.static:
             if self._lean:
-                out = np.empty(self._shape0, self._dtype0)
+                out = (_new_output if self._lean_aligned else np.empty)(self._shape0, self._dtype0)
                 self._call(*leaves, out, *self._consts)
                 return out
-            outs = [np.empty(s, dt) for s, dt in zip(self._out_shapes_static, self._out_dtypes)]
+            outs = [_new_output(s, dt) for s, dt in zip(self._out_shapes_static, self._out_dtypes)]
             if self._slot_bytes_static:
                 self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static))
             else:
@@ -262,7 +275,7 @@ class Executable:
             shapes = self._out_shape_fn(dims)
             slot_bytes = self._slot_fn(dims)
             slot_bytes = [max(s) if s else 0 for s in slot_bytes]
-        outs = [np.empty(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
+        outs = [_new_output(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
         scratch = self._scratch(dims, slot_bytes) if slot_bytes else []
         self._call(*arrays, *outs, *self._consts, *scratch, *dims)
         if self._single:
@@ -402,7 +415,8 @@ class Lowered:
             t = runtime.host_target()
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
-                                data_layout=t.data_layout, entry=_entry_name(self.name))
+                                data_layout=t.data_layout, entry=_entry_name(self.name),
+                                stream_bytes=runtime.last_level_cache_bytes())
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
 

@@ -4,6 +4,9 @@
 """
 from __future__ import annotations
 
+import glob
+import os
+import re
 import struct
 import threading
 import time
@@ -97,6 +100,23 @@ def host_target() -> HostTarget:
     return HostTarget(triple, cpu, features, layout)
 
 
+@lru_cache(maxsize=None)
+def last_level_cache_bytes() -> int:
+    """Size of this CPU's largest cache (Linux sysfs), or 32 MiB where it cannot be read."""
+    best = 0
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(os.path.join(index, "size")) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        digits = text.rstrip("KkMmGg")
+        if digits.isdigit():
+            best = max(best, int(digits) * scale)
+    return best or 32 << 20
+
+
 def _target_machine(opt: int = 3):
     """A fresh TargetMachine. NOTE: MCJIT takes ownership of its TM; never share one between engines."""
     t = host_target()
@@ -121,9 +141,39 @@ def _parse(ir_text: str):
     return mod
 
 
-def _optimize(mod, opt: int) -> None:
+# Streaming stores: the loop vectoriser refuses to widen a scalar !nontemporal store that is not itself aligned to
+# the whole vector, so the code generator (compiler/codegen/llvm.py, same constant) names the functions whose
+# stores should bypass the caches with this suffix, and after the pipeline their vector stores that LLVM proved
+# aligned (16 bytes or more) get !nontemporal.
+STREAM_SUFFIX = ".stream"
+_ALIGNED_VECTOR_STORE = re.compile(r"^(\s+store <\d+ x (?:float|double)> [^!]*, align (?:16|32|64))((?:, !.*)?)$")
+
+
+def _stream_stores(mod):
+    """mod, or a reparsed copy whose STREAM_SUFFIX functions' aligned vector stores are non-temporal."""
+    names = {f.name for f in mod.functions if f.name.endswith(STREAM_SUFFIX) and not f.is_declaration}
+    if not names:
+        return mod
+    lines, inside = [], False
+    for line in str(mod).splitlines():
+        if line.startswith("define "):
+            at = line.find("@")
+            head = line[at + 1:line.find("(", at)]
+            inside = head.strip('"') in names
+        elif line.startswith("}"):
+            inside = False
+        elif inside:
+            m = _ALIGNED_VECTOR_STORE.match(line)
+            if m:
+                line = f"{m.group(1)}, !nontemporal !{{i32 1}}{m.group(2)}"
+        lines.append(line)
+    return _parse("\n".join(lines))
+
+
+def _optimize(mod, opt: int):
+    """Run the O<opt> pipeline on mod; returns the optimised module (mod itself, or a reparsed copy)."""
     if opt <= 0:
-        return
+        return mod
     tm = _target_machine(opt)
     pto = llvm.create_pipeline_tuning_options(speed_level=opt)
     pto.loop_vectorization = opt >= 2
@@ -134,6 +184,7 @@ def _optimize(mod, opt: int) -> None:
     pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
+    return _stream_stores(mod)
 
 
 def _elf_undefined_symbols(obj: bytes) -> list[str] | None:
@@ -220,8 +271,7 @@ class CompiledModule:
         """LLVM IR after the optimisation pipeline (recomputed from the source on a cache hit)."""
         if self._optimized_ir is None:
             with _LOCK:
-                mod = _parse(self.source_ir)
-                _optimize(mod, self.opt)
+                mod = _optimize(_parse(self.source_ir), self.opt)
                 self._optimized_ir = str(mod)
         return self._optimized_ir
 
@@ -283,7 +333,7 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         mod = _parse(llvm_ir_text)
         t3 = time.perf_counter()
         timings["parse"] = t3 - t1
-        _optimize(mod, opt)
+        mod = _optimize(mod, opt)
         optimized = str(mod)
         t4 = time.perf_counter()
         timings["opt"] = t4 - t3

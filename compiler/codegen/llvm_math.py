@@ -42,6 +42,7 @@ Caveats:
 """
 
 import math
+import struct
 
 from llvmlite import ir
 
@@ -141,6 +142,7 @@ _EXP_P = [1.0 / math.factorial(n) for n in range(12, -1, -1)]
 # f32 minimax fits on |r| <= ln2/2 (relative error, f32-rounded coefficients, highest degree first):
 # expm1 r = r + r^2 P(r), degree 6, 1.3e-8 relative;  e^r = Horner of degree 6, 2.0e-9 relative
 _EXPM1F_P = [1.3882516650e-03, 8.3665475249e-03, 4.1667200625e-02, 1.6666543484e-01, 4.9999997020e-01]
+_LN2F = struct.unpack("<f", struct.pack("<f", math.log(2.0)))[0]     # ln2 rounded to float32
 _EXPF_P6 = [1.3843607157e-03, 8.3741955459e-03, 4.1668005288e-02, 1.6666430235e-01, 4.9999994040e-01, 1.0, 1.0]
 
 
@@ -167,20 +169,29 @@ def exp(b, x):
     return b.fmul(b.fmul(p, _pow2(b, t, k1)), _pow2(b, t, k2))
 
 
-def _expf_reduced(b, t, z, bias):
-    """f32 e^z for z in [-190 + bias, 0] reduced to (r, 2^(k + bias)), z = k ln2 + r, |r| <= ln2/2 (+ rounding of k).
+def _estrin(b, t, x, x2, x4, coeffs):
+    """p(x) for up to 6 coefficients (lowest degree first) in Estrin's scheme: pairs c_i + c_(i+1) x combined with x^2
+    and x^4. Depth 3 fused ops instead of Horner's 5, which matters in latency-bound loops."""
+    pairs = [_fma(b, t.f(coeffs[i + 1]), x, t.f(coeffs[i])) if i + 1 < len(coeffs) else t.f(coeffs[i])
+             for i in range(0, len(coeffs), 2)]
+    lo = _fma(b, pairs[1], x2, pairs[0]) if len(pairs) > 1 else pairs[0]
+    return _fma(b, pairs[2], x4, lo) if len(pairs) > 2 else lo
 
-    The shifter 1.5*2^23 + 127 + bias leaves k + 127 + bias in the low mantissa bits of z/ln2 + shifter, so one
-    shift by 23 makes the float 2^(k+bias) (valid while 0 < k + 127 + bias < 256): no integer add, no second factor.
-    The shifter add is fused with z/ln2 (k may round differently at a tie; r below is exact for either k).
+
+def _expf_shift(b, t, z, bias, scale=1.0):
+    """f32 k = round(scale z / ln2) for scale z in [-190, 0]: returns (s, kf) where kf = k as a float and the low mantissa bits of
+    s hold k + bias, so bits(s) << 23 is (k + bias) << 23 modulo 2^32 (the exponent field of 2^(k + bias) minus 127's).
+    The shifter add is fused with z/ln2 (k may round differently at a tie; the reductions below are exact for either).
     """
-    shift = 1.5 * 2.0 ** 23 + 127 + bias
-    s = _fma(b, z, t.f(1.0 / math.log(2.0)), t.f(shift))
-    kf = b.fsub(s, t.f(shift))
-    pw = _float(b, t, b.shl(_bits(b, t, s), t.i(23)))
-    # k*C1 is exact (C1 has 9 bits), so the reduction is exact with or without FMA
-    r = _fma(b, kf, t.f(-0.693359375), z)
-    return _fma(b, kf, t.f(2.12194440e-4), r), pw
+    shift = 1.5 * 2.0 ** 23 + bias
+    s = _fma(b, z, t.f(scale / math.log(2.0)), t.f(shift))
+    return s, b.fsub(s, t.f(shift))
+
+
+def _exponent_add(b, t, s):
+    """bits(s) << 23: added to the bits of a normal float v it makes v * 2^(k + bias) in one integer add (exact while
+    the result stays normal), without a multiply."""
+    return b.shl(_bits(b, t, s), t.i(23))
 
 
 # --- log ---------------------------------------------------------------------------------------------------------
@@ -251,13 +262,22 @@ def tanh(b, x):
     t = _Ty(x.type)
     ax = abs(b, x)
     if t.bits == 32:
-        # one path for every x (no second branch to compute and select away): em1 in (-1, 0] is relative-accurate
-        # also for tiny |x|, and the quotient has no cancellation. -40: tanh is 1 well before; NaN passes.
-        z = b.fmul(ax, t.f(-2.0))
-        z = b.select(b.fcmp_ordered("<", z, t.f(-40.0)), t.f(-40.0), z)
-        r, pw = _expf_reduced(b, t, z, 0)
-        em1r = _fma(b, _horner(b, t, r, _EXPM1F_P), b.fmul(r, r), r)
-        em1 = _fma(b, pw, em1r, b.fsub(pw, t.f(1.0)))          # e^z - 1 = 2^k (e^r - 1) + (2^k - 1)
+        # One path for every x (no second branch to compute and select away): e^z - 1 for z = -2|x| in (-1, 0] is
+        # relative-accurate also for tiny |x|, and the quotient -em1 / (2 + em1) has no cancellation.
+        # z = k ln2 + r is reduced through h = |x| + k ln2/2 = -r/2 with a single f32 ln2/2: its error (|k| 1e-9)
+        # reaches tanh only through e^z ~ 2^k, so it is negligible for every k. expm1(r) = -2 (h + h^2 Q(h)) with
+        # Q(h) = -2 P(-2h) (coefficients scaled by powers of two, so exact), in Estrin's scheme; the -2 joins 2^k
+        # as -2^(k+1), an integer add on the exponent bits. Clamp |x| <= 20: tanh is 1 well before; NaN passes.
+        ax = b.select(b.fcmp_ordered(">", ax, t.f(20.0)), t.f(20.0), ax)
+        s, kf = _expf_shift(b, t, ax, 0, scale=-2.0)
+        h = _fma(b, kf, t.f(_LN2F / 2), ax)
+        h2 = b.fmul(h, h)
+        q = _estrin(b, t, h, h2, b.fmul(h2, h2), [c * (-2.0) ** (i + 1) for i, c in enumerate(_EXPM1F_P[::-1])])
+        em1h = _fma(b, h2, q, h)                                   # expm1(r) / -2
+        e = _exponent_add(b, t, s)
+        pw = _float(b, t, b.add(e, t.i(127 << 23)))                # 2^k
+        m2pw = _float(b, t, b.add(e, t.i((128 << 23) | (1 << 31))))  # -2^(k+1): exponent + 1, sign bit set
+        em1 = _fma(b, m2pw, em1h, b.fsub(pw, t.f(1.0)))            # e^z - 1 = 2^k (e^r - 1) + (2^k - 1)
         return _copysign(b, t, b.fdiv(em1, b.fsub(t.f(-2.0), em1)), x)       # -em1 / (2 + em1), one op less
     z = b.fmul(x, x)
     q = b.fdiv(_horner(b, t, z, _TANH_P), _horner(b, t, z, _TANH_Q))
@@ -279,8 +299,13 @@ def logistic(b, x):
         # 2^-150 rounds to 0) and exact (p times a power of two), and the 2^64 cancels in the quotient, so denormal
         # results are rounded once, by the division; NaN passes the clamp
         nax = b.select(b.fcmp_ordered("<", nax, t.f(-104.0)), t.f(-104.0), nax)
-        r, pw = _expf_reduced(b, t, nax, 64)
-        e = b.fmul(_horner(b, t, r, _EXPF_P6), pw)
+        s, kf = _expf_shift(b, t, nax, 64)
+        # k*C1 is exact (C1 has 9 bits), so the two-step reduction is exact with or without FMA
+        r = _fma(b, kf, t.f(2.12194440e-4), _fma(b, kf, t.f(-0.693359375), nax))
+        # e^r = 1 + r T(r), T in Estrin's scheme (shallower than Horner; the last fma rounds once)
+        r2 = b.fmul(r, r)
+        p = _fma(b, r, _estrin(b, t, r, r2, b.fmul(r2, r2), _EXPF_P6[-2::-1]), t.f(1.0))
+        e = _float(b, t, b.add(_bits(b, t, p), _exponent_add(b, t, s)))   # p 2^(k+64), normal for every k
         num = b.select(b.fcmp_ordered(">=", x, t.f(0.0)), t.f(2.0 ** 64), e)   # NaN x: e is NaN, so is the result
         return b.fdiv(num, b.fadd(e, t.f(2.0 ** 64)))
     e = exp(b, nax)

@@ -369,7 +369,7 @@ class ScalarEmitter:
         if s.value.dtype is BOOL:
             v = b.zext(v, I8T)
         p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
-        b.store(v, p)
+        return b.store(v, p)
 
     def counted_loop(self, var, lo, hi, step, emit_body, name=None, flags=("nsw",)):
         """for var in [lo, hi) by step: emit_body() in a scope of its own; the loop variable is an i64 phi."""

@@ -299,6 +299,10 @@ class Gemm:
 
 # ---- buffers, kernels, programs ----
 
+# The runtime allocates every output of at least this many bytes on a 64-byte boundary (compile.py); codegen may
+# promise that alignment to LLVM for such buffers (streaming stores need it to stay whole vectors).
+ALIGNED_OUTPUT_BYTES = 1 << 20
+
 class Buffer:
     """One array: a function input, an output, a constant, or a temporary (placed by the memory plan)."""
 
