@@ -556,6 +556,7 @@ def _graph_key(graph, backend):
     blas = _blas()
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
+                 str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree)):
         b = part.encode()

@@ -6,6 +6,9 @@ import pytest
 
 import compiler as cc
 import runtime
+import runtime.jit as runtime_jit
+from compiler.codegen import llvm as codegen_llvm
+from compiler.compile import set_num_threads
 from helpers import assert_contains_in_order
 
 
@@ -113,3 +116,55 @@ def test_pool_gradient_iterates_per_window_on_the_cpu():
     # (n, c, window row) collapse to 2*3*4 = 24, then 3 windows per row, each storing its 2 x 2 elements
     assert "floordiv" not in text and "in 0..24:" in text and "in 0..3:" in text and text.count("out0[") == 4
     np.testing.assert_array_equal(cc.compile(pool_grad)(x), pool_grad(x))
+
+
+# ---- streaming (non-temporal) stores ----
+
+@pytest.fixture
+def small_llc(monkeypatch):
+    """Pretend the last-level cache is 1 MiB, so a few-MiB kernel counts as too big to stay cached."""
+    monkeypatch.setattr(runtime, "last_level_cache_bytes", lambda: 1 << 20)
+
+
+def test_big_flat_elementwise_kernel_streams_its_output(small_llc):
+    n = 1 << 20
+    rng = np.random.default_rng(0)
+    x, a, b = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+    low = lower(chain, x, a, b)
+    assert codegen_llvm.STREAM_SUFFIX in low.llvm_ir()
+    opt = low.optimized_llvm_ir()
+    streamed = [ln for ln in opt.splitlines() if "!nontemporal" in ln]
+    assert streamed and all(ln.lstrip().startswith("store <") for ln in streamed)
+    assert all(int(ln.split("align ")[1].split(",")[0]) >= 16 for ln in streamed)
+    if runtime.host_target().triple.startswith("x86_64"):
+        assert "movntp" in low.asm()
+    f = cc.compile(chain)
+    want = chain(x.astype(np.float64), a.astype(np.float64), b.astype(np.float64))
+    for threads in (1, 0):
+        set_num_threads(threads)
+        try:
+            got = f(x, a, b)
+        finally:
+            set_num_threads(0)
+        assert got.ctypes.data % 64 == 0
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # an odd length: the scalar tail after the aligned vector body
+    np.testing.assert_allclose(cc.compile(chain)(x[:n - 7], a[:n - 7], b[:n - 7]), want[:n - 7], rtol=1e-5, atol=1e-6)
+
+
+def test_small_or_strided_kernels_do_not_stream(small_llc):
+    small = np.ones(1024, np.float32)
+    assert codegen_llvm.STREAM_SUFFIX not in lower(chain, small, small, small).llvm_ir()
+    rows = np.ones((1024, 1024), np.float32)
+    # a[0] broadcast over rows: the store index is 1024*i0 + i1, not one flat loop index
+    low = lower(lambda x, a, b: x * a[0] + b, rows, rows, rows)
+    assert codegen_llvm.STREAM_SUFFIX not in low.llvm_ir()
+    assert "!nontemporal" not in low.optimized_llvm_ir()
+
+
+def test_stream_suffix_agrees_between_codegen_and_runtime():
+    assert codegen_llvm.STREAM_SUFFIX == runtime_jit.STREAM_SUFFIX
+
+
+def test_last_level_cache_size_is_positive():
+    assert runtime.last_level_cache_bytes() >= 1 << 20
