@@ -30,6 +30,7 @@ import sympy
 os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 import runtime  # noqa: E402
+from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 
 from . import debug, pytree
@@ -44,14 +45,11 @@ _ALIGN = 64
 
 
 def _new_output(shape, dtype):
-    """np.empty(shape, dtype), on a 64-byte boundary from ALIGNED_OUTPUT_BYTES up: codegen promises LLVM that
-    alignment for big outputs (streaming stores); NumPy itself only aligns to 16 bytes."""
-    n = math.prod(shape) * dtype.itemsize
-    if n < ALIGNED_OUTPUT_BYTES:
+    """np.empty(shape, dtype); from ALIGNED_OUTPUT_BYTES up, a 64-byte aligned block from runtime.buffers' pool
+    (codegen promises LLVM that alignment for big outputs, and reused blocks take no page faults)."""
+    if math.prod(shape) * dtype.itemsize < ALIGNED_OUTPUT_BYTES:
         return np.empty(shape, dtype)
-    raw = np.empty(n + _ALIGN, np.uint8)
-    off = (-raw.ctypes.data) % _ALIGN
-    return raw[off:off + n].view(dtype).reshape(shape)
+    return rt_buffers.empty(shape, dtype)
 
 
 # ---- backends: name -> object with .build(lowered) ----
