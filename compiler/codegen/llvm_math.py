@@ -19,7 +19,7 @@ NumPy's float64 result for the same input. f32 figure = max |got - exact| / ulp 
     sqrt 0.5; abs, sign, maximum, minimum exact
 
 ns/element (f32, 1 thread, same machine; benchmarks/bench_llvm_math.py, 64K / 4M elements, NumPy in brackets):
-exp 0.18 [0.30], log 0.31 [0.22], tanh 0.16 [0.16], logistic 0.15 [0.49], sin 0.32 [0.56], cos 0.30 [0.38],
+exp 0.18 [0.30], log 0.31 [0.22], tanh 0.14 [0.17], logistic 0.14 [0.47], sin 0.32 [0.56], cos 0.30 [0.38],
 pow 2.6 [0.39]; f64: exp 0.50 [0.58], log 0.74 [0.56], sin 0.51 [13.8], pow 2.7 [1.3].
 
 Caveats:
