@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 
 import numpy as np
 
@@ -61,3 +62,23 @@ def assert_contains_in_order(text: str, needles):
         if i < 0:
             raise AssertionError(f"{n!r} not found (in order) in:\n{text[:3000]}")
         pos = i + len(n)
+
+
+def run_in_threads(work, n=4):
+    """Run work(k) for k in range(n), each on a thread of its own, all at once; re-raise the first exception any
+    thread raised (a thread's own exception would otherwise be lost)."""
+    errors = []
+
+    def wrapped(k):
+        try:
+            work(k)
+        except Exception as e:          # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=wrapped, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import compiler as cc
+from helpers import run_in_threads
 
 rng = np.random.default_rng(0)
 
@@ -166,22 +167,15 @@ def test_four_threads_race_on_first_compile_and_call_concurrently():
     f = cc.compile(lambda x, w: np.tanh(x @ w).sum(axis=0))
     xs = [f32(64, 32) for _ in range(4)]
     w = f32(32, 16)
-    results, errors = [None] * 4, []
+    results = [None] * 4
     barrier = threading.Barrier(4)
 
     def run(i):
-        try:
-            barrier.wait()
-            for _ in range(20):
-                results[i] = f(xs[i], w)
-        except Exception as e:           # noqa: BLE001
-            errors.append(e)
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not errors
+        barrier.wait()
+        for _ in range(20):
+            results[i] = f(xs[i], w)
+
+    run_in_threads(run)
     for i in range(4):
         np.testing.assert_allclose(results[i], np.tanh(xs[i] @ w).sum(axis=0), rtol=1e-4, atol=1e-5)
     assert f.cache_info()["compiles"] == 1

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 
+from helpers import run_in_threads
 from runtime import buffers
 
 
@@ -51,19 +52,14 @@ def test_pool_is_bounded(monkeypatch):
 
 def test_threads_never_share_a_live_block():
     buffers.clear()
-    errors = []
+    barrier = threading.Barrier(4)
 
     def work(k):
+        barrier.wait()
         for i in range(200):
             a = buffers.empty((4096,), np.float64)
             a[...] = k * 1000 + i
-            if not np.all(a == k * 1000 + i):
-                errors.append((k, i))
+            assert np.all(a == k * 1000 + i), (k, i)
             del a
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_in_threads(work)

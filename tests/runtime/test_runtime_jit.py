@@ -1,9 +1,9 @@
 import ctypes
-import threading
 
 import numpy as np
 import pytest
 
+from helpers import run_in_threads
 from runtime import RuntimeBackendError, compile_module, host_target, jit
 
 
@@ -91,22 +91,14 @@ def test_libm_calls_resolve():
 
 
 def test_concurrent_compiles(add1_ir):
-    results, errors = [], []
+    results = []
 
     def work(k):
-        try:
-            cm = compile_module(add1_ir.replace("1.0", f"{k}.0"))
-            x = np.arange(33, dtype=np.float32)
-            results.append((k, _call_add1(cm, x)))
-        except Exception as e:              # surfaced below; a thread's exception would be lost
-            errors.append(e)
+        cm = compile_module(add1_ir.replace("1.0", f"{k}.0"))
+        x = np.arange(33, dtype=np.float32)
+        results.append((k, _call_add1(cm, x)))
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_in_threads(work)
     for k, y in results:
         np.testing.assert_array_equal(y, np.arange(33, dtype=np.float32) + k)
     assert len(results) == 4
