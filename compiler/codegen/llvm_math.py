@@ -269,14 +269,14 @@ def tanh(b, x):
         # Q(h) = -2 P(-2h) (coefficients scaled by powers of two, so exact), in Estrin's scheme; the -2 joins 2^k
         # as -2^(k+1), an integer add on the exponent bits. Clamp |x| <= 20: tanh is 1 well before; NaN passes.
         ax = b.select(b.fcmp_ordered(">", ax, t.f(20.0)), t.f(20.0), ax)
-        s, kf = _expf_shift(b, t, ax, 0, scale=-2.0)
+        s, kf = _expf_shift(b, t, ax, 127, scale=-2.0)
         h = _fma(b, kf, t.f(_LN2F / 2), ax)
         h2 = b.fmul(h, h)
         q = _estrin(b, t, h, h2, b.fmul(h2, h2), [c * (-2.0) ** (i + 1) for i, c in enumerate(_EXPM1F_P[::-1])])
         em1h = _fma(b, h2, q, h)                                   # expm1(r) / -2
-        e = _exponent_add(b, t, s)
-        pw = _float(b, t, b.add(e, t.i(127 << 23)))                # 2^k
-        m2pw = _float(b, t, b.add(e, t.i((128 << 23) | (1 << 31))))  # -2^(k+1): exponent + 1, sign bit set
+        e = _exponent_add(b, t, s)                                 # bits of 2^k (k + 127 in the exponent)
+        pw = _float(b, t, e)
+        m2pw = _float(b, t, b.add(e, t.i((1 << 23) | (1 << 31))))   # -2^(k+1): exponent + 1, sign bit set
         em1 = _fma(b, m2pw, em1h, b.fsub(pw, t.f(1.0)))            # e^z - 1 = 2^k (e^r - 1) + (2^k - 1)
         return _copysign(b, t, b.fdiv(em1, b.fsub(t.f(-2.0), em1)), x)       # -em1 / (2 + em1), one op less
     z = b.fmul(x, x)
