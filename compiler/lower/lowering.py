@@ -291,13 +291,9 @@ class GroupLowerer:
 
         def body(oidx):
             def inner(ridx):
-                full = [None] * len(S)
-                for i, c in zip(kept, oidx):
-                    full[i] = c
-                for a, c in zip(axes, ridx):
-                    full[a] = c
+                full = _placed(len(S), (kept, oidx), (axes, ridx))
                 at = IndexValue(flat(ridx, R)) if op == "argmax" else None
-                return [AccUpdate(acc, self.emit(x, tuple(full)), at)]
+                return [AccUpdate(acc, self.emit(x, full), at)]
             return [AccInit(acc)] + self.nest(R, inner, parallel=False) + [Store(out, flat(oidx, O), Var(acc))]
         return self.nest(O, body)
 
@@ -360,10 +356,7 @@ class GroupLowerer:
         sc = self.ctx.scratch("pack", buf.dtype, pshape)
 
         def body(idx):
-            src = [None] * len(shape)
-            for k, p in enumerate(perm):
-                src[p] = idx[k]
-            return [Store(sc, flat(idx, pshape), Load(buf, flat(tuple(src), shape)))]
+            return [Store(sc, flat(idx, pshape), Load(buf, flat(_placed(len(shape), (perm, idx)), shape)))]
         return sc, self.nest(pshape, body)
 
     def gemm_operand(self, buf, shape, batch, rows, cols, nrows, ncols):
@@ -394,19 +387,9 @@ class GroupLowerer:
             bidx, aidx_f, bidx_f = oidx[:nbt], oidx[nbt:nbt + len(fa)], oidx[nbt + len(fa):]
 
             def inner(kidx):
-                ia, ib = [None] * len(sa), [None] * len(sb)
-                for i, c in zip(ba, bidx):
-                    ia[i] = c
-                for j, c in zip(bb, bidx):
-                    ib[j] = c
-                for i, c in zip(fa, aidx_f):
-                    ia[i] = c
-                for j, c in zip(fb, bidx_f):
-                    ib[j] = c
-                for i, j, c in zip(ca, cb, kidx):
-                    ia[i] = c
-                    ib[j] = c
-                prod_ = Op("mul", [Load(abuf, flat(tuple(ia), sa)), Load(bbuf, flat(tuple(ib), sb))], dt)
+                ia = _placed(len(sa), (ba, bidx), (fa, aidx_f), (ca, kidx))
+                ib = _placed(len(sb), (bb, bidx), (fb, bidx_f), (cb, kidx))
+                prod_ = Op("mul", [Load(abuf, flat(ia, sa)), Load(bbuf, flat(ib, sb))], dt)
                 return [AccUpdate(acc, prod_)]
             return [AccInit(acc)] + self.nest(K, inner, parallel=False) + [Store(cbuf, flat(oidx, shape), Var(acc))]
         return self.nest(shape, body)
@@ -742,3 +725,12 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
         if b not in buffers:
             buffers.append(b)
     return Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
+
+
+def _placed(n, *placements):
+    """A length-n index tuple from (positions, values) pairs: values[k] goes to positions[k]."""
+    full = [None] * n
+    for positions, values in placements:
+        for p, v in zip(positions, values):
+            full[p] = v
+    return tuple(full)
