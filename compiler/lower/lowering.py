@@ -166,6 +166,10 @@ class GroupLowerer:
         body = getattr(self, method)()
         return Kernel(self.grp.name, k, body, self.grp.order, self.grp.reasons)
 
+    def accumulate(self, acc, shape, make_updates, out, at):
+        """acc = init; serial loops over `shape` around make_updates(idx); out[at] = acc."""
+        return [AccInit(acc)] + self.nest(shape, make_updates, parallel=False) + [Store(out, at, Var(acc))]
+
     def nest(self, shape, make_body, parallel=True):
         """Loops over `shape` around make_body(idx), collapsed where every index allows it."""
         vars_ = [self.ctx.var() for _ in shape]
@@ -294,7 +298,7 @@ class GroupLowerer:
                 full = _placed(len(S), (kept, oidx), (axes, ridx))
                 at = IndexValue(flat(ridx, R)) if op == "argmax" else None
                 return [AccUpdate(acc, self.emit(x, full), at)]
-            return [AccInit(acc)] + self.nest(R, inner, parallel=False) + [Store(out, flat(oidx, O), Var(acc))]
+            return self.accumulate(acc, R, inner, out, flat(oidx, O))
         return self.nest(O, body)
 
     # ---- matmul ----
@@ -391,7 +395,7 @@ class GroupLowerer:
                 ib = _placed(len(sb), (bb, bidx), (fb, bidx_f), (cb, kidx))
                 prod_ = Op("mul", [Load(abuf, flat(ia, sa)), Load(bbuf, flat(ib, sb))], dt)
                 return [AccUpdate(acc, prod_)]
-            return [AccInit(acc)] + self.nest(K, inner, parallel=False) + [Store(cbuf, flat(oidx, shape), Var(acc))]
+            return self.accumulate(acc, K, inner, cbuf, flat(oidx, shape))
         return self.nest(shape, body)
 
     # ---- convolution: im2col + gemm + epilogue ----
@@ -583,8 +587,7 @@ class GroupLowerer:
                 wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
                 xv = Op("select", [inb, Load(xbuf, flat((n, c, hc, wc), (Nb, C, H, W))), Const(0, dt)], dt)
                 return [AccUpdate(acc, Op("mul", [xv, Load(wbuf, flat((o, c, a, b), (O, C, KH, KW)))], dt))]
-            return [AccInit(acc)] + self.nest((C, KH, KW), inner, parallel=False) + \
-                [Store(tmp, flat(oidx, shape), Var(acc))]
+            return self.accumulate(acc, (C, KH, KW), inner, tmp, flat(oidx, shape))
         body = self.nest(shape, body)
         root = self.grp.root
         if direct_out is not None:
