@@ -15,57 +15,12 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "runtime")]
 os.environ["VIVE_CACHE_DIR"] = tempfile.mkdtemp(prefix="vive-bench-")
 atexit.register(shutil.rmtree, os.environ["VIVE_CACHE_DIR"], True)
 
 from runtime import abi, blas, compile_module  # noqa: E402
-
-ADD1_IR = """
-define void @add1(ptr noalias %bufs, ptr noalias %dims) {
-entry:
-  %x = load ptr, ptr %bufs
-  %yp = getelementptr ptr, ptr %bufs, i64 1
-  %y = load ptr, ptr %yp
-  %n = load i64, ptr %dims
-  %c = icmp sgt i64 %n, 0
-  br i1 %c, label %loop, label %done
-loop:
-  %i = phi i64 [0, %entry], [%i1, %loop]
-  %xp = getelementptr float, ptr %x, i64 %i
-  %v = load float, ptr %xp
-  %r = fadd float %v, 1.0
-  %yq = getelementptr float, ptr %y, i64 %i
-  store float %r, ptr %yq
-  %i1 = add i64 %i, 1
-  %e = icmp eq i64 %i1, %n
-  br i1 %e, label %done, label %loop
-done:
-  ret void
-}
-"""
-
-
-def sgemm_ir(sym: str) -> str:
-    # ILP64 CBLAS (numpy 2's scipy-openblas64): C = A @ B, row-major, bufs (A, B, C), dims (M, N, K).
-    return f"""
-declare void @{sym}(i32, i32, i32, i64, i64, i64, float, ptr, i64, ptr, i64, float, ptr, i64)
-define void @mm(ptr %bufs, ptr %dims) {{
-  %a = load ptr, ptr %bufs
-  %bp = getelementptr ptr, ptr %bufs, i64 1
-  %b = load ptr, ptr %bp
-  %cp = getelementptr ptr, ptr %bufs, i64 2
-  %c = load ptr, ptr %cp
-  %m = load i64, ptr %dims
-  %np = getelementptr i64, ptr %dims, i64 1
-  %n = load i64, ptr %np
-  %kp = getelementptr i64, ptr %dims, i64 2
-  %k = load i64, ptr %kp
-  call void @{sym}(i32 101, i32 111, i32 111, i64 %m, i64 %n, i64 %k, float 1.0, ptr %a, i64 %k,
-                   ptr %b, i64 %n, float 0.0, ptr %c, i64 %n)
-  ret void
-}}
-"""
+from runtime_ir_samples import ADD1_IR, gemm_ir  # noqa: E402
 
 
 def per_call_ns(fn, n=200_000, reps=5) -> float:
@@ -124,7 +79,7 @@ def bench_sgemm() -> None:
         print(f"  skipped: {syms}")
         return
     print(f"  {syms['sgemm']} from {os.path.basename(syms['library'])}")
-    call = abi.make_caller(compile_module(sgemm_ir(syms["sgemm"])), "mm", 3, 3)
+    call = abi.make_caller(compile_module(gemm_ir(syms["sgemm"], "float", 64)), "mm", 3, 3)
     rng = np.random.default_rng(0)
     for n in (256, 1024):
         a = rng.standard_normal((n, n), dtype=np.float32)

@@ -3,34 +3,7 @@ import numpy as np
 import pytest
 
 from runtime import abi, blas, compile_module, jit
-
-
-def gemm_ir(sym: str, fty: str, int_bits: int) -> str:
-    """C[M,N] = A[M,K] @ B[K,N] (row-major) through CBLAS; bufs = (A, B, C), dims = (M, N, K)."""
-    it = f"i{int_bits}"
-    cast = (lambda v: v) if int_bits == 64 else (lambda v: f"%{v[1:]}t")
-    trunc = "" if int_bits == 64 else "\n".join(
-        f"  %{v}t = trunc i64 %{v} to i32" for v in ("m", "n", "k"))
-    return f"""
-declare void @{sym}(i32, i32, i32, {it}, {it}, {it}, {fty}, ptr, {it}, ptr, {it}, {fty}, ptr, {it})
-define void @mm(ptr %bufs, ptr %dims) {{
-  %a = load ptr, ptr %bufs
-  %bp = getelementptr ptr, ptr %bufs, i64 1
-  %b = load ptr, ptr %bp
-  %cp = getelementptr ptr, ptr %bufs, i64 2
-  %c = load ptr, ptr %cp
-  %m = load i64, ptr %dims
-  %np = getelementptr i64, ptr %dims, i64 1
-  %n = load i64, ptr %np
-  %kp = getelementptr i64, ptr %dims, i64 2
-  %k = load i64, ptr %kp
-{trunc}
-  call void @{sym}(i32 {blas.CBLAS_ROW_MAJOR}, i32 {blas.CBLAS_NO_TRANS}, i32 {blas.CBLAS_NO_TRANS}, \
-{it} {cast('%m')}, {it} {cast('%n')}, {it} {cast('%k')}, {fty} 1.0, ptr %a, {it} {cast('%k')}, \
-ptr %b, {it} {cast('%n')}, {fty} 0.0, ptr %c, {it} {cast('%n')})
-  ret void
-}}
-"""
+from runtime_ir_samples import gemm_ir
 
 
 @pytest.fixture(scope="module")
