@@ -16,6 +16,7 @@ from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, A
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
+from .accum import new_acc, wide, cast_to, narrow, SHORT_COL_SUM
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 
 
@@ -34,6 +35,7 @@ class _ProgramCtx:
         self.graph = graph
         self.use_blas = use_blas
         self.tile_windows = False
+        self.wide_columns = True
         self.bufs = {}
         self.buffers = []
         self.n_vars = 0
@@ -135,7 +137,7 @@ class GroupLowerer:
             want = self.outer_for(n.out.type.shape)
             if not _idx_eq(idx, want):
                 raise FusionReject(n, f"{n.prim.name} result is read at another row than its own")
-            return Var(acc)
+            return narrow(acc, n.out.type.dtype)
         if n in grp.reductions:
             raise FusionReject(n, f"{n.prim.name} is used before its phase")
         rule = _RULES.get(n.prim.name)
@@ -168,7 +170,8 @@ class GroupLowerer:
 
     def accumulate(self, acc, shape, make_updates, out, at):
         """acc = init; serial loops over `shape` around make_updates(idx); out[at] = acc."""
-        return [AccInit(acc)] + self.nest(shape, make_updates, parallel=False) + [Store(out, at, Var(acc))]
+        return ([AccInit(acc)] + self.nest(shape, make_updates, parallel=False)
+                + [Store(out, at, narrow(acc, out.dtype))])
 
     def nest(self, shape, make_body, parallel=True):
         """Loops over `shape` around make_body(idx), collapsed where every index allows it."""
@@ -215,7 +218,7 @@ class GroupLowerer:
             accs = []
             for r in members:
                 op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
-                acc = Acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype)
+                acc = new_acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype, sprod(R))
                 accs.append((r, acc))
                 out_body.append(AccInit(acc))
 
@@ -226,7 +229,7 @@ class GroupLowerer:
                     xi = _spread(self.outer_idx_nonone + [c for c, d in zip(ridx, R) if not _is1(d)], x.type.shape)
                     val = self.emit(x, xi)
                     at = IndexValue(flat(ridx, R)) if acc.op == "argmax" else None
-                    stmts.append(AccUpdate(acc, val, at))
+                    stmts.append(AccUpdate(acc, cast_to(val, acc.dtype), at))
                 return stmts
             out_body += self.nest(R, body, parallel=False)
             for r, acc in accs:
@@ -261,25 +264,33 @@ class GroupLowerer:
         if r.prim.name == "argmax":
             return self.lower_reduce_strided(r)
         axes = set(r.params["axes"])
-        out = self.ctx.buffer(r.out) if r is grp.root else self.ctx.scratch("colacc", r.out.type.dtype,
-                                                                             r.out.type.shape)
         O = r.out.type.shape
         dt = r.out.type.dtype
-        ident = Const(0, dt) if r.prim.name == "reduce_sum" else Const(
-            -np.inf if dt.is_float else np.iinfo(dt.np).min, dt)
+        is_sum = r.prim.name == "reduce_sum"
+        # long f32 sums accumulate into f64 scratch (accum.py; a GPU reduces each column in a block, in f64)
+        count = sprod([d for i, d in enumerate(S) if i in axes])
+        at = wide("sum", dt, count, SHORT_COL_SUM) if is_sum and self.ctx.wide_columns else dt
+        direct = r is grp.root and at is dt
+        out = self.ctx.buffer(r.out) if direct else self.ctx.scratch("colacc", at, O)
+        ident = Const(0, at) if is_sum else Const(-np.inf if dt.is_float else np.iinfo(dt.np).min, dt)
         init = self.nest(O, lambda o: [Store(out, flat(o, O), ident)])
-        op = "add" if r.prim.name == "reduce_sum" else "maximum"
+        op = "add" if is_sum else "maximum"
 
         def body(idx):
             kept = tuple(c for i, c in enumerate(idx) if i not in axes)
             fo = flat(kept, O)
-            return [Store(out, fo, Op(op, [Load(out, fo), self.emit(x, idx)], dt))]
+            return [Store(out, fo, Op(op, [Load(out, fo), cast_to(self.emit(x, idx), at)], at))]
         # the outermost loop may run in parallel only if it is a kept axis
         body_ = init + self.nest(S, body, parallel=0 not in axes)
-        if r is grp.root:
+        if direct:
             return body_
+        if r is grp.root:
+            res = self.ctx.buffer(r.out)
+            return body_ + self.nest(O, lambda o: [Store(res, flat(o, O), cast_to(Load(out, flat(o, O)), dt))])
         self.anchor_buf = out
         self.anchor_map = lambda idx: flat(idx, O)
+        if at is not dt:
+            self.anchor_expr = lambda idx: cast_to(Load(out, flat(idx, O)), dt)
         return body_ + self._epilogue(grp.root)
 
     def lower_reduce_strided(self, r):
@@ -289,15 +300,15 @@ class GroupLowerer:
         kept = [i for i in range(len(S)) if i not in axes]
         O = r.out.type.shape
         op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
-        acc = Acc(self.ctx.var("acc"), op, x.type.dtype)
-        out = self.ctx.buffer(r.out)
         R = [S[a] for a in axes]
+        acc = new_acc(self.ctx.var("acc"), op, x.type.dtype, sprod(R))
+        out = self.ctx.buffer(r.out)
 
         def body(oidx):
             def inner(ridx):
                 full = _placed(len(S), (kept, oidx), (axes, ridx))
                 at = IndexValue(flat(ridx, R)) if op == "argmax" else None
-                return [AccUpdate(acc, self.emit(x, full), at)]
+                return [AccUpdate(acc, cast_to(self.emit(x, full), acc.dtype), at)]
             return self.accumulate(acc, R, inner, out, flat(oidx, O))
         return self.nest(O, body)
 
@@ -689,12 +700,15 @@ class ScalarBuilder:
 
 # ---- the whole program ----
 
-def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
+def lower_plan(plan, use_blas=True, name=None, tile_windows=False, wide_columns=True) -> Program:
     """Kernels of a fusion plan. `tile_windows`: loop kernels holding a non-overlapping max-pool gradient iterate
-    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better)."""
+    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better).
+    `wide_columns`: long f32 column sums accumulate in f64 scratch (the CPU's choice; the GPU's block-per-column
+    reductions accumulate in f64 registers and keep the f32 form, which they store without an extra launch)."""
     g = plan.graph
     ctx = _ProgramCtx(g, use_blas)
     ctx.tile_windows = tile_windows
+    ctx.wide_columns = wide_columns
     kernels = []
     for grp in plan.groups:
         kernels.append(GroupLowerer(ctx, grp).lower())
