@@ -19,7 +19,7 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import BOOL
 from ..lower.kernel import Load, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
-from ..lower.accum import new_acc, cast_to
+from ..lower.accum import new_acc, cast_to, identity
 from . import ptx_support as px
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
 from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T, FT, DT
@@ -208,14 +208,7 @@ class _Gen(ScalarEmitter):
             return self.b.alloca(t, name=name)
 
     def acc_identity(self, acc):
-        dt = acc.dtype
-        if acc.op == "sum":
-            return _const(dt, 0)
-        if dt.is_float:
-            return ir.Constant(ll_type(dt), -math.inf)
-        if dt is BOOL:
-            return ir.Constant(I1T, 0)
-        return _const(dt, -(1 << (dt.bits - 1)))
+        return _const(acc.dtype, identity(acc.op, acc.dtype))
 
     def acc_init(self, acc):
         if acc not in self.accs:

@@ -8,6 +8,8 @@ f64 sums stay in f64: the vectorised loop keeps many partial sums, so n * 2^-53 
 """
 from __future__ import annotations
 
+import math
+
 from ..ir.types import F32, F64
 from .kernel import Acc, Op, Var
 
@@ -25,6 +27,19 @@ def wide(op, dtype, count, short=SHORT_ROW_SUM):
     if op == "sum" and dtype is F32 and not (isinstance(count, int) and count <= short):
         return F64
     return dtype
+
+
+def identity(op, dtype):
+    """The start value of an accumulator of `op` ('sum' | 'max' | 'argmax') over `dtype`, as a Python number.
+    NOTE: sums start at +0.0 as NumPy's do (a sum of negative zeros is +0.0 there too); max starts at -inf or
+    iinfo.min, which every value ties or beats, so argmax keeps index 0 for a row of minima."""
+    if op == "sum":
+        return 0
+    if dtype.is_float:
+        return -math.inf
+    if dtype.is_bool:
+        return False
+    return -(1 << (dtype.bits - 1))
 
 
 def new_acc(name, op, dtype, count):

@@ -16,7 +16,7 @@ from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, A
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
-from .accum import new_acc, wide, cast_to, narrow, SHORT_COL_SUM
+from .accum import new_acc, wide, cast_to, narrow, identity, SHORT_COL_SUM
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 
 
@@ -272,7 +272,7 @@ class GroupLowerer:
         at = wide("sum", dt, count, SHORT_COL_SUM) if is_sum and self.ctx.wide_columns else dt
         direct = r is grp.root and at is dt
         out = self.ctx.buffer(r.out) if direct else self.ctx.scratch("colacc", at, O)
-        ident = Const(0, at) if is_sum else Const(-np.inf if dt.is_float else np.iinfo(dt.np).min, dt)
+        ident = Const(identity("sum" if is_sum else "max", at), at)
         init = self.nest(O, lambda o: [Store(out, flat(o, O), ident)])
         op = "add" if is_sum else "maximum"
 
