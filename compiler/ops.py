@@ -375,7 +375,10 @@ def min(x, axis=None, out=None, keepdims=False, **kw):
 def argmax(x, axis=None, out=None, keepdims=False, _name="argmax", **kw):
     _no_out(out, kw)
     if axis is None:
-        x, axis = reshape(x, -1), 0
+        # NumPy's argmax of the flattened array; keepdims keeps every axis as 1
+        nd = ndim_of(x)
+        y = argmax(reshape(x, -1), 0, _name=_name)
+        return P.reshape(y, shape=(1,) * nd) if keepdims else y
     (axis,) = _axes(x, axis)
     t = _aval(x)
     if t.shape[axis] == 0:
