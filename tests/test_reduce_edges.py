@@ -232,3 +232,52 @@ def test_argmax_and_argmin_return_the_first_nan_like_numpy():
     for fn in (np.argmax, np.argmin):
         for axis in (None, 0, 1):
             np.testing.assert_array_equal(cc.compile(lambda x: fn(x, axis=axis))(x), fn(x, axis=axis))
+
+
+# ---- gradients at the extremes (closed forms in float64; ties split the gradient evenly, as in JAX) ----
+
+def _closed_form_grad(name, x, axis, w):
+    x = x.astype(np.float64)
+    n = x.size if axis is None else x.shape[axis]
+    wb = w if axis is None else np.expand_dims(w, axis)
+    if name == "sum":
+        return np.broadcast_to(wb, x.shape)
+    if name == "mean":
+        return np.broadcast_to(wb / n, x.shape)
+    if name in ("max", "min"):
+        r = (x.max if name == "max" else x.min)(axis=axis, keepdims=True)
+        mask = (x == r).astype(np.float64)
+        return wb * mask / mask.sum(axis=axis, keepdims=True)
+    d = x - x.mean(axis=axis, keepdims=True)
+    if name == "var":
+        return wb * 2 * d / n
+    return wb * d / (n * np.sqrt((d * d).mean(axis=axis, keepdims=True)))        # std
+
+
+_GRAD_REDUCTIONS = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "var": np.var, "std": np.std}
+
+
+@pytest.mark.parametrize("dt", [F32, F64], ids=lambda d: np.dtype(d).name)
+def test_gradients_of_reductions_at_extreme_values(dt):
+    big = np.finfo(dt).max
+    tiny = np.finfo(dt).smallest_subnormal
+    huge = np.array([[big, big, -big, 3], [-0.0, 0.0, -0.0, tiny], [-big, 5, -big, 5]], dt)
+    # ties, signed zeros and wide magnitudes, with a finite, normal variance in every row and column
+    wide = np.array([[1e18, 1e18, -1e18, 3], [-0.0, 0.0, -0.0, 1.0], [2.5, -1e-30, 2.5, -7]], dt)
+    cases = [(name, axis) for name in _GRAD_REDUCTIONS for axis in (None, 0, 1)]
+    rng = np.random.default_rng(4)
+    ws = {(name, axis): rng.uniform(0.5, 2, () if axis is None else (4, 3)[axis]) for name, axis in cases}
+
+    def grads(x):
+        return [cc.grad(lambda x, r=_GRAD_REDUCTIONS[n], a=a, w=ws[n, a]: (r(x, axis=a) * w.astype(dt)).sum())(x)
+                for n, a in cases]
+    f = cc.compile(grads)
+    for x, names in ((huge, ("sum", "mean", "max", "min")), (wide, tuple(_GRAD_REDUCTIONS))):
+        outs = f(x)
+        for (name, axis), got in zip(cases, outs):
+            if name not in names:
+                continue
+            assert got.dtype == dt and got.shape == x.shape
+            want = _closed_form_grad(name, x, axis, ws[name, axis])
+            np.testing.assert_allclose(got, want, rtol=4e-6 if dt is F32 else 1e-12, atol=0,
+                                       err_msg=f"grad of {name}(axis={axis}) at\n{x}")
