@@ -373,7 +373,7 @@ class Lowered:
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
                                                            tile_windows=self.backend == "cpu",
-                                                           wide_columns=self.backend == "cpu"))
+                                                           cpu_sums=self.backend == "cpu"))
         t2 = time.perf_counter()
         fused = FusedGraph(g, plan)
         log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))

@@ -35,7 +35,8 @@ def test_sum_of_2_33_ones_is_exact_to_f32():
     function broadcasts one input element to 2^33 terms: the kernel runs the same 2^33-step accumulation."""
     f = cc.compile(lambda s: np.broadcast_to(s, (1 << 33,)).sum())
     one = np.ones((), np.float32)
-    assert "for i1 in 0..8589934592" in str(f.lower(one).kernels)
+    text = str(f.lower(one).kernels)          # 2^23 blocks of 2^10 terms (the CPU's blocked f32 -> f64 sum)
+    assert "in 0..8388608:" in text and "in 0..1024:" in text
     assert rel(f(one), 2.0 ** 33) < 1e-6
     rows = cc.compile(lambda s: np.broadcast_to(s, (4, 1 << 31)).sum(axis=1))(np.float32(0.1))
     assert rel(rows, TENTH * 2 ** 31) < 1e-6
@@ -97,3 +98,20 @@ def test_short_rows_keep_f32_accumulators_and_long_ones_use_f64():
     assert "colacc" not in kernels(lambda x: x.sum(axis=0), np.ones((16, 8), np.float32))
     assert "f64" in kernels(lambda x: x.sum(axis=0), np.ones((17, 8), np.float32))
     assert "cast" not in kernels(lambda x: x.sum(axis=1), np.ones((8, 5000), np.float64))      # f64 stays
+
+
+def test_blocked_row_sums_over_symbolic_lengths_cover_every_term():
+    """Rows of symbolic length M run floor(M/1024) f32 blocks and a remainder of M mod 1024 terms: every length
+    (shorter than a block, a multiple of it, neither) sums each term once."""
+    f = cc.compile(lambda x: (x.sum(axis=1), cc.nn.softmax(x), np.argmax(x, axis=1), x.mean(axis=1)))
+    f.lower(cc.Spec("f32[N,M]"))
+    rng = np.random.default_rng(5)
+    for m in (1, 5, 1023, 1024, 1025, 2048, 3000):
+        x = rng.random((3, m), dtype=np.float32)
+        s, sm, am, mean = f(x)
+        x64 = x.astype(np.float64)
+        assert rel(s, fsum_along(x, 1)) < 1e-6 and rel(mean, x64.mean(axis=1)) < 1e-6
+        e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+        assert rel(sm, e / e.sum(axis=1, keepdims=True)) < 2e-6
+        np.testing.assert_array_equal(am, np.argmax(x, axis=1))
+    assert f.cache_info()["compiles"] == 1                # every length ran the one symbolic version

@@ -2,16 +2,20 @@
 
 NOTE: long f32 sums accumulate in f64 on every backend (the casts are in the kernel IR, so the CPU and the PTX
 code share the scheme). A serial or vector-lane f32 sum of n terms has a relative error up to ~n * 2^-24 (2^26
-terms of 0.1f: 1e-2); in f64 it stays at one f32 rounding for any n a machine can hold (2^33 ones are exact), at
-the cost of one widening convert per element, which memory-bound loops hide (benchmarks/bench_reduce.py).
+terms of 0.1f: 1e-2); in f64 it stays at one f32 rounding for any n a machine can hold (2^33 ones are exact).
+A widening convert per element costs ~1.4x in cache-resident CPU rows, so the CPU sums rows in blocks instead
+(block_long_sums): SHORT_ROW_SUM terms in a vectorised f32 accumulator, each block's sum added in f64.
 f64 sums stay in f64: the vectorised loop keeps many partial sums, so n * 2^-53 / lanes bounds their error.
 """
 from __future__ import annotations
 
 import math
 
+import sympy
+
 from ..ir.types import F32, F64
-from .kernel import Acc, Op, Var
+from .kernel import Acc, Op, Var, Ix, Loop, AccInit, AccUpdate, smul
+from .index import rewrite_ix
 
 # a sum of at most this many (static) terms stays in f32 in a row accumulator: the vectorised loop keeps 32+
 # partial sums, so each takes a few dozen terms and the error matches NumPy's pairwise sum (measured: 2^-24 .. 2^-22
@@ -43,7 +47,10 @@ def identity(op, dtype):
 
 
 def new_acc(name, op, dtype, count):
-    return Acc(name, op, wide(op, dtype, count))
+    acc = Acc(name, op, wide(op, dtype, count))
+    if acc.dtype is not dtype:
+        acc.widened_from = dtype
+    return acc
 
 
 def cast_to(value, dtype):
@@ -55,3 +62,33 @@ def narrow(acc, dtype):
     """The current value of `acc` as the reduction's result type `dtype` (argmax: its i64 index)."""
     v = Var(acc)
     return v if v.dtype is dtype else Op("cast", [v], dtype)
+
+
+def block_long_sums(stmts, new_var):
+    """The CPU's form of a row phase `for v in 0..E: acc64 += cast(x)` (a single loop of accumulator updates):
+    blocks of SHORT_ROW_SUM terms summed in a fresh f32 accumulator (vectorised, NumPy's accuracy per block),
+    each block's sum added to the f64 accumulator, the remainder added term by term. Anything else is returned
+    unchanged (the f64 form is exact as it is, only slower)."""
+    if len(stmts) != 1 or not isinstance(stmts[0], Loop) or not all(isinstance(s, AccUpdate)
+                                                                     for s in stmts[0].body):
+        return stmts
+    loop = stmts[0]
+    blocks = {}
+    for s in loop.body:
+        v = s.value
+        # (a sum the user asked for in f64, x.sum(dtype=np.float64), is not widened_from f32: it stays f64)
+        if s.acc.widened_from is F32 and isinstance(v, Op) and v.op == "cast" and v.args[0].dtype is F32:
+            blocks.setdefault(s.acc, Acc(s.acc.name + "b", "sum", F32))
+    if not blocks:
+        return stmts
+    B, E = SHORT_ROW_SUM, loop.extent
+    full = E // B if isinstance(E, int) else sympy.floor(E / B)
+    rest = E - B * full if isinstance(E, int) else sympy.Mod(E, B)
+    blk, i, k = new_var("blk"), new_var(), new_var()
+    inner = [AccUpdate(blocks[s.acc], s.value.args[0]) if s.acc in blocks else s for s in loop.body]
+    inner = rewrite_ix(inner, lambda ix: ix.subs(loop.var, Ix(((blk, B), (i, 1)))))
+    out = [Loop(blk, full, [AccInit(a) for a in blocks.values()] + [Loop(i, B, inner)]
+                + [AccUpdate(a64, Op("cast", [Var(a32)], F64)) for a64, a32 in blocks.items()])]
+    if not (isinstance(rest, int) and rest == 0):
+        out.append(Loop(k, rest, rewrite_ix(loop.body, lambda ix: ix.subs(loop.var, Ix(((k, 1),), smul(B, full))))))
+    return out

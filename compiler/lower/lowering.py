@@ -16,7 +16,7 @@ from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, A
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
-from .accum import new_acc, wide, cast_to, narrow, identity, SHORT_COL_SUM
+from .accum import new_acc, wide, cast_to, narrow, identity, block_long_sums, SHORT_COL_SUM
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 
 
@@ -35,7 +35,7 @@ class _ProgramCtx:
         self.graph = graph
         self.use_blas = use_blas
         self.tile_windows = False
-        self.wide_columns = True
+        self.cpu_sums = True
         self.bufs = {}
         self.buffers = []
         self.n_vars = 0
@@ -231,7 +231,8 @@ class GroupLowerer:
                     at = IndexValue(flat(ridx, R)) if acc.op == "argmax" else None
                     stmts.append(AccUpdate(acc, cast_to(val, acc.dtype), at))
                 return stmts
-            out_body += self.nest(R, body, parallel=False)
+            loops = self.nest(R, body, parallel=False)
+            out_body += block_long_sums(loops, self.ctx.var) if self.ctx.cpu_sums else loops
             for r, acc in accs:
                 self.accs[r] = acc
         outer_outs, inner_outs = [], []
@@ -269,7 +270,7 @@ class GroupLowerer:
         is_sum = r.prim.name == "reduce_sum"
         # long f32 sums accumulate into f64 scratch (accum.py; a GPU reduces each column in a block, in f64)
         count = sprod([d for i, d in enumerate(S) if i in axes])
-        at = wide("sum", dt, count, SHORT_COL_SUM) if is_sum and self.ctx.wide_columns else dt
+        at = wide("sum", dt, count, SHORT_COL_SUM) if is_sum and self.ctx.cpu_sums else dt
         direct = r is grp.root and at is dt
         out = self.ctx.buffer(r.out) if direct else self.ctx.scratch("colacc", at, O)
         ident = Const(identity("sum" if is_sum else "max", at), at)
@@ -700,15 +701,16 @@ class ScalarBuilder:
 
 # ---- the whole program ----
 
-def lower_plan(plan, use_blas=True, name=None, tile_windows=False, wide_columns=True) -> Program:
+def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True) -> Program:
     """Kernels of a fusion plan. `tile_windows`: loop kernels holding a non-overlapping max-pool gradient iterate
     per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better).
-    `wide_columns`: long f32 column sums accumulate in f64 scratch (the CPU's choice; the GPU's block-per-column
-    reductions accumulate in f64 registers and keep the f32 form, which they store without an extra launch)."""
+    `cpu_sums`: the CPU's forms of long f32 sums (accum.py): rows in f32 blocks added in f64, columns into f64
+    scratch. A GPU keeps one f64 accumulator per thread (its threads already split a row into short parts) and
+    reduces each column in a block, in f64 registers, storing the f32 result without an extra launch."""
     g = plan.graph
     ctx = _ProgramCtx(g, use_blas)
     ctx.tile_windows = tile_windows
-    ctx.wide_columns = wide_columns
+    ctx.cpu_sums = cpu_sums
     kernels = []
     for grp in plan.groups:
         kernels.append(GroupLowerer(ctx, grp).lower())
