@@ -115,3 +115,19 @@ def test_blocked_row_sums_over_symbolic_lengths_cover_every_term():
         assert rel(sm, e / e.sum(axis=1, keepdims=True)) < 2e-6
         np.testing.assert_array_equal(am, np.argmax(x, axis=1))
     assert f.cache_info()["compiles"] == 1                # every length ran the one symbolic version
+
+
+def test_blocked_column_sums_cover_every_row():
+    """CPU column sums of more than 16 rows run in blocks of 32 terms per output (f32) added into f64 scratch:
+    row counts around the block size, an inner reduced axis that shrinks the block, a symbolic batch."""
+    rng = np.random.default_rng(6)
+    f = cc.compile(lambda x: (x.sum(axis=0), np.tanh(x.mean(axis=0))))
+    f.lower(cc.Spec("f32[N,5]"))
+    for n in (1, 16, 17, 31, 32, 33, 100, 1000):
+        x = rng.random((n, 5), dtype=np.float32)
+        s, t = f(x)
+        assert rel(s, fsum_along(x, 0)) < 1e-6 and rel(t, np.tanh(x.astype(np.float64).mean(axis=0))) < 1e-6
+    for shape in ((100, 3, 4), (7, 2, 40), (33, 2, 8)):
+        x = rng.random(shape, dtype=np.float32)
+        got = cc.compile(lambda x: x.sum(axis=(0, 2)))(x)
+        assert rel(got, [math.fsum(x[:, j, :].astype(np.float64).ravel()) for j in range(shape[1])]) < 1e-6

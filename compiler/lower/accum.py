@@ -22,8 +22,10 @@ from .index import rewrite_ix
 # relative at 1000 terms of 0.1f, 6e-7 at 4096); f64 there costs ~1.5x in cache-resident rows (softmax, var)
 SHORT_ROW_SUM = 1024
 # a column reduction (one serial accumulator per output element, in the output buffer) stays in f32 up to this many
-# rows (error under 16 * 2^-24 < 1e-6); longer ones accumulate into an f64 scratch buffer and convert at the end
+# rows (error under 16 * 2^-24 < 1e-6); the CPU sums longer ones in blocks of COL_BLOCK rows into f32 scratch,
+# added into f64 scratch after each block (measured: <= 3e-7 relative per block of 32 for 0.1f, 1/3, 0.7f)
 SHORT_COL_SUM = 16
+COL_BLOCK = 32
 
 
 def wide(op, dtype, count, short=SHORT_ROW_SUM):
@@ -81,14 +83,21 @@ def block_long_sums(stmts, new_var):
             blocks.setdefault(s.acc, Acc(s.acc.name + "b", "sum", F32))
     if not blocks:
         return stmts
-    B, E = SHORT_ROW_SUM, loop.extent
-    full = E // B if isinstance(E, int) else sympy.floor(E / B)
-    rest = E - B * full if isinstance(E, int) else sympy.Mod(E, B)
-    blk, i, k = new_var("blk"), new_var(), new_var()
     inner = [AccUpdate(blocks[s.acc], s.value.args[0]) if s.acc in blocks else s for s in loop.body]
-    inner = rewrite_ix(inner, lambda ix: ix.subs(loop.var, Ix(((blk, B), (i, 1)))))
-    out = [Loop(blk, full, [AccInit(a) for a in blocks.values()] + [Loop(i, B, inner)]
-                + [AccUpdate(a64, Op("cast", [Var(a32)], F64)) for a64, a32 in blocks.items()])]
+    return split_loop(loop, SHORT_ROW_SUM, new_var, [AccInit(a) for a in blocks.values()], inner,
+                      [AccUpdate(a64, Op("cast", [Var(a32)], F64)) for a64, a32 in blocks.items()])
+
+
+def split_loop(loop, size, new_var, before, inner, after):
+    """`for v in 0..E: loop.body` as floor(E/size) blocks of `before; size iterations of inner; after`, then
+    the E mod size remaining iterations of loop.body (inner and loop.body use v; it becomes the block's index)."""
+    E = loop.extent
+    full = E // size if isinstance(E, int) else sympy.floor(E / size)
+    rest = E - size * full if isinstance(E, int) else sympy.Mod(E, size)
+    blk, i, k = new_var("blk"), new_var(), new_var()
+    inner = rewrite_ix(inner, lambda ix: ix.subs(loop.var, Ix(((blk, size), (i, 1)))))
+    out = [] if isinstance(full, int) and full == 0 else [Loop(blk, full, before + [Loop(i, size, inner)] + after)]
     if not (isinstance(rest, int) and rest == 0):
-        out.append(Loop(k, rest, rewrite_ix(loop.body, lambda ix: ix.subs(loop.var, Ix(((k, 1),), smul(B, full))))))
+        out.append(Loop(k, rest, rewrite_ix(loop.body, lambda ix: ix.subs(loop.var,
+                                                                           Ix(((k, 1),), smul(size, full))))))
     return out

@@ -16,7 +16,8 @@ from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, A
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
-from .accum import new_acc, wide, cast_to, narrow, identity, block_long_sums, SHORT_COL_SUM
+from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
+                    COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 
 
@@ -277,12 +278,15 @@ class GroupLowerer:
         init = self.nest(O, lambda o: [Store(out, flat(o, O), ident)])
         op = "add" if is_sum else "maximum"
 
-        def body(idx):
+        def body(idx, acc=out):
             kept = tuple(c for i, c in enumerate(idx) if i not in axes)
             fo = flat(kept, O)
-            return [Store(out, fo, Op(op, [Load(out, fo), cast_to(self.emit(x, idx), at)], at))]
+            return [Store(acc, fo, Op(op, [Load(acc, fo), cast_to(self.emit(x, idx), acc.dtype)], acc.dtype))]
         # the outermost loop may run in parallel only if it is a kept axis
-        body_ = init + self.nest(S, body, parallel=0 not in axes)
+        loops = self.nest(S, body, parallel=0 not in axes)
+        if at is not dt and 0 in axes and len(loops) == 1:
+            loops = self.blocked_columns(loops, S, count, body, out, O, dt)
+        body_ = init + loops
         if direct:
             return body_
         if r is grp.root:
@@ -293,6 +297,28 @@ class GroupLowerer:
         if at is not dt:
             self.anchor_expr = lambda idx: cast_to(Load(out, flat(idx, O)), dt)
         return body_ + self._epilogue(grp.root)
+
+    def blocked_columns(self, loops, S, count, body, acc64, O, dt):
+        """The CPU's long f32 column sum (accum.py): blocks of COL_BLOCK rows into f32 scratch, each added into
+        the f64 accumulator (and reset), so the loop over rows reads and writes f32 like a plain f32 sum."""
+        acc32 = self.ctx.scratch("colblk", dt, O)
+
+        def flush(parallel):
+            return self.nest(O, lambda o: [
+                Store(acc64, flat(o, O), Op("add", [Load(acc64, flat(o, O)), cast_to(Load(acc32, flat(o, O)),
+                                                                                   acc64.dtype)], acc64.dtype)),
+                Store(acc32, flat(o, O), Const(0, dt))], parallel=parallel)
+        rows = self.nest(S, lambda idx: body(idx, acc32), parallel=False)
+        # terms each output gets per iteration of the outer (reduced) loop: a block holds at most COL_BLOCK
+        if len(rows) != 1:
+            return loops
+        E = rows[0].extent
+        per_row = sympy.simplify(sympy.sympify(count) / E)
+        if not per_row.is_Integer or int(per_row) > COL_BLOCK:
+            return loops
+        zero = self.nest(O, lambda o: [Store(acc32, flat(o, O), Const(0, dt))])
+        block = COL_BLOCK // int(per_row)
+        return zero + split_loop(rows[0], block, self.ctx.var, [], rows[0].body, flush(False)) + flush(True)
 
     def lower_reduce_strided(self, r):
         x = r.inputs[0]
