@@ -564,6 +564,15 @@ def _graph_key(graph, backend):
     return h.hexdigest()
 
 
+def _env_key():
+    """What the code of a graph depends on besides the graph (as in _graph_key): the process-wide program table
+    keys on it too, so a changed fact (a test's smaller cache size, BLAS found later) compiles anew."""
+    t = runtime.host_target()
+    blas = _blas()
+    return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
+                      json.dumps(blas, sort_keys=True) if blas else "noblas"))
+
+
 def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
     Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use."""
@@ -775,7 +784,7 @@ class CompiledFunction:
                              f"enclosing transform; pass them as arguments")
         out_tree = graph.out_tree
         # the same program compiled before in this process (another wrapper of this function) is reused
-        key = None if debug.dump_dir() else PROGRAMS.key(graph, name, self.backend, self.options)
+        key = None if debug.dump_dir() else PROGRAMS.key(graph, name, self.backend, self.options, _env_key())
         low = PROGRAMS.get(key) if key else None
         shared = low is not None
         if low is None:

@@ -29,12 +29,13 @@ class ProgramTable:
         self.hits = self.misses = 0
 
     @staticmethod
-    def key(graph, name, backend, options) -> str:
+    def key(graph, name, backend, options, env="") -> str:
+        """env: the facts about this process the code depends on (target, BLAS, cache sizes: see compile.py)."""
         h = hashlib.sha256()
         # NOTE: anything that changes the compiled code or what it reports must be in here: a new compile option
         # or a fact recorded beside the graph (guards on symbolic sizes) too
         for part in (print_graph(graph, locs=True), repr(graph.in_tree), repr(graph.out_tree), str(name),
-                     str(backend), repr(sorted(options.items())), repr(getattr(graph, "guards", None))):
+                     str(backend), repr(sorted(options.items())), repr(getattr(graph, "guards", None)), env):
             b = part.encode()
             h.update(len(b).to_bytes(8, "little"))
             h.update(b)

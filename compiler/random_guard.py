@@ -7,10 +7,15 @@ is the random function itself. `install()` (run once, when compiler.trace is imp
   - the module functions of numpy.random (rand, normal, uniform, ...: bound methods of NumPy's global RandomState),
   - the drawing methods of numpy.random.Generator, RandomState and BitGenerator (random_raw),
 
-with a function that asks `is_tracing()` (the calling thread's trace stack is non-empty) and otherwise calls the
+with a function that asks `is_tracing()` (is the calling thread inside a trace?) and otherwise calls the
 original. The wrappers stay installed for the life of the process and keep no state of their own, so nothing is
 patched or restored per trace (that would be process-global and race with other threads): a thread that traces
 never affects np.random in another thread, and calls outside any trace cost one thread-local lookup.
+
+One exception: a generator made inside the trace with an explicit seed, `np.random.default_rng(0).normal(...)`,
+draws the same numbers at every call of the Python function too, so baking them in is right (fixed random
+projections, test data); those draws are allowed. An unseeded default_rng() inside the trace, or a generator from
+outside (whose state moves on between calls), is refused.
 
 Generator and RandomState are immutable extension types: their methods are replaced in the type's own dict
 (reached through gc.get_referents, then PyType_Modified to drop CPython's method cache). Where that is not
@@ -22,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import threading
 
 import numpy as np
 
@@ -31,6 +37,14 @@ _NOT_DRAWS = {"default_rng", "seed", "get_state", "set_state", "get_bit_generato
               "bit_generator"}
 _MARK = "__vive_random_guard__"
 _installed = False
+_local = threading.local()       # .seeded: {id: (Generator, trace)} made with a seed inside that (outermost) trace
+
+
+def _seeded():
+    d = getattr(_local, "seeded", None)
+    if d is None:
+        d = _local.seeded = {}
+    return d
 
 
 def _refuse(what, where):
@@ -47,17 +61,32 @@ def _guard(fn, what, is_tracing, where, method):
     if method:
         @functools.wraps(fn)
         def guarded(self, *args, **kwargs):
-            if is_tracing():
+            trace = is_tracing()
+            if trace is not None and _seeded().get(id(self), (None, None))[1] is not trace:
                 _refuse(what, where)
             return fn(self, *args, **kwargs)
     else:
         @functools.wraps(fn)
         def guarded(*args, **kwargs):
-            if is_tracing():
+            if is_tracing() is not None:
                 _refuse(what, where)
             return fn(*args, **kwargs)
     setattr(guarded, _MARK, True)
     return guarded
+
+
+def _guard_default_rng(fn, is_tracing):
+    @functools.wraps(fn)
+    def default_rng(seed=None, *args, **kwargs):
+        rng = fn(seed, *args, **kwargs)
+        seeded, trace = _seeded(), is_tracing()
+        for k in [k for k, (_, t) in seeded.items() if t is not trace]:
+            del seeded[k]                        # made by a trace that is over
+        if trace is not None and seed is not None and not isinstance(seed, np.random.Generator):
+            seeded[id(rng)] = (rng, trace)       # kept alive while listed, so its id is not reused
+        return rng
+    setattr(default_rng, _MARK, True)
+    return default_rng
 
 
 def _type_dict(cls):
@@ -87,7 +116,8 @@ def _guard_type(cls, prefix, is_tracing, where):
 
 
 def install(is_tracing, where):
-    """Guard numpy.random (once per process). is_tracing() -> bool for the calling thread; where() -> SourceLoc."""
+    """Guard numpy.random (once per process). is_tracing() -> the calling thread's outermost trace or None;
+    where() -> the user's SourceLoc."""
     global _installed
     if _installed:
         return
@@ -98,6 +128,8 @@ def install(is_tracing, where):
         if name in _NOT_DRAWS or not callable(fn) or isinstance(fn, type) or getattr(fn, _MARK, False):
             continue
         setattr(mod, name, _guard(fn, f"np.random.{name}", is_tracing, where, method=False))
+    if not getattr(mod.default_rng, _MARK, False):
+        mod.default_rng = _guard_default_rng(mod.default_rng, is_tracing)
     for cls, prefix in ((mod.Generator, "np.random.Generator"), (mod.RandomState, "np.random.RandomState"),
                         (mod.BitGenerator, "np.random.BitGenerator")):
         _guard_type(cls, prefix, is_tracing, where)

@@ -408,4 +408,4 @@ __all__ = ["Tracer", "trace", "trace_flat", "evaluate", "interpret", "abstractif
 _late_init()
 
 # np.random inside a traced function raises instead of baking one draw into the graph (see random_guard.py)
-random_guard.install(lambda: bool(getattr(_local, "stack", None)), user_loc)
+random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)

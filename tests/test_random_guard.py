@@ -30,7 +30,7 @@ def noisy_generator(x):
 
 
 def noisy_fresh_generator(x):
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng()              # unseeded: new numbers every call
     return x + rng.uniform(size=6)                           # DRAW
 
 
@@ -164,3 +164,33 @@ def test_a_trace_in_one_thread_leaves_np_random_alone_in_others():
         t.join(10)
     assert len(drawn) == 3 and all(d.shape == (3,) for d in drawn)
     assert len(errors) == 1 and "np.random.rand called" in str(errors[0])
+
+
+def test_a_generator_seeded_inside_the_trace_is_a_constant():
+    # the Python function draws the same numbers at every call too: baking them in is what it means
+    def f(x):
+        w = np.random.default_rng(3).standard_normal(6)
+        return x * w + np.random.default_rng(seed=4).permutation(6)
+    want = X * np.random.default_rng(3).standard_normal(6) + np.random.default_rng(4).permutation(6)
+    np.testing.assert_allclose(cc.compile(f)(X), want)
+    np.testing.assert_allclose(cc.grad(lambda x: f(x).sum())(X), np.random.default_rng(3).standard_normal(6))
+
+
+def test_a_generator_seeded_in_one_trace_is_refused_in_the_next():
+    kept = []
+
+    def make(x):
+        kept.append(np.random.default_rng(0))
+        return x + kept[0].normal()             # fine: seeded inside this trace
+
+    def reuse(x):
+        return x + kept[0].normal()             # its state moved on since: a draw like any outside generator
+
+    cc.trace(make, X)
+    with pytest.raises(cc.TraceError, match="Generator.normal called"):
+        cc.trace(reuse, X)
+
+
+def test_an_unseeded_generator_inside_the_trace_is_refused():
+    with pytest.raises(cc.TraceError, match="Generator.normal called"):
+        cc.trace(lambda x: x + np.random.default_rng().normal(), X)

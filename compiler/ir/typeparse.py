@@ -28,7 +28,9 @@ def spec_error(text, pos, reason):
     """A ParseError that names the column and draws a caret under it."""
     col = min(max(pos, 0), len(text))
     shown = text.replace("\n", " ").replace("\t", " ")
-    msg = (f"cannot parse type {text!r}: {reason} at column {col + 1}\n  {shown}\n  {' ' * col}^")
+    msg = (f"cannot parse type {text!r}: {reason} at column {col + 1}\n  {shown}\n  {' ' * col}^\n"
+           f"a type is a dtype (f32 f64 i32 i64 bool) and sizes that are whole numbers, names, or + - * of them: "
+           f"f32[N,784], i64[2*B + 1]")
     return ParseError(msg, text=text, pos=col, reason=reason)
 
 

@@ -49,8 +49,10 @@ def test_bad_specs_name_the_column(text, col, words):
     assert err.pos == col - 1 and words in err.reason
     msg = str(err)
     assert f"cannot parse type {text!r}" in msg and f"at column {col}" in msg
-    caret = msg.splitlines()[-1]
-    assert caret.strip() == "^" and caret.index("^") == 2 + col - 1      # under the column, after the indent
+    lines = msg.splitlines()
+    assert lines[1] == "  " + text.replace("\t", " ")
+    assert lines[2].strip() == "^" and lines[2].index("^") == 2 + col - 1      # under the column, after the indent
+    assert "f32[N,784]" in lines[3]
 
 
 @pytest.mark.parametrize("text,dtype,shape", [
