@@ -22,6 +22,14 @@ def _collect():
     jit.free_released()
 
 
+def _baseline():
+    """Engines loaded with no program held: after the one-off loads (the call wrapper) and a clean program table."""
+    cc.compile(fn)(X)
+    programs.clear_program_cache()
+    _collect()
+    return jit.live_engines()
+
+
 def fn(x):
     return np.tanh(x) * 2 + 1
 
@@ -58,10 +66,7 @@ def test_programs_that_differ_are_not_shared():
 
 
 def test_a_dropped_function_frees_its_engine():
-    _collect()
-    programs.clear_program_cache()
-    _collect()
-    live = jit.live_engines()
+    live = _baseline()
     f = cc.compile(lambda x: np.exp(x) * 4.25)
     np.testing.assert_allclose(f(X), np.exp(X) * np.float32(4.25), rtol=1e-6)
     assert jit.live_engines() == live + 1
@@ -79,8 +84,7 @@ def test_a_dropped_function_frees_its_engine():
 
 
 def test_the_lru_keeps_only_a_few_dropped_programs():
-    _collect()
-    live = jit.live_engines()
+    live = _baseline()
     for i in range(programs.RECENT + 10):
         cc.compile(lambda x, k=float(i) + 0.5: x * k)(X)
     _collect()
@@ -95,10 +99,7 @@ def test_no_engine_is_freed_while_a_call_runs():
     a = np.random.default_rng(0).standard_normal((n, n))
     want = np.tanh(a @ a)
     for _ in range(3):
-        _collect()
-        programs.clear_program_cache()
-        _collect()
-        live = jit.live_engines()
+        live = _baseline()
         box = [cc.compile(lambda x, k=float(_): np.tanh(x @ x) + k * 0)]
         box[0].lower(a)
         started, out = threading.Event(), []
@@ -175,3 +176,16 @@ def test_rss_stays_flat_over_compile_and_drop_cycles(tmp_path):
     assert grew < 4.0 and live <= programs.RECENT + 2, (grew, live)
     grew, live = _child("rewrap", 700, tmp_path)
     assert grew < 2.0 and live <= 2, (grew, live)
+
+
+def test_an_engine_dropped_inside_an_llvm_sequence_waits_for_the_lock():
+    # a GC can run between two llvmlite calls of a compile: the engine is disposed afterwards, not in the middle
+    live = _baseline()
+    f = cc.compile(lambda x: np.sin(x) * 1.75)
+    np.testing.assert_allclose(f(X), np.sin(X) * np.float32(1.75), rtol=1e-6)
+    programs.clear_program_cache()
+    with jit._LOCK:
+        del f
+        gc.collect()
+        assert len(jit._RELEASED) == 1 and jit.live_engines() == live + 1
+    assert jit.free_released() == 1 and jit.live_engines() == live
