@@ -33,14 +33,15 @@ import runtime  # noqa: E402
 from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 
-from . import debug, pytree
+from . import debug, inputs, pytree
 from .errors import BackendError, DTypeError, TraceError, ViveError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
-from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
+from .ir.types import TensorType, dtype as to_dtype, symbol
 from .trace import Tracer, trace_flat
 
 _FORMAT = "vive-program-v1"
+_C_ALIGNED = inputs.C_ALIGNED
 _ALIGN = 64
 
 
@@ -64,19 +65,16 @@ def register_backend(name, factory):
 
 # ---- signatures ----
 
-def _leaf_type(x, float_dt):
+def _leaf_type(x):
     if isinstance(x, np.ndarray):
+        inputs.refuse(x)
         if x.dtype == object:
             raise DTypeError("compiled functions take numeric arrays; got an object array")
-        return TensorType(to_dtype(x.dtype), x.shape)
-    if isinstance(x, bool):
-        return TensorType(BOOL, ())
-    if isinstance(x, int):
-        return TensorType(I64, ())
-    if isinstance(x, float):
-        return TensorType(float_dt, ())
+        return TensorType(to_dtype(inputs.native_dtype(x.dtype)), x.shape)
     if isinstance(x, np.generic):
-        return TensorType(to_dtype(x.dtype), ())
+        return TensorType(to_dtype(inputs.native_dtype(x.dtype)), ())
+    if inputs.is_weak(x):
+        return TensorType(to_dtype(inputs.WEAK_DTYPES[type(x)]), ())     # weak: see compiler/inputs.py
     if isinstance(x, TensorType):
         return x
     if hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "__array__"):
@@ -90,22 +88,11 @@ def _leaf_type(x, float_dt):
                      f"them; got {type(x).__name__}")
 
 
-def _float_dtype(leaves):
-    """Python floats follow the arrays (NEP 50 'weak' scalars): f64 if any f64 array is given, else f32."""
-    for x in leaves:
-        dt = getattr(x, "dtype", None)
-        if dt is not None and not isinstance(x, TensorType) and dt == np.float64:
-            return F64
-        if isinstance(x, TensorType) and x.dtype is F64:
-            return F64
-    return F32
-
-
 def _sig_of(x):
     if type(x) is np.ndarray:
         return (x.dtype.char, x.shape)
-    if isinstance(x, (bool, int, float)):
-        return type(x)
+    if inputs.is_weak(x):
+        return type(x)                    # weak: the value is a run-time input, never part of the signature
     if isinstance(x, np.ndarray):
         return (x.dtype.char, x.shape)
     if isinstance(x, np.generic):
@@ -190,6 +177,7 @@ class Executable:
             self._slot_fn = _size_fn([list(s) for s in slots], dims)
             self._in_shapes = [t.shape for t in in_types]
         self._tls = threading.local()
+        self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
         # one output, no scratch, static shapes: the shortest path
         self._lean = self._single and self.static and not any(self._slot_bytes_static)
@@ -219,7 +207,7 @@ class Executable:
             raise TypeError(f"{self.name}: expected {self.n_in} array arguments, got {len(leaves)}")
         out = []
         for i, (x, want) in enumerate(zip(leaves, self._np_dtypes)):
-            if type(x) is not np.ndarray or x.dtype != want or not x.flags.c_contiguous:
+            if type(x) is not np.ndarray or x.dtype != want or x.flags.num & inputs.C_ALIGNED != inputs.C_ALIGNED:
                 x = self._convert_one(i, x, want)
             out.append(x)
         return out
@@ -228,20 +216,14 @@ class Executable:
         if isinstance(x, Tracer):
             raise TraceError(f"{self.name}: a compiled executable cannot take traced values; call the "
                              f"cc.compile'd function instead")
-        if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
-            a = np.asarray(x)
-            if a.dtype.kind not in "biuf":
-                raise DTypeError(f"{self.name}: argument {i}: unsupported value {x!r}")
-            # Python scalars are weak: they take the compiled dtype (as NumPy would promote them)
-            return np.asarray(x, dtype=want)
-        a = np.asarray(x)
-        if a.dtype == object or a.dtype.kind not in "biuf":
-            raise DTypeError(f"{self.name}: argument {i} has unsupported dtype {a.dtype}; "
-                             f"expected {self.in_types[i]}")
-        if a.dtype != want:
-            raise DTypeError(f"{self.name}: argument {i} has dtype {a.dtype}, compiled for {self.in_types[i]}; "
-                             f"cast it (x.astype(np.{want.name})) or call the cc.compile'd function")
-        return a if a.flags.c_contiguous else a.copy(order="C")    # (ascontiguousarray makes 0-d into 1-d)
+        where = f"{self.name}: argument {i}: "
+        if inputs.is_weak(x):
+            a = inputs.scalar_array(x, want, where)
+            lim = self.weak_limits.get(i)
+            if lim is not None and not np.iinfo(lim).min <= x <= np.iinfo(lim).max:
+                raise OverflowError(f"{where}Python integer {x} out of bounds for {lim}")     # as NumPy 2 does
+            return a
+        return inputs.as_array(x, want, where)
 
     def run(self, leaves, checked=False):
         if checked and self.static:
@@ -672,8 +654,8 @@ class CompiledFunction:
     def __call__(self, *args):
         # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
         try:
-            exe = self._fast.get(tuple([(a.dtype.char, a.shape) if type(a) is np.ndarray
-                                        and a.flags.c_contiguous else None for a in args]))
+            exe = self._fast.get(tuple([(a.dtype, a.shape) if type(a) is np.ndarray
+                                        and a.flags.num & _C_ALIGNED == _C_ALIGNED else None for a in args]))
         except (AttributeError, TypeError):
             exe = None
         if exe is not None:
@@ -702,9 +684,9 @@ class CompiledFunction:
             if hit is not None:
                 self._stats["hits"] += 1
                 return hit.run(leaves)
-            fdt = _float_dtype(leaves)
-            types = [_leaf_type(x, fdt) for x in leaves]
-            skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
+            types = self._types(leaves, tree)
+            weak = tuple(map(inputs.is_weak, leaves))
+            skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types), weak)
             # a symbolic version compiled earlier may serve these shapes
             for k, exe in self._symbolic:
                 if k == skey:
@@ -723,7 +705,7 @@ class CompiledFunction:
                 sym_types = _generalize(seen[0], types)
                 if sym_types is not None:
                     try:
-                        exe = self._compile(sym_types, tree, static, len(args),
+                        exe = self._compile(sym_types, tree, static, len(args), weak,
                                             reason + "; compiling a version for every size of "
                                             + ", ".join(sorted({str(d) for t in sym_types for d in t.shape
                                                                 if not isinstance(d, int)})))
@@ -733,20 +715,28 @@ class CompiledFunction:
                                                          f"shapes only")
                         exe = None
             if exe is None:
-                exe = self._compile(types, tree, static, len(args), reason)
+                exe = self._compile(types, tree, static, len(args), weak, reason)
             seen.append(types)
             self._cache[sig] = exe
             self._remember_fast(args, tree, static, exe)
             return exe.run(leaves)
 
+    def _types(self, leaves, tree):
+        try:
+            return [_leaf_type(x) for x in leaves]
+        except DTypeError as e:
+            bad = next(i for i, x in enumerate(leaves) if _raises(_leaf_type, x))
+            path = "".join(f"[{k!r}]" for k in pytree.leaf_paths(tree)[bad])
+            raise DTypeError(f"{self.__name__}: argument {path}: {e}") from None
+
     def _remember_fast(self, args, tree, static, exe):
         """Calls with only C-contiguous arrays of these dtypes and shapes may skip straight to exe."""
-        if static or not all(type(a) is np.ndarray and a.flags.c_contiguous for a in args):
+        if static or not all(type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED for a in args):
             return
         for a, t in zip(args, exe.in_types):
-            if a.dtype != t.dtype.np:
+            if a.dtype != t.dtype.np:       # (also a byte order other than the compiled one: converted first)
                 return
-        self._fast[tuple((a.dtype.char, a.shape) for a in args)] = exe
+        self._fast[tuple((a.dtype, a.shape) for a in args)] = exe
 
     def _reason(self, types, tree, static):
         prev = None
@@ -762,11 +752,11 @@ class CompiledFunction:
         shown = ", ".join(str(t) for t in types)
         return f"new shapes/dtypes ({shown})"
 
-    def _compile(self, types, tree, static, n_args, reason):
+    def _compile(self, types, tree, static, n_args, weak, reason):
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
-        graph, captured = trace_flat(fn, tree, types, name)
+        graph, captured = trace_flat(fn, tree, types, name, weak=weak)
         self._stats["traces"] += 1
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
@@ -779,6 +769,7 @@ class CompiledFunction:
                                 f"{'(disk cache)' if low.cache_hit else ''}{(time.perf_counter() - t0) * 1e3:.1f} ms")
         exe = low.executable
         exe.lowered = low
+        exe.weak_limits = dict(getattr(graph, "weak_limits", {}))
         return exe
 
     def lower(self, *args_or_specs) -> Lowered:
@@ -786,12 +777,12 @@ class CompiledFunction:
         A spec's symbolic dims make this version serve every size of them on later calls."""
         dyn, static = self._split(args_or_specs)
         leaves, tree = pytree.flatten(dyn)
-        fdt = _float_dtype(leaves)
-        types = [_leaf_type(x, fdt) for x in leaves]
+        types = self._types(leaves, tree)
+        weak = tuple(map(inputs.is_weak, leaves))
         with self._lock:
-            exe = self._compile(types, tree, static, len(args_or_specs), "lower()")
+            exe = self._compile(types, tree, static, len(args_or_specs), weak, "lower()")
             if any(not isinstance(d, int) for t in types for d in t.shape):
-                skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
+                skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types), weak)
                 self._symbolic.insert(0, (skey, exe))
             elif all(not isinstance(x, TensorType) for x in leaves):
                 self._cache[(tree, static, tuple(map(_sig_of, leaves)))] = exe
@@ -799,6 +790,14 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<cc.compile {self.__name__} backend={self.backend}>"
+
+
+def _raises(f, x):
+    try:
+        f(x)
+    except DTypeError:
+        return True
+    return False
 
 
 def _generalize(old_types, new_types):

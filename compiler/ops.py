@@ -45,9 +45,14 @@ def _aval(x) -> TensorType:
     return TensorType(to_dtype(a.dtype), a.shape)
 
 
+_WEAK_STANDIN = {"bool": False, "i64": 0, "f64": 0.0}
+
+
 def _np_dtype_or_scalar(x):
     if isinstance(x, _PY_SCALARS):
         return x
+    if isinstance(x, Tracer) and x._weak:
+        return _WEAK_STANDIN[x.aval.dtype.name]     # a Python scalar argument: promoted by kind only (NEP 50)
     if isinstance(x, sympy.Basic):
         return 0        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy
     return _aval(x).dtype.np
@@ -61,6 +66,8 @@ def asarg(x, dt=None):
     """A tracer or ndarray of dtype dt (default: its own)."""
     if isinstance(x, Tracer):
         if dt is not None and x.aval.dtype is not to_dtype(dt):
+            if x._weak:
+                _note_weak_cast(x, to_dtype(dt))
             return P.cast(x, dtype=to_dtype(dt))
         return x
     if isinstance(x, sympy.Basic) and x.free_symbols:
@@ -78,6 +85,21 @@ def asarg(x, dt=None):
     else:
         to_dtype(a.dtype)
     return a
+
+
+def _note_weak_cast(x, dt):
+    """A Python int argument cast to a narrower int (i32 + s): NumPy raises OverflowError when the value does not
+    fit, so the call checks it (for the argument itself; ints computed from it wrap)."""
+    ctx = x._ctx
+    if not (dt.is_int and x.aval.dtype.is_int and dt.bits < x.aval.dtype.bits) or x._value.node is not None:
+        return
+    try:
+        i = ctx.builder.inputs.index(x._value)
+    except ValueError:
+        return
+    old = ctx.weak_limits.get(i)
+    if old is None or np.dtype(dt.np).itemsize < old.itemsize:
+        ctx.weak_limits[i] = np.dtype(dt.np)
 
 
 def shape_of(x):
