@@ -23,6 +23,7 @@ import sympy
 from .. import pytree
 from ..compile import Executable, Lowered, register_backend, fits_signature, _program_meta
 from ..errors import BackendError, DTypeError
+from ..inputs import C_ALIGNED
 from . import ptx_support as px
 
 FLAT_WAVES = 16               # flat launches: at most this many blocks per SM (grid-stride covers the rest)
@@ -174,7 +175,7 @@ class CudaExecutable(Executable):
                     raise DTypeError(f"{self.name}: argument {i} is a device array of {x.dtype}, compiled for "
                                      f"{self.in_types[i]}")
                 out.append(x)
-            elif type(x) is not np.ndarray or x.dtype != want or not x.flags.c_contiguous:
+            elif type(x) is not np.ndarray or x.dtype != want or x.flags.num & C_ALIGNED != C_ALIGNED:
                 out.append(self._convert_one(i, x, want))
             else:
                 out.append(x)
