@@ -32,11 +32,13 @@ os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 import runtime  # noqa: E402
 from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
+from runtime import status as rt_status
 
 from . import debug, inputs, pytree
 from .errors import BackendError, DTypeError, TraceError, ViveError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
+from .lower.checks import STATUS_WORDS, site_key
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .trace import Tracer, trace_flat
 
@@ -178,9 +180,10 @@ class Executable:
             self._in_shapes = [t.shape for t in in_types]
         self._tls = threading.local()
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
+        self._checks = meta.get("checks") or []      # run-time check sites: a status array goes last (checks.py)
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
-        # one output, no scratch, static shapes: the shortest path
-        self._lean = self._single and self.static and not any(self._slot_bytes_static)
+        # one output, no scratch, no checks, static shapes: the shortest path
+        self._lean = self._single and self.static and not any(self._slot_bytes_static) and not self._checks
         if self._lean:
             self._shape0, self._dtype0 = self._out_shapes_static[0], self._out_dtypes[0]
             self._lean_aligned = math.prod(self._shape0) * self._dtype0.itemsize >= ALIGNED_OUTPUT_BYTES
@@ -232,10 +235,13 @@ class Executable:
                 self._call(*leaves, out, *self._consts)
                 return out
             outs = [_new_output(s, dt) for s, dt in zip(self._out_shapes_static, self._out_dtypes)]
+            st = (np.zeros(STATUS_WORDS, np.int64),) if self._checks else ()
             if self._slot_bytes_static:
-                self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static))
+                self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static), *st)
             else:
-                self._call(*leaves, *outs, *self._consts)
+                self._call(*leaves, *outs, *self._consts, *st)
+            if st and st[0][0]:
+                rt_status.raise_for(st[0], self._checks)
             if self._single:
                 return outs[0]
             return self._finish(leaves, outs)
@@ -257,7 +263,10 @@ class Executable:
             slot_bytes = [max(s) if s else 0 for s in slot_bytes]
         outs = [_new_output(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
         scratch = self._scratch(dims, slot_bytes) if slot_bytes else []
-        self._call(*arrays, *outs, *self._consts, *scratch, *dims)
+        st = (np.zeros(STATUS_WORDS, np.int64),) if self._checks else ()
+        self._call(*arrays, *outs, *self._consts, *scratch, *st, *dims)
+        if st and st[0][0]:
+            rt_status.raise_for(st[0], self._checks)
         if self._single:
             return outs[0]
         return self._finish(arrays, outs)
@@ -330,11 +339,12 @@ class Lowered:
     """One compiled signature: `.graph` (traced), `.optimized`, `.plan` (fusion), `.kernels` (the Program),
     `.llvm_ir()`, `.asm()`, `.ptx()`, `.pass_log`, and callable like the function."""
 
-    def __init__(self, graph, backend, name, out_tree):
+    def __init__(self, graph, backend, name, out_tree, check_indices=True):
         self.graph = graph
         self.backend = backend
         self.name = name
         self.out_tree = out_tree
+        self.check_indices = check_indices
         self.pass_log = None
         self._optimized = self._plan = self._program = self._ir = self._module = None
         self.executable = None
@@ -354,7 +364,8 @@ class Lowered:
         t1 = time.perf_counter()
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
-                                                           tile_windows=self.backend == "cpu"))
+                                                           tile_windows=self.backend == "cpu",
+                                                           check_indices=self.check_indices))
         t2 = time.perf_counter()
         fused = FusedGraph(g, plan)
         log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))
@@ -458,6 +469,9 @@ def _order_slots(program):
             b.slot = remap[b.slot]
     program.slot_sizes = {remap[k]: v for k, v in program.slot_sizes.items() if k in remap}
     program.n_slots = base + len(remap)
+    if getattr(program, "status", None) is not None:
+        program.status.slot = program.n_slots          # last: after scratch (see lower/checks.py)
+        program.n_slots += 1
 
 
 _BLAS = "unset"
@@ -487,14 +501,16 @@ def _program_meta(program, ir_text, entry):
             outputs.append(["buf", index[id(b)]])
         else:
             outputs.append([kind, b])
-    n_fixed = min(program.slot_sizes) if program.slot_sizes else program.n_slots
-    slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, program.n_slots)]
+    checks = list(getattr(program, "check_sites", None) or [])
+    n_scratch_end = program.n_slots - (1 if checks else 0)
+    n_fixed = min(program.slot_sizes) if program.slot_sizes else n_scratch_end
+    slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, n_scratch_end)]
     consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
     return {
         "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
         "dims": [str(s) for s in program.dims],
         "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
-        "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes,
+        "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes, "checks": checks,
         "n_kernels": len(program.kernels),
     }, [b.array for b in consts]
 
@@ -531,32 +547,34 @@ def _source_hash():
     return _SOURCE_HASH
 
 
-def _graph_key(graph, backend):
+def _graph_key(graph, backend, check_indices=True):
     t = runtime.host_target()
     blas = _blas()
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
-                 repr(graph.out_tree), repr(graph.in_tree)):
+                 repr(graph.out_tree), repr(graph.in_tree),
+                 f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
         b = part.encode()
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
     return h.hexdigest()
 
 
-def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
+def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
-    Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use."""
+    Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use.
+    check_indices: data-dependent indices raise IndexError when out of range (else they are clamped)."""
     if backend != "cpu":
-        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree), **options)
+        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree, check_indices), **options)
         if debug.dump_dir():
             debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
         return low
-    low = Lowered(graph, backend, name, out_tree)
+    low = Lowered(graph, backend, name, out_tree, check_indices)
     t0 = time.perf_counter()
     directory = rt_cache.cache_dir()
-    key = _graph_key(graph, backend) if directory else None
+    key = _graph_key(graph, backend, check_indices) if directory else None
     entry = rt_cache.load(key, directory) if key else None
     meta = None
     if entry is not None:
@@ -595,13 +613,14 @@ def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
 class CompiledFunction:
     """What cc.compile returns: call it like the function; `.lower(...)` shows every stage."""
 
-    def __init__(self, fn, backend="cpu", static_argnums=(), **options):
+    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, **options):
         if backend not in ("cpu",) and backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
                                + "".join(f", {b!r}" for b in BACKENDS))
         self.fn = fn
         self.backend = backend
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.check_indices = bool(check_indices)
         self.options = {k: v for k, v in options.items() if v is not None}     # backend options (cuda: arch)
         if self.options and backend == "cpu":
             raise BackendError(f"options {sorted(self.options)} apply to backend='cuda', not 'cpu'")
@@ -762,7 +781,7 @@ class CompiledFunction:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
         out_tree = graph.out_tree
-        low = build(graph, name, out_tree, self.backend, **self.options)
+        low = build(graph, name, out_tree, self.backend, check_indices=self.check_indices, **self.options)
         self._stats["compiles"] += 1
         low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
         debug.log_compile(name, f"{reason} [{', '.join(str(t) for t in types)}] "
@@ -824,18 +843,20 @@ def _generalize(old_types, new_types):
     return out if changed else None
 
 
-def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None):
+def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None, check_indices=True):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
     backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
     compiler/codegen/cuda_backend.py for device arrays).
+    check_indices=False: data-dependent indices (x[i], np.take, cross_entropy labels) out of range are clamped
+    instead of raising IndexError as NumPy does (the checks cost a compare per gathered element; see README).
 
         @cc.compile
         def f(x, w):
             return np.tanh(x @ w)
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend, static_argnums, arch=arch)
-    return CompiledFunction(fn, backend, static_argnums, arch=arch)
+        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, arch=arch)
+    return CompiledFunction(fn, backend, static_argnums, check_indices, arch=arch)
 
 
 def set_num_threads(n: int = 0) -> None:

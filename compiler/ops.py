@@ -777,7 +777,8 @@ def _advanced_getitem(x, idx):
 
 
 def _check_const_index(i, d, axis):
-    # constant indices into a static size are checked as NumPy does; traced ones are clamped at run time
+    # constant indices into a static size are checked as NumPy does; traced ones by the compiled code (IndexError
+    # from a status flag, lower/checks.py) or by the reference implementation of take
     if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
@@ -794,7 +795,9 @@ def take(x, indices, axis=None, out=None, mode=None):
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
         idx = where(less(idx, 0), add(idx, _as_scalar(d, I64)), idx)      # negative indices wrap as in NumPy
-    elif mode != "clip":
+    elif mode == "clip":
+        idx = minimum(maximum(idx, 0), subtract(_as_scalar(d, I64), 1))
+    else:
         raise _err(TraceError, f"numpy.take mode={mode!r} is not supported by vive; use 'raise' or 'clip'")
     return P.take(asarg(x), idx, axis=axis)
 

@@ -12,6 +12,7 @@ from ..errors import BackendError
 from ..ir.types import I64, BOOL
 from .kernel import Ix, Const, Load, IndexValue, Op, smul, sadd, sprod, strides
 from .index import ZERO, _is1, size_equal, as_expr, c_add, c_mul, flat, _pair, _all, _tap, _i64
+from . import checks
 
 
 # ---- index rules of the inlineable primitives ----
@@ -189,6 +190,9 @@ def _r_one_hot(L, n, idx):
     lab = L.emit(labels, idx[:-1])
     if lab.dtype is not I64:
         lab = Op("cast", [lab], I64)
+    if L.ctx.check_indices:
+        # a label outside [0, C) is an IndexError, as NumPy's np.eye(C)[labels] (callers wrap negatives first)
+        lab = checks.index(L.ctx, lab, n.params["num_classes"], n, labels.type.ndim)
     return Op("cast", [Op("eq", [lab, as_expr(idx[-1])], BOOL)], n.out.type.dtype)
 
 
@@ -199,7 +203,7 @@ def _r_take(L, n, idx):
     i = L.emit(ind, idx[axis:axis + k])
     if i.dtype is not I64:
         i = Op("cast", [i], I64)
-    i = Op("clamp", [i, _i64(0), as_expr(sadd(x.type.shape[axis], -1))], I64)
+    i = checks.index(L.ctx, i, x.type.shape[axis], n, axis)
     return L.emit(x, idx[:axis] + (i,) + idx[axis + k:])
 
 
