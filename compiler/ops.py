@@ -766,6 +766,11 @@ def _advanced_getitem(x, idx):
         _check_const_index(i, d, p0 + q)
     # negative indices wrap as in NumPy
     ints = [where(less(i, 0), add(i, _as_scalar(d, I64)), i) for i, d in zip(ints, dims)]
+    if k > 1:
+        # each traced component is checked against its own axis: the linear index below could be in range
+        # with a component out of its range (x[0, 5] of a 4x3 x is x[1, 2] linearised)
+        ints = [P.check_index(i, size=d, axis=p0 + q) if isinstance(i, Tracer) else i
+                for q, (i, d) in enumerate(zip(ints, dims))]
     lin = ints[0]
     for i, d in zip(ints[1:], dims[1:]):
         lin = add(multiply(lin, _as_scalar(d, I64)), i)

@@ -22,7 +22,7 @@ from .kernel import Buffer, Op, sadd
 from .index import as_expr, _i64
 
 # primitives whose lowering checks data-dependent indices (their source lines go into the disk-cache key)
-CHECKED_PRIMS = ("take", "one_hot", "scatter_add")
+CHECKED_PRIMS = ("take", "one_hot", "scatter_add", "check_index")
 
 STATUS_WORDS = 4
 

@@ -196,6 +196,15 @@ def _r_one_hot(L, n, idx):
     return Op("cast", [Op("eq", [lab, as_expr(idx[-1])], BOOL)], n.out.type.dtype)
 
 
+def _r_check_index(L, n, idx):
+    i = L.emit(n.inputs[0], idx)
+    if i.dtype is not I64:
+        i = Op("cast", [i], I64)
+    if not L.ctx.check_indices:
+        return i                         # (the take it feeds clamps)
+    return checks.index(L.ctx, i, n.params["size"], n, n.params["axis"])
+
+
 def _r_take(L, n, idx):
     x, ind = n.inputs
     axis = n.params["axis"]
@@ -312,5 +321,5 @@ def _r_cast(L, n, idx):
 _RULES = {"broadcast_in_dim": _r_broadcast, "reshape": _r_reshape, "transpose": _r_transpose, "slice": _r_slice,
           "rev": _r_rev, "pad": _r_pad, "concatenate": _r_concat, "const": _r_const, "dim": _r_dim,
           "one_hot": _r_one_hot, "take": _r_take, "random_uniform": _r_random, "max_pool2d": _r_pool,
-          "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp,
+          "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp, "check_index": _r_check_index,
           "cast": _r_cast}

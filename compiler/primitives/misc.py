@@ -1,4 +1,5 @@
-"""Sources and index ops: const, dim (a symbolic size as a value), one_hot, take (integer gather), random_uniform."""
+"""Sources and index ops: const, dim (a symbolic size as a value), one_hot, take (integer gather), check_index,
+random_uniform."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,6 +57,23 @@ def _take_shape(x, idx, axis, **_):
     if not 0 <= axis < x.ndim:
         raise ShapeError(f"take: axis {axis} out of range for {x}")
     return TensorType(x.dtype, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+
+
+def _check_index_shape(idx, size, axis, **_):
+    if not idx.dtype.is_int:
+        raise DTypeError(f"check_index: indices must be integers, got {idx}")
+    return idx
+
+
+def _check_index_np(idx, size, axis):
+    check_indices(idx, size, axis)
+    return idx.copy()
+
+
+# The identity on indices in [0, size): an index out of range is NumPy's IndexError for `axis` (ops puts it on each
+# traced component of a multi-axis index x[i, j], which take then sees only linearised).
+check_index = Primitive("check_index", numpy=_check_index_np, shape=_check_index_shape, kind="elementwise",
+                        differentiable=False, **zero_derivative)
 
 
 def _take_np(x, idx, axis):
