@@ -27,9 +27,12 @@ CHECKED_PRIMS = ("take", "one_hot", "scatter_add", "check_index")
 STATUS_WORDS = 4
 
 
-def index(ctx, i, bound, node, axis, wrap=True):
+def index(ctx, i, bound, node, axis, wrap=True, src=None):
     """The i64 index i, checked against [0, bound) at node's source line when ctx checks indices; clamped
-    into [0, bound - 1] (the old, unchecked behaviour) when it does not."""
+    into [0, bound - 1] (the old, unchecked behaviour) when it does not. `src`: the graph value i was loaded
+    from, when a constant known to be in range needs neither."""
+    if _const_in_range(src, bound):
+        return i
     if not ctx.check_indices:
         return Op("clamp", [i, _i64(0), as_expr(sadd(bound, -1))], I64)
     if ctx.status is None:
@@ -46,6 +49,14 @@ def index(ctx, i, bound, node, axis, wrap=True):
             "where": format_loc(loc) if loc is not None else "",
         })
     return Op("check_index", [i, as_expr(bound)], I64, attrs=(ctx.status, site))
+
+
+def _const_in_range(v, bound):
+    n = getattr(v, "node", None)
+    if n is None or n.prim.name != "const" or not isinstance(bound, int):
+        return False
+    a = n.params["value"]
+    return a.size == 0 or bool(a.min() >= 0 and a.max() < bound)
 
 
 def site_key(graph):

@@ -558,7 +558,7 @@ class GroupLowerer:
             i = Load(ibuf, flat(idx[axis:axis + k], ind.type.shape))
             if i.dtype is not I64:
                 i = Op("cast", [i], I64)
-            i = checks.index(self.ctx, i, size, n, axis)
+            i = checks.index(self.ctx, i, size, n, axis, src=ind)
             oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
             return [Store(out, oi, Op("add", [Load(out, oi), Load(ubuf, flat(idx, ushape))], dt))]
         return body + self.nest(ushape, acc, parallel=False)

@@ -192,7 +192,7 @@ def _r_one_hot(L, n, idx):
         lab = Op("cast", [lab], I64)
     if L.ctx.check_indices:
         # a label outside [0, C) is an IndexError, as NumPy's np.eye(C)[labels] (callers wrap negatives first)
-        lab = checks.index(L.ctx, lab, n.params["num_classes"], n, labels.type.ndim)
+        lab = checks.index(L.ctx, lab, n.params["num_classes"], n, labels.type.ndim, src=labels)
     return Op("cast", [Op("eq", [lab, as_expr(idx[-1])], BOOL)], n.out.type.dtype)
 
 
@@ -202,7 +202,7 @@ def _r_check_index(L, n, idx):
         i = Op("cast", [i], I64)
     if not L.ctx.check_indices:
         return i                         # (the take it feeds clamps)
-    return checks.index(L.ctx, i, n.params["size"], n, n.params["axis"])
+    return checks.index(L.ctx, i, n.params["size"], n, n.params["axis"], src=n.inputs[0])
 
 
 def _r_take(L, n, idx):
@@ -212,7 +212,7 @@ def _r_take(L, n, idx):
     i = L.emit(ind, idx[axis:axis + k])
     if i.dtype is not I64:
         i = Op("cast", [i], I64)
-    i = checks.index(L.ctx, i, x.type.shape[axis], n, axis)
+    i = checks.index(L.ctx, i, x.type.shape[axis], n, axis, src=ind)
     return L.emit(x, idx[:axis] + (i,) + idx[axis + k:])
 
 
