@@ -210,3 +210,11 @@ def test_cuda_backend_emits_the_status_word():
     assert low.executable._checks[0]["exc"] == "IndexError"
     n_params = len(re.findall(r"\.param \.u64", ptx.split("{")[0]))
     assert n_params >= 4                                     # t, i, out, status
+
+
+def test_check_index_primitive_compiled_keeps_its_dtype():
+    f = cc.compile(lambda i: P.check_index(i, size=4, axis=0) * 2)
+    out = f(np.array([1, 3], np.int32))
+    assert out.dtype == np.int32 and out.tolist() == [2, 6]
+    with pytest.raises(IndexError, match="index 4 is out of bounds for axis 0 with size 4"):
+        f(np.array([1, 4], np.int32))

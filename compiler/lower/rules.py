@@ -197,12 +197,12 @@ def _r_one_hot(L, n, idx):
 
 
 def _r_check_index(L, n, idx):
-    i = L.emit(n.inputs[0], idx)
-    if i.dtype is not I64:
-        i = Op("cast", [i], I64)
+    v = L.emit(n.inputs[0], idx)
     if not L.ctx.check_indices:
-        return i                         # (the take it feeds clamps)
-    return checks.index(L.ctx, i, n.params["size"], n, n.params["axis"], src=n.inputs[0])
+        return v                         # (the take it feeds clamps)
+    i = v if v.dtype is I64 else Op("cast", [v], I64)
+    i = checks.index(L.ctx, i, n.params["size"], n, n.params["axis"], src=n.inputs[0])
+    return i if v.dtype is I64 else Op("cast", [i], v.dtype)
 
 
 def _r_take(L, n, idx):
