@@ -182,8 +182,8 @@ class Executable:
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
         self._checks = meta.get("checks") or []      # run-time check sites: a status array goes last (checks.py)
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
-        # one output, no scratch, no checks, static shapes: the shortest path
-        self._lean = self._single and self.static and not any(self._slot_bytes_static) and not self._checks
+        # one output, no scratch, static shapes: the shortest path
+        self._lean = self._single and self.static and not any(self._slot_bytes_static)
         if self._lean:
             self._shape0, self._dtype0 = self._out_shapes_static[0], self._out_dtypes[0]
             self._lean_aligned = math.prod(self._shape0) * self._dtype0.itemsize >= ALIGNED_OUTPUT_BYTES
@@ -232,16 +232,22 @@ class Executable:
         if checked and self.static:
             if self._lean:
                 out = (_new_output if self._lean_aligned else np.empty)(self._shape0, self._dtype0)
+                if self._checks:
+                    st = self._status()
+                    self._call(*leaves, out, *self._consts, st)
+                    if st[0]:
+                        self._raise_status(st)
+                    return out
                 self._call(*leaves, out, *self._consts)
                 return out
             outs = [_new_output(s, dt) for s, dt in zip(self._out_shapes_static, self._out_dtypes)]
-            st = (np.zeros(STATUS_WORDS, np.int64),) if self._checks else ()
+            st = (self._status(),) if self._checks else ()
             if self._slot_bytes_static:
                 self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static), *st)
             else:
                 self._call(*leaves, *outs, *self._consts, *st)
             if st and st[0][0]:
-                rt_status.raise_for(st[0], self._checks)
+                self._raise_status(st[0])
             if self._single:
                 return outs[0]
             return self._finish(leaves, outs)
@@ -263,13 +269,26 @@ class Executable:
             slot_bytes = [max(s) if s else 0 for s in slot_bytes]
         outs = [_new_output(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
         scratch = self._scratch(dims, slot_bytes) if slot_bytes else []
-        st = (np.zeros(STATUS_WORDS, np.int64),) if self._checks else ()
+        st = (self._status(),) if self._checks else ()
         self._call(*arrays, *outs, *self._consts, *scratch, *st, *dims)
         if st and st[0][0]:
-            rt_status.raise_for(st[0], self._checks)
+            self._raise_status(st[0])
         if self._single:
             return outs[0]
         return self._finish(arrays, outs)
+
+    def _status(self):
+        """This thread's status array of the run-time checks: zero between calls (kernels write it only to report
+        a failure, and _raise_status clears it), so it is allocated once."""
+        st = getattr(self._tls, "status", None)
+        if st is None:
+            st = self._tls.status = np.zeros(STATUS_WORDS, np.int64)
+        return st
+
+    def _raise_status(self, st):
+        report = st.copy()
+        st[:] = 0
+        rt_status.raise_for(report, self._checks)
 
     def _finish(self, arrays, outs):
         res = []

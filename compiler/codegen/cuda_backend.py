@@ -223,7 +223,7 @@ class CudaExecutable(Executable):
             ins = [a if isinstance(a, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(a, pooled=True)
                    for a in arrays]
             outs = [cuda.DeviceArray.pooled(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
-            status = self._status(cuda)
+            status = self._dev_status(cuda)
             slots = ins + outs + dev.consts + self._temps(dims, slot_bytes) + status
             self._launch_all(dev, slots, dims)
             if status:
@@ -272,10 +272,10 @@ class CudaExecutable(Executable):
             slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
         outs = [cuda.DeviceArray(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
         slots = (ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
-                 + self._status(cuda))
+                 + self._dev_status(cuda))
         return dev, slots, dims, outs
 
-    def _status(self, cuda):
+    def _dev_status(self, cuda):
         """[a zeroed device status array] for a program with run-time checks, else []."""
         if not self._checks:
             return []
