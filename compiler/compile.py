@@ -210,7 +210,7 @@ class Executable:
             raise TypeError(f"{self.name}: expected {self.n_in} array arguments, got {len(leaves)}")
         out = []
         for i, (x, want) in enumerate(zip(leaves, self._np_dtypes)):
-            if type(x) is not np.ndarray or x.dtype != want or x.flags.num & inputs.C_ALIGNED != inputs.C_ALIGNED:
+            if type(x) is not np.ndarray or x.dtype != want or x.flags.num & _C_ALIGNED != _C_ALIGNED:
                 x = self._convert_one(i, x, want)
             out.append(x)
         return out

@@ -53,7 +53,7 @@ def as_array(x, want: np.dtype, where="") -> np.ndarray:
     if dt != want:
         raise DTypeError(f"{where}has dtype {a.dtype}, compiled for {want}; cast it (x.astype(np.{want.name})) "
                          f"or call the cc.compile'd function")
-    if a.dtype is not dt and a.dtype != dt:
+    if not a.dtype.isnative:
         a = a.astype(dt)                  # a byte-swapping copy: C-contiguous and aligned
     if a.flags.num & C_ALIGNED != C_ALIGNED:
         a = np.array(a, order="C", copy=True)      # (np.ascontiguousarray would make 0-d into 1-d)

@@ -266,7 +266,7 @@ def test_scatter_add_and_take():
     np.testing.assert_allclose(f(u, i), P.scatter_add(u, i, axis=0, size=4), rtol=1e-6)
     bad = np.array([0, 3, 3, 1, 9, -2])
     for g in (f, lambda u, i: P.scatter_add(u, i, axis=0, size=4)):      # compiled and reference alike
-        with pytest.raises(IndexError, match="index 9 is out of bounds for axis 0 with size 4"):
+        with pytest.raises(IndexError, match=r"index (9|-6) is out of bounds for axis 0 with size 4"):
             g(u, bad)
     # unchecked: indices are clamped into range (never a read or write outside the arrays)
     fu = cc.compile(lambda u, i: P.scatter_add(u, i, axis=0, size=4), check_indices=False)
