@@ -359,7 +359,7 @@ def trace(fn, *args, name=None) -> Graph:
         except DTypeError as e:
             where = "argument " + "".join(f"[{k!r}]" for k in path)
             raise DTypeError(f"{where}: {e}") from None
-    g, captured = trace_flat(fn, in_tree, types, name)
+    g, captured = trace_flat(fn, in_tree, types, name, weak=[is_weak(x) for x in leaves])
     if captured:
         raise TraceError("cc.trace of a function that closes over values traced by an enclosing transform")
     return g
