@@ -60,6 +60,14 @@ def as_array(x, want: np.dtype, where="") -> np.ndarray:
     return a
 
 
+def eager_array(x) -> np.ndarray:
+    """An argument of an eager transform (cc.grad(f)(x)) as the ndarray the reference interpreter runs on: refused
+    like as_array, in native byte order; other dtypes are left for the trace to accept or refuse."""
+    refuse(x)
+    a = np.asarray(x)
+    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
+
+
 def scalar_array(x, want: np.dtype, where="") -> np.ndarray:
     """A weak Python scalar as the 0-d array of the dtype its argument was compiled for.
 

@@ -20,6 +20,7 @@ from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
+from .inputs import native_dtype, refuse
 from . import pytree
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -276,7 +277,8 @@ def abstractify(x) -> TensorType:
     if isinstance(x, (bool, int, float)):
         return TensorType(to_dtype(np.asarray(x).dtype), ())
     if isinstance(x, (np.ndarray, np.generic)):
-        return TensorType(to_dtype(x.dtype), x.shape)
+        refuse(x)
+        return TensorType(to_dtype(native_dtype(x.dtype)), x.shape)
     if hasattr(x, "__array__") or isinstance(x, (list,)):
         a = np.asarray(x)
         if a.dtype == object:

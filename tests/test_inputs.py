@@ -253,3 +253,14 @@ def test_lowered_executable_takes_python_scalars_by_kind():
     low_i = cc.compile(lambda x, s: x * s).lower(np.ones(2, np.int64), 3)
     with pytest.raises(DTypeError, match="Python float"):
         low_i(np.ones(2, np.int64), 2.5)                   # never truncated silently
+
+
+def test_eager_transforms_and_trace_take_the_same_care():
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    g = cc.grad(lambda x: (x * x).sum())
+    np.testing.assert_array_equal(g(_be(x)), 2 * x)
+    with pytest.raises(DTypeError, match="masked"):
+        g(np.ma.array(x, mask=[0, 1, 0]))
+    assert "f32[3]" in str(cc.trace(lambda x: x + 1, _be(x)))
+    with pytest.raises(DTypeError, match="masked"):
+        cc.trace(lambda x: x + 1, np.ma.array(x))
