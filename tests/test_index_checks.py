@@ -219,3 +219,20 @@ def test_check_index_primitive_compiled_keeps_its_dtype():
     assert out.dtype == np.int32 and out.tolist() == [2, 6]
     with pytest.raises(IndexError, match="index 4 is out of bounds for axis 0 with size 4"):
         f(np.array([1, 4], np.int32))
+
+
+def test_threads_report_only_their_own_failures():
+    from helpers import run_in_threads
+    f = cc.compile(lambda t, i: t[i] + 1.0)
+    t = np.arange(100.0)
+    good, bad = np.arange(50) % 100, np.full(50, 120)
+    f(t, good)
+
+    def work(k):
+        for r in range(40):
+            if (k + r) % 3 == 0:
+                with pytest.raises(IndexError, match="index 120 is out of bounds"):
+                    f(t, bad)
+            else:
+                np.testing.assert_array_equal(f(t, good), t[good] + 1.0)
+    run_in_threads(work, n=4)

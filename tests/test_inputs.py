@@ -264,3 +264,13 @@ def test_eager_transforms_and_trace_take_the_same_care():
     assert "f32[3]" in str(cc.trace(lambda x: x + 1, _be(x)))
     with pytest.raises(DTypeError, match="masked"):
         cc.trace(lambda x: x + 1, np.ma.array(x))
+
+
+def test_python_scalar_with_symbolic_sizes():
+    f = cc.compile(lambda x, s: (x * s).sum(axis=0))
+    for n, s in ((3, 0.5), (4, 2.0), (7, -1.5), (2, 3.0)):
+        x = np.ones((n, 2), np.float32)
+        out = f(x, s)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, (x * s).sum(axis=0))
+    assert f.cache_info()["compiles"] == 2                 # exact, then symbolic in N

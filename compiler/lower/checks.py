@@ -1,9 +1,10 @@
 """Run-time checks in kernels: a data-dependent index out of range sets an error status instead of reading junk.
 
 A Program with checks has one extra buffer, `status` (i64[4], role 'status', the last slot of the entry's bufs):
-all zero on entry; the first failing check writes [site + 1, value, bound, 0] (compare-and-swap on word 0, so
-one failure wins when threads race) and the runtime raises the site's exception after the call
-(runtime/status.py). `Program.check_sites` is the table of sites, JSON-ready (it goes into the program's
+all zero on entry; a failing check writes [site + 1, value, bound, 0] (compare-and-swap on word 0, so one
+failure wins when threads race) and the runtime raises the site's exception after the call
+(runtime/status.py). The GPU writes at the failing element; the CPU keeps an or and a max of the failures per
+function and writes once before returning (codegen/llvm.py), so gather loops stay vectorised. `Program.check_sites` is the table of sites, JSON-ready (it goes into the program's
 metadata):
 
     {"exc": "IndexError", "message": "index {value} is out of bounds for axis {axis} with size {bound}",
