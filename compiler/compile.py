@@ -76,7 +76,7 @@ def _leaf_type(x):
     if isinstance(x, np.generic):
         return TensorType(to_dtype(inputs.native_dtype(x.dtype)), ())
     if inputs.is_weak(x):
-        return TensorType(to_dtype(inputs.WEAK_DTYPES[type(x)]), ())     # weak: see compiler/inputs.py
+        return TensorType(to_dtype(inputs.weak_dtype(x)), ())     # weak: see compiler/inputs.py
     if isinstance(x, TensorType):
         return x
     if hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "__array__"):

@@ -22,8 +22,14 @@ WEAK_DTYPES = {bool: np.dtype(np.bool_), int: np.dtype(np.int64), float: np.dtyp
 
 
 def is_weak(x) -> bool:
-    """A Python bool/int/float (not a NumPy scalar: np.float64 subclasses float but is strongly typed)."""
-    return type(x) in PY_SCALARS
+    """A Python bool/int/float or a subclass (IntEnum), not a NumPy scalar (np.float64 subclasses float but is
+    strongly typed)."""
+    return isinstance(x, PY_SCALARS) and not isinstance(x, np.generic)
+
+
+def weak_dtype(x) -> np.dtype:
+    """The dtype a weak scalar traces with on its own: bool, int64 or float64 by its Python kind."""
+    return WEAK_DTYPES[bool if isinstance(x, bool) else int if isinstance(x, int) else float]
 
 
 def refuse(x, where=""):
@@ -74,7 +80,7 @@ def scalar_array(x, want: np.dtype, where="") -> np.ndarray:
     The compiled dtype is the scalar's own kind (bool, int64, float64) for a function compiled from the same Python
     type; a lowered executable may be called with another one, which is taken only where NumPy's 'same_kind'
     casting would take it (never a float into an int argument)."""
-    if not np.can_cast(WEAK_DTYPES[type(x)], want, "same_kind"):
+    if not np.can_cast(weak_dtype(x), want, "same_kind"):
         raise DTypeError(f"{where}got a Python {type(x).__name__}, compiled for {want}")
     try:
         return np.asarray(x, dtype=want)

@@ -20,7 +20,7 @@ from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
-from .inputs import native_dtype, refuse
+from .inputs import native_dtype, refuse, is_weak as is_weak_scalar
 from . import pytree
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -230,7 +230,7 @@ class Tracer:
 
 def is_weak(x):
     """A Python scalar or a weak tracer: what NumPy 2 promotes by kind only (NEP 50)."""
-    return type(x) in (bool, int, float) or (isinstance(x, Tracer) and x._weak)
+    return (isinstance(x, Tracer) and x._weak) or is_weak_scalar(x)
 
 
 def _weak_result(r, *args):

@@ -274,3 +274,13 @@ def test_python_scalar_with_symbolic_sizes():
         assert out.dtype == np.float32
         np.testing.assert_allclose(out, (x * s).sum(axis=0))
     assert f.cache_info()["compiles"] == 2                 # exact, then symbolic in N
+
+
+def test_int_subclasses_are_weak_python_ints():
+    import enum
+
+    class K(enum.IntEnum):
+        TWO = 2
+    f = cc.compile(lambda x, k: x * k)
+    out = f(np.array([1, 2], np.int32), K.TWO)
+    assert out.dtype == np.int32 and out.tolist() == [2, 4]
