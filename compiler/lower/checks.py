@@ -4,8 +4,8 @@ A Program with checks has one extra buffer, `status` (i64[4], role 'status', the
 all zero on entry; a failing check writes [site + 1, value, bound, 0] (compare-and-swap on word 0, so one
 failure wins when threads race) and the runtime raises the site's exception after the call
 (runtime/status.py). The GPU writes at the failing element; the CPU keeps an or and a max of the failures per
-function and writes once before returning (codegen/llvm.py), so gather loops stay vectorised. `Program.check_sites` is the table of sites, JSON-ready (it goes into the program's
-metadata):
+function and writes once before returning (codegen/llvm.py), so gather loops stay vectorised.
+`Program.check_sites` is the table of sites, JSON-ready (it goes into the program's metadata):
 
     {"exc": "IndexError", "message": "index {value} is out of bounds for axis {axis} with size {bound}",
      "axis": 0, "wrap": true, "where": "\n  at model.py:12 in f:   return t[i]"}
