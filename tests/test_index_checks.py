@@ -236,3 +236,10 @@ def test_threads_report_only_their_own_failures():
             else:
                 np.testing.assert_array_equal(f(t, good), t[good] + 1.0)
     run_in_threads(work, n=4)
+
+
+def test_gather_from_an_empty_axis():
+    f = cc.compile(lambda t, i: t[i] + 1)
+    with pytest.raises(IndexError, match=re.escape(_numpy_error(lambda: np.zeros(0)[np.array([0, 0])]))):
+        f(np.zeros(0), np.array([0, 0]))
+    assert f(np.zeros(0), np.zeros(0, np.int64)).shape == (0,)
