@@ -243,3 +243,12 @@ def test_gather_from_an_empty_axis():
     with pytest.raises(IndexError, match=re.escape(_numpy_error(lambda: np.zeros(0)[np.array([0, 0])]))):
         f(np.zeros(0), np.array([0, 0]))
     assert f(np.zeros(0), np.zeros(0, np.int64)).shape == (0,)
+
+
+def test_python_int_argument_as_an_index():
+    f = cc.compile(lambda x, k: x[k] * 2)
+    x = np.arange(5.0)
+    assert f(x, 3) == 6.0 and f(x, -1) == 8.0
+    with pytest.raises(IndexError, match=re.escape(_numpy_error(lambda: x[7]))):
+        f(x, 7)
+    assert f.cache_info()["compiles"] == 1
