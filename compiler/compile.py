@@ -40,6 +40,7 @@ from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .lower.checks import STATUS_WORDS, site_key
 from .ir.types import TensorType, dtype as to_dtype, symbol
+from .programs import PROGRAMS
 from .trace import Tracer, trace_flat
 
 _FORMAT = "vive-program-v1"
@@ -581,6 +582,15 @@ def _graph_key(graph, backend, check_indices=True):
     return h.hexdigest()
 
 
+def _env_key():
+    """What the code of a graph depends on besides the graph (as in _graph_key): the process-wide program table
+    keys on it too, so a changed fact (a test's smaller cache size, BLAS found later) compiles anew."""
+    t = runtime.host_target()
+    blas = _blas()
+    return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
+                      json.dumps(blas, sort_keys=True) if blas else "noblas"))
+
+
 def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
     Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use.
@@ -651,11 +661,12 @@ class CompiledFunction:
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
         self._lock = threading.RLock()
-        self._stats = {"traces": 0, "compiles": 0, "hits": 0}
+        self._stats = {"traces": 0, "compiles": 0, "hits": 0, "shared": 0}
         self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
 
     def cache_info(self):
-        """{'traces', 'compiles', 'hits', 'signatures'}: how often this function was traced/compiled/reused."""
+        """{'traces', 'compiles', 'hits', 'signatures', 'shared'}: how often this function was traced/compiled/reused;
+        'shared' counts the compiles served by a program another wrapper of the same code made (programs.py)."""
         with self._lock:
             info = dict(self._stats, signatures=len(self._cache) + len(self._symbolic))
             info["hits"] += self._hits
@@ -790,6 +801,11 @@ class CompiledFunction:
         shown = ", ".join(str(t) for t in types)
         return f"new shapes/dtypes ({shown})"
 
+    def _key_options(self, graph):
+        """The options the program table keys on: the backend's, index checks, and the Python-int ranges."""
+        return dict(self.options, check_indices=self.check_indices,
+                    weak_limits=repr(sorted((i, str(d)) for i, d in getattr(graph, "weak_limits", {}).items())))
+
     def _compile(self, types, tree, static, n_args, weak, reason):
         fn = self._wrapped(static, n_args)
         name = self.__name__
@@ -800,11 +816,22 @@ class CompiledFunction:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
         out_tree = graph.out_tree
-        low = build(graph, name, out_tree, self.backend, check_indices=self.check_indices, **self.options)
+        # the same program compiled before in this process (another wrapper of this function) is reused
+        key = None if debug.dump_dir() else PROGRAMS.key(graph, name, self.backend, self._key_options(graph),
+                                                         _env_key())
+        low = PROGRAMS.get(key) if key else None
+        shared = low is not None
+        if low is None:
+            low = build(graph, name, out_tree, self.backend, check_indices=self.check_indices,
+                        **self.options)
+            low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
+            if key:
+                PROGRAMS.put(key, low)
         self._stats["compiles"] += 1
-        low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
+        self._stats["shared"] += shared
         debug.log_compile(name, f"{reason} [{', '.join(str(t) for t in types)}] "
-                                f"{'(disk cache)' if low.cache_hit else ''}{(time.perf_counter() - t0) * 1e3:.1f} ms")
+                                f"{'(shared)' if shared else '(disk cache)' if low.cache_hit else ''}"
+                                f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
         exe = low.executable
         exe.lowered = low
         exe.weak_limits = dict(getattr(graph, "weak_limits", {}))

@@ -252,3 +252,14 @@ def test_python_int_argument_as_an_index():
     with pytest.raises(IndexError, match=re.escape(_numpy_error(lambda: x[7]))):
         f(x, 7)
     assert f.cache_info()["compiles"] == 1
+
+
+def test_program_table_keeps_checked_and_unchecked_apart():
+    def f(t, i):
+        return t[i]
+    t, bad = np.arange(3.0), np.array([5])
+    with pytest.raises(IndexError):
+        cc.compile(f)(t, bad)
+    assert cc.compile(f, check_indices=False)(t, bad).tolist() == [2.0]
+    with pytest.raises(IndexError):
+        cc.compile(f)(t, bad)
