@@ -16,6 +16,11 @@ class ShapeError(ViveError, ValueError):
     """Shapes that do not fit an op (the op, both shapes, the user's file:line)."""
 
 
+class BoundsError(ShapeError, IndexError):
+    """An index or axis out of range for a known size: NumPy raises IndexError there (numpy.exceptions.AxisError is
+    both a ValueError and an IndexError), so code that catches either keeps working."""
+
+
 class DTypeError(ViveError, TypeError):
     """Unsupported dtype, or dtypes that do not fit an op."""
 

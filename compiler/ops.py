@@ -12,7 +12,7 @@ import numpy as np
 import sympy
 
 from . import primitives as P
-from .errors import TraceError, DTypeError, ShapeError, format_loc
+from .errors import TraceError, DTypeError, ShapeError, BoundsError, format_loc
 from .ir.types import (TensorType, dtype as _dtype, F32, F64, I64, BOOL, as_dim, prod, dims_equal,
                        broadcast_shapes)
 from .trace import Tracer, user_loc
@@ -155,7 +155,21 @@ def power(a, b):
             return P.reciprocal(asarg(a, dt))
     if dt.is_bool:
         raise _err(DTypeError, "power of booleans is not supported")
+    if dt.is_int and _any_negative_const(b) and _nonempty(shape_of(a) + shape_of(b)):
+        raise _err(ValueError, "Integers to negative integer powers are not allowed.")
     return P.pow(asarg(a, dt), asarg(b, dt))
+
+
+def _any_negative_const(b):
+    # NumPy refuses int ** negative int; a traced exponent is not known here (see tests/test_edge_regressions.py)
+    if isinstance(b, _PY_SCALARS) or isinstance(b, (np.ndarray, np.generic)):
+        v = np.asarray(b)
+        return v.dtype.kind in "iu" and bool((v < 0).any())
+    return False
+
+
+def _nonempty(shape):
+    return not builtins.any(isinstance(d, int) and d == 0 for d in shape)
 
 
 def floor_divide(a, b):
@@ -176,31 +190,58 @@ def mod(a, b):
 
 
 def logical_and_or_bitwise(kind):
-    prim = P.logical_and if kind == "and" else P.logical_or
+    """`&`, `|`, `^` and np.bitwise_*: logical on booleans; on integers (bit operations) not supported; on floats
+    NumPy's TypeError."""
+    prim = {"and": P.logical_and, "or": P.logical_or, "xor": None}[kind]
 
     def f(a, b):
-        if result_dtype(a, b) is not BOOL:
+        dt = result_dtype(a, b)
+        if dt.is_float:
+            raise _err(DTypeError, f"bitwise {kind} is not defined for floating-point arrays ({dt.name})")
+        if dt is not BOOL:
             raise _err(TraceError, f"bitwise {kind} on integers is not supported by vive; use it on booleans")
+        if prim is None:
+            return not_equal(asarg(a, BOOL), asarg(b, BOOL))
         return prim(asarg(a, BOOL), asarg(b, BOOL))
     return f
 
 
-logical_and = logical_and_or_bitwise("and")
-logical_or = logical_and_or_bitwise("or")
+def _truth(x):
+    # np.logical_*: any dtype, by truth value (nonzero, NaN included, is True)
+    return asarg(x, BOOL) if _aval(x).dtype is BOOL else not_equal(x, 0)
+
+
+def logical_and(a, b):
+    return P.logical_and(_truth(a), _truth(b))
+
+
+def logical_or(a, b):
+    return P.logical_or(_truth(a), _truth(b))
 
 
 def logical_not(x):
-    return P.logical_not(asarg(x, BOOL) if _aval(x).dtype is BOOL else not_equal(x, 0))
+    return P.logical_not(_truth(x))
 
 
 def logical_xor(a, b):
-    return not_equal(asarg(a, BOOL), asarg(b, BOOL))
+    return not_equal(_truth(a), _truth(b))
 
 
 def invert(x):
-    if _aval(x).dtype is not BOOL:
+    dt = _aval(x).dtype
+    if dt.is_float:
+        raise _err(DTypeError, f"bitwise invert (~) is not defined for floating-point arrays ({dt.name})")
+    if dt is not BOOL:
         raise _err(TraceError, "bitwise invert (~) on integers is not supported by vive")
     return P.logical_not(x)
+
+
+def reciprocal(x):
+    if _aval(x).dtype.is_int:
+        # NumPy's integer reciprocal is integer division 1 // x (0 for |x| > 1); a float result would be a wrong
+        # dtype
+        raise _err(TraceError, "np.reciprocal of an integer array is not supported by vive; use 1.0 / x")
+    return _float_reciprocal(x)
 
 
 def _float_unary(prim):
@@ -228,7 +269,7 @@ sin = _float_unary(P.sin)
 cos = _float_unary(P.cos)
 tanh = _float_unary(P.tanh)
 sqrt = _float_unary(P.sqrt)
-reciprocal = _float_unary(P.reciprocal)
+_float_reciprocal = _float_unary(P.reciprocal)
 logistic = _float_unary(P.logistic)
 negative = _num_unary(P.neg)
 absolute = _num_unary(P.abs)
@@ -304,7 +345,7 @@ def _axes(x, axis):
     for a in axes:
         a = int(a)
         if not -nd <= a < nd:
-            raise _err(ShapeError, f"axis {a} is out of bounds for an array of dimension {nd}")
+            raise _err(BoundsError, f"axis {a} is out of bounds for an array of dimension {nd}")
         out.append(a % nd if nd else 0)
     return tuple(out)
 
@@ -694,7 +735,7 @@ def getitem(x, idx):
         raise _err(TraceError, "boolean mask indexing has a data-dependent shape; use np.where(mask, x, 0)")
     n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
     if n_real > t.ndim:
-        raise _err(ShapeError, f"too many indices for array: array is {t.ndim}-dimensional, but {n_real} were indexed")
+        raise _err(BoundsError, f"too many indices for array: array is {t.ndim}-dimensional, but {n_real} were indexed")
     if Ellipsis in [i for i in idx if not isinstance(i, (np.ndarray,))]:
         k = [j for j, i in enumerate(idx) if i is Ellipsis][0]
         idx = idx[:k] + (builtins.slice(None),) * (t.ndim - n_real) + idx[k + 1:]
@@ -710,7 +751,7 @@ def getitem(x, idx):
             i = int(i)
             if isinstance(d, int):
                 if not -d <= i < d:
-                    raise _err(ShapeError, f"index {i} is out of bounds for axis {axis} with size {d}")
+                    raise _err(BoundsError, f"index {i} is out of bounds for axis {axis} with size {d}")
                 i %= d
             elif i < 0:
                 i = d + i
@@ -802,7 +843,7 @@ def _check_const_index(i, d, axis):
     if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
-            raise _err(ShapeError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+            raise _err(BoundsError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
 
 
 def take(x, indices, axis=None, out=None, mode=None):
@@ -846,7 +887,8 @@ UFUNCS = {
     np.less: less, np.less_equal: less_equal, np.greater: greater, np.greater_equal: greater_equal,
     np.equal: equal, np.not_equal: not_equal,
     np.logical_and: logical_and, np.logical_or: logical_or, np.logical_not: logical_not,
-    np.logical_xor: logical_xor, np.invert: invert, np.bitwise_and: logical_and, np.bitwise_or: logical_or,
+    np.logical_xor: logical_xor, np.invert: invert, np.bitwise_and: logical_and_or_bitwise("and"),
+    np.bitwise_or: logical_and_or_bitwise("or"), np.bitwise_xor: logical_and_or_bitwise("xor"),
     np.negative: negative, np.positive: copy, np.absolute: absolute, np.fabs: absolute, np.sign: sign,
     np.exp: exp, np.log: log, np.sin: sin, np.cos: cos, np.tan: tan, np.tanh: tanh, np.sinh: sinh,
     np.cosh: cosh, np.sqrt: sqrt, np.square: square, np.reciprocal: reciprocal, np.log1p: log1p,
