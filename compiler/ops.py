@@ -820,6 +820,7 @@ def _advanced_getitem(x, idx):
     ints = [i if _aval(i).dtype is I64 else asarg(i, I64) for i in ints]
     for q, (i, d) in enumerate(zip(ints, dims)):
         _check_const_index(i, d, p0 + q)
+        _check_empty_axis(i, d, p0 + q, ty.shape)
     # negative indices wrap as in NumPy
     ints = [where(less(i, 0), add(i, _as_scalar(d, I64)), i) for i, d in zip(ints, dims)]
     if k > 1:
@@ -846,6 +847,19 @@ def _check_const_index(i, d, axis):
             raise _err(BoundsError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
 
 
+def _check_empty_axis(i, d, axis, shape):
+    # every index into an empty axis is out of range: NumPy raises whatever the values. The compiled check runs
+    # per gathered element (and reports the index as NumPy does), so it cannot when there are none: when another
+    # axis of x (of `shape`) is empty too, raise here
+    if not (isinstance(d, int) and d == 0):
+        return
+    n = _aval(i).shape if isinstance(i, Tracer) else np.shape(i)
+    if builtins.all(isinstance(k, int) and k > 0 for k in n) and \
+            builtins.any(isinstance(k, int) and k == 0 for j, k in enumerate(shape) if j != axis):
+        raise _err(BoundsError, f"index out of bounds for axis {axis} with size 0 (every index is: the axis is "
+                                f"empty)")
+
+
 def take(x, indices, axis=None, out=None, mode=None):
     _no_out(out, {})
     if axis is None:
@@ -853,6 +867,7 @@ def take(x, indices, axis=None, out=None, mode=None):
     axis %= ndim_of(x)
     d = shape_of(x)[axis]
     idx = asarg(indices, I64)
+    _check_empty_axis(idx, d, axis, shape_of(x))
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
         idx = where(less(idx, 0), add(idx, _as_scalar(d, I64)), idx)      # negative indices wrap as in NumPy
@@ -869,6 +884,7 @@ def take_along_axis(arr, indices, axis):
     if t.ndim != 2 or axis not in (1, -1) or ti.ndim != 2 or not (isinstance(ti.shape[1], int) and ti.shape[1] == 1):
         raise _err(TraceError, "take_along_axis is supported for 2-D arrays along axis 1 with one index per row")
     c = t.shape[1]
+    _check_empty_axis(indices, c, 1, (0,))         # (one_hot over 0 classes has no element to check in)
     idx = reshape(asarg(indices, I64), -1)
     idx = where(less(idx, 0), add(idx, _as_scalar(c, I64)), idx)      # negative indices wrap as in NumPy
     hit = P.one_hot(idx, num_classes=c, dtype=BOOL)

@@ -149,3 +149,38 @@ def test_integer_power_with_a_traced_negative_exponent_raises(exp):
     _numpy_raises(ValueError, lambda x, e: x ** e, x, exp)
     with pytest.raises(ValueError):
         cc.compile(lambda x, e: x ** e)(x, exp)
+
+
+# ---- gathers from an empty axis: NumPy raises for every index; nothing to clamp into ----
+
+@pytest.mark.parametrize("check", [True, False])
+@pytest.mark.parametrize("fn, x, i", [
+    (lambda x, i: x[i], np.zeros(0, np.float32), np.array([0, 0])),             # the output is not empty
+    (lambda x, i: x[i], np.zeros((0, 2), np.float32), np.array([[0, 1]])),
+    (lambda x, i: x[i], np.zeros((0, 0), np.float32), np.array([[0, 3]])),      # nor any element to check in
+    (lambda x, i: x[:, i], np.zeros((0, 0)), np.array([1])),
+    (lambda x, i: np.take_along_axis(x, i, axis=1), np.zeros((2, 0)), np.array([[0], [0]])),
+    (cc.grad(lambda x, i: x[i].sum()), np.zeros(0, np.float32), np.array([1])),
+])
+def test_gather_from_an_empty_axis_raises_also_unchecked(fn, x, i, check):
+    if getattr(fn, "__name__", "") == "<lambda>":
+        _numpy_raises(IndexError, fn, x, i)
+    with pytest.raises(IndexError, match="out of bounds for axis . with size 0"):
+        cc.compile(fn, check_indices=check)(x, i)
+
+
+def test_gather_from_an_empty_axis_with_no_index_is_empty():
+    for check in (True, False):
+        f = cc.compile(lambda x, i: x[i], check_indices=check)
+        assert f(np.zeros((0, 2)), np.zeros(0, np.int64)).shape == (0, 2)
+        g = cc.compile(lambda x, i: np.take_along_axis(x, i, axis=1), check_indices=check)
+        assert g(np.zeros((0, 0)), np.zeros((0, 1), np.int64)).shape == (0, 1)
+
+
+@pytest.mark.xfail(strict=True, reason="the index check runs once per gathered element; with another axis of size "
+                                       "0 there is none, so an index out of range of a non-empty axis goes unseen")
+def test_out_of_range_index_with_an_empty_result_raises():
+    x, i = np.zeros((3, 0)), np.array([5])
+    _numpy_raises(IndexError, lambda x, i: x[i], x, i)
+    with pytest.raises(IndexError):
+        cc.compile(lambda x, i: x[i])(x, i)

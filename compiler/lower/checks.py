@@ -34,7 +34,8 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
     from, when a constant known to be in range needs neither."""
     if _const_in_range(src, bound):
         return i
-    if not ctx.check_indices:
+    if not ctx.check_indices and not (isinstance(bound, int) and bound == 0):
+        # (an empty axis has nothing to clamp into: every index is checked, as NumPy does)
         return Op("clamp", [i, _i64(0), as_expr(sadd(bound, -1))], I64)
     if ctx.status is None:
         ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
