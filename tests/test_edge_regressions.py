@@ -184,3 +184,15 @@ def test_out_of_range_index_with_an_empty_result_raises():
     _numpy_raises(IndexError, lambda x, i: x[i], x, i)
     with pytest.raises(IndexError):
         cc.compile(lambda x, i: x[i])(x, i)
+
+
+@pytest.mark.xfail(strict=True, reason="a gather whose result is unused is dead code: DCE removes it with its index "
+                                       "check, where NumPy evaluates it and raises")
+def test_unused_out_of_range_gather_raises():
+    def f(x, i):
+        x[i]                       # noqa: B018 - evaluated for its IndexError only
+        return x * 2
+    x, i = np.zeros(3), np.array([5])
+    _numpy_raises(IndexError, f, x, i)
+    with pytest.raises(IndexError):
+        cc.compile(f)(x, i)
