@@ -307,3 +307,13 @@ def test_small_cnn_step_with_new_layers_compiles():
     np.testing.assert_allclose(lc, le, rtol=1e-5)
     for k in p:
         np.testing.assert_allclose(pc[k], pe[k], rtol=1e-4, atol=1e-5)
+
+
+def test_running_stats_symbolic_batch():
+    g = cc.trace(lambda rm, rv, x: nn.update_running_stats(rm, rv, x), cc.Spec("f64[3]"), cc.Spec("f64[3]"),
+                 cc.Spec("f64[N,3,2]"))
+    for n in (2, 5):
+        x = RNG.standard_normal((n, 3, 2))
+        rm, rv = cc.interpret(g, np.zeros(3), np.ones(3), x)
+        np.testing.assert_allclose(rm, 0.1 * x.mean(axis=(0, 2)), rtol=1e-12)
+        np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(axis=(0, 2), ddof=1), rtol=1e-12)
