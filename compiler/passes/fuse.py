@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 
 from .. import debug
+from ..errors import BackendError
 from ..ir.graph import Graph
 from ..ir.types import dims_equal, prod
 
@@ -139,11 +140,13 @@ class FusedGraph(Graph):
 
 
 class FusionReject(Exception):
-    """Raised by lowering when a fused group cannot be expressed; `node` must be materialized on its own."""
+    """Raised by fusion or lowering when fused groups cannot be expressed: each of `nodes` (one or a list) must be
+    materialized on its own. `node` is the first of them."""
 
-    def __init__(self, node, reason):
+    def __init__(self, nodes, reason):
         super().__init__(reason)
-        self.node = node
+        self.nodes = list(nodes) if isinstance(nodes, (list, tuple, set, frozenset)) else [nodes]
+        self.node = self.nodes[0]
         self.reason = reason
 
 
@@ -210,6 +213,16 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             m |= anc[extra]
         return m
 
+    def can_dup(p):
+        return is_inlineable(p) and p not in forbid and dup_cost(p) is not None
+
+    def storable(q):
+        """Whether a kernel could read q from memory: q is its group's result, or its group can store more."""
+        if q is None or q not in group_of or can_dup(q):
+            return True
+        owner = group_of[q]
+        return q is owner.root or owner.kind in ("loop", "row")
+
     def note(grp, msg):
         grp.reasons.append(msg)
         log.append(f"{grp.name}: {msg}")
@@ -244,7 +257,10 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 return "recomputing it for every element of the larger loop would repeat its work"
             if not outside and not is_out:
                 return "assign"
-            if name == "const" or dup_cost(p) is not None:
+            # a copy of p reads p's inputs from memory: an anchor's product is stored only as its kernel's result
+            if name == "const" or (dup_cost(p) is not None
+                                   and not any(w.node is not None and w.node.prim.name in ANCHORS
+                                               for w in p.inputs)):
                 return "dup"
         # reductions and matmuls need a compatible group
         if name in REDUCE:
@@ -310,7 +326,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 continue
             if p in group_of:
                 # computed by another kernel: recompute it here if cheap, else read what that kernel stores
-                if is_inlineable(p) and dup_cost(p) is not None and p not in forbid and expansion_ok(grp, p):
+                if can_dup(p) and expansion_ok(grp, p) and all(storable(w.node) for w in p.inputs):
                     grp.members.add(p)
                     dup_in.setdefault(p, set()).add(grp)
                     stack.extend((p, w) for w in p.inputs)
@@ -395,6 +411,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             for v in n.inputs:
                 if v.node is not None and v.node not in grp.members:
                     store(v)
+    bad, why = [], None
     for grp in groups:
         outs = [grp.root.out] + [v for v in stored[grp] if v is not grp.root.out]
         for v in outs[1:]:
@@ -404,8 +421,12 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                                        or v.node in grp.reductions))
             if not ok:
                 # cannot be stored from this kernel's loops: make it a kernel of its own
-                raise FusionReject(v.node, f"{grp.name} cannot store {v.node.prim.name} {v.type}")
+                bad.append(v.node)
+                why = why or f"{grp.name} cannot store {v.node.prim.name} {v.type}"
         grp.outputs = outs
+    if bad:
+        # NOTE: all at once, so that fuse_graph needs a few rounds, not one per node
+        raise FusionReject(bad, why + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
     ordered = _toposort_groups(g, groups, group_of, pos)
     for grp in ordered:
         grp.order = sorted(grp.members, key=pos.__getitem__)
@@ -539,51 +560,58 @@ def _toposort_groups(g, groups, group_of, pos):
     return out
 
 
-def fuse_graph(g: Graph, lower_fn=None, max_rounds=30):
-    """Fuse g; if `lower_fn(plan)` raises FusionReject, forbid that fusion and retry. Returns (plan, lowered)."""
+def fuse_graph(g: Graph, lower_fn=None, max_rounds=8):
+    """Fuse g; if fusion or `lower_fn(plan)` raises FusionReject, forbid those fusions and retry. Returns
+    (plan, lowered).
+
+    Every round forbids at least one more node, so this terminates; after `max_rounds` (a cascade of rejections
+    that each round only partly resolves) it falls back to one kernel per node, which needs no fusion at all."""
     forbid = set()
     merge = True
     t0 = time.perf_counter()
 
-    def reject(node, reason):
+    def reject(nodes, reason):
         nonlocal merge
-        if node not in forbid:
-            forbid.add(node)
-            debug.log(f"fusion: {reason}; materializing {node.prim.name}", 1)
+        new = [n for n in nodes if n not in forbid]
+        if new:
+            forbid.update(new)
+            debug.log(f"fusion: {reason}; materializing {', '.join(sorted({n.prim.name for n in new}))}", 1)
         elif merge:
-            merge = False          # the same node again: try without merging sibling row kernels
-            debug.log(f"fusion: {reason}; not merging row kernels", 1)
+            merge = False          # the same nodes again: try without merging sibling kernels
+            debug.log(f"fusion: {reason}; not merging sibling kernels", 1)
         else:
             return False
         return True
 
-    for _ in range(max_rounds):
+    def attempt(forbid, merge):
         try:
             plan = fuse(g, forbid=frozenset(forbid), merge_rows=merge)
         except FusionCycle as c:
-            new = [n for n in c.nodes if n not in forbid]
-            if not new:
-                if merge:
-                    merge = False
-                    continue
-                raise
-            forbid.update(new)
-            debug.log(f"fusion: cycle between kernels, materializing {[n.prim.name for n in new]}", 1)
-            continue
+            return None, (c.nodes, "cycle between kernels")
         except FusionReject as r:
-            if not reject(r.node, r.reason):
-                raise
-            continue
+            return None, (r.nodes, r.reason)
         if lower_fn is None:
-            return plan, None
+            return (plan, None), None
         try:
-            lowered = lower_fn(plan)
+            return (plan, lower_fn(plan)), None
         except FusionReject as r:
-            if not reject(r.node, f"lowering: {r.reason}"):
-                raise
-            continue
-        plan.seconds = time.perf_counter() - t0
-        for line in plan.log:
-            debug.log("fusion: " + line, 2)
-        return plan, lowered
-    raise RuntimeError("fusion did not converge")
+            return None, (r.nodes, f"lowering: {r.reason}")
+
+    for _ in range(max_rounds):
+        done, failure = attempt(forbid, merge)
+        if done is not None:
+            break
+        if not reject(*failure):
+            break
+    else:
+        done = None
+    if done is None:
+        debug.log("fusion: falling back to one kernel per node", 1)
+        done, failure = attempt(g.reachable_from(), False)
+        if done is None:
+            raise BackendError(f"fusion: cannot lower {g.name} even with one kernel per node: {failure[1]}")
+    plan, lowered = done
+    plan.seconds = time.perf_counter() - t0
+    for line in plan.log:
+        debug.log("fusion: " + line, 2)
+    return plan, lowered
