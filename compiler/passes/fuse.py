@@ -39,6 +39,9 @@ _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow"
          "reciprocal": 2, "random_uniform": 6, "max_pool2d": 4, "take": 2}
 _FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg"}
 DUP_LIMIT = 12
+# nodes per kernel: LLVM's time on one function grows faster than its size (a 2000-op fused chain: 8 s, four
+# 500-op ones: 3 s), so a longer chain is cut into kernels of at most this many nodes, each value stored once
+MAX_GROUP_NODES = 256
 
 
 def is_inlineable(n) -> bool:
@@ -95,6 +98,7 @@ class Group:
         self.domain = root.out.type.shape
         self.reasons = []
         self.order = None                # members in topological order, set at the end
+        self.full = False                # reached MAX_GROUP_NODES
 
     @property
     def name(self):
@@ -323,6 +327,14 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             consumer, v = stack.pop()
             p = v.node
             if p is None or p in grp.members or p not in live:
+                continue
+            if len(grp.members) >= MAX_GROUP_NODES:
+                if p not in group_of:
+                    needs_buffer.add(p)
+                readers.setdefault(p, set()).add(grp)
+                if not grp.full:
+                    grp.full = True
+                    note(grp, f"holds {MAX_GROUP_NODES} nodes: its producers run as other kernels")
                 continue
             if p in group_of:
                 # computed by another kernel: recompute it here if cheap, else read what that kernel stores
