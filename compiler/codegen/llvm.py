@@ -10,6 +10,8 @@ matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU
 """
 from __future__ import annotations
 
+import re
+
 import math
 
 import sympy
@@ -243,6 +245,8 @@ class CpuCodegen:
         # on 1 thread, 24 ms on 2 with the other core busy). The bar is low (1M) because idle 2-core timings
         # still favour threads from there (MLP batch-16 step: 0.19 ms at 1M, 0.27 ms at 8M). (Measured for the
         # loops too: LeNet's step ran 7 ms on one thread, 10-30 ms with OpenMP teams on a busy 2-core machine.)
+        self._bodies = {}                  # canonical text of a kernel's functions -> its function
+        self.shared_kernels = 0
         gemms = [g for k in program.kernels for g in _gemms(k.body)]
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
@@ -310,6 +314,26 @@ class CpuCodegen:
         return fn
 
     def kernel(self, k):
+        """The function running kernel k: a function generated for an identical earlier kernel when there is one.
+
+        NOTE: the kernels of an unrolled loop or a deep stack of equal layers are the same code on other buffers
+        (passed as arguments), and LLVM's time is per function: compiling each distinct body once keeps a 1000-step
+        RNN's LLVM time that of a few steps. Bodies are compared as text, names of locals canonicalized."""
+        before = set(self.module.globals)
+        fn = self._kernel(k)
+        prefix = f"{self.entry_name}.{k.name}"
+        mine = [n for n in self.module.globals if n not in before and n.startswith(prefix)]
+        key = "\n".join(_canonical(str(self.module.globals[n]).replace(prefix, "\0K")) for n in mine)
+        same = self._bodies.get(key)
+        if same is not None:
+            for n in mine:
+                del self.module.globals[n]
+            self.shared_kernels += 1
+            return same
+        self._bodies[key] = fn
+        return fn
+
+    def _kernel(self, k):
         name = f"{self.entry_name}.{k.name}"
         bufs = k.buffers
         streams = _stream_stores(k, self.stream_bytes)
@@ -406,6 +430,21 @@ class CpuCodegen:
                 fty = ir.FunctionType(I32T, [])
             fn = ir.Function(self.module, fty, name)
         return fn
+
+
+_LOCAL = re.compile(r'%("(?:[^"\\]|\\.)*"|[-\w.$]+)|^("(?:[^"\\]|\\.)*"|[-\w.$]+):', re.M)
+
+
+def _canonical(text):
+    """LLVM function text with local value and block names numbered in order of appearance."""
+    names = {}
+
+    def sub(m):
+        local = m.group(1)
+        if local is not None:
+            return "%" + names.setdefault(local.strip('"'), f"v{len(names)}")
+        return names.setdefault(m.group(2).strip('"'), f"v{len(names)}") + ":"
+    return _LOCAL.sub(sub, text)
 
 
 def _pow2_const(e):
