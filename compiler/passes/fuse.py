@@ -220,13 +220,6 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
     def can_dup(p):
         return is_inlineable(p) and p not in forbid and dup_cost(p) is not None
 
-    def storable(q):
-        """Whether a kernel could read q from memory: q is its group's result, or its group can store more."""
-        if q is None or q not in group_of or can_dup(q):
-            return True
-        owner = group_of[q]
-        return q is owner.root or owner.kind in ("loop", "row")
-
     def note(grp, msg):
         grp.reasons.append(msg)
         log.append(f"{grp.name}: {msg}")
@@ -338,7 +331,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 continue
             if p in group_of:
                 # computed by another kernel: recompute it here if cheap, else read what that kernel stores
-                if can_dup(p) and expansion_ok(grp, p) and all(storable(w.node) for w in p.inputs):
+                if can_dup(p) and expansion_ok(grp, p):
                     grp.members.add(p)
                     dup_in.setdefault(p, set()).add(grp)
                     stack.extend((p, w) for w in p.inputs)
