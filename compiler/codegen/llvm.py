@@ -19,7 +19,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import F32, BOOL
-from ..lower.kernel import ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
@@ -248,6 +248,7 @@ class CpuCodegen:
         # still favour threads from there (MLP batch-16 step: 0.19 ms at 1M, 0.27 ms at 8M). (Measured for the
         # loops too: LeNet's step ran 7 ms on one thread, 10-30 ms with OpenMP teams on a busy 2-core machine.)
         self._bodies = {}                  # canonical text of a kernel's functions -> its function
+        self._by_signature = {}            # kernel_signature -> its function
         self.shared_kernels = 0
         gemms = [g for k in program.kernels for g in _gemms(k.body)]
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
@@ -340,9 +341,16 @@ class CpuCodegen:
 
         NOTE: the kernels of an unrolled loop or a deep stack of equal layers are the same code on other buffers
         (passed as arguments), and LLVM's time is per function: compiling each distinct body once keeps a 1000-step
-        RNN's LLVM time that of a few steps. Bodies are compared as text, names of locals canonicalized."""
+        RNN's LLVM time that of a few steps. Kernels are compared by kernel_signature (then no code is generated
+        at all), and new bodies also as LLVM text with names of locals canonicalized."""
+        sig = kernel_signature(k)
+        same = self._by_signature.get(sig)
+        if same is not None:
+            self.shared_kernels += 1
+            return same
         before = set(self.module.globals)
         fn = self._kernel(k)
+        self._by_signature[sig] = fn
         prefix = f"{self.entry_name}.{k.name}"
         mine = [n for n in self.module.globals if n not in before and n.startswith(prefix)]
         key = "\n".join(_canonical(str(self.module.globals[n]).replace(prefix, "\0K")) for n in mine)
@@ -351,6 +359,7 @@ class CpuCodegen:
             for n in mine:
                 del self.module.globals[n]
             self.shared_kernels += 1
+            self._by_signature[sig] = same
             return same
         self._bodies[key] = fn
         return fn

@@ -448,6 +448,66 @@ def _buffers_of(body):
     return list(reads), list(writes)
 
 
+# ---- identity of kernels ----
+
+def kernel_signature(k):
+    """A hashable description of everything code generation reads from kernel k: its buffers' dtypes, shapes
+    and roles in argument order, its statements and expressions, with loop variables and accumulators renamed
+    in order of appearance. Kernels with equal signatures compile to the same code (on other buffers)."""
+    bufpos = {b: i for i, b in enumerate(k.buffers)}
+    names = {}
+
+    def canon(name):
+        return names.setdefault(name, len(names))
+
+    def ix(i):
+        if isinstance(i, Ix):
+            return ("ix", tuple(sorted((canon(v), str(c)) for v, c in i.terms)), str(i.const))
+        return ("e", expr_id(i))
+    ids, table = {}, []
+
+    def expr_id(e):
+        if id(e) not in ids:
+            for x in postorder([e], stop=lambda x: id(x) in ids):
+                if isinstance(x, Const):
+                    t = ("c", x.dtype.name, repr(x.value))
+                elif isinstance(x, Load):
+                    t = ("ld", bufpos[x.buf], ix(x.index))
+                elif isinstance(x, Var):
+                    t = ("v", canon(x.acc), x.acc.op, x.acc.dtype.name)
+                elif isinstance(x, IndexValue):
+                    t = ("iv", ix(x.ix))
+                elif isinstance(x, Op):
+                    t = ("op", x.op, x.dtype.name, tuple(ids[id(a)] for a in x.args), repr(x.attrs))
+                else:
+                    raise TypeError(f"unknown expression {x!r}")
+                ids[id(x)] = len(table)
+                table.append(t)
+        return ids[id(e)]
+
+    def stmts(body):
+        out = []
+        for s in body:
+            if isinstance(s, Loop):
+                out.append(("L", canon(s.var), str(s.extent), s.parallel, stmts(s.body)))
+            elif isinstance(s, AccInit):
+                out.append(("AI", canon(s.acc), s.acc.op, s.acc.dtype.name))
+            elif isinstance(s, AccUpdate):
+                out.append(("AU", canon(s.acc), expr_id(s.value), None if s.index is None else expr_id(s.index)))
+            elif isinstance(s, Store):
+                out.append(("S", bufpos[s.buf], ix(s.index), expr_id(s.value)))
+            elif isinstance(s, Gemm):
+                out.append(("G", s.dtype.name, s.trans_a, s.trans_b, str(s.m), str(s.n), str(s.k),
+                            bufpos[s.a], ix(s.a_off), str(s.lda), bufpos[s.b], ix(s.b_off), str(s.ldb),
+                            bufpos[s.c], ix(s.c_off), str(s.ldc), repr(s.alpha), repr(s.beta)))
+            else:
+                raise TypeError(f"unknown statement {s!r}")
+        return tuple(out)
+    body = stmts(k.body)
+    bufs = tuple((b.dtype.name, tuple(str(d) for d in b.shape), b.role, str(b.nbytes)) for b in k.buffers)
+    return bufs, body, tuple(table)
+
+
 # ---- printing ----
 
 def format_index(ix, names=None):
