@@ -95,3 +95,25 @@ def test_deep_graph_prints_parses_and_verifies():
     verify(g2)
     assert print_graph(g2) == text
     np.testing.assert_allclose(cc.interpret(g2, *args)[0], cc.interpret(g, *args)[0])
+
+
+def test_one_kernel_deeper_than_the_recursion_limit(monkeypatch):
+    """With the kernel size cap lifted, a 1200-op chain is one fused expression deeper than Python's recursion
+    limit: lowering, kernel printing, LLVM and PTX generation all walk it without recursing."""
+    from compiler.passes import fuse
+    monkeypatch.setattr(fuse, "MAX_GROUP_NODES", 10 ** 6)
+
+    def f(x):
+        for _ in range(600):
+            x = x * 1.001 - 0.001
+        return x
+    x = np.linspace(-1, 1, 37).astype(np.float32)
+    cf = cc.compile(f)
+    low = cf.lower(x)
+    assert len(low.kernels.kernels) == 1
+    assert "t0 = " in str(low.kernels)             # deep expressions print through named temporaries
+    want = x.astype(np.float64)
+    for _ in range(600):
+        want = want * 1.001 - 0.001
+    np.testing.assert_allclose(cf(x), want, rtol=1e-4, atol=1e-4)
+    assert ".entry" in cc.compile(f, backend="cuda").lower(x).ptx()

@@ -12,7 +12,7 @@ import sympy
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, BOOL, dims_equal
 from ..passes.fuse import FusionReject, reduce_split, _sq_equal, shapes_equal
-from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm, Buffer,
+from .kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm, Buffer,
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
@@ -664,16 +664,15 @@ def _replace_load_buf(stmts, old, new):
     memo = {}
 
     def expr(e):
-        r = memo.get(id(e))
-        if r is None:
-            if isinstance(e, Load):
-                r = Load(new if e.buf is old else e.buf, e.index if isinstance(e.index, Ix) else expr(e.index))
-            elif isinstance(e, Op):
-                r = Op(e.op, [expr(a) for a in e.args], e.dtype, e.attrs)
+        for x in postorder([e], stop=lambda x: id(x) in memo):      # operands first, no recursion
+            if isinstance(x, Load):
+                r = Load(new if x.buf is old else x.buf, x.index if isinstance(x.index, Ix) else memo[id(x.index)])
+            elif isinstance(x, Op):
+                r = Op(x.op, [memo[id(a)] for a in x.args], x.dtype, x.attrs)
             else:
-                r = e
-            memo[id(e)] = r
-        return r
+                r = x
+            memo[id(x)] = r
+        return memo[id(e)]
 
     def stmt(s):
         if isinstance(s, Loop):
