@@ -171,14 +171,6 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 if v.node is not None:
                     users.setdefault(v.node, []).append(n)
     out_nodes = {v.node for v in g.outputs if v.node is not None}
-    # ancestor bitmasks for the cycle check of multi-output fusion
-    anc = {}
-    for n in g.nodes:
-        m = 0
-        for v in n.inputs:
-            if v.node is not None:
-                m |= anc[v.node] | (1 << pos[v.node])
-        anc[n] = m
 
     group_of = {}
     groups = []
@@ -203,19 +195,27 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         dup_memo[n] = c if c <= DUP_LIMIT else None
         return dup_memo[n]
 
-    def mask_of(grp):
-        m = 0
-        for x in grp.assigned:
-            m |= 1 << pos[x]
-        return m
-
-    def anc_of(grp, extra=None):
-        m = 0
-        for x in grp.members:
-            m |= anc[x]
-        if extra is not None:
-            m |= anc[extra]
-        return m
+    def feeds(other, grp, p):
+        """Whether a node assigned to `other` is an ancestor of p or of a member of grp (then sharing p with
+        other would make a cycle). NOTE: a search of the ancestors no older than other's oldest node (topological
+        positions), not ancestor sets of every node: those cost n^2 bits."""
+        lo = min(pos[x] for x in other.assigned)
+        stack = [x for x in grp.members if pos[x] > lo]
+        if pos[p] > lo:
+            stack.append(p)
+        seen = set()
+        while stack:
+            n = stack.pop()
+            for v in n.inputs:
+                q = v.node
+                if q is None or pos[q] < lo:
+                    continue
+                if q in other.assigned:
+                    return True
+                if q not in seen:
+                    seen.add(q)
+                    stack.append(q)
+        return False
 
     def can_dup(p):
         return is_inlineable(p) and p not in forbid and dup_cost(p) is not None
@@ -303,13 +303,12 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 return f"a {grp.kind} kernel writes only its result"
             if any(u not in group_of and u not in dup_in for u in outside):
                 return "some of its users are not placed yet"
-            a = anc_of(grp, p)
             others = set(readers.get(p, ()))
             for u in outside:
                 others |= {group_of[u]} if u in group_of else dup_in[u]
             others.discard(grp)
             for other in others:
-                if mask_of(other) & a:
+                if feeds(other, grp, p):
                     return f"sharing it with {other.name} would make a cycle"
             return "multi"
         return "assign"
