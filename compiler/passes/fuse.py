@@ -217,6 +217,10 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                     stack.append(q)
         return False
 
+    def reads_anchor(p):
+        # a copy of p reads p's inputs from memory: an anchor's product is stored only as its kernel's result
+        return any(w.node is not None and w.node.prim.name in ANCHORS for w in p.inputs)
+
     def can_dup(p):
         return is_inlineable(p) and p not in forbid and dup_cost(p) is not None
 
@@ -254,10 +258,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 return "recomputing it for every element of the larger loop would repeat its work"
             if not outside and not is_out:
                 return "assign"
-            # a copy of p reads p's inputs from memory: an anchor's product is stored only as its kernel's result
-            if name == "const" or (dup_cost(p) is not None
-                                   and not any(w.node is not None and w.node.prim.name in ANCHORS
-                                               for w in p.inputs)):
+            if name == "const" or (dup_cost(p) is not None and not reads_anchor(p)):
                 return "dup"
         # reductions and matmuls need a compatible group
         if name in REDUCE:
