@@ -80,6 +80,20 @@ def test_grad_of_50_step_sin_loop():
     _check(zm.sin_loop, 50)
 
 
+def test_grad_of_50_step_sin_loop_on_a_scalar():
+    def f(x):
+        for _ in range(50):
+            x = np.sin(x)
+        return x
+    got = cc.compile(cc.grad(f))(np.float32(0.7))
+    want = 1.0
+    x = 0.7
+    for _ in range(50):
+        want *= np.cos(x)
+        x = np.sin(x)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
 def test_chain_of_matmuls():
     _check(zm.matmul_chain, 200)
 
