@@ -337,11 +337,7 @@ class Kernel:
 
     @property
     def buffers(self):
-        out = []
-        for b in self.reads + self.writes:
-            if b not in out:
-                out.append(b)
-        return out
+        return list(dict.fromkeys(self.reads + self.writes))
 
     @property
     def bytes_moved(self):
