@@ -2,7 +2,7 @@
 number of nodes). The graph is value_and_grad of an unrolled RNN (matmuls, tanh, slices, a reduction), sized by
 its number of steps; the time per node should stay flat from column to column.
 
-    python benchmarks/bench_passes.py [--sizes 1000,10000,100000] [--llvm]
+    python benchmarks/bench_passes.py [--sizes 1000,10000,100000] [--llvm] [--gc-off]
 
 `--llvm` adds LLVM's own optimisation and code generation (slow at 100k nodes; off by default).
 """
@@ -64,7 +64,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--llvm", action="store_true")
+    ap.add_argument("--gc-off", action="store_true",
+                    help="pause Python's cyclic GC: at 100k nodes its full collections of the ~1 GB heap show as "
+                         "per-node time growing in every stage")
     a = ap.parse_args()
+    if a.gc_off:
+        import gc
+        gc.disable()
     sizes = [int(s) for s in a.sizes.split(",")]
     cols, counts = [], []
     for n in sizes:
