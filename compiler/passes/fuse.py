@@ -250,7 +250,10 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             return f"{grp.root.prim.name} reads its operands from memory"
         if grp.anchor is not None and consumer is grp.anchor:
             return f"{grp.anchor.prim.name} reads its operands from memory"
-        outside = [u for u in users.get(p, ()) if u not in grp.members]
+        # NOTE: whether some user is outside, stopping at the first: a constant read by every step of an unrolled
+        # loop has thousands of users, and listing them for each of its consumers was quadratic
+        members = grp.members
+        outside = any(u not in members for u in users.get(p, ()))
         is_out = p in out_nodes or p in needs_buffer
         inl = is_inlineable(p)
         if inl:
@@ -302,6 +305,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 return "its shape is neither the kernel's rows nor its elements"
             if grp.kind in ("col", "gemm", "conv", "convti", "convtk"):
                 return f"a {grp.kind} kernel writes only its result"
+            outside = [u for u in users.get(p, ()) if u not in members]
             if any(u not in group_of and u not in dup_in for u in outside):
                 return "some of its users are not placed yet"
             others = set(readers.get(p, ()))
