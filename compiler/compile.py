@@ -33,8 +33,8 @@ import runtime  # noqa: E402
 from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 
-from . import debug, pytree
-from .errors import BackendError, DTypeError, TraceError, ViveError
+from . import debug, guards, pytree
+from .errors import BackendError, DTypeError, ShapeError, TraceError, ViveError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
@@ -42,6 +42,9 @@ from .trace import Tracer, trace_flat
 
 _FORMAT = "vive-program-v1"
 _ALIGN = 64
+# symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
+# specialised to its shapes instead (a function branching on many sizes does not keep retracing symbolically)
+MAX_SYMBOLIC_VERSIONS = 4
 
 
 def _new_output(shape, dtype):
@@ -190,6 +193,8 @@ class Executable:
             self._slot_fn = _size_fn([list(s) for s in slots], dims)
             self._in_shapes = [t.shape for t in in_types]
         self._tls = threading.local()
+        self.guards = []
+        self._guard_ok = None
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
         # one output, no scratch, static shapes: the shortest path
         self._lean = self._single and self.static and not any(self._slot_bytes_static)
@@ -270,6 +275,12 @@ class Executable:
             dims = tuple(arrays[i].shape[ax] for i, ax in self._dim_src)
             if not checked:
                 self._check_shapes(arrays, dims)
+                if not self.guards_hold(arrays):
+                    bad = [str(g) for g in self.guards if not guards.checker([g], *self._guard_names())(
+                        [a.shape for a in arrays])]
+                    raise ShapeError(f"{self.name}: this version was compiled for sizes with {', '.join(bad)} "
+                                     f"(the trace relied on it); these shapes break it. Call the cc.compile'd "
+                                     f"function, which compiles another version for them")
             shapes = self._out_shape_fn(dims)
             slot_bytes = self._slot_fn(dims)
             slot_bytes = [max(s) if s else 0 for s in slot_bytes]
@@ -291,6 +302,14 @@ class Executable:
                 res.append(res[x].copy())
         return pytree.unflatten(self.out_tree, res)
 
+    def _guard_names(self):
+        names = {}
+        for i, t in enumerate(self.in_types):
+            for ax, d in enumerate(t.shape):
+                if not isinstance(d, int) and d.is_Symbol:
+                    names.setdefault(d, f"s[{i}][{ax}]")
+        return names, _pyexpr
+
     def _check_shapes(self, arrays, dims):
         env = dict(zip(self.dims, dims))
         for i, (a, shape) in enumerate(zip(arrays, self._in_shapes)):
@@ -303,8 +322,18 @@ class Executable:
                                      f"{self.in_types[i]} (with {', '.join(f'{k}={v}' for k, v in env.items())})")
 
     def fits(self, leaves):
-        """Whether these (already converted) arrays fit the symbolic signature."""
-        return fits_signature(leaves, self.in_types)
+        """Whether these (already converted) arrays fit the symbolic signature and its guards."""
+        return fits_signature(leaves, self.in_types) is True and self.guards_hold(leaves)
+
+    def set_guards(self, rels):
+        """The facts about symbolic sizes this version relies on (sympy relations over the input symbols)."""
+        names, _ = self._guard_names()
+        rels = [g for g in rels if g.free_symbols <= set(names)]
+        self.guards = rels
+        self._guard_ok = guards.checker(rels, names, _pyexpr)
+
+    def guards_hold(self, leaves):
+        return self._guard_ok is None or self._guard_ok([a.shape for a in leaves])
 
 
 def fits_signature(leaves, in_types):
@@ -630,6 +659,7 @@ class CompiledFunction:
         self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
+        self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0}
         self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
@@ -720,24 +750,39 @@ class CompiledFunction:
                 reason = self._reason(types, tree, static)
             exe = None
             if seen and not any(isinstance(x, TensorType) for x in leaves):
-                sym_types = _generalize(seen[0], types)
-                if sym_types is not None:
-                    try:
-                        exe = self._compile(sym_types, tree, static, len(args),
-                                            reason + "; compiling a version for every size of "
-                                            + ", ".join(sorted({str(d) for t in sym_types for d in t.shape
-                                                                if not isinstance(d, int)})))
-                        self._symbolic.append((skey, exe))
-                    except ViveError as e:
-                        debug.log_compile(self.__name__, f"symbolic version failed ({e}); compiling for these "
-                                                         f"shapes only")
-                        exe = None
+                exe = self._symbolic_version(skey, seen[0], types, leaves, tree, static, len(args), reason)
             if exe is None:
                 exe = self._compile(types, tree, static, len(args), reason)
             seen.append(types)
             self._cache[sig] = exe
             self._remember_fast(args, tree, static, exe)
             return exe.run(leaves)
+
+    def _symbolic_version(self, skey, old, types, leaves, tree, static, n_args, reason):
+        """A version for every size of the dims that differ from an earlier call (its guards decided with these
+        sizes), or None: then the caller compiles for these shapes only."""
+        if sum(1 for k, _ in self._symbolic if k == skey) >= MAX_SYMBOLIC_VERSIONS:
+            return None
+        keep = self._concrete.setdefault(skey, set())
+        while True:
+            sym_types = _generalize(old, types, keep)
+            if sym_types is None:
+                return None
+            dims = ", ".join(sorted({str(d) for t in sym_types for d in t.shape if not isinstance(d, int)}))
+            try:
+                exe = self._compile(sym_types, tree, static, n_args,
+                                    f"{reason}; compiling a version for every size of {dims}", example=leaves)
+            except guards.Specialize as e:
+                # those sizes stay concrete in this signature's later versions too
+                keep |= {(i, ax) for i, t in enumerate(sym_types) for ax, d in enumerate(t.shape) if d in e.symbols}
+                debug.log_compile(self.__name__, f"{e}; keeping those sizes concrete")
+                continue
+            except Exception as e:      # noqa: BLE001 -- any failure of the symbolic trace: specialise instead
+                debug.log_compile(self.__name__, f"symbolic version failed ({type(e).__name__}: {e}); compiling "
+                                                 f"for these shapes only")
+                return None
+            self._symbolic.append((skey, exe))
+            return exe
 
     def _remember_fast(self, args, tree, static, exe):
         """Calls with only C-contiguous arrays of these dtypes and shapes may skip straight to exe."""
@@ -762,12 +807,23 @@ class CompiledFunction:
         shown = ", ".join(str(t) for t in types)
         return f"new shapes/dtypes ({shown})"
 
-    def _compile(self, types, tree, static, n_args, reason):
+    def _compile(self, types, tree, static, n_args, reason, example=None):
+        """Trace and build for these types; symbolic sizes take their example values from the leaves `example`
+        (else stand-ins) to decide facts about sizes, and the version checks those guards on each call."""
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
-        graph, captured = trace_flat(fn, tree, types, name)
+        syms = {d for t in types for d in t.shape if not isinstance(d, int) and d.is_Symbol}
+        env = {}
+        if example is not None:
+            for t, x in zip(types, example):
+                for d, n in zip(t.shape, tuple(getattr(x, "shape", None) or np.shape(x))):
+                    if d in syms:
+                        env.setdefault(d, int(n))
+        free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
+        with guards.recording(env if example is not None else guards.hints(free), hinted=example is None) as gctx:
+            graph, captured = trace_flat(fn, tree, types, name)
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
@@ -779,6 +835,9 @@ class CompiledFunction:
                                 f"{'(disk cache)' if low.cache_hit else ''}{(time.perf_counter() - t0) * 1e3:.1f} ms")
         exe = low.executable
         exe.lowered = low
+        if free:
+            # NOTE: symbols are positive in sympy (shapes simplify with it): every version relies on sizes >= 1
+            exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(syms, key=str)] + gctx.guards)
         return exe
 
     def lower(self, *args_or_specs) -> Lowered:
@@ -789,7 +848,10 @@ class CompiledFunction:
         fdt = _float_dtype(leaves)
         types = [_leaf_type(x, fdt) for x in leaves]
         with self._lock:
-            exe = self._compile(types, tree, static, len(args_or_specs), "lower()")
+            try:
+                exe = self._compile(types, tree, static, len(args_or_specs), "lower()")
+            except guards.Specialize as e:
+                raise TraceError(f"{self.__name__}: {e}; compile it for concrete sizes") from None
             if any(not isinstance(d, int) for t in types for d in t.shape):
                 skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
                 self._symbolic.insert(0, (skey, exe))
@@ -801,19 +863,20 @@ class CompiledFunction:
         return f"<cc.compile {self.__name__} backend={self.backend}>"
 
 
-def _generalize(old_types, new_types):
-    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one)."""
+def _generalize(old_types, new_types, keep=()):
+    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one), but
+    not those at (argument, axis) in `keep` nor sizes 0 (symbols are positive)."""
     if len(old_types) != len(new_types):
         return None
     names = {}
     out = []
     changed = False
-    for a, b in zip(old_types, new_types):
+    for i, (a, b) in enumerate(zip(old_types, new_types)):
         if a.dtype is not b.dtype or len(a.shape) != len(b.shape):
             return None
         shape = []
-        for x, y in zip(a.shape, b.shape):
-            if x == y:
+        for ax, (x, y) in enumerate(zip(a.shape, b.shape)):
+            if x == y or y == 0 or (i, ax) in keep:
                 shape.append(y)
             else:
                 key = (x, y)

@@ -16,6 +16,10 @@ class ShapeError(ViveError, ValueError):
     """Shapes that do not fit an op (the op, both shapes, the user's file:line)."""
 
 
+class IndexOutOfBounds(ShapeError, IndexError):
+    """A constant index outside its axis (x[5] of 3 elements): NumPy's IndexError."""
+
+
 class DTypeError(ViveError, TypeError):
     """Unsupported dtype, or dtypes that do not fit an op."""
 

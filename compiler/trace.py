@@ -20,7 +20,7 @@ from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
-from . import pytree
+from . import guards, pytree
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -148,7 +148,12 @@ class Tracer:
 
     @property
     def shape(self):
-        return self._value.type.shape
+        s = self._value.type.shape
+        # NOTE: user code gets SymDim for a symbolic size, so that its Python decisions on sizes become guards;
+        # vive's own code keeps the sympy expressions (and decides through guards where it must)
+        if all(type(d) is int for d in s) or sys._getframe(1).f_code.co_filename.startswith(_PKG_DIR):
+            return s
+        return guards.user_shape(s)
 
     @property
     def ndim(self):
@@ -156,7 +161,10 @@ class Tracer:
 
     @property
     def size(self):
-        return self._value.type.size
+        n = self._value.type.size
+        if type(n) is int or sys._getframe(1).f_code.co_filename.startswith(_PKG_DIR):
+            return n
+        return guards.SymDim(n)
 
     @property
     def dtype(self):
@@ -168,11 +176,8 @@ class Tracer:
     def __len__(self):
         if not self.shape:
             raise TraceError("len() of a 0-d traced value" + format_loc(user_loc()))
-        n = self.shape[0]
-        if not isinstance(n, int):
-            raise TraceError(f"len() of a traced value with symbolic first dimension {n}; use x.shape[0]"
-                             + format_loc(user_loc()))
-        return n
+        return guards.concrete(self._value.type.shape[0], "len() of a traced value with a symbolic first size "
+                                                                "(use x.shape[0] to keep it symbolic)")
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -271,6 +276,15 @@ def abstractify(x) -> TensorType:
 def trace_flat(fn, in_tree, in_types, name=None):
     """Trace fn on abstract inputs; returns (graph, outer tracers the graph captured as extra inputs)."""
     import re
+    syms = set()
+    for t in in_types:
+        syms |= t.free_symbols
+    if syms and guards.current() is None:
+        # no caller gave example sizes (cc.trace of a cc.Spec): decide with stand-ins; the graph keeps its guards
+        with guards.recording(guards.hints(syms), hinted=True) as gctx:
+            g, captured = trace_flat(fn, in_tree, in_types, name)
+        g.guards = list(gctx.guards)
+        return g, captured
     ctx = TraceContext(re.sub(r"[^\w.]", "_", name or getattr(fn, "__name__", "f")).strip("_") or "f")
     stack = _stack()
     stack.append(ctx)
@@ -281,6 +295,7 @@ def trace_flat(fn, in_tree, in_types, name=None):
         leaves, out_tree = pytree.flatten(out)
         outs = []
         for leaf in leaves:
+            leaf = guards.unwrap(leaf)
             v = ctx.lift(leaf)
             if v is None:
                 if isinstance(leaf, sympy.Basic) and leaf.free_symbols:      # a symbolic size, e.g. x.shape[0]
