@@ -34,7 +34,7 @@ from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 
 from . import debug, guards, pytree
-from .errors import BackendError, DTypeError, ShapeError, TraceError, ViveError
+from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError, ViveError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
@@ -169,7 +169,7 @@ class Executable:
 
     def __init__(self, meta, call, consts, in_types, out_tree, name):
         self.meta = meta
-        self._call = call
+        self._call = _with_status(call, name) if meta.get("status") else call
         self._consts = consts
         self.in_types = in_types
         self.out_tree = out_tree
@@ -336,6 +336,24 @@ class Executable:
         return self._guard_ok is None or self._guard_ok([a.shape for a in leaves])
 
 
+def _with_status(call, name):
+    """The native call of a program that reports an int32 status (VIVE_CHECK_BOUNDS): its address goes after
+    the dims; a nonzero status raises once the kernels are done."""
+    def checked(*args):
+        status = np.zeros(1, np.int32)
+        call(*args, status.ctypes.data)
+        if status[0]:
+            _raise_status(int(status[0]), name)
+    return checked
+
+
+def _raise_status(code, name):
+    if code == 1:       # codegen.llvm.STATUS_OUT_OF_BOUNDS
+        raise BoundsError(f"{name}: a kernel accessed an index outside its buffer (VIVE_CHECK_BOUNDS caught it; "
+                          f"this is a vive bug: please report it with the function and the shapes)")
+    raise BackendError(f"{name}: the compiled code returned status {code}")
+
+
 def fits_signature(leaves, in_types):
     """Whether arrays (NumPy or device: anything with .shape and .dtype) fit TensorTypes with symbolic sizes:
     True / False, or None when a size is an expression (undecided: callers treat it as no fit)."""
@@ -387,6 +405,7 @@ class Lowered:
         self.executable = None
         self.timings = {}
         self.cache_hit = False
+        self.check_bounds = backend == "cpu" and debug.check_bounds()     # VIVE_CHECK_BOUNDS, fixed per compile
 
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
@@ -443,7 +462,7 @@ class Lowered:
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
                                 data_layout=t.data_layout, entry=_entry_name(self.name),
-                                stream_bytes=runtime.last_level_cache_bytes())
+                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds)
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
 
@@ -522,7 +541,7 @@ def _version():
     return f"vive-{__version__}"
 
 
-def _program_meta(program, ir_text, entry):
+def _program_meta(program, ir_text, entry, check_bounds=False):
     bufs_out = []
     outputs = []
     index = {}
@@ -542,7 +561,7 @@ def _program_meta(program, ir_text, entry):
         "dims": [str(s) for s in program.dims],
         "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
         "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes,
-        "n_kernels": len(program.kernels),
+        "n_kernels": len(program.kernels), "status": bool(check_bounds),
     }, [b.array for b in consts]
 
 
@@ -584,6 +603,7 @@ def _graph_key(graph, backend):
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
+                 "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree)):
         b = part.encode()
@@ -620,11 +640,11 @@ def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
         low.cache_hit = True
     else:
         ir_text = low.llvm_ir()
-        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name))
+        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name), low.check_bounds)
     t1 = time.perf_counter()
     module = runtime.compile_module(meta["ir"], version=_version())
     low._module = module
-    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]))
+    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]) + meta.get("status", False))
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
     low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)

@@ -28,6 +28,10 @@ class BackendError(ViveError):
     """A backend cannot do what was asked (e.g. no CUDA device)."""
 
 
+class BoundsError(ViveError, IndexError):
+    """Compiled code indexed outside a buffer (caught by the VIVE_CHECK_BOUNDS debug build): a vive bug."""
+
+
 class VerifyError(ViveError):
     """A graph breaks an IR invariant (a compiler bug when a pass produced it)."""
 

@@ -27,6 +27,8 @@ PARALLEL_WORK = 1 << 15
 # functions named with this suffix get non-temporal vector stores from the runtime after vectorisation (the
 # runtime never imports compiler/, so runtime/jit.py holds the same string: tests check they agree)
 STREAM_SUFFIX = ".stream"
+# the status a bounds-checked kernel (VIVE_CHECK_BOUNDS) leaves when an index fell outside its buffer
+STATUS_OUT_OF_BOUNDS = 1
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
 BLAS_THREAD_WORK = 1 << 20
 
@@ -94,6 +96,55 @@ class _Fn(ScalarEmitter):
                 return b.ashr(x, ir.Constant(x.type, p2))
             return b.and_(x, ir.Constant(x.type, (1 << p2) - 1))
         return super().op(e)
+
+    # ---- VIVE_CHECK_BOUNDS: every access checked against its buffer, a trap sets the call's status ----
+    def mem_ptr(self, buf, index, etype):
+        p = super().mem_ptr(buf, index, etype)
+        if not self.cg.check_bounds:
+            return p
+        b = self.b
+        ok = b.icmp_unsigned("<", self.ix(index), self.sym(buf.size))
+        self.trap_unless(ok)
+        # an out-of-range access goes to a private slot instead: the kernel finishes, the call raises
+        spare = self.dims.get(("oob", str(etype)))
+        if spare is None:
+            spare = self.dims[("oob", str(etype))] = self.alloca(etype, "oob")
+        return b.select(ok, p, spare)
+
+    def trap_unless(self, ok):
+        b = self.b
+        with b.if_then(b.not_(ok), likely=False):
+            b.store(ir.Constant(I32T, STATUS_OUT_OF_BOUNDS), self.status_ptr())
+
+    def status_ptr(self):
+        """The call's int32 status word: its address is passed after the dims (see compile.Executable)."""
+        v = self.dims.get("status")
+        if v is None:
+            with self.b.goto_block(self.entry):
+                self.b.position_at_start(self.entry)
+                p = self.b.gep(self.dims_ptr, [ir.Constant(I64T, len(self.cg.dim_index))], source_etype=I64T)
+                v = self.b.inttoptr(self.b.load(p, typ=I64T), PTR, name="status")
+            self.dims["status"] = v
+        return v
+
+    def gemm_in_bounds(self, g):
+        """i1: every element the gemm reads or writes lies inside its buffers (for M, N > 0)."""
+        b = self.b
+        one = ir.Constant(I64T, 1)
+        m, n, k = self.sym(g.m), self.sym(g.n), self.sym(g.k)
+
+        def last(off, ld, rows, cols):
+            # off + (rows - 1) * ld + cols - 1, the last element of a row-major block
+            return b.add(self.ix(off), b.add(b.mul(b.sub(rows, one), self.sym(ld)), b.sub(cols, one)))
+
+        def inside(buf, off, ld, rows, cols):
+            lo_ok = b.icmp_signed(">=", self.ix(off), ir.Constant(I64T, 0))
+            return b.and_(lo_ok, b.icmp_signed("<", last(off, ld, rows, cols), self.sym(buf.size)))
+        ok = inside(g.c, g.c_off, g.ldc, m, n)
+        k_pos = b.icmp_signed(">", k, ir.Constant(I64T, 0))
+        a_ok = inside(g.a, g.a_off, g.lda, *((k, m) if g.trans_a else (m, k)))
+        b_ok = inside(g.b, g.b_off, g.ldb, *((n, k) if g.trans_b else (k, n)))
+        return b.and_(ok, b.or_(b.not_(k_pos), b.and_(a_ok, b_ok)))
 
     # ---- statements ----
     def stmt(self, s):
@@ -197,6 +248,10 @@ class _Fn(ScalarEmitter):
         m, nn, k = n(g.m), n(g.n), n(g.k)
         nonempty = b.and_(b.icmp_signed(">", self.sym(g.m), ir.Constant(I64T, 0)),
                           b.icmp_signed(">", self.sym(g.n), ir.Constant(I64T, 0)))
+        if self.cg.check_bounds:
+            inb = self.gemm_in_bounds(g)
+            self.trap_unless(b.or_(b.not_(nonempty), inb))
+            nonempty = b.and_(nonempty, inb)
         big = _gemm_big(g)
         cg = self.cg
         with b.if_then(nonempty):
@@ -219,8 +274,9 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0):
+                 stream_bytes=0, check_bounds=False):
         self.p = program
+        self.check_bounds = check_bounds
         self.stream_bytes = stream_bytes
         self.blas = blas
         self.openmp = openmp
@@ -498,8 +554,11 @@ def _work(body):
     return total
 
 
-def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0) -> str:
+def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
+             check_bounds=False) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
-    flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores)."""
+    flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
+    check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
+    as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
-                      entry=entry, stream_bytes=stream_bytes).build()
+                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds).build()

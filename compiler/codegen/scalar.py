@@ -150,6 +150,10 @@ class ScalarEmitter:
             v = cv if v is None else b.add(v, cv, flags=["nsw"])
         return v
 
+    def mem_ptr(self, buf, index, etype):
+        """The address of buf[index] (a target may check the index: VIVE_CHECK_BOUNDS)."""
+        return self.b.gep(self.bufs[buf], [self.ix(index)], source_etype=etype)
+
     # ---- values ----
     def lookup(self, e):
         for s in reversed(self.scopes):
@@ -175,7 +179,7 @@ class ScalarEmitter:
         if isinstance(e, Const):
             return const(e.dtype, e.value)
         if isinstance(e, Load):
-            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
+            p = self.mem_ptr(e.buf, e.index, mem_type(e.dtype))
             v = b.load(p, typ=mem_type(e.dtype))
             return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
         if isinstance(e, Var):
@@ -368,7 +372,7 @@ class ScalarEmitter:
         v = self.val(s.value)
         if s.value.dtype is BOOL:
             v = b.zext(v, I8T)
-        p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
+        p = self.mem_ptr(s.buf, s.index, mem_type(s.buf.dtype))
         return b.store(v, p)
 
     def counted_loop(self, var, lo, hi, step, emit_body, name=None, flags=("nsw",)):
