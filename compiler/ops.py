@@ -782,7 +782,7 @@ def _check_const_index(i, d, axis):
     if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
-            raise _err(ShapeError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+            raise _err(IndexOutOfBounds, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
 
 
 def take(x, indices, axis=None, out=None, mode=None):
