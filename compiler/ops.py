@@ -783,6 +783,12 @@ def _check_const_index(i, d, axis):
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
             raise _err(IndexOutOfBounds, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+    elif isinstance(i, np.ndarray) and i.size:
+        # a symbolic size: the extreme indices decided for the example size and kept as guards
+        hi, lo = int(i.max()), int(i.min())
+        if not (guards.lt(hi, d) and guards.le(-d, lo)):
+            raise _err(IndexOutOfBounds, f"index {hi if guards.ge(hi, d) else lo} is out of bounds for axis {axis} "
+                                         f"with size {guards.value(d)}")
 
 
 def take(x, indices, axis=None, out=None, mode=None):

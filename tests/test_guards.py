@@ -172,3 +172,8 @@ def test_training_loop_compiles_at_most_twice():
         x = np.ones((n, 4), np.float32)
         np.testing.assert_allclose(f(x, w), np.tanh(x @ w).sum(), rtol=1e-5)
     assert f.cache_info()["compiles"] == 2, f.cache_info()
+
+
+def test_constant_index_array_into_a_symbolic_size():
+    _same_as_numpy(lambda x: x[np.array([0, 4, -5])] * 2, [_vec(n) for n in (6, 7, 5, 4, 9, 2)])
+    _same_as_numpy(lambda x: np.take(x, [1, -2]) + 1, [_vec(n) for n in (6, 7, 1, 2, 9)])
