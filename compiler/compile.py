@@ -34,7 +34,7 @@ from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 
 from . import debug, guards, pytree
-from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError, ViveError
+from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
@@ -833,16 +833,10 @@ class CompiledFunction:
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
-        syms = {d for t in types for d in t.shape if not isinstance(d, int) and d.is_Symbol}
-        env = {}
-        if example is not None:
-            for t, x in zip(types, example):
-                for d, n in zip(t.shape, tuple(getattr(x, "shape", None) or np.shape(x))):
-                    if d in syms:
-                        env.setdefault(d, int(n))
         free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
-        with guards.recording(env if example is not None else guards.hints(free), hinted=example is None) as gctx:
+        env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
+        with guards.recording(env, hinted=example is None) as gctx:
             graph, captured = trace_flat(fn, tree, types, name)
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
@@ -857,7 +851,7 @@ class CompiledFunction:
         exe.lowered = low
         if free:
             # NOTE: symbols are positive in sympy (shapes simplify with it): every version relies on sizes >= 1
-            exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(syms, key=str)] + gctx.guards)
+            exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
 
     def lower(self, *args_or_specs) -> Lowered:

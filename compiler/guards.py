@@ -14,6 +14,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
+import numpy as np
 import sympy
 
 from .errors import TraceError
@@ -70,6 +71,17 @@ _HINT = 4099
 
 def hints(symbols):
     return {s: _HINT + 10 * i for i, s in enumerate(sorted(symbols, key=str))}
+
+
+def example_sizes(types, leaves):
+    """{symbol: size} read off the arrays `leaves` that the TensorTypes `types` (symbolic sizes) describe."""
+    env = {}
+    for t, x in zip(types, leaves):
+        shape = x.shape if hasattr(x, "shape") else np.shape(x)
+        for d, n in zip(t.shape, tuple(shape)):
+            if not isinstance(d, int) and d.is_Symbol:
+                env.setdefault(d, int(n))
+    return env
 
 
 def value(e) -> int:
@@ -141,7 +153,6 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 def _where():
     """' at file:line' of the innermost frame outside vive and NumPy (the user's line asking for an int)."""
-    import numpy as np
     np_dir = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
     f = sys._getframe(2)
     while f is not None:
@@ -258,7 +269,6 @@ class SymDim:
         return float(concrete(self.expr, "float() of a symbolic size"))
 
     def __array__(self, dtype=None, copy=None):
-        import numpy as np
         return np.asarray(concrete(self.expr, "a symbolic size used as a NumPy array"), dtype=dtype)
 
     def __hash__(self):

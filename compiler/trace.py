@@ -279,7 +279,8 @@ def trace_flat(fn, in_tree, in_types, name=None):
     syms = set()
     for t in in_types:
         syms |= t.free_symbols
-    if syms and guards.current() is None:
+    outer = guards.current()
+    if syms and (outer is None or not syms <= outer.env.keys()):
         # no caller gave example sizes (cc.trace of a cc.Spec): decide with stand-ins; the graph keeps its guards
         with guards.recording(guards.hints(syms), hinted=True) as gctx:
             g, captured = trace_flat(fn, in_tree, in_types, name)
