@@ -10,7 +10,9 @@ Shapes: the first call with a signature compiles code specialised to its exact s
 BLAS sizes known). When a later call differs only in some dimensions (a smaller last batch, a new batch
 size), those dimensions become symbolic and the function is compiled once more for every size of them
 (torch.compile's "automatic dynamic shapes"): a training loop compiles at most twice, never once per size.
-`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front.
+`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front. A symbolic version carries the
+guards its trace recorded (compiler/guards.py: N >= 3 for x[:3], ...); a call whose sizes break them gets another
+version, and any failure of a symbolic trace falls back to a version for the exact shapes.
 """
 from __future__ import annotations
 
