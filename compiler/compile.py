@@ -840,6 +840,7 @@ class CompiledFunction:
         env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
         with guards.recording(env, hinted=example is None) as gctx:
             graph, captured = trace_flat(fn, tree, types, name)
+        graph.guards = list(gctx.guards)
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")

@@ -177,3 +177,12 @@ def test_training_loop_compiles_at_most_twice():
 def test_constant_index_array_into_a_symbolic_size():
     _same_as_numpy(lambda x: x[np.array([0, 4, -5])] * 2, [_vec(n) for n in (6, 7, 5, 4, 9, 2)])
     _same_as_numpy(lambda x: np.take(x, [1, -2]) + 1, [_vec(n) for n in (6, 7, 1, 2, 9)])
+
+
+def test_dumps_show_the_guards_and_the_parser_reads_them_back():
+    from compiler.ir.parser import parse
+    from compiler.ir.printer import print_graph
+    g = cc.trace(lambda x: x[:3] * 2 if x.shape[0] > 4 else x[-1:], cc.Spec("f32[N]"))
+    text = print_graph(g, locs=True)
+    assert "# guards: " in text and "N > 4" in text.replace("4 < N", "N > 4")
+    assert print_graph(parse(text)) == print_graph(g)
