@@ -186,3 +186,20 @@ def test_dumps_show_the_guards_and_the_parser_reads_them_back():
     text = print_graph(g, locs=True)
     assert "# guards: " in text and "N > 4" in text.replace("4 < N", "N > 4")
     assert print_graph(parse(text)) == print_graph(g)
+
+
+_SLICES = [slice(a, b, s) for a in (None, 0, 2, -2, 7, -9) for b in (None, 3, -1, -6, 8) for s in (None, 2, 3)]
+
+
+def test_every_slice_bound_keeps_numpys_meaning_on_every_size():
+    fn = lambda x: tuple(x[s] * 1 for s in _SLICES)      # noqa: E731
+    f = cc.compile(fn)
+    for n in (5, 6, 0, 1, 2, 3, 4, 7, 8, 9, 12):
+        x = _vec(n)
+        for got, want in zip(f(x), fn(x)):
+            assert got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+
+
+def test_two_dims_sliced_and_indexed():
+    _same_as_numpy(lambda x: x[1:, :-2] + x[-1, 0], [np.ones((n, n + 1), np.float32) * n for n in (4, 5, 1, 2, 7)])
