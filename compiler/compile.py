@@ -682,6 +682,7 @@ class CompiledFunction:
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
         self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
+        self._no_symbolic = set()    # static keys whose symbolic trace failed: exact shapes only
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0}
         self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
@@ -773,8 +774,10 @@ class CompiledFunction:
             exe = None
             if seen and not any(isinstance(x, TensorType) for x in leaves):
                 exe = self._symbolic_version(skey, seen[0], types, leaves, tree, static, len(args), reason)
-            if exe is None:
-                exe = self._compile(types, tree, static, len(args), reason)
+            if not exe:
+                failed, exe = exe is False, self._compile(types, tree, static, len(args), reason)
+                if failed:      # the sizes were fine, the symbolic trace was not: don't retrace it every size
+                    self._no_symbolic.add(skey)
             seen.append(types)
             self._cache[sig] = exe
             self._remember_fast(args, tree, static, exe)
@@ -782,8 +785,8 @@ class CompiledFunction:
 
     def _symbolic_version(self, skey, old, types, leaves, tree, static, n_args, reason):
         """A version for every size of the dims that differ from an earlier call (its guards decided with these
-        sizes), or None: then the caller compiles for these shapes only."""
-        if sum(1 for k, _ in self._symbolic if k == skey) >= MAX_SYMBOLIC_VERSIONS:
+        sizes), or None (False: the symbolic trace failed): then the caller compiles for these shapes only."""
+        if skey in self._no_symbolic or sum(1 for k, _ in self._symbolic if k == skey) >= MAX_SYMBOLIC_VERSIONS:
             return None
         keep = self._concrete.setdefault(skey, set())
         while True:
@@ -802,7 +805,7 @@ class CompiledFunction:
             except Exception as e:      # noqa: BLE001 -- any failure of the symbolic trace: specialise instead
                 debug.log_compile(self.__name__, f"symbolic version failed ({type(e).__name__}: {e}); compiling "
                                                  f"for these shapes only")
-                return None
+                return False
             self._symbolic.append((skey, exe))
             return exe
 

@@ -53,7 +53,8 @@ def _np_dtype_or_scalar(x):
     if isinstance(x, _PY_SCALARS):
         return x
     if isinstance(x, (sympy.Basic, SymDim)):
-        return 0        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy
+        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy (2.0 * x.shape[0] a weak float)
+        return 0 if guards.unwrap(x).is_integer else 0.0
     return _aval(x).dtype.np
 
 

@@ -203,3 +203,34 @@ def test_every_slice_bound_keeps_numpys_meaning_on_every_size():
 
 def test_two_dims_sliced_and_indexed():
     _same_as_numpy(lambda x: x[1:, :-2] + x[-1, 0], [np.ones((n, n + 1), np.float32) * n for n in (4, 5, 1, 2, 7)])
+
+
+def test_a_failed_symbolic_trace_is_not_retried_on_every_size():
+    def fn(x):
+        if not isinstance(x.shape[0], int):
+            raise RuntimeError("concrete sizes only")
+        return x + 1
+    f = cc.compile(fn)
+    for n in (5, 6, 7, 8):
+        np.testing.assert_array_equal(f(_vec(n)), _vec(n) + 1)
+    assert f.cache_info()["traces"] == 5, f.cache_info()     # 4 exact versions + 1 failed symbolic trace
+
+
+def test_size_times_a_python_float_is_a_weak_float():
+    fn = lambda x, i: (x.shape[0] * 2.0 * i, x.sum() / x.shape[0])      # noqa: E731
+    f = cc.compile(fn)
+    for n in (3, 4, 5):
+        x, i = _vec(n), np.arange(3)
+        for got, want in zip(f(x, i), fn(x, i)):
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_bad_call_does_not_stop_later_symbolic_versions():
+    f = cc.compile(lambda x: x[2] * 2)
+    f(_vec(5))
+    with pytest.raises(IndexError):
+        f(_vec(1))
+    for n in (6, 7, 8):
+        assert f(_vec(n)) == _vec(n)[2] * 2
+    assert f.cache_info()["compiles"] == 2, f.cache_info()
