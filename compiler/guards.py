@@ -175,11 +175,21 @@ def unwrap(x):
     return x.expr if isinstance(x, SymDim) else x
 
 
+def _int_operand(other):
+    """A SymDim's expression, a Python or NumPy int (bools count as ints, as in Python), else None."""
+    if isinstance(other, SymDim):
+        return other.expr
+    if isinstance(other, (int, np.integer, np.bool_)):
+        return int(other)
+    return None
+
+
 def _arith(op, reverse=False):
     def f(self, other):
-        if isinstance(other, SymDim):
-            other = other.expr
-        elif isinstance(other, bool) or not isinstance(other, int):
+        o = _int_operand(other)
+        if o is not None:
+            other = o
+        else:
             if isinstance(other, float) and other.is_integer() and op in (operator.add, operator.sub,
                                                                            operator.mul):
                 # exact in sympy (2.0*N): stays symbolic, a weak scalar where it meets an array
@@ -202,9 +212,10 @@ def _mod(a, b):
 
 def _rel(fn):
     def f(self, other):
-        if isinstance(other, SymDim):
-            other = other.expr
-        elif isinstance(other, bool) or not isinstance(other, (int, float, sympy.Basic)):
+        o = _int_operand(other)
+        if o is not None:
+            other = o
+        elif not isinstance(other, (float, sympy.Basic)):
             return NotImplemented
         return fn(self.expr, other)
     return f

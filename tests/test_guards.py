@@ -234,3 +234,8 @@ def test_a_bad_call_does_not_stop_later_symbolic_versions():
     for n in (6, 7, 8):
         assert f(_vec(n)) == _vec(n)[2] * 2
     assert f.cache_info()["compiles"] == 2, f.cache_info()
+
+
+def test_symdim_arithmetic_with_python_and_numpy_ints():
+    fn = lambda x: x[:x.shape[0] - np.int64(1)] * (x.shape[0] + True) + (x.shape[0] % 3)    # noqa: E731
+    _same_as_numpy(fn, [_vec(n) for n in (5, 6, 7, 1, 2)])
