@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
-from .errors import DTypeError, TraceError, format_loc
+from .errors import DTypeError, ShapeError, TraceError, format_loc
 from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
@@ -400,6 +400,12 @@ def evaluate(graph: Graph, args):
 def interpret(graph: Graph, *args):
     """The reference interpreter: flat NumPy arrays in, list of NumPy arrays out."""
     arrays = [np.asarray(a) for a in args]
+    if graph.guards and len(arrays) == len(graph.inputs):
+        env = {k: sympy.Integer(v) for k, v in _bind_symbols(graph, arrays).items()}
+        bad = [str(g) for g in graph.guards if g.xreplace(env) is sympy.false]
+        if bad:
+            raise ShapeError(f"graph {graph.name} was traced for sizes with {', '.join(bad)}; these arrays "
+                             f"break it (trace it again for them)")
     for v, a in zip(graph.inputs, arrays):
         if to_dtype(a.dtype) is not v.type.dtype:
             arrays = [np.asarray(a, dtype=v.type.dtype.np) if to_dtype(a.dtype) is not v.type.dtype else a

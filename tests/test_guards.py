@@ -239,3 +239,10 @@ def test_a_bad_call_does_not_stop_later_symbolic_versions():
 def test_symdim_arithmetic_with_python_and_numpy_ints():
     fn = lambda x: x[:x.shape[0] - np.int64(1)] * (x.shape[0] + True) + (x.shape[0] % 3)    # noqa: E731
     _same_as_numpy(fn, [_vec(n) for n in (5, 6, 7, 1, 2)])
+
+
+def test_the_interpreter_refuses_arrays_that_break_a_graphs_guards():
+    g = cc.trace(lambda x: x[:3] * 2, cc.Spec("f32[N]"))
+    np.testing.assert_array_equal(cc.interpret(g, _vec(5))[0], _vec(5)[:3] * 2)
+    with pytest.raises(cc.ShapeError, match="N"):
+        cc.interpret(g, _vec(2))
