@@ -145,6 +145,7 @@ class _UserCodeError(Exception):
 
 def parse_arg(text: str, index: int):
     """--arg text -> a Spec, a Python number, or a pytree (dict/list) of them from JSON."""
+    from .errors import ParseError
     from .ir.types import Spec
     t = text.strip()
     try:
@@ -159,6 +160,10 @@ def parse_arg(text: str, index: int):
         if isinstance(x, str):
             try:
                 return Spec(x)
+            except ParseError as e:
+                # one line: the caret drawing of the message does not survive a one-line report
+                where = f" at column {e.pos + 1}" if e.pos is not None else ""
+                raise UsageError(f"--arg {index + 1}: cannot parse type {x!r}: {e.reason or e}{where}") from None
             except Exception as e:
                 raise UsageError(f"--arg {index + 1}: {e}") from None
         if isinstance(x, dict):

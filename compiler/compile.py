@@ -40,6 +40,7 @@ from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceErro
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
+from .programs import PROGRAMS
 from .trace import Tracer, trace_flat
 
 _FORMAT = "vive-program-v1"
@@ -621,6 +622,16 @@ def _graph_key(graph, backend):
     return h.hexdigest()
 
 
+def _env_key():
+    """What the code of a graph depends on besides the graph (as in _graph_key): the process-wide program table
+    keys on it too, so a changed fact (a test's smaller cache size, BLAS found later) compiles anew."""
+    t = runtime.host_target()
+    blas = _blas()
+    return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
+                      json.dumps(blas, sort_keys=True) if blas else "noblas",
+                      "check-bounds" if debug.check_bounds() else ""))
+
+
 def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
     Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use."""
@@ -691,11 +702,12 @@ class CompiledFunction:
         self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
         self._no_symbolic = set()    # static keys whose symbolic trace failed: exact shapes only
         self._lock = threading.RLock()
-        self._stats = {"traces": 0, "compiles": 0, "hits": 0}
+        self._stats = {"traces": 0, "compiles": 0, "hits": 0, "shared": 0}
         self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
 
     def cache_info(self):
-        """{'traces', 'compiles', 'hits', 'signatures'}: how often this function was traced/compiled/reused."""
+        """{'traces', 'compiles', 'hits', 'signatures', 'shared'}: how often this function was traced/compiled/reused;
+        'shared' counts the compiles served by a program another wrapper of the same code made (programs.py)."""
         with self._lock:
             info = dict(self._stats, signatures=len(self._cache) + len(self._symbolic))
             info["hits"] += self._hits
@@ -855,11 +867,20 @@ class CompiledFunction:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
         out_tree = graph.out_tree
-        low = build(graph, name, out_tree, self.backend, **self.options)
+        # the same program compiled before in this process (another wrapper of this function) is reused
+        key = None if debug.dump_dir() else PROGRAMS.key(graph, name, self.backend, self.options, _env_key())
+        low = PROGRAMS.get(key) if key else None
+        shared = low is not None
+        if low is None:
+            low = build(graph, name, out_tree, self.backend, **self.options)
+            low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
+            if key:
+                PROGRAMS.put(key, low)
         self._stats["compiles"] += 1
-        low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
+        self._stats["shared"] += shared
         debug.log_compile(name, f"{reason} [{', '.join(str(t) for t in types)}] "
-                                f"{'(disk cache)' if low.cache_hit else ''}{(time.perf_counter() - t0) * 1e3:.1f} ms")
+                                f"{'(shared)' if shared else '(disk cache)' if low.cache_hit else ''}"
+                                f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
         exe = low.executable
         exe.lowered = low
         if free:

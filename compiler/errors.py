@@ -36,8 +36,13 @@ class VerifyError(ViveError):
     """A graph breaks an IR invariant (a compiler bug when a pass produced it)."""
 
 
-class ParseError(ViveError):
-    """Text IR that does not parse."""
+class ParseError(ViveError, ValueError):
+    """Text (IR, or a type like cc.Spec("f32[N,784]")) that does not parse; `pos` is the 0-based column when known,
+    `reason` the message without the text and caret (one line, for the command line)."""
+
+    def __init__(self, message, text=None, pos=None, reason=None):
+        super().__init__(message)
+        self.text, self.pos, self.reason = text, pos, reason
 
 
 def format_loc(loc) -> str:

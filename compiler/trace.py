@@ -20,7 +20,7 @@ from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
-from . import guards, pytree
+from . import guards, pytree, random_guard
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -428,3 +428,6 @@ __all__ = ["Tracer", "trace", "trace_flat", "evaluate", "interpret", "abstractif
            "symbol"]
 
 _late_init()
+
+# np.random inside a traced function raises instead of baking one draw into the graph (see random_guard.py)
+random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)

@@ -10,6 +10,7 @@ import re
 import struct
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,9 +25,12 @@ from .errors import RuntimeBackendError
 _LOCK = threading.RLock()
 _initialized = False
 _libraries: dict[str, bool] = {}
-# NOTE: engines are kept for the life of the process so that any address handed out stays valid; an object
-# file is a few KiB, and MCJIT teardown order at interpreter exit has segfaulted in llvmlite before.
-_ENGINES: list = []
+# NOTE: an engine lives as long as its CompiledModule (callers from runtime.abi hold that, so no engine goes while
+# a call into it runs). A module that dies puts its engine here; engines are disposed under _LOCK at the next
+# compile or free_released(), never from a finalizer inside another LLVM call, and never at interpreter exit
+# (MCJIT teardown order at exit has segfaulted in llvmlite before).
+_RELEASED: list = []
+_counts = {"loaded": 0, "disposed": 0}
 
 
 @dataclass(frozen=True)
@@ -124,14 +128,15 @@ def _target_machine(opt: int = 3):
         cpu=t.cpu, features=t.features, opt=min(max(opt, 0), 3), jit=True)
 
 
-def _parse(ir_text: str):
+def _parse(ir_text: str, context=None):
     try:
-        mod = llvm.parse_assembly(ir_text)
+        mod = llvm.parse_assembly(ir_text, context)
     except RuntimeError as e:
         raise RuntimeBackendError(f"LLVM IR does not parse: {e}") from None
     try:
         mod.verify()
     except RuntimeError as e:
+        mod.close()                 # now, while its context (maybe a _Scratch one) still exists
         raise RuntimeBackendError(f"LLVM IR does not verify: {e}") from None
     t = host_target()
     if not mod.triple:
@@ -149,7 +154,7 @@ STREAM_SUFFIX = ".stream"
 _ALIGNED_VECTOR_STORE = re.compile(r"^(\s+store <\d+ x (?:float|double)> [^!]*, align (?:16|32|64))((?:, !.*)?)$")
 
 
-def _stream_stores(mod):
+def _stream_stores(mod, context=None):
     """mod, or a reparsed copy whose STREAM_SUFFIX functions' aligned vector stores are non-temporal."""
     names = {f.name for f in mod.functions if f.name.endswith(STREAM_SUFFIX) and not f.is_declaration}
     if not names:
@@ -167,10 +172,10 @@ def _stream_stores(mod):
             if m:
                 line = f"{m.group(1)}, !nontemporal !{{i32 1}}{m.group(2)}"
         lines.append(line)
-    return _parse("\n".join(lines))
+    return _parse("\n".join(lines), context)
 
 
-def _optimize(mod, opt: int):
+def _optimize(mod, opt: int, context=None):
     """Run the O<opt> pipeline on mod; returns the optimised module (mod itself, or a reparsed copy)."""
     if opt <= 0:
         return mod
@@ -184,7 +189,7 @@ def _optimize(mod, opt: int):
     pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
-    return _stream_stores(mod)
+    return _stream_stores(mod, context)
 
 
 def _elf_undefined_symbols(obj: bytes) -> list[str] | None:
@@ -249,6 +254,7 @@ class CompiledModule:
         self._engine = engine
         self._optimized_ir = optimized_ir
         self._addresses: dict[str, int] = {}
+        weakref.finalize(self, _release_engine, engine).atexit = False
 
     def address(self, name: str) -> int:
         """Address of a function (or global) defined in this module; RuntimeBackendError if there is none."""
@@ -270,16 +276,16 @@ class CompiledModule:
     def optimized_ir(self) -> str:
         """LLVM IR after the optimisation pipeline (recomputed from the source on a cache hit)."""
         if self._optimized_ir is None:
-            with _LOCK:
-                mod = _optimize(_parse(self.source_ir), self.opt)
-                self._optimized_ir = str(mod)
+            with _LOCK, _Scratch() as ctx:
+                self._optimized_ir = str(ctx.keep(_optimize(ctx.keep(_parse(self.source_ir, ctx.context)),
+                                                            self.opt, ctx.context)))
         return self._optimized_ir
 
     def asm(self) -> str:
         """Host assembly of the optimized module (a separate TM: the engine's own belongs to MCJIT)."""
         text = self.optimized_ir
-        with _LOCK:
-            mod = _parse(text)
+        with _LOCK, _Scratch() as ctx:
+            mod = ctx.keep(_parse(text, ctx.context))
             tm = _target_machine(self.opt)
             return tm.emit_assembly(mod)
 
@@ -292,8 +298,63 @@ def _load_engine(obj: bytes):
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
-    _ENGINES.append(engine)
+    _counts["loaded"] += 1
     return engine
+
+
+class _Scratch:
+    """A private LLVMContext for one compile, disposed with its modules after it: types and constants that LLVM
+    uniques per context would otherwise pile up in the global context for the life of the process."""
+
+    def __enter__(self):
+        self.context = llvm.create_context()
+        self.modules = []
+        return self
+
+    def keep(self, mod):
+        if mod is not None and all(m is not mod for m in self.modules):
+            self.modules.append(mod)
+        return mod
+
+    def __exit__(self, *exc):
+        for mod in reversed(self.modules):
+            mod.close()                       # before their context
+        self.context.close()
+        return False
+
+
+def _release_engine(engine) -> None:
+    """Finalizer of a CompiledModule: dispose its engine now when this thread may take the LLVM lock, else later."""
+    _RELEASED.append(engine)
+    owned = getattr(_LOCK, "_is_owned", None)
+    # NOTE: not while this thread is inside its own LLVM sequence (a GC can run between two llvmlite calls)
+    if owned is None or owned():
+        return
+    if _LOCK.acquire(blocking=False):
+        try:
+            _free_released_locked()
+        finally:
+            _LOCK.release()
+
+
+def _free_released_locked() -> int:
+    n = 0
+    while _RELEASED:
+        _RELEASED.pop().close()
+        n += 1
+    _counts["disposed"] += n
+    return n
+
+
+def free_released() -> int:
+    """Dispose the engines of dropped CompiledModules that could not be disposed when they died; returns how many."""
+    with _LOCK:
+        return _free_released_locked()
+
+
+def live_engines() -> int:
+    """How many engines are loaded and not yet disposed (tests of memory release read it)."""
+    return _counts["loaded"] - _counts["disposed"]
 
 
 def cache_key(ir_text: str, *, opt: int = 3, version: str = "") -> str:
@@ -324,16 +385,18 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         if entry is not None:
             obj, _meta = entry
             with _LOCK:
+                _free_released_locked()
                 externals = _check_resolvable(obj)
                 engine = _load_engine(obj)
             timings["load"] = time.perf_counter() - t1
             return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals)
-    with _LOCK:
+    with _LOCK, _Scratch() as ctx:
+        _free_released_locked()
         t1 = time.perf_counter()
-        mod = _parse(llvm_ir_text)
+        mod = ctx.keep(_parse(llvm_ir_text, ctx.context))
         t3 = time.perf_counter()
         timings["parse"] = t3 - t1
-        mod = _optimize(mod, opt)
+        mod = ctx.keep(_optimize(mod, opt, ctx.context))
         optimized = str(mod)
         t4 = time.perf_counter()
         timings["opt"] = t4 - t3

@@ -229,6 +229,10 @@ def test_module_target(model):
     (["dump", "model.py"], "expected FILE.py:FUNC"),
     (["dump", "model.py:shapes", "--arg", "f33[N,3]", "--arg", "f32[3,2]"], "cannot parse type 'f33[N,3]'"),
     (["dump", "model.py:shapes", "--arg", '{"a": "f32[', "--arg", "f32[3]"], "--arg 1: not valid JSON"),
+    (["dump", "model.py:shapes", "--arg", "f32[().__class__.__base__.__subclasses__().__len__()]", "--arg",
+      "f32[3,2]"], "--arg 1: cannot parse type 'f32[().__class__"),
+    (["dump", "model.py:shapes", "--arg", "f32[N,3]", "--arg", "f32[3,-2]"], "--arg 2: cannot parse type "
+                                                                           "'f32[3,-2]': negative size -2 at column 7"),
     (["dump", "model.py:shapes", "--arg", "f32[N,3]"], "needs 2 --arg"),
     (["dump", "model.py:shapes", "--arg", "f32[N,3]", "--arg", "f32[4,2]"], "model.py:19"),
     (["dump", "model.py:branchy", "--arg", "f32[3]"], "model.py:13"),

@@ -1,14 +1,14 @@
 """DType, TensorType (dtype + shape of ints or sympy expressions), Spec("f32[N,784]"), promotion, broadcasting."""
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import numpy as np
 import sympy
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ParseError, ShapeError
 from ..guards import SymDim
+from .typeparse import INT64_MAX, parse_type_text
 
 
 class DType:
@@ -179,54 +179,25 @@ class TensorType:
     __repr__ = __str__
 
 
-_SPEC_RE = re.compile(r"^\s*(f32|f64|i32|i64|bool|float32|float64|int32|int64)\s*\[(.*)\]\s*$")
+_TYPE_NAMES = frozenset(DTYPES) | frozenset(_ALIASES)
 
 
-def parse_type(text: str) -> TensorType:
-    """'f32[N,784]' -> TensorType; letters are symbolic dims, expressions like 'M + N' allowed."""
-    m = _SPEC_RE.match(text)
-    if not m:
-        raise ShapeError(f"cannot parse type {text!r}: expected e.g. 'f32[N,784]' (dtypes f32 f64 i32 i64 bool)")
-    body = m.group(2).strip()
-    dims = []
-    if body:
-        for part in _split_top(body):
-            part = part.strip()
-            if re.fullmatch(r"\d+", part):
-                dims.append(int(part))
-            else:
-                dims.append(_parse_dim_expr(part))
-    return TensorType(m.group(1), dims)
+def parse_type(text: str, *, strict: bool = False) -> TensorType:
+    """'f32[N,784]' -> TensorType, by the grammar in ir/typeparse.py (never evaluated as Python).
 
-
-def _split_top(body):
-    out, depth, cur = [], 0, ""
-    for ch in body:
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-            continue
-        depth += ch in "(["
-        depth -= ch in ")]"
-        cur += ch
-    out.append(cur)
-    return out
-
-
-_DIM_FUNCS = {"floor": sympy.floor, "ceiling": sympy.ceiling, "Max": sympy.Max, "Min": sympy.Min, "Mod": sympy.Mod}
+    strict: what cc.Spec accepts (whole numbers, names, + - *); otherwise also the forms sympy prints into
+    the IR (ceiling(N/2), Max(1, N), ...), so str(TensorType) always parses back."""
+    name, dims = parse_type_text(text, _TYPE_NAMES, symbol, full=not strict)
+    return TensorType(name, dims)
 
 
 @lru_cache(maxsize=4096)
 def _parse_dim_expr(text):
-    # NOTE: printed dims may hold these functions (a strided slice of N has ceiling(N/2) elements)
-    names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text)) - set(_DIM_FUNCS)
-    if not names and not re.fullmatch(r"[\d\s+*()/-]+", text):
-        raise ShapeError(f"cannot parse dimension {text!r}")
-    try:
-        e = sympy.sympify(text, locals={**{n: symbol(n) for n in names}, **_DIM_FUNCS})
-    except (sympy.SympifyError, SyntaxError, TypeError) as ex:
-        raise ShapeError(f"cannot parse dimension {text!r}: {ex}") from None
-    return as_dim(e)
+    """One printed size ('M + N', 'ceiling(N/2)') back to an int or sympy expression."""
+    _, dims = parse_type_text(f"i64[{text}]", _TYPE_NAMES, symbol, full=True)
+    if len(dims) != 1:
+        raise ParseError(f"cannot parse size {text!r}: expected one size")
+    return as_dim(dims[0])
 
 
 class Spec(TensorType):
@@ -235,15 +206,28 @@ class Spec(TensorType):
 
     def __init__(self, text_or_shape, dt=None):
         if isinstance(text_or_shape, str):
-            t = parse_type(text_or_shape)
+            t = parse_type(text_or_shape, strict=True)
             super().__init__(t.dtype, t.shape)
         else:
-            shape = [symbol(f"d{i}") if d is None else (symbol(d) if isinstance(d, str) else d)
-                     for i, d in enumerate(text_or_shape)]
-            super().__init__(dt or "f32", shape)
+            super().__init__(dt or "f32", [_spec_dim(i, d) for i, d in enumerate(text_or_shape)])
 
     def __repr__(self):
         return f"Spec({str(self)!r})"
+
+
+def _spec_dim(i, d):
+    """One entry of cc.Spec((None, "B", 3)): None (a fresh name), a name, or a size in 0..int64 max."""
+    if d is None:
+        return symbol(f"d{i}")
+    if isinstance(d, str):
+        if not d.isidentifier() or not d.isascii():
+            raise ParseError(f"cc.Spec: dimension {i} is {d!r}; a symbolic size is a name like 'N'")
+        return symbol(d)
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+        if not 0 <= int(d) <= INT64_MAX:
+            raise ShapeError(f"cc.Spec: dimension {i} is {int(d)}; sizes are between 0 and 2**63 - 1")
+        return int(d)
+    return d
 
 
 def broadcast_shapes(a, b, op="broadcast"):

@@ -73,6 +73,8 @@ def strides(shape):
         for d in reversed(key):
             out.append(acc)
             acc = smul(acc, d)
+        if len(_STRIDES) > 4096:          # bounded: a long process sees ever new shapes
+            _STRIDES.clear()
         s = _STRIDES[key] = tuple(reversed(out))
     return s
 

@@ -74,3 +74,12 @@ def test_program_cache_key_depends_on_the_mode(monkeypatch):
     plain = _graph_key(g, "cpu")
     monkeypatch.setenv("VIVE_CHECK_BOUNDS", "1")
     assert _graph_key(g, "cpu") != plain
+
+
+def test_a_program_compiled_without_checks_is_not_reused_with_them(monkeypatch):
+    fn = lambda x: x[1:] * 3      # noqa: E731 -- one function object, wrapped twice
+    monkeypatch.delenv("VIVE_CHECK_BOUNDS", raising=False)
+    plain = cc.compile(fn).lower(np.ones(5, np.float32))
+    monkeypatch.setenv("VIVE_CHECK_BOUNDS", "1")
+    checked = cc.compile(fn).lower(np.ones(5, np.float32))
+    assert checked.executable.meta["status"] and not plain.executable.meta["status"]
