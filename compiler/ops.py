@@ -49,9 +49,14 @@ def _aval(x) -> TensorType:
     return TensorType(to_dtype(a.dtype), a.shape)
 
 
+_WEAK_STANDIN = {"bool": False, "i64": 0, "f64": 0.0}
+
+
 def _np_dtype_or_scalar(x):
     if isinstance(x, _PY_SCALARS):
         return x
+    if isinstance(x, Tracer) and x._weak:
+        return _WEAK_STANDIN[x.aval.dtype.name]     # a Python scalar argument: promoted by kind only (NEP 50)
     if isinstance(x, (sympy.Basic, SymDim)):
         # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy (2.0 * x.shape[0] a weak float)
         return 0 if guards.unwrap(x).is_integer else 0.0
@@ -66,6 +71,8 @@ def asarg(x, dt=None):
     """A tracer or ndarray of dtype dt (default: its own)."""
     if isinstance(x, Tracer):
         if dt is not None and x.aval.dtype is not to_dtype(dt):
+            if x._weak:
+                _note_weak_cast(x, to_dtype(dt))
             return P.cast(x, dtype=to_dtype(dt))
         return x
     x = guards.unwrap(x)
@@ -84,6 +91,21 @@ def asarg(x, dt=None):
     else:
         to_dtype(a.dtype)
     return a
+
+
+def _note_weak_cast(x, dt):
+    """A Python int argument cast to a narrower int (i32 + s): NumPy raises OverflowError when the value does not
+    fit, so the call checks it (for the argument itself; ints computed from it wrap)."""
+    ctx = x._ctx
+    if not (dt.is_int and x.aval.dtype.is_int and dt.bits < x.aval.dtype.bits) or x._value.node is not None:
+        return
+    try:
+        i = ctx.builder.inputs.index(x._value)
+    except ValueError:
+        return
+    old = ctx.weak_limits.get(i)
+    if old is None or np.dtype(dt.np).itemsize < old.itemsize:
+        ctx.weak_limits[i] = np.dtype(dt.np)
 
 
 def shape_of(x):
@@ -768,6 +790,11 @@ def _advanced_getitem(x, idx):
         _check_const_index(i, d, p0 + q)
     # negative indices wrap as in NumPy
     ints = [where(less(i, 0), add(i, _as_scalar(d, I64)), i) for i, d in zip(ints, dims)]
+    if k > 1:
+        # each traced component is checked against its own axis: the linear index below could be in range
+        # with a component out of its range (x[0, 5] of a 4x3 x is x[1, 2] linearised)
+        ints = [P.check_index(i, size=d, axis=p0 + q) if isinstance(i, Tracer) else i
+                for q, (i, d) in enumerate(zip(ints, dims))]
     lin = ints[0]
     for i, d in zip(ints[1:], dims[1:]):
         lin = add(multiply(lin, _as_scalar(d, I64)), i)
@@ -779,7 +806,8 @@ def _advanced_getitem(x, idx):
 
 
 def _check_const_index(i, d, axis):
-    # constant indices into a static size are checked as NumPy does; traced ones are clamped at run time
+    # constant indices into a static size are checked as NumPy does; traced ones by the compiled code (IndexError
+    # from a status flag, lower/checks.py) or by the reference implementation of take
     if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
@@ -802,7 +830,9 @@ def take(x, indices, axis=None, out=None, mode=None):
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
         idx = where(less(idx, 0), add(idx, _as_scalar(d, I64)), idx)      # negative indices wrap as in NumPy
-    elif mode != "clip":
+    elif mode == "clip":
+        idx = minimum(maximum(idx, 0), subtract(_as_scalar(d, I64), 1))
+    else:
         raise _err(TraceError, f"numpy.take mode={mode!r} is not supported by vive; use 'raise' or 'clip'")
     return P.take(asarg(x), idx, axis=axis)
 

@@ -16,7 +16,7 @@ import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F32, BOOL
+from ..ir.types import F32, BOOL, I64
 from ..lower.kernel import ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -54,6 +54,7 @@ class _Fn(ScalarEmitter):
         self.accs = {}                   # Acc -> (alloca, idx alloca)
         self.streams = ()                # Stores to write around the caches (see _stream_stores)
         self.syms = {}
+        self.checks = {}                 # (status, site) -> (any-bad flag alloca, worst index alloca, bound)
 
     # ---- sizes and values: what the CPU does its own way ----
     def dim(self, s):
@@ -145,6 +146,39 @@ class _Fn(ScalarEmitter):
         a_ok = inside(g.a, g.a_off, g.lda, *((k, m) if g.trans_a else (m, k)))
         b_ok = inside(g.b, g.b_off, g.ldb, *((n, k) if g.trans_b else (k, n)))
         return b.and_(ok, b.or_(b.not_(k_pos), b.and_(a_ok, b_ok)))
+
+    def check_index(self, e, i, bound):
+        """Index checks as reductions: an or of the failures and a umax of the failing indices, recorded in the
+        status once, when the function returns (finish_checks). Unlike a branch to a store in the loop, this keeps
+        gather loops vectorisable; a failing call reports its largest bad index (NumPy: its first)."""
+        b = self.b
+        if not (isinstance(bound, ir.Constant) or getattr(bound, "parent", None) is self.entry):
+            return super().check_index(e, i, bound)
+        key = (e.attrs[0], e.attrs[1])
+        slots = self.checks.get(key)
+        if slots is None:
+            with b.goto_block(self.entry):
+                b.position_at_start(self.entry)
+                flag = b.alloca(I1T, name="chk.bad")
+                worst = b.alloca(I64T, name="chk.worst")
+                b.store(ir.Constant(I1T, 0), flag)
+                b.store(ir.Constant(I64T, 0), worst)
+            slots = self.checks[key] = (flag, worst, bound)
+        flag, worst = slots[0], slots[1]
+        bad = b.icmp_unsigned(">=", i, bound)
+        b.store(b.or_(b.load(flag, typ=I1T), bad), flag)
+        w = b.load(worst, typ=I64T)
+        cand = b.select(bad, i, ir.Constant(I64T, 0))
+        b.store(b.select(b.icmp_unsigned(">", cand, w), cand, w), worst)
+        return b.select(bad, ir.Constant(I64T, 0), i)
+
+    def finish_checks(self):
+        """Before the function returns: the first failure of each check site goes into the status buffer."""
+        b = self.b
+        for (status, site), (flag, worst, bound) in self.checks.items():
+            e = Op("check_index", [], I64, attrs=(status, site))
+            with b.if_then(b.load(flag, typ=I1T), likely=False):
+                super().check_index(e, b.load(worst, typ=I64T), bound)
 
     # ---- statements ----
     def stmt(self, s):
@@ -376,6 +410,7 @@ class CpuCodegen:
                 f.stmt(s)
         if streams:
             f.b.fence("seq_cst")
+        f.finish_checks()
         f.b.ret_void()
         with f.b.goto_block(f.entry):
             f.b.branch(bodyb)
@@ -400,6 +435,7 @@ class CpuCodegen:
         pf.loop(s.var, lo, hi, s.body)
         if f.streams:
             pf.b.fence("seq_cst")      # non-temporal stores are weakly ordered: drain them before anyone reads
+        pf.finish_checks()
         pf.b.ret_void()
         with pf.b.goto_block(pf.entry):
             pf.b.branch(bodyb)

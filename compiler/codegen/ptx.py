@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import BOOL
-from ..lower.kernel import Load, Var, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
+from ..lower.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
 from . import ptx_support as px
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
 from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T, FT, DT
@@ -628,6 +628,8 @@ def _launch_buffers(stmts):
     for e in walk_exprs(stmts):
         if isinstance(e, Load):
             add(e.buf)
+        elif isinstance(e, Op) and e.op == "check_index":
+            add(e.attrs[0])                       # the status word of index checks (lower/checks.py)
     return out
 
 

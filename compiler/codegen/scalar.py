@@ -203,6 +203,8 @@ class ScalarEmitter:
             x, lo, hi = args
             x = b.select(b.icmp_signed("<", x, lo), lo, x)
             return b.select(b.icmp_signed(">", x, hi), hi, x)
+        if name == "check_index":
+            return self.check_index(e, *args)
         if name == "floordiv":
             return self._floordiv(args[0], args[1])
         if name == "mod":
@@ -336,6 +338,20 @@ class ScalarEmitter:
         if dst.bits < src.bits:
             return b.trunc(v, dt_)
         return v
+
+    def check_index(self, e, i, bound):
+        """i when 0 <= i < bound; else 0 (loads stay in bounds), and the first failure writes [site + 1, i, bound]
+        into the status buffer (lower/checks.py). The failure path is a cold branch: the in-range cost is one
+        unsigned compare and a predictable branch."""
+        b = self.b
+        status, site = self.bufs[e.attrs[0]], e.attrs[1]
+        bad = b.icmp_unsigned(">=", i, bound)
+        with b.if_then(bad, likely=False):
+            res = b.cmpxchg(status, ir.Constant(I64T, 0), ir.Constant(I64T, site + 1), "monotonic", "monotonic")
+            with b.if_then(b.extract_value(res, 1)):
+                b.store(i, b.gep(status, [ir.Constant(I64T, 1)], source_etype=I64T))
+                b.store(bound, b.gep(status, [ir.Constant(I64T, 2)], source_etype=I64T))
+        return b.select(bad, ir.Constant(I64T, 0), i)
 
     def random(self, key, counter, dt):
         """splitmix64 of key*golden + counter: the same bits on every target."""

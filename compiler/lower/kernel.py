@@ -312,7 +312,7 @@ class Buffer:
         self.name = name
         self.dtype = dtype
         self.shape = tuple(shape)
-        self.role = role                   # 'input' | 'output' | 'const' | 'temp' | 'scratch'
+        self.role = role                   # 'input' | 'output' | 'const' | 'temp' | 'scratch' | 'status'
         self.value = value                 # the graph Value it holds (None for kernel scratch)
         self.array = array                 # constants: the data
         self.slot = None                   # index into the entry's bufs[] (set by the memory plan)
@@ -369,6 +369,8 @@ class Program:
         self.dim_sources = dim_sources     # symbol -> (input index, axis)
         self.n_slots = None                # set by the memory plan
         self.slot_sizes = None             # slot -> list of byte-size expressions (max taken at run time)
+        self.status = None                 # the i64[4] error status buffer of run-time checks (lower/checks.py)
+        self.check_sites = []              # the checks' table: site -> {exc, message, where, ...}
 
     @property
     def bytes_moved(self):
@@ -402,6 +404,8 @@ def _buffers_of(body):
             if isinstance(e.index, Expr):
                 expr(e.index, seen)
         elif isinstance(e, Op):
+            if e.op == "check_index" and e.attrs[0] not in writes:
+                writes.append(e.attrs[0])          # the status buffer (lower/checks.py)
             for a in e.args:
                 expr(a, seen)
 
@@ -452,7 +456,7 @@ def format_expr(e, names=None):
         return f"({e.ix})"
     if isinstance(e, Op):
         args = ", ".join(format_expr(a, names) for a in e.args)
-        attrs = "".join(f", {a}" for a in e.attrs)
+        attrs = "".join(f", {a}" for a in e.attrs) if e.op != "check_index" else f", site {e.attrs[1]}"
         suffix = f":{e.dtype.name}" if e.op == "cast" else ""
         return f"{e.op}{suffix}({args}{attrs})"
     return repr(e)

@@ -17,6 +17,7 @@ from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, A
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
+from . import checks
 
 
 # scalar ops the backends implement (the primitive name is the op name)
@@ -51,6 +52,10 @@ class _ProgramCtx:
             self.buffers.append(b)
         self._tmp = 0
         self.consts = {}
+        self.check_indices = False       # data-dependent indices: checked (lower/checks.py) or clamped
+        self.status = None
+        self.check_sites = []
+        self.site_ids = {}
 
     def name(self, prefix):
         self._tmp += 1
@@ -553,7 +558,7 @@ class GroupLowerer:
             i = Load(ibuf, flat(idx[axis:axis + k], ind.type.shape))
             if i.dtype is not I64:
                 i = Op("cast", [i], I64)
-            i = Op("clamp", [i, _i64(0), as_expr(sadd(size, -1))], I64)
+            i = checks.index(self.ctx, i, size, n, axis, src=ind)
             oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
             return [Store(out, oi, Op("add", [Load(out, oi), Load(ubuf, flat(idx, ushape))], dt))]
         return body + self.nest(ushape, acc, parallel=False)
@@ -689,12 +694,14 @@ class ScalarBuilder:
 
 # ---- the whole program ----
 
-def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
+def lower_plan(plan, use_blas=True, name=None, tile_windows=False, check_indices=False) -> Program:
     """Kernels of a fusion plan. `tile_windows`: loop kernels holding a non-overlapping max-pool gradient iterate
-    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better)."""
+    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better).
+    `check_indices`: gathers check their data-dependent indices (lower/checks.py) instead of clamping them."""
     g = plan.graph
     ctx = _ProgramCtx(g, use_blas)
     ctx.tile_windows = tile_windows
+    ctx.check_indices = check_indices
     kernels = []
     for grp in plan.groups:
         kernels.append(GroupLowerer(ctx, grp).lower())
@@ -727,7 +734,10 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
     for _, b in [o for o in outputs if o[0] == "buf"]:
         if b not in buffers:
             buffers.append(b)
-    return Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
+    prog = Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
+    if ctx.status is not None and ctx.status in used:
+        prog.status, prog.check_sites = ctx.status, ctx.check_sites
+    return prog
 
 
 def _placed(n, *placements):
