@@ -442,6 +442,7 @@ class Lowered:
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
                                                            tile_windows=self.backend == "cpu",
+                                                           cpu_sums=self.backend == "cpu",
                                                            check_indices=self.check_indices))
         t2 = time.perf_counter()
         fused = FusedGraph(g, plan)

@@ -373,32 +373,46 @@ def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     return sqrt(var(x, axis, dtype, out, ddof, keepdims, **kw))
 
 
-def max(x, axis=None, out=None, keepdims=False, **kw):
+def max(x, axis=None, out=None, keepdims=False, _name="maximum", **kw):
     _no_out(out, kw)
     t = _aval(x)
     axes = _axes(x, axis)
     if _count(t.shape, axes) == 0:
-        raise _err(ShapeError, f"max: zero-size array {t} to reduction operation maximum which has no identity")
+        raise _err(ShapeError, f"{_name[:3]}: zero-size array {t} to reduction operation {_name} which has no "
+                               f"identity")
     xx = asarg(x)
     if t.dtype.is_bool:
-        return greater(max(asarg(x, I64), axis, keepdims=keepdims), 0)
+        return greater(max(asarg(x, I64), axis, keepdims=keepdims, _name=_name), 0)
     return _keep(t.shape, P.reduce_max(xx, axes=axes), axes, keepdims)
+
+
+def _reversed_order(x):
+    """An order-reversing bijection of x's dtype, its own inverse: min(x) = r(max(r(x))), argmin = argmax(r(x)).
+    NOTE: integers use ~x = -1 - x, not -x: -x overflows at iinfo.min (the minimum of [-2**31, 0] came out 0);
+    -1 - x maps [min, max] onto [max, min] exactly. Floats use -x (exact; NaN stays NaN, -0.0 <-> 0.0)."""
+    t = _aval(x)
+    if t.dtype.is_float:
+        return negative(x)
+    return P.sub(np.asarray(-1, t.dtype.np), asarg(x))
 
 
 def min(x, axis=None, out=None, keepdims=False, **kw):
     if _aval(x).dtype.is_bool:
-        return logical_not(max(logical_not(x), axis, out, keepdims, **kw))
-    return negative(max(negative(x), axis, out, keepdims, **kw))
+        return logical_not(max(logical_not(x), axis, out, keepdims, _name="minimum", **kw))
+    return _reversed_order(max(_reversed_order(x), axis, out, keepdims, _name="minimum", **kw))
 
 
-def argmax(x, axis=None, out=None, keepdims=False, **kw):
+def argmax(x, axis=None, out=None, keepdims=False, _name="argmax", **kw):
     _no_out(out, kw)
     if axis is None:
-        x, axis = reshape(x, -1), 0
+        # NumPy's argmax of the flattened array; keepdims keeps every axis as 1
+        nd = ndim_of(x)
+        y = argmax(reshape(x, -1), 0, _name=_name)
+        return P.reshape(y, shape=(1,) * nd) if keepdims else y
     (axis,) = _axes(x, axis)
     t = _aval(x)
     if t.shape[axis] == 0:
-        raise _err(ShapeError, f"argmax: attempt to get argmax of an empty sequence ({t}, axis {axis})")
+        raise _err(ShapeError, f"{_name}: attempt to get {_name} of an empty sequence ({t}, axis {axis})")
     xx = asarg(x, I64) if t.dtype.is_bool else asarg(x)
     y = P.argmax(xx, axis=axis)
     return _keep(t.shape, y, (axis,), keepdims)
@@ -406,7 +420,8 @@ def argmax(x, axis=None, out=None, keepdims=False, **kw):
 
 def argmin(x, axis=None, out=None, keepdims=False, **kw):
     t = _aval(x)
-    return argmax(negative(asarg(x, I64) if t.dtype.is_bool else x), axis, out, keepdims, **kw)
+    return argmax(_reversed_order(asarg(x, I64) if t.dtype.is_bool else x), axis, out, keepdims, _name="argmin",
+                  **kw)
 
 
 def any(x, axis=None, out=None, keepdims=False, **kw):

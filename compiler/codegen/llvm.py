@@ -17,6 +17,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
+from ..lower.accum import identity
 from ..lower.kernel import ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -215,14 +216,7 @@ class _Fn(ScalarEmitter):
                 ia = None
             self.accs[acc] = (a, ia)
         a, ia = self.accs[acc]
-        dt = acc.dtype
-        if acc.op == "sum":
-            init = _const(dt, 0)
-        elif dt.is_float:
-            init = ir.Constant(ll_type(dt), -math.inf)
-        else:
-            init = _const(dt, -(1 << (dt.bits - 1)))
-        b.store(init, a)
+        b.store(_const(acc.dtype, identity(acc.op, acc.dtype)), a)
         if acc.op == "argmax":
             b.store(ir.Constant(I64T, 0), ia)
         elif ia is not None:

@@ -248,6 +248,7 @@ class Acc:
         self.op = op
         self.dtype = dtype
         self.result_dtype = I64 if op == "argmax" else dtype
+        self.widened_from = None           # a sum of f32 values accumulating in f64 (lower/accum.py): F32
 
     def __repr__(self):
         return self.name
