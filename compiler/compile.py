@@ -10,7 +10,9 @@ Shapes: the first call with a signature compiles code specialised to its exact s
 BLAS sizes known). When a later call differs only in some dimensions (a smaller last batch, a new batch
 size), those dimensions become symbolic and the function is compiled once more for every size of them
 (torch.compile's "automatic dynamic shapes"): a training loop compiles at most twice, never once per size.
-`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front.
+`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front. A symbolic version carries the
+guards its trace recorded (compiler/guards.py: N >= 3 for x[:3], ...); a call whose sizes break them gets another
+version, and any failure of a symbolic trace falls back to a version for the exact shapes.
 """
 from __future__ import annotations
 
@@ -32,17 +34,23 @@ os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 import runtime  # noqa: E402
 from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
+from runtime import status as rt_status
 
-from . import debug, pytree
-from .errors import BackendError, DTypeError, TraceError, ViveError
+from . import debug, guards, inputs, pytree
+from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
-from .ir.types import TensorType, dtype as to_dtype, symbol, F32, F64, I64, BOOL
+from .lower.checks import STATUS_WORDS, site_key
+from .ir.types import TensorType, dtype as to_dtype, symbol
 from .programs import PROGRAMS
 from .trace import Tracer, trace_flat
 
 _FORMAT = "vive-program-v1"
+_C_ALIGNED = inputs.C_ALIGNED
 _ALIGN = 64
+# symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
+# specialised to its shapes instead (a function branching on many sizes does not keep retracing symbolically)
+MAX_SYMBOLIC_VERSIONS = 4
 
 
 def _new_output(shape, dtype):
@@ -65,19 +73,16 @@ def register_backend(name, factory):
 
 # ---- signatures ----
 
-def _leaf_type(x, float_dt):
+def _leaf_type(x):
     if isinstance(x, np.ndarray):
+        inputs.refuse(x)
         if x.dtype == object:
             raise DTypeError("compiled functions take numeric arrays; got an object array")
-        return TensorType(to_dtype(x.dtype), x.shape)
-    if isinstance(x, bool):
-        return TensorType(BOOL, ())
-    if isinstance(x, int):
-        return TensorType(I64, ())
-    if isinstance(x, float):
-        return TensorType(float_dt, ())
+        return TensorType(to_dtype(inputs.native_dtype(x.dtype)), x.shape)
     if isinstance(x, np.generic):
-        return TensorType(to_dtype(x.dtype), ())
+        return TensorType(to_dtype(inputs.native_dtype(x.dtype)), ())
+    if inputs.is_weak(x):
+        return TensorType(to_dtype(inputs.weak_dtype(x)), ())     # weak: see compiler/inputs.py
     if isinstance(x, TensorType):
         return x
     if hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "__array__"):
@@ -91,22 +96,11 @@ def _leaf_type(x, float_dt):
                      f"them; got {type(x).__name__}")
 
 
-def _float_dtype(leaves):
-    """Python floats follow the arrays (NEP 50 'weak' scalars): f64 if any f64 array is given, else f32."""
-    for x in leaves:
-        dt = getattr(x, "dtype", None)
-        if dt is not None and not isinstance(x, TensorType) and dt == np.float64:
-            return F64
-        if isinstance(x, TensorType) and x.dtype is F64:
-            return F64
-    return F32
-
-
 def _sig_of(x):
     if type(x) is np.ndarray:
         return (x.dtype.char, x.shape)
-    if isinstance(x, (bool, int, float)):
-        return type(x)
+    if inputs.is_weak(x):
+        return type(x)                    # weak: the value is a run-time input, never part of the signature
     if isinstance(x, np.ndarray):
         return (x.dtype.char, x.shape)
     if isinstance(x, np.generic):
@@ -167,7 +161,7 @@ class Executable:
 
     def __init__(self, meta, call, consts, in_types, out_tree, name):
         self.meta = meta
-        self._call = call
+        self._call = _with_status(call, name) if meta.get("status") else call
         self._consts = consts
         self.in_types = in_types
         self.out_tree = out_tree
@@ -190,7 +184,15 @@ class Executable:
             self._out_shape_fn = _size_fn([list(s) for s in out_shapes], dims)
             self._slot_fn = _size_fn([list(s) for s in slots], dims)
             self._in_shapes = [t.shape for t in in_types]
+            try:        # the input shapes as plain Python over the dims: no sympy on a call
+                self._in_shape_fn = _size_fn([list(s) for s in self._in_shapes], dims)
+            except (KeyError, BackendError):
+                self._in_shape_fn = None
         self._tls = threading.local()
+        self.guards = []
+        self._guard_ok = None
+        self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
+        self._checks = meta.get("checks") or []      # run-time check sites: a status array goes last (checks.py)
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
         # one output, no scratch, static shapes: the shortest path
         self._lean = self._single and self.static and not any(self._slot_bytes_static)
@@ -220,7 +222,7 @@ class Executable:
             raise TypeError(f"{self.name}: expected {self.n_in} array arguments, got {len(leaves)}")
         out = []
         for i, (x, want) in enumerate(zip(leaves, self._np_dtypes)):
-            if type(x) is not np.ndarray or x.dtype != want or not x.flags.c_contiguous:
+            if type(x) is not np.ndarray or x.dtype != want or x.flags.num & _C_ALIGNED != _C_ALIGNED:
                 x = self._convert_one(i, x, want)
             out.append(x)
         return out
@@ -229,32 +231,35 @@ class Executable:
         if isinstance(x, Tracer):
             raise TraceError(f"{self.name}: a compiled executable cannot take traced values; call the "
                              f"cc.compile'd function instead")
-        if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
-            a = np.asarray(x)
-            if a.dtype.kind not in "biuf":
-                raise DTypeError(f"{self.name}: argument {i}: unsupported value {x!r}")
-            # Python scalars are weak: they take the compiled dtype (as NumPy would promote them)
-            return np.asarray(x, dtype=want)
-        a = np.asarray(x)
-        if a.dtype == object or a.dtype.kind not in "biuf":
-            raise DTypeError(f"{self.name}: argument {i} has unsupported dtype {a.dtype}; "
-                             f"expected {self.in_types[i]}")
-        if a.dtype != want:
-            raise DTypeError(f"{self.name}: argument {i} has dtype {a.dtype}, compiled for {self.in_types[i]}; "
-                             f"cast it (x.astype(np.{want.name})) or call the cc.compile'd function")
-        return a if a.flags.c_contiguous else a.copy(order="C")    # (ascontiguousarray makes 0-d into 1-d)
+        where = f"{self.name}: argument {i}: "
+        if inputs.is_weak(x):
+            a = inputs.scalar_array(x, want, where)
+            lim = self.weak_limits.get(i)
+            if lim is not None and not np.iinfo(lim).min <= x <= np.iinfo(lim).max:
+                raise OverflowError(f"{where}Python integer {x} out of bounds for {lim}")     # as NumPy 2 does
+            return a
+        return inputs.as_array(x, want, where)
 
     def run(self, leaves, checked=False):
         if checked and self.static:
             if self._lean:
                 out = (_new_output if self._lean_aligned else np.empty)(self._shape0, self._dtype0)
+                if self._checks:
+                    st = self._status()
+                    self._call(*leaves, out, *self._consts, st)
+                    if st[0]:
+                        self._raise_status(st)
+                    return out
                 self._call(*leaves, out, *self._consts)
                 return out
             outs = [_new_output(s, dt) for s, dt in zip(self._out_shapes_static, self._out_dtypes)]
+            st = (self._status(),) if self._checks else ()
             if self._slot_bytes_static:
-                self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static))
+                self._call(*leaves, *outs, *self._consts, *self._scratch((), self._slot_bytes_static), *st)
             else:
-                self._call(*leaves, *outs, *self._consts)
+                self._call(*leaves, *outs, *self._consts, *st)
+            if st and st[0][0]:
+                self._raise_status(st[0])
             if self._single:
                 return outs[0]
             return self._finish(leaves, outs)
@@ -271,15 +276,37 @@ class Executable:
             dims = tuple(arrays[i].shape[ax] for i, ax in self._dim_src)
             if not checked:
                 self._check_shapes(arrays, dims)
+                if not self.guards_hold(arrays):
+                    bad = [str(g) for g in self.guards if not guards.checker([g], *self._guard_names())(
+                        [a.shape for a in arrays])]
+                    raise ShapeError(f"{self.name}: this version was compiled for sizes with {', '.join(bad)} "
+                                     f"(the trace relied on it); these shapes break it. Call the cc.compile'd "
+                                     f"function, which compiles another version for them")
             shapes = self._out_shape_fn(dims)
             slot_bytes = self._slot_fn(dims)
             slot_bytes = [max(s) if s else 0 for s in slot_bytes]
         outs = [_new_output(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
         scratch = self._scratch(dims, slot_bytes) if slot_bytes else []
-        self._call(*arrays, *outs, *self._consts, *scratch, *dims)
+        st = (self._status(),) if self._checks else ()
+        self._call(*arrays, *outs, *self._consts, *scratch, *st, *dims)
+        if st and st[0][0]:
+            self._raise_status(st[0])
         if self._single:
             return outs[0]
         return self._finish(arrays, outs)
+
+    def _status(self):
+        """This thread's status array of the run-time checks: zero between calls (kernels write it only to report
+        a failure, and _raise_status clears it), so it is allocated once."""
+        st = getattr(self._tls, "status", None)
+        if st is None:
+            st = self._tls.status = np.zeros(STATUS_WORDS, np.int64)
+        return st
+
+    def _raise_status(self, st):
+        report = st.copy()
+        st[:] = 0
+        rt_status.raise_for(report, self._checks)
 
     def _finish(self, arrays, outs):
         res = []
@@ -292,7 +319,18 @@ class Executable:
                 res.append(res[x].copy())
         return pytree.unflatten(self.out_tree, res)
 
+    def _guard_names(self):
+        names = {}
+        for i, t in enumerate(self.in_types):
+            for ax, d in enumerate(t.shape):
+                if not isinstance(d, int) and d.is_Symbol:
+                    names.setdefault(d, f"s[{i}][{ax}]")
+        return names, _pyexpr
+
     def _check_shapes(self, arrays, dims):
+        if self._in_shape_fn is not None and all(
+                a.shape == w for a, w in zip(arrays, self._in_shape_fn(dims))):
+            return
         env = dict(zip(self.dims, dims))
         for i, (a, shape) in enumerate(zip(arrays, self._in_shapes)):
             if len(a.shape) != len(shape):
@@ -304,8 +342,36 @@ class Executable:
                                      f"{self.in_types[i]} (with {', '.join(f'{k}={v}' for k, v in env.items())})")
 
     def fits(self, leaves):
-        """Whether these (already converted) arrays fit the symbolic signature."""
-        return fits_signature(leaves, self.in_types)
+        """Whether these (already converted) arrays fit the symbolic signature and its guards."""
+        return fits_signature(leaves, self.in_types) is True and self.guards_hold(leaves)
+
+    def set_guards(self, rels):
+        """The facts about symbolic sizes this version relies on (sympy relations over the input symbols)."""
+        names, _ = self._guard_names()
+        rels = [g for g in rels if g.free_symbols <= set(names)]
+        self.guards = rels
+        self._guard_ok = guards.checker(rels, names, _pyexpr)
+
+    def guards_hold(self, leaves):
+        return self._guard_ok is None or self._guard_ok([a.shape for a in leaves])
+
+
+def _with_status(call, name):
+    """The native call of a program that reports an int32 status (VIVE_CHECK_BOUNDS): its address goes after
+    the dims; a nonzero status raises once the kernels are done."""
+    def checked(*args):
+        status = np.zeros(1, np.int32)
+        call(*args, status.ctypes.data)
+        if status[0]:
+            _raise_status(int(status[0]), name)
+    return checked
+
+
+def _raise_status(code, name):
+    if code == 1:       # codegen.llvm.STATUS_OUT_OF_BOUNDS
+        raise BoundsError(f"{name}: a kernel accessed an index outside its buffer (VIVE_CHECK_BOUNDS caught it; "
+                          f"this is a vive bug: please report it with the function and the shapes)")
+    raise BackendError(f"{name}: the compiled code returned status {code}")
 
 
 def fits_signature(leaves, in_types):
@@ -349,16 +415,18 @@ class Lowered:
     """One compiled signature: `.graph` (traced), `.optimized`, `.plan` (fusion), `.kernels` (the Program),
     `.llvm_ir()`, `.asm()`, `.ptx()`, `.pass_log`, and callable like the function."""
 
-    def __init__(self, graph, backend, name, out_tree):
+    def __init__(self, graph, backend, name, out_tree, check_indices=True):
         self.graph = graph
         self.backend = backend
         self.name = name
         self.out_tree = out_tree
+        self.check_indices = check_indices
         self.pass_log = None
         self._optimized = self._plan = self._program = self._ir = self._module = None
         self.executable = None
         self.timings = {}
         self.cache_hit = False
+        self.check_bounds = backend == "cpu" and debug.check_bounds()     # VIVE_CHECK_BOUNDS, fixed per compile
 
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
@@ -373,7 +441,9 @@ class Lowered:
         t1 = time.perf_counter()
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
-                                                           tile_windows=self.backend == "cpu"))
+                                                           tile_windows=self.backend == "cpu",
+                                                           cpu_sums=self.backend == "cpu",
+                                                           check_indices=self.check_indices))
         t2 = time.perf_counter()
         fused = FusedGraph(g, plan)
         log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))
@@ -415,7 +485,7 @@ class Lowered:
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
                                 data_layout=t.data_layout, entry=_entry_name(self.name),
-                                stream_bytes=runtime.last_level_cache_bytes())
+                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds)
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
 
@@ -477,6 +547,9 @@ def _order_slots(program):
             b.slot = remap[b.slot]
     program.slot_sizes = {remap[k]: v for k, v in program.slot_sizes.items() if k in remap}
     program.n_slots = base + len(remap)
+    if getattr(program, "status", None) is not None:
+        program.status.slot = program.n_slots          # last: after scratch (see lower/checks.py)
+        program.n_slots += 1
 
 
 _BLAS = "unset"
@@ -494,7 +567,7 @@ def _version():
     return f"vive-{__version__}"
 
 
-def _program_meta(program, ir_text, entry):
+def _program_meta(program, ir_text, entry, check_bounds=False):
     bufs_out = []
     outputs = []
     index = {}
@@ -506,15 +579,17 @@ def _program_meta(program, ir_text, entry):
             outputs.append(["buf", index[id(b)]])
         else:
             outputs.append([kind, b])
-    n_fixed = min(program.slot_sizes) if program.slot_sizes else program.n_slots
-    slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, program.n_slots)]
+    checks = list(getattr(program, "check_sites", None) or [])
+    n_scratch_end = program.n_slots - (1 if checks else 0)
+    n_fixed = min(program.slot_sizes) if program.slot_sizes else n_scratch_end
+    slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, n_scratch_end)]
     consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
     return {
         "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
         "dims": [str(s) for s in program.dims],
         "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
-        "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes,
-        "n_kernels": len(program.kernels),
+        "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes, "checks": checks,
+        "n_kernels": len(program.kernels), "status": bool(check_bounds),
     }, [b.array for b in consts]
 
 
@@ -550,14 +625,16 @@ def _source_hash():
     return _SOURCE_HASH
 
 
-def _graph_key(graph, backend):
+def _graph_key(graph, backend, check_indices=True):
     t = runtime.host_target()
     blas = _blas()
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
+                 "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
-                 repr(graph.out_tree), repr(graph.in_tree)):
+                 repr(graph.out_tree), repr(graph.in_tree),
+                 f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
         b = part.encode()
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
@@ -570,21 +647,23 @@ def _env_key():
     t = runtime.host_target()
     blas = _blas()
     return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
-                      json.dumps(blas, sort_keys=True) if blas else "noblas"))
+                      json.dumps(blas, sort_keys=True) if blas else "noblas",
+                      "check-bounds" if debug.check_bounds() else ""))
 
 
-def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
+def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
-    Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use."""
+    Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use.
+    check_indices: data-dependent indices raise IndexError when out of range (else they are clamped)."""
     if backend != "cpu":
-        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree), **options)
+        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree, check_indices), **options)
         if debug.dump_dir():
             debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
         return low
-    low = Lowered(graph, backend, name, out_tree)
+    low = Lowered(graph, backend, name, out_tree, check_indices)
     t0 = time.perf_counter()
     directory = rt_cache.cache_dir()
-    key = _graph_key(graph, backend) if directory else None
+    key = _graph_key(graph, backend, check_indices) if directory else None
     entry = rt_cache.load(key, directory) if key else None
     meta = None
     if entry is not None:
@@ -601,11 +680,11 @@ def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
         low.cache_hit = True
     else:
         ir_text = low.llvm_ir()
-        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name))
+        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name), low.check_bounds)
     t1 = time.perf_counter()
     module = runtime.compile_module(meta["ir"], version=_version())
     low._module = module
-    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]))
+    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]) + meta.get("status", False))
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
     low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
@@ -623,13 +702,14 @@ def build(graph, name, out_tree, backend="cpu", **options) -> Lowered:
 class CompiledFunction:
     """What cc.compile returns: call it like the function; `.lower(...)` shows every stage."""
 
-    def __init__(self, fn, backend="cpu", static_argnums=(), **options):
+    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, **options):
         if backend not in ("cpu",) and backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
                                + "".join(f", {b!r}" for b in BACKENDS))
         self.fn = fn
         self.backend = backend
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.check_indices = bool(check_indices)
         self.options = {k: v for k, v in options.items() if v is not None}     # backend options (cuda: arch)
         if self.options and backend == "cpu":
             raise BackendError(f"options {sorted(self.options)} apply to backend='cuda', not 'cpu'")
@@ -640,6 +720,8 @@ class CompiledFunction:
         self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
+        self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
+        self._no_symbolic = set()    # static keys whose symbolic trace failed: exact shapes only
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0, "shared": 0}
         self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
@@ -683,8 +765,8 @@ class CompiledFunction:
     def __call__(self, *args):
         # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
         try:
-            exe = self._fast.get(tuple([(a.dtype.char, a.shape) if type(a) is np.ndarray
-                                        and a.flags.c_contiguous else None for a in args]))
+            exe = self._fast.get(tuple([(a.dtype, a.shape) if type(a) is np.ndarray
+                                        and a.flags.num & _C_ALIGNED == _C_ALIGNED else None for a in args]))
         except (AttributeError, TypeError):
             exe = None
         if exe is not None:
@@ -713,9 +795,9 @@ class CompiledFunction:
             if hit is not None:
                 self._stats["hits"] += 1
                 return hit.run(leaves)
-            fdt = _float_dtype(leaves)
-            types = [_leaf_type(x, fdt) for x in leaves]
-            skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
+            types = self._types(leaves, tree)
+            weak = tuple(map(inputs.is_weak, leaves))
+            skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types), weak)
             # a symbolic version compiled earlier may serve these shapes
             for k, exe in self._symbolic:
                 if k == skey:
@@ -731,33 +813,58 @@ class CompiledFunction:
                 reason = self._reason(types, tree, static)
             exe = None
             if seen and not any(isinstance(x, TensorType) for x in leaves):
-                sym_types = _generalize(seen[0], types)
-                if sym_types is not None:
-                    try:
-                        exe = self._compile(sym_types, tree, static, len(args),
-                                            reason + "; compiling a version for every size of "
-                                            + ", ".join(sorted({str(d) for t in sym_types for d in t.shape
-                                                                if not isinstance(d, int)})))
-                        self._symbolic.append((skey, exe))
-                    except ViveError as e:
-                        debug.log_compile(self.__name__, f"symbolic version failed ({e}); compiling for these "
-                                                         f"shapes only")
-                        exe = None
-            if exe is None:
-                exe = self._compile(types, tree, static, len(args), reason)
+                exe = self._symbolic_version(skey, seen[0], types, leaves, tree, static, len(args), weak, reason)
+            if not exe:
+                failed, exe = exe is False, self._compile(types, tree, static, len(args), weak, reason)
+                if failed:      # the sizes were fine, the symbolic trace was not: don't retrace it every size
+                    self._no_symbolic.add(skey)
             seen.append(types)
             self._cache[sig] = exe
             self._remember_fast(args, tree, static, exe)
             return exe.run(leaves)
 
+    def _symbolic_version(self, skey, old, types, leaves, tree, static, n_args, weak, reason):
+        """A version for every size of the dims that differ from an earlier call (its guards decided with these
+        sizes), or None (False: the symbolic trace failed): then the caller compiles for these shapes only."""
+        if skey in self._no_symbolic or sum(1 for k, _ in self._symbolic if k == skey) >= MAX_SYMBOLIC_VERSIONS:
+            return None
+        keep = self._concrete.setdefault(skey, set())
+        while True:
+            sym_types = _generalize(old, types, keep)
+            if sym_types is None:
+                return None
+            dims = ", ".join(sorted({str(d) for t in sym_types for d in t.shape if not isinstance(d, int)}))
+            try:
+                exe = self._compile(sym_types, tree, static, n_args, weak,
+                                    f"{reason}; compiling a version for every size of {dims}", example=leaves)
+            except guards.Specialize as e:
+                # those sizes stay concrete in this signature's later versions too
+                keep |= {(i, ax) for i, t in enumerate(sym_types) for ax, d in enumerate(t.shape) if d in e.symbols}
+                debug.log_compile(self.__name__, f"{e}; keeping those sizes concrete")
+                continue
+            except Exception as e:      # noqa: BLE001 -- any failure of the symbolic trace: specialise instead
+                debug.log_compile(self.__name__, f"symbolic version failed ({type(e).__name__}: {e}); compiling "
+                                                 f"for these shapes only")
+                return False
+            self._symbolic.append((skey, exe))
+            return exe
+
+    def _types(self, leaves, tree):
+        try:
+            return [_leaf_type(x) for x in leaves]
+        except DTypeError as e:
+            bad = next(i for i, x in enumerate(leaves) if _raises(_leaf_type, x))
+            path = "".join(f"[{k!r}]" for k in pytree.leaf_paths(tree)[bad])
+            raise DTypeError(f"{self.__name__}: argument {path}: {e}") from None
+
     def _remember_fast(self, args, tree, static, exe):
         """Calls with only C-contiguous arrays of these dtypes and shapes may skip straight to exe."""
-        if static or not all(type(a) is np.ndarray and a.flags.c_contiguous for a in args):
+        if static or not all(type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED for a in args):
             return
         for a, t in zip(args, exe.in_types):
-            if a.dtype != t.dtype.np:
+            if a.dtype != t.dtype.np:       # (also a byte order other than the compiled one: converted first)
                 return
-        self._fast[tuple((a.dtype.char, a.shape) for a in args)] = exe
+        self._fast[tuple((a.dtype, a.shape) for a in args)] = exe
 
     def _reason(self, types, tree, static):
         prev = None
@@ -773,22 +880,35 @@ class CompiledFunction:
         shown = ", ".join(str(t) for t in types)
         return f"new shapes/dtypes ({shown})"
 
-    def _compile(self, types, tree, static, n_args, reason):
+    def _key_options(self, graph):
+        """The options the program table keys on: the backend's, index checks, and the Python-int ranges."""
+        return dict(self.options, check_indices=self.check_indices,
+                    weak_limits=repr(sorted((i, str(d)) for i, d in getattr(graph, "weak_limits", {}).items())))
+
+    def _compile(self, types, tree, static, n_args, weak, reason, example=None):
+        """Trace and build for these types; symbolic sizes take their example values from the leaves `example`
+        (else stand-ins) to decide facts about sizes, and the version checks those guards on each call."""
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
-        graph, captured = trace_flat(fn, tree, types, name)
+        free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
+        env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
+        with guards.recording(env, hinted=example is None) as gctx:
+            graph, captured = trace_flat(fn, tree, types, name, weak=weak)
+        graph.guards = list(gctx.guards)
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
         out_tree = graph.out_tree
         # the same program compiled before in this process (another wrapper of this function) is reused
-        key = None if debug.dump_dir() else PROGRAMS.key(graph, name, self.backend, self.options, _env_key())
+        key = None if debug.dump_dir() else PROGRAMS.key(graph, name, self.backend, self._key_options(graph),
+                                                         _env_key())
         low = PROGRAMS.get(key) if key else None
         shared = low is not None
         if low is None:
-            low = build(graph, name, out_tree, self.backend, **self.options)
+            low = build(graph, name, out_tree, self.backend, check_indices=self.check_indices,
+                        **self.options)
             low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
             if key:
                 PROGRAMS.put(key, low)
@@ -799,6 +919,10 @@ class CompiledFunction:
                                 f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
         exe = low.executable
         exe.lowered = low
+        exe.weak_limits = dict(getattr(graph, "weak_limits", {}))
+        if free:
+            # NOTE: symbols are positive in sympy (shapes simplify with it): every version relies on sizes >= 1
+            exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
 
     def lower(self, *args_or_specs) -> Lowered:
@@ -806,12 +930,15 @@ class CompiledFunction:
         A spec's symbolic dims make this version serve every size of them on later calls."""
         dyn, static = self._split(args_or_specs)
         leaves, tree = pytree.flatten(dyn)
-        fdt = _float_dtype(leaves)
-        types = [_leaf_type(x, fdt) for x in leaves]
+        types = self._types(leaves, tree)
+        weak = tuple(map(inputs.is_weak, leaves))
         with self._lock:
-            exe = self._compile(types, tree, static, len(args_or_specs), "lower()")
+            try:
+                exe = self._compile(types, tree, static, len(args_or_specs), weak, "lower()")
+            except guards.Specialize as e:
+                raise TraceError(f"{self.__name__}: {e}; compile it for concrete sizes") from None
             if any(not isinstance(d, int) for t in types for d in t.shape):
-                skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types))
+                skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types), weak)
                 self._symbolic.insert(0, (skey, exe))
             elif all(not isinstance(x, TensorType) for x in leaves):
                 self._cache[(tree, static, tuple(map(_sig_of, leaves)))] = exe
@@ -821,19 +948,28 @@ class CompiledFunction:
         return f"<cc.compile {self.__name__} backend={self.backend}>"
 
 
-def _generalize(old_types, new_types):
-    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one)."""
+def _raises(f, x):
+    try:
+        f(x)
+    except DTypeError:
+        return True
+    return False
+
+
+def _generalize(old_types, new_types, keep=()):
+    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one), but
+    not those at (argument, axis) in `keep` nor sizes 0 (symbols are positive)."""
     if len(old_types) != len(new_types):
         return None
     names = {}
     out = []
     changed = False
-    for a, b in zip(old_types, new_types):
+    for i, (a, b) in enumerate(zip(old_types, new_types)):
         if a.dtype is not b.dtype or len(a.shape) != len(b.shape):
             return None
         shape = []
-        for x, y in zip(a.shape, b.shape):
-            if x == y:
+        for ax, (x, y) in enumerate(zip(a.shape, b.shape)):
+            if x == y or y == 0 or (i, ax) in keep:
                 shape.append(y)
             else:
                 key = (x, y)
@@ -845,18 +981,20 @@ def _generalize(old_types, new_types):
     return out if changed else None
 
 
-def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None):
+def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None, check_indices=True):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
     backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
     compiler/codegen/cuda_backend.py for device arrays).
+    check_indices=False: data-dependent indices (x[i], np.take, cross_entropy labels) out of range are clamped
+    instead of raising IndexError as NumPy does (the checks cost a compare per gathered element; see README).
 
         @cc.compile
         def f(x, w):
             return np.tanh(x @ w)
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend, static_argnums, arch=arch)
-    return CompiledFunction(fn, backend, static_argnums, arch=arch)
+        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, arch=arch)
+    return CompiledFunction(fn, backend, static_argnums, check_indices, arch=arch)
 
 
 def set_num_threads(n: int = 0) -> None:

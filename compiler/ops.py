@@ -12,10 +12,12 @@ import numpy as np
 import sympy
 
 from . import primitives as P
-from .errors import TraceError, DTypeError, ShapeError, format_loc
+from .errors import TraceError, DTypeError, ShapeError, IndexOutOfBounds, format_loc
 from .ir.types import (TensorType, dtype as _dtype, F32, F64, I64, BOOL, as_dim, prod, dims_equal,
                        broadcast_shapes)
 from .trace import Tracer, user_loc
+from . import guards
+from .guards import SymDim
 
 _PY_SCALARS = (bool, int, float)
 
@@ -35,6 +37,8 @@ def to_dtype(x):
 def _aval(x) -> TensorType:
     if isinstance(x, Tracer):
         return x.aval
+    if isinstance(x, SymDim):
+        return TensorType(I64, ())
     if isinstance(x, _PY_SCALARS):
         return TensorType(to_dtype(np.asarray(x).dtype), ())
     if isinstance(x, sympy.Basic):
@@ -45,11 +49,17 @@ def _aval(x) -> TensorType:
     return TensorType(to_dtype(a.dtype), a.shape)
 
 
+_WEAK_STANDIN = {"bool": False, "i64": 0, "f64": 0.0}
+
+
 def _np_dtype_or_scalar(x):
     if isinstance(x, _PY_SCALARS):
         return x
-    if isinstance(x, sympy.Basic):
-        return 0        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy
+    if isinstance(x, Tracer) and x._weak:
+        return _WEAK_STANDIN[x.aval.dtype.name]     # a Python scalar argument: promoted by kind only (NEP 50)
+    if isinstance(x, (sympy.Basic, SymDim)):
+        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy (2.0 * x.shape[0] a weak float)
+        return 0 if guards.unwrap(x).is_integer else 0.0
     return _aval(x).dtype.np
 
 
@@ -61,8 +71,11 @@ def asarg(x, dt=None):
     """A tracer or ndarray of dtype dt (default: its own)."""
     if isinstance(x, Tracer):
         if dt is not None and x.aval.dtype is not to_dtype(dt):
+            if x._weak:
+                _note_weak_cast(x, to_dtype(dt))
             return P.cast(x, dtype=to_dtype(dt))
         return x
+    x = guards.unwrap(x)
     if isinstance(x, sympy.Basic) and x.free_symbols:
         # a symbolic size used as a value (x.sum() / x.shape[0]) becomes a dim node
         return P.dim(expr=x, dtype=to_dtype(dt) if dt is not None else I64)
@@ -78,6 +91,21 @@ def asarg(x, dt=None):
     else:
         to_dtype(a.dtype)
     return a
+
+
+def _note_weak_cast(x, dt):
+    """A Python int argument cast to a narrower int (i32 + s): NumPy raises OverflowError when the value does not
+    fit, so the call checks it (for the argument itself; ints computed from it wrap)."""
+    ctx = x._ctx
+    if not (dt.is_int and x.aval.dtype.is_int and dt.bits < x.aval.dtype.bits) or x._value.node is not None:
+        return
+    try:
+        i = ctx.builder.inputs.index(x._value)
+    except ValueError:
+        return
+    old = ctx.weak_limits.get(i)
+    if old is None or np.dtype(dt.np).itemsize < old.itemsize:
+        ctx.weak_limits[i] = np.dtype(dt.np)
 
 
 def shape_of(x):
@@ -336,6 +364,8 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     if isinstance(n, int):
         k = builtins.max(n - ddof, 0)          # NumPy divides by max(n - ddof, 0): nan or inf when it is 0
         return multiply(s, np.asarray(1.0 / k, dt.np)) if k else true_divide(s, np.asarray(0, dt.np))
+    if ddof and guards.le(n - ddof, 0):
+        return true_divide(s, np.asarray(0, dt.np))
     return true_divide(s, _as_scalar(n - ddof, dt))
 
 
@@ -343,32 +373,46 @@ def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     return sqrt(var(x, axis, dtype, out, ddof, keepdims, **kw))
 
 
-def max(x, axis=None, out=None, keepdims=False, **kw):
+def max(x, axis=None, out=None, keepdims=False, _name="maximum", **kw):
     _no_out(out, kw)
     t = _aval(x)
     axes = _axes(x, axis)
     if _count(t.shape, axes) == 0:
-        raise _err(ShapeError, f"max: zero-size array {t} to reduction operation maximum which has no identity")
+        raise _err(ShapeError, f"{_name[:3]}: zero-size array {t} to reduction operation {_name} which has no "
+                               f"identity")
     xx = asarg(x)
     if t.dtype.is_bool:
-        return greater(max(asarg(x, I64), axis, keepdims=keepdims), 0)
+        return greater(max(asarg(x, I64), axis, keepdims=keepdims, _name=_name), 0)
     return _keep(t.shape, P.reduce_max(xx, axes=axes), axes, keepdims)
+
+
+def _reversed_order(x):
+    """An order-reversing bijection of x's dtype, its own inverse: min(x) = r(max(r(x))), argmin = argmax(r(x)).
+    NOTE: integers use ~x = -1 - x, not -x: -x overflows at iinfo.min (the minimum of [-2**31, 0] came out 0);
+    -1 - x maps [min, max] onto [max, min] exactly. Floats use -x (exact; NaN stays NaN, -0.0 <-> 0.0)."""
+    t = _aval(x)
+    if t.dtype.is_float:
+        return negative(x)
+    return P.sub(np.asarray(-1, t.dtype.np), asarg(x))
 
 
 def min(x, axis=None, out=None, keepdims=False, **kw):
     if _aval(x).dtype.is_bool:
-        return logical_not(max(logical_not(x), axis, out, keepdims, **kw))
-    return negative(max(negative(x), axis, out, keepdims, **kw))
+        return logical_not(max(logical_not(x), axis, out, keepdims, _name="minimum", **kw))
+    return _reversed_order(max(_reversed_order(x), axis, out, keepdims, _name="minimum", **kw))
 
 
-def argmax(x, axis=None, out=None, keepdims=False, **kw):
+def argmax(x, axis=None, out=None, keepdims=False, _name="argmax", **kw):
     _no_out(out, kw)
     if axis is None:
-        x, axis = reshape(x, -1), 0
+        # NumPy's argmax of the flattened array; keepdims keeps every axis as 1
+        nd = ndim_of(x)
+        y = argmax(reshape(x, -1), 0, _name=_name)
+        return P.reshape(y, shape=(1,) * nd) if keepdims else y
     (axis,) = _axes(x, axis)
     t = _aval(x)
     if t.shape[axis] == 0:
-        raise _err(ShapeError, f"argmax: attempt to get argmax of an empty sequence ({t}, axis {axis})")
+        raise _err(ShapeError, f"{_name}: attempt to get {_name} of an empty sequence ({t}, axis {axis})")
     xx = asarg(x, I64) if t.dtype.is_bool else asarg(x)
     y = P.argmax(xx, axis=axis)
     return _keep(t.shape, y, (axis,), keepdims)
@@ -376,7 +420,8 @@ def argmax(x, axis=None, out=None, keepdims=False, **kw):
 
 def argmin(x, axis=None, out=None, keepdims=False, **kw):
     t = _aval(x)
-    return argmax(negative(asarg(x, I64) if t.dtype.is_bool else x), axis, out, keepdims, **kw)
+    return argmax(_reversed_order(asarg(x, I64) if t.dtype.is_bool else x), axis, out, keepdims, _name="argmin",
+                  **kw)
 
 
 def any(x, axis=None, out=None, keepdims=False, **kw):
@@ -435,6 +480,7 @@ def reshape(x, *shape, order="C", **kw):
 def _as_dim_arg(d):
     if isinstance(d, Tracer):
         raise _err(TraceError, "reshape with a traced size; use x.shape[...] (static or symbolic) instead")
+    d = guards.unwrap(d)
     if isinstance(d, sympy.Basic):
         return as_dim(d)
     return int(d)
@@ -479,6 +525,10 @@ def expand_dims(x, axis):
 
 def squeeze(x, axis=None):
     t = _aval(x)
+    for i, d in enumerate(t.shape):
+        if not isinstance(d, int) and (axis is None or i in _axes(x, axis)) and guards.eq(d, 1):
+            # squeezing depends on whether the size is 1: the guard N != 1 keeps the axis, N == 1 specialises
+            guards.concrete(d, "np.squeeze of a symbolic size")
     if axis is None:
         axes = [i for i, d in enumerate(t.shape) if isinstance(d, int) and d == 1]
     else:
@@ -669,15 +719,17 @@ def getitem(x, idx):
             out_shape.append(1)
             continue
         d = t.shape[axis]
-        if isinstance(i, (int, np.integer)):
-            i = int(i)
-            if isinstance(d, int):
-                if not -d <= i < d:
-                    raise _err(ShapeError, f"index {i} is out of bounds for axis {axis} with size {d}")
-                i %= d
-            elif i < 0:
-                i = d + i
-            start.append(i), stop.append(i + 1), step.append(1)
+        if isinstance(i, SymDim):
+            i = i.expr
+        if isinstance(i, (int, np.integer, sympy.Basic)) and not isinstance(i, (bool, np.bool_)):
+            i = as_dim(i)
+            # NumPy's bounds check; with symbolic sizes decided for the example sizes and kept as a guard
+            if not (guards.le(-d, i) and guards.lt(i, d)):
+                raise _err(IndexOutOfBounds, f"index {guards.value(i)} is out of bounds for axis {axis} with size "
+                                             f"{guards.value(d)}")
+            if guards.lt(i, 0):
+                i = as_dim(d + i)
+            start.append(i), stop.append(as_dim(i + 1)), step.append(1)
         elif isinstance(i, builtins.slice):
             a, b, s = _slice_bounds(i, d)
             start.append(a), stop.append(b), step.append(s)
@@ -708,14 +760,23 @@ def _slice_bounds(s, d):
     step = 1 if s.step is None else int(s.step)
     if step <= 0:
         raise _err(TraceError, "negative or zero slice steps are not supported by vive; use np.flip")
-    if isinstance(d, int):
+    if isinstance(d, int) and not isinstance(s.start, (SymDim, sympy.Basic)) and not isinstance(
+            s.stop, (SymDim, sympy.Basic)):
         a, b, _ = s.indices(d)
         return a, builtins.max(a, b), step
-    a = 0 if s.start is None else int(s.start)
-    b = d if s.stop is None else int(s.stop)
-    a = d + a if a < 0 else a
-    b = d + b if b < 0 else b
-    return a, b, step
+    # slice.indices for symbolic sizes: each clamp decided for the example sizes and kept as a guard
+    a = _clamp(0 if s.start is None else s.start, d)
+    b = d if s.stop is None else _clamp(s.stop, d)
+    return a, (a if guards.lt(b, a) else b), step
+
+
+def _clamp(i, d):
+    i = guards.unwrap(i)
+    i = as_dim(i if isinstance(i, sympy.Basic) else int(i))
+    if guards.lt(i, 0):
+        i = as_dim(d + i)
+        return 0 if guards.lt(i, 0) else i
+    return d if guards.gt(i, d) else i
 
 
 def _advanced_getitem(x, idx):
@@ -744,6 +805,11 @@ def _advanced_getitem(x, idx):
         _check_const_index(i, d, p0 + q)
     # negative indices wrap as in NumPy
     ints = [where(less(i, 0), add(i, _as_scalar(d, I64)), i) for i, d in zip(ints, dims)]
+    if k > 1:
+        # each traced component is checked against its own axis: the linear index below could be in range
+        # with a component out of its range (x[0, 5] of a 4x3 x is x[1, 2] linearised)
+        ints = [P.check_index(i, size=d, axis=p0 + q) if isinstance(i, Tracer) else i
+                for q, (i, d) in enumerate(zip(ints, dims))]
     lin = ints[0]
     for i, d in zip(ints[1:], dims[1:]):
         lin = add(multiply(lin, _as_scalar(d, I64)), i)
@@ -755,11 +821,18 @@ def _advanced_getitem(x, idx):
 
 
 def _check_const_index(i, d, axis):
-    # constant indices into a static size are checked as NumPy does; traced ones are clamped at run time
+    # constant indices into a static size are checked as NumPy does; traced ones by the compiled code (IndexError
+    # from a status flag, lower/checks.py) or by the reference implementation of take
     if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
-            raise _err(ShapeError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+            raise _err(IndexOutOfBounds, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+    elif isinstance(i, np.ndarray) and i.size:
+        # a symbolic size: the extreme indices decided for the example size and kept as guards
+        hi, lo = int(i.max()), int(i.min())
+        if not (guards.lt(hi, d) and guards.le(-d, lo)):
+            raise _err(IndexOutOfBounds, f"index {hi if guards.ge(hi, d) else lo} is out of bounds for axis {axis} "
+                                         f"with size {guards.value(d)}")
 
 
 def take(x, indices, axis=None, out=None, mode=None):
@@ -772,7 +845,9 @@ def take(x, indices, axis=None, out=None, mode=None):
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
         idx = where(less(idx, 0), add(idx, _as_scalar(d, I64)), idx)      # negative indices wrap as in NumPy
-    elif mode != "clip":
+    elif mode == "clip":
+        idx = minimum(maximum(idx, 0), subtract(_as_scalar(d, I64), 1))
+    else:
         raise _err(TraceError, f"numpy.take mode={mode!r} is not supported by vive; use 'raise' or 'clip'")
     return P.take(asarg(x), idx, axis=axis)
 

@@ -15,12 +15,13 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
-from .errors import DTypeError, TraceError, format_loc
+from .errors import DTypeError, ShapeError, TraceError, format_loc
 from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
-from . import pytree, random_guard
+from .inputs import native_dtype, refuse, is_weak as is_weak_scalar
+from . import guards, pytree, random_guard
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -80,6 +81,7 @@ class TraceContext:
         self.active = True
         self.captured = {}          # id(outer Value) -> inner input Value
         self.captured_tracers = []  # outer tracers, in capture order
+        self.weak_limits = {}       # input index -> narrowest np.dtype a weak Python int input was cast to
 
     def lift(self, x):
         """Make `x` a Value of this trace: own tracers pass, outer tracers are captured."""
@@ -132,14 +134,18 @@ prim_base._TRACE_HOOKS = (is_tracer, record)
 
 
 class Tracer:
-    """Stands in for an array while tracing; NumPy functions and operators on it record primitives."""
-    __slots__ = ("_ctx", "_value")
+    """Stands in for an array while tracing; NumPy functions and operators on it record primitives.
+
+    A weak tracer stands for a Python scalar (an argument passed as bool/int/float, or Python arithmetic on
+    such): NumPy's promotion treats it like a Python scalar (NEP 50), so `f32 * s` stays f32."""
+    __slots__ = ("_ctx", "_value", "_weak")
     __array_priority__ = 1000
     _op_priority = 1000.0     # sympy defers to us: N + x (N = x.shape[0] symbolic) calls Tracer.__radd__
 
-    def __init__(self, ctx, value):
+    def __init__(self, ctx, value, weak=False):
         self._ctx = ctx
         self._value = value
+        self._weak = weak
 
     # ---- array-like properties ----
     @property
@@ -148,7 +154,12 @@ class Tracer:
 
     @property
     def shape(self):
-        return self._value.type.shape
+        s = self._value.type.shape
+        # NOTE: user code gets SymDim for a symbolic size, so that its Python decisions on sizes become guards;
+        # vive's own code keeps the sympy expressions (and decides through guards where it must)
+        if all(type(d) is int for d in s) or sys._getframe(1).f_code.co_filename.startswith(_PKG_DIR):
+            return s
+        return guards.user_shape(s)
 
     @property
     def ndim(self):
@@ -156,7 +167,10 @@ class Tracer:
 
     @property
     def size(self):
-        return self._value.type.size
+        n = self._value.type.size
+        if type(n) is int or sys._getframe(1).f_code.co_filename.startswith(_PKG_DIR):
+            return n
+        return guards.SymDim(n)
 
     @property
     def dtype(self):
@@ -168,11 +182,8 @@ class Tracer:
     def __len__(self):
         if not self.shape:
             raise TraceError("len() of a 0-d traced value" + format_loc(user_loc()))
-        n = self.shape[0]
-        if not isinstance(n, int):
-            raise TraceError(f"len() of a traced value with symbolic first dimension {n}; use x.shape[0]"
-                             + format_loc(user_loc()))
-        return n
+        return guards.concrete(self._value.type.shape[0], "len() of a traced value with a symbolic first size "
+                                                                "(use x.shape[0] to keep it symbolic)")
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -222,22 +233,35 @@ class Tracer:
         return ops.apply_function(func, args, kwargs)
 
 
+def is_weak(x):
+    """A Python scalar or a weak tracer: what NumPy 2 promotes by kind only (NEP 50)."""
+    return (isinstance(x, Tracer) and x._weak) or is_weak_scalar(x)
+
+
+def _weak_result(r, *args):
+    # Python arithmetic on Python scalars gives a Python scalar: weak again (np.add(s, 1) gives a NumPy scalar,
+    # so only the operators, not the ufuncs, keep weakness)
+    if isinstance(r, Tracer) and not r._weak and all(is_weak(a) for a in args):
+        return Tracer(r._ctx, r._value, True)
+    return r
+
+
 def _install_methods():
     from . import ops
     binops = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "truediv": ops.true_divide,
               "floordiv": ops.floor_divide, "pow": ops.power, "matmul": ops.matmul, "mod": ops.mod}
     for name, fn in binops.items():
-        setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: f(a, b))(fn))
-        setattr(Tracer, f"__r{name}__", (lambda f: lambda a, b: f(b, a))(fn))
+        setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: _weak_result(f(a, b), a, b))(fn))
+        setattr(Tracer, f"__r{name}__", (lambda f: lambda a, b: _weak_result(f(b, a), a, b))(fn))
     for name, fn in {"lt": ops.less, "le": ops.less_equal, "gt": ops.greater, "ge": ops.greater_equal,
                      "eq": ops.equal, "ne": ops.not_equal, "and": ops.logical_and_or_bitwise("and"),
                      "or": ops.logical_and_or_bitwise("or")}.items():
-        setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: f(a, b))(fn))
-    Tracer.__rand__ = lambda a, b: ops.logical_and_or_bitwise("and")(b, a)
-    Tracer.__ror__ = lambda a, b: ops.logical_and_or_bitwise("or")(b, a)
-    Tracer.__neg__ = lambda a: ops.negative(a)
+        setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: _weak_result(f(a, b), a, b))(fn))
+    Tracer.__rand__ = lambda a, b: _weak_result(ops.logical_and_or_bitwise("and")(b, a), a, b)
+    Tracer.__ror__ = lambda a, b: _weak_result(ops.logical_and_or_bitwise("or")(b, a), a, b)
+    Tracer.__neg__ = lambda a: _weak_result(ops.negative(a), a)
     Tracer.__pos__ = lambda a: a
-    Tracer.__abs__ = lambda a: ops.absolute(a)
+    Tracer.__abs__ = lambda a: _weak_result(ops.absolute(a), a)
     Tracer.__invert__ = lambda a: ops.invert(a)
     Tracer.__getitem__ = lambda a, idx: ops.getitem(a, idx)
     Tracer.__hash__ = lambda a: id(a)
@@ -258,7 +282,8 @@ def abstractify(x) -> TensorType:
     if isinstance(x, (bool, int, float)):
         return TensorType(to_dtype(np.asarray(x).dtype), ())
     if isinstance(x, (np.ndarray, np.generic)):
-        return TensorType(to_dtype(x.dtype), x.shape)
+        refuse(x)
+        return TensorType(to_dtype(native_dtype(x.dtype)), x.shape)
     if hasattr(x, "__array__") or isinstance(x, (list,)):
         a = np.asarray(x)
         if a.dtype == object:
@@ -268,19 +293,34 @@ def abstractify(x) -> TensorType:
                      f"Python numbers, cc.Spec, or dicts/lists/tuples of them")
 
 
-def trace_flat(fn, in_tree, in_types, name=None):
-    """Trace fn on abstract inputs; returns (graph, outer tracers the graph captured as extra inputs)."""
+def trace_flat(fn, in_tree, in_types, name=None, weak=()):
+    """Trace fn on abstract inputs; returns (graph, outer tracers the graph captured as extra inputs).
+    `weak[i]` true: input i stands for a Python scalar (a weak tracer, see Tracer). The graph's `weak_limits`
+    maps such an int input to the narrowest integer dtype the trace cast it to (NumPy raises OverflowError for a
+    value out of its range: the caller checks)."""
     import re
+    syms = set()
+    for t in in_types:
+        syms |= t.free_symbols
+    outer = guards.current()
+    if syms and (outer is None or not syms <= outer.env.keys()):
+        # no caller gave example sizes (cc.trace of a cc.Spec): decide with stand-ins; the graph keeps its guards
+        with guards.recording(guards.hints(syms), hinted=True) as gctx:
+            g, captured = trace_flat(fn, in_tree, in_types, name, weak)
+        g.guards = list(gctx.guards)
+        return g, captured
     ctx = TraceContext(re.sub(r"[^\w.]", "_", name or getattr(fn, "__name__", "f")).strip("_") or "f")
     stack = _stack()
     stack.append(ctx)
     try:
         names = _arg_names(fn, in_tree)
-        tracers = [Tracer(ctx, ctx.builder.input(t, nm)) for t, nm in zip(in_types, names)]
+        weak = tuple(weak) + (False,) * (len(in_types) - len(weak))
+        tracers = [Tracer(ctx, ctx.builder.input(t, nm), w) for t, nm, w in zip(in_types, names, weak)]
         out = fn(*pytree.unflatten(in_tree, tracers))
         leaves, out_tree = pytree.flatten(out)
         outs = []
         for leaf in leaves:
+            leaf = guards.unwrap(leaf)
             v = ctx.lift(leaf)
             if v is None:
                 if isinstance(leaf, sympy.Basic) and leaf.free_symbols:      # a symbolic size, e.g. x.shape[0]
@@ -298,6 +338,7 @@ def trace_flat(fn, in_tree, in_types, name=None):
     captured = list(ctx.captured.values())
     g = Graph(ctx.builder.name, explicit + captured, ctx.builder.nodes, outs, in_tree=in_tree,
               out_tree=out_tree, n_explicit=len(explicit))
+    g.weak_limits = ctx.weak_limits
     return g, ctx.captured_tracers
 
 
@@ -336,7 +377,7 @@ def trace(fn, *args, name=None) -> Graph:
         except DTypeError as e:
             where = "argument " + "".join(f"[{k!r}]" for k in path)
             raise DTypeError(f"{where}: {e}") from None
-    g, captured = trace_flat(fn, in_tree, types, name)
+    g, captured = trace_flat(fn, in_tree, types, name, weak=[is_weak(x) for x in leaves])
     if captured:
         raise TraceError("cc.trace of a function that closes over values traced by an enclosing transform")
     return g
@@ -384,6 +425,12 @@ def evaluate(graph: Graph, args):
 def interpret(graph: Graph, *args):
     """The reference interpreter: flat NumPy arrays in, list of NumPy arrays out."""
     arrays = [np.asarray(a) for a in args]
+    if getattr(graph, "guards", None) and len(arrays) == len(graph.inputs):
+        env = {k: sympy.Integer(v) for k, v in _bind_symbols(graph, arrays).items()}
+        bad = [str(g) for g in graph.guards if g.xreplace(env) is sympy.false]
+        if bad:
+            raise ShapeError(f"graph {graph.name} was traced for sizes with {', '.join(bad)}; these arrays "
+                             f"break it (trace it again for them)")
     for v, a in zip(graph.inputs, arrays):
         if to_dtype(a.dtype) is not v.type.dtype:
             arrays = [np.asarray(a, dtype=v.type.dtype.np) if to_dtype(a.dtype) is not v.type.dtype else a

@@ -262,8 +262,15 @@ def test_random_uniform_matches_numpy_reference():
 def test_scatter_add_and_take():
     from compiler import primitives as P
     f = cc.compile(lambda u, i: P.scatter_add(u, i, axis=0, size=4))
-    u, i = f32(6, 3), np.array([0, 3, 3, 1, 9, -2])
+    u, i = f32(6, 3), np.array([0, 3, 3, 1, 2, 0])
     np.testing.assert_allclose(f(u, i), P.scatter_add(u, i, axis=0, size=4), rtol=1e-6)
+    bad = np.array([0, 3, 3, 1, 9, -2])
+    for g in (f, lambda u, i: P.scatter_add(u, i, axis=0, size=4)):      # compiled and reference alike
+        with pytest.raises(IndexError, match=r"index (9|-6) is out of bounds for axis 0 with size 4"):
+            g(u, bad)
+    # unchecked: indices are clamped into range (never a read or write outside the arrays)
+    fu = cc.compile(lambda u, i: P.scatter_add(u, i, axis=0, size=4), check_indices=False)
+    np.testing.assert_allclose(fu(u, bad), P.scatter_add(u, np.clip(bad, 0, 3), axis=0, size=4), rtol=1e-6)
 
 
 def test_integer_and_bool_programs():

@@ -43,7 +43,8 @@ def test_row_kernel_phases_for_softmax():
     text = str(kernels(lambda x: np.exp(x - x.max(axis=1, keepdims=True)) /
                        np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True), cc.Spec("f32[B,C]")))
     assert "parallel for i0 in 0..B:" in text
-    assert "init_max<f32>()" in text and "init_sum<f32>()" in text
+    # a row of symbolic length may be long: its f32 sum accumulates in f64 (lower/accum.py)
+    assert "init_max<f32>()" in text and "init_sum<f64>()" in text
     assert text.index("init_max") < text.index("init_sum")
 
 

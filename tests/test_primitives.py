@@ -232,6 +232,11 @@ def _take(rng):
     return [_arr(rng, s, np.float32), rng.integers(0, s[axis], _shape(rng, 0, 2))], {"axis": axis}, True
 
 
+def _check_index(rng):
+    size = int(rng.integers(1, 6))
+    return [rng.integers(0, size, _shape(rng, 0, 2)).astype(_pick(rng, INTS))], {"size": size, "axis": 0}, True
+
+
 def _random_uniform(rng):
     return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
 
@@ -247,6 +252,7 @@ SAMPLES = {
     "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
+    "check_index": _check_index,
 }
 
 

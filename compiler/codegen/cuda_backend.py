@@ -23,6 +23,9 @@ import sympy
 from .. import pytree
 from ..compile import Executable, Lowered, register_backend, fits_signature, _program_meta
 from ..errors import BackendError, DTypeError
+from ..inputs import C_ALIGNED
+from ..lower.checks import STATUS_WORDS
+from runtime import status as rt_status
 from . import ptx_support as px
 
 FLAT_WAVES = 16               # flat launches: at most this many blocks per SM (grid-stride covers the rest)
@@ -81,6 +84,7 @@ class CudaBackend:
 
     def build(self, lowered, arch=None):
         low = CudaLowered(lowered.graph, "cuda", lowered.name, lowered.out_tree, arch)
+        low.check_indices = getattr(lowered, "check_indices", True)
         program = low.kernels
         gpu = low.gpu_program
         ptx = gpu.ptx(low.arch)
@@ -174,15 +178,15 @@ class CudaExecutable(Executable):
                     raise DTypeError(f"{self.name}: argument {i} is a device array of {x.dtype}, compiled for "
                                      f"{self.in_types[i]}")
                 out.append(x)
-            elif type(x) is not np.ndarray or x.dtype != want or not x.flags.c_contiguous:
+            elif type(x) is not np.ndarray or x.dtype != want or x.flags.num & C_ALIGNED != C_ALIGNED:
                 out.append(self._convert_one(i, x, want))
             else:
                 out.append(x)
         return out
 
     def fits(self, leaves):
-        """Whether these (already converted) arrays, NumPy or device, fit the symbolic signature."""
-        return fits_signature(leaves, self.in_types)
+        """Whether these (already converted) arrays, NumPy or device, fit the symbolic signature and its guards."""
+        return fits_signature(leaves, self.in_types) is True and self.guards_hold(leaves)
 
     def _temps(self, dims, slot_bytes):
         cache = getattr(self._tls, "dev_temps", None)
@@ -219,8 +223,13 @@ class CudaExecutable(Executable):
             ins = [a if isinstance(a, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(a, pooled=True)
                    for a in arrays]
             outs = [cuda.DeviceArray.pooled(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
-            slots = ins + outs + dev.consts + self._temps(dims, slot_bytes)
+            status = self._dev_status(cuda)
+            slots = ins + outs + dev.consts + self._temps(dims, slot_bytes) + status
             self._launch_all(dev, slots, dims)
+            if status:
+                # NOTE: the index checks' status word (lower/checks.py) is read back after the launches: one small
+                # copy that waits for the queued work (device-resident calls give up running ahead of the host)
+                rt_status.raise_for(status[0].numpy(), self._checks)
             res = []
             for kind, x in self._outs:
                 if kind == "buf":
@@ -262,8 +271,15 @@ class CudaExecutable(Executable):
             shapes = self._out_shape_fn(dims)
             slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
         outs = [cuda.DeviceArray(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
-        slots = ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
+        slots = (ins + outs + dev.consts + [cuda.DeviceArray((int(n),), np.uint8) for n in slot_bytes]
+                 + self._dev_status(cuda))
         return dev, slots, dims, outs
+
+    def _dev_status(self, cuda):
+        """[a zeroed device status array] for a program with run-time checks, else []."""
+        if not self._checks:
+            return []
+        return [cuda.DeviceArray.from_numpy(np.zeros(STATUS_WORDS, np.int64), pooled=True)]
 
     def profile(self, *args, reps=10):
         """[(entry, kind, median ms)] of each launch run alone on these arguments (CUDA events), in run order:

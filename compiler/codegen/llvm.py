@@ -18,7 +18,8 @@ import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F32, BOOL
+from ..ir.types import F32, BOOL, I64
+from ..lower.accum import identity
 from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -29,6 +30,8 @@ PARALLEL_WORK = 1 << 15
 # functions named with this suffix get non-temporal vector stores from the runtime after vectorisation (the
 # runtime never imports compiler/, so runtime/jit.py holds the same string: tests check they agree)
 STREAM_SUFFIX = ".stream"
+# the status a bounds-checked kernel (VIVE_CHECK_BOUNDS) leaves when an index fell outside its buffer
+STATUS_OUT_OF_BOUNDS = 1
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
 BLAS_THREAD_WORK = 1 << 20
 # programs with more kernels keep each kernel a function of its own (noinline): O3 on one entry function holding
@@ -59,6 +62,7 @@ class _Fn(ScalarEmitter):
         self.accs = {}                   # Acc -> (alloca, idx alloca)
         self.streams = ()                # Stores to write around the caches (see _stream_stores)
         self.syms = {}
+        self.checks = {}                 # (status, site) -> (any-bad flag alloca, worst index alloca, bound)
 
     # ---- sizes and values: what the CPU does its own way ----
     def dim(self, s):
@@ -102,6 +106,88 @@ class _Fn(ScalarEmitter):
             return b.and_(x, ir.Constant(x.type, (1 << p2) - 1))
         return super().op(e)
 
+    # ---- VIVE_CHECK_BOUNDS: every access checked against its buffer, a trap sets the call's status ----
+    def mem_ptr(self, buf, index, etype):
+        p = super().mem_ptr(buf, index, etype)
+        if not self.cg.check_bounds:
+            return p
+        b = self.b
+        ok = b.icmp_unsigned("<", self.ix(index), self.sym(buf.size))
+        self.trap_unless(ok)
+        # an out-of-range access goes to a private slot instead: the kernel finishes, the call raises
+        spare = self.dims.get(("oob", str(etype)))
+        if spare is None:
+            spare = self.dims[("oob", str(etype))] = self.alloca(etype, "oob")
+        return b.select(ok, p, spare)
+
+    def trap_unless(self, ok):
+        b = self.b
+        with b.if_then(b.not_(ok), likely=False):
+            b.store(ir.Constant(I32T, STATUS_OUT_OF_BOUNDS), self.status_ptr())
+
+    def status_ptr(self):
+        """The call's int32 status word: its address is passed after the dims (see compile.Executable)."""
+        v = self.dims.get("status")
+        if v is None:
+            with self.b.goto_block(self.entry):
+                self.b.position_at_start(self.entry)
+                p = self.b.gep(self.dims_ptr, [ir.Constant(I64T, len(self.cg.dim_index))], source_etype=I64T)
+                v = self.b.inttoptr(self.b.load(p, typ=I64T), PTR, name="status")
+            self.dims["status"] = v
+        return v
+
+    def gemm_in_bounds(self, g):
+        """i1: every element the gemm reads or writes lies inside its buffers (for M, N > 0)."""
+        b = self.b
+        one = ir.Constant(I64T, 1)
+        m, n, k = self.sym(g.m), self.sym(g.n), self.sym(g.k)
+
+        def last(off, ld, rows, cols):
+            # off + (rows - 1) * ld + cols - 1, the last element of a row-major block
+            return b.add(self.ix(off), b.add(b.mul(b.sub(rows, one), self.sym(ld)), b.sub(cols, one)))
+
+        def inside(buf, off, ld, rows, cols):
+            lo_ok = b.icmp_signed(">=", self.ix(off), ir.Constant(I64T, 0))
+            return b.and_(lo_ok, b.icmp_signed("<", last(off, ld, rows, cols), self.sym(buf.size)))
+        ok = inside(g.c, g.c_off, g.ldc, m, n)
+        k_pos = b.icmp_signed(">", k, ir.Constant(I64T, 0))
+        a_ok = inside(g.a, g.a_off, g.lda, *((k, m) if g.trans_a else (m, k)))
+        b_ok = inside(g.b, g.b_off, g.ldb, *((n, k) if g.trans_b else (k, n)))
+        return b.and_(ok, b.or_(b.not_(k_pos), b.and_(a_ok, b_ok)))
+
+    def check_index(self, e, i, bound):
+        """Index checks as reductions: an or of the failures and a umax of the failing indices, recorded in the
+        status once, when the function returns (finish_checks). Unlike a branch to a store in the loop, this keeps
+        gather loops vectorisable; a failing call reports its largest bad index (NumPy: its first)."""
+        b = self.b
+        if not (isinstance(bound, ir.Constant) or getattr(bound, "parent", None) is self.entry):
+            return super().check_index(e, i, bound)
+        key = (e.attrs[0], e.attrs[1])
+        slots = self.checks.get(key)
+        if slots is None:
+            with b.goto_block(self.entry):
+                b.position_at_start(self.entry)
+                flag = b.alloca(I1T, name="chk.bad")
+                worst = b.alloca(I64T, name="chk.worst")
+                b.store(ir.Constant(I1T, 0), flag)
+                b.store(ir.Constant(I64T, 0), worst)
+            slots = self.checks[key] = (flag, worst, bound)
+        flag, worst = slots[0], slots[1]
+        bad = b.icmp_unsigned(">=", i, bound)
+        b.store(b.or_(b.load(flag, typ=I1T), bad), flag)
+        w = b.load(worst, typ=I64T)
+        cand = b.select(bad, i, ir.Constant(I64T, 0))
+        b.store(b.select(b.icmp_unsigned(">", cand, w), cand, w), worst)
+        return b.select(bad, ir.Constant(I64T, 0), i)
+
+    def finish_checks(self):
+        """Before the function returns: the first failure of each check site goes into the status buffer."""
+        b = self.b
+        for (status, site), (flag, worst, bound) in self.checks.items():
+            e = Op("check_index", [], I64, attrs=(status, site))
+            with b.if_then(b.load(flag, typ=I1T), likely=False):
+                super().check_index(e, b.load(worst, typ=I64T), bound)
+
     # ---- statements ----
     def stmt(self, s):
         if isinstance(s, Loop):
@@ -137,14 +223,7 @@ class _Fn(ScalarEmitter):
                 ia = None
             self.accs[acc] = (a, ia)
         a, ia = self.accs[acc]
-        dt = acc.dtype
-        if acc.op == "sum":
-            init = _const(dt, 0)
-        elif dt.is_float:
-            init = ir.Constant(ll_type(dt), -math.inf)
-        else:
-            init = _const(dt, -(1 << (dt.bits - 1)))
-        b.store(init, a)
+        b.store(_const(acc.dtype, identity(acc.op, acc.dtype)), a)
         if acc.op == "argmax":
             b.store(ir.Constant(I64T, 0), ia)
         elif ia is not None:
@@ -204,6 +283,10 @@ class _Fn(ScalarEmitter):
         m, nn, k = n(g.m), n(g.n), n(g.k)
         nonempty = b.and_(b.icmp_signed(">", self.sym(g.m), ir.Constant(I64T, 0)),
                           b.icmp_signed(">", self.sym(g.n), ir.Constant(I64T, 0)))
+        if self.cg.check_bounds:
+            inb = self.gemm_in_bounds(g)
+            self.trap_unless(b.or_(b.not_(nonempty), inb))
+            nonempty = b.and_(nonempty, inb)
         big = _gemm_big(g)
         cg = self.cg
         with b.if_then(nonempty):
@@ -226,8 +309,9 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0):
+                 stream_bytes=0, check_bounds=False):
         self.p = program
+        self.check_bounds = check_bounds
         self.stream_bytes = stream_bytes
         self.blas = blas
         self.openmp = openmp
@@ -380,6 +464,7 @@ class CpuCodegen:
                 f.stmt(s)
         if streams:
             f.b.fence("seq_cst")
+        f.finish_checks()
         f.b.ret_void()
         with f.b.goto_block(f.entry):
             f.b.branch(bodyb)
@@ -404,6 +489,7 @@ class CpuCodegen:
         pf.loop(s.var, lo, hi, s.body)
         if f.streams:
             pf.b.fence("seq_cst")      # non-temporal stores are weakly ordered: drain them before anyone reads
+        pf.finish_checks()
         pf.b.ret_void()
         with pf.b.goto_block(pf.entry):
             pf.b.branch(bodyb)
@@ -573,8 +659,11 @@ def _work(body):
     return total
 
 
-def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0) -> str:
+def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
+             check_bounds=False) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
-    flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores)."""
+    flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
+    check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
+    as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
-                      entry=entry, stream_bytes=stream_bytes).build()
+                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds).build()

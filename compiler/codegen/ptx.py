@@ -18,7 +18,8 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import BOOL
-from ..lower.kernel import Load, Var, Loop, AccInit, AccUpdate, Store, Gemm, Acc, sprod
+from ..lower.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
+from ..lower.accum import new_acc, cast_to, identity
 from . import ptx_support as px
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
 from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T, FT, DT
@@ -207,14 +208,7 @@ class _Gen(ScalarEmitter):
             return self.b.alloca(t, name=name)
 
     def acc_identity(self, acc):
-        dt = acc.dtype
-        if acc.op == "sum":
-            return _const(dt, 0)
-        if dt.is_float:
-            return ir.Constant(ll_type(dt), -math.inf)
-        if dt is BOOL:
-            return ir.Constant(I1T, 0)
-        return _const(dt, -(1 << (dt.bits - 1)))
+        return _const(acc.dtype, identity(acc.op, acc.dtype))
 
     def acc_init(self, acc):
         if acc not in self.accs:
@@ -489,10 +483,13 @@ class _Gen(ScalarEmitter):
         strided over its threads, a block reduction, then thread 0 adds it (atomically when chunked)."""
         b = self.b
         lc = self.lc
-        acc = Acc(f"red{self.cg.next_id()}", "sum", value.dtype)
-        self.acc_init(acc)
         names = [v for v, _ in collapse]
         exts = [e for _, e in collapse]
+        # a long f32 sum accumulates in f64 (lower/accum.py; the CPU's column scratch in kernel IR): each thread's
+        # share, the block tree, then one rounding to the output type before the store or atomic add
+        acc = new_acc(f"red{self.cg.next_id()}", "sum", value.dtype, sprod(exts))
+        value = cast_to(value, acc.dtype)
+        self.acc_init(acc)
         total = self.sym(sprod(exts))
         one = ir.Constant(I64T, 1)
         nchunk = self.sreg64("nctaid.y")
@@ -510,14 +507,17 @@ class _Gen(ScalarEmitter):
         self.block_reduce([acc], {acc: (self.acc_identity(acc), None)})
         with b.if_then(b.icmp_unsigned("==", self.tid(), ir.Constant(I64T, 0))):
             v = b.load(self.accs[acc][0], typ=ll_type(acc.dtype))
-            p = b.gep(self.bufs[st.buf], [self.ix(st.index)], source_etype=mem_type(st.buf.dtype))
+            dt = st.buf.dtype
+            if dt is not acc.dtype:
+                v = b.fptrunc(v, ll_type(dt))
+            p = b.gep(self.bufs[st.buf], [self.ix(st.index)], source_etype=mem_type(dt))
             if lc.overwrite:
                 b.store(v, p)
             elif isinstance(lc.chunks, int) and lc.chunks == 1:
-                old = b.load(p, typ=mem_type(st.buf.dtype))
-                b.store(self.combine("sum", acc.dtype, old, v), p)
+                old = b.load(p, typ=mem_type(dt))
+                b.store(self.combine("sum", dt, old, v), p)
             else:
-                b.atomic_rmw("fadd" if acc.dtype.is_float else "add", p, v, "monotonic")
+                b.atomic_rmw("fadd" if dt.is_float else "add", p, v, "monotonic")
         self.forget(lambda k: isinstance(k, Load) and k.buf is st.buf)
 
     def uniform(self, loops, body):
@@ -628,6 +628,8 @@ def _launch_buffers(stmts):
     for e in walk_exprs(stmts):
         if isinstance(e, Load):
             add(e.buf)
+        elif isinstance(e, Op) and e.op == "check_index":
+            add(e.attrs[0])                       # the status word of index checks (lower/checks.py)
     return out
 
 

@@ -150,6 +150,10 @@ class ScalarEmitter:
             v = cv if v is None else b.add(v, cv, flags=["nsw"])
         return v
 
+    def mem_ptr(self, buf, index, etype):
+        """The address of buf[index] (a target may check the index: VIVE_CHECK_BOUNDS)."""
+        return self.b.gep(self.bufs[buf], [self.ix(index)], source_etype=etype)
+
     # ---- values ----
     def lookup(self, e):
         for s in reversed(self.scopes):
@@ -191,7 +195,7 @@ class ScalarEmitter:
         if isinstance(e, Const):
             return const(e.dtype, e.value)
         if isinstance(e, Load):
-            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
+            p = self.mem_ptr(e.buf, e.index, mem_type(e.dtype))
             v = b.load(p, typ=mem_type(e.dtype))
             return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
         if isinstance(e, Var):
@@ -215,6 +219,8 @@ class ScalarEmitter:
             x, lo, hi = args
             x = b.select(b.icmp_signed("<", x, lo), lo, x)
             return b.select(b.icmp_signed(">", x, hi), hi, x)
+        if name == "check_index":
+            return self.check_index(e, *args)
         if name == "floordiv":
             return self._floordiv(args[0], args[1])
         if name == "mod":
@@ -349,6 +355,20 @@ class ScalarEmitter:
             return b.trunc(v, dt_)
         return v
 
+    def check_index(self, e, i, bound):
+        """i when 0 <= i < bound; else 0 (loads stay in bounds), and the first failure writes [site + 1, i, bound]
+        into the status buffer (lower/checks.py). The failure path is a cold branch: the in-range cost is one
+        unsigned compare and a predictable branch."""
+        b = self.b
+        status, site = self.bufs[e.attrs[0]], e.attrs[1]
+        bad = b.icmp_unsigned(">=", i, bound)
+        with b.if_then(bad, likely=False):
+            res = b.cmpxchg(status, ir.Constant(I64T, 0), ir.Constant(I64T, site + 1), "monotonic", "monotonic")
+            with b.if_then(b.extract_value(res, 1)):
+                b.store(i, b.gep(status, [ir.Constant(I64T, 1)], source_etype=I64T))
+                b.store(bound, b.gep(status, [ir.Constant(I64T, 2)], source_etype=I64T))
+        return b.select(bad, ir.Constant(I64T, 0), i)
+
     def random(self, key, counter, dt):
         """splitmix64 of key*golden + counter: the same bits on every target."""
         b = self.b
@@ -384,7 +404,7 @@ class ScalarEmitter:
         v = self.val(s.value)
         if s.value.dtype is BOOL:
             v = b.zext(v, I8T)
-        p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
+        p = self.mem_ptr(s.buf, s.index, mem_type(s.buf.dtype))
         return b.store(v, p)
 
     def counted_loop(self, var, lo, hi, step, emit_body, name=None, flags=("nsw",)):

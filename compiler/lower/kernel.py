@@ -248,6 +248,7 @@ class Acc:
         self.op = op
         self.dtype = dtype
         self.result_dtype = I64 if op == "argmax" else dtype
+        self.widened_from = None           # a sum of f32 values accumulating in f64 (lower/accum.py): F32
 
     def __repr__(self):
         return self.name
@@ -312,7 +313,7 @@ class Buffer:
         self.name = name
         self.dtype = dtype
         self.shape = tuple(shape)
-        self.role = role                   # 'input' | 'output' | 'const' | 'temp' | 'scratch'
+        self.role = role                   # 'input' | 'output' | 'const' | 'temp' | 'scratch' | 'status'
         self.value = value                 # the graph Value it holds (None for kernel scratch)
         self.array = array                 # constants: the data
         self.slot = None                   # index into the entry's bufs[] (set by the memory plan)
@@ -365,6 +366,8 @@ class Program:
         self.dim_sources = dim_sources     # symbol -> (input index, axis)
         self.n_slots = None                # set by the memory plan
         self.slot_sizes = None             # slot -> list of byte-size expressions (max taken at run time)
+        self.status = None                 # the i64[4] error status buffer of run-time checks (lower/checks.py)
+        self.check_sites = []              # the checks' table: site -> {exc, message, where, ...}
 
     @property
     def bytes_moved(self):
@@ -425,6 +428,8 @@ def _buffers_of(body):
         for e in postorder(roots, seen):
             if isinstance(e, Load):
                 reads.setdefault(e.buf, None)
+            elif isinstance(e, Op) and e.op == "check_index":
+                writes.setdefault(e.attrs[0], None)     # the status buffer (lower/checks.py)
 
     def stmts(body, seen):
         for s in body:
@@ -489,7 +494,7 @@ def kernel_signature(k):
             if isinstance(s, Loop):
                 out.append(("L", canon(s.var), str(s.extent), s.parallel, stmts(s.body)))
             elif isinstance(s, AccInit):
-                out.append(("AI", canon(s.acc), s.acc.op, s.acc.dtype.name))
+                out.append(("AI", canon(s.acc), s.acc.op, s.acc.dtype.name, repr(s.acc.widened_from)))
             elif isinstance(s, AccUpdate):
                 out.append(("AU", canon(s.acc), expr_id(s.value), None if s.index is None else expr_id(s.index)))
             elif isinstance(s, Store):
@@ -525,7 +530,7 @@ def _format_one(e, text):
         return f"({e.ix})"
     if isinstance(e, Op):
         args = ", ".join(text[a] for a in e.args)
-        attrs = "".join(f", {a}" for a in e.attrs)
+        attrs = "".join(f", {a}" for a in e.attrs) if e.op != "check_index" else f", site {e.attrs[1]}"
         suffix = f":{e.dtype.name}" if e.op == "cast" else ""
         return f"{e.op}{suffix}({args}{attrs})"
     return repr(e)

@@ -16,7 +16,10 @@ from .kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop,
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse)
+from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
+                    COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
+from . import checks
 
 
 # scalar ops the backends implement (the primitive name is the op name)
@@ -34,6 +37,7 @@ class _ProgramCtx:
         self.graph = graph
         self.use_blas = use_blas
         self.tile_windows = False
+        self.cpu_sums = True
         self.bufs = {}
         self.buffers = []
         self.n_vars = 0
@@ -51,6 +55,10 @@ class _ProgramCtx:
             self.buffers.append(b)
         self._tmp = 0
         self.consts = {}
+        self.check_indices = False       # data-dependent indices: checked (lower/checks.py) or clamped
+        self.status = None
+        self.check_sites = []
+        self.site_ids = {}
 
     def name(self, prefix):
         self._tmp += 1
@@ -180,7 +188,7 @@ class GroupLowerer:
             want = self.outer_for(n.out.type.shape)
             if not _idx_eq(idx, want):
                 raise FusionReject(n, f"{n.prim.name} result is read at another row than its own")
-            return Var(acc)
+            return narrow(acc, n.out.type.dtype)
         if n in grp.reductions:
             raise FusionReject(n, f"{n.prim.name} is used before its phase")
         rule = _RULES.get(n.prim.name)
@@ -213,7 +221,8 @@ class GroupLowerer:
 
     def accumulate(self, acc, shape, make_updates, out, at):
         """acc = init; serial loops over `shape` around make_updates(idx); out[at] = acc."""
-        return [AccInit(acc)] + self.nest(shape, make_updates, parallel=False) + [Store(out, at, Var(acc))]
+        return ([AccInit(acc)] + self.nest(shape, make_updates, parallel=False)
+                + [Store(out, at, narrow(acc, out.dtype))])
 
     def nest(self, shape, make_body, parallel=True):
         """Loops over `shape` around make_body(idx), collapsed where every index allows it."""
@@ -260,7 +269,7 @@ class GroupLowerer:
             accs = []
             for r in members:
                 op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
-                acc = Acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype)
+                acc = new_acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype, sprod(R))
                 accs.append((r, acc))
                 out_body.append(AccInit(acc))
 
@@ -271,9 +280,10 @@ class GroupLowerer:
                     xi = _spread(self.outer_idx_nonone + [c for c, d in zip(ridx, R) if not _is1(d)], x.type.shape)
                     val = self.emit(x, xi)
                     at = IndexValue(flat(ridx, R)) if acc.op == "argmax" else None
-                    stmts.append(AccUpdate(acc, val, at))
+                    stmts.append(AccUpdate(acc, cast_to(val, acc.dtype), at))
                 return stmts
-            out_body += self.nest(R, body, parallel=False)
+            loops = self.nest(R, body, parallel=False)
+            out_body += block_long_sums(loops, self.ctx.var) if self.ctx.cpu_sums else loops
             for r, acc in accs:
                 self.accs[r] = acc
         outer_outs, inner_outs = [], []
@@ -306,26 +316,59 @@ class GroupLowerer:
         if r.prim.name == "argmax":
             return self.lower_reduce_strided(r)
         axes = set(r.params["axes"])
-        out = self.ctx.buffer(r.out) if r is grp.root else self.ctx.scratch("colacc", r.out.type.dtype,
-                                                                             r.out.type.shape)
         O = r.out.type.shape
         dt = r.out.type.dtype
-        ident = Const(0, dt) if r.prim.name == "reduce_sum" else Const(
-            -np.inf if dt.is_float else np.iinfo(dt.np).min, dt)
+        is_sum = r.prim.name == "reduce_sum"
+        # long f32 sums accumulate into f64 scratch (accum.py; a GPU reduces each column in a block, in f64)
+        count = sprod([d for i, d in enumerate(S) if i in axes])
+        at = wide("sum", dt, count, SHORT_COL_SUM) if is_sum and self.ctx.cpu_sums else dt
+        direct = r is grp.root and at is dt
+        out = self.ctx.buffer(r.out) if direct else self.ctx.scratch("colacc", at, O)
+        ident = Const(identity("sum" if is_sum else "max", at), at)
         init = self.nest(O, lambda o: [Store(out, flat(o, O), ident)])
-        op = "add" if r.prim.name == "reduce_sum" else "maximum"
+        op = "add" if is_sum else "maximum"
 
-        def body(idx):
+        def body(idx, acc=out):
             kept = tuple(c for i, c in enumerate(idx) if i not in axes)
             fo = flat(kept, O)
-            return [Store(out, fo, Op(op, [Load(out, fo), self.emit(x, idx)], dt))]
+            return [Store(acc, fo, Op(op, [Load(acc, fo), cast_to(self.emit(x, idx), acc.dtype)], acc.dtype))]
         # the outermost loop may run in parallel only if it is a kept axis
-        body_ = init + self.nest(S, body, parallel=0 not in axes)
-        if r is grp.root:
+        loops = self.nest(S, body, parallel=0 not in axes)
+        if at is not dt and 0 in axes and len(loops) == 1:
+            loops = self.blocked_columns(loops, S, count, body, out, O, dt)
+        body_ = init + loops
+        if direct:
             return body_
+        if r is grp.root:
+            res = self.ctx.buffer(r.out)
+            return body_ + self.nest(O, lambda o: [Store(res, flat(o, O), cast_to(Load(out, flat(o, O)), dt))])
         self.anchor_buf = out
         self.anchor_map = lambda idx: flat(idx, O)
+        if at is not dt:
+            self.anchor_expr = lambda idx: cast_to(Load(out, flat(idx, O)), dt)
         return body_ + self._epilogue(grp.root)
+
+    def blocked_columns(self, loops, S, count, body, acc64, O, dt):
+        """The CPU's long f32 column sum (accum.py): blocks of COL_BLOCK rows into f32 scratch, each added into
+        the f64 accumulator (and reset), so the loop over rows reads and writes f32 like a plain f32 sum."""
+        acc32 = self.ctx.scratch("colblk", dt, O)
+
+        def flush(parallel):
+            return self.nest(O, lambda o: [
+                Store(acc64, flat(o, O), Op("add", [Load(acc64, flat(o, O)), cast_to(Load(acc32, flat(o, O)),
+                                                                                   acc64.dtype)], acc64.dtype)),
+                Store(acc32, flat(o, O), Const(0, dt))], parallel=parallel)
+        rows = self.nest(S, lambda idx: body(idx, acc32), parallel=False)
+        # terms each output gets per iteration of the outer (reduced) loop: a block holds at most COL_BLOCK
+        if len(rows) != 1:
+            return loops
+        E = rows[0].extent
+        per_row = sympy.simplify(sympy.sympify(count) / E)
+        if not per_row.is_Integer or int(per_row) > COL_BLOCK:
+            return loops
+        zero = self.nest(O, lambda o: [Store(acc32, flat(o, O), Const(0, dt))])
+        block = COL_BLOCK // int(per_row)
+        return zero + split_loop(rows[0], block, self.ctx.var, [], rows[0].body, flush(False)) + flush(True)
 
     def lower_reduce_strided(self, r):
         x = r.inputs[0]
@@ -334,15 +377,15 @@ class GroupLowerer:
         kept = [i for i in range(len(S)) if i not in axes]
         O = r.out.type.shape
         op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
-        acc = Acc(self.ctx.var("acc"), op, x.type.dtype)
-        out = self.ctx.buffer(r.out)
         R = [S[a] for a in axes]
+        acc = new_acc(self.ctx.var("acc"), op, x.type.dtype, sprod(R))
+        out = self.ctx.buffer(r.out)
 
         def body(oidx):
             def inner(ridx):
                 full = _placed(len(S), (kept, oidx), (axes, ridx))
                 at = IndexValue(flat(ridx, R)) if op == "argmax" else None
-                return [AccUpdate(acc, self.emit(x, full), at)]
+                return [AccUpdate(acc, cast_to(self.emit(x, full), acc.dtype), at)]
             return self.accumulate(acc, R, inner, out, flat(oidx, O))
         return self.nest(O, body)
 
@@ -598,7 +641,7 @@ class GroupLowerer:
             i = Load(ibuf, flat(idx[axis:axis + k], ind.type.shape))
             if i.dtype is not I64:
                 i = Op("cast", [i], I64)
-            i = Op("clamp", [i, _i64(0), as_expr(sadd(size, -1))], I64)
+            i = checks.index(self.ctx, i, size, n, axis, src=ind)
             oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
             return [Store(out, oi, Op("add", [Load(out, oi), Load(ubuf, flat(idx, ushape))], dt))]
         return body + self.nest(ushape, acc, parallel=False)
@@ -733,12 +776,19 @@ class ScalarBuilder:
 
 # ---- the whole program ----
 
-def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
+def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True,
+               check_indices=False) -> Program:
     """Kernels of a fusion plan. `tile_windows`: loop kernels holding a non-overlapping max-pool gradient iterate
-    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better)."""
+    per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better).
+    `cpu_sums`: the CPU's forms of long f32 sums (accum.py): rows in f32 blocks added in f64, columns into f64
+    scratch. A GPU keeps one f64 accumulator per thread (its threads already split a row into short parts) and
+    reduces each column in a block, in f64 registers, storing the f32 result without an extra launch.
+    `check_indices`: gathers check their data-dependent indices (lower/checks.py) instead of clamping them."""
     g = plan.graph
     ctx = _ProgramCtx(g, use_blas)
     ctx.tile_windows = tile_windows
+    ctx.cpu_sums = cpu_sums
+    ctx.check_indices = check_indices
     kernels, rejected, why = [], [], None
     for grp in plan.groups:
         try:
@@ -778,7 +828,10 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False) -> Program:
     for _, b in [o for o in outputs if o[0] == "buf"]:
         if b not in buffers:
             buffers.append(b)
-    return Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
+    prog = Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
+    if ctx.status is not None and ctx.status in used:
+        prog.status, prog.check_sites = ctx.status, ctx.check_sites
+    return prog
 
 
 def _placed(n, *placements):

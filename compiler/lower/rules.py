@@ -12,6 +12,7 @@ from ..errors import BackendError
 from ..ir.types import I64, BOOL
 from .kernel import Ix, Const, Load, IndexValue, Op, smul, sadd, sprod, strides
 from .index import ZERO, _is1, size_equal, as_expr, c_add, c_mul, flat, _pair, _all, _tap, _i64
+from . import checks
 
 
 # ---- index rules of the inlineable primitives ----
@@ -112,6 +113,9 @@ def _r_pad(L, n, idx):
     lo, hi = n.params["lo"], n.params["hi"]
     interior = n.params.get("interior") or (0,) * len(lo)
     dt = n.out.type.dtype
+    if any(isinstance(d, int) and d == 0 for d in x.type.shape):
+        # all padding: no element of x to read (a clamped index into an empty x is outside it)
+        return Const(n.params.get("value", 0.0), dt)
     conds, xi = [], []
     for c, a, b, itr, d in zip(idx, lo, hi, interior, x.type.shape):
         t = c_add(c, Ix.lit(-a)) if isinstance(c, Ix) else c_add(c, -a)
@@ -139,8 +143,11 @@ def _r_pad(L, n, idx):
 
 def _r_concat(L, n, idx):
     axis = n.params["axis"]
-    xs = n.inputs
+    # empty pieces hold nothing to read (a clamped index into one is outside it)
+    xs = [x for x in n.inputs if not (isinstance(x.type.shape[axis], int) and x.type.shape[axis] == 0)]
     dt = n.out.type.dtype
+    if not xs:
+        return Const(0, dt)
     offs = [0]
     for x in xs:
         offs.append(sadd(offs[-1], x.type.shape[axis]))
@@ -189,7 +196,19 @@ def _r_one_hot(L, n, idx):
     lab = L.emit(labels, idx[:-1])
     if lab.dtype is not I64:
         lab = Op("cast", [lab], I64)
+    if L.ctx.check_indices:
+        # a label outside [0, C) is an IndexError, as NumPy's np.eye(C)[labels] (callers wrap negatives first)
+        lab = checks.index(L.ctx, lab, n.params["num_classes"], n, labels.type.ndim, src=labels)
     return Op("cast", [Op("eq", [lab, as_expr(idx[-1])], BOOL)], n.out.type.dtype)
+
+
+def _r_check_index(L, n, idx):
+    v = L.emit(n.inputs[0], idx)
+    if not L.ctx.check_indices:
+        return v                         # (the take it feeds clamps)
+    i = v if v.dtype is I64 else Op("cast", [v], I64)
+    i = checks.index(L.ctx, i, n.params["size"], n, n.params["axis"], src=n.inputs[0])
+    return i if v.dtype is I64 else Op("cast", [i], v.dtype)
 
 
 def _r_take(L, n, idx):
@@ -199,7 +218,7 @@ def _r_take(L, n, idx):
     i = L.emit(ind, idx[axis:axis + k])
     if i.dtype is not I64:
         i = Op("cast", [i], I64)
-    i = Op("clamp", [i, _i64(0), as_expr(sadd(x.type.shape[axis], -1))], I64)
+    i = checks.index(L.ctx, i, x.type.shape[axis], n, axis, src=ind)
     return L.emit(x, idx[:axis] + (i,) + idx[axis + k:])
 
 
@@ -308,5 +327,5 @@ def _r_cast(L, n, idx):
 _RULES = {"broadcast_in_dim": _r_broadcast, "reshape": _r_reshape, "transpose": _r_transpose, "slice": _r_slice,
           "rev": _r_rev, "pad": _r_pad, "concatenate": _r_concat, "const": _r_const, "dim": _r_dim,
           "one_hot": _r_one_hot, "take": _r_take, "random_uniform": _r_random, "max_pool2d": _r_pool,
-          "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp,
+          "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp, "check_index": _r_check_index,
           "cast": _r_cast}

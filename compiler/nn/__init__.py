@@ -84,6 +84,9 @@ def cross_entropy(logits, labels):
         if tuple(labels.shape) != tuple(logits.shape[:-1]):
             raise ShapeError(f"cross_entropy: integer labels of shape {tuple(labels.shape)} do not fit logits of "
                              f"shape {tuple(logits.shape)}; expected {tuple(logits.shape[:-1])}")
+        # a label indexes the class axis as NumPy indexing would (-log_softmax(logits)[..., label]): negative ones
+        # wrap, ones out of range are an IndexError (one_hot checks them)
+        labels = np.where(labels < 0, labels + c, labels)
         target = P.one_hot(labels, num_classes=c, dtype=to_dtype(ls.dtype))
     else:
         if labels.ndim != logits.ndim:

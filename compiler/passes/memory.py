@@ -73,6 +73,10 @@ def plan_memory(program):
         heapq.heappush(busy, (last[b], best))
         b.slot = slot + best
     program.n_slots = slot + len(slots)
+    for b in program.buffers:
+        if b.role == "status":           # run-time checks' error status: always the last slot
+            b.slot = program.n_slots
+            program.n_slots += 1
     program.slot_sizes = {slot + i: members for i, (_, members) in enumerate(slots)}
     program.temp_bytes = sum(max(_static_or_zero(m) for m in members) for _, members in slots)
     return program

@@ -1,4 +1,5 @@
-"""Sources and index ops: const, dim (a symbolic size as a value), one_hot, take (integer gather), random_uniform."""
+"""Sources and index ops: const, dim (a symbolic size as a value), one_hot, take (integer gather), check_index,
+random_uniform."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,18 @@ def _one_hot_shape(labels, num_classes, dtype=F32, **_):
     return TensorType(dtype, labels.shape + (as_dim(num_classes),))
 
 
+def check_indices(idx, size, axis):
+    """NumPy's IndexError for an index outside [0, size) (negative ones were wrapped by the caller: the message
+    shows the index as written)."""
+    idx = np.asarray(idx)
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        v = int(bad.flat[0])
+        raise IndexError(f"index {v - size if v < 0 else v} is out of bounds for axis {axis} with size {size}")
+
+
 def _one_hot_np(labels, num_classes, dtype=F32):
+    check_indices(labels, num_classes, labels.ndim)
     return (labels[..., None] == np.arange(num_classes)).astype(to_dtype(dtype).np)
 
 
@@ -47,8 +59,31 @@ def _take_shape(x, idx, axis, **_):
     return TensorType(x.dtype, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
 
 
-# NOTE: out-of-range indices are clamped (as jax.numpy does), so compiled code never reads out of bounds.
-take = Primitive("take", numpy=lambda x, idx, axis: np.take(x, idx, axis=axis, mode="clip"),
+def _check_index_shape(idx, size, axis, **_):
+    if not idx.dtype.is_int:
+        raise DTypeError(f"check_index: indices must be integers, got {idx}")
+    return idx
+
+
+def _check_index_np(idx, size, axis):
+    check_indices(idx, size, axis)
+    return idx.copy()
+
+
+# The identity on indices in [0, size): an index out of range is NumPy's IndexError for `axis` (ops puts it on each
+# traced component of a multi-axis index x[i, j], which take then sees only linearised).
+check_index = Primitive("check_index", numpy=_check_index_np, shape=_check_index_shape, kind="elementwise",
+                        differentiable=False, **zero_derivative)
+
+
+def _take_np(x, idx, axis):
+    check_indices(idx, x.shape[axis], axis)
+    return np.take(x, idx, axis=axis)
+
+
+# NOTE: indices are in [0, size) (ops wrap negative ones, or clip them for mode="clip"); one out of range is
+# NumPy's IndexError, here and in compiled code (lower/checks.py), which never reads out of bounds either way.
+take = Primitive("take", numpy=_take_np,
                  shape=_take_shape, kind="other", **linear(
                      lambda ct, x, idx, axis: (scatter_add(ct, idx, axis=axis, size=shape_of(x)[axis]), None)))
 
@@ -63,12 +98,13 @@ def _scatter_shape(updates, idx, axis, size, **_):
 
 
 def _scatter_np(updates, idx, axis, size):
+    check_indices(idx, size, axis)
     out = np.zeros(updates.shape[:axis] + (size,) + updates.shape[axis + idx.ndim:], updates.dtype)
-    np.add.at(out, (slice(None),) * axis + (np.clip(idx, 0, size - 1),), updates)
+    np.add.at(out, (slice(None),) * axis + (idx,), updates)
     return out
 
 
-# The transpose of take: out[..., idx[j], ...] += updates[..., j, ...] (np.add.at), indices clamped as take's.
+# The transpose of take: out[..., idx[j], ...] += updates[..., j, ...] (np.add.at), indices checked as take's.
 scatter_add = Primitive("scatter_add", numpy=_scatter_np, shape=_scatter_shape, kind="other", **linear(
     lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)))
 

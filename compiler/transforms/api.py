@@ -13,7 +13,8 @@ import numpy as np
 from .. import pytree
 from ..errors import TraceError, ShapeError
 from ..ir.types import dims_equal
-from ..trace import Tracer, abstractify, trace_flat
+from ..inputs import eager_array
+from ..trace import Tracer, abstractify, is_weak, trace_flat
 from .graphs import partition, run
 from .jvp import jvp_graph, float_inputs
 from .vjp import vjp_graph, value_and_grad_graph
@@ -26,8 +27,9 @@ def _name(fn):
 def trace_args(fn, args, name=None):
     """Trace fn(*args) on the args' types: (graph, flat args ready for evaluate incl. captured values)."""
     leaves, in_tree = pytree.flatten(tuple(args))
-    leaves = [x if isinstance(x, Tracer) else np.asarray(x) for x in leaves]
-    g, captured = trace_flat(fn, in_tree, [abstractify(x) for x in leaves], name or _name(fn))
+    weak = [is_weak(x) for x in leaves]           # Python scalars stay weak inside (NEP 50: f32 * 2.0 is f32)
+    leaves = [x if isinstance(x, Tracer) else eager_array(x) for x in leaves]
+    g, captured = trace_flat(fn, in_tree, [abstractify(x) for x in leaves], name or _name(fn), weak=weak)
     return g, leaves + list(captured)
 
 

@@ -1,0 +1,66 @@
+"""Run-time checks in kernels: a data-dependent index out of range sets an error status instead of reading junk.
+
+A Program with checks has one extra buffer, `status` (i64[4], role 'status', the last slot of the entry's bufs):
+all zero on entry; a failing check writes [site + 1, value, bound, 0] (compare-and-swap on word 0, so one
+failure wins when threads race) and the runtime raises the site's exception after the call
+(runtime/status.py). The GPU writes at the failing element; the CPU keeps an or and a max of the failures per
+function and writes once before returning (codegen/llvm.py), so gather loops stay vectorised.
+`Program.check_sites` is the table of sites, JSON-ready (it goes into the program's metadata):
+
+    {"exc": "IndexError", "message": "index {value} is out of bounds for axis {axis} with size {bound}",
+     "axis": 0, "wrap": true, "where": "\n  at model.py:12 in f:   return t[i]"}
+
+`wrap`: NumPy wrapped a negative index before the check (i + size), so a negative value is reported as the
+index the user wrote (value - bound). The kernel IR op is `check_index(i, bound, status, site) -> i64`: i when
+0 <= i < bound, else 0 (the load stays in bounds) and the status is set. Other checks (shape guards, a debug
+bounds mode) can add sites with their own exception and message to the same table.
+"""
+from __future__ import annotations
+
+from ..errors import format_loc
+from ..ir.types import I64
+from .kernel import Buffer, Op, sadd
+from .index import as_expr, _i64
+
+# primitives whose lowering checks data-dependent indices (their source lines go into the disk-cache key)
+CHECKED_PRIMS = ("take", "one_hot", "scatter_add", "check_index")
+
+STATUS_WORDS = 4
+
+
+def index(ctx, i, bound, node, axis, wrap=True, src=None):
+    """The i64 index i, checked against [0, bound) at node's source line when ctx checks indices; clamped
+    into [0, bound - 1] (the old, unchecked behaviour) when it does not. `src`: the graph value i was loaded
+    from, when a constant known to be in range needs neither."""
+    if _const_in_range(src, bound):
+        return i
+    if not ctx.check_indices:
+        return Op("clamp", [i, _i64(0), as_expr(sadd(bound, -1))], I64)
+    if ctx.status is None:
+        ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
+        ctx.buffers.append(ctx.status)
+    key = (id(node), axis)
+    site = ctx.site_ids.get(key)
+    if site is None:
+        site = ctx.site_ids[key] = len(ctx.check_sites)
+        loc = getattr(node, "loc", None)
+        ctx.check_sites.append({
+            "exc": "IndexError", "axis": axis, "wrap": bool(wrap),
+            "message": "index {value} is out of bounds for axis {axis} with size {bound}",
+            "where": format_loc(loc) if loc is not None else "",
+        })
+    return Op("check_index", [i, as_expr(bound)], I64, attrs=(ctx.status, site))
+
+
+def _const_in_range(v, bound):
+    n = getattr(v, "node", None)
+    if n is None or n.prim.name != "const" or not isinstance(bound, int):
+        return False
+    a = n.params["value"]
+    return a.size == 0 or bool(a.min() >= 0 and a.max() < bound)
+
+
+def site_key(graph):
+    """What the check sites of a graph's program depend on beyond its printed IR: the checked nodes' lines."""
+    return ";".join(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-"
+                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS)
