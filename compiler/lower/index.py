@@ -149,8 +149,8 @@ def _walk_ix(stmts, found):
             found.extend(x for x in (s.a_off, s.b_off, s.c_off) if isinstance(x, Ix))
 
 
-def rewrite_ix(stmts, fn):
-    """Rebuild statements with every Ix replaced by fn(Ix)."""
+def rewrite_ix(stmts, fn, load_buf=None):
+    """Rebuild statements with every Ix replaced by fn(Ix) (and every load's buffer b by load_buf(b))."""
     memo = {}
 
     def ix(i):
@@ -160,7 +160,8 @@ def rewrite_ix(stmts, fn):
         # operands first, no recursion (see postorder)
         for x in postorder([e], stop=lambda x: id(x) in memo):
             if isinstance(x, Load):
-                r = Load(x.buf, fn(x.index) if isinstance(x.index, Ix) else memo[id(x.index)])
+                r = Load(x.buf if load_buf is None else load_buf(x.buf),
+                         fn(x.index) if isinstance(x.index, Ix) else memo[id(x.index)])
             elif isinstance(x, IndexValue):
                 r = IndexValue(fn(x.ix))
             elif isinstance(x, Op):

@@ -15,7 +15,7 @@ from ..passes.fuse import FusionReject, reduce_split, _sq_equal, shapes_equal
 from .kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm, Buffer,
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
-                    _i64, collapse)
+                    _i64, collapse, rewrite_ix)
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
                     COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
@@ -704,28 +704,7 @@ def _window_tiling(grp, D):
 
 def _replace_load_buf(stmts, old, new):
     """Statements with loads of `old` reading `new` instead."""
-    memo = {}
-
-    def expr(e):
-        for x in postorder([e], stop=lambda x: id(x) in memo):      # operands first, no recursion
-            if isinstance(x, Load):
-                r = Load(new if x.buf is old else x.buf, x.index if isinstance(x.index, Ix) else memo[id(x.index)])
-            elif isinstance(x, Op):
-                r = Op(x.op, [memo[id(a)] for a in x.args], x.dtype, x.attrs)
-            else:
-                r = x
-            memo[id(x)] = r
-        return memo[id(e)]
-
-    def stmt(s):
-        if isinstance(s, Loop):
-            return Loop(s.var, s.extent, [stmt(t) for t in s.body], s.parallel)
-        if isinstance(s, Store):
-            return Store(s.buf, s.index if isinstance(s.index, Ix) else expr(s.index), expr(s.value))
-        if isinstance(s, AccUpdate):
-            return AccUpdate(s.acc, expr(s.value), None if s.index is None else expr(s.index))
-        return s
-    return [stmt(s) for s in stmts]
+    return rewrite_ix(stmts, lambda ix: ix, load_buf=lambda b: new if b is old else b)
 
 
 def _spread(nonone, shape):
