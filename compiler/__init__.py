@@ -4,7 +4,7 @@
     g = cc.trace(lambda x: np.tanh(x) * 2, cc.Spec("f32[N,4]"))
     print(g)
 """
-from .errors import ViveError, TraceError, ShapeError, DTypeError, BackendError, VerifyError, ParseError  # noqa: F401
+from .errors import ViveError, TraceError, ShapeError, DTypeError, BackendError, VerifyError, ParseError, BoundsError  # noqa: F401
 from .ir import Graph, Spec, TensorType, parse, print_graph, verify  # noqa: F401
 from .trace import trace, interpret, evaluate  # noqa: F401
 from . import primitives  # noqa: F401

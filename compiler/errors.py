@@ -16,12 +16,20 @@ class ShapeError(ViveError, ValueError):
     """Shapes that do not fit an op (the op, both shapes, the user's file:line)."""
 
 
+class IndexOutOfBounds(ShapeError, IndexError):
+    """A constant index outside its axis (x[5] of 3 elements): NumPy's IndexError."""
+
+
 class DTypeError(ViveError, TypeError):
     """Unsupported dtype, or dtypes that do not fit an op."""
 
 
 class BackendError(ViveError):
     """A backend cannot do what was asked (e.g. no CUDA device)."""
+
+
+class BoundsError(ViveError, IndexError):
+    """Compiled code indexed outside a buffer (caught by the VIVE_CHECK_BOUNDS debug build): a vive bug."""
 
 
 class VerifyError(ViveError):
