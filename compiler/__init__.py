@@ -4,12 +4,13 @@
     g = cc.trace(lambda x: np.tanh(x) * 2, cc.Spec("f32[N,4]"))
     print(g)
 """
-from .errors import ViveError, TraceError, ShapeError, BoundsError, DTypeError, BackendError, VerifyError, ParseError  # noqa: F401
+from .errors import ViveError, TraceError, ShapeError, DTypeError, BackendError, VerifyError, ParseError, BoundsError  # noqa: F401
 from .ir import Graph, Spec, TensorType, parse, print_graph, verify  # noqa: F401
 from .trace import trace, interpret, evaluate  # noqa: F401
 from . import primitives  # noqa: F401
 from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian, check_grads  # noqa: F401
 from . import nn, optim, data  # noqa: F401
+from .checkpoint import save, load, CheckpointError  # noqa: F401  (cc.save / cc.load: pytrees in one .npz)
 from .compile import compile  # noqa: F401,E402  (cc.compile; the module is compiler.compile)
 from .codegen import cuda_backend as cuda  # noqa: F401,E402  (registers backend="cuda"; cc.cuda.to_device/to_host)
 from .dump import dump  # noqa: F401  (cc.dump: any stage as text; the module is compiler.dump)

@@ -10,7 +10,9 @@ Shapes: the first call with a signature compiles code specialised to its exact s
 BLAS sizes known). When a later call differs only in some dimensions (a smaller last batch, a new batch
 size), those dimensions become symbolic and the function is compiled once more for every size of them
 (torch.compile's "automatic dynamic shapes"): a training loop compiles at most twice, never once per size.
-`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front.
+`f.lower(cc.Spec("f32[N,784]"), ...)` compiles the symbolic version up front. A symbolic version carries the
+guards its trace recorded (compiler/guards.py: N >= 3 for x[:3], ...); a call whose sizes break them gets another
+version, and any failure of a symbolic trace falls back to a version for the exact shapes.
 """
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 from runtime import status as rt_status
 
-from . import debug, inputs, pytree
-from .errors import BackendError, DTypeError, TraceError, ViveError
+from . import debug, guards, inputs, pytree
+from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
 from .lower.checks import STATUS_WORDS, site_key
@@ -46,6 +48,9 @@ from .trace import Tracer, trace_flat
 _FORMAT = "vive-program-v1"
 _C_ALIGNED = inputs.C_ALIGNED
 _ALIGN = 64
+# symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
+# specialised to its shapes instead (a function branching on many sizes does not keep retracing symbolically)
+MAX_SYMBOLIC_VERSIONS = 4
 
 
 def _new_output(shape, dtype):
@@ -156,7 +161,7 @@ class Executable:
 
     def __init__(self, meta, call, consts, in_types, out_tree, name):
         self.meta = meta
-        self._call = call
+        self._call = _with_status(call, name) if meta.get("status") else call
         self._consts = consts
         self.in_types = in_types
         self.out_tree = out_tree
@@ -179,7 +184,13 @@ class Executable:
             self._out_shape_fn = _size_fn([list(s) for s in out_shapes], dims)
             self._slot_fn = _size_fn([list(s) for s in slots], dims)
             self._in_shapes = [t.shape for t in in_types]
+            try:        # the input shapes as plain Python over the dims: no sympy on a call
+                self._in_shape_fn = _size_fn([list(s) for s in self._in_shapes], dims)
+            except (KeyError, BackendError):
+                self._in_shape_fn = None
         self._tls = threading.local()
+        self.guards = []
+        self._guard_ok = None
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
         self._checks = meta.get("checks") or []      # run-time check sites: a status array goes last (checks.py)
         self._single = len(outs) == 1 and outs[0][0] == "buf" and out_tree is not None and out_tree.kind == "leaf"
@@ -265,6 +276,12 @@ class Executable:
             dims = tuple(arrays[i].shape[ax] for i, ax in self._dim_src)
             if not checked:
                 self._check_shapes(arrays, dims)
+                if not self.guards_hold(arrays):
+                    bad = [str(g) for g in self.guards if not guards.checker([g], *self._guard_names())(
+                        [a.shape for a in arrays])]
+                    raise ShapeError(f"{self.name}: this version was compiled for sizes with {', '.join(bad)} "
+                                     f"(the trace relied on it); these shapes break it. Call the cc.compile'd "
+                                     f"function, which compiles another version for them")
             shapes = self._out_shape_fn(dims)
             slot_bytes = self._slot_fn(dims)
             slot_bytes = [max(s) if s else 0 for s in slot_bytes]
@@ -302,7 +319,18 @@ class Executable:
                 res.append(res[x].copy())
         return pytree.unflatten(self.out_tree, res)
 
+    def _guard_names(self):
+        names = {}
+        for i, t in enumerate(self.in_types):
+            for ax, d in enumerate(t.shape):
+                if not isinstance(d, int) and d.is_Symbol:
+                    names.setdefault(d, f"s[{i}][{ax}]")
+        return names, _pyexpr
+
     def _check_shapes(self, arrays, dims):
+        if self._in_shape_fn is not None and all(
+                a.shape == w for a, w in zip(arrays, self._in_shape_fn(dims))):
+            return
         env = dict(zip(self.dims, dims))
         for i, (a, shape) in enumerate(zip(arrays, self._in_shapes)):
             if len(a.shape) != len(shape):
@@ -314,8 +342,36 @@ class Executable:
                                      f"{self.in_types[i]} (with {', '.join(f'{k}={v}' for k, v in env.items())})")
 
     def fits(self, leaves):
-        """Whether these (already converted) arrays fit the symbolic signature."""
-        return fits_signature(leaves, self.in_types)
+        """Whether these (already converted) arrays fit the symbolic signature and its guards."""
+        return fits_signature(leaves, self.in_types) is True and self.guards_hold(leaves)
+
+    def set_guards(self, rels):
+        """The facts about symbolic sizes this version relies on (sympy relations over the input symbols)."""
+        names, _ = self._guard_names()
+        rels = [g for g in rels if g.free_symbols <= set(names)]
+        self.guards = rels
+        self._guard_ok = guards.checker(rels, names, _pyexpr)
+
+    def guards_hold(self, leaves):
+        return self._guard_ok is None or self._guard_ok([a.shape for a in leaves])
+
+
+def _with_status(call, name):
+    """The native call of a program that reports an int32 status (VIVE_CHECK_BOUNDS): its address goes after
+    the dims; a nonzero status raises once the kernels are done."""
+    def checked(*args):
+        status = np.zeros(1, np.int32)
+        call(*args, status.ctypes.data)
+        if status[0]:
+            _raise_status(int(status[0]), name)
+    return checked
+
+
+def _raise_status(code, name):
+    if code == 1:       # codegen.llvm.STATUS_OUT_OF_BOUNDS
+        raise BoundsError(f"{name}: a kernel accessed an index outside its buffer (VIVE_CHECK_BOUNDS caught it; "
+                          f"this is a vive bug: please report it with the function and the shapes)")
+    raise BackendError(f"{name}: the compiled code returned status {code}")
 
 
 def fits_signature(leaves, in_types):
@@ -370,6 +426,7 @@ class Lowered:
         self.executable = None
         self.timings = {}
         self.cache_hit = False
+        self.check_bounds = backend == "cpu" and debug.check_bounds()     # VIVE_CHECK_BOUNDS, fixed per compile
 
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
@@ -428,7 +485,7 @@ class Lowered:
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
                                 data_layout=t.data_layout, entry=_entry_name(self.name),
-                                stream_bytes=runtime.last_level_cache_bytes())
+                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds)
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
 
@@ -510,7 +567,7 @@ def _version():
     return f"vive-{__version__}"
 
 
-def _program_meta(program, ir_text, entry):
+def _program_meta(program, ir_text, entry, check_bounds=False):
     bufs_out = []
     outputs = []
     index = {}
@@ -532,7 +589,7 @@ def _program_meta(program, ir_text, entry):
         "dims": [str(s) for s in program.dims],
         "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
         "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes, "checks": checks,
-        "n_kernels": len(program.kernels),
+        "n_kernels": len(program.kernels), "status": bool(check_bounds),
     }, [b.array for b in consts]
 
 
@@ -574,6 +631,7 @@ def _graph_key(graph, backend, check_indices=True):
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
+                 "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree),
                  f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
@@ -589,7 +647,8 @@ def _env_key():
     t = runtime.host_target()
     blas = _blas()
     return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
-                      json.dumps(blas, sort_keys=True) if blas else "noblas"))
+                      json.dumps(blas, sort_keys=True) if blas else "noblas",
+                      "check-bounds" if debug.check_bounds() else ""))
 
 
 def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
@@ -621,11 +680,11 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
         low.cache_hit = True
     else:
         ir_text = low.llvm_ir()
-        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name))
+        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name), low.check_bounds)
     t1 = time.perf_counter()
     module = runtime.compile_module(meta["ir"], version=_version())
     low._module = module
-    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]))
+    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]) + meta.get("status", False))
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
     low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
@@ -661,6 +720,8 @@ class CompiledFunction:
         self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
+        self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
+        self._no_symbolic = set()    # static keys whose symbolic trace failed: exact shapes only
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0, "shared": 0}
         self._hits = 0               # fast-path hits (not under the lock; an int add is atomic enough here)
@@ -752,24 +813,41 @@ class CompiledFunction:
                 reason = self._reason(types, tree, static)
             exe = None
             if seen and not any(isinstance(x, TensorType) for x in leaves):
-                sym_types = _generalize(seen[0], types)
-                if sym_types is not None:
-                    try:
-                        exe = self._compile(sym_types, tree, static, len(args), weak,
-                                            reason + "; compiling a version for every size of "
-                                            + ", ".join(sorted({str(d) for t in sym_types for d in t.shape
-                                                                if not isinstance(d, int)})))
-                        self._symbolic.append((skey, exe))
-                    except ViveError as e:
-                        debug.log_compile(self.__name__, f"symbolic version failed ({e}); compiling for these "
-                                                         f"shapes only")
-                        exe = None
-            if exe is None:
-                exe = self._compile(types, tree, static, len(args), weak, reason)
+                exe = self._symbolic_version(skey, seen[0], types, leaves, tree, static, len(args), weak, reason)
+            if not exe:
+                failed, exe = exe is False, self._compile(types, tree, static, len(args), weak, reason)
+                if failed:      # the sizes were fine, the symbolic trace was not: don't retrace it every size
+                    self._no_symbolic.add(skey)
             seen.append(types)
             self._cache[sig] = exe
             self._remember_fast(args, tree, static, exe)
             return exe.run(leaves)
+
+    def _symbolic_version(self, skey, old, types, leaves, tree, static, n_args, weak, reason):
+        """A version for every size of the dims that differ from an earlier call (its guards decided with these
+        sizes), or None (False: the symbolic trace failed): then the caller compiles for these shapes only."""
+        if skey in self._no_symbolic or sum(1 for k, _ in self._symbolic if k == skey) >= MAX_SYMBOLIC_VERSIONS:
+            return None
+        keep = self._concrete.setdefault(skey, set())
+        while True:
+            sym_types = _generalize(old, types, keep)
+            if sym_types is None:
+                return None
+            dims = ", ".join(sorted({str(d) for t in sym_types for d in t.shape if not isinstance(d, int)}))
+            try:
+                exe = self._compile(sym_types, tree, static, n_args, weak,
+                                    f"{reason}; compiling a version for every size of {dims}", example=leaves)
+            except guards.Specialize as e:
+                # those sizes stay concrete in this signature's later versions too
+                keep |= {(i, ax) for i, t in enumerate(sym_types) for ax, d in enumerate(t.shape) if d in e.symbols}
+                debug.log_compile(self.__name__, f"{e}; keeping those sizes concrete")
+                continue
+            except Exception as e:      # noqa: BLE001 -- any failure of the symbolic trace: specialise instead
+                debug.log_compile(self.__name__, f"symbolic version failed ({type(e).__name__}: {e}); compiling "
+                                                 f"for these shapes only")
+                return False
+            self._symbolic.append((skey, exe))
+            return exe
 
     def _types(self, leaves, tree):
         try:
@@ -807,12 +885,18 @@ class CompiledFunction:
         return dict(self.options, check_indices=self.check_indices,
                     weak_limits=repr(sorted((i, str(d)) for i, d in getattr(graph, "weak_limits", {}).items())))
 
-    def _compile(self, types, tree, static, n_args, weak, reason):
+    def _compile(self, types, tree, static, n_args, weak, reason, example=None):
+        """Trace and build for these types; symbolic sizes take their example values from the leaves `example`
+        (else stand-ins) to decide facts about sizes, and the version checks those guards on each call."""
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
-        graph, captured = trace_flat(fn, tree, types, name, weak=weak)
+        free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
+        env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
+        with guards.recording(env, hinted=example is None) as gctx:
+            graph, captured = trace_flat(fn, tree, types, name, weak=weak)
+        graph.guards = list(gctx.guards)
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
@@ -836,6 +920,9 @@ class CompiledFunction:
         exe = low.executable
         exe.lowered = low
         exe.weak_limits = dict(getattr(graph, "weak_limits", {}))
+        if free:
+            # NOTE: symbols are positive in sympy (shapes simplify with it): every version relies on sizes >= 1
+            exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
 
     def lower(self, *args_or_specs) -> Lowered:
@@ -846,7 +933,10 @@ class CompiledFunction:
         types = self._types(leaves, tree)
         weak = tuple(map(inputs.is_weak, leaves))
         with self._lock:
-            exe = self._compile(types, tree, static, len(args_or_specs), weak, "lower()")
+            try:
+                exe = self._compile(types, tree, static, len(args_or_specs), weak, "lower()")
+            except guards.Specialize as e:
+                raise TraceError(f"{self.__name__}: {e}; compile it for concrete sizes") from None
             if any(not isinstance(d, int) for t in types for d in t.shape):
                 skey = (tree, static, tuple((t.dtype.name, len(t.shape)) for t in types), weak)
                 self._symbolic.insert(0, (skey, exe))
@@ -866,19 +956,20 @@ def _raises(f, x):
     return False
 
 
-def _generalize(old_types, new_types):
-    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one)."""
+def _generalize(old_types, new_types, keep=()):
+    """Types with the dims that differ between two calls made symbolic (equal (old, new) pairs share one), but
+    not those at (argument, axis) in `keep` nor sizes 0 (symbols are positive)."""
     if len(old_types) != len(new_types):
         return None
     names = {}
     out = []
     changed = False
-    for a, b in zip(old_types, new_types):
+    for i, (a, b) in enumerate(zip(old_types, new_types)):
         if a.dtype is not b.dtype or len(a.shape) != len(b.shape):
             return None
         shape = []
-        for x, y in zip(a.shape, b.shape):
-            if x == y:
+        for ax, (x, y) in enumerate(zip(a.shape, b.shape)):
+            if x == y or y == 0 or (i, ax) in keep:
                 shape.append(y)
             else:
                 key = (x, y)

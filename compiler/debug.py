@@ -1,4 +1,4 @@
-"""Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR and VIVE_LOG_COMPILES.
+"""Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR, VIVE_LOG_COMPILES, VIVE_CHECK_BOUNDS.
 
 VIVE_DEBUG=1 logs each pass with node count and time (and verifies after each pass); 2 adds the IR after
 each pass; 3 LLVM IR before/after optimization; 4 assembly/PTX. VIVE_DUMP_DIR=dir makes every compile
@@ -45,6 +45,13 @@ def log_compiles() -> bool:
     """VIVE_LOG_COMPILES=1 (or VIVE_DEBUG>=1): print each compile with its reason."""
     raw = os.environ.get("VIVE_LOG_COMPILES", "").strip().lower()
     return raw not in ("", "0", "false", "no", "off") or debug_level() >= 1
+
+
+def check_bounds() -> bool:
+    """VIVE_CHECK_BOUNDS=1: CPU kernels check every load and store against its buffer; a bad index makes the call
+    raise BoundsError (a debug build: slower, never a crash)."""
+    raw = os.environ.get("VIVE_CHECK_BOUNDS", "").strip().lower()
+    return raw not in ("", "0", "false", "no", "off")
 
 
 # ---- logging ----

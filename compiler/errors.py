@@ -16,9 +16,9 @@ class ShapeError(ViveError, ValueError):
     """Shapes that do not fit an op (the op, both shapes, the user's file:line)."""
 
 
-class BoundsError(ShapeError, IndexError):
-    """An index or axis out of range for a known size: NumPy raises IndexError there (numpy.exceptions.AxisError is
-    both a ValueError and an IndexError), so code that catches either keeps working."""
+class IndexOutOfBounds(ShapeError, IndexError):
+    """A constant index or axis out of range for a known size (x[5] of 3 elements): NumPy raises IndexError there
+    (numpy.exceptions.AxisError is both a ValueError and an IndexError), so code catching either keeps working."""
 
 
 class DTypeError(ViveError, TypeError):
@@ -27,6 +27,10 @@ class DTypeError(ViveError, TypeError):
 
 class BackendError(ViveError):
     """A backend cannot do what was asked (e.g. no CUDA device)."""
+
+
+class BoundsError(ViveError, IndexError):
+    """Compiled code indexed outside a buffer (caught by the VIVE_CHECK_BOUNDS debug build): a vive bug."""
 
 
 class VerifyError(ViveError):

@@ -12,10 +12,12 @@ import numpy as np
 import sympy
 
 from . import primitives as P
-from .errors import TraceError, DTypeError, ShapeError, BoundsError, format_loc
+from .errors import TraceError, DTypeError, ShapeError, IndexOutOfBounds, format_loc
 from .ir.types import (TensorType, dtype as _dtype, F32, F64, I64, BOOL, as_dim, prod, dims_equal,
                        broadcast_shapes)
 from .trace import Tracer, user_loc
+from . import guards
+from .guards import SymDim
 
 _PY_SCALARS = (bool, int, float)
 
@@ -35,6 +37,8 @@ def to_dtype(x):
 def _aval(x) -> TensorType:
     if isinstance(x, Tracer):
         return x.aval
+    if isinstance(x, SymDim):
+        return TensorType(I64, ())
     if isinstance(x, _PY_SCALARS):
         return TensorType(to_dtype(np.asarray(x).dtype), ())
     if isinstance(x, sympy.Basic):
@@ -53,8 +57,9 @@ def _np_dtype_or_scalar(x):
         return x
     if isinstance(x, Tracer) and x._weak:
         return _WEAK_STANDIN[x.aval.dtype.name]     # a Python scalar argument: promoted by kind only (NEP 50)
-    if isinstance(x, sympy.Basic):
-        return 0        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy
+    if isinstance(x, (sympy.Basic, SymDim)):
+        # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy (2.0 * x.shape[0] a weak float)
+        return 0 if guards.unwrap(x).is_integer else 0.0
     return _aval(x).dtype.np
 
 
@@ -70,6 +75,7 @@ def asarg(x, dt=None):
                 _note_weak_cast(x, to_dtype(dt))
             return P.cast(x, dtype=to_dtype(dt))
         return x
+    x = guards.unwrap(x)
     if isinstance(x, sympy.Basic) and x.free_symbols:
         # a symbolic size used as a value (x.sum() / x.shape[0]) becomes a dim node
         return P.dim(expr=x, dtype=to_dtype(dt) if dt is not None else I64)
@@ -345,7 +351,7 @@ def _axes(x, axis):
     for a in axes:
         a = int(a)
         if not -nd <= a < nd:
-            raise _err(BoundsError, f"axis {a} is out of bounds for an array of dimension {nd}")
+            raise _err(IndexOutOfBounds, f"axis {a} is out of bounds for an array of dimension {nd}")
         out.append(a % nd if nd else 0)
     return tuple(out)
 
@@ -399,6 +405,8 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     if isinstance(n, int):
         k = builtins.max(n - ddof, 0)          # NumPy divides by max(n - ddof, 0): nan or inf when it is 0
         return multiply(s, np.asarray(1.0 / k, dt.np)) if k else true_divide(s, np.asarray(0, dt.np))
+    if ddof and guards.le(n - ddof, 0):
+        return true_divide(s, np.asarray(0, dt.np))
     return true_divide(s, _as_scalar(n - ddof, dt))
 
 
@@ -513,6 +521,7 @@ def reshape(x, *shape, order="C", **kw):
 def _as_dim_arg(d):
     if isinstance(d, Tracer):
         raise _err(TraceError, "reshape with a traced size; use x.shape[...] (static or symbolic) instead")
+    d = guards.unwrap(d)
     if isinstance(d, sympy.Basic):
         return as_dim(d)
     return int(d)
@@ -557,6 +566,10 @@ def expand_dims(x, axis):
 
 def squeeze(x, axis=None):
     t = _aval(x)
+    for i, d in enumerate(t.shape):
+        if not isinstance(d, int) and (axis is None or i in _axes(x, axis)) and guards.eq(d, 1):
+            # squeezing depends on whether the size is 1: the guard N != 1 keeps the axis, N == 1 specialises
+            guards.concrete(d, "np.squeeze of a symbolic size")
     if axis is None:
         axes = [i for i, d in enumerate(t.shape) if isinstance(d, int) and d == 1]
     else:
@@ -735,7 +748,7 @@ def getitem(x, idx):
         raise _err(TraceError, "boolean mask indexing has a data-dependent shape; use np.where(mask, x, 0)")
     n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
     if n_real > t.ndim:
-        raise _err(BoundsError, f"too many indices for array: array is {t.ndim}-dimensional, but {n_real} were indexed")
+        raise _err(IndexOutOfBounds, f"too many indices for array: array is {t.ndim}-dimensional, but {n_real} were indexed")
     if Ellipsis in [i for i in idx if not isinstance(i, (np.ndarray,))]:
         k = [j for j, i in enumerate(idx) if i is Ellipsis][0]
         idx = idx[:k] + (builtins.slice(None),) * (t.ndim - n_real) + idx[k + 1:]
@@ -747,15 +760,17 @@ def getitem(x, idx):
             out_shape.append(1)
             continue
         d = t.shape[axis]
-        if isinstance(i, (int, np.integer)):
-            i = int(i)
-            if isinstance(d, int):
-                if not -d <= i < d:
-                    raise _err(BoundsError, f"index {i} is out of bounds for axis {axis} with size {d}")
-                i %= d
-            elif i < 0:
-                i = d + i
-            start.append(i), stop.append(i + 1), step.append(1)
+        if isinstance(i, SymDim):
+            i = i.expr
+        if isinstance(i, (int, np.integer, sympy.Basic)) and not isinstance(i, (bool, np.bool_)):
+            i = as_dim(i)
+            # NumPy's bounds check; with symbolic sizes decided for the example sizes and kept as a guard
+            if not (guards.le(-d, i) and guards.lt(i, d)):
+                raise _err(IndexOutOfBounds, f"index {guards.value(i)} is out of bounds for axis {axis} with size "
+                                             f"{guards.value(d)}")
+            if guards.lt(i, 0):
+                i = as_dim(d + i)
+            start.append(i), stop.append(as_dim(i + 1)), step.append(1)
         elif isinstance(i, builtins.slice):
             a, b, s = _slice_bounds(i, d)
             start.append(a), stop.append(b), step.append(s)
@@ -786,14 +801,23 @@ def _slice_bounds(s, d):
     step = 1 if s.step is None else int(s.step)
     if step <= 0:
         raise _err(TraceError, "negative or zero slice steps are not supported by vive; use np.flip")
-    if isinstance(d, int):
+    if isinstance(d, int) and not isinstance(s.start, (SymDim, sympy.Basic)) and not isinstance(
+            s.stop, (SymDim, sympy.Basic)):
         a, b, _ = s.indices(d)
         return a, builtins.max(a, b), step
-    a = 0 if s.start is None else int(s.start)
-    b = d if s.stop is None else int(s.stop)
-    a = d + a if a < 0 else a
-    b = d + b if b < 0 else b
-    return a, b, step
+    # slice.indices for symbolic sizes: each clamp decided for the example sizes and kept as a guard
+    a = _clamp(0 if s.start is None else s.start, d)
+    b = d if s.stop is None else _clamp(s.stop, d)
+    return a, (a if guards.lt(b, a) else b), step
+
+
+def _clamp(i, d):
+    i = guards.unwrap(i)
+    i = as_dim(i if isinstance(i, sympy.Basic) else int(i))
+    if guards.lt(i, 0):
+        i = as_dim(d + i)
+        return 0 if guards.lt(i, 0) else i
+    return d if guards.gt(i, d) else i
 
 
 def _advanced_getitem(x, idx):
@@ -844,7 +868,13 @@ def _check_const_index(i, d, axis):
     if isinstance(i, np.ndarray) and isinstance(d, int) and i.size:
         bad = i[(i < -d) | (i >= d)]
         if bad.size:
-            raise _err(BoundsError, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+            raise _err(IndexOutOfBounds, f"index {int(bad.flat[0])} is out of bounds for axis {axis} with size {d}")
+    elif isinstance(i, np.ndarray) and i.size:
+        # a symbolic size: the extreme indices decided for the example size and kept as guards
+        hi, lo = int(i.max()), int(i.min())
+        if not (guards.lt(hi, d) and guards.le(-d, lo)):
+            raise _err(IndexOutOfBounds, f"index {hi if guards.ge(hi, d) else lo} is out of bounds for axis {axis} "
+                                         f"with size {guards.value(d)}")
 
 
 def _check_empty_axis(i, d, axis, shape):
@@ -856,8 +886,8 @@ def _check_empty_axis(i, d, axis, shape):
     n = _aval(i).shape if isinstance(i, Tracer) else np.shape(i)
     if builtins.all(isinstance(k, int) and k > 0 for k in n) and \
             builtins.any(isinstance(k, int) and k == 0 for j, k in enumerate(shape) if j != axis):
-        raise _err(BoundsError, f"index out of bounds for axis {axis} with size 0 (every index is: the axis is "
-                                f"empty)")
+        raise _err(IndexOutOfBounds, f"index out of bounds for axis {axis} with size 0 (every index is: the axis "
+                                     f"is empty)")
 
 
 def take(x, indices, axis=None, out=None, mode=None):

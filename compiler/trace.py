@@ -15,13 +15,13 @@ from functools import lru_cache
 import numpy as np
 import sympy
 
-from .errors import DTypeError, TraceError, format_loc
+from .errors import DTypeError, ShapeError, TraceError, format_loc
 from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
 from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
 from .inputs import native_dtype, refuse, is_weak as is_weak_scalar
-from . import pytree, random_guard
+from . import guards, pytree, random_guard
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -154,7 +154,12 @@ class Tracer:
 
     @property
     def shape(self):
-        return self._value.type.shape
+        s = self._value.type.shape
+        # NOTE: user code gets SymDim for a symbolic size, so that its Python decisions on sizes become guards;
+        # vive's own code keeps the sympy expressions (and decides through guards where it must)
+        if all(type(d) is int for d in s) or sys._getframe(1).f_code.co_filename.startswith(_PKG_DIR):
+            return s
+        return guards.user_shape(s)
 
     @property
     def ndim(self):
@@ -162,7 +167,10 @@ class Tracer:
 
     @property
     def size(self):
-        return self._value.type.size
+        n = self._value.type.size
+        if type(n) is int or sys._getframe(1).f_code.co_filename.startswith(_PKG_DIR):
+            return n
+        return guards.SymDim(n)
 
     @property
     def dtype(self):
@@ -174,11 +182,8 @@ class Tracer:
     def __len__(self):
         if not self.shape:
             raise TraceError("len() of a 0-d traced value" + format_loc(user_loc()))
-        n = self.shape[0]
-        if not isinstance(n, int):
-            raise TraceError(f"len() of a traced value with symbolic first dimension {n}; use x.shape[0]"
-                             + format_loc(user_loc()))
-        return n
+        return guards.concrete(self._value.type.shape[0], "len() of a traced value with a symbolic first size "
+                                                                "(use x.shape[0] to keep it symbolic)")
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -295,6 +300,16 @@ def trace_flat(fn, in_tree, in_types, name=None, weak=()):
     maps such an int input to the narrowest integer dtype the trace cast it to (NumPy raises OverflowError for a
     value out of its range: the caller checks)."""
     import re
+    syms = set()
+    for t in in_types:
+        syms |= t.free_symbols
+    outer = guards.current()
+    if syms and (outer is None or not syms <= outer.env.keys()):
+        # no caller gave example sizes (cc.trace of a cc.Spec): decide with stand-ins; the graph keeps its guards
+        with guards.recording(guards.hints(syms), hinted=True) as gctx:
+            g, captured = trace_flat(fn, in_tree, in_types, name, weak)
+        g.guards = list(gctx.guards)
+        return g, captured
     ctx = TraceContext(re.sub(r"[^\w.]", "_", name or getattr(fn, "__name__", "f")).strip("_") or "f")
     stack = _stack()
     stack.append(ctx)
@@ -306,6 +321,7 @@ def trace_flat(fn, in_tree, in_types, name=None, weak=()):
         leaves, out_tree = pytree.flatten(out)
         outs = []
         for leaf in leaves:
+            leaf = guards.unwrap(leaf)
             v = ctx.lift(leaf)
             if v is None:
                 if isinstance(leaf, sympy.Basic) and leaf.free_symbols:      # a symbolic size, e.g. x.shape[0]
@@ -410,6 +426,12 @@ def evaluate(graph: Graph, args):
 def interpret(graph: Graph, *args):
     """The reference interpreter: flat NumPy arrays in, list of NumPy arrays out."""
     arrays = [np.asarray(a) for a in args]
+    if getattr(graph, "guards", None) and len(arrays) == len(graph.inputs):
+        env = {k: sympy.Integer(v) for k, v in _bind_symbols(graph, arrays).items()}
+        bad = [str(g) for g in graph.guards if g.xreplace(env) is sympy.false]
+        if bad:
+            raise ShapeError(f"graph {graph.name} was traced for sizes with {', '.join(bad)}; these arrays "
+                             f"break it (trace it again for them)")
     for v, a in zip(graph.inputs, arrays):
         if to_dtype(a.dtype) is not v.type.dtype:
             arrays = [np.asarray(a, dtype=v.type.dtype.np) if to_dtype(a.dtype) is not v.type.dtype else a

@@ -144,7 +144,8 @@ def test_symbolic_and_large_parallel_gathers():
             bad[m // 2] = n + 3                               # one bad index among many, threads racing
             with pytest.raises(IndexError, match=f"index {n + 3} is out of bounds for axis 0 with size {n}"):
                 f(t, bad)
-    assert f.cache_info()["compiles"] == 1
+    # the empty i gets a version of its own: symbolic versions rely on sizes >= 1 (a guard, see compiler/guards.py)
+    assert f.cache_info()["compiles"] == 2
 
 
 def test_check_indices_false_clamps_and_never_raises():

@@ -185,8 +185,8 @@ class CudaExecutable(Executable):
         return out
 
     def fits(self, leaves):
-        """Whether these (already converted) arrays, NumPy or device, fit the symbolic signature."""
-        return fits_signature(leaves, self.in_types)
+        """Whether these (already converted) arrays, NumPy or device, fit the symbolic signature and its guards."""
+        return fits_signature(leaves, self.in_types) is True and self.guards_hold(leaves)
 
     def _temps(self, dims, slot_bytes):
         cache = getattr(self._tls, "dev_temps", None)

@@ -150,6 +150,10 @@ class ScalarEmitter:
             v = cv if v is None else b.add(v, cv, flags=["nsw"])
         return v
 
+    def mem_ptr(self, buf, index, etype):
+        """The address of buf[index] (a target may check the index: VIVE_CHECK_BOUNDS)."""
+        return self.b.gep(self.bufs[buf], [self.ix(index)], source_etype=etype)
+
     # ---- values ----
     def lookup(self, e):
         for s in reversed(self.scopes):
@@ -160,10 +164,26 @@ class ScalarEmitter:
 
     def val(self, e):
         v = self.lookup(e)
-        if v is None:
-            v = self._val(e)
-            self.scopes[-1][e] = v
-        return v
+        if v is not None:
+            return v
+        # NOTE: operands first, with an explicit stack: a fused expression may be thousands of ops deep, and
+        # _val/op then find every operand already emitted (one SSA value each) instead of recursing into it
+        lookup, scope = self.lookup, self.scopes[-1]
+        stack = [(e, False)]
+        while stack:
+            x, ready = stack.pop()
+            if ready:
+                if lookup(x) is None:
+                    scope[x] = self._val(x)
+                continue
+            if lookup(x) is not None:
+                continue
+            stack.append((x, True))
+            if isinstance(x, Op):
+                stack.extend((a, False) for a in reversed(x.args) if lookup(a) is None)
+            elif isinstance(x, Load) and not isinstance(x.index, Ix):
+                stack.append((x.index, False))
+        return scope[e]
 
     def forget(self, pred):
         for s in self.scopes:
@@ -175,7 +195,7 @@ class ScalarEmitter:
         if isinstance(e, Const):
             return const(e.dtype, e.value)
         if isinstance(e, Load):
-            p = b.gep(self.bufs[e.buf], [self.ix(e.index)], source_etype=mem_type(e.dtype))
+            p = self.mem_ptr(e.buf, e.index, mem_type(e.dtype))
             v = b.load(p, typ=mem_type(e.dtype))
             return b.icmp_unsigned("!=", v, ir.Constant(I8T, 0)) if e.dtype is BOOL else v
         if isinstance(e, Var):
@@ -384,7 +404,7 @@ class ScalarEmitter:
         v = self.val(s.value)
         if s.value.dtype is BOOL:
             v = b.zext(v, I8T)
-        p = b.gep(self.bufs[s.buf], [self.ix(s.index)], source_etype=mem_type(s.buf.dtype))
+        p = self.mem_ptr(s.buf, s.index, mem_type(s.buf.dtype))
         return b.store(v, p)
 
     def counted_loop(self, var, lo, hi, step, emit_body, name=None, flags=("nsw",)):

@@ -59,6 +59,7 @@ class Graph:
         self.in_tree = in_tree
         self.out_tree = out_tree
         self.n_explicit = len(self.inputs) if n_explicit is None else n_explicit
+        self.guards = []        # facts about symbolic sizes the trace relied on (compiler/guards.py)
 
     # ---- queries ----
     @property

@@ -80,6 +80,9 @@ def print_graph(g, locs=False) -> str:
     names = value_names(g)
     head = ", ".join(f"%{names[v]}: {v.type}" for v in g.inputs)
     lines = [f"graph {g.name}({head}) {{"]
+    if locs and getattr(g, "guards", None):
+        # the facts about symbolic sizes the trace relied on (compiler/guards.py); the parser skips comments
+        lines.append("  # guards: " + ", ".join(str(r) for r in g.guards))
     for n in g.nodes:
         line = "  " + format_node(n, names)
         if locs and n.loc is not None:

@@ -215,5 +215,8 @@ def _check_size(text, d, pos, full):
             raise spec_error(text, pos, "size is larger than the int64 maximum")
     elif d.is_Number:
         raise spec_error(text, pos, f"size {d} is not a whole number")
+    elif any(abs(int(a)) > INT64_MAX for a in d.atoms(sympy.Integer)):
+        # literals within int64 can fold past it (`N + 2**62 + 2**62`): no size of that form fits an int64
+        raise spec_error(text, pos, f"size {d} has a constant larger than the int64 maximum")
     elif not full and d.is_negative:
         raise spec_error(text, pos, f"size {d} is negative for every value of {', '.join(sorted(map(str, d.free_symbols)))}")

@@ -7,6 +7,7 @@ import numpy as np
 import sympy
 
 from ..errors import DTypeError, ParseError, ShapeError
+from ..guards import SymDim
 from .typeparse import INT64_MAX, parse_type_text
 
 
@@ -89,6 +90,8 @@ def as_dim(d):
     """Normalise a dim: sympy Integer -> int, int-like -> int, sympy expression kept."""
     if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
         return int(d)
+    if isinstance(d, SymDim):
+        d = d.expr
     if isinstance(d, sympy.Basic):
         if d.is_Integer:
             return int(d)

@@ -113,6 +113,9 @@ def _r_pad(L, n, idx):
     lo, hi = n.params["lo"], n.params["hi"]
     interior = n.params.get("interior") or (0,) * len(lo)
     dt = n.out.type.dtype
+    if any(isinstance(d, int) and d == 0 for d in x.type.shape):
+        # all padding: no element of x to read (a clamped index into an empty x is outside it)
+        return Const(n.params.get("value", 0.0), dt)
     conds, xi = [], []
     for c, a, b, itr, d in zip(idx, lo, hi, interior, x.type.shape):
         t = c_add(c, Ix.lit(-a)) if isinstance(c, Ix) else c_add(c, -a)
@@ -140,8 +143,11 @@ def _r_pad(L, n, idx):
 
 def _r_concat(L, n, idx):
     axis = n.params["axis"]
-    xs = n.inputs
+    # empty pieces hold nothing to read (a clamped index into one is outside it)
+    xs = [x for x in n.inputs if not (isinstance(x.type.shape[axis], int) and x.type.shape[axis] == 0)]
     dt = n.out.type.dtype
+    if not xs:
+        return Const(0, dt)
     offs = [0]
     for x in xs:
         offs.append(sadd(offs[-1], x.type.shape[axis]))

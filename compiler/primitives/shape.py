@@ -6,6 +6,7 @@ import builtins
 import numpy as np
 import sympy
 
+from .. import guards
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, prod, as_dim, dim_str
 from .base import Primitive, check_same_dtype
@@ -125,10 +126,12 @@ def _pad_transpose(ct, x, lo, hi, interior=None, value=0.0):
     # x, so first pad ct back with zeros where it did. The padding value is a param: no derivative.
     d = shape_of(x)
     interior = interior or (0,) * len(d)
-    if any(a < 0 for a in lo) or any(b < 0 for b in hi):
-        ct = pad(ct, lo=tuple(max(-a, 0) for a in lo), hi=tuple(max(-b, 0) for b in hi),
-                 interior=(0,) * len(d), value=0.0)
-        lo = tuple(max(a, 0) for a in lo)
+    # NOTE: symbolic padding (the transpose of x[:3] pads by N - 3) is signed as the trace's guards decided
+    neg_lo, neg_hi = [guards.lt(a, 0) for a in lo], [guards.lt(b, 0) for b in hi]
+    if any(neg_lo) or any(neg_hi):
+        ct = pad(ct, lo=tuple(as_dim(-a) if n else 0 for a, n in zip(lo, neg_lo)),
+                 hi=tuple(as_dim(-b) if n else 0 for b, n in zip(hi, neg_hi)), interior=(0,) * len(d), value=0.0)
+        lo = tuple(0 if n else a for a, n in zip(lo, neg_lo))
     stop = tuple(as_dim(a + (di - 1) * (i + 1) + 1) for a, di, i in zip(lo, d, interior))
     return (slice(ct, start=tuple(lo), stop=stop, step=tuple(i + 1 for i in interior)),)
 
