@@ -141,14 +141,17 @@ def test_integer_power_with_a_constant_negative_exponent_raises(fn):
     np.testing.assert_allclose(cc.compile(fn)(x.astype(np.float64)), fn(x.astype(np.float64)), rtol=1e-13)
 
 
-@pytest.mark.xfail(strict=True, reason="a traced negative integer exponent needs a run-time check (a ValueError "
-                                       "site in the status array); the compiled code returns 0")
 @pytest.mark.parametrize("exp", [np.array([1, -1], np.int64), -1])
 def test_integer_power_with_a_traced_negative_exponent_raises(exp):
     x = np.array([2, 3], np.int32)
     _numpy_raises(ValueError, lambda x, e: x ** e, x, exp)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative integer powers"):
         cc.compile(lambda x, e: x ** e)(x, exp)
+    for check in (True, False):             # the op's meaning, not an index check: never opted out
+        with pytest.raises(ValueError, match="negative integer powers"):
+            cc.compile(lambda x, e: x ** e, check_indices=check)(x, exp)
+    ok = np.abs(np.asarray(exp))            # and non-negative exponents still give NumPy's powers
+    np.testing.assert_array_equal(cc.compile(lambda x, e: x ** e)(x, ok), x ** ok)
 
 
 # ---- gathers from an empty axis: NumPy raises for every index; nothing to clamp into ----

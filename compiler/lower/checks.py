@@ -53,6 +53,24 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
     return Op("check_index", [i, as_expr(bound)], I64, attrs=(ctx.status, site))
 
 
+def nonnegative_exponent(ctx, e, node):
+    """The i64 exponent e of an integer power, checked >= 0 as NumPy checks it ("Integers to negative integer
+    powers are not allowed", ValueError), whatever check_indices says: this is the op's meaning, not an index."""
+    if ctx.status is None:
+        ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
+        ctx.buffers.append(ctx.status)
+    key = (id(node), "pow")
+    site = ctx.site_ids.get(key)
+    if site is None:
+        site = ctx.site_ids[key] = len(ctx.check_sites)
+        loc = getattr(node, "loc", None)
+        ctx.check_sites.append({"exc": "ValueError", "wrap": False,
+                                "message": "Integers to negative integer powers are not allowed.",
+                                "where": format_loc(loc) if loc is not None else ""})
+    # [0, 2**63 - 1) holds every non-negative i64 but the largest, which no base but 0 and +-1 survives anyway
+    return Op("check_index", [e, _i64(2 ** 63 - 1)], I64, attrs=(ctx.status, site))
+
+
 def keep(v, i, bound):
     """v, made to depend on the checked index i where a load would not: a load ignores the index of a size-1
     axis (index.flat), which would drop the check with it and let x[[5]] of a 1-element x read x[0]."""
@@ -72,4 +90,5 @@ def _const_in_range(v, bound):
 def site_key(graph):
     """What the check sites of a graph's program depend on beyond its printed IR: the checked nodes' lines."""
     return ";".join(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-"
-                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS)
+                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS
+                    or (n.prim.name == "pow" and n.out.type.dtype.is_int))

@@ -196,6 +196,10 @@ class GroupLowerer:
             return rule(self, n, idx)
         if n.prim.kind == "elementwise":
             args = [self.emit(a, bcast_idx(idx, n.out.type.shape, a.type.shape)) for a in n.inputs]
+            if n.prim.name == "pow" and n.out.type.dtype.is_int and not _const_nonnegative(n.inputs[1]):
+                e = args[1] if n.inputs[1].type.dtype is I64 else Op("cast", [args[1]], I64)
+                e = checks.nonnegative_exponent(self.ctx, e, n)
+                args[1] = e if n.inputs[1].type.dtype is I64 else Op("cast", [e], n.inputs[1].type.dtype)
             if n.prim.name in SCALAR_OPS:
                 return Op(n.prim.name, args, n.out.type.dtype)
             if n.prim.lower is not None:
@@ -700,6 +704,14 @@ def _window_tiling(grp, D):
         if (kh, kw) == (sh, sw) and isinstance(OH, int) and isinstance(OW, int) and (OH * kh, OW * kw) == D[2:]:
             return kh, kw
     return None
+
+
+def _const_nonnegative(v):
+    n = getattr(v, "node", None)
+    if n is None or n.prim.name != "const":
+        return False
+    a = n.params["value"]
+    return a.size == 0 or bool(a.min() >= 0)
 
 
 def _replace_load_buf(stmts, old, new):
