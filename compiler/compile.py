@@ -36,7 +36,7 @@ from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 from runtime import status as rt_status
 
-from . import debug, guards, inputs, pytree
+from . import calling, debug, guards, inputs, pytree
 from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
@@ -93,7 +93,7 @@ def _leaf_type(x):
             raise DTypeError(f"cannot compile for an argument of type {type(x).__name__}")
         return TensorType(to_dtype(a.dtype), a.shape)
     raise DTypeError(f"compiled functions take NumPy arrays, Python numbers, cc.Spec, or dicts/lists/tuples of "
-                     f"them; got {type(x).__name__}")
+                     f"them; got {type(x).__name__}{pytree.hint(x)}")
 
 
 def _sig_of(x):
@@ -700,15 +700,27 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
 # ---- cc.compile ----
 
 class CompiledFunction:
-    """What cc.compile returns: call it like the function; `.lower(...)` shows every stage."""
+    """What cc.compile returns: call it like the function (keywords too); `.lower(...)` shows every stage.
 
-    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, **options):
+    On a method (`@cc.compile` above `def forward(self, x)`) it binds like a function: `self` is a pytree argument
+    when its class is a registered pytree (cc.pytree.register_dataclass, a namedtuple), else a static argument
+    compared by identity: its attributes are read once, at trace time, and baked in (mutate them and the compiled
+    code does not see it; register the class to pass its arrays at every call). See compiler/calling.py."""
+
+    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, static_argnames=(), **options):
         if backend not in ("cpu",) and backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
                                + "".join(f", {b!r}" for b in BACKENDS))
+        # `@cc.compile` above @staticmethod / @classmethod: compile the function, bind as they would
+        self._bind_as = "static" if isinstance(fn, staticmethod) else "class" if isinstance(fn, classmethod) else None
+        if self._bind_as:
+            fn = fn.__func__
         self.fn = fn
         self.backend = backend
-        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self._binding = calling.Binding(fn, getattr(fn, "__name__", "f"), static_argnums, static_argnames)
+        self.static_argnums = self._binding.static_argnums
+        self.static_argnames = tuple(sorted(self._binding.static_argnames))
+        self._has_static = bool(self.static_argnums or self.static_argnames)
         self.check_indices = bool(check_indices)
         self.options = {k: v for k, v in options.items() if v is not None}     # backend options (cuda: arch)
         if self.options and backend == "cpu":
@@ -734,49 +746,67 @@ class CompiledFunction:
             info["hits"] += self._hits
             return info
 
-    def _split(self, args):
-        if not self.static_argnums:
+    def _split(self, args, kwnames=()):
+        """A normalised call (compiler/calling.py) -> (dynamic args, static part of the signature): () for a plain
+        positional call, else (kwnames, ((index, value), ...))."""
+        idx = self._binding.static_indices(len(args), kwnames) if self._has_static else []
+        if args and type(args[0]) is calling.Identity and 0 not in idx:       # a method's static self
+            idx = [0] + idx
+        if not idx and not kwnames:
             return args, ()
-        n = len(args)
-        sn = tuple(i % n if i < 0 else i for i in self.static_argnums)
-        for i in sn:
-            if i >= n:
-                raise TypeError(f"{self.__name__}: static_argnums {self.static_argnums} but called with {n} args")
-        dyn = tuple(a for i, a in enumerate(args) if i not in sn)
-        static = tuple((i, args[i]) for i in sn)
+        dyn = tuple(a for i, a in enumerate(args) if i not in idx)
+        static = (kwnames, tuple((i, args[i]) for i in idx))
         try:
             hash(static)
         except TypeError:
-            raise TypeError(f"{self.__name__}: static arguments must be hashable") from None
+            bad = [self._binding.pos_names[i] if i < len(self._binding.pos_names) else str(i)
+                   for i in idx if _unhashable(args[i])]
+            raise TypeError(f"{self.__name__}: static arguments must be hashable; {', '.join(bad)} is not "
+                            f"(pass it as a tuple, or make it a pytree argument)") from None
         return dyn, static
 
     def _wrapped(self, static, n_args):
         if not static:
             return self.fn
-        smap = dict(static)
+        kwnames, pairs = static
+        smap = {i: calling.unwrap(v) for i, v in pairs}
+        names = calling.arg_names(self._binding, n_args, kwnames)
+        fn = self.fn
+        return calling.positional(lambda *dyn: calling.call(fn, _merge(smap, dyn, n_args), kwnames), (),
+                                  [nm for i, nm in enumerate(names) if i not in smap], self.__name__)
 
-        def f(*dyn):
-            it = iter(dyn)
-            full = [smap[i] if i in smap else next(it) for i in range(n_args)]
-            return self.fn(*full)
-        f.__name__ = self.__name__
-        return f
+    def __get__(self, obj, objtype=None):
+        if self._bind_as == "static":
+            return self
+        if self._bind_as == "class":
+            return BoundCompiled(self, objtype if objtype is not None else type(obj))
+        return self if obj is None else BoundCompiled(self, obj)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
-        try:
-            exe = self._fast.get(tuple([(a.dtype, a.shape) if type(a) is np.ndarray
-                                        and a.flags.num & _C_ALIGNED == _C_ALIGNED else None for a in args]))
-        except (AttributeError, TypeError):
-            exe = None
-        if exe is not None:
-            self._hits += 1
-            return exe.run(args, checked=True)
-        dyn, static = self._split(args)
+        if not kwargs:
+            key = []
+            for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
+                key.append((a.dtype, a.shape) if type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
+                           else None)
+            try:
+                exe = self._fast.get(tuple(key))
+            except TypeError:
+                exe = None
+            if exe is not None:
+                self._hits += 1
+                return exe.run(args, True)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        kwnames = ()
+        if kwargs:
+            args, kwnames = self._binding.normalize(args, kwargs)
+        dyn, static = self._split(args, kwnames)
         leaves, tree = pytree.flatten(dyn)
         for x in leaves:
-            if isinstance(x, Tracer):
-                return self.fn(*args)      # inside another transform or trace: just inline the function
+            if isinstance(x, Tracer):      # inside another transform or trace: just inline the function
+                return calling.call(self.fn, tuple(map(calling.unwrap, args)), kwnames)
         try:
             sig = (tree, static, tuple(map(_sig_of, leaves)))
             hash(sig)
@@ -925,10 +955,13 @@ class CompiledFunction:
             exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
 
-    def lower(self, *args_or_specs) -> Lowered:
+    def lower(self, *args_or_specs, **kwargs) -> Lowered:
         """Trace and compile for these arguments or cc.Spec's; the result shows every stage and is callable.
         A spec's symbolic dims make this version serve every size of them on later calls."""
-        dyn, static = self._split(args_or_specs)
+        kwnames = ()
+        if kwargs:
+            args_or_specs, kwnames = self._binding.normalize(args_or_specs, kwargs)
+        dyn, static = self._split(args_or_specs, kwnames)
         leaves, tree = pytree.flatten(dyn)
         types = self._types(leaves, tree)
         weak = tuple(map(inputs.is_weak, leaves))
@@ -946,6 +979,45 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<cc.compile {self.__name__} backend={self.backend}>"
+
+
+class BoundCompiled:
+    """A compiled method bound to its object (CompiledFunction.__get__): `self` goes first, as a pytree argument
+    if its class is a registered pytree, else static by identity."""
+    __slots__ = ("compiled", "obj", "_self")
+
+    def __init__(self, compiled, obj):
+        self.compiled, self.obj = compiled, obj
+        self._self = obj if pytree.is_registered(obj) else calling.Identity(obj)
+
+    def __call__(self, *args, **kwargs):
+        return self.compiled._call((self._self,) + args, kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self.compiled.lower(self._self, *args, **kwargs)
+
+    def cache_info(self):
+        return self.compiled.cache_info()
+
+    @property
+    def __name__(self):
+        return self.compiled.__name__
+
+    def __repr__(self):
+        return f"<cc.compile {self.compiled.__name__} bound to {self.obj!r}>"
+
+
+def _merge(smap, dyn, n_args):
+    it = iter(dyn)
+    return tuple(smap[i] if i in smap else next(it) for i in range(n_args))
+
+
+def _unhashable(x):
+    try:
+        hash(x)
+    except TypeError:
+        return True
+    return False
 
 
 def _raises(f, x):
@@ -981,7 +1053,7 @@ def _generalize(old_types, new_types, keep=()):
     return out if changed else None
 
 
-def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None, check_indices=True):
+def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), arch=None, check_indices=True):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
     backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
     compiler/codegen/cuda_backend.py for device arrays).
@@ -993,8 +1065,8 @@ def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None, check_indic
             return np.tanh(x @ w)
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, arch=arch)
-    return CompiledFunction(fn, backend, static_argnums, check_indices, arch=arch)
+        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, static_argnames, arch=arch)
+    return CompiledFunction(fn, backend, static_argnums, check_indices, static_argnames, arch=arch)
 
 
 def set_num_threads(n: int = 0) -> None:
