@@ -48,6 +48,7 @@ class Binding:
 
     def __init__(self, fn, name=None, static_argnums=(), static_argnames=()):
         self.name = name or getattr(fn, "__name__", "f")
+        self.qualname = getattr(fn, "__qualname__", self.name)
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -91,16 +92,11 @@ class Binding:
         return tuple(out) + tuple(kwargs[n] for n in kwnames), kwnames
 
     def _plan(self, n_args, names):
-        f = f"{self.name}()"
+        # the checks in CPython's order, with its messages: keywords, then the positional count, then missing ones
+        f = f"{self.qualname}()"
         if not self.known:
             return (), tuple(sorted(names))
-        n_pos = len(self.pos_names)
-        if n_args > n_pos and not self.var_pos:
-            n_def = sum(d is not _EMPTY for d in self.defaults)
-            takes = f"from {n_pos - n_def} to {n_pos}" if n_def else f"{n_pos}"
-            raise TypeError(f"{f} takes {takes} positional argument{'s' if n_pos != 1 else ''} but {n_args} "
-                            f"{'were' if n_args != 1 else 'was'} given")
-        slots, kw, bad_pos_only = {}, [], []
+        slots, kw = {}, []
         for nm in names:
             i = self.pos_index.get(nm)
             if i is not None:
@@ -109,14 +105,20 @@ class Binding:
                 slots[i] = nm
             elif nm in self.kwonly or self.var_kw:
                 kw.append(nm)
-            elif nm in self.pos_only:
-                bad_pos_only.append(nm)
             else:
+                bad = [n for n in names if n in self.pos_only]
+                if bad:
+                    raise TypeError(f"{f} got some positional-only arguments passed as keyword arguments: "
+                                    f"'{', '.join(bad)}'")
                 raise TypeError(f"{f} got an unexpected keyword argument '{nm}'")
-        if bad_pos_only:
-            raise TypeError(f"{f} got some positional-only arguments passed as keyword arguments: "
-                            f"'{', '.join(bad_pos_only)}'")
-        last = max(slots, default=-1)
+        n_pos = len(self.pos_names)
+        if n_args > n_pos and not self.var_pos:
+            n_def = sum(d is not _EMPTY for d in self.defaults)
+            takes = f"from {n_pos - n_def} to {n_pos}" if n_def else f"{n_pos}"
+            given = f"{n_args} were given" if not kw else (
+                f"{n_args} positional argument{'s' if n_args != 1 else ''} (and {len(kw)} keyword-only argument"
+                f"{'s' if len(kw) != 1 else ''}) were given")
+            raise TypeError(f"{f} takes {takes} positional argument{'s' if n_pos != 1 else ''} but {given}")
         missing = [self.pos_names[i] for i in range(n_args, n_pos)
                    if i not in slots and self.defaults[i] is _EMPTY]
         if missing:
@@ -127,7 +129,7 @@ class Binding:
             raise TypeError(f"{f} missing {len(missing)} required keyword-only argument"
                             f"{'s' if len(missing) > 1 else ''}: {_listing(missing)}")
         fill = tuple(("kw", slots[i]) if i in slots else ("default", self.defaults[i])
-                     for i in range(n_args, last + 1))
+                     for i in range(n_args, max(slots, default=n_args - 1) + 1))
         return fill, tuple(sorted(kw))
 
     # ---- static arguments ----
