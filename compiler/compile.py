@@ -21,6 +21,7 @@ import json
 import math
 import threading
 import time
+import weakref
 
 import os
 
@@ -730,6 +731,8 @@ class CompiledFunction:
         self.__wrapped__ = fn
         self._cache = {}             # signature -> Executable
         self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
+        self._fast_static = {}       # (static part, the same per dynamic argument) -> Executable
+        self._tracked = set()        # ids of methods' selves whose death drops their versions (_track)
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
         self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
@@ -782,6 +785,16 @@ class CompiledFunction:
             return BoundCompiled(self, objtype if objtype is not None else type(obj))
         return self if obj is None else BoundCompiled(self, obj)
 
+    def _fast_exe(self, args):
+        key = []
+        for a in args:
+            key.append((a.dtype, a.shape) if type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
+                       else None)
+        try:
+            return self._fast.get(tuple(key))
+        except TypeError:
+            return None
+
     def __call__(self, *args, **kwargs):
         # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
         if not kwargs:
@@ -803,6 +816,11 @@ class CompiledFunction:
         if kwargs:
             args, kwnames = self._binding.normalize(args, kwargs)
         dyn, static = self._split(args, kwnames)
+        if static or kwnames:
+            exe = self._fast_static_exe(static, dyn) if static else self._fast_exe(dyn)
+            if exe is not None:
+                self._hits += 1
+                return exe.run(dyn, True)
         leaves, tree = pytree.flatten(dyn)
         for x in leaves:
             if isinstance(x, Tracer):      # inside another transform or trace: just inline the function
@@ -821,6 +839,8 @@ class CompiledFunction:
 
     def _miss(self, sig, args, dyn, static, leaves, tree):
         with self._lock:
+            if static:
+                self._track(static)
             hit = self._cache.get(sig)
             if hit is not None:
                 self._stats["hits"] += 1
@@ -834,7 +854,7 @@ class CompiledFunction:
                     conv = exe.convert(leaves)
                     if exe.fits(conv):
                         self._cache[sig] = exe
-                        self._remember_fast(args, tree, static, exe)
+                        self._remember_fast(dyn, tree, static, exe)
                         self._stats["hits"] += 1
                         return exe.run(conv, checked=False)
             seen = self._history.setdefault(skey, [])
@@ -850,7 +870,7 @@ class CompiledFunction:
                     self._no_symbolic.add(skey)
             seen.append(types)
             self._cache[sig] = exe
-            self._remember_fast(args, tree, static, exe)
+            self._remember_fast(dyn, tree, static, exe)
             return exe.run(leaves)
 
     def _symbolic_version(self, skey, old, types, leaves, tree, static, n_args, weak, reason):
@@ -888,13 +908,53 @@ class CompiledFunction:
             raise DTypeError(f"{self.__name__}: argument {path}: {e}") from None
 
     def _remember_fast(self, args, tree, static, exe):
-        """Calls with only C-contiguous arrays of these dtypes and shapes may skip straight to exe."""
-        if static or not all(type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED for a in args):
+        """Calls with only C-contiguous arrays of these dtypes and shapes (and the same static part: keywords,
+        static arguments, a method's self) may skip straight to exe."""
+        if not all(type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED for a in args):
             return
         for a, t in zip(args, exe.in_types):
             if a.dtype != t.dtype.np:       # (also a byte order other than the compiled one: converted first)
                 return
-        self._fast[tuple((a.dtype, a.shape) for a in args)] = exe
+        key = tuple((a.dtype, a.shape) for a in args)
+        if static:
+            self._fast_static[(static, key)] = exe
+        else:
+            self._fast[key] = exe
+
+    def _track(self, static):
+        """A method's self held by identity: when it dies, drop the versions made for it (they bake its
+        attributes in as constants, which would otherwise stay alive with this function)."""
+        for _, v in static[1]:
+            if type(v) is calling.Identity and v._ref is not None and v._id not in self._tracked:
+                obj = v.obj
+                if obj is not None:
+                    weakref.finalize(obj, self._forget, v._id)
+                    self._tracked.add(v._id)
+
+    def _forget(self, oid):
+        def dead(static):
+            return bool(static) and any(type(v) is calling.Identity and v._id == oid and v.obj is None
+                                        for _, v in static[1])
+        # NOTE: new containers, never mutated in place: this may run (GC) while a call iterates the old ones
+        with self._lock:
+            self._tracked.discard(oid)
+            self._cache = {k: e for k, e in self._cache.items() if not dead(k[1])}
+            self._fast_static = {k: e for k, e in self._fast_static.items() if not dead(k[0])}
+            self._symbolic = [(k, e) for k, e in self._symbolic if not dead(k[1])]
+            self._history = {k: h for k, h in self._history.items() if not dead(k[1])}
+            self._concrete = {k: c for k, c in self._concrete.items() if not dead(k[1])}
+            self._no_symbolic = {k for k in self._no_symbolic if not dead(k[1])}
+
+    def _fast_static_exe(self, static, dyn):
+        key = []
+        for a in dyn:
+            if type(a) is not np.ndarray or a.flags.num & _C_ALIGNED != _C_ALIGNED:
+                return None
+            key.append((a.dtype, a.shape))
+        try:
+            return self._fast_static.get((static, tuple(key)))
+        except TypeError:
+            return None
 
     def _reason(self, types, tree, static):
         prev = None
@@ -966,6 +1026,8 @@ class CompiledFunction:
         types = self._types(leaves, tree)
         weak = tuple(map(inputs.is_weak, leaves))
         with self._lock:
+            if static:
+                self._track(static)
             try:
                 exe = self._compile(types, tree, static, len(args_or_specs), weak, "lower()")
             except guards.Specialize as e:
@@ -991,7 +1053,14 @@ class BoundCompiled:
         self._self = obj if pytree.is_registered(obj) else calling.Identity(obj)
 
     def __call__(self, *args, **kwargs):
-        return self.compiled._call((self._self,) + args, kwargs)
+        cf = self.compiled
+        if not kwargs and type(self._self) is calling.Identity and not cf._has_static:
+            static = ((), ((0, self._self),))          # what _split makes of this call
+            exe = cf._fast_static_exe(static, args)
+            if exe is not None:
+                cf._hits += 1
+                return exe.run(args, True)
+        return cf._call((self._self,) + args, kwargs)
 
     def lower(self, *args, **kwargs):
         return self.compiled.lower(self._self, *args, **kwargs)
@@ -1059,6 +1128,10 @@ def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), ar
     compiler/codegen/cuda_backend.py for device arrays).
     check_indices=False: data-dependent indices (x[i], np.take, cross_entropy labels) out of range are clamped
     instead of raising IndexError as NumPy does (the checks cost a compare per gathered element; see README).
+    static_argnums / static_argnames: arguments (by position / by name; each implies the other through the
+    signature) that are compile-time constants, hashed into the signature. Keyword calls bind through the
+    signature (compiler/calling.py); on a method, `self` is a pytree if its class is registered, else static by
+    identity (see CompiledFunction).
 
         @cc.compile
         def f(x, w):

@@ -429,3 +429,56 @@ def test_unhashable_aux_and_unregistered_classes_say_what_to_do():
         cc.grad(lambda p: np.sum(p.w))(Loose(f64(2)))
     with pytest.raises(TypeError, match="not a dataclass"):
         cc.pytree.register_dataclass(Box)
+
+
+# ---- the cache: fast paths for keyword, static and method calls ----
+
+def test_fast_paths_for_static_keyword_and_method_calls_pick_the_right_version():
+    f = cc.compile(layer, static_argnames="act")
+    x, w = f64(4, 3), f64(3, 2)
+    f(x, w, act="relu")
+    f(x, w)
+    for _ in range(2):
+        x2, w2 = f64(4, 3), f64(3, 2)                 # new values, same signatures: served without tracing
+        np.testing.assert_allclose(f(x2, w2, act="relu"), layer(x2, w2, act="relu"), rtol=1e-12)
+        np.testing.assert_allclose(f(x2, w=w2), layer(x2, w2), rtol=1e-12)
+    x3 = f64(3, 4).T                                  # not C-contiguous: converted on the way in
+    np.testing.assert_allclose(f(x3, w, act="relu"), layer(x3, w, act="relu"), rtol=1e-12)
+    info = f.cache_info()
+    assert info["traces"] == info["compiles"] == 2 and info["hits"] == 5
+
+    a, b = Dense(f64(3, 2)), Dense(f64(3, 2))
+    n = Dense.forward.cache_info()["compiles"]
+    for m in (a, b, a, b):
+        for shape in ((4, 3), (4, 3), (2, 3)):
+            x = f64(*shape)
+            np.testing.assert_allclose(m.forward(x), np.tanh(x @ m.w) * 2.0, rtol=1e-12)
+    # one version per object for the exact shape, then one symbolic one per object
+    assert Dense.forward.cache_info()["compiles"] == n + 4
+
+
+def test_versions_for_a_dead_self_are_dropped():
+    import gc
+    import weakref
+
+    class Net:
+        def __init__(self):
+            self.w = f64(3, 3)
+
+        @cc.compile
+        def forward(self, x):
+            return x @ self.w
+    x = f64(2, 3)
+    keep = Net()
+    keep.forward(x)
+    nets = [Net() for _ in range(3)]
+    refs = [weakref.ref(n) for n in nets]
+    for n in nets:
+        np.testing.assert_allclose(n.forward(x), x @ n.w, rtol=1e-12)
+    assert Net.forward.cache_info()["signatures"] == 4
+    del nets, n
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert Net.forward.cache_info()["signatures"] == 1
+    np.testing.assert_allclose(keep.forward(x), x @ keep.w, rtol=1e-12)
+    assert Net.forward.cache_info()["compiles"] == 4
