@@ -482,3 +482,20 @@ def test_versions_for_a_dead_self_are_dropped():
     assert Net.forward.cache_info()["signatures"] == 1
     np.testing.assert_allclose(keep.forward(x), x @ keep.w, rtol=1e-12)
     assert Net.forward.cache_info()["compiles"] == 4
+
+
+def test_hessian_with_keywords_and_vjp_jvp_of_dataclasses():
+    def f(x, *, k):
+        return np.sum(np.sin(x) * k)
+    x = f64(3)
+    np.testing.assert_allclose(cc.hessian(f)(x, k=2.0), np.diag(-np.sin(x) * 2.0), rtol=1e-12, atol=1e-15)
+    p = MLP(f64(3, 4), f64(4), f64(4, 2))
+    double = lambda p: MLP(p.w1 * 2, p.b1 * 2, p.w2 * 2)       # noqa: E731
+    out, pullback = cc.vjp(double, p)
+    (ct,) = pullback(out)
+    assert type(out) is MLP and type(ct) is MLP
+    assert_tree_close(ct, MLP(p.w1 * 4, p.b1 * 4, p.w2 * 4), rtol=1e-12)
+    _, t = cc.jvp(double, (p,), (p,))
+    assert type(t) is MLP
+    assert_tree_close(t, double(p), rtol=1e-12)
+    cc.check_grads(mlp_loss, (p, f64(2, 3)), order=2)
