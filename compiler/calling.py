@@ -78,18 +78,21 @@ class Binding:
 
     def normalize(self, args, kwargs):
         """(args, kwargs) -> (args, kwnames) as the module docstring says; TypeError as Python gives it."""
-        key = (len(args), tuple(kwargs))
+        key = (len(args), *kwargs)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self._plan(len(args), tuple(kwargs))
         fill, kwnames = plan
         out = list(args)
-        for kind, x in fill:
-            out.append(kwargs[x] if kind == "kw" else x)
+        for nm, default in fill:
+            out.append(default if nm is None else kwargs[nm])
         # a trailing argument given as its own default is the call without it (the same meaning, one signature)
-        while len(out) > len(args) and out[-1] is self.defaults[len(out) - 1]:
+        n, defaults = len(args), self.defaults
+        while len(out) > n and out[-1] is defaults[len(out) - 1]:
             out.pop()
-        return tuple(out) + tuple(kwargs[n] for n in kwnames), kwnames
+        for nm in kwnames:
+            out.append(kwargs[nm])
+        return tuple(out), kwnames
 
     def _plan(self, n_args, names):
         # the checks in CPython's order, with its messages: keywords, then the positional count, then missing ones
@@ -128,7 +131,8 @@ class Binding:
         if missing:
             raise TypeError(f"{f} missing {len(missing)} required keyword-only argument"
                             f"{'s' if len(missing) > 1 else ''}: {_listing(missing)}")
-        fill = tuple(("kw", slots[i]) if i in slots else ("default", self.defaults[i])
+        # (name, None) takes the keyword; (None, default) fills a parameter skipped before one given by name
+        fill = tuple((slots[i], None) if i in slots else (None, self.defaults[i])
                      for i in range(n_args, max(slots, default=n_args - 1) + 1))
         return fill, tuple(sorted(kw))
 

@@ -815,8 +815,11 @@ class CompiledFunction:
         kwnames = ()
         if kwargs:
             args, kwnames = self._binding.normalize(args, kwargs)
-        dyn, static = self._split(args, kwnames)
-        if static or kwnames:
+        if self._has_static or kwnames or (args and type(args[0]) is calling.Identity):
+            dyn, static = self._split(args, kwnames)
+        else:
+            dyn, static = args, ()
+        if static or kwargs:        # (a plain positional call got here having missed the fast path already)
             exe = self._fast_static_exe(static, dyn) if static else self._fast_exe(dyn)
             if exe is not None:
                 self._hits += 1
