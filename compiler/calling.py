@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 import weakref
 
+from . import pytree
+
 _EMPTY = inspect.Parameter.empty
 
 
@@ -212,3 +214,51 @@ class KeywordCalls:
         argnums = fix(argnums) if isinstance(argnums, int) else tuple(fix(a) for a in argnums)
         names = arg_names(self._binding, len(full), kwnames)
         return positional(self.fn, kwnames, names, self._binding.name), full, argnums
+
+
+class BoundCompiled:
+    """A compiled method bound to its object (CompiledFunction.__get__ in compiler/compile.py): `self` goes
+    first, as a pytree argument if its class is a registered pytree, else static by identity. Without keywords
+    it looks the arrays up directly, as the unbound function's fast path does."""
+    __slots__ = ("compiled", "obj", "_self")
+
+    def __init__(self, compiled, obj):
+        self.compiled, self.obj = compiled, obj
+        self._self = obj if pytree.is_registered(obj) else Identity(obj)
+
+    def __call__(self, *args, **kwargs):
+        cf = self.compiled
+        if not kwargs and type(self._self) is Identity and not cf._has_static:
+            static = ((), ((0, self._self),))          # what _split makes of this call
+            exe = cf._fast_static_exe(static, args)
+            if exe is not None:
+                cf._hits += 1
+                return exe.run(args, True)
+        return cf._call((self._self,) + args, kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self.compiled.lower(self._self, *args, **kwargs)
+
+    def cache_info(self):
+        return self.compiled.cache_info()
+
+    @property
+    def __name__(self):
+        return self.compiled.__name__
+
+    def __repr__(self):
+        return f"<cc.compile {self.compiled.__name__} bound to {self.obj!r}>"
+
+
+def merge(smap, dyn, n_args):
+    """All n_args arguments again: the static ones from smap (index -> value), the others from dyn in order."""
+    it = iter(dyn)
+    return tuple(smap[i] if i in smap else next(it) for i in range(n_args))
+
+
+def unhashable(x):
+    try:
+        hash(x)
+    except TypeError:
+        return True
+    return False

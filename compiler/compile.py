@@ -763,7 +763,7 @@ class CompiledFunction:
             hash(static)
         except TypeError:
             bad = [self._binding.pos_names[i] if i < len(self._binding.pos_names) else str(i)
-                   for i in idx if _unhashable(args[i])]
+                   for i in idx if calling.unhashable(args[i])]
             raise TypeError(f"{self.__name__}: static arguments must be hashable; {', '.join(bad)} is not "
                             f"(pass it as a tuple, or make it a pytree argument)") from None
         return dyn, static
@@ -775,15 +775,15 @@ class CompiledFunction:
         smap = {i: calling.unwrap(v) for i, v in pairs}
         names = calling.arg_names(self._binding, n_args, kwnames)
         fn = self.fn
-        return calling.positional(lambda *dyn: calling.call(fn, _merge(smap, dyn, n_args), kwnames), (),
+        return calling.positional(lambda *dyn: calling.call(fn, calling.merge(smap, dyn, n_args), kwnames), (),
                                   [nm for i, nm in enumerate(names) if i not in smap], self.__name__)
 
     def __get__(self, obj, objtype=None):
         if self._bind_as == "static":
             return self
         if self._bind_as == "class":
-            return BoundCompiled(self, objtype if objtype is not None else type(obj))
-        return self if obj is None else BoundCompiled(self, obj)
+            return calling.BoundCompiled(self, objtype if objtype is not None else type(obj))
+        return self if obj is None else calling.BoundCompiled(self, obj)
 
     def _fast_exe(self, args):
         key = []
@@ -1044,52 +1044,6 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<cc.compile {self.__name__} backend={self.backend}>"
-
-
-class BoundCompiled:
-    """A compiled method bound to its object (CompiledFunction.__get__): `self` goes first, as a pytree argument
-    if its class is a registered pytree, else static by identity."""
-    __slots__ = ("compiled", "obj", "_self")
-
-    def __init__(self, compiled, obj):
-        self.compiled, self.obj = compiled, obj
-        self._self = obj if pytree.is_registered(obj) else calling.Identity(obj)
-
-    def __call__(self, *args, **kwargs):
-        cf = self.compiled
-        if not kwargs and type(self._self) is calling.Identity and not cf._has_static:
-            static = ((), ((0, self._self),))          # what _split makes of this call
-            exe = cf._fast_static_exe(static, args)
-            if exe is not None:
-                cf._hits += 1
-                return exe.run(args, True)
-        return cf._call((self._self,) + args, kwargs)
-
-    def lower(self, *args, **kwargs):
-        return self.compiled.lower(self._self, *args, **kwargs)
-
-    def cache_info(self):
-        return self.compiled.cache_info()
-
-    @property
-    def __name__(self):
-        return self.compiled.__name__
-
-    def __repr__(self):
-        return f"<cc.compile {self.compiled.__name__} bound to {self.obj!r}>"
-
-
-def _merge(smap, dyn, n_args):
-    it = iter(dyn)
-    return tuple(smap[i] if i in smap else next(it) for i in range(n_args))
-
-
-def _unhashable(x):
-    try:
-        hash(x)
-    except TypeError:
-        return True
-    return False
 
 
 def _raises(f, x):
