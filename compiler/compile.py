@@ -813,6 +813,10 @@ class CompiledFunction:
 
     def _call(self, args, kwargs):
         kwnames = ()
+        if args and isinstance(args[0], type):
+            # a class first is a classmethod's cls (@classmethod above @cc.compile binds it positionally on
+            # Pythons whose classmethod does not chain __get__): static, like a method's self
+            args = (calling.Identity(args[0]),) + args[1:]
         if kwargs:
             args, kwnames = self._binding.normalize(args, kwargs)
         if self._has_static or kwnames or (args and type(args[0]) is calling.Identity):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -304,6 +305,9 @@ def test_staticmethod_and_classmethod_in_either_order():
         np.testing.assert_allclose(f(x), x * 3.0, rtol=1e-12)
     np.testing.assert_allclose(K.s2(x=x), x * 2, rtol=1e-12)
     np.testing.assert_allclose(K.c2(x=x), x * 3.0, rtol=1e-12)
+    # what @classmethod above @cc.compile gives on Pythons whose classmethod does not chain __get__ (3.13)
+    bound = types.MethodType(K.__dict__["c1"].__func__, K)
+    np.testing.assert_allclose(bound(x), x * 3.0, rtol=1e-12)
 
 
 # ---- pytrees: namedtuples, dataclasses, registered classes ----
