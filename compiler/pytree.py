@@ -86,6 +86,10 @@ def register_dataclass(cls=None, *, data_fields=None, meta_fields=()):
     unknown = [n for n in data + meta if n not in names]
     if unknown:
         raise ValueError(f"pytree.register_dataclass: {cls.__name__} has no field(s) {unknown}")
+    left = [n for n in names if n not in data and n not in meta]
+    if left:        # a rebuilt instance would lack them
+        raise ValueError(f"pytree.register_dataclass: fields {left} of {cls.__name__} are in neither data_fields "
+                         f"nor meta_fields")
 
     def flatten_dc(x):
         return [getattr(x, n) for n in data], tuple(getattr(x, n) for n in meta)

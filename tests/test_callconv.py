@@ -433,6 +433,8 @@ def test_unhashable_aux_and_unregistered_classes_say_what_to_do():
         cc.grad(lambda p: np.sum(p.w))(Loose(f64(2)))
     with pytest.raises(TypeError, match="not a dataclass"):
         cc.pytree.register_dataclass(Box)
+    with pytest.raises(ValueError, match=r"\['b'\]"):
+        cc.pytree.register_dataclass(dataclasses.make_dataclass("AB", ["a", "b"]), data_fields=("a",))
 
 
 # ---- the cache: fast paths for keyword, static and method calls ----
