@@ -18,7 +18,7 @@ bounds mode) can add sites with their own exception and message to the same tabl
 from __future__ import annotations
 
 from ..errors import format_loc
-from ..ir.types import I64
+from ..ir.types import BOOL, I64
 from .kernel import Buffer, Op, sadd
 from .index import as_expr, _i64
 
@@ -34,7 +34,8 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
     from, when a constant known to be in range needs neither."""
     if _const_in_range(src, bound):
         return i
-    if not ctx.check_indices:
+    if not ctx.check_indices and not (isinstance(bound, int) and bound == 0):
+        # (an empty axis has nothing to clamp into: every index is checked, as NumPy does)
         return Op("clamp", [i, _i64(0), as_expr(sadd(bound, -1))], I64)
     if ctx.status is None:
         ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
@@ -50,6 +51,14 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
             "where": format_loc(loc) if loc is not None else "",
         })
     return Op("check_index", [i, as_expr(bound)], I64, attrs=(ctx.status, site))
+
+
+def keep(v, i, bound):
+    """v, made to depend on the checked index i where a load would not: a load ignores the index of a size-1
+    axis (index.flat), which would drop the check with it and let x[[5]] of a 1-element x read x[0]."""
+    if not (isinstance(bound, int) and bound == 1 and isinstance(i, Op) and i.op == "check_index"):
+        return v
+    return Op("select", [Op("eq", [i, _i64(0)], BOOL), v, v], v.dtype)     # LLVM folds the select away
 
 
 def _const_in_range(v, bound):

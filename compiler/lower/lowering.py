@@ -643,7 +643,7 @@ class GroupLowerer:
                 i = Op("cast", [i], I64)
             i = checks.index(self.ctx, i, size, n, axis, src=ind)
             oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
-            return [Store(out, oi, Op("add", [Load(out, oi), Load(ubuf, flat(idx, ushape))], dt))]
+            return [Store(out, oi, Op("add", [Load(out, oi), checks.keep(Load(ubuf, flat(idx, ushape)), i, size)], dt))]
         return body + self.nest(ushape, acc, parallel=False)
 
     def conv_loops(self, d, direct_out):
