@@ -291,7 +291,7 @@ def abstractify(x) -> TensorType:
             raise TraceError(f"cannot trace an argument of type {type(x).__name__}")
         return TensorType(to_dtype(a.dtype), a.shape)
     raise TraceError(f"cannot trace an argument of type {type(x).__name__}: pass NumPy arrays, "
-                     f"Python numbers, cc.Spec, or dicts/lists/tuples of them")
+                     f"Python numbers, cc.Spec, or dicts/lists/tuples of them{pytree.hint(x)}")
 
 
 def trace_flat(fn, in_tree, in_types, name=None, weak=()):
