@@ -755,6 +755,7 @@ def getitem(x, idx):
     else:
         idx = idx + (builtins.slice(None),) * (t.ndim - n_real)
     start, stop, step, out_shape, axis = [], [], [], [], 0
+    flipped = []            # output axes sliced with a negative step: the positive slice, then reversed
     for i in idx:
         if i is None:
             out_shape.append(1)
@@ -772,7 +773,12 @@ def getitem(x, idx):
                 i = as_dim(d + i)
             start.append(i), stop.append(as_dim(i + 1)), step.append(1)
         elif isinstance(i, builtins.slice):
-            a, b, s = _slice_bounds(i, d)
+            if isinstance(i.step, (int, np.integer)) and i.step < 0:
+                from .ops_shape import negative_step_slice
+                a, b, s = negative_step_slice(i, d)
+                flipped.append(len(out_shape))
+            else:
+                a, b, s = _slice_bounds(i, d)
             start.append(a), stop.append(b), step.append(s)
             out_shape.append(P.slice.shape(TensorType(t.dtype, (d,)), start=(a,), stop=(b,), step=(s,)).shape[0])
         else:
@@ -784,6 +790,8 @@ def getitem(x, idx):
         y = P.slice(y, start=tuple(start), stop=tuple(stop), step=tuple(step))
     if len(out_shape) != t.ndim or not builtins.all(dims_equal(a, b) for a, b in zip(out_shape, _aval(y).shape)):
         y = P.reshape(y, shape=tuple(out_shape))
+    if flipped:
+        y = P.rev(y, axes=tuple(flipped))
     return y
 
 
@@ -799,8 +807,8 @@ def _slice_bounds(s, d):
     if isinstance(s.step, Tracer) or isinstance(s.start, Tracer) or isinstance(s.stop, Tracer):
         raise _err(TraceError, "slice bounds must be Python ints, not traced values")
     step = 1 if s.step is None else int(s.step)
-    if step <= 0:
-        raise _err(TraceError, "negative or zero slice steps are not supported by vive; use np.flip")
+    if step == 0:
+        raise ValueError("slice step cannot be zero")
     if isinstance(d, int) and not isinstance(s.start, (SymDim, sympy.Basic)) and not isinstance(
             s.stop, (SymDim, sympy.Basic)):
         a, b, _ = s.indices(d)
@@ -826,12 +834,19 @@ def _advanced_getitem(x, idx):
     if Ellipsis in [i for i in idx if not isinstance(i, (np.ndarray, Tracer, list))] or None in [
             i for i in idx if not isinstance(i, (np.ndarray, Tracer, list))]:
         raise _err(TraceError, "integer-array indexing mixed with None or ... is not supported by vive")
+    # an integer beside integer arrays is a 0-d index array: NumPy broadcasts it with the others
+    idx = tuple(np.asarray(i, np.int64) if isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+                else i for i in idx)
     is_arr = [isinstance(i, (Tracer, np.ndarray, list)) for i in idx]
     pos = [k for k, a in enumerate(is_arr) if a]
     if pos != list(range(pos[0], pos[-1] + 1)):
-        raise _err(TraceError, "integer-array indices must be adjacent (x[i, :, j] is not supported by vive)")
-    if builtins.any(isinstance(i, (int, np.integer)) for i in idx):
-        raise _err(TraceError, "integer-array indexing mixed with integer indices is not supported by vive")
+        # array indices apart (x[i, :, j]): NumPy puts the index dimensions first, as indexing with those axes
+        # moved to the front does
+        if len(idx) > t.ndim:
+            raise _err(IndexOutOfBounds, f"too many indices for array: array is {t.ndim}-dimensional, but "
+                                         f"{len(idx)} were indexed")
+        rest = [k for k in range(t.ndim) if k not in pos]
+        return _advanced_getitem(transpose(x, pos + rest), tuple(idx[k] for k in pos + rest if k < len(idx)))
     basic = tuple(builtins.slice(None) if a else i for i, a in zip(idx, is_arr))
     y = getitem(x, basic) if basic else asarg(x)
     ty = _aval(y)
@@ -1094,3 +1109,5 @@ def _setitem(self, idx, value):
 
 
 Tracer.__setitem__ = _setitem
+
+from . import ops_shape  # noqa: E402,F401  (registers flip, roll, pad modes, cumsum, prod, ... into FUNCTIONS)
