@@ -90,6 +90,8 @@ def rot90(m, k=1, axes=(0, 1)):
 def negative_step_slice(s, d):
     """A slice with a negative step as (start, stop, step) of the positive slice over the same elements: the
     caller reverses the axis after slicing."""
+    if s.start is None and s.stop is None and int(s.step) == -1:
+        return 0, d, 1                  # x[::-1]: the whole axis reversed, for a symbolic size too
     d = _int(d, "a slice with a negative step of a symbolic size")
     start = s.start if s.start is None else _int(s.start, "a slice bound")
     stop = s.stop if s.stop is None else _int(s.stop, "a slice bound")
@@ -227,11 +229,14 @@ def diag(v, k=0):
         raise ValueError("Input must be 1- or 2-d.")
     n = _int(shape_of(x)[0], "np.diag of a symbolic size")
     N = n + abs(k)
+    zero = np.zeros((), _aval(x).dtype.np)
+    if n == 0:
+        return np.zeros((N, N), zero.dtype)
+    # a gather of v at constant indices, then zeros off the k-th diagonal: v[i] sits at (i, i + k) (k >= 0),
+    # v[j] at (j - k, j) (k < 0)
     i, j = np.indices((N, N))
-    src = i if k >= 0 else j              # the element of v that sits at (i, i + k)
     on = (j - i == k)
-    return where(on, _take_const(x, np.where(on, src, 0) if n else np.zeros((N, N), np.int64), 0),
-                 np.zeros((), _aval(x).dtype.np)) if n else np.zeros((N, N), _aval(x).dtype.np)
+    return where(on, _take_const(x, np.where(on, i if k >= 0 else j, 0), 0), zero)
 
 
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
@@ -324,11 +329,21 @@ def _float(x):
     return asarg(x, F64) if not dt.is_float else asarg(x)
 
 
+def _root(s, p=2.0):
+    # s ** (1/p) with derivative 0 where s == 0 (the zero vector: 0 is a subgradient of the norm there; the plain
+    # root's infinite slope times a zero tangent would be nan). The inner where keeps the unused branch finite.
+    zero = ops.equal(s, 0)
+    one = np.ones((), _aval(s).dtype.np)
+    safe = where(zero, one, s)
+    r = sqrt(safe) if p == 2.0 else power(safe, np.asarray(1.0 / p, _aval(s).dtype.np))
+    return where(zero, np.zeros((), _aval(s).dtype.np), r)
+
+
 def norm(x, ord=None, axis=None, keepdims=False):
     x = _float(x)
     nd = ndim_of(x)
     if axis is None and ord is None:
-        r = sqrt(_sum(multiply(x, x)))
+        r = _root(_sum(multiply(x, x)))
         return reshape(r, (1,) * nd) if keepdims else r
     if axis is None:
         axis = tuple(range(nd))
@@ -346,11 +361,11 @@ def norm(x, ord=None, axis=None, keepdims=False):
         if ord == 1:
             return _sum(a, axis=axis, keepdims=keepdims)
         if ord is None or ord == 2:
-            return sqrt(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
+            return _root(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
         if isinstance(ord, str):
             raise ValueError(f"Invalid norm order '{ord}' for vectors")
         p = np.asarray(ord, _aval(x).dtype.np)
-        return power(_sum(power(a, p), axis=axis, keepdims=keepdims), np.asarray(1.0 / ord, _aval(x).dtype.np))
+        return _root(_sum(power(a, p), axis=axis, keepdims=keepdims), float(ord))
     if len(axis) != 2:
         raise ValueError("Improper number of dimensions to norm.")
     r, c = axis
@@ -361,7 +376,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
                                f"not compute; use ord='fro', 1, -1, inf or -inf")
     a = absolute(x)
     if ord is None or ord == "fro":
-        out = sqrt(_sum(multiply(x, x), axis=axis))
+        out = _root(_sum(multiply(x, x), axis=axis))
     elif ord in (1, -1):
         red = _max if ord == 1 else _min
         out = red(_sum(a, axis=r), axis=c - 1 if c > r else c)
@@ -440,6 +455,8 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     dt = _acc_dtype(a, dtype)
     x = asarg(a, dt)
     s = tuple(shape_of(x))
+    if axis is not None:
+        axis = tuple(_norm_axis(a, len(s)) for a in ((axis,) if np.ndim(axis) == 0 else axis))   # NumPy's AxisError
     axes = _axes(x, axis)
     rest = [i for i in range(len(s)) if i not in axes]
     x = transpose(x, rest + list(axes))
