@@ -1,5 +1,5 @@
 """NumPy functions built from existing primitives: flip, roll, tile, repeat, kron, triu/tril, diag/diagonal/trace,
-atleast_nd, split, pad modes, linalg.norm, cumsum, prod.
+atleast_nd, split, pad modes, linalg.norm, cumsum, cumprod, prod.
 
 Each is a composition (slices, constant-index gathers, broadcasts, reshapes, concatenate, where, reductions,
 dot_general), so shape rules, derivatives and lowering come from those primitives; nothing here is a new primitive.
@@ -434,6 +434,31 @@ def cumsum(a, axis=None, dtype=None, out=None):
     return moveaxis(_cumsum_last(moveaxis(x, axis, -1)), -1, axis)
 
 
+def _cumprod_last(x):
+    # Hillis-Steele scan: after the step with shift k every entry holds the product of its last 2k inputs; log2(n)
+    # steps of one multiplication by a shifted copy (padded with ones). Products keep the gradient exact at zeros.
+    s = tuple(shape_of(x))
+    n = _int(s[-1], "np.cumprod along an axis of symbolic size")
+    nd = len(s)
+    k = 1
+    while k < n:
+        shifted = P.pad(getitem(x, (Ellipsis, builtins.slice(0, n - k))), lo=(0,) * (nd - 1) + (k,), hi=(0,) * nd,
+                        interior=(0,) * nd, value=1.0)
+        x = multiply(x, shifted)
+        k *= 2
+    return x
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    ops._no_out(out, {})
+    dt = _acc_dtype(a, dtype)
+    x = asarg(a, dt)
+    if axis is None:
+        x, axis = ravel(x), 0
+    axis = _norm_axis(axis, ndim_of(x))
+    return moveaxis(_cumprod_last(moveaxis(x, axis, -1)), -1, axis)
+
+
 def _prod_last(x):
     # a balanced tree of multiplications (pairs of halves): log depth, and the product rule through it gives the
     # exact gradient even where x has zeros (exp(sum(log x)) would give nan there)
@@ -471,7 +496,7 @@ ops.FUNCTIONS.update({
     np.repeat: repeat, np.kron: kron, np.triu: triu, np.tril: tril, np.diag: diag, np.diagonal: diagonal,
     np.trace: trace, np.atleast_1d: atleast_1d, np.atleast_2d: atleast_2d, np.atleast_3d: atleast_3d,
     np.split: split, np.array_split: array_split, np.hsplit: hsplit, np.vsplit: vsplit, np.pad: pad,
-    np.linalg.norm: norm, np.cumsum: cumsum, np.prod: prod,
+    np.linalg.norm: norm, np.cumsum: cumsum, np.cumprod: cumprod, np.prod: prod,
 })
 
 ops.method_prod = lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: prod(
@@ -479,6 +504,7 @@ ops.method_prod = lambda self, axis=None, dtype=None, out=None, keepdims=False, 
 ops.method_cumsum = lambda self, axis=None, dtype=None, out=None: cumsum(self, axis, dtype, out)
 ops.method_repeat = lambda self, repeats, axis=None: repeat(self, repeats, axis)
 Tracer.prod, Tracer.cumsum, Tracer.repeat = ops.method_prod, ops.method_cumsum, ops.method_repeat
+Tracer.cumprod = lambda self, axis=None, dtype=None, out=None: cumprod(self, axis, dtype, out)
 Tracer.diagonal = lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2)
 Tracer.trace = lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(self, offset, axis1, axis2,
                                                                                     dtype, out)

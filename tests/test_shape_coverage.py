@@ -1,10 +1,10 @@
 """NumPy's shape-moving functions built as compositions (compiler/ops_shape.py): flip, rot90, negative slice steps,
-roll, tile, repeat, kron, triu/tril, diag/diagonal/trace, atleast_nd, split, pad modes, linalg.norm, cumsum, prod,
-and integer-array indexing mixed with integers.
+roll, tile, repeat, kron, triu/tril, diag/diagonal/trace, atleast_nd, split, pad modes, linalg.norm, cumsum, cumprod,
+prod, and integer-array indexing mixed with integers.
 
 Oracles: NumPy on the same arrays (shape, dtype and values, compiled and interpreted), NumPy's exception class where
-NumPy raises, float64 finite differences (cc.check_grads) for the derivatives, and closed forms for prod's gradient
-with zeros in the input.
+NumPy raises, float64 finite differences (cc.check_grads) for the derivatives, and closed forms for the gradients
+of prod and cumprod with zeros in the input.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from builtins import sum as builtins_sum
 
 import compiler as cc
 from compiler.trace import interpret
@@ -100,6 +101,9 @@ CASES = [
     C("cumsum_method", lambda x: x.cumsum(0), (4, 2)),
     C("cumsum_long", lambda x: np.cumsum(x, axis=-1), (2, 200), (130,), (64,), (65,)),
     C("cumsum_longer", lambda x: np.cumsum(x), (5000,), grad=False),
+    C("cumprod", np.cumprod, (5,), (2, 3), (0,), (1,), ()),
+    C("cumprod_axis", lambda x: np.cumprod(x, axis=-2), (2, 9, 3), (2, 0, 3)),
+    C("cumprod_method", lambda x: x.cumprod(1), (2, 70)),
     C("prod", np.prod, (5,), (2, 3), (0,), (1,), ()),
     C("prod_axis", lambda x: np.prod(x, axis=1), (2, 3, 4), (2, 0, 3), (3, 1)),
     C("prod_axes_keep", lambda x: np.prod(x, axis=(0, 2), keepdims=True), (2, 3, 5)),
@@ -192,6 +196,14 @@ def test_cumsum_grad_long_axis_closed_form():
     np.testing.assert_allclose(g, np.cumsum(w[::-1])[::-1], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("x", [np.array([2.0, 0.0, 3.0, 0.0, 5.0]), np.array([0.0, 1.5, -2.0]), np.array([1.5, 2.0, 0.0])])
+def test_cumprod_grad_with_zeros(x):
+    # d sum(cumprod(x)) / dx_k = sum_{j >= k} prod_{i <= j, i != k} x_i (closed form, no division)
+    want = np.array([builtins_sum(np.prod(np.delete(x[:j + 1], k)) for j in range(k, x.size)) for k in range(x.size)])
+    np.testing.assert_allclose(cc.grad(lambda x: np.sum(np.cumprod(x)))(x), want, rtol=1e-15, atol=0)
+    cc.check_grads(np.cumprod, (x,), order=2)
+
+
 ERRORS = [
     (lambda x: np.fliplr(x), (3,)),
     (lambda x: np.flip(x, 2), (3, 4)),
@@ -217,6 +229,7 @@ ERRORS = [
     (lambda x: np.linalg.norm(x, axis=(0, 0)), (3, 4)),
     (lambda x: np.cumsum(x, 2), (3, 4)),
     (lambda x: np.prod(x, 2), (3, 4)),
+    (lambda x: np.cumprod(x, -3), (3, 4)),
     (lambda x: x[[0, 3], 1], (3, 4)),
     (lambda x: x[1, [0, 5]], (3, 4)),
 ]
