@@ -304,8 +304,11 @@ _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
 
 
 def pad(array, pad_width, mode="constant", **kw):
-    if mode not in _GATHER_MODES:
+    if mode == "constant":
         return ops.pad(array, pad_width, mode, **kw)
+    if mode not in _GATHER_MODES:
+        raise _err(TraceError, f"np.pad mode={mode!r} is not supported by vive; use 'constant', "
+                               f"{', '.join(repr(m) for m in _GATHER_MODES)}")
     if kw.get("reflect_type", "even") != "even":
         raise _err(TraceError, "np.pad reflect_type='odd' is not supported by vive")
     x = asarg(array)

@@ -84,17 +84,17 @@ def test_python_control_flow_on_concrete_values_works():
 # ---- unsupported NumPy functions and ufuncs are named ----
 
 @pytest.mark.parametrize("fn,name", [
-    (lambda x: np.cumsum(x), "numpy.cumsum"),
-    (lambda x: x.cumsum(), "ndarray.cumsum"),
+    (lambda x: np.nancumsum(x), "numpy.nancumsum"),
+    (lambda x: x.sort(), "ndarray.sort"),
     (lambda x: np.fft.fft(x), "numpy.fft.fft"),
     (lambda x: np.einsum("ij->i", x), "numpy.einsum"),
     (lambda x: np.floor(x), "numpy.floor"),
     (lambda x: np.arctan2(x, x), "numpy.arctan2"),
     (lambda x: np.add.accumulate(x), "numpy.add.accumulate"),
     (lambda x: np.sort(x), "numpy.sort"),
-    (lambda x: np.linalg.norm(x), "numpy.linalg.norm"),
+    (lambda x: np.linalg.det(x), "numpy.linalg.det"),
     (lambda x: np.median(x), "numpy.median"),
-    (lambda x: x.prod(), "ndarray.prod"),
+    (lambda x: x.fill(0), "ndarray.fill"),
     (lambda x: np.exp(x, out=x), "numpy.exp with out="),
 ])
 def test_unsupported_numpy_function_is_named(fn, name):
@@ -109,7 +109,7 @@ def test_unsupported_numpy_function_is_named(fn, name):
     (lambda x: x.__setitem__(0, 1.0), "item assignment"),
     (lambda x: x.reshape(x.shape[0], 3, order="F"), "order='F'"),
     (lambda x: x % 2.0, "numpy.mod"),
-    (lambda x: np.pad(x, 1, mode="reflect"), "mode='reflect'"),
+    (lambda x: np.pad(x, 1, mode="linear_ramp"), "mode='linear_ramp'"),
     (lambda x: len(x), "use x.shape[0]"),
 ])
 def test_other_untraceable_code_says_what_to_do(fn, text):
