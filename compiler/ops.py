@@ -1110,4 +1110,4 @@ def _setitem(self, idx, value):
 
 Tracer.__setitem__ = _setitem
 
-from . import ops_shape  # noqa: E402,F401  (registers flip, roll, pad modes, cumsum, prod, ... into FUNCTIONS)
+from . import ops_shape, ops_einsum  # noqa: E402,F401  (register flip, roll, pad modes, cumsum, prod, einsum, ...)

@@ -87,7 +87,7 @@ def test_python_control_flow_on_concrete_values_works():
     (lambda x: np.nancumsum(x), "numpy.nancumsum"),
     (lambda x: x.sort(), "ndarray.sort"),
     (lambda x: np.fft.fft(x), "numpy.fft.fft"),
-    (lambda x: np.einsum("ij->i", x), "numpy.einsum"),
+    (lambda x: np.searchsorted(x[0], x), "numpy.searchsorted"),
     (lambda x: np.floor(x), "numpy.floor"),
     (lambda x: np.arctan2(x, x), "numpy.arctan2"),
     (lambda x: np.add.accumulate(x), "numpy.add.accumulate"),
