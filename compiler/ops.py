@@ -1110,4 +1110,4 @@ def _setitem(self, idx, value):
 
 Tracer.__setitem__ = _setitem
 
-from . import ops_shape, ops_einsum  # noqa: E402,F401  (register flip, roll, pad modes, cumsum, prod, einsum, ...)
+from . import ops_shape, ops_einsum, ops_sort  # noqa: E402,F401  (register flip, pad modes, cumsum, prod, einsum, sort, ...)

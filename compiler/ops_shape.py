@@ -15,11 +15,11 @@ import numpy as np
 from . import primitives as P
 from . import ops
 from . import guards
-from .errors import TraceError, ShapeError
-from .ir.types import I64, F64, BOOL, prod as _dim_prod
+from .errors import TraceError
+from .ir.types import I64, F64, prod as _dim_prod
 from .ops import (_err, _aval, asarg, shape_of, ndim_of, to_dtype, result_dtype, reshape, transpose, moveaxis,
-                  concatenate, getitem, where, multiply, add, subtract, absolute, sqrt, power, sum as _sum,
-                  max as _max, min as _min, broadcast_to, ravel, _axes, _keep)
+                  concatenate, getitem, where, multiply, add, absolute, sqrt, power, sum as _sum,
+                  max as _max, min as _min, ravel, _axes, _keep)
 from .trace import Tracer
 
 

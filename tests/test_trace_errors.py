@@ -91,7 +91,7 @@ def test_python_control_flow_on_concrete_values_works():
     (lambda x: np.floor(x), "numpy.floor"),
     (lambda x: np.arctan2(x, x), "numpy.arctan2"),
     (lambda x: np.add.accumulate(x), "numpy.add.accumulate"),
-    (lambda x: np.sort(x), "numpy.sort"),
+    (lambda x: np.unique(x), "numpy.unique"),
     (lambda x: np.linalg.det(x), "numpy.linalg.det"),
     (lambda x: np.median(x), "numpy.median"),
     (lambda x: x.fill(0), "ndarray.fill"),

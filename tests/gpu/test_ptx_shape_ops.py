@@ -1,4 +1,4 @@
-"""The NumPy compositions of ops_shape.py / ops_einsum.py through the cuda backend: PTX for sm_80 and sm_90 is
+"""The NumPy compositions of ops_shape.py, ops_einsum.py and ops_sort.py through the cuda backend: PTX for sm_80 and sm_90 is
 emitted and assembles, value and gradient; with a device the results equal the CPU backend's."""
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ CASES = {
     "norms": (lambda x: np.linalg.norm(x, axis=1) + np.linalg.norm(x, 3, axis=1) + np.linalg.norm(x, np.inf), (X,)),
     "scans": (lambda x: np.cumsum(x, axis=1) + np.cumprod(x, axis=1) + np.prod(x, axis=1, keepdims=True), (X,)),
     "einsum": (lambda x, m: np.einsum("ij,jk,ik->k", x[:5, :5], X[:5, :5], m), (X, M)),
+    "sort": (lambda x: np.sort(x, axis=1) * np.argsort(x, axis=0), (X,)),
 }
 for _name, (_f, _a) in list(CASES.items()):
     CASES[_name + "_grad"] = (cc.grad(lambda *a, _f=_f: np.sum(_f(*a))), _a)
