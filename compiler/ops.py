@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import operator
+import sys
 
 import numpy as np
 import sympy
@@ -894,8 +895,10 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         return _REDUCE[ufunc](inputs[0], axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
     if method != "__call__":
         raise _err(TraceError, f"{name}.{method} is not supported by vive's tracer")
-    fn = UFUNCS.get(ufunc)
+    fn = UFUNCS.get(ufunc) or ops_math.scipy_ufunc(ufunc)
     if fn is None:
+        if ufunc is getattr(sys.modules.get("scipy.special"), ufunc.__name__, None):
+            name = f"scipy.special.{ufunc.__name__}"
         raise _err(TraceError, f"{name} is not supported by vive's tracer")
     extra = {k: v for k, v in kwargs.items() if k not in ("out",)}
     if "where" in extra or "casting" in extra or "order" in extra or "subok" in extra:
@@ -1036,3 +1039,6 @@ def _setitem(self, idx, value):
 
 
 Tracer.__setitem__ = _setitem
+
+
+from . import ops_math  # noqa: E402  (registers the functions of ops_math into UFUNCS / FUNCTIONS)
