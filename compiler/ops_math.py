@@ -43,7 +43,7 @@ def log1p(x):
     # of the correction is O(eps), so gradients are 1/(1+x) too
     c = O.subtract(x, O.subtract(u, 1.0))
     r = O.add(O.log(u), O.true_divide(c, O.where(O.equal(u, 0.0), 1.0, u)))
-    return O.where(O.equal(x, np.inf), x, r)
+    return O.where(O.logical_or(O.equal(x, np.inf), O.equal(x, 0.0)), x, r)       # inf; and -0 stays -0
 
 
 def expm1(x):
@@ -51,7 +51,8 @@ def expm1(x):
     t = O.tanh(O.multiply(x, 0.5))
     # e^x - 1 = 2 tanh(x/2) / (1 - tanh(x/2)): relative accuracy near 0, where e^x - 1 cancels
     small = O.true_divide(O.multiply(t, 2.0), O.subtract(1.0, t))
-    return O.where(O.less(O.absolute(x), 1.0), small, O.subtract(O.exp(x), 1.0))
+    r = O.where(O.less(O.absolute(x), 1.0), small, O.subtract(O.exp(x), 1.0))
+    return O.where(O.equal(x, 0.0), x, r)
 
 
 def cbrt(x):
@@ -62,7 +63,12 @@ def cbrt(x):
     safe = O.logical_and(O.greater(a, 0.0), O.less(a, np.inf))
     ys = O.where(safe, y, 1.0)
     y = O.where(safe, O.subtract(ys, O.multiply(O.subtract(ys, O.true_divide(a, O.multiply(ys, ys))), 1.0 / 3.0)), a)
-    return O.where(O.less(x, 0.0), O.negative(y), y)
+    return _odd(x, y)
+
+
+def _odd(x, r):
+    """r(|x|) given the sign of x, as an odd function: -0 in, -0 out."""
+    return O.where(O.equal(x, 0.0), x, O.where(O.less(x, 0.0), O.negative(r), r))
 
 
 # ---- inverse trigonometric: atan2 is the primitive ----
@@ -102,8 +108,7 @@ def arcsinh(x):
     ab = O.where(big, 1.0, a)
     a2 = O.multiply(ab, ab)
     small = log1p(O.add(ab, O.true_divide(a2, O.add(1.0, O.sqrt(O.add(1.0, a2))))))
-    r = O.where(big, O.add(O.log(a), _LN2), small)
-    return O.where(O.less(x, 0.0), O.negative(r), r)
+    return _odd(x, O.where(big, O.add(O.log(a), _LN2), small))
 
 
 def arccosh(x):
@@ -111,13 +116,16 @@ def arccosh(x):
     big = O.greater(x, _big(x))
     t = O.subtract(O.where(big, 1.0, x), 1.0)
     small = log1p(O.add(t, O.sqrt(O.add(O.multiply(t, 2.0), O.multiply(t, t)))))
-    return O.where(big, O.add(O.log(x), _LN2), small)
+    r = O.where(big, O.add(O.log(x), _LN2), small)
+    return O.where(O.less(x, 1.0), np.nan, r)                  # the domain is x >= 1
 
 
 def arctanh(x):
     x = _float(x)
-    # 0.5 log((1 + x) / (1 - x)) = 0.5 log1p(2x / (1 - x)): relative accuracy near 0; +-inf at +-1, NaN past
-    return O.multiply(log1p(O.true_divide(O.multiply(x, 2.0), O.subtract(1.0, x))), 0.5)
+    # 0.5 log((1 + a) / (1 - a)) = 0.5 log1p(2a / (1 - a)) for a = |x| (1 - a is exact near 1, where the form in
+    # x would need log1p next to -1): relative accuracy near 0; inf at 1, NaN past
+    a = O.absolute(x)
+    return _odd(x, O.multiply(log1p(O.true_divide(O.multiply(a, 2.0), O.subtract(1.0, a))), 0.5))
 
 
 # ---- two-argument ----

@@ -33,6 +33,13 @@ CASES = {
     "sqrt": (np.sqrt, [_r(3, 4, lo=0.3)]),
     "abs": (np.abs, [_r(3, 4)]),
     "sign": (lambda x: np.sign(x) * x, [_r(3, 4)]),
+    # rounding: zero derivative, so only the product's x survives (inputs away from the jumps)
+    "floor": (lambda x: np.floor(x * 3 + 0.5) * x, [_r(3, 4)]),
+    "ceil": (lambda x: np.ceil(x * 3 + 0.5) * x, [_r(3, 4)]),
+    "trunc": (lambda x: np.trunc(x * 3 + 0.5) * x, [_r(3, 4)]),
+    "rint": (lambda x: np.rint(x * 3 + 0.25) * x, [_r(3, 4)]),
+    "erf": (lambda x: P.erf(x * 2), [_r(3, 4)]),
+    "atan2": (lambda y, x: P.atan2(y, x), [_r(3, 4), _r(3, 4, seed=1)]),
     "reciprocal": (P.reciprocal, [_r(3, 4, lo=0.3)]),
     "square": (np.square, [_r(3, 4)]),
     "add": (lambda a, b: a + b, [_r(3, 4), _r(4, seed=1)]),

@@ -25,10 +25,11 @@ SYMPY_OF = {
     "reciprocal": lambda x: 1 / x, "square": lambda x: x ** 2,
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
     "pow": lambda a, b: a ** b, "maximum": sympy.Max, "minimum": sympy.Min,
+    "erf": sympy.erf, "atan2": sympy.atan2,
 }
 # elementwise primitives whose derivative is zero: piecewise constant, or bool/int results
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
-                    "one_hot", "check_index"}
+                    "one_hot", "check_index", "floor", "ceil", "trunc", "rint"}
 # select and cast: checked symbolically below with their own setups
 SPECIAL_ELEMENTWISE = {"select", "cast"}
 POSITIVE_DOMAIN = {"log", "sqrt", "pow"}
