@@ -168,15 +168,14 @@ def power(a, b):
 def floor_divide(a, b):
     dt = result_dtype(a, b)
     if not dt.is_int:
-        raise _err(TraceError, "numpy.floor_divide (//) on floats is not supported by vive; use np.floor(a / b) "
-                               "outside traced code")
+        return ops_math.floor_divide(a, b)
     return P.div(asarg(a, dt), asarg(b, dt))
 
 
 def mod(a, b):
     dt = result_dtype(a, b)
     if not dt.is_int:
-        raise _err(TraceError, "numpy.mod / remainder (%) on floats is not supported by vive")
+        return ops_math.remainder(a, b)
     a, b = asarg(a, dt), asarg(b, dt)
     # NumPy gives 0 for x % 0
     return where(equal(b, 0), np.zeros((), dt.np), P.sub(a, P.mul(P.div(a, b), b)))

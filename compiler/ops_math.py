@@ -167,6 +167,57 @@ def fmin(a, b):
     return O.where(O.logical_or(O.less_equal(a, b), O.not_equal(b, b)), a, b)
 
 
+# ---- fmod / remainder / floor_divide on floats: fmod is the primitive (exact, like libm), the rest NumPy's
+#      npy_divmod steps on top of it, so signs, zeros and the divide-by-zero results agree with NumPy ----
+
+def _float_pair(a, b):
+    dt = O.result_dtype(a, b)
+    if dt.is_bool:
+        raise _err(DTypeError, "this function of boolean arrays is not supported")
+    return O.asarg(a, dt), O.asarg(b, dt), dt
+
+
+def fmod(a, b):
+    a, b, dt = _float_pair(a, b)
+    if dt.is_float:
+        return P.fmod(a, b)
+    # C's truncated remainder from the floor remainder (both 0 for b == 0, as NumPy)
+    r = O.mod(a, b)
+    wrong_sign = O.logical_and(O.not_equal(r, 0), O.not_equal(O.less(r, 0), O.less(a, 0)))
+    return O.where(wrong_sign, O.subtract(r, b), r)
+
+
+def _divmod_float(a, b):
+    dt = _aval(a).dtype
+    mod = P.fmod(a, b)
+    fix = O.logical_and(O.not_equal(mod, 0.0), O.not_equal(O.less(b, 0.0), O.less(mod, 0.0)))
+    div = O.true_divide(O.subtract(a, mod), b)
+    mod = O.where(fix, O.add(mod, b), mod)
+    zero = O.where(O.less(b, 0.0), O.asarg(-0.0, dt), O.asarg(0.0, dt))
+    mod = O.where(O.equal(mod, 0.0), zero, mod)                                       # copysign(0, b)
+    div = O.where(fix, O.subtract(div, 1.0), div)
+    fl = P.floor(div)
+    fl = O.where(O.greater(O.subtract(div, fl), 0.5), O.add(fl, 1.0), fl)
+    q = O.true_divide(a, b)
+    fl = O.where(O.equal(div, 0.0), O.multiply(q, 0.0), fl)                       # copysign(0, a / b)
+    return O.where(O.equal(b, 0.0), q, fl), mod
+
+
+def remainder(a, b):
+    a, b, dt = _float_pair(a, b)
+    return _divmod_float(a, b)[1] if dt.is_float else O.mod(a, b)
+
+
+def floor_divide(a, b):
+    a, b, dt = _float_pair(a, b)
+    return _divmod_float(a, b)[0] if dt.is_float else O.floor_divide(a, b)
+
+
+def divmod_(a, b):
+    a, b, dt = _float_pair(a, b)
+    return _divmod_float(a, b) if dt.is_float else (O.floor_divide(a, b), O.mod(a, b))
+
+
 # ---- unit conversion: one multiplication by the constant NumPy uses ----
 
 def degrees(x):
@@ -272,7 +323,7 @@ UFUNCS = {
     np.logaddexp2: logaddexp2, np.fmax: fmax, np.fmin: fmin, np.degrees: degrees, np.rad2deg: degrees,
     np.radians: radians, np.deg2rad: radians, np.floor: floor, np.ceil: ceil, np.trunc: trunc, np.rint: rint,
     np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite, np.conjugate: conjugate, np.log1p: log1p,
-    np.expm1: expm1, np.cbrt: cbrt,
+    np.expm1: expm1, np.cbrt: cbrt, np.fmod: fmod, np.divmod: divmod_,
 }
 FUNCTIONS = {np.round: round_, np.around: round_, np.fix: fix, np.real: real, np.imag: imag,
              np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite}
@@ -290,6 +341,8 @@ def scipy_ufunc(ufunc):
 def _install():
     O.UFUNCS.update(UFUNCS)
     O.FUNCTIONS.update(FUNCTIONS)
+    Tracer.__divmod__ = lambda a, b: divmod_(a, b)
+    Tracer.__rdivmod__ = lambda a, b: divmod_(b, a)
     Tracer.round = lambda self, decimals=0, out=None: round_(self, decimals, out)
     Tracer.conj = Tracer.conjugate = lambda self: conjugate(self)
     Tracer.real = property(real)

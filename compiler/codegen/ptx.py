@@ -136,7 +136,7 @@ class _Gen(ScalarEmitter):
     """State of one `.entry` being built: builder, buffer params, dims, loop vars, value scopes, accumulators."""
 
     TARGET = "ptx"
-    MATH = dict(_UNARY, pow=g_pow, maximum=g_maximum, minimum=g_minimum, atan2=sm.atan2)
+    MATH = dict(_UNARY, pow=g_pow, maximum=g_maximum, minimum=g_minimum, atan2=sm.atan2, fmod=sm.fmod)
 
     def __init__(self, cg, fn, lc):
         self.cg = cg

@@ -20,7 +20,7 @@ import math
 
 from . import llvm_math as lm
 
-__all__ = ["rint", "floor", "ceil", "trunc", "atan2", "erf"]
+__all__ = ["rint", "floor", "ceil", "trunc", "atan2", "erf", "fmod"]
 
 
 def _t(x):
@@ -138,3 +138,51 @@ def erf(b, x, exp=lm.exp):
     large = b.select(b.fcmp_ordered(">=", a, t.f(_ERF_ONE[t.bits])), t.f(1.0), large)
     r = b.select(b.fcmp_ordered("<", a, t.f(1.0)), small, lm._copysign(b, t, large, x))
     return b.select(b.fcmp_unordered("uno", x, x), x, r)
+
+
+# ---- fmod ----
+
+def _ldexp_steps(b, t, x, k, parts):
+    """x * 2^k for 0 <= k < parts * 1000, in factors 2^min(k, 1000) that stay normal (the product is finite)."""
+    for _ in range(parts):
+        step = b.select(b.icmp_signed(">", k, t.i(1000)), t.i(1000), k)
+        x = b.fmul(x, lm._pow2(b, t, step))
+        k = b.sub(k, step)
+    return x
+
+
+def fmod(b, x, y):
+    """C fmod (np.fmod): x - trunc(x/y) y, exact for all inputs like libm's.
+
+    Work on |x|, |y|: each step scales |y| by 2^k so that the quotient is below 2^(mant-1), takes q = trunc(r / y_k)
+    and r = fma(-q, y_k, r), which is exact (r - q y_k is a multiple of y_k's last bit below 2|y_k|); a quotient
+    rounded up by the division leaves r < 0, and r + y_k is exact again. The exponent gap shrinks by mant - 1 bits
+    per step, so the step count covers the widest gap of the type (f32 runs in f64: 7 steps; f64: 42).
+    """
+    src = x.type
+    t = _t(x)
+    narrow = t.bits == 32
+    if narrow:
+        w = t.wide()
+        x, y = b.fpext(x, w.ty), b.fpext(y, w.ty)
+        t = w
+    steps = 7 if narrow else 42
+    r, m = lm.abs(b, x), lm.abs(b, y)
+    # the exponent of |y|, denormals normalised first (their exponent field would overstate it)
+    tiny = b.fcmp_ordered("<", m, t.f(2.0 ** -1022))
+    mn = b.select(tiny, b.fmul(m, t.f(2.0 ** 54)), m)
+    ey = b.sub(b.lshr(lm._bits(b, t, mn), t.i(t.mant)), b.select(tiny, t.i(54), t.i(0)))
+    fma = lm._intrinsic(b, "llvm.fma", t.ty, 3)
+    for _ in range(steps):
+        er = b.lshr(lm._bits(b, t, r), t.i(t.mant))
+        k = b.sub(b.sub(er, ey), t.i(t.mant - 1))
+        k = b.select(b.icmp_signed("<", k, t.i(0)), t.i(0), k)
+        mk = _ldexp_steps(b, t, m, k, 3)
+        q = trunc(b, b.fdiv(r, mk))
+        r = b.call(fma, [b.fneg(q), mk, r])
+        r = b.select(b.fcmp_ordered("<", r, t.f(0.0)), b.fadd(r, mk), r)
+    r = lm._copysign(b, t, r, x)
+    # fmod(x, inf) = x for finite x; NaN for x = inf, y = 0 or a NaN (the steps give NaN for those)
+    finite_x = b.fcmp_ordered("<", lm.abs(b, x), t.f(math.inf))
+    r = b.select(b.and_(finite_x, b.fcmp_ordered("==", m, t.f(math.inf))), x, r)
+    return b.fptrunc(r, src) if narrow else r

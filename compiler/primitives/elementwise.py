@@ -127,6 +127,9 @@ ge = _binary("ge", np.greater_equal, out_bool=True, allow_bool=True)
 atan2 = _binary("atan2", np.arctan2, pointwise(lambda t, y, x, out: (t * x) / (square(x) + square(y)),
                                                lambda t, y, x, out: -(t * y) / (square(x) + square(y))),
                 float_only=True)
+# C fmod: d/da = 1, d/db = -trunc(a / b) (the quotient is piecewise constant)
+fmod = _binary("fmod", np.fmod, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -(t * trunc(a / b))),
+               float_only=True)
 logical_and = _binary("logical_and", np.logical_and, out_bool=True, allow_bool=True)
 logical_or = _binary("logical_or", np.logical_or, out_bool=True, allow_bool=True)
 
@@ -178,5 +181,6 @@ cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), sh
 
 UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not, floor, ceil, trunc,
          rint, erf]
-BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, atan2]
+BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, atan2,
+          fmod]
 __all__ = [p.name for p in UNARY + BINARY] + ["select", "cast"]

@@ -40,6 +40,7 @@ CASES = {
     "rint": (lambda x: np.rint(x * 3 + 0.25) * x, [_r(3, 4)]),
     "erf": (lambda x: P.erf(x * 2), [_r(3, 4)]),
     "atan2": (lambda y, x: P.atan2(y, x), [_r(3, 4), _r(3, 4, seed=1)]),
+    "fmod": (lambda a, b: P.fmod(a * 5, b) * a, [_r(3, 4), _r(3, 4, seed=1, lo=0.5)]),
     "reciprocal": (P.reciprocal, [_r(3, 4, lo=0.3)]),
     "square": (np.square, [_r(3, 4)]),
     "add": (lambda a, b: a + b, [_r(3, 4), _r(4, seed=1)]),
