@@ -151,13 +151,27 @@ def _ldexp_steps(b, t, x, k, parts):
     return x
 
 
+def _fmod_step(b, t, r, m, ey):
+    """One reduction of r >= 0 by m * 2^k, k chosen so that r / (m 2^k) < 2^(mant-1); returns (r', k)."""
+    er = b.lshr(lm._bits(b, t, r), t.i(t.mant))
+    k = b.sub(b.sub(er, ey), t.i(t.mant - 1))
+    k = b.select(b.icmp_signed("<", k, t.i(0)), t.i(0), k)
+    mk = _ldexp_steps(b, t, m, k, 3)
+    q = trunc(b, b.fdiv(r, mk))
+    r = b.call(lm._intrinsic(b, "llvm.fma", t.ty, 3), [b.fneg(q), mk, r])
+    return b.select(b.fcmp_ordered("<", r, t.f(0.0)), b.fadd(r, mk), r), k
+
+
 def fmod(b, x, y):
     """C fmod (np.fmod): x - trunc(x/y) y, exact for all inputs like libm's.
 
     Work on |x|, |y|: each step scales |y| by 2^k so that the quotient is below 2^(mant-1), takes q = trunc(r / y_k)
     and r = fma(-q, y_k, r), which is exact (r - q y_k is a multiple of y_k's last bit below 2|y_k|); a quotient
     rounded up by the division leaves r < 0, and r + y_k is exact again. The exponent gap shrinks by mant - 1 bits
-    per step, so the step count covers the widest gap of the type (f32 runs in f64: 7 steps; f64: 42).
+    per step; f32 runs in f64. Scalars loop until the step with k = 0 (one iteration when |x / y| < 2^51); vectors
+    take the straight-line worst case (f32: 7 steps, f64: 42): the codegens pass scalars, so that path is only
+    for callers that vectorise by hand.
+    NOTE: llvm.fma is one instruction on FMA CPUs and on NVPTX; elsewhere LLVM calls libm's fma (still exact).
     """
     src = x.type
     t = _t(x)
@@ -166,23 +180,33 @@ def fmod(b, x, y):
         w = t.wide()
         x, y = b.fpext(x, w.ty), b.fpext(y, w.ty)
         t = w
-    steps = 7 if narrow else 42
-    r, m = lm.abs(b, x), lm.abs(b, y)
+    ax, m = lm.abs(b, x), lm.abs(b, y)
+    inf = t.f(math.inf)
+    # fmod(x, +-inf) = x for finite x; NaN for x = +-inf, y = 0 or a NaN anywhere
+    nan = b.or_(b.or_(b.fcmp_unordered("uno", x, y), b.fcmp_ordered("==", ax, inf)), b.fcmp_ordered("==", m, t.f(0.0)))
+    keep = b.and_(b.fcmp_ordered("<", ax, inf), b.fcmp_ordered("==", m, inf))
+    special = b.or_(nan, keep)
+    r = b.select(special, t.f(0.0), ax)                      # finite, so the loop below ends
+    m = b.select(special, t.f(1.0), m)
     # the exponent of |y|, denormals normalised first (their exponent field would overstate it)
     tiny = b.fcmp_ordered("<", m, t.f(2.0 ** -1022))
     mn = b.select(tiny, b.fmul(m, t.f(2.0 ** 54)), m)
     ey = b.sub(b.lshr(lm._bits(b, t, mn), t.i(t.mant)), b.select(tiny, t.i(54), t.i(0)))
-    fma = lm._intrinsic(b, "llvm.fma", t.ty, 3)
-    for _ in range(steps):
-        er = b.lshr(lm._bits(b, t, r), t.i(t.mant))
-        k = b.sub(b.sub(er, ey), t.i(t.mant - 1))
-        k = b.select(b.icmp_signed("<", k, t.i(0)), t.i(0), k)
-        mk = _ldexp_steps(b, t, m, k, 3)
-        q = trunc(b, b.fdiv(r, mk))
-        r = b.call(fma, [b.fneg(q), mk, r])
-        r = b.select(b.fcmp_ordered("<", r, t.f(0.0)), b.fadd(r, mk), r)
+    if t.n is not None:
+        for _ in range(7 if narrow else 42):
+            r, _k = _fmod_step(b, t, r, m, ey)
+    else:
+        pre = b.block
+        body = b.function.append_basic_block("fmod.step")
+        done = b.function.append_basic_block("fmod.done")
+        b.branch(body)
+        b.position_at_end(body)
+        phi = b.phi(t.ty)
+        phi.add_incoming(r, pre)
+        r, k = _fmod_step(b, t, phi, m, ey)
+        phi.add_incoming(r, b.block)
+        b.cbranch(b.icmp_signed("==", k, t.i(0)), done, body)
+        b.position_at_end(done)
     r = lm._copysign(b, t, r, x)
-    # fmod(x, inf) = x for finite x; NaN for x = inf, y = 0 or a NaN (the steps give NaN for those)
-    finite_x = b.fcmp_ordered("<", lm.abs(b, x), t.f(math.inf))
-    r = b.select(b.and_(finite_x, b.fcmp_ordered("==", m, t.f(math.inf))), x, r)
+    r = b.select(keep, x, b.select(nan, t.f(math.nan), r))
     return b.fptrunc(r, src) if narrow else r
