@@ -8,6 +8,7 @@ import pytest
 import scipy.special
 
 import compiler as cc
+from compiler.codegen import ptx_support as px
 
 RNG = np.random.default_rng(0)
 SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, 1e-30, -1e-30, 1e-300, 3e38]
@@ -207,4 +208,6 @@ def test_new_scalar_ops_emit_ptx(dt):
     w = dt.replace("f", "f")
     for ins in ("cvt.rmi", "cvt.rpi", "cvt.rzi", "cvt.rni"):
         assert f"{ins}.{w}.{w}" in ptx, ins
-    assert "call" not in ptx.split(".entry", 1)[1]                 # atan2 and erf inline, no libdevice
+    assert "call" not in ptx.split(".entry", 1)[1]                 # atan2, erf, fmod inline, no libdevice
+    if px.assembler_available():
+        px.assemble(ptx, "sm_80")
