@@ -21,6 +21,7 @@ import json
 import math
 import threading
 import time
+import weakref
 
 import os
 
@@ -36,7 +37,7 @@ from runtime import buffers as rt_buffers
 from runtime import cache as rt_cache
 from runtime import status as rt_status
 
-from . import debug, guards, inputs, pytree
+from . import calling, debug, guards, inputs, pytree
 from .errors import BackendError, BoundsError, DTypeError, ShapeError, TraceError
 from .ir.printer import print_graph
 from .lower.kernel import ALIGNED_OUTPUT_BYTES
@@ -93,7 +94,7 @@ def _leaf_type(x):
             raise DTypeError(f"cannot compile for an argument of type {type(x).__name__}")
         return TensorType(to_dtype(a.dtype), a.shape)
     raise DTypeError(f"compiled functions take NumPy arrays, Python numbers, cc.Spec, or dicts/lists/tuples of "
-                     f"them; got {type(x).__name__}")
+                     f"them; got {type(x).__name__}{pytree.hint(x)}")
 
 
 def _sig_of(x):
@@ -700,15 +701,27 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
 # ---- cc.compile ----
 
 class CompiledFunction:
-    """What cc.compile returns: call it like the function; `.lower(...)` shows every stage."""
+    """What cc.compile returns: call it like the function (keywords too); `.lower(...)` shows every stage.
 
-    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, **options):
+    On a method (`@cc.compile` above `def forward(self, x)`) it binds like a function: `self` is a pytree argument
+    when its class is a registered pytree (cc.pytree.register_dataclass, a namedtuple), else a static argument
+    compared by identity: its attributes are read once, at trace time, and baked in (mutate them and the compiled
+    code does not see it; register the class to pass its arrays at every call). See compiler/calling.py."""
+
+    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, static_argnames=(), **options):
         if backend not in ("cpu",) and backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
                                + "".join(f", {b!r}" for b in BACKENDS))
+        # `@cc.compile` above @staticmethod / @classmethod: compile the function, bind as they would
+        self._bind_as = "static" if isinstance(fn, staticmethod) else "class" if isinstance(fn, classmethod) else None
+        if self._bind_as:
+            fn = fn.__func__
         self.fn = fn
         self.backend = backend
-        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self._binding = calling.Binding(fn, getattr(fn, "__name__", "f"), static_argnums, static_argnames)
+        self.static_argnums = self._binding.static_argnums
+        self.static_argnames = tuple(sorted(self._binding.static_argnames))
+        self._has_static = bool(self.static_argnums or self.static_argnames)
         self.check_indices = bool(check_indices)
         self.options = {k: v for k, v in options.items() if v is not None}     # backend options (cuda: arch)
         if self.options and backend == "cpu":
@@ -718,6 +731,8 @@ class CompiledFunction:
         self.__wrapped__ = fn
         self._cache = {}             # signature -> Executable
         self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
+        self._fast_static = {}       # (static part, the same per dynamic argument) -> Executable
+        self._tracked = set()        # ids of methods' selves whose death drops their versions (_track)
         self._symbolic = []          # (static key, Executable) serving many shapes
         self._history = {}           # static key -> list of concrete leaf signatures seen
         self._concrete = {}          # static key -> {(argument, axis)} whose sizes must stay concrete
@@ -734,49 +749,89 @@ class CompiledFunction:
             info["hits"] += self._hits
             return info
 
-    def _split(self, args):
-        if not self.static_argnums:
+    def _split(self, args, kwnames=()):
+        """A normalised call (compiler/calling.py) -> (dynamic args, static part of the signature): () for a plain
+        positional call, else (kwnames, ((index, value), ...))."""
+        idx = self._binding.static_indices(len(args), kwnames) if self._has_static else []
+        if args and type(args[0]) is calling.Identity and 0 not in idx:       # a method's static self
+            idx = [0] + idx
+        if not idx and not kwnames:
             return args, ()
-        n = len(args)
-        sn = tuple(i % n if i < 0 else i for i in self.static_argnums)
-        for i in sn:
-            if i >= n:
-                raise TypeError(f"{self.__name__}: static_argnums {self.static_argnums} but called with {n} args")
-        dyn = tuple(a for i, a in enumerate(args) if i not in sn)
-        static = tuple((i, args[i]) for i in sn)
+        dyn = tuple(a for i, a in enumerate(args) if i not in idx)
+        static = (kwnames, tuple((i, args[i]) for i in idx))
         try:
             hash(static)
         except TypeError:
-            raise TypeError(f"{self.__name__}: static arguments must be hashable") from None
+            bad = [self._binding.pos_names[i] if i < len(self._binding.pos_names) else str(i)
+                   for i in idx if calling.unhashable(args[i])]
+            raise TypeError(f"{self.__name__}: static arguments must be hashable; {', '.join(bad)} is not "
+                            f"(pass it as a tuple, or make it a pytree argument)") from None
         return dyn, static
 
     def _wrapped(self, static, n_args):
         if not static:
             return self.fn
-        smap = dict(static)
+        kwnames, pairs = static
+        smap = {i: calling.unwrap(v) for i, v in pairs}
+        names = calling.arg_names(self._binding, n_args, kwnames)
+        fn = self.fn
+        return calling.positional(lambda *dyn: calling.call(fn, calling.merge(smap, dyn, n_args), kwnames), (),
+                                  [nm for i, nm in enumerate(names) if i not in smap], self.__name__)
 
-        def f(*dyn):
-            it = iter(dyn)
-            full = [smap[i] if i in smap else next(it) for i in range(n_args)]
-            return self.fn(*full)
-        f.__name__ = self.__name__
-        return f
+    def __get__(self, obj, objtype=None):
+        if self._bind_as == "static":
+            return self
+        if self._bind_as == "class":
+            return calling.BoundCompiled(self, objtype if objtype is not None else type(obj))
+        return self if obj is None else calling.BoundCompiled(self, obj)
 
-    def __call__(self, *args):
-        # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
+    def _fast_exe(self, args):
+        key = []
+        for a in args:
+            key.append((a.dtype, a.shape) if type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
+                       else None)
         try:
-            exe = self._fast.get(tuple([(a.dtype, a.shape) if type(a) is np.ndarray
-                                        and a.flags.num & _C_ALIGNED == _C_ALIGNED else None for a in args]))
-        except (AttributeError, TypeError):
-            exe = None
-        if exe is not None:
-            self._hits += 1
-            return exe.run(args, checked=True)
-        dyn, static = self._split(args)
+            return self._fast.get(tuple(key))
+        except TypeError:
+            return None
+
+    def __call__(self, *args, **kwargs):
+        # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
+        if not kwargs:
+            key = []
+            for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
+                key.append((a.dtype, a.shape) if type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
+                           else None)
+            try:
+                exe = self._fast.get(tuple(key))
+            except TypeError:
+                exe = None
+            if exe is not None:
+                self._hits += 1
+                return exe.run(args, True)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        kwnames = ()
+        if args and isinstance(args[0], type):
+            # a class first is a classmethod's cls (@classmethod above @cc.compile binds it positionally on
+            # Pythons whose classmethod does not chain __get__): static, like a method's self
+            args = (calling.Identity(args[0]),) + args[1:]
+        if kwargs:
+            args, kwnames = self._binding.normalize(args, kwargs)
+        if self._has_static or kwnames or (args and type(args[0]) is calling.Identity):
+            dyn, static = self._split(args, kwnames)
+        else:
+            dyn, static = args, ()
+        if static or kwargs:        # (a plain positional call got here having missed the fast path already)
+            exe = self._fast_static_exe(static, dyn) if static else self._fast_exe(dyn)
+            if exe is not None:
+                self._hits += 1
+                return exe.run(dyn, True)
         leaves, tree = pytree.flatten(dyn)
         for x in leaves:
-            if isinstance(x, Tracer):
-                return self.fn(*args)      # inside another transform or trace: just inline the function
+            if isinstance(x, Tracer):      # inside another transform or trace: just inline the function
+                return calling.call(self.fn, tuple(map(calling.unwrap, args)), kwnames)
         try:
             sig = (tree, static, tuple(map(_sig_of, leaves)))
             hash(sig)
@@ -791,6 +846,8 @@ class CompiledFunction:
 
     def _miss(self, sig, args, dyn, static, leaves, tree):
         with self._lock:
+            if static:
+                self._track(static)
             hit = self._cache.get(sig)
             if hit is not None:
                 self._stats["hits"] += 1
@@ -804,7 +861,7 @@ class CompiledFunction:
                     conv = exe.convert(leaves)
                     if exe.fits(conv):
                         self._cache[sig] = exe
-                        self._remember_fast(args, tree, static, exe)
+                        self._remember_fast(dyn, tree, static, exe)
                         self._stats["hits"] += 1
                         return exe.run(conv, checked=False)
             seen = self._history.setdefault(skey, [])
@@ -820,7 +877,7 @@ class CompiledFunction:
                     self._no_symbolic.add(skey)
             seen.append(types)
             self._cache[sig] = exe
-            self._remember_fast(args, tree, static, exe)
+            self._remember_fast(dyn, tree, static, exe)
             return exe.run(leaves)
 
     def _symbolic_version(self, skey, old, types, leaves, tree, static, n_args, weak, reason):
@@ -858,13 +915,53 @@ class CompiledFunction:
             raise DTypeError(f"{self.__name__}: argument {path}: {e}") from None
 
     def _remember_fast(self, args, tree, static, exe):
-        """Calls with only C-contiguous arrays of these dtypes and shapes may skip straight to exe."""
-        if static or not all(type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED for a in args):
+        """Calls with only C-contiguous arrays of these dtypes and shapes (and the same static part: keywords,
+        static arguments, a method's self) may skip straight to exe."""
+        if not all(type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED for a in args):
             return
         for a, t in zip(args, exe.in_types):
             if a.dtype != t.dtype.np:       # (also a byte order other than the compiled one: converted first)
                 return
-        self._fast[tuple((a.dtype, a.shape) for a in args)] = exe
+        key = tuple((a.dtype, a.shape) for a in args)
+        if static:
+            self._fast_static[(static, key)] = exe
+        else:
+            self._fast[key] = exe
+
+    def _track(self, static):
+        """A method's self held by identity: when it dies, drop the versions made for it (they bake its
+        attributes in as constants, which would otherwise stay alive with this function)."""
+        for _, v in static[1]:
+            if type(v) is calling.Identity and v._ref is not None and v._id not in self._tracked:
+                obj = v.obj
+                if obj is not None:
+                    weakref.finalize(obj, self._forget, v._id)
+                    self._tracked.add(v._id)
+
+    def _forget(self, oid):
+        def dead(static):
+            return bool(static) and any(type(v) is calling.Identity and v._id == oid and v.obj is None
+                                        for _, v in static[1])
+        # NOTE: new containers, never mutated in place: this may run (GC) while a call iterates the old ones
+        with self._lock:
+            self._tracked.discard(oid)
+            self._cache = {k: e for k, e in self._cache.items() if not dead(k[1])}
+            self._fast_static = {k: e for k, e in self._fast_static.items() if not dead(k[0])}
+            self._symbolic = [(k, e) for k, e in self._symbolic if not dead(k[1])]
+            self._history = {k: h for k, h in self._history.items() if not dead(k[1])}
+            self._concrete = {k: c for k, c in self._concrete.items() if not dead(k[1])}
+            self._no_symbolic = {k for k in self._no_symbolic if not dead(k[1])}
+
+    def _fast_static_exe(self, static, dyn):
+        key = []
+        for a in dyn:
+            if type(a) is not np.ndarray or a.flags.num & _C_ALIGNED != _C_ALIGNED:
+                return None
+            key.append((a.dtype, a.shape))
+        try:
+            return self._fast_static.get((static, tuple(key)))
+        except TypeError:
+            return None
 
     def _reason(self, types, tree, static):
         prev = None
@@ -925,14 +1022,19 @@ class CompiledFunction:
             exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
 
-    def lower(self, *args_or_specs) -> Lowered:
+    def lower(self, *args_or_specs, **kwargs) -> Lowered:
         """Trace and compile for these arguments or cc.Spec's; the result shows every stage and is callable.
         A spec's symbolic dims make this version serve every size of them on later calls."""
-        dyn, static = self._split(args_or_specs)
+        kwnames = ()
+        if kwargs:
+            args_or_specs, kwnames = self._binding.normalize(args_or_specs, kwargs)
+        dyn, static = self._split(args_or_specs, kwnames)
         leaves, tree = pytree.flatten(dyn)
         types = self._types(leaves, tree)
         weak = tuple(map(inputs.is_weak, leaves))
         with self._lock:
+            if static:
+                self._track(static)
             try:
                 exe = self._compile(types, tree, static, len(args_or_specs), weak, "lower()")
             except guards.Specialize as e:
@@ -981,20 +1083,24 @@ def _generalize(old_types, new_types, keep=()):
     return out if changed else None
 
 
-def compile(fn=None, *, backend="cpu", static_argnums=(), arch=None, check_indices=True):
+def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), arch=None, check_indices=True):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
     backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
     compiler/codegen/cuda_backend.py for device arrays).
     check_indices=False: data-dependent indices (x[i], np.take, cross_entropy labels) out of range are clamped
     instead of raising IndexError as NumPy does (the checks cost a compare per gathered element; see README).
+    static_argnums / static_argnames: arguments (by position / by name; each implies the other through the
+    signature) that are compile-time constants, hashed into the signature. Keyword calls bind through the
+    signature (compiler/calling.py); on a method, `self` is a pytree if its class is registered, else static by
+    identity (see CompiledFunction).
 
         @cc.compile
         def f(x, w):
             return np.tanh(x @ w)
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, arch=arch)
-    return CompiledFunction(fn, backend, static_argnums, check_indices, arch=arch)
+        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, static_argnames, arch=arch)
+    return CompiledFunction(fn, backend, static_argnums, check_indices, static_argnames, arch=arch)
 
 
 def set_num_threads(n: int = 0) -> None:

@@ -17,7 +17,8 @@ class ShapeError(ViveError, ValueError):
 
 
 class IndexOutOfBounds(ShapeError, IndexError):
-    """A constant index outside its axis (x[5] of 3 elements): NumPy's IndexError."""
+    """A constant index or axis out of range for a known size (x[5] of 3 elements): NumPy raises IndexError there
+    (numpy.exceptions.AxisError is both a ValueError and an IndexError), so code catching either keeps working."""
 
 
 class DTypeError(ViveError, TypeError):

@@ -162,7 +162,21 @@ def power(a, b):
             return P.reciprocal(asarg(a, dt))
     if dt.is_bool:
         raise _err(DTypeError, "power of booleans is not supported")
+    if dt.is_int and _any_negative_const(b) and _nonempty(shape_of(a) + shape_of(b)):
+        raise _err(ValueError, "Integers to negative integer powers are not allowed.")
     return P.pow(asarg(a, dt), asarg(b, dt))
+
+
+def _any_negative_const(b):
+    # NumPy refuses int ** negative int; a traced exponent is not known here (see tests/test_edge_regressions.py)
+    if isinstance(b, _PY_SCALARS) or isinstance(b, (np.ndarray, np.generic)):
+        v = np.asarray(b)
+        return v.dtype.kind in "iu" and bool((v < 0).any())
+    return False
+
+
+def _nonempty(shape):
+    return not builtins.any(isinstance(d, int) and d == 0 for d in shape)
 
 
 def floor_divide(a, b):
@@ -182,31 +196,58 @@ def mod(a, b):
 
 
 def logical_and_or_bitwise(kind):
-    prim = P.logical_and if kind == "and" else P.logical_or
+    """`&`, `|`, `^` and np.bitwise_*: logical on booleans; on integers (bit operations) not supported; on floats
+    NumPy's TypeError."""
+    prim = {"and": P.logical_and, "or": P.logical_or, "xor": None}[kind]
 
     def f(a, b):
-        if result_dtype(a, b) is not BOOL:
+        dt = result_dtype(a, b)
+        if dt.is_float:
+            raise _err(DTypeError, f"bitwise {kind} is not defined for floating-point arrays ({dt.name})")
+        if dt is not BOOL:
             raise _err(TraceError, f"bitwise {kind} on integers is not supported by vive; use it on booleans")
+        if prim is None:
+            return not_equal(asarg(a, BOOL), asarg(b, BOOL))
         return prim(asarg(a, BOOL), asarg(b, BOOL))
     return f
 
 
-logical_and = logical_and_or_bitwise("and")
-logical_or = logical_and_or_bitwise("or")
+def _truth(x):
+    # np.logical_*: any dtype, by truth value (nonzero, NaN included, is True)
+    return asarg(x, BOOL) if _aval(x).dtype is BOOL else not_equal(x, 0)
+
+
+def logical_and(a, b):
+    return P.logical_and(_truth(a), _truth(b))
+
+
+def logical_or(a, b):
+    return P.logical_or(_truth(a), _truth(b))
 
 
 def logical_not(x):
-    return P.logical_not(asarg(x, BOOL) if _aval(x).dtype is BOOL else not_equal(x, 0))
+    return P.logical_not(_truth(x))
 
 
 def logical_xor(a, b):
-    return not_equal(asarg(a, BOOL), asarg(b, BOOL))
+    return not_equal(_truth(a), _truth(b))
 
 
 def invert(x):
-    if _aval(x).dtype is not BOOL:
+    dt = _aval(x).dtype
+    if dt.is_float:
+        raise _err(DTypeError, f"bitwise invert (~) is not defined for floating-point arrays ({dt.name})")
+    if dt is not BOOL:
         raise _err(TraceError, "bitwise invert (~) on integers is not supported by vive")
     return P.logical_not(x)
+
+
+def reciprocal(x):
+    if _aval(x).dtype.is_int:
+        # NumPy's integer reciprocal is integer division 1 // x (0 for |x| > 1); a float result would be a wrong
+        # dtype
+        raise _err(TraceError, "np.reciprocal of an integer array is not supported by vive; use 1.0 / x")
+    return _float_reciprocal(x)
 
 
 def _float_unary(prim):
@@ -234,7 +275,7 @@ sin = _float_unary(P.sin)
 cos = _float_unary(P.cos)
 tanh = _float_unary(P.tanh)
 sqrt = _float_unary(P.sqrt)
-reciprocal = _float_unary(P.reciprocal)
+_float_reciprocal = _float_unary(P.reciprocal)
 logistic = _float_unary(P.logistic)
 negative = _num_unary(P.neg)
 absolute = _num_unary(P.abs)
@@ -310,7 +351,7 @@ def _axes(x, axis):
     for a in axes:
         a = int(a)
         if not -nd <= a < nd:
-            raise _err(ShapeError, f"axis {a} is out of bounds for an array of dimension {nd}")
+            raise _err(IndexOutOfBounds, f"axis {a} is out of bounds for an array of dimension {nd}")
         out.append(a % nd if nd else 0)
     return tuple(out)
 
@@ -707,7 +748,7 @@ def getitem(x, idx):
         raise _err(TraceError, "boolean mask indexing has a data-dependent shape; use np.where(mask, x, 0)")
     n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
     if n_real > t.ndim:
-        raise _err(ShapeError, f"too many indices for array: array is {t.ndim}-dimensional, but {n_real} were indexed")
+        raise _err(IndexOutOfBounds, f"too many indices for array: array is {t.ndim}-dimensional, but {n_real} were indexed")
     if Ellipsis in [i for i in idx if not isinstance(i, (np.ndarray,))]:
         k = [j for j, i in enumerate(idx) if i is Ellipsis][0]
         idx = idx[:k] + (builtins.slice(None),) * (t.ndim - n_real) + idx[k + 1:]
@@ -803,6 +844,7 @@ def _advanced_getitem(x, idx):
     ints = [i if _aval(i).dtype is I64 else asarg(i, I64) for i in ints]
     for q, (i, d) in enumerate(zip(ints, dims)):
         _check_const_index(i, d, p0 + q)
+        _check_empty_axis(i, d, p0 + q, ty.shape)
     # negative indices wrap as in NumPy
     ints = [where(less(i, 0), add(i, _as_scalar(d, I64)), i) for i, d in zip(ints, dims)]
     if k > 1:
@@ -835,6 +877,19 @@ def _check_const_index(i, d, axis):
                                          f"with size {guards.value(d)}")
 
 
+def _check_empty_axis(i, d, axis, shape):
+    # every index into an empty axis is out of range: NumPy raises whatever the values. The compiled check runs
+    # per gathered element (and reports the index as NumPy does), so it cannot when there are none: when another
+    # axis of x (of `shape`) is empty too, raise here
+    if not (isinstance(d, int) and d == 0):
+        return
+    n = _aval(i).shape if isinstance(i, Tracer) else np.shape(i)
+    if builtins.all(isinstance(k, int) and k > 0 for k in n) and \
+            builtins.any(isinstance(k, int) and k == 0 for j, k in enumerate(shape) if j != axis):
+        raise _err(IndexOutOfBounds, f"index out of bounds for axis {axis} with size 0 (every index is: the axis "
+                                     f"is empty)")
+
+
 def take(x, indices, axis=None, out=None, mode=None):
     _no_out(out, {})
     if axis is None:
@@ -842,6 +897,7 @@ def take(x, indices, axis=None, out=None, mode=None):
     axis %= ndim_of(x)
     d = shape_of(x)[axis]
     idx = asarg(indices, I64)
+    _check_empty_axis(idx, d, axis, shape_of(x))
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
         idx = where(less(idx, 0), add(idx, _as_scalar(d, I64)), idx)      # negative indices wrap as in NumPy
@@ -858,6 +914,7 @@ def take_along_axis(arr, indices, axis):
     if t.ndim != 2 or axis not in (1, -1) or ti.ndim != 2 or not (isinstance(ti.shape[1], int) and ti.shape[1] == 1):
         raise _err(TraceError, "take_along_axis is supported for 2-D arrays along axis 1 with one index per row")
     c = t.shape[1]
+    _check_empty_axis(indices, c, 1, (0,))         # (one_hot over 0 classes has no element to check in)
     idx = reshape(asarg(indices, I64), -1)
     idx = where(less(idx, 0), add(idx, _as_scalar(c, I64)), idx)      # negative indices wrap as in NumPy
     hit = P.one_hot(idx, num_classes=c, dtype=BOOL)
@@ -876,7 +933,8 @@ UFUNCS = {
     np.less: less, np.less_equal: less_equal, np.greater: greater, np.greater_equal: greater_equal,
     np.equal: equal, np.not_equal: not_equal,
     np.logical_and: logical_and, np.logical_or: logical_or, np.logical_not: logical_not,
-    np.logical_xor: logical_xor, np.invert: invert, np.bitwise_and: logical_and, np.bitwise_or: logical_or,
+    np.logical_xor: logical_xor, np.invert: invert, np.bitwise_and: logical_and_or_bitwise("and"),
+    np.bitwise_or: logical_and_or_bitwise("or"), np.bitwise_xor: logical_and_or_bitwise("xor"),
     np.negative: negative, np.positive: copy, np.absolute: absolute, np.fabs: absolute, np.sign: sign,
     np.exp: exp, np.log: log, np.sin: sin, np.cos: cos, np.tan: tan, np.tanh: tanh, np.sinh: sinh,
     np.cosh: cosh, np.sqrt: sqrt, np.square: square, np.reciprocal: reciprocal, np.log1p: log1p,

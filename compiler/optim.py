@@ -20,7 +20,7 @@ import numpy as np
 
 from . import pytree
 
-__all__ = ["Optimizer", "Schedule", "sgd", "adam", "constant", "step_decay", "exponential_decay", "cosine_decay",
+__all__ = ["Optimizer", "Schedule", "sgd", "adam", "adamw", "rmsprop", "clip_by_global_norm", "constant", "step_decay", "exponential_decay", "cosine_decay",
            "linear_warmup"]
 
 
@@ -157,6 +157,106 @@ def adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0) -> Optimizer:
                                              "v": pytree.unflatten(td, new_v)}
 
     return Optimizer("adam", init, update, dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay))
+
+
+def adamw(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01) -> Optimizer:
+    """AdamW as in PyTorch: weight decay decoupled from the gradient, scaled by the learning rate, applied first:
+
+        p <- p * (1 - lr * wd);  then Adam's update with g (m, v, bias corrections as in `adam`)
+
+    State: {"step", "m", "v"} as in `adam`, so a checkpoint of one loads into the other.
+    """
+    b1, b2, eps, weight_decay = float(b1), float(b2), float(eps), float(weight_decay)
+    if weight_decay < 0:
+        raise ValueError(f"adamw: weight_decay must be >= 0, got {weight_decay}")
+    inner = adam(lr, b1, b2, eps)
+
+    def update(params, grads, state):
+        if weight_decay:
+            lr_t = _lr_at(lr, state["step"])
+            params = pytree.tree_map(lambda p: p * (1.0 - _like(lr_t, p) * weight_decay), params)
+        return inner.update(params, grads, state)
+
+    return Optimizer("adamw", inner.init, update, dict(lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay))
+
+
+def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0, centered=False) -> Optimizer:
+    """RMSprop as in PyTorch (eps added outside the square root):
+
+        g <- g + wd * p;  s <- alpha s + (1 - alpha) g^2
+        centered: a <- alpha a + (1 - alpha) g;  d = sqrt(s - a^2) + eps      else d = sqrt(s) + eps
+        momentum > 0: b <- mu b + g / d;  p <- p - lr * b                     else p <- p - lr * g / d
+
+    State: {"step", "square_avg": s, "grad_avg": a (centered only), "momentum": b (momentum > 0 only)}.
+    """
+    alpha, eps, momentum, weight_decay = float(alpha), float(eps), float(momentum), float(weight_decay)
+    if momentum < 0 or weight_decay < 0 or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"rmsprop: need 0 <= alpha <= 1, momentum >= 0 and weight_decay >= 0, got alpha={alpha}, "
+                         f"momentum={momentum}, weight_decay={weight_decay}")
+    centered = bool(centered)
+
+    def init(params):
+        state = {"step": np.zeros((), np.int64), "square_avg": pytree.tree_map(_zeros_like, params)}
+        if centered:
+            state["grad_avg"] = pytree.tree_map(_zeros_like, params)
+        if momentum:
+            state["momentum"] = pytree.tree_map(_zeros_like, params)
+        return state
+
+    def update(params, grads, state):
+        ps, td = pytree.flatten(params)
+        gs = _leaves(grads, td, "grads")
+        ss = _leaves(state["square_avg"], td, "state['square_avg']")
+        as_ = _leaves(state["grad_avg"], td, "state['grad_avg']") if centered else [None] * len(ps)
+        bs = _leaves(state["momentum"], td, "state['momentum']") if momentum else [None] * len(ps)
+        step = state["step"]
+        lr_t = _lr_at(lr, step)
+        new_p, new_s, new_a, new_b = [], [], [], []
+        for p, g, s, a, b in zip(ps, gs, ss, as_, bs):
+            if weight_decay:
+                g = g + weight_decay * p
+            s = alpha * s + (1.0 - alpha) * np.square(g)
+            if centered:
+                a = alpha * a + (1.0 - alpha) * g
+                d = np.sqrt(s - np.square(a)) + eps
+            else:
+                d = np.sqrt(s) + eps
+            if momentum:
+                b = momentum * b + g / d
+                upd = b
+            else:
+                upd = g / d
+            new_p.append(p - _like(lr_t, p) * upd)
+            new_s.append(s)
+            new_a.append(a)
+            new_b.append(b)
+        new_state = {"step": step + 1, "square_avg": pytree.unflatten(td, new_s)}
+        if centered:
+            new_state["grad_avg"] = pytree.unflatten(td, new_a)
+        if momentum:
+            new_state["momentum"] = pytree.unflatten(td, new_b)
+        return pytree.unflatten(td, new_p), new_state
+
+    return Optimizer("rmsprop", init, update, dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum,
+                                                   weight_decay=weight_decay, centered=centered))
+
+
+def clip_by_global_norm(grads, max_norm):
+    """Scale every leaf of `grads` by min(1, max_norm / (norm + 1e-6)), norm = sqrt(sum of all squares): the math
+    of torch.nn.utils.clip_grad_norm_, returned rather than done in place. `max_norm` may be traced.
+    >>> grads = clip_by_global_norm(grads, 1.0)
+    """
+    if isinstance(max_norm, (int, float)) and not max_norm > 0:
+        raise ValueError(f"clip_by_global_norm: max_norm must be > 0, got {max_norm}")
+    leaves, td = pytree.flatten(grads)
+    if not leaves:
+        return grads
+    total = None
+    for g in leaves:
+        sq = np.sum(np.square(g))
+        total = sq if total is None else total + sq
+    scale = np.minimum(max_norm / (np.sqrt(total) + 1e-6), 1.0)
+    return pytree.unflatten(td, [g * _like(scale, _arr(g)) for g in leaves])
 
 
 # ---- learning-rate schedules: functions of the step count (an int64 scalar, possibly traced) ----

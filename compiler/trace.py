@@ -255,10 +255,11 @@ def _install_methods():
         setattr(Tracer, f"__r{name}__", (lambda f: lambda a, b: _weak_result(f(b, a), a, b))(fn))
     for name, fn in {"lt": ops.less, "le": ops.less_equal, "gt": ops.greater, "ge": ops.greater_equal,
                      "eq": ops.equal, "ne": ops.not_equal, "and": ops.logical_and_or_bitwise("and"),
-                     "or": ops.logical_and_or_bitwise("or")}.items():
+                     "or": ops.logical_and_or_bitwise("or"), "xor": ops.logical_and_or_bitwise("xor")}.items():
         setattr(Tracer, f"__{name}__", (lambda f: lambda a, b: _weak_result(f(a, b), a, b))(fn))
     Tracer.__rand__ = lambda a, b: _weak_result(ops.logical_and_or_bitwise("and")(b, a), a, b)
     Tracer.__ror__ = lambda a, b: _weak_result(ops.logical_and_or_bitwise("or")(b, a), a, b)
+    Tracer.__rxor__ = lambda a, b: _weak_result(ops.logical_and_or_bitwise("xor")(b, a), a, b)
     Tracer.__neg__ = lambda a: _weak_result(ops.negative(a), a)
     Tracer.__pos__ = lambda a: a
     Tracer.__abs__ = lambda a: _weak_result(ops.absolute(a), a)
@@ -290,7 +291,7 @@ def abstractify(x) -> TensorType:
             raise TraceError(f"cannot trace an argument of type {type(x).__name__}")
         return TensorType(to_dtype(a.dtype), a.shape)
     raise TraceError(f"cannot trace an argument of type {type(x).__name__}: pass NumPy arrays, "
-                     f"Python numbers, cc.Spec, or dicts/lists/tuples of them")
+                     f"Python numbers, cc.Spec, or dicts/lists/tuples of them{pytree.hint(x)}")
 
 
 def trace_flat(fn, in_tree, in_types, name=None, weak=()):

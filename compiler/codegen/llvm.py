@@ -10,6 +10,8 @@ matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU
 """
 from __future__ import annotations
 
+import re
+
 import math
 
 import sympy
@@ -18,7 +20,7 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..lower.kernel import ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
 from . import special_math as sm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -33,6 +35,11 @@ STREAM_SUFFIX = ".stream"
 STATUS_OUT_OF_BOUNDS = 1
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
 BLAS_THREAD_WORK = 1 << 20
+# programs with more kernels keep each kernel a function of its own (noinline): O3 on one entry function holding
+# every kernel grows superlinearly (value_and_grad of a 128-layer MLP, 385 kernels: opt 2.9 s inlined, 0.7 s not)
+INLINE_KERNELS = 16
+# bigger programs call their kernels from parts of this many kernels each (see build)
+ENTRY_PART = 64
 
 
 class _Fn(ScalarEmitter):
@@ -326,6 +333,9 @@ class CpuCodegen:
         # on 1 thread, 24 ms on 2 with the other core busy). The bar is low (1M) because idle 2-core timings
         # still favour threads from there (MLP batch-16 step: 0.19 ms at 1M, 0.27 ms at 8M). (Measured for the
         # loops too: LeNet's step ran 7 ms on one thread, 10-30 ms with OpenMP teams on a busy 2-core machine.)
+        self._bodies = {}                  # canonical text of a kernel's functions -> its function
+        self._by_signature = {}            # kernel_signature -> its function
+        self.shared_kernels = 0
         gemms = [g for k in program.kernels for g in _gemms(k.body)]
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
@@ -339,23 +349,43 @@ class CpuCodegen:
         for k in self.p.kernels:
             fns.append(self.kernel(k))
         b = ir.IRBuilder(entry.append_basic_block("entry"))
-        ptrs = {}
-        for buf in self.p.buffers:
-            if buf.slot is None:
-                continue
-            p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
-            ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
         if self.blas_threads:
             saved = b.load(self._blas_threads_global(), typ=I32T)
             with b.if_then(b.icmp_signed("==", saved, ir.Constant(I32T, 0))):
                 b.store(b.call(self._blas_fn("get"), []), self._blas_threads_global())
             b.call(self._blas_fn("set"), [ir.Constant(I32T, 1)])
-        for k, fn in zip(self.p.kernels, fns):
-            b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
+        calls = list(zip(self.p.kernels, fns))
+        if len(calls) <= INLINE_KERNELS:
+            self._call_kernels(b, bufs_arg, dims_arg, calls)
+        else:
+            # NOTE: the calls go in parts of ENTRY_PART kernels, each a function loading only the pointers it
+            # passes: one entry holding thousands of calls with every buffer pointer live across all of them made
+            # LLVM's register allocation superlinear (RNN gradient, 7000 kernels: 21 s of machine code generation)
+            fty = ir.FunctionType(ir.VoidType(), [PTR, PTR])
+            for i in range(0, len(calls), ENTRY_PART):
+                part = ir.Function(mod, fty, f"{self.entry_name}.part{i // ENTRY_PART}")
+                part.linkage = "internal"
+                part.attributes.add("nounwind")
+                part.attributes.add("noinline")
+                pb = ir.IRBuilder(part.append_basic_block("entry"))
+                self._call_kernels(pb, part.args[0], part.args[1], calls[i:i + ENTRY_PART])
+                pb.ret_void()
+                b.call(part, [bufs_arg, dims_arg])
         if self.blas_threads:
             b.call(self._blas_fn("set"), [b.load(self._blas_threads_global(), typ=I32T)])
         b.ret_void()
         return str(mod)
+
+    def _call_kernels(self, b, bufs_arg, dims_arg, calls):
+        """Load the pointers that the kernels of `calls` ([(kernel, function)]) take, then call each in order."""
+        ptrs = {}
+        for k, _ in calls:
+            for buf in k.buffers:
+                if buf not in ptrs and buf.slot is not None:
+                    p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
+                    ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
+        for k, fn in calls:
+            b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
 
     def _blas_threads_global(self):
         """OpenBLAS's own thread count, read on the first call (the entry runs it at 1 and restores it)."""
@@ -381,6 +411,8 @@ class CpuCodegen:
         fn = ir.Function(self.module, fty, name)
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
+        if len(self.p.kernels) > INLINE_KERNELS:
+            fn.attributes.add("noinline")
         aligned = {s.buf for s in streams}
         if streams:
             fn.attributes.add("noinline")     # keeps the align-64 parameters through the pipeline
@@ -391,6 +423,34 @@ class CpuCodegen:
         return fn
 
     def kernel(self, k):
+        """The function running kernel k: a function generated for an identical earlier kernel when there is one.
+
+        NOTE: the kernels of an unrolled loop or a deep stack of equal layers are the same code on other buffers
+        (passed as arguments), and LLVM's time is per function: compiling each distinct body once keeps a 1000-step
+        RNN's LLVM time that of a few steps. Kernels are compared by kernel_signature (then no code is generated
+        at all), and new bodies also as LLVM text with names of locals canonicalized."""
+        sig = kernel_signature(k)
+        same = self._by_signature.get(sig)
+        if same is not None:
+            self.shared_kernels += 1
+            return same
+        before = set(self.module.globals)
+        fn = self._kernel(k)
+        self._by_signature[sig] = fn
+        prefix = f"{self.entry_name}.{k.name}"
+        mine = [n for n in self.module.globals if n not in before and n.startswith(prefix)]
+        key = "\n".join(_canonical(str(self.module.globals[n]).replace(prefix, "\0K")) for n in mine)
+        same = self._bodies.get(key)
+        if same is not None:
+            for n in mine:
+                del self.module.globals[n]
+            self.shared_kernels += 1
+            self._by_signature[sig] = same
+            return same
+        self._bodies[key] = fn
+        return fn
+
+    def _kernel(self, k):
         name = f"{self.entry_name}.{k.name}"
         bufs = k.buffers
         streams = _stream_stores(k, self.stream_bytes)
@@ -489,6 +549,21 @@ class CpuCodegen:
                 fty = ir.FunctionType(I32T, [])
             fn = ir.Function(self.module, fty, name)
         return fn
+
+
+_LOCAL = re.compile(r'%("(?:[^"\\]|\\.)*"|[-\w.$]+)|^("(?:[^"\\]|\\.)*"|[-\w.$]+):', re.M)
+
+
+def _canonical(text):
+    """LLVM function text with local value and block names numbered in order of appearance."""
+    names = {}
+
+    def sub(m):
+        local = m.group(1)
+        if local is not None:
+            return "%" + names.setdefault(local.strip('"'), f"v{len(names)}")
+        return names.setdefault(m.group(2).strip('"'), f"v{len(names)}") + ":"
+    return _LOCAL.sub(sub, text)
 
 
 def _pow2_const(e):

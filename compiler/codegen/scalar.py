@@ -164,10 +164,26 @@ class ScalarEmitter:
 
     def val(self, e):
         v = self.lookup(e)
-        if v is None:
-            v = self._val(e)
-            self.scopes[-1][e] = v
-        return v
+        if v is not None:
+            return v
+        # NOTE: operands first, with an explicit stack: a fused expression may be thousands of ops deep, and
+        # _val/op then find every operand already emitted (one SSA value each) instead of recursing into it
+        lookup, scope = self.lookup, self.scopes[-1]
+        stack = [(e, False)]
+        while stack:
+            x, ready = stack.pop()
+            if ready:
+                if lookup(x) is None:
+                    scope[x] = self._val(x)
+                continue
+            if lookup(x) is not None:
+                continue
+            stack.append((x, True))
+            if isinstance(x, Op):
+                stack.extend((a, False) for a in reversed(x.args) if lookup(a) is None)
+            elif isinstance(x, Load) and not isinstance(x.index, Ix):
+                stack.append((x.index, False))
+        return scope[e]
 
     def forget(self, pred):
         for s in self.scopes:

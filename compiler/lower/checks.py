@@ -18,7 +18,7 @@ bounds mode) can add sites with their own exception and message to the same tabl
 from __future__ import annotations
 
 from ..errors import format_loc
-from ..ir.types import I64
+from ..ir.types import BOOL, I64
 from .kernel import Buffer, Op, sadd
 from .index import as_expr, _i64
 
@@ -34,7 +34,8 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
     from, when a constant known to be in range needs neither."""
     if _const_in_range(src, bound):
         return i
-    if not ctx.check_indices:
+    if not ctx.check_indices and not (isinstance(bound, int) and bound == 0):
+        # (an empty axis has nothing to clamp into: every index is checked, as NumPy does)
         return Op("clamp", [i, _i64(0), as_expr(sadd(bound, -1))], I64)
     if ctx.status is None:
         ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
@@ -52,6 +53,32 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
     return Op("check_index", [i, as_expr(bound)], I64, attrs=(ctx.status, site))
 
 
+def nonnegative_exponent(ctx, e, node):
+    """The i64 exponent e of an integer power, checked >= 0 as NumPy checks it ("Integers to negative integer
+    powers are not allowed", ValueError), whatever check_indices says: this is the op's meaning, not an index."""
+    if ctx.status is None:
+        ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
+        ctx.buffers.append(ctx.status)
+    key = (id(node), "pow")
+    site = ctx.site_ids.get(key)
+    if site is None:
+        site = ctx.site_ids[key] = len(ctx.check_sites)
+        loc = getattr(node, "loc", None)
+        ctx.check_sites.append({"exc": "ValueError", "wrap": False,
+                                "message": "Integers to negative integer powers are not allowed.",
+                                "where": format_loc(loc) if loc is not None else ""})
+    # [0, 2**63 - 1) holds every non-negative i64 but the largest, which no base but 0 and +-1 survives anyway
+    return Op("check_index", [e, _i64(2 ** 63 - 1)], I64, attrs=(ctx.status, site))
+
+
+def keep(v, i, bound):
+    """v, made to depend on the checked index i where a load would not: a load ignores the index of a size-1
+    axis (index.flat), which would drop the check with it and let x[[5]] of a 1-element x read x[0]."""
+    if not (isinstance(bound, int) and bound == 1 and isinstance(i, Op) and i.op == "check_index"):
+        return v
+    return Op("select", [Op("eq", [i, _i64(0)], BOOL), v, v], v.dtype)     # LLVM folds the select away
+
+
 def _const_in_range(v, bound):
     n = getattr(v, "node", None)
     if n is None or n.prim.name != "const" or not isinstance(bound, int):
@@ -63,4 +90,5 @@ def _const_in_range(v, bound):
 def site_key(graph):
     """What the check sites of a graph's program depend on beyond its printed IR: the checked nodes' lines."""
     return ";".join(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-"
-                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS)
+                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS
+                    or (n.prim.name == "pow" and n.out.type.dtype.is_int))

@@ -8,7 +8,7 @@ from functools import lru_cache
 import sympy
 
 from ..ir.types import I64, BOOL
-from .kernel import (Ix, Expr, Const, Load, IndexValue, Op, Loop, AccUpdate, Store, Gemm, strides, smul, sadd)
+from .kernel import (postorder, Ix, Expr, Const, Load, IndexValue, Op, Loop, AccUpdate, Store, Gemm, strides, smul, sadd)
 
 ZERO = Ix.lit(0)
 
@@ -124,19 +124,11 @@ def _i64(c):
 
 def _walk_ix(stmts, found):
     def expr(e, seen):
-        if id(e) in seen:
-            return
-        seen.add(id(e))
-        if isinstance(e, Load):
-            if isinstance(e.index, Ix):
-                found.append(e.index)
-            else:
-                expr(e.index, seen)
-        elif isinstance(e, IndexValue):
-            found.append(e.ix)
-        elif isinstance(e, Op):
-            for a in e.args:
-                expr(a, seen)
+        for x in postorder([e], seen):
+            if isinstance(x, Load) and isinstance(x.index, Ix):
+                found.append(x.index)
+            elif isinstance(x, IndexValue):
+                found.append(x.ix)
     seen = set()
     for s in stmts:
         if isinstance(s, Loop):
@@ -157,27 +149,27 @@ def _walk_ix(stmts, found):
             found.extend(x for x in (s.a_off, s.b_off, s.c_off) if isinstance(x, Ix))
 
 
-def rewrite_ix(stmts, fn):
-    """Rebuild statements with every Ix replaced by fn(Ix)."""
+def rewrite_ix(stmts, fn, load_buf=None):
+    """Rebuild statements with every Ix replaced by fn(Ix) (and every load's buffer b by load_buf(b))."""
     memo = {}
 
     def ix(i):
         return fn(i) if isinstance(i, Ix) else expr(i)
 
     def expr(e):
-        r = memo.get(id(e))
-        if r is not None:
-            return r
-        if isinstance(e, Load):
-            r = Load(e.buf, ix(e.index))
-        elif isinstance(e, IndexValue):
-            r = IndexValue(fn(e.ix))
-        elif isinstance(e, Op):
-            r = Op(e.op, [expr(a) for a in e.args], e.dtype, e.attrs)
-        else:
-            r = e
-        memo[id(e)] = r
-        return r
+        # operands first, no recursion (see postorder)
+        for x in postorder([e], stop=lambda x: id(x) in memo):
+            if isinstance(x, Load):
+                r = Load(x.buf if load_buf is None else load_buf(x.buf),
+                         fn(x.index) if isinstance(x.index, Ix) else memo[id(x.index)])
+            elif isinstance(x, IndexValue):
+                r = IndexValue(fn(x.ix))
+            elif isinstance(x, Op):
+                r = Op(x.op, [memo[id(a)] for a in x.args], x.dtype, x.attrs)
+            else:
+                r = x
+            memo[id(x)] = r
+        return memo[id(e)]
 
     def stmt(s):
         if isinstance(s, Loop):

@@ -338,11 +338,7 @@ class Kernel:
 
     @property
     def buffers(self):
-        out = []
-        for b in self.reads + self.writes:
-            if b not in out:
-                out.append(b)
-        return out
+        return list(dict.fromkeys(self.reads + self.writes))
 
     @property
     def bytes_moved(self):
@@ -392,82 +388,171 @@ class Program:
         return "\n".join(lines)
 
 
-def _buffers_of(body):
-    reads, writes = [], []
+def expr_children(e):
+    """The sub-expressions e reads: an Op's args, a Load's index when it is not affine."""
+    if isinstance(e, Op):
+        return e.args
+    if isinstance(e, Load) and isinstance(e.index, Expr):
+        return (e.index,)
+    return ()
 
-    def expr(e, seen):
-        if id(e) in seen:
-            return
-        seen.add(id(e))
-        if isinstance(e, Load):
-            if e.buf not in reads:
-                reads.append(e.buf)
-            if isinstance(e.index, Expr):
-                expr(e.index, seen)
-        elif isinstance(e, Op):
-            if e.op == "check_index" and e.attrs[0] not in writes:
-                writes.append(e.attrs[0])          # the status buffer (lower/checks.py)
-            for a in e.args:
-                expr(a, seen)
+
+def postorder(roots, seen=None, stop=None):
+    """Every distinct expression under roots, operands before their users, once each (keyed by identity), with
+    an explicit stack: fused expressions can be thousands of ops deep. `seen` (a set of ids) carries over calls;
+    expressions for which stop(e) holds are left out, with everything under them."""
+    seen = set() if seen is None else seen
+    out = []
+    for root in roots:
+        if id(root) in seen or (stop is not None and stop(root)):
+            continue
+        stack = [(root, False)]
+        while stack:
+            e, ready = stack.pop()
+            if ready:
+                out.append(e)
+                continue
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            stack.append((e, True))
+            stack.extend((a, False) for a in reversed(expr_children(e))
+                         if id(a) not in seen and (stop is None or not stop(a)))
+    return out
+
+
+def _buffers_of(body):
+    reads, writes = {}, {}          # dicts as ordered sets
+
+    def exprs(roots, seen):
+        for e in postorder(roots, seen):
+            if isinstance(e, Load):
+                reads.setdefault(e.buf, None)
+            elif isinstance(e, Op) and e.op == "check_index":
+                writes.setdefault(e.attrs[0], None)     # the status buffer (lower/checks.py)
 
     def stmts(body, seen):
         for s in body:
             if isinstance(s, Loop):
                 stmts(s.body, seen)
             elif isinstance(s, Store):
-                if s.buf not in writes:
-                    writes.append(s.buf)
-                expr(s.value, seen)
-                if isinstance(s.index, Expr):
-                    expr(s.index, seen)
+                writes.setdefault(s.buf, None)
+                exprs([s.value] + ([s.index] if isinstance(s.index, Expr) else []), seen)
             elif isinstance(s, AccUpdate):
-                expr(s.value, seen)
-                if s.index is not None:
-                    expr(s.index, seen)
+                exprs([s.value] + ([s.index] if s.index is not None else []), seen)
             elif isinstance(s, Gemm):
-                for b in (s.a, s.b):
-                    if b not in reads:
-                        reads.append(b)
-                if s.c not in writes:
-                    writes.append(s.c)
-                if s.beta != 0 and s.c not in reads:
-                    reads.append(s.c)
+                reads.setdefault(s.a, None)
+                reads.setdefault(s.b, None)
+                writes.setdefault(s.c, None)
+                if s.beta != 0:
+                    reads.setdefault(s.c, None)
 
     stmts(body, set())
-    return reads, writes
+    return list(reads), list(writes)
+
+
+# ---- identity of kernels ----
+
+def kernel_signature(k):
+    """A hashable description of everything code generation reads from kernel k: its buffers' dtypes, shapes
+    and roles in argument order, its statements and expressions, with loop variables and accumulators renamed
+    in order of appearance. Kernels with equal signatures compile to the same code (on other buffers)."""
+    bufpos = {b: i for i, b in enumerate(k.buffers)}
+    names = {}
+
+    def canon(name):
+        return names.setdefault(name, len(names))
+
+    def ix(i):
+        if isinstance(i, Ix):
+            return ("ix", tuple(sorted((canon(v), str(c)) for v, c in i.terms)), str(i.const))
+        return ("e", expr_id(i))
+    ids, table = {}, []
+
+    def expr_id(e):
+        if id(e) not in ids:
+            for x in postorder([e], stop=lambda x: id(x) in ids):
+                if isinstance(x, Const):
+                    t = ("c", x.dtype.name, repr(x.value))
+                elif isinstance(x, Load):
+                    t = ("ld", bufpos[x.buf], ix(x.index))
+                elif isinstance(x, Var):
+                    t = ("v", canon(x.acc), x.acc.op, x.acc.dtype.name)
+                elif isinstance(x, IndexValue):
+                    t = ("iv", ix(x.ix))
+                elif isinstance(x, Op):
+                    t = ("op", x.op, x.dtype.name, tuple(ids[id(a)] for a in x.args), repr(x.attrs))
+                else:
+                    raise TypeError(f"unknown expression {x!r}")
+                ids[id(x)] = len(table)
+                table.append(t)
+        return ids[id(e)]
+
+    def stmts(body):
+        out = []
+        for s in body:
+            if isinstance(s, Loop):
+                out.append(("L", canon(s.var), str(s.extent), s.parallel, stmts(s.body)))
+            elif isinstance(s, AccInit):
+                out.append(("AI", canon(s.acc), s.acc.op, s.acc.dtype.name, repr(s.acc.widened_from)))
+            elif isinstance(s, AccUpdate):
+                out.append(("AU", canon(s.acc), expr_id(s.value), None if s.index is None else expr_id(s.index)))
+            elif isinstance(s, Store):
+                out.append(("S", bufpos[s.buf], ix(s.index), expr_id(s.value)))
+            elif isinstance(s, Gemm):
+                out.append(("G", s.dtype.name, s.trans_a, s.trans_b, str(s.m), str(s.n), str(s.k),
+                            bufpos[s.a], ix(s.a_off), str(s.lda), bufpos[s.b], ix(s.b_off), str(s.ldb),
+                            bufpos[s.c], ix(s.c_off), str(s.ldc), repr(s.alpha), repr(s.beta)))
+            else:
+                raise TypeError(f"unknown statement {s!r}")
+        return tuple(out)
+    body = stmts(k.body)
+    bufs = tuple((b.dtype.name, tuple(str(d) for d in b.shape), b.role, str(b.nbytes)) for b in k.buffers)
+    return bufs, body, tuple(table)
 
 
 # ---- printing ----
 
-def format_index(ix):
-    return str(ix) if isinstance(ix, Ix) else format_expr(ix)
+def format_index(ix, names=None):
+    return str(ix) if isinstance(ix, Ix) else format_expr(ix, names)
 
 
-def format_expr(e, names=None):
-    if names is not None and e in names:
-        return names[e]
+def _format_one(e, text):
+    """e printed, its operands already printed in `text`."""
     if isinstance(e, Const):
         v = e.value
         return repr(v) if not isinstance(v, float) else (repr(v) if v == v else "nan")
     if isinstance(e, Load):
-        return f"{e.buf.name}[{format_index(e.index)}]"
+        return f"{e.buf.name}[{text[e.index] if isinstance(e.index, Expr) else e.index}]"
     if isinstance(e, Var):
         return e.acc.name
     if isinstance(e, IndexValue):
         return f"({e.ix})"
     if isinstance(e, Op):
-        args = ", ".join(format_expr(a, names) for a in e.args)
+        args = ", ".join(text[a] for a in e.args)
         attrs = "".join(f", {a}" for a in e.attrs) if e.op != "check_index" else f", site {e.attrs[1]}"
         suffix = f":{e.dtype.name}" if e.op == "cast" else ""
         return f"{e.op}{suffix}({args}{attrs})"
     return repr(e)
 
 
-def _count_uses(e, counts):
-    counts[e] = counts.get(e, 0) + 1
-    if counts[e] == 1 and isinstance(e, Op):
-        for a in e.args:
-            _count_uses(a, counts)
+def format_expr(e, names=None):
+    """e as text; sub-expressions in `names` print as their name (no recursion: see postorder)."""
+    names = names or {}
+    if e in names:
+        return names[e]
+
+    class _Text(dict):
+        def __missing__(self, k):
+            return names[k]
+    text = _Text()
+    for x in postorder([e], stop=names.__contains__):
+        text[x] = _format_one(x, text)
+    return text[e]
+
+
+# a printed expression gets a name (`t3 = ...`) when it is used twice or nests deeper than this
+_PRINT_NESTING = 8
 
 
 def format_kernel(k) -> str:
@@ -483,25 +568,25 @@ def format_kernel(k) -> str:
 
 
 def _format_body(body, lines, ind):
+    roots = [e for s in body if not isinstance(s, Loop) for e in _stmt_exprs(s)]
+    order = postorder(roots)
     counts = {}
-    for s in body:
-        for e in _stmt_exprs(s):
-            _count_uses(e, counts)
-    names = {}
+    for e in order:
+        for a in expr_children(e):
+            counts[a] = counts.get(a, 0) + 1
+    for e in roots:
+        counts[e] = counts.get(e, 0) + 1
+    names, text, height = {}, {}, {}
     lets = []
-
-    def name_shared(e):
-        if isinstance(e, Op):
-            for a in e.args:
-                name_shared(a)
-            if counts.get(e, 0) > 1 and e not in names:
-                nm = f"t{len(names)}"
-                lets.append((nm, format_expr(e, names)))
-                names[e] = nm
-    for s in body:
-        if not isinstance(s, Loop):
-            for e in _stmt_exprs(s):
-                name_shared(e)
+    for e in order:
+        h = 1 + max((height[a] for a in expr_children(e)), default=0)
+        text[e] = _format_one(e, text)
+        if isinstance(e, Op) and e not in names and (counts.get(e, 0) > 1 or h > _PRINT_NESTING):
+            nm = f"t{len(names)}"
+            lets.append((nm, text[e]))
+            names[e] = text[e] = nm
+            h = 0
+        height[e] = h
     for nm, txt in lets:
         lines.append(f"{ind}{nm} = {txt}")
     for s in body:
@@ -515,7 +600,7 @@ def _format_body(body, lines, ind):
             extra = f", at {format_expr(s.index, names)}" if s.index is not None else ""
             lines.append(f"{ind}{s.acc.name} = {s.acc.op}({s.acc.name}, {format_expr(s.value, names)}{extra})")
         elif isinstance(s, Store):
-            lines.append(f"{ind}{s.buf.name}[{format_index(s.index)}] = {format_expr(s.value, names)}")
+            lines.append(f"{ind}{s.buf.name}[{format_index(s.index, names)}] = {format_expr(s.value, names)}")
         elif isinstance(s, Gemm):
             ta, tb = "T" if s.trans_a else "", "T" if s.trans_b else ""
             lines.append(f"{ind}gemm<{s.dtype.name}>({s.c.name}[{format_index(s.c_off)}; ld {fmt_size(s.ldc)}] = "

@@ -12,10 +12,10 @@ import sympy
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, BOOL, dims_equal
 from ..passes.fuse import FusionReject, reduce_split, _sq_equal, shapes_equal
-from .kernel import (Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm, Buffer,
+from .kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm, Buffer,
                      Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
-                    _i64, collapse)
+                    _i64, collapse, rewrite_ix)
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
                     COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
@@ -103,6 +103,10 @@ def _safe(name):
 
 
 
+# emit() recursion through index rules (reshape of slice of broadcast of ...) deeper than this materializes the
+# node instead (fuse_graph forbids the fusion); runs of plain elementwise ops never recurse (_emit_operands_first)
+MAX_NESTING = 48
+
 # group kind -> the method of the group lowerer that builds its kernel body
 _KIND_LOWERING = {"loop": "lower_loop", "row": "lower_row", "col": "lower_col", "gemm": "lower_gemm",
                   "conv": "lower_conv", "convti": "lower_conv_transpose_input",
@@ -119,15 +123,56 @@ class GroupLowerer:
         self.anchor_map = None       # fn(anchor idx) -> flat index into anchor_buf
         self.anchor_reads = []
         self.anchor_expr = None      # fn(anchor idx) -> Expr, when the product is not one load
+        self.depth = 0               # nesting of emit() calls through index rules (see MAX_NESTING)
 
     # ---- per-element evaluation ----
     def emit(self, v, idx):
         key = (v, idx)
         e = self.memo.get(key)
         if e is None:
-            e = self._emit(v, idx)
-            self.memo[key] = e
+            self._emit_operands_first(v, idx)
+            e = self.memo.get(key)
+            if e is None:
+                self.depth += 1
+                try:
+                    if self.depth > MAX_NESTING and v.node in self.grp.members:
+                        raise FusionReject(v.node, f"{v.node.prim.name}: expression nested too deep for one kernel")
+                    e = self._emit(v, idx)
+                finally:
+                    self.depth -= 1
+                self.memo[key] = e
         return e
+
+    def _plain(self, v):
+        """Whether v is an elementwise member evaluated from its operands at the same (broadcast) index."""
+        n = v.node
+        grp = self.grp
+        return (n is not None and n in grp.members and n.prim.kind == "elementwise" and n.prim.name not in _RULES
+                and n not in self.accs and n not in grp.reductions
+                and not (n is grp.anchor and grp.kind in ("gemm", "conv", "convti", "convtk", "col")))
+
+    def _emit_operands_first(self, v, idx):
+        """Emit the chain of plain elementwise producers under (v, idx) deepest first, with an explicit stack,
+        so that a chain of any length costs no Python recursion (each _emit then finds its operands memoized)."""
+        if not self._plain(v):
+            return
+        memo, order, seen = self.memo, [], set()
+        stack = [(v, idx, False)]
+        while stack:
+            w, ix, ready = stack.pop()
+            key = (w, ix)
+            if ready:
+                order.append(key)
+                continue
+            if key in memo or key in seen or not self._plain(w):
+                continue
+            seen.add(key)
+            stack.append((w, ix, True))
+            shape = w.type.shape
+            stack.extend((a, bcast_idx(ix, shape, a.type.shape), False) for a in reversed(w.node.inputs))
+        for key in order[:-1]:
+            if key not in memo:
+                memo[key] = self._emit(*key)
 
     def _emit(self, v, idx):
         n = v.node
@@ -152,6 +197,10 @@ class GroupLowerer:
             return rule(self, n, idx)
         if n.prim.kind == "elementwise":
             args = [self.emit(a, bcast_idx(idx, n.out.type.shape, a.type.shape)) for a in n.inputs]
+            if n.prim.name == "pow" and n.out.type.dtype.is_int and not _const_nonnegative(n.inputs[1]):
+                e = args[1] if n.inputs[1].type.dtype is I64 else Op("cast", [args[1]], I64)
+                e = checks.nonnegative_exponent(self.ctx, e, n)
+                args[1] = e if n.inputs[1].type.dtype is I64 else Op("cast", [e], n.inputs[1].type.dtype)
             if n.prim.name in SCALAR_OPS:
                 return Op(n.prim.name, args, n.out.type.dtype)
             if n.prim.lower is not None:
@@ -599,7 +648,7 @@ class GroupLowerer:
                 i = Op("cast", [i], I64)
             i = checks.index(self.ctx, i, size, n, axis, src=ind)
             oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
-            return [Store(out, oi, Op("add", [Load(out, oi), Load(ubuf, flat(idx, ushape))], dt))]
+            return [Store(out, oi, Op("add", [Load(out, oi), checks.keep(Load(ubuf, flat(idx, ushape)), i, size)], dt))]
         return body + self.nest(ushape, acc, parallel=False)
 
     def conv_loops(self, d, direct_out):
@@ -658,31 +707,17 @@ def _window_tiling(grp, D):
     return None
 
 
+def _const_nonnegative(v):
+    n = getattr(v, "node", None)
+    if n is None or n.prim.name != "const":
+        return False
+    a = n.params["value"]
+    return a.size == 0 or bool(a.min() >= 0)
+
+
 def _replace_load_buf(stmts, old, new):
     """Statements with loads of `old` reading `new` instead."""
-    memo = {}
-
-    def expr(e):
-        r = memo.get(id(e))
-        if r is None:
-            if isinstance(e, Load):
-                r = Load(new if e.buf is old else e.buf, e.index if isinstance(e.index, Ix) else expr(e.index))
-            elif isinstance(e, Op):
-                r = Op(e.op, [expr(a) for a in e.args], e.dtype, e.attrs)
-            else:
-                r = e
-            memo[id(e)] = r
-        return r
-
-    def stmt(s):
-        if isinstance(s, Loop):
-            return Loop(s.var, s.extent, [stmt(t) for t in s.body], s.parallel)
-        if isinstance(s, Store):
-            return Store(s.buf, s.index if isinstance(s.index, Ix) else expr(s.index), expr(s.value))
-        if isinstance(s, AccUpdate):
-            return AccUpdate(s.acc, expr(s.value), None if s.index is None else expr(s.index))
-        return s
-    return [stmt(s) for s in stmts]
+    return rewrite_ix(stmts, lambda ix: ix, load_buf=lambda b: new if b is old else b)
 
 
 def _spread(nonone, shape):
@@ -746,9 +781,16 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
     ctx.tile_windows = tile_windows
     ctx.cpu_sums = cpu_sums
     ctx.check_indices = check_indices
-    kernels = []
+    kernels, rejected, why = [], [], None
     for grp in plan.groups:
-        kernels.append(GroupLowerer(ctx, grp).lower())
+        try:
+            kernels.append(GroupLowerer(ctx, grp).lower())
+        except FusionReject as r:
+            # keep going: fuse_graph forbids every rejected node of this round at once
+            rejected += r.nodes
+            why = why or r.reason
+    if rejected:
+        raise FusionReject(rejected, why)
     outputs = []
     seen = {}
     for i, v in enumerate(g.outputs):

@@ -219,7 +219,7 @@ def _r_take(L, n, idx):
     if i.dtype is not I64:
         i = Op("cast", [i], I64)
     i = checks.index(L.ctx, i, x.type.shape[axis], n, axis, src=ind)
-    return L.emit(x, idx[:axis] + (i,) + idx[axis + k:])
+    return checks.keep(L.emit(x, idx[:axis] + (i,) + idx[axis + k:]), i, x.type.shape[axis])
 
 
 def _r_random(L, n, idx):

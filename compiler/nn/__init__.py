@@ -15,7 +15,10 @@ from ..errors import ShapeError, DTypeError
 from ..ir.types import dtype as to_dtype
 
 __all__ = ["dense", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy", "mse", "hinge",
-           "conv2d", "max_pool2d", "dropout", "l2", "init"]
+           "conv2d", "max_pool2d", "dropout", "l2", "init",
+           # compositions in their own modules (activations.py, norm.py, sequence.py, pool.py):
+           "gelu", "silu", "softplus", "elu", "leaky_relu", "erf", "erfc", "layer_norm", "batch_norm",
+           "batch_norm_stats", "update_running_stats", "embedding", "attention", "avg_pool2d", "global_avg_pool2d"]
 
 
 def _arr(x):
@@ -180,3 +183,7 @@ def l2(params):
 
 
 from . import init  # noqa: E402
+from .activations import gelu, silu, softplus, elu, leaky_relu, erf, erfc  # noqa: E402
+from .norm import layer_norm, batch_norm, batch_norm_stats, update_running_stats  # noqa: E402
+from .sequence import embedding, attention  # noqa: E402
+from .pool import avg_pool2d, global_avg_pool2d  # noqa: E402

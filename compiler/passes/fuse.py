@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 
 from .. import debug
+from ..errors import BackendError
 from ..ir.graph import Graph
 from ..ir.types import dims_equal, prod
 
@@ -39,6 +40,9 @@ _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow"
          "atan2": 8, "erf": 8, "fmod": 12, "floor": 1, "ceil": 1, "trunc": 1, "rint": 1}
 _FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg"}
 DUP_LIMIT = 12
+# nodes per kernel: LLVM's time on one function grows faster than its size (a 2000-op fused chain: 8 s, four
+# 500-op ones: 3 s), so a longer chain is cut into kernels of at most this many nodes, each value stored once
+MAX_GROUP_NODES = 256
 
 
 def is_inlineable(n) -> bool:
@@ -95,6 +99,7 @@ class Group:
         self.domain = root.out.type.shape
         self.reasons = []
         self.order = None                # members in topological order, set at the end
+        self.full = False                # reached MAX_GROUP_NODES
 
     @property
     def name(self):
@@ -140,11 +145,13 @@ class FusedGraph(Graph):
 
 
 class FusionReject(Exception):
-    """Raised by lowering when a fused group cannot be expressed; `node` must be materialized on its own."""
+    """Raised by fusion or lowering when fused groups cannot be expressed: each of `nodes` (one or a list) must be
+    materialized on its own. `node` is the first of them."""
 
-    def __init__(self, node, reason):
+    def __init__(self, nodes, reason):
         super().__init__(reason)
-        self.node = node
+        self.nodes = list(nodes) if isinstance(nodes, (list, tuple, set, frozenset)) else [nodes]
+        self.node = self.nodes[0]
         self.reason = reason
 
 
@@ -165,14 +172,6 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 if v.node is not None:
                     users.setdefault(v.node, []).append(n)
     out_nodes = {v.node for v in g.outputs if v.node is not None}
-    # ancestor bitmasks for the cycle check of multi-output fusion
-    anc = {}
-    for n in g.nodes:
-        m = 0
-        for v in n.inputs:
-            if v.node is not None:
-                m |= anc[v.node] | (1 << pos[v.node])
-        anc[n] = m
 
     group_of = {}
     groups = []
@@ -197,19 +196,34 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         dup_memo[n] = c if c <= DUP_LIMIT else None
         return dup_memo[n]
 
-    def mask_of(grp):
-        m = 0
-        for x in grp.assigned:
-            m |= 1 << pos[x]
-        return m
+    def feeds(other, grp, p):
+        """Whether a node assigned to `other` is an ancestor of p or of a member of grp (then sharing p with
+        other would make a cycle). NOTE: a search of the ancestors no older than other's oldest node (topological
+        positions), not ancestor sets of every node: those cost n^2 bits."""
+        lo = min(pos[x] for x in other.assigned)
+        stack = [x for x in grp.members if pos[x] > lo]
+        if pos[p] > lo:
+            stack.append(p)
+        seen = set()
+        while stack:
+            n = stack.pop()
+            for v in n.inputs:
+                q = v.node
+                if q is None or pos[q] < lo:
+                    continue
+                if q in other.assigned:
+                    return True
+                if q not in seen:
+                    seen.add(q)
+                    stack.append(q)
+        return False
 
-    def anc_of(grp, extra=None):
-        m = 0
-        for x in grp.members:
-            m |= anc[x]
-        if extra is not None:
-            m |= anc[extra]
-        return m
+    def reads_anchor(p):
+        # a copy of p reads p's inputs from memory: an anchor's product is stored only as its kernel's result
+        return any(w.node is not None and w.node.prim.name in ANCHORS for w in p.inputs)
+
+    def can_dup(p):
+        return is_inlineable(p) and p not in forbid and dup_cost(p) is not None
 
     def note(grp, msg):
         grp.reasons.append(msg)
@@ -237,7 +251,10 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             return f"{grp.root.prim.name} reads its operands from memory"
         if grp.anchor is not None and consumer is grp.anchor:
             return f"{grp.anchor.prim.name} reads its operands from memory"
-        outside = [u for u in users.get(p, ()) if u not in grp.members]
+        # NOTE: whether some user is outside, stopping at the first: a constant read by every step of an unrolled
+        # loop has thousands of users, and listing them for each of its consumers was quadratic
+        members = grp.members
+        outside = any(u not in members for u in users.get(p, ()))
         is_out = p in out_nodes or p in needs_buffer
         inl = is_inlineable(p)
         if inl:
@@ -245,7 +262,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 return "recomputing it for every element of the larger loop would repeat its work"
             if not outside and not is_out:
                 return "assign"
-            if name == "const" or dup_cost(p) is not None:
+            if name == "const" or (dup_cost(p) is not None and not reads_anchor(p)):
                 return "dup"
         # reductions and matmuls need a compatible group
         if name in REDUCE:
@@ -289,15 +306,15 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 return "its shape is neither the kernel's rows nor its elements"
             if grp.kind in ("col", "gemm", "conv", "convti", "convtk"):
                 return f"a {grp.kind} kernel writes only its result"
+            outside = [u for u in users.get(p, ()) if u not in members]
             if any(u not in group_of and u not in dup_in for u in outside):
                 return "some of its users are not placed yet"
-            a = anc_of(grp, p)
             others = set(readers.get(p, ()))
             for u in outside:
                 others |= {group_of[u]} if u in group_of else dup_in[u]
             others.discard(grp)
             for other in others:
-                if mask_of(other) & a:
+                if feeds(other, grp, p):
                     return f"sharing it with {other.name} would make a cycle"
             return "multi"
         return "assign"
@@ -309,9 +326,17 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             p = v.node
             if p is None or p in grp.members or p not in live:
                 continue
+            if len(grp.members) >= MAX_GROUP_NODES:
+                if p not in group_of:
+                    needs_buffer.add(p)
+                readers.setdefault(p, set()).add(grp)
+                if not grp.full:
+                    grp.full = True
+                    note(grp, f"holds {MAX_GROUP_NODES} nodes: its producers run as other kernels")
+                continue
             if p in group_of:
                 # computed by another kernel: recompute it here if cheap, else read what that kernel stores
-                if is_inlineable(p) and dup_cost(p) is not None and p not in forbid and expansion_ok(grp, p):
+                if can_dup(p) and expansion_ok(grp, p):
                     grp.members.add(p)
                     dup_in.setdefault(p, set()).add(grp)
                     stack.extend((p, w) for w in p.inputs)
@@ -396,6 +421,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             for v in n.inputs:
                 if v.node is not None and v.node not in grp.members:
                     store(v)
+    bad, why = [], None
     for grp in groups:
         outs = [grp.root.out] + [v for v in stored[grp] if v is not grp.root.out]
         for v in outs[1:]:
@@ -405,8 +431,12 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                                        or v.node in grp.reductions))
             if not ok:
                 # cannot be stored from this kernel's loops: make it a kernel of its own
-                raise FusionReject(v.node, f"{grp.name} cannot store {v.node.prim.name} {v.type}")
+                bad.append(v.node)
+                why = why or f"{grp.name} cannot store {v.node.prim.name} {v.type}"
         grp.outputs = outs
+    if bad:
+        # NOTE: all at once, so that fuse_graph needs a few rounds, not one per node
+        raise FusionReject(bad, why + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
     ordered = _toposort_groups(g, groups, group_of, pos)
     for grp in ordered:
         grp.order = sorted(grp.members, key=pos.__getitem__)
@@ -426,9 +456,14 @@ def _group_deps(groups, group_of):
     return deps
 
 
-def _merge_siblings(groups, group_of, log, kind, fits, reason):
-    """Merge pairs of `kind` kernels for which fits(a, b, deps) holds and neither reaches the other through a
-    third kernel, until no pair is left; b's nodes join a."""
+# Sibling merging tries every pair (exact, with a reachability search each) up to this many candidate kernels of
+# a kind; beyond, only kernels of one level of the kernel DAG are merged (linear, see _merge_buckets)
+EXACT_MERGE_LIMIT = 64
+
+
+def _merge_siblings_exact(groups, group_of, log, kind, fits, reason):
+    """Merge pairs of `kind` kernels for which fits(a, b) holds and neither reaches the other through a third
+    kernel, until no pair is left; b's nodes join a. Cubic in the number of candidates: small programs only."""
     changed = True
     while changed:
         changed = False
@@ -455,36 +490,6 @@ def _merge_siblings(groups, group_of, log, kind, fits, reason):
     return groups
 
 
-def _merge_sibling_rows(groups, group_of, pos, log):
-    """Merge row kernels over the same rows when no other kernel sits between them (e.g. a loss's per-row
-    terms and the softmax statistics its gradient needs): their reductions become phases of one kernel."""
-    return _merge_siblings(groups, group_of, log, "row",
-                           lambda a, b: _sq_equal(a.O, b.O) and _sq_equal(a.R, b.R),
-                           "same rows, nothing in between")
-
-
-def _external_inputs(grp):
-    return {v for n in grp.members for v in n.inputs if v.node is None or v.node not in grp.members}
-
-
-def _merge_sibling_loops(groups, group_of, log):
-    """Merge elementwise loop kernels over the same domain that read a common array (an optimizer's new velocity
-    and new parameters both read the gradient and the old velocity): one pass reads it once. Every member is
-    evaluated per element, so the merged kernel computes the same values; merging never crosses a third kernel."""
-    memo = {}
-
-    def ins(g):        # a group's inputs change only when it grows
-        key = (id(g), len(g.members))
-        if key not in memo:
-            memo[key] = _external_inputs(g)
-        return memo[key]
-
-    def fits(a, b):
-        shared = ins(a) & ins(b)
-        return shapes_equal(a.domain, b.domain) and any(shapes_equal(v.type.shape, a.domain) for v in shared)
-    return _merge_siblings(groups, group_of, log, "loop", fits, "same domain, shared input")
-
-
 def _reaches_via_other(src, dst, deps):
     """Whether dst depends on src through some third group (so merging them would make a cycle)."""
     stack = [d for d in deps[dst] if d is not src]
@@ -500,6 +505,119 @@ def _reaches_via_other(src, dst, deps):
     return False
 
 
+
+def _levels(groups, deps):
+    """Longest path from a source to each group in the kernel DAG (deps: group -> groups it reads)."""
+    level, users = {}, {g: [] for g in groups}
+    waiting = {g: len(deps[g]) for g in groups}
+    for g in groups:
+        for d in deps[g]:
+            users[d].append(g)
+    ready = [g for g in groups if waiting[g] == 0]
+    for g in ready:
+        level[g] = 0
+    while ready:
+        g = ready.pop()
+        for u in users[g]:
+            level[u] = max(level.get(u, 0), level[g] + 1)
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                ready.append(u)
+    return level
+
+
+def _merge_buckets(groups, group_of, log, buckets, reason):
+    """Merge the groups of each bucket (lists of groups, union-find across buckets) into its first member.
+
+    NOTE: callers bucket only groups of the same level in the kernel DAG. Every edge of the DAG goes from a lower
+    level to a higher one, and a merged group spans a single level, so two groups of one level are never joined
+    by a path, before or after any number of such merges: merging them cannot make a cycle between kernels."""
+    index = {g: i for i, g in enumerate(groups)}
+    parent = list(range(len(groups)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for bucket in buckets:
+        for g in bucket[1:]:
+            a, b = find(index[bucket[0]]), find(index[g])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    kept = []
+    for i, b in enumerate(groups):
+        r = find(i)
+        if r == i:
+            kept.append(b)
+            continue
+        a = groups[r]
+        a.members |= b.members
+        a.assigned |= b.assigned
+        known = set(a.reductions)
+        a.reductions += [x for x in b.reductions if x not in known]
+        for n in b.assigned:
+            group_of[n] = a
+        a.reasons.append(f"merged with {b.name} ({reason})")
+        log.append(f"{a.name}: merged with {b.name} ({reason})")
+    return kept
+
+
+def _shape_key(shape):
+    return tuple(str(d) for d in shape)
+
+
+def _merge_sibling_rows(groups, group_of, pos, log):
+    """Merge row kernels over the same rows when no other kernel sits between them (e.g. a loss's per-row
+    terms and the softmax statistics its gradient needs): their reductions become phases of one kernel."""
+    if sum(g.kind == "row" for g in groups) <= EXACT_MERGE_LIMIT:
+        return _merge_siblings_exact(groups, group_of, log, "row",
+                                     lambda a, b: _sq_equal(a.O, b.O) and _sq_equal(a.R, b.R),
+                                     "same rows, nothing in between")
+    level = _levels(groups, _group_deps(groups, group_of))
+    buckets = {}
+    for g in groups:
+        if g.kind == "row" and g in level:
+            key = (level[g], _shape_key(_squeeze(g.O)), _shape_key(_squeeze(g.R)))
+            buckets.setdefault(key, []).append(g)
+    return _merge_buckets(groups, group_of, log, [b for b in buckets.values() if len(b) > 1],
+                          "same rows, nothing in between")
+
+
+def _external_inputs(grp):
+    return {v for n in grp.members for v in n.inputs if v.node is None or v.node not in grp.members}
+
+
+def _merge_sibling_loops(groups, group_of, log):
+    """Merge elementwise loop kernels over the same domain that read a common array (an optimizer's new velocity
+    and new parameters both read the gradient and the old velocity): one pass reads it once. Every member is
+    evaluated per element, so the merged kernel computes the same values; merging never crosses a third kernel."""
+    if sum(g.kind == "loop" for g in groups) <= EXACT_MERGE_LIMIT:
+        memo = {}
+
+        def ins(g):        # a group's inputs change only when it grows
+            key = (id(g), len(g.members))
+            if key not in memo:
+                memo[key] = _external_inputs(g)
+            return memo[key]
+
+        def fits(a, b):
+            shared = ins(a) & ins(b)
+            return shapes_equal(a.domain, b.domain) and any(shapes_equal(v.type.shape, a.domain) for v in shared)
+        return _merge_siblings_exact(groups, group_of, log, "loop", fits, "same domain, shared input")
+    level = _levels(groups, _group_deps(groups, group_of))
+    buckets = {}
+    for g in groups:
+        if g.kind != "loop" or g not in level:
+            continue
+        dom = _shape_key(g.domain)
+        for v in _external_inputs(g):
+            if _shape_key(v.type.shape) == dom:
+                buckets.setdefault((level[g], dom, v), []).append(g)
+    return _merge_buckets(groups, group_of, log, [b for b in buckets.values() if len(b) > 1],
+                          "same domain, shared input")
+
+
 class FusionCycle(Exception):
     def __init__(self, nodes):
         super().__init__("cycle between kernels")
@@ -507,84 +625,91 @@ class FusionCycle(Exception):
 
 
 def _toposort_groups(g, groups, group_of, pos):
-    deps = {grp: set() for grp in groups}
-    for grp in groups:
-        for n in grp.members:
-            for v in n.inputs:
-                p = v.node
-                if p is not None and p not in grp.members:
-                    src = group_of.get(p)
-                    if src is not None and src is not grp:
-                        deps[grp].add(src)
+    """Groups in execution order: depth-first from each group in order of its root, producers first (an explicit
+    stack: a chain of thousands of kernels is as deep). A cycle raises FusionCycle naming the extra outputs on it."""
+    deps = _group_deps(groups, group_of)
     out, state = [], {}
-
-    def visit(grp, path):
-        s = state.get(grp)
-        if s == 2:
-            return
-        if s == 1:
-            # a cycle: the extra outputs on it are to blame
-            cyc = path[path.index(grp):]
-            extra = [v.node for c in cyc for v in c.outputs[1:]]
-            raise FusionCycle(extra or [n for c in cyc for n in c.members - c.assigned])
-        state[grp] = 1
-        for d in sorted(deps[grp], key=lambda x: pos[x.root]):
-            visit(d, path + [grp])
-        state[grp] = 2
-        out.append(grp)
-
-    for grp in sorted(groups, key=lambda x: pos[x.root]):
-        visit(grp, [])
+    for start in sorted(groups, key=lambda x: pos[x.root]):
+        if state.get(start) == 2:
+            continue
+        state[start] = 1
+        path = [start]
+        stack = [iter(sorted(deps[start], key=lambda x: pos[x.root]))]
+        while stack:
+            grp = next(stack[-1], None)
+            if grp is None:
+                done = path.pop()
+                stack.pop()
+                state[done] = 2
+                out.append(done)
+                continue
+            s = state.get(grp)
+            if s == 2:
+                continue
+            if s == 1:
+                cyc = path[path.index(grp):]
+                extra = [v.node for c in cyc for v in c.outputs[1:]]
+                raise FusionCycle(extra or [n for c in cyc for n in c.members - c.assigned])
+            state[grp] = 1
+            path.append(grp)
+            stack.append(iter(sorted(deps[grp], key=lambda x: pos[x.root])))
     for i, grp in enumerate(out):
         grp.id = i
     return out
 
 
-def fuse_graph(g: Graph, lower_fn=None, max_rounds=30):
-    """Fuse g; if `lower_fn(plan)` raises FusionReject, forbid that fusion and retry. Returns (plan, lowered)."""
+def fuse_graph(g: Graph, lower_fn=None, max_rounds=8):
+    """Fuse g; if fusion or `lower_fn(plan)` raises FusionReject, forbid those fusions and retry. Returns
+    (plan, lowered).
+
+    Every round forbids at least one more node, so this terminates; after `max_rounds` (a cascade of rejections
+    that each round only partly resolves) it falls back to one kernel per node, which needs no fusion at all."""
     forbid = set()
     merge = True
     t0 = time.perf_counter()
 
-    def reject(node, reason):
+    def reject(nodes, reason):
         nonlocal merge
-        if node not in forbid:
-            forbid.add(node)
-            debug.log(f"fusion: {reason}; materializing {node.prim.name}", 1)
+        new = [n for n in nodes if n not in forbid]
+        if new:
+            forbid.update(new)
+            debug.log(f"fusion: {reason}; materializing {', '.join(sorted({n.prim.name for n in new}))}", 1)
         elif merge:
-            merge = False          # the same node again: try without merging sibling row kernels
-            debug.log(f"fusion: {reason}; not merging row kernels", 1)
+            merge = False          # the same nodes again: try without merging sibling kernels
+            debug.log(f"fusion: {reason}; not merging sibling kernels", 1)
         else:
             return False
         return True
 
-    for _ in range(max_rounds):
+    def attempt(forbid, merge):
         try:
             plan = fuse(g, forbid=frozenset(forbid), merge_rows=merge)
         except FusionCycle as c:
-            new = [n for n in c.nodes if n not in forbid]
-            if not new:
-                if merge:
-                    merge = False
-                    continue
-                raise
-            forbid.update(new)
-            debug.log(f"fusion: cycle between kernels, materializing {[n.prim.name for n in new]}", 1)
-            continue
+            return None, (c.nodes, "cycle between kernels")
         except FusionReject as r:
-            if not reject(r.node, r.reason):
-                raise
-            continue
+            return None, (r.nodes, r.reason)
         if lower_fn is None:
-            return plan, None
+            return (plan, None), None
         try:
-            lowered = lower_fn(plan)
+            return (plan, lower_fn(plan)), None
         except FusionReject as r:
-            if not reject(r.node, f"lowering: {r.reason}"):
-                raise
-            continue
-        plan.seconds = time.perf_counter() - t0
-        for line in plan.log:
-            debug.log("fusion: " + line, 2)
-        return plan, lowered
-    raise RuntimeError("fusion did not converge")
+            return None, (r.nodes, f"lowering: {r.reason}")
+
+    for _ in range(max_rounds):
+        done, failure = attempt(forbid, merge)
+        if done is not None:
+            break
+        if not reject(*failure):
+            break
+    else:
+        done = None
+    if done is None:
+        debug.log("fusion: falling back to one kernel per node", 1)
+        done, failure = attempt(g.reachable_from(), False)
+        if done is None:
+            raise BackendError(f"fusion: cannot lower {g.name} even with one kernel per node: {failure[1]}")
+    plan, lowered = done
+    plan.seconds = time.perf_counter() - t0
+    for line in plan.log:
+        debug.log("fusion: " + line, 2)
+    return plan, lowered

@@ -6,6 +6,8 @@ Slots are byte arrays; a slot's size is the largest of its tenants, evaluated pe
 """
 from __future__ import annotations
 
+import heapq
+
 from ..lower.kernel import smul
 
 
@@ -24,21 +26,51 @@ def plan_memory(program):
                 first.setdefault(b, k_i)
                 last[b] = k_i
     temps = sorted(first, key=lambda b: (first[b], -_static_bytes(b)))
-    slots = []            # [free_after_kernel, [byte sizes], static max or None]
-    sizes = {}
+    # Each temp takes the lowest-numbered free slot already as large as it (static sizes), else the lowest free
+    # one, else a new slot. NOTE: a max segment tree over slot numbers answers "leftmost free slot of at least n
+    # bytes" in O(log slots) (free: the slot's static size, -1 when symbolic; busy: -2), and a heap of busy slots
+    # by the kernel after which they free up: n log n where a scan of every slot per temp was quadratic.
+    size = 1
+    while size < len(temps):
+        size *= 2
+    tree = [-2] * (2 * size)
+
+    def update(i, v):
+        i += size
+        tree[i] = v
+        i //= 2
+        while i:
+            tree[i] = max(tree[2 * i], tree[2 * i + 1])
+            i //= 2
+
+    def leftmost(at_least):
+        if tree[1] < at_least:
+            return None
+        i = 1
+        while i < size:
+            i = 2 * i if tree[2 * i] >= at_least else 2 * i + 1
+        return i - size
+    slots = []            # [free_after_kernel, [byte sizes]]
+    static_max = []       # per slot: the largest tenant when every tenant is static, else -1
+    busy = []             # heap of (free_after_kernel, slot)
     for b in temps:
-        best = None
-        for i, (free_after, members) in enumerate(slots):
-            if free_after < first[b]:
-                # prefer a slot already as large as this buffer (static sizes), else any free one
-                if best is None or _fits(b, members) and not _fits(b, slots[best][1]):
-                    best = i
+        while busy and busy[0][0] < first[b]:
+            _, i = heapq.heappop(busy)
+            update(i, static_max[i])
+        n = b.nbytes
+        best = leftmost(n) if isinstance(n, int) else None
         if best is None:
-            slots.append([last[b], [b.nbytes]])
+            best = leftmost(-1)
+        if best is None:
+            slots.append([last[b], [n]])
+            static_max.append(n if isinstance(n, int) else -1)
             best = len(slots) - 1
         else:
             slots[best][0] = last[b]
-            slots[best][1].append(b.nbytes)
+            slots[best][1].append(n)
+            static_max[best] = max(static_max[best], n) if isinstance(n, int) and static_max[best] >= 0 else -1
+        update(best, -2)
+        heapq.heappush(busy, (last[b], best))
         b.slot = slot + best
     program.n_slots = slot + len(slots)
     for b in program.buffers:
@@ -57,11 +89,6 @@ def _static_bytes(b):
 
 def _static_or_zero(n):
     return n if isinstance(n, int) else 0
-
-
-def _fits(b, members):
-    n = b.nbytes
-    return isinstance(n, int) and all(isinstance(m, int) for m in members) and max(members) >= n
 
 
 __all__ = ["plan_memory", "smul"]

@@ -10,8 +10,8 @@ import functools
 
 import numpy as np
 
-from .. import pytree
-from ..errors import TraceError, ShapeError
+from .. import calling, pytree
+from ..errors import DTypeError, TraceError, ShapeError
 from ..ir.types import dims_equal
 from ..inputs import eager_array
 from ..trace import Tracer, abstractify, is_weak, trace_flat
@@ -28,8 +28,16 @@ def trace_args(fn, args, name=None):
     """Trace fn(*args) on the args' types: (graph, flat args ready for evaluate incl. captured values)."""
     leaves, in_tree = pytree.flatten(tuple(args))
     weak = [is_weak(x) for x in leaves]           # Python scalars stay weak inside (NEP 50: f32 * 2.0 is f32)
-    leaves = [x if isinstance(x, Tracer) else eager_array(x) for x in leaves]
-    g, captured = trace_flat(fn, in_tree, [abstractify(x) for x in leaves], name or _name(fn), weak=weak)
+    try:
+        arrays = [x if isinstance(x, Tracer) else eager_array(x) for x in leaves]
+        types = [abstractify(x) for x in arrays]
+    except (DTypeError, TraceError) as e:
+        bad = next((x for x in leaves if pytree.hint(x)), None)
+        if bad is None:
+            raise
+        raise type(e)(f"{name or _name(fn)}: an argument of type {type(bad).__name__}: {e}{pytree.hint(bad)}") from None
+    leaves = arrays
+    g, captured = trace_flat(fn, in_tree, types, name or _name(fn), weak=weak)
     return g, leaves + list(captured)
 
 
@@ -55,10 +63,15 @@ def value_and_grad(fn, argnums=0, has_aux=False):
     argnums may be a tuple (then grads is a tuple); with has_aux, fn returns (value, aux) and the result is
     ((value, aux), grads). fn must return a float scalar; ShapeError otherwise (use cc.vjp / cc.jacrev).
     """
+    keywords = calling.KeywordCalls(fn)
+
     @functools.wraps(fn)
-    def value_and_grad_fn(*args):
-        g, flat = trace_args(fn, args)
-        vg = value_and_grad_graph(g, argnums, has_aux)
+    def value_and_grad_fn(*args, **kwargs):
+        f, nums = fn, argnums
+        if kwargs:
+            f, args, nums = keywords.bind(args, kwargs, argnums)
+        g, flat = trace_args(f, args, _name(fn))
+        vg = value_and_grad_graph(g, nums, has_aux)
         return pytree.unflatten(vg.out_tree, _fresh(run(vg, flat), flat))
     return value_and_grad_fn
 
@@ -69,10 +82,15 @@ def grad(fn, argnums=0, has_aux=False):
     >>> cc.grad(lambda x: np.sum(np.tanh(x)))(np.ones(3))
     With has_aux, fn returns (value, aux) and the result is (grads, aux). Nests: cc.grad(cc.grad(f)).
     """
+    keywords = calling.KeywordCalls(fn)
+
     @functools.wraps(fn)
-    def grad_fn(*args):
-        g, flat = trace_args(fn, args)
-        gg = value_and_grad_graph(g, argnums, has_aux, with_value=False)
+    def grad_fn(*args, **kwargs):
+        f, nums = fn, argnums
+        if kwargs:
+            f, args, nums = keywords.bind(args, kwargs, argnums)
+        g, flat = trace_args(f, args, _name(fn))
+        gg = value_and_grad_graph(g, nums, has_aux, with_value=False)
         return pytree.unflatten(gg.out_tree, _fresh(run(gg, flat), flat))
     return grad_fn
 

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from .. import ops, pytree
+from .. import calling, ops, pytree
 from ..errors import ShapeError, DTypeError
 from .api import trace_args
 from .graphs import partition, run
@@ -57,10 +57,15 @@ def jacfwd(fn, argnums=0):
 
     >>> cc.jacfwd(np.sin)(x)         # diag(cos(x))
     """
+    keywords = calling.KeywordCalls(fn)
+
     @functools.wraps(fn)
-    def jacfwd_fn(*args):
-        g, flat = trace_args(fn, args)
-        nums, leaf_sets = _wrt(g, argnums, "jacfwd")
+    def jacfwd_fn(*args, **kwargs):
+        f, argn = fn, argnums
+        if kwargs:
+            f, args, argn = keywords.bind(args, kwargs, argnums)
+        g, flat = trace_args(f, args, getattr(fn, "__name__", None))
+        nums, leaf_sets = _wrt(g, argn, "jacfwd")
         wrt = [i for leaves in leaf_sets for i in leaves]
         first, second = partition(jvp_graph(g, wrt), len(g.inputs), len(g.outputs))
         res = run(first, flat)[len(g.outputs):]
@@ -77,7 +82,7 @@ def jacfwd(fn, argnums=0):
                 col = [c[k] for c in cols]
                 stacked = ops.stack(col, axis=-1) if col else np.zeros(o.type.shape + (0,), o.type.dtype.np)
                 blocks[(k, i)] = ops.reshape(stacked, tuple(o.type.shape) + tuple(t.shape))
-        return _assemble(g, argnums, nums, leaf_sets, blocks)
+        return _assemble(g, argn, nums, leaf_sets, blocks)
     return jacfwd_fn
 
 
@@ -86,10 +91,15 @@ def jacrev(fn, argnums=0):
 
     >>> cc.jacrev(lambda w: np.tanh(x @ w))(w)
     """
+    keywords = calling.KeywordCalls(fn)
+
     @functools.wraps(fn)
-    def jacrev_fn(*args):
-        g, flat = trace_args(fn, args)
-        nums, leaf_sets = _wrt(g, argnums, "jacrev")
+    def jacrev_fn(*args, **kwargs):
+        f, argn = fn, argnums
+        if kwargs:
+            f, args, argn = keywords.bind(args, kwargs, argnums)
+        g, flat = trace_args(f, args, getattr(fn, "__name__", None))
+        nums, leaf_sets = _wrt(g, argn, "jacrev")
         wrt = [i for leaves in leaf_sets for i in leaves]
         outs = list(range(len(g.outputs)))
         for o in g.outputs:
@@ -110,7 +120,7 @@ def jacrev(fn, argnums=0):
                 row = [r[p] for r in rows]
                 stacked = ops.stack(row, axis=0) if row else np.zeros((0,) + t.shape, t.dtype.np)
                 blocks[(k, i)] = ops.reshape(stacked, tuple(o.type.shape) + tuple(t.shape))
-        return _assemble(g, argnums, nums, leaf_sets, blocks)
+        return _assemble(g, argn, nums, leaf_sets, blocks)
     return jacrev_fn
 
 
