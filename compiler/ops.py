@@ -890,13 +890,21 @@ def _check_empty_axis(i, d, axis, shape):
                                      f"is empty)")
 
 
+def _int_indices(indices, fn):
+    # NumPy refuses float indices (it casts only 'safe'); a silent cast would truncate them
+    dt = _aval(indices).dtype
+    if dt.is_float:
+        raise _err(DTypeError, f"numpy.{fn}: indices must be integers, got {dt} indices")
+    return indices
+
+
 def take(x, indices, axis=None, out=None, mode=None):
     _no_out(out, {})
     if axis is None:
         x, axis = ravel(x), 0
     axis %= ndim_of(x)
     d = shape_of(x)[axis]
-    idx = asarg(indices, I64)
+    idx = asarg(_int_indices(indices, "take"), I64)
     _check_empty_axis(idx, d, axis, shape_of(x))
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
@@ -915,7 +923,7 @@ def take_along_axis(arr, indices, axis):
         raise _err(TraceError, "take_along_axis is supported for 2-D arrays along axis 1 with one index per row")
     c = t.shape[1]
     _check_empty_axis(indices, c, 1, (0,))         # (one_hot over 0 classes has no element to check in)
-    idx = reshape(asarg(indices, I64), -1)
+    idx = reshape(asarg(_int_indices(indices, "take_along_axis"), I64), -1)
     idx = where(less(idx, 0), add(idx, _as_scalar(c, I64)), idx)      # negative indices wrap as in NumPy
     hit = P.one_hot(idx, num_classes=c, dtype=BOOL)
     if t.dtype is BOOL:

@@ -211,3 +211,12 @@ def test_new_scalar_ops_emit_ptx(dt):
     assert "call" not in ptx.split(".entry", 1)[1]                 # atan2, erf, fmod inline, no libdevice
     if px.assembler_available():
         px.assemble(ptx, "sm_80")
+
+
+def test_float_indices_from_float_modulo_are_refused_like_numpy():
+    # x % 2.0 is a float array now; NumPy refuses it as indices (TypeError), so vive does too
+    x = np.arange(6.0).reshape(3, 2)
+    with pytest.raises(TypeError):
+        np.take(x, x[:, 0] % 2.0, axis=0)
+    with pytest.raises(cc.DTypeError, match="indices must be integers"):
+        cc.trace(lambda x: np.take(x, x[:, 0] % 2.0, axis=0), x)
