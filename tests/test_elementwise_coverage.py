@@ -52,6 +52,8 @@ UNARY = {
     "log1p": (np.log1p, np.log1p, (-1, 5), 3, 3, (-0.5, 3)),
     "expm1": (np.expm1, np.expm1, (-10, 10), 4, 4, (-3, 3)),
     "cbrt": (np.cbrt, np.cbrt, (-30, 30), 2, 2, (0.5, 3)),
+    "exp2": (np.exp2, np.exp2, (-1100, 1100), 3, 3, (-3, 3)),
+    "exp2_near_limits": (np.exp2, np.exp2, (-160, 130), 3, 3, None),
 }
 BOOL_TESTS = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
 BINARY = {
