@@ -90,6 +90,30 @@ def _odd(x, r):
     return O.where(O.equal(x, 0.0), x, O.where(O.less(x, 0.0), O.negative(r), r))
 
 
+def _half_exp(a):
+    # e^a / 2; past e^a's overflow (~0.7 before sinh's and cosh's own) as (e^(a/2) / 2) e^(a/2)
+    h = O.exp(O.multiply(a, 0.5))
+    near_overflow = 709.0 if _aval(a).dtype.bits == 64 else 88.0
+    return O.where(O.less(a, near_overflow), O.multiply(O.exp(a), 0.5), O.multiply(O.multiply(h, 0.5), h))
+
+
+def sinh(x):
+    x = _float(x)
+    a = O.absolute(x)
+    e = expm1(a)
+    # (e^a - e^-a) / 2 = (E + E / (E + 1)) / 2, E = e^a - 1: no cancellation near 0
+    small = O.multiply(O.add(e, O.true_divide(e, O.add(e, 1.0))), 0.5)
+    return _odd(x, O.where(O.less(a, 20.0), small, _half_exp(a)))
+
+
+def cosh(x):
+    x = _float(x)
+    a = O.absolute(x)
+    e = O.exp(a)
+    small = O.multiply(O.add(e, O.true_divide(1.0, e)), 0.5)
+    return O.where(O.less(a, 20.0), small, _half_exp(a))
+
+
 # ---- inverse trigonometric: atan2 is the primitive ----
 
 def arctan2(y, x):
@@ -342,7 +366,7 @@ UFUNCS = {
     np.logaddexp2: logaddexp2, np.fmax: fmax, np.fmin: fmin, np.degrees: degrees, np.rad2deg: degrees,
     np.radians: radians, np.deg2rad: radians, np.floor: floor, np.ceil: ceil, np.trunc: trunc, np.rint: rint,
     np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite, np.conjugate: conjugate, np.log1p: log1p,
-    np.expm1: expm1, np.cbrt: cbrt, np.exp2: exp2, np.fmod: fmod, np.divmod: divmod_,
+    np.expm1: expm1, np.cbrt: cbrt, np.exp2: exp2, np.sinh: sinh, np.cosh: cosh, np.fmod: fmod, np.divmod: divmod_,
 }
 FUNCTIONS = {np.round: round_, np.around: round_, np.fix: fix, np.real: real, np.imag: imag,
              np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite}

@@ -54,6 +54,9 @@ UNARY = {
     "cbrt": (np.cbrt, np.cbrt, (-30, 30), 2, 2, (0.5, 3)),
     "exp2": (np.exp2, np.exp2, (-1100, 1100), 3, 3, (-3, 3)),
     "exp2_near_limits": (np.exp2, np.exp2, (-160, 130), 3, 3, None),
+    "sinh": (np.sinh, np.sinh, (-712, 712), 4, 4, (-3, 3)),
+    "cosh": (np.cosh, np.cosh, (-712, 712), 3, 3, (-3, 3)),
+    "sinh_small": (np.sinh, np.sinh, (-1e-3, 1e-3), 4, 4, None),
 }
 BOOL_TESTS = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
 BINARY = {
