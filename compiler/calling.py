@@ -217,7 +217,7 @@ class KeywordCalls:
 
 
 class BoundCompiled:
-    """A compiled method bound to its object (CompiledFunction.__get__ in compiler/compile.py): `self` goes
+    """A compiled method bound to its object (CompiledFunction.__get__ in compiler/compile/function.py): `self` goes
     first, as a pytree argument if its class is a registered pytree, else static by identity. Without keywords
     it looks the arrays up directly, as the unbound function's fast path does."""
     __slots__ = ("compiled", "obj", "_self")

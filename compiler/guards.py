@@ -2,7 +2,7 @@
 
 A trace with symbolic sizes keeps example values for them (the sizes of the call that made cc.compile trace
 again, or stand-in hints for cc.Spec). A decision about a size (N >= 3 to slice x[:3], N == 1 to squeeze, a Python
-`if x.shape[0] > 2`) is taken with the example and recorded as a guard; compile.py checks a version's guards before
+`if x.shape[0] > 2`) is taken with the example and recorded as a guard; compile/function.py checks a version's guards before
 a call uses it. A size needed as a concrete Python int (np.zeros(x.shape), range(n)) raises Specialize: that symbol
 is compiled with concrete sizes instead. Depends on nothing in vive but errors: ir, ops and primitives use it.
 """
@@ -22,7 +22,7 @@ from .errors import TraceError
 
 class Specialize(Exception):
     """A symbolic size was needed as a concrete int: compile these symbols with concrete sizes (not a ViveError:
-    compile.py catches it and retraces)."""
+    compile/function.py catches it and retraces)."""
 
     def __init__(self, symbols, what):
         super().__init__(f"{what} needs a concrete value for {', '.join(sorted(map(str, symbols)))}")

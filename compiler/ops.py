@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import operator
+import sys
 
 import numpy as np
 import sympy
@@ -181,15 +182,14 @@ def _nonempty(shape):
 def floor_divide(a, b):
     dt = result_dtype(a, b)
     if not dt.is_int:
-        raise _err(TraceError, "numpy.floor_divide (//) on floats is not supported by vive; use np.floor(a / b) "
-                               "outside traced code")
+        return ops_math.floor_divide(a, b)
     return P.div(asarg(a, dt), asarg(b, dt))
 
 
 def mod(a, b):
     dt = result_dtype(a, b)
     if not dt.is_int:
-        raise _err(TraceError, "numpy.mod / remainder (%) on floats is not supported by vive")
+        return ops_math.remainder(a, b)
     a, b = asarg(a, dt), asarg(b, dt)
     # NumPy gives 0 for x % 0
     return where(equal(b, 0), np.zeros((), dt.np), P.sub(a, P.mul(P.div(a, b), b)))
@@ -905,13 +905,21 @@ def _check_empty_axis(i, d, axis, shape):
                                      f"is empty)")
 
 
+def _int_indices(indices, fn):
+    # NumPy refuses float indices (it casts only 'safe'); a silent cast would truncate them
+    dt = _aval(indices).dtype
+    if dt.is_float:
+        raise _err(DTypeError, f"numpy.{fn}: indices must be integers, got {dt} indices")
+    return indices
+
+
 def take(x, indices, axis=None, out=None, mode=None):
     _no_out(out, {})
     if axis is None:
         x, axis = ravel(x), 0
     axis %= ndim_of(x)
     d = shape_of(x)[axis]
-    idx = asarg(indices, I64)
+    idx = asarg(_int_indices(indices, "take"), I64)
     _check_empty_axis(idx, d, axis, shape_of(x))
     if mode in (None, "raise"):
         _check_const_index(idx, d, axis)
@@ -930,7 +938,7 @@ def take_along_axis(arr, indices, axis):
         raise _err(TraceError, "take_along_axis is supported for 2-D arrays along axis 1 with one index per row")
     c = t.shape[1]
     _check_empty_axis(indices, c, 1, (0,))         # (one_hot over 0 classes has no element to check in)
-    idx = reshape(asarg(indices, I64), -1)
+    idx = reshape(asarg(_int_indices(indices, "take_along_axis"), I64), -1)
     idx = where(less(idx, 0), add(idx, _as_scalar(c, I64)), idx)      # negative indices wrap as in NumPy
     hit = P.one_hot(idx, num_classes=c, dtype=BOOL)
     if t.dtype is BOOL:
@@ -967,8 +975,10 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         return _REDUCE[ufunc](inputs[0], axis=kwargs.get("axis", 0), keepdims=kwargs.get("keepdims", False))
     if method != "__call__":
         raise _err(TraceError, f"{name}.{method} is not supported by vive's tracer")
-    fn = UFUNCS.get(ufunc)
+    fn = UFUNCS.get(ufunc) or ops_math.scipy_ufunc(ufunc)
     if fn is None:
+        if ufunc is getattr(sys.modules.get("scipy.special"), ufunc.__name__, None):
+            name = f"scipy.special.{ufunc.__name__}"
         raise _err(TraceError, f"{name} is not supported by vive's tracer")
     extra = {k: v for k, v in kwargs.items() if k not in ("out",)}
     if "where" in extra or "casting" in extra or "order" in extra or "subok" in extra:
@@ -1110,4 +1120,5 @@ def _setitem(self, idx, value):
 
 Tracer.__setitem__ = _setitem
 
+from . import ops_math  # noqa: E402  (registers the functions of ops_math into UFUNCS / FUNCTIONS)
 from . import ops_shape, ops_einsum, ops_sort  # noqa: E402,F401  (register flip, pad modes, cumsum, prod, einsum, sort, ...)

@@ -59,7 +59,7 @@ def _binary(name):
         dts = (np.bool_,)
     elif name in ("eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum"):
         dts = FLOATS + INTS + (np.bool_,)
-    elif name == "pow":
+    elif name in ("pow", "atan2", "fmod"):
         dts = FLOATS
     else:
         dts = FLOATS + INTS

@@ -11,7 +11,7 @@ Outputs live where the inputs live: when any argument leaf is a DeviceArray ever
 (nothing is copied back, so parameters stay on the device across training steps); otherwise they are NumPy
 arrays. Without a driver or device, calling raises BackendError (compiling and `.ptx()` still work).
 
-NOTE: like compiler/compile.py this module implements `cc.compile`, so it may import runtime/ (lazily).
+NOTE: like the compiler/compile package this module implements `cc.compile`, so it may import runtime/ (lazily).
 """
 from __future__ import annotations
 

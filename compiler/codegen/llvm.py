@@ -22,6 +22,7 @@ from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
 from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
+from . import special_math as sm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
 PTR = ir.PointerType()
@@ -47,7 +48,8 @@ class _Fn(ScalarEmitter):
     TARGET = "cpu"
     MATH = {"exp": lm.exp, "log": lm.log, "tanh": lm.tanh, "logistic": lm.logistic, "sin": lm.sin, "cos": lm.cos,
             "sqrt": lm.sqrt, "abs": lm.abs, "sign": lm.sign, "pow": lm.pow, "maximum": lm.maximum,
-            "minimum": lm.minimum}
+            "minimum": lm.minimum, "floor": sm.floor, "ceil": sm.ceil, "trunc": sm.trunc, "rint": sm.rint,
+            "atan2": sm.atan2, "erf": sm.erf, "fmod": sm.fmod}
 
     def __init__(self, cg, fn, bufs, dims_ptr):
         self.cg = cg

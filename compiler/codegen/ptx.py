@@ -21,6 +21,7 @@ from ..ir.types import BOOL
 from ..lower.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 from ..lower.accum import new_acc, cast_to, identity
 from . import ptx_support as px
+from . import special_math as sm
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
 from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T, FT, DT
 
@@ -122,7 +123,11 @@ def g_pow(b, x, y):
 
 _UNARY = {"exp": lambda b, x: px.exp(b, x), "log": lambda b, x: px.log(b, x), "tanh": g_tanh,
           "logistic": g_logistic, "sin": lambda b, x: px.sin(b, x), "cos": lambda b, x: px.cos(b, x),
-          "sqrt": px.sqrt, "abs": px.fabs, "sign": g_sign}
+          "sqrt": px.sqrt, "abs": px.fabs, "sign": g_sign, "rint": px.rint,
+          # cvt.rmi / cvt.rpi / cvt.rzi: one instruction each
+          **{op: (lambda op: lambda b, x: px._call(b, f"llvm.{op}.{px._suffix(x)}", x))(op)
+             for op in ("floor", "ceil", "trunc")},
+          "erf": lambda b, x: sm.erf(b, x, exp=px.exp)}
 
 
 # ---- one kernel function ----
@@ -131,7 +136,7 @@ class _Gen(ScalarEmitter):
     """State of one `.entry` being built: builder, buffer params, dims, loop vars, value scopes, accumulators."""
 
     TARGET = "ptx"
-    MATH = dict(_UNARY, pow=g_pow, maximum=g_maximum, minimum=g_minimum)
+    MATH = dict(_UNARY, pow=g_pow, maximum=g_maximum, minimum=g_minimum, atan2=sm.atan2, fmod=sm.fmod)
 
     def __init__(self, cg, fn, lc):
         self.cg = cg

@@ -302,7 +302,7 @@ class Gemm:
 
 # ---- buffers, kernels, programs ----
 
-# The runtime allocates every output of at least this many bytes on a 64-byte boundary (compile.py); codegen may
+# The runtime allocates every output of at least this many bytes on a 64-byte boundary (compile/executable.py); codegen may
 # promise that alignment to LLVM for such buffers (streaming stores need it to stay whole vectors).
 ALIGNED_OUTPUT_BYTES = 1 << 20
 

@@ -25,7 +25,8 @@ from . import checks
 # scalar ops the backends implement (the primitive name is the op name)
 SCALAR_OPS = {"neg", "exp", "log", "sin", "cos", "tanh", "logistic", "sqrt", "abs", "sign", "reciprocal", "square",
               "logical_not", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-              "ge", "logical_and", "logical_or", "select", "cast"}
+              "ge", "logical_and", "logical_or", "select", "cast",
+              "floor", "ceil", "trunc", "rint", "atan2", "erf", "fmod"}
 
 
 def _loc(n):

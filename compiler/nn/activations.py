@@ -1,8 +1,8 @@
 """Activations written with existing primitives: gelu (exact erf form and the tanh approximation), silu, softplus,
-elu, leaky_relu, and the erf/erfc they rest on. Each works eagerly on NumPy arrays and records primitives while
-tracing; none needs a primitive of its own.
+elu, leaky_relu, and erf/erfc. Each works eagerly on NumPy arrays and records primitives while tracing.
 
-erf here is a composition, not a primitive: Chebyshev interpolants (built once at import from math.erf/math.erfc)
+erf is the `erf` primitive. erfc (which the exact gelu rests on, for its negative tail, where 1 - erf cancels) is a
+composition: Chebyshev interpolants (built once at import from math.erf/math.erfc)
 evaluated by Clenshaw's recurrence, accurate to ~1e-14 in float64 (float32: rounding) with derivatives accurate to
 ~1e-13, so gradients through gelu are the erf form's own, not an approximation's.
 """
@@ -14,6 +14,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as _cheb
 
 from ..errors import TraceError
+from ..special import erf as _erf_primitive
 
 __all__ = ["gelu", "silu", "softplus", "elu", "leaky_relu", "erf", "erfc"]
 
@@ -74,10 +75,8 @@ def _tail(a):
 
 
 def erf(x):
-    """The error function, 2/sqrt(pi) * integral_0^x exp(-t^2) dt (a composition; see the module docstring)."""
-    x = _floating(x, "erf")
-    a = np.abs(x)
-    return np.where(a < 2.0, _small(x), np.sign(x) * (1.0 - _tail(a)))
+    """The error function, 2/sqrt(pi) * integral_0^x exp(-t^2) dt: the `erf` primitive (cc.special.erf, 1-2 ulp)."""
+    return _erf_primitive(_floating(x, "erf"))
 
 
 def erfc(x):

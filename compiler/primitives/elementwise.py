@@ -1,6 +1,8 @@
 """Elementwise primitives: unary math, binary arithmetic with NumPy broadcasting, comparisons, select, cast."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
@@ -34,6 +36,23 @@ sign = _unary("sign", np.sign, numeric_unary, **zero_derivative)
 reciprocal = _unary("reciprocal", lambda x: np.reciprocal(x), float_unary,
                     **pointwise(lambda t, x, out: -(t * square(out))))                    # d 1/x = -dx / x^2
 square = _unary("square", np.square, numeric_unary, **pointwise(lambda t, x, out: t * (x * 2)))
+
+
+# rounding to an integral value: piecewise constant, so zero derivative (also at the jumps, as a subgradient)
+floor = _unary("floor", np.floor, **zero_derivative)
+ceil = _unary("ceil", np.ceil, **zero_derivative)
+trunc = _unary("trunc", np.trunc, **zero_derivative)
+rint = _unary("rint", np.rint, **zero_derivative)                                          # half to even
+
+
+def _erf_np(x):
+    # the reference without SciPy: math.erf per element (correctly rounded to ~1 ulp in libm)
+    with np.errstate(all="ignore"):
+        return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+
+
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)))
 
 
 def _bool_unary(x, **_):
@@ -104,6 +123,13 @@ lt = _binary("lt", np.less, out_bool=True, allow_bool=True)
 le = _binary("le", np.less_equal, out_bool=True, allow_bool=True)
 gt = _binary("gt", np.greater, out_bool=True, allow_bool=True)
 ge = _binary("ge", np.greater_equal, out_bool=True, allow_bool=True)
+# atan2(y, x): d = (x dy - y dx) / (x^2 + y^2)
+atan2 = _binary("atan2", np.arctan2, pointwise(lambda t, y, x, out: (t * x) / (square(x) + square(y)),
+                                               lambda t, y, x, out: -(t * y) / (square(x) + square(y))),
+                float_only=True)
+# C fmod: d/da = 1, d/db = -trunc(a / b) (the quotient is piecewise constant)
+fmod = _binary("fmod", np.fmod, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -(t * trunc(a / b))),
+               float_only=True)
 logical_and = _binary("logical_and", np.logical_and, out_bool=True, allow_bool=True)
 logical_or = _binary("logical_or", np.logical_or, out_bool=True, allow_bool=True)
 
@@ -153,6 +179,8 @@ cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), sh
                  jvp=lambda primals, tangents, out, dtype: cast(tangents[0], dtype=dtype),
                  vjp=lambda ct, primals, out, dtype: _cast_transpose(ct, primals, dtype))
 
-UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not]
-BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or]
+UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not, floor, ceil, trunc,
+         rint, erf]
+BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, atan2,
+          fmod]
 __all__ = [p.name for p in UNARY + BINARY] + ["select", "cast"]

@@ -18,6 +18,19 @@ from compiler.transforms import jvp_graph, vjp_graph
 
 X, Y, T, U, C = sympy.symbols("x y t u ct", real=True)
 
+
+class Trunc(sympy.Function):
+    """Rounding toward zero, with the zero derivative the primitive's rules use (sympy has no such function)."""
+
+    @classmethod
+    def eval(cls, a):
+        if a.is_Number:
+            return sympy.Integer(int(a))
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+
 # the sympy form of every elementwise primitive with a derivative
 SYMPY_OF = {
     "neg": lambda x: -x, "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos,
@@ -25,10 +38,11 @@ SYMPY_OF = {
     "reciprocal": lambda x: 1 / x, "square": lambda x: x ** 2,
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
     "pow": lambda a, b: a ** b, "maximum": sympy.Max, "minimum": sympy.Min,
+    "erf": sympy.erf, "atan2": sympy.atan2, "fmod": lambda a, b: a - b * Trunc(a / b),
 }
 # elementwise primitives whose derivative is zero: piecewise constant, or bool/int results
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
-                    "one_hot", "check_index"}
+                    "one_hot", "check_index", "floor", "ceil", "trunc", "rint"}
 # select and cast: checked symbolically below with their own setups
 SPECIAL_ELEMENTWISE = {"select", "cast"}
 POSITIVE_DOMAIN = {"log", "sqrt", "pow"}
@@ -50,6 +64,8 @@ def _sym_node(name, args, params, in_types):
         return SYMPY_OF[name](*args)
     if name == "sign":
         return sympy.sign(args[0])
+    if name == "trunc":
+        return Trunc(args[0])
     if name in _REL:
         return _REL[name](*args)
     if name == "logical_not":

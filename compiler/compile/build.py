@@ -1,0 +1,321 @@
+"""Lowering a traced graph to a loaded program: Lowered (every stage, printable), the program metadata, the disk-cache
+and program-table keys, and the backend registry."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+
+import runtime
+from runtime import cache as rt_cache
+
+from .. import debug, pytree
+from ..errors import BackendError
+from ..ir.printer import print_graph
+from ..lower.checks import site_key
+from .executable import Executable, _size_str
+
+_FORMAT = "vive-program-v1"
+
+
+# ---- backends: name -> object with .build(lowered) ----
+
+BACKENDS = {}
+
+
+def register_backend(name, factory):
+    """Make `cc.compile(backend=name)` available; factory() returns an object with build(Lowered)."""
+    BACKENDS[name] = factory
+
+
+# ---- lowering pipeline ----
+
+class Lowered:
+    """One compiled signature: `.graph` (traced), `.optimized`, `.plan` (fusion), `.kernels` (the Program),
+    `.llvm_ir()`, `.asm()`, `.ptx()`, `.pass_log`, and callable like the function."""
+
+    def __init__(self, graph, backend, name, out_tree, check_indices=True):
+        self.graph = graph
+        self.backend = backend
+        self.name = name
+        self.out_tree = out_tree
+        self.check_indices = check_indices
+        self.pass_log = None
+        self._optimized = self._plan = self._program = self._ir = self._module = None
+        self.executable = None
+        self.timings = {}
+        self.cache_hit = False
+        self.check_bounds = backend == "cpu" and debug.check_bounds()     # VIVE_CHECK_BOUNDS, fixed per compile
+
+    # lazily computed stages (a disk-cache hit skips them until someone asks)
+    def _run_passes(self):
+        from ..passes import run_pipeline, GENERIC_PIPELINE, PassLog
+        from ..passes.manager import PassRecord
+        from ..passes.fuse import fuse_graph, FusedGraph
+        from ..passes.memory import plan_memory
+        from ..lower import lower_plan
+        log = PassLog()
+        t0 = time.perf_counter()
+        g = run_pipeline(self.graph, GENERIC_PIPELINE, log=log)
+        t1 = time.perf_counter()
+        use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
+        plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
+                                                           tile_windows=self.backend == "cpu",
+                                                           cpu_sums=self.backend == "cpu",
+                                                           check_indices=self.check_indices))
+        t2 = time.perf_counter()
+        fused = FusedGraph(g, plan)
+        log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))
+        plan_memory(program)
+        _order_slots(program)
+        t3 = time.perf_counter()
+        log.append(PassRecord("plan_memory", t3 - t2, len(g.nodes), len(g.nodes), False, fused))
+        self._optimized, self._plan, self._program, self.pass_log = g, plan, program, log
+        self.timings.update(passes=t1 - t0, fuse_lower=t2 - t1, memory=t3 - t2)
+        debug.log(f"{self.name}: {len(program.kernels)} kernels, bytes moved {program.bytes_moved}", 1)
+
+    @property
+    def optimized(self):
+        if self._optimized is None:
+            self._run_passes()
+        return self._optimized
+
+    @property
+    def plan(self):
+        if self._plan is None:
+            self._run_passes()
+        return self._plan
+
+    @property
+    def kernels(self):
+        """The loop-level Program (print it to read the kernels); `.kernels.kernels` lists them."""
+        if self._program is None:
+            self._run_passes()
+        return self._program
+
+    @property
+    def program(self):
+        return self.kernels
+
+    def llvm_ir(self) -> str:
+        if self._ir is None:
+            from ..codegen.llvm import generate
+            t = runtime.host_target()
+            t0 = time.perf_counter()
+            self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
+                                data_layout=t.data_layout, entry=_entry_name(self.name),
+                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds)
+            self.timings["codegen"] = time.perf_counter() - t0
+        return self._ir
+
+    def optimized_llvm_ir(self) -> str:
+        return self._compiled_module().optimized_ir
+
+    def asm(self) -> str:
+        return self._compiled_module().asm()
+
+    def ptx(self) -> str:
+        factory = BACKENDS.get("cuda")
+        if factory is None:
+            raise BackendError("ptx: the CUDA backend is not available in this build (cc.compile(..., "
+                               "backend='cuda') registers it); .llvm_ir() and .asm() show the CPU code")
+        return factory().ptx(self)
+
+    def _compiled_module(self):
+        if self._module is None:
+            self._module = runtime.compile_module(self.llvm_ir(), version=_version())
+        return self._module
+
+    def __call__(self, *args):
+        if self.executable is None:
+            raise BackendError(f"{self.name}: not compiled (backend {self.backend})")
+        leaves, tree = pytree.flatten(args)
+        return self.executable.run(leaves)
+
+    def __repr__(self):
+        return f"<Lowered {self.name}: {len(self.graph.nodes)} nodes traced>"
+
+
+def _entry_name(name):
+    import re
+    return "vive_" + (re.sub(r"[^A-Za-z0-9_]", "_", name) or "f")
+
+
+def _order_slots(program):
+    """Slots: inputs in argument order, outputs in result order, constants, then scratch (memory plan)."""
+    slot = 0
+    for b in program.inputs:
+        b.slot = slot
+        slot += 1
+    seen = set()
+    for kind, b in program.outputs:
+        if kind == "buf" and id(b) not in seen:
+            seen.add(id(b))
+            b.slot = slot
+            slot += 1
+    for b in program.buffers:
+        if b.role == "const":
+            b.slot = slot
+            slot += 1
+    base = slot
+    remap = {}
+    for b in program.buffers:
+        if b.role in ("temp", "scratch"):
+            if b.slot not in remap:
+                remap[b.slot] = base + len(remap)
+            b.slot = remap[b.slot]
+    program.slot_sizes = {remap[k]: v for k, v in program.slot_sizes.items() if k in remap}
+    program.n_slots = base + len(remap)
+    if getattr(program, "status", None) is not None:
+        program.status.slot = program.n_slots          # last: after scratch (see lower/checks.py)
+        program.n_slots += 1
+
+
+_BLAS = "unset"
+
+
+def _blas():
+    global _BLAS
+    if _BLAS == "unset":
+        _BLAS = runtime.blas_symbols()
+    return _BLAS
+
+
+def _version():
+    from .. import __version__
+    return f"vive-{__version__}"
+
+
+def _program_meta(program, ir_text, entry, check_bounds=False):
+    bufs_out = []
+    outputs = []
+    index = {}
+    for kind, b in program.outputs:
+        if kind == "buf":
+            if id(b) not in index:
+                index[id(b)] = len(bufs_out)
+                bufs_out.append({"shape": [_size_str(d) for d in b.shape], "dtype": b.dtype.np.str})
+            outputs.append(["buf", index[id(b)]])
+        else:
+            outputs.append([kind, b])
+    checks = list(getattr(program, "check_sites", None) or [])
+    n_scratch_end = program.n_slots - (1 if checks else 0)
+    n_fixed = min(program.slot_sizes) if program.slot_sizes else n_scratch_end
+    slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, n_scratch_end)]
+    consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
+    return {
+        "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
+        "dims": [str(s) for s in program.dims],
+        "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
+        "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes, "checks": checks,
+        "n_kernels": len(program.kernels), "status": bool(check_bounds),
+    }, [b.array for b in consts]
+
+
+def _pack_consts(arrays):
+    import io
+    bio = io.BytesIO()
+    np.savez(bio, *arrays)
+    return bio.getvalue()
+
+
+def _unpack_consts(blob):
+    import io
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        return [np.ascontiguousarray(z[f"arr_{i}"]) for i in range(len(z.files))]
+
+
+_SOURCE_HASH = None
+
+
+def _source_hash():
+    """A hash of the compiler's own source: a cached program is reused only by the code that produced it."""
+    global _SOURCE_HASH
+    if _SOURCE_HASH is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # all of compiler/
+        h = hashlib.sha256()
+        for d, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    with open(os.path.join(d, f), "rb") as fh:
+                        h.update(f.encode() + b"\0" + fh.read())
+        _SOURCE_HASH = h.hexdigest()
+    return _SOURCE_HASH
+
+
+def _graph_key(graph, backend, check_indices=True):
+    t = runtime.host_target()
+    blas = _blas()
+    h = hashlib.sha256()
+    for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
+                 str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
+                 "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
+                 json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
+                 repr(graph.out_tree), repr(graph.in_tree),
+                 f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
+        b = part.encode()
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def _env_key():
+    """What the code of a graph depends on besides the graph (as in _graph_key): the process-wide program table
+    keys on it too, so a changed fact (a test's smaller cache size, BLAS found later) compiles anew."""
+    t = runtime.host_target()
+    blas = _blas()
+    return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
+                      json.dumps(blas, sort_keys=True) if blas else "noblas",
+                      "check-bounds" if debug.check_bounds() else ""))
+
+
+def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
+    """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
+    Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use.
+    check_indices: data-dependent indices raise IndexError when out of range (else they are clamped)."""
+    if backend != "cpu":
+        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree, check_indices), **options)
+        if debug.dump_dir():
+            debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
+        return low
+    low = Lowered(graph, backend, name, out_tree, check_indices)
+    t0 = time.perf_counter()
+    directory = rt_cache.cache_dir()
+    key = _graph_key(graph, backend, check_indices) if directory else None
+    entry = rt_cache.load(key, directory) if key else None
+    meta = None
+    if entry is not None:
+        blob, meta = entry
+        if meta.get("format") != _FORMAT:
+            meta = None
+        else:
+            try:
+                consts = _unpack_consts(blob)
+            except Exception:
+                meta = None
+    if meta is not None:
+        low._ir = meta["ir"]
+        low.cache_hit = True
+    else:
+        ir_text = low.llvm_ir()
+        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name), low.check_bounds)
+    t1 = time.perf_counter()
+    module = runtime.compile_module(meta["ir"], version=_version())
+    low._module = module
+    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]) + meta.get("status", False))
+    if key and not low.cache_hit:
+        rt_cache.store(key, _pack_consts(consts), meta, directory)
+    low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+    low.timings.update(front=t1 - t0, llvm=module.compile_seconds, total=time.perf_counter() - t0)
+    low.timings["module_cache_hit"] = module.cache_hit
+    debug.log(f"{name}: compiled in {low.timings['total'] * 1e3:.1f} ms "
+              f"({'program cache hit' if low.cache_hit else 'cold'}; llvm {module.compile_seconds * 1e3:.1f} ms)", 1)
+    if debug.dump_dir():
+        debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
+    return low
+
+
