@@ -116,6 +116,29 @@ def assert_trees_close(got, want, what="", rtol32=1e-4):
         assert_close(g, w, f"{what} leaf {i}", rtol32)
 
 
+def case_tests(cases, rtol32=2e-4):
+    """The two tests of a table {name: (fn, args)}, for a test module to bind as its own
+    (`test_ptx_assembles, test_gpu_equals_cpu = case_tests(CASES)`): PTX for sm_80 and sm_90 is emitted,
+    structure-checked and assembled where an assembler is present; on a device, results equal the CPU backend's."""
+    @pytest.mark.parametrize("name", sorted(cases))
+    def test_ptx_assembles(name):
+        fn, args = cases[name]
+        low = lower_cuda(fn, args)
+        for arch in ("sm_80", "sm_90"):
+            ptx = low.ptx(arch)
+            check_structure(low, ptx, arch)
+            if px.assembler_available():
+                assert len(px.assemble(ptx, arch)) > 100
+
+    @pytest.mark.gpu
+    @pytest.mark.parametrize("name", sorted(cases))
+    def test_gpu_equals_cpu(name):
+        fn, args = cases[name]
+        assert_trees_close(lower_cuda(fn, args)(*args), cc.compile(fn)(*args), name, rtol32)
+
+    return test_ptx_assembles, test_gpu_equals_cpu
+
+
 @needs_gpu
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_gpu_equals_cpu(case):

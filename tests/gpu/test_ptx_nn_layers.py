@@ -4,12 +4,10 @@ results equal the CPU backend's."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import compiler as cc
 from compiler import nn, optim
-from compiler.codegen import ptx_support as px
-from test_cuda_catalogue import assert_trees_close, check_structure, lower_cuda
+from test_cuda_catalogue import case_tests
 
 R = np.random.default_rng(0)
 X = R.standard_normal((4, 3, 6, 6)).astype(np.float32) * 3
@@ -42,19 +40,4 @@ CASES["adamw_rmsprop_clip"] = (
      optim.rmsprop(momentum=0.9, centered=True).init({"w": Q[0]})))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_ptx_assembles(name):
-    fn, args = CASES[name]
-    low = lower_cuda(fn, args)
-    for arch in ("sm_80", "sm_90"):
-        ptx = low.ptx(arch)
-        check_structure(low, ptx, arch)
-        if px.assembler_available():
-            assert len(px.assemble(ptx, arch)) > 100
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_gpu_equals_cpu(name):
-    fn, args = CASES[name]
-    assert_trees_close(lower_cuda(fn, args)(*args), cc.compile(fn)(*args), name, 2e-4)
+test_ptx_assembles, test_gpu_equals_cpu = case_tests(CASES)

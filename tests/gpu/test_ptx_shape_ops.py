@@ -3,11 +3,9 @@ emitted and assembles, value and gradient; with a device the results equal the C
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import compiler as cc
-from compiler.codegen import ptx_support as px
-from test_cuda_catalogue import assert_trees_close, check_structure, lower_cuda
+from test_cuda_catalogue import case_tests
 
 R = np.random.default_rng(0)
 X = R.uniform(0.5, 1.5, (6, 70)).astype(np.float32)
@@ -29,19 +27,4 @@ for _name, (_f, _a) in list(CASES.items()):
     CASES[_name + "_grad"] = (cc.grad(lambda *a, _f=_f: np.sum(_f(*a))), _a)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_ptx_assembles(name):
-    fn, args = CASES[name]
-    low = lower_cuda(fn, args)
-    for arch in ("sm_80", "sm_90"):
-        ptx = low.ptx(arch)
-        check_structure(low, ptx, arch)
-        if px.assembler_available():
-            assert len(px.assemble(ptx, arch)) > 100
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_gpu_equals_cpu(name):
-    fn, args = CASES[name]
-    assert_trees_close(lower_cuda(fn, args)(*args), cc.compile(fn)(*args), name, 2e-4)
+test_ptx_assembles, test_gpu_equals_cpu = case_tests(CASES)
