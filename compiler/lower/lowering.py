@@ -501,6 +501,7 @@ class GroupLowerer:
         O, _, KH, KW = w.type.shape
         sh, sw = _pair(d.params.get("stride", 1))
         ph, pw = _pair(d.params.get("padding", 0))
+        dh, dw = _pair(d.params.get("dilation", 1))
         _, _, OH, OW = d.out.type.shape
         ctx = self.ctx
         xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
@@ -516,8 +517,8 @@ class GroupLowerer:
 
         def im2col(idx):
             c, a, b, n, i, j = idx
-            hh = c_mul(i, sh).add(a).add(-ph)
-            ww = c_mul(j, sw).add(b).add(-pw)
+            hh = c_mul(i, sh).add(c_mul(a, dh)).add(-ph)
+            ww = c_mul(j, sw).add(c_mul(b, dw)).add(-pw)
             if ph == 0 and pw == 0:
                 val = Load(xbuf, flat((n, c, hh, ww), (Nb, C, H, W)))
             else:
@@ -537,16 +538,16 @@ class GroupLowerer:
         body += self.nest(out_shape, lambda idx: [Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
         return body
 
-    def im2col(self, x, KH, KW, sh, sw, ph, pw, OH, OW, dt):
-        """col[c, a, b, n, i, j] = x_padded[n, c, i*sh + a, j*sw + b]: the operand of the convolution gemms."""
+    def im2col(self, x, KH, KW, sh, sw, ph, pw, OH, OW, dt, dh=1, dw=1):
+        """col[c, a, b, n, i, j] = x_padded[n, c, i*sh + a*dh, j*sw + b*dw]: the operand of the convolution gemms."""
         Nb, C, H, W = x.type.shape
         xbuf = self.ctx.buffer(x)
         col = self.ctx.scratch("col", dt, (C, KH, KW, Nb, OH, OW))
 
         def body(idx):
             c, a, b, n, i, j = idx
-            hh = c_mul(i, sh).add(a).add(-ph)
-            ww = c_mul(j, sw).add(b).add(-pw)
+            hh = c_mul(i, sh).add(c_mul(a, dh)).add(-ph)
+            ww = c_mul(j, sw).add(c_mul(b, dw)).add(-pw)
             if ph == 0 and pw == 0:
                 val = Load(xbuf, flat((n, c, hh, ww), (Nb, C, H, W)))
             else:
@@ -571,6 +572,7 @@ class GroupLowerer:
         H, W = d.out.type.shape[2:]
         sh, sw = _pair(d.params.get("stride", 1))
         ph, pw = _pair(d.params.get("padding", 0))
+        dh, dw = _pair(d.params.get("dilation", 1))
         if not (self.ctx.use_blas and dt.is_float):
             raise BackendError("cpu: conv2d_transpose_input needs BLAS (float operands)")
         ctx = self.ctx
@@ -587,7 +589,7 @@ class GroupLowerer:
             out = None
             for a in range(KH):
                 for b in range(KW):
-                    th, tw = as_expr(c_add(h, Ix.lit(ph - a))), as_expr(c_add(x_, Ix.lit(pw - b)))
+                    th, tw = as_expr(c_add(h, Ix.lit(ph - a * dh))), as_expr(c_add(x_, Ix.lit(pw - b * dw)))
                     conds, ii = _tap(th, sh, OH)
                     c2, jj = _tap(tw, sw, OW)
                     conds += c2
@@ -609,10 +611,11 @@ class GroupLowerer:
         KH, KW = d.params["kernel_hw"]
         sh, sw = _pair(d.params.get("stride", 1))
         ph, pw = _pair(d.params.get("padding", 0))
+        dh, dw = _pair(d.params.get("dilation", 1))
         if not (self.ctx.use_blas and dt.is_float):
             raise BackendError("cpu: conv2d_transpose_kernel needs BLAS (float operands)")
         ctx = self.ctx
-        col, body = self.im2col(x, KH, KW, sh, sw, ph, pw, OH, OW, dt)
+        col, body = self.im2col(x, KH, KW, sh, sw, ph, pw, OH, OW, dt, dh, dw)
         ctp, pack = self.pack(ctx.buffer(ct), ct.type.shape, [1, 0, 2, 3])
         body += pack
         CKK, P = sprod((C, KH, KW)), sprod((Nb, OH, OW))
@@ -659,6 +662,7 @@ class GroupLowerer:
         O, _, KH, KW = w.type.shape
         sh, sw = _pair(d.params.get("stride", 1))
         ph, pw = _pair(d.params.get("padding", 0))
+        dh, dw = _pair(d.params.get("dilation", 1))
         shape = d.out.type.shape
         xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
         tmp = direct_out or ctx.scratch("convout", dt, shape)
@@ -669,8 +673,8 @@ class GroupLowerer:
 
             def inner(kidx):
                 c, a, b = kidx
-                hh = c_mul(i, sh).add(c_add(a, Ix.lit(-ph)))
-                ww = c_mul(j, sw).add(c_add(b, Ix.lit(-pw)))
+                hh = c_mul(i, sh).add(c_add(c_mul(a, dh), Ix.lit(-ph)))
+                ww = c_mul(j, sw).add(c_add(c_mul(b, dw), Ix.lit(-pw)))
                 he, we = IndexValue(hh), IndexValue(ww)
                 inb = Op("logical_and", [
                     Op("logical_and", [Op("ge", [he, _i64(0)], BOOL), Op("lt", [he, as_expr(H)], BOOL)], BOOL),

@@ -15,7 +15,7 @@ from ..errors import ShapeError, DTypeError
 from ..ir.types import dtype as to_dtype
 
 __all__ = ["dense", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy", "mse", "hinge",
-           "conv2d", "max_pool2d", "dropout", "l2", "init",
+           "conv2d", "conv1d", "max_pool2d", "dropout", "l2", "init",
            # compositions in their own modules (activations.py, norm.py, sequence.py, pool.py):
            "gelu", "silu", "softplus", "elu", "leaky_relu", "erf", "erfc", "layer_norm", "batch_norm",
            "batch_norm_stats", "update_running_stats", "embedding", "attention", "avg_pool2d", "global_avg_pool2d"]
@@ -116,35 +116,7 @@ def hinge(scores, t):
     return np.mean(m)
 
 
-# ---- convolution, pooling, dropout ----
-
-def _pair(v, name):
-    if isinstance(v, (int, np.integer)):
-        return (int(v), int(v))
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ShapeError(f"{name} must be an int or a pair, got {v}")
-    return v
-
-
-def conv2d(x, w, b=None, stride=1, padding=0):
-    """2-D cross-correlation (no kernel flip, as in PyTorch): x NCHW, w OIHW, b of shape (O,).
-
-    >>> conv2d(np.ones((2, 1, 32, 32), np.float32), w6x1x5x5, b6).shape      # (2, 6, 28, 28)
-    """
-    x, w = _arr(x), _arr(w)
-    dt = np.result_type(x.dtype, w.dtype)
-    y = P.conv2d(_cast(x, dt), _cast(w, dt), stride=_pair(stride, "stride"), padding=_pair(padding, "padding"))
-    if b is None:
-        return y
-    return y + np.reshape(b, (1, -1, 1, 1))
-
-
-def max_pool2d(x, size=2, stride=None):
-    """Max over size x size windows of an NCHW array, stepping by `stride` (default: size, non-overlapping)."""
-    size = _pair(size, "size")
-    return P.max_pool2d(_arr(x), size=size, stride=size if stride is None else _pair(stride, "stride"))
-
+# ---- dropout (convolution and pooling: conv.py, pool.py) ----
 
 def dropout(x, rate, key):
     """Inverted dropout: zero each element with probability `rate` and scale the rest by 1/(1-rate), so the
@@ -187,3 +159,4 @@ from .activations import gelu, silu, softplus, elu, leaky_relu, erf, erfc  # noq
 from .norm import layer_norm, batch_norm, batch_norm_stats, update_running_stats  # noqa: E402
 from .sequence import embedding, attention  # noqa: E402
 from .pool import avg_pool2d, global_avg_pool2d  # noqa: E402
+from .conv import conv2d, conv1d, max_pool2d  # noqa: E402

@@ -12,18 +12,19 @@ def _arr(x):
     return x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
 
 
-def _pair(v, name):
+def _pair(v, name, lo=1):
     if isinstance(v, (int, np.integer)):
         v = (int(v), int(v))
     v = tuple(int(a) for a in v)
-    if len(v) != 2 or min(v) < 1:
-        raise ShapeError(f"avg_pool2d: {name} must be a positive int or a pair of them, got {v}")
+    if len(v) != 2 or min(v) < lo:
+        raise ShapeError(f"avg_pool2d: {name} must be an int >= {lo} or a pair of them, got {v}")
     return v
 
 
-def avg_pool2d(x, size=2, stride=None):
-    """Mean over size x size windows of x (N, C, H, W), stepping by `stride` (default: size), no padding; the
-    output is floor((H - kh) / sh) + 1 by floor((W - kw) / sw) + 1, as torch's avg_pool2d.
+def avg_pool2d(x, size=2, stride=None, padding=0):
+    """Mean over size x size windows of x (N, C, H, W), stepping by `stride` (default: size); the output is
+    floor((H + 2 ph - kh) / sh) + 1 by floor((W + 2 pw - kw) / sw) + 1, as torch's avg_pool2d. `padding` (int or
+    pair, at most half the window) adds zeros that count in the mean (torch's count_include_pad=True).
 
     Non-overlapping windows (stride == size) are one reshape and mean; others a sum of kh * kw strided slices.
     """
@@ -31,6 +32,11 @@ def avg_pool2d(x, size=2, stride=None):
     (kh, kw), (sh, sw) = _pair(size, "size"), _pair(size if stride is None else stride, "stride")
     if x.ndim != 4:
         raise ShapeError(f"avg_pool2d: x must be NCHW, got shape {tuple(x.shape)}")
+    ph, pw = (0, 0) if isinstance(padding, (int, np.integer)) and padding == 0 else _pair(padding, "padding", 0)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ShapeError(f"avg_pool2d: padding {(ph, pw)} must be at most half the window {(kh, kw)}")
+    if (ph, pw) != (0, 0):
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     try:
         c, h, w = (int(s) for s in x.shape[1:])
     except TypeError:

@@ -79,7 +79,8 @@ dot_general = Primitive("dot_general", numpy=_dot_np, shape=_dot_shape, kind="li
                         **bilinear(_dot_lhs, _dot_rhs))
 
 
-def _out_dim(h, k, s, p):
+def _out_dim(h, k, s, p, d=1):
+    k = (k - 1) * d + 1                     # a dilated window spans (k - 1) * d + 1 pixels
     if isinstance(h, int):
         n = (h + 2 * p - k) // s + 1
         if n < 1:
@@ -94,7 +95,7 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _conv_shape(x, w, stride=(1, 1), padding=(0, 0), **_):
+def _conv_shape(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), **_):
     d = check_same_dtype("conv2d", x, w)
     if x.ndim != 4 or w.ndim != 4:
         raise ShapeError(f"conv2d: expects x NCHW and w OIHW, got {x} and {w}")
@@ -102,25 +103,29 @@ def _conv_shape(x, w, stride=(1, 1), padding=(0, 0), **_):
         raise ShapeError(f"conv2d: input channels differ: x {x} has {dim_str(x.shape[1])}, w {w} has {dim_str(w.shape[1])}")
     if not d.is_float:
         raise ShapeError(f"conv2d: expects float operands, got {x} and {w}")
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     kh, kw = w.shape[2], w.shape[3]
     if not (isinstance(kh, int) and isinstance(kw, int)):
         raise ShapeError(f"conv2d: kernel size must be static, got {w}")
+    if min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
+        raise ShapeError(f"conv2d: stride and dilation must be >= 1 and padding >= 0, got stride {stride}, "
+                         f"dilation {dilation}, padding {padding}")
     try:
-        return TensorType(d, (x.shape[0], w.shape[0], _out_dim(x.shape[2], kh, sh, ph), _out_dim(x.shape[3], kw, sw, pw)))
+        return TensorType(d, (x.shape[0], w.shape[0], _out_dim(x.shape[2], kh, sh, ph, dh),
+                              _out_dim(x.shape[3], kw, sw, pw, dw)))
     except ShapeError as e:
         raise ShapeError(f"conv2d: {e} (x {x}, w {w})") from None
 
 
-def _windows(x, kh, kw, sh, sw):
-    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    return v[:, :, ::sh, ::sw]                                  # N, C, OH, OW, KH, KW
+def _windows(x, kh, kw, sh, sw, dh=1, dw=1):
+    v = np.lib.stride_tricks.sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    return v[:, :, ::sh, ::sw, ::dh, ::dw]                      # N, C, OH, OW, KH, KW
 
 
-def _conv_np(x, w, stride=(1, 1), padding=(0, 0)):
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+def _conv_np(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    win = _windows(x, w.shape[2], w.shape[3], sh, sw)
+    win = _windows(x, w.shape[2], w.shape[3], sh, sw, dh, dw)
     return np.einsum("nchwij,ocij->nohw", win, w, optimize=True)
 
 
@@ -128,59 +133,68 @@ def _conv_np(x, w, stride=(1, 1), padding=(0, 0)):
 # conv2d_transpose_kernel(x, ct) = dT/dw. All three are bilinear and each one's transposes are the other two,
 # so derivatives of any order stay within these primitives.
 conv2d = Primitive("conv2d", numpy=_conv_np, shape=_conv_shape, kind="linalg", **bilinear(
-    lambda ct, x, w, stride=(1, 1), padding=(0, 0): conv2d_transpose_input(
-        ct, w, stride=stride, padding=padding, in_hw=tuple(shape_of(x)[2:])),
-    lambda ct, x, w, stride=(1, 1), padding=(0, 0): conv2d_transpose_kernel(
-        x, ct, stride=stride, padding=padding, kernel_hw=tuple(shape_of(w)[2:]))))
+    lambda ct, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_input(
+        ct, w, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
+    lambda ct, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
+        x, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))))
 
 
-def _conv_ti_shape(ct, w, in_hw, stride=(1, 1), padding=(0, 0), **_):
+def _dil(dilation):
+    # dilation stays out of the params when it is 1, so graphs without it print and hash as before
+    return {} if tuple(_pair(dilation)) == (1, 1) else {"dilation": tuple(_pair(dilation))}
+
+
+def _conv_ti_shape(ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1), **_):
     d = check_same_dtype("conv2d_transpose_input", ct, w)
     if ct.ndim != 4 or w.ndim != 4 or not dims_equal(ct.shape[1], w.shape[0]):
         raise ShapeError(f"conv2d_transpose_input: expects ct NOHW and w OIHW with equal O, got {ct} and {w}")
     return TensorType(d, (ct.shape[0], w.shape[1]) + tuple(in_hw))
 
 
-def _conv_ti_np(ct, w, in_hw, stride=(1, 1), padding=(0, 0)):
-    # dx[n, c, oh*s + i - p, ow*s + j - p] += ct[n, o, oh, ow] * w[o, c, i, j]
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+def _conv_ti_np(ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    # dx[n, c, oh*s + i*d - p, ow*s + j*d - p] += ct[n, o, oh, ow] * w[o, c, i, j]
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     (n, _, oh, ow), (_, c, kh, kw) = ct.shape, w.shape
     h, wd = in_hw
-    dx = np.zeros((n, c, max(h + 2 * ph, (oh - 1) * sh + kh), max(wd + 2 * pw, (ow - 1) * sw + kw)), ct.dtype)
+    dx = np.zeros((n, c, max(h + 2 * ph, (oh - 1) * sh + (kh - 1) * dh + 1),
+                   max(wd + 2 * pw, (ow - 1) * sw + (kw - 1) * dw + 1)), ct.dtype)
     for i in range(kh):
         for j in range(kw):
-            dx[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += np.einsum("nohw,oc->nchw", ct, w[:, :, i, j])
+            a, b = i * dh, j * dw
+            dx[:, :, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += np.einsum("nohw,oc->nchw", ct, w[:, :, i, j])
     return dx[:, :, ph:ph + h, pw:pw + wd]
 
 
 conv2d_transpose_input = Primitive(
     "conv2d_transpose_input", numpy=_conv_ti_np, shape=_conv_ti_shape, kind="linalg", **bilinear(
-        lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0): conv2d(g, w, stride=stride, padding=padding),
-        lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0): conv2d_transpose_kernel(
-            g, ct, stride=stride, padding=padding, kernel_hw=tuple(shape_of(w)[2:]))))
+        lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d(
+            g, w, stride=stride, padding=padding, **_dil(dilation)),
+        lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
+            g, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))))
 
 
-def _conv_tk_shape(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), **_):
+def _conv_tk_shape(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1), **_):
     d = check_same_dtype("conv2d_transpose_kernel", x, ct)
     if x.ndim != 4 or ct.ndim != 4 or not dims_equal(x.shape[0], ct.shape[0]):
         raise ShapeError(f"conv2d_transpose_kernel: expects x NCHW and ct NOHW with equal N, got {x} and {ct}")
     return TensorType(d, (ct.shape[1], x.shape[1]) + tuple(kernel_hw))
 
 
-def _conv_tk_np(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0)):
-    # dw[o, c, i, j] = sum_{n, oh, ow} x_padded[n, c, oh*s + i, ow*s + j] ct[n, o, oh, ow]
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+def _conv_tk_np(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    # dw[o, c, i, j] = sum_{n, oh, ow} x_padded[n, c, oh*s + i*d, ow*s + j*d] ct[n, o, oh, ow]
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     kh, kw = kernel_hw
     x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    win = _windows(x, kh, kw, sh, sw)[:, :, :ct.shape[2], :ct.shape[3]]
+    win = _windows(x, kh, kw, sh, sw, dh, dw)[:, :, :ct.shape[2], :ct.shape[3]]
     return np.einsum("nchwij,nohw->ocij", win, ct, optimize=True)
 
 
 conv2d_transpose_kernel = Primitive(
     "conv2d_transpose_kernel", numpy=_conv_tk_np, shape=_conv_tk_shape, kind="linalg", **bilinear(
-        lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0): conv2d_transpose_input(
-            ct, g, stride=stride, padding=padding, in_hw=tuple(shape_of(x)[2:])),
-        lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0): conv2d(x, g, stride=stride, padding=padding)))
+        lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_input(
+            ct, g, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
+        lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d(
+            x, g, stride=stride, padding=padding, **_dil(dilation))))
 
 
 def _pool_shape(x, size=(2, 2), stride=(2, 2), **_):
