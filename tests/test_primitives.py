@@ -164,12 +164,13 @@ def _dot_general(rng):
 def _conv2d(rng):
     n, c, o = (int(x) for x in rng.integers(1, 4, 3))
     kh, kw = (int(x) for x in rng.integers(1, 4, 2))
-    h, w = kh + int(rng.integers(0, 5)), kw + int(rng.integers(0, 5))
+    dh, dw = (int(x) for x in rng.integers(1, 3, 2))
+    h, w = (kh - 1) * dh + 1 + int(rng.integers(0, 5)), (kw - 1) * dw + 1 + int(rng.integers(0, 5))
     dt = _pick(rng, FLOATS)
     stride, padding = int(rng.integers(1, 3)), int(rng.integers(0, 2))
     # symbolic N, H, W and O; channels and kernel sizes stay static
     return [_arr(rng, (n, c, h, w), dt), _arr(rng, (o, c, kh, kw), dt)], {
-        "stride": (stride, stride), "padding": (padding, padding)}, ((1,), (1, 2, 3))
+        "stride": (stride, stride), "padding": (padding, padding), "dilation": (dh, dw)}, ((1,), (1, 2, 3))
 
 
 def _max_pool2d(rng):
