@@ -25,16 +25,17 @@ WEIGHT_DECAY = 5e-4
 BN_MOMENTUM = 0.1       # PyTorch's sense: the weight of the new batch in the running statistics
 MAX_SHIFT = 2           # augmentation: random translations of up to 2 pixels (of 32)
 GROUPS = 4
+C1, C2 = 16, 32         # channels of the two stages
 
 # name: (out channels, in channels per group, kernel); every conv is followed by a batch norm of its outputs
 CONVS = {
-    "stem": (16, 1, 3),                       # 3x3 stride 2:            1 x 32 x 32 -> 16 x 16 x 16
-    "b1a": (16, 16 // GROUPS, 3),             # grouped 3x3 + 1x1 mix    16 x 16 x 16
-    "b1m": (16, 16, 1),
-    "b1b": (16, 16, 3),                       # dilated 3x3 (dilation 2, padding "same")
-    "b2a": (32, 16, 3),                       # 3x3 stride 2:            16 x 16 x 16 -> 32 x 8 x 8
-    "b2b": (32, 32 // GROUPS, 3),             # grouped 3x3
-    "b2s": (32, 16, 1),                       # shortcut: 1x1 stride 2
+    "stem": (C1, 1, 3),                       # 3x3 stride 2:            1 x 32 x 32 -> C1 x 16 x 16
+    "b1a": (C1, C1 // GROUPS, 3),             # grouped 3x3 + 1x1 mix    C1 x 16 x 16
+    "b1m": (C1, C1, 1),
+    "b1b": (C1, C1, 3),                       # dilated 3x3 (dilation 2, padding "same")
+    "b2a": (C2, C1, 3),                       # 3x3 stride 2:            C1 x 16 x 16 -> C2 x 8 x 8
+    "b2b": (C2, C2 // GROUPS, 3),             # grouped 3x3
+    "b2s": (C2, C1, 1),                       # shortcut: 1x1 stride 2
 }
 
 
@@ -46,7 +47,7 @@ def init_params(seed=0):
         params[name + "_g"] = np.ones(o, np.float32)          # batch norm scale and shift
         params[name + "_b"] = np.zeros(o, np.float32)
         stats[name] = (np.zeros(o, np.float32), np.ones(o, np.float32))
-    params["fc_w"] = nn.init.glorot_uniform((32, 10), seed=int(seeds[-1]))
+    params["fc_w"] = nn.init.glorot_uniform((C2, 10), seed=int(seeds[-1]))
     params["fc_b"] = np.zeros(10, np.float32)
     return params, stats
 
@@ -63,13 +64,13 @@ def resnet(params, x, stats=None):
         h = nn.batch_norm(h, params[name + "_g"], params[name + "_b"], *mean_var)
         return nn.relu(h) if relu else h
 
-    h = conv_bn("stem", x, stride=2, padding=1)                                        # 16 x 16 x 16
+    h = conv_bn("stem", x, stride=2, padding=1)                                        # C1 x 16 x 16
     r = conv_bn("b1a", h, padding=1, groups=GROUPS)
     r = conv_bn("b1m", r)
     r = conv_bn("b1b", r, relu=False, padding="same", dilation=2)
     h = nn.relu(h + r)
-    h = nn.max_pool2d(h, 3, 1, padding=1)                                              # 16 x 16 x 16
-    r = conv_bn("b2a", h, stride=2, padding=1)                                         # 32 x 8 x 8
+    h = nn.max_pool2d(h, 3, 1, padding=1)                                              # C1 x 16 x 16
+    r = conv_bn("b2a", h, stride=2, padding=1)                                         # C2 x 8 x 8
     r = conv_bn("b2b", r, relu=False, padding=1, groups=GROUPS)
     h = nn.relu(conv_bn("b2s", h, relu=False, stride=2) + r)
     logits = nn.dense(nn.global_avg_pool2d(h), params["fc_w"], params["fc_b"])        # N, 10
