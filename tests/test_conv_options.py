@@ -202,3 +202,18 @@ def test_conv2d_symbolic_batch_with_options():
         x = rand(n, 2, 6, 5)
         np.testing.assert_allclose(f(x, w), conv2d_loop(x, w, None, (1, 1), ((0, 1), (1, 0)), (2, 2), 2),
                                    rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_dilation_without_blas(monkeypatch):
+    """Without BLAS the CPU lowers conv2d as direct loops (no im2col, no gemm): dilation offsets there too."""
+    import importlib
+    build = importlib.import_module("compiler.compile.build")
+    monkeypatch.setattr(build, "_BLAS", None)
+    x, w = rand(2, 4, 9, 8), rand(6, 2, 3, 3)
+
+    def f(x, w):
+        return nn.conv2d(x, w, stride=(2, 1), padding=((1, 2), (1, 1)), dilation=(2, 3), groups=2)
+    g = cc.compile(f)
+    assert "gemm" not in str(g.lower(x, w).kernels)
+    np.testing.assert_allclose(g(x, w), conv2d_loop(x, w, None, (2, 1), ((1, 2), (1, 1)), (2, 3), 2),
+                               rtol=1e-10, atol=1e-10)
