@@ -4,7 +4,10 @@ pairs, "same", "valid"), dilation and groups; max_pool2d with -inf padding.
 One conv2d primitive does the work (im2col + gemm on the CPU, dilation as im2col tap offsets); the options it
 lacks are compositions around it: padding that differs between the two sides of an axis is the symmetric part in
 the primitive plus an np.pad of the rest, and groups are one primitive per group on channel slices, concatenated
-(a loop of gemms, each as large as the group's channels), so gradients come from the existing rules.
+(a loop of gemms, each as large as the group's channels), so gradients come from the existing rules. Depthwise
+convolutions (groups == C == O, known image size) are instead a sum over the taps of strided slices times
+per-channel weights: one fused loop nest, where per-group gemms would be C tiny gemms (measured on 32x64x16x16,
+3x3, forward + backward: 14 vs 641 kernels, compile 0.27 vs 1.07 s, run 11 vs 14 ms).
 """
 from __future__ import annotations
 
@@ -103,6 +106,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         params["dilation"] = dilation
     if groups == 1:
         y = P.conv2d(x, w, **params)
+    elif groups == x.shape[1] == w.shape[0] and all(isinstance(s, (int, np.integer)) for s in x.shape[2:]):
+        y = _depthwise(x, w, stride, sym, dilation)
     else:
         cg, og = x.shape[1] // groups, w.shape[0] // groups
         y = np.concatenate([P.conv2d(x[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og], **params)
@@ -110,6 +115,26 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     if b is None:
         return y
     return y + np.reshape(b, (1, -1, 1, 1))
+
+
+def _depthwise(x, w, stride, pads, dilation):
+    """groups == C == O: a sum over the kh * kw taps of a strided slice times that tap's per-channel weight, which
+    fuses into one loop nest (a gemm per channel would be C tiny gemms, each with its own im2col)."""
+    (sh, sw), (dh, dw), (ph, pw) = stride, dilation, pads
+    kh, kw = int(w.shape[2]), int(w.shape[3])
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    h, wd = x.shape[2], x.shape[3]
+    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (wd - (kw - 1) * dw - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"conv2d: window {(kh, kw)} dilated by {dilation} does not fit the padded input {(h, wd)}")
+    y = None
+    for a in range(kh):
+        for b in range(kw):
+            part = x[:, :, a * dh:a * dh + sh * (oh - 1) + 1:sh, b * dw:b * dw + sw * (ow - 1) + 1:sw]
+            part = part * np.reshape(w[:, 0, a, b], (1, -1, 1, 1))
+            y = part if y is None else y + part
+    return y
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
