@@ -187,6 +187,8 @@ def test_conv_option_errors():
         nn.avg_pool2d(x, 3, padding=2)
     with pytest.raises(cc.ShapeError, match="NCL"):
         nn.conv1d(x, w)
+    with pytest.raises(cc.ShapeError, match="float operands"):
+        nn.conv2d(np.ones((1, 4, 6, 6), np.int64), np.ones((4, 1, 3, 3), np.int64), groups=4)
     with pytest.raises(cc.ShapeError, match="groups must be a positive int"):
         nn.conv2d(x, w, groups=0)
     # the same errors while tracing

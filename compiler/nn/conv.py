@@ -92,6 +92,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """
     x, w = _arr(x), _arr(w)
     dt = np.result_type(x.dtype, w.dtype)
+    if not np.issubdtype(dt, np.floating):
+        raise ShapeError(f"conv2d: expects float operands, got {x.dtype} and {w.dtype}")
     x, w = _cast(x, dt), _cast(w, dt)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ShapeError(f"conv2d: groups must be a positive int, got {groups!r}")
