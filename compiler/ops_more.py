@@ -154,8 +154,9 @@ def angle(z, deg=False):
     dt = _aval(z).dtype
     half_turn = 180.0 if deg else np.pi
     # NumPy's arctan2(0, x): pi for x < 0 and for -0.0, else 0 (NaN stays NaN)
-    neg = ops.less(ops.true_divide(np.asarray(1.0, dt.np), z), 0)      # true for x < 0 and for -0.0
-    out = where(neg, np.asarray(half_turn, dt.np), np.asarray(0.0, dt.np))
+    zero = np.asarray(0.0, dt.np)
+    neg = ops.logical_or(ops.less(z, zero), ops.less(ops.true_divide(np.asarray(1.0, dt.np), z), zero))   # and -0.0
+    out = where(neg, np.asarray(half_turn, dt.np), zero)
     return where(ops.not_equal(z, z), z, out)
 
 
