@@ -1,15 +1,15 @@
 """More NumPy functions as compositions of existing primitives (found missing by the autograd test table):
 rollaxis, diff, column_stack, dsplit, append, cross, select, nan_to_num, linspace of traced endpoints, and the
-real-input forms of angle and real_if_close. Nothing here is a new primitive; shapes and derivatives come from the
-slices, transposes, concatenates and wheres they are made of."""
+real-input forms of angle, real_if_close, iscomplex and isreal. Nothing here is a new primitive; shapes and
+derivatives come from the slices, transposes, concatenates and wheres they are made of."""
 from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import ops, guards
 from .errors import TraceError
-from .ops import (_err, _aval, asarg, ndim_of, reshape, transpose, moveaxis, concatenate, getitem, where, multiply,
-                  add, subtract, ravel, result_dtype, expand_dims)
+from .ops import (_err, _aval, asarg, ndim_of, shape_of, reshape, transpose, moveaxis, concatenate, getitem, where,
+                  multiply, add, subtract, ravel, result_dtype, expand_dims)
 from .ops_shape import _norm_axis, split
 
 
@@ -164,7 +164,25 @@ def real_if_close(a, tol=100):
     return asarg(a)                                      # a real array is returned as it is
 
 
+def _known_real(x, value):
+    # vive's dtypes are all real, so the answer is known while tracing: a NumPy constant (usable in a Python if)
+    # where the shape is concrete, a broadcast constant where it is symbolic
+    shape = shape_of(x)
+    if all(isinstance(guards.unwrap(d), int) for d in shape):
+        return np.full(tuple(int(guards.unwrap(d)) for d in shape), value, dtype=bool)
+    return ops.broadcast_to(np.asarray(value), shape)
+
+
+def iscomplex(x):
+    return _known_real(x, False)
+
+
+def isreal(x):
+    return _known_real(x, True)
+
+
 ops.FUNCTIONS.update({
+    np.iscomplex: iscomplex, np.isreal: isreal, np.iscomplexobj: lambda x: False, np.isrealobj: lambda x: True,
     np.rollaxis: rollaxis, np.diff: diff, np.column_stack: column_stack, np.dsplit: dsplit,
     np.append: append, np.cross: cross, np.select: select, np.nan_to_num: nan_to_num, np.linspace: linspace,
     np.angle: angle, np.real_if_close: real_if_close,

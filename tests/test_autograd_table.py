@@ -420,6 +420,105 @@ for _n, _op, _prep in [("mul", lambda x, y: x * y, (None, None)), ("add", lambda
              [np.asarray(_a2, np.float64), np.asarray(_b2, np.float64)], [0, 1])
 
 
+# ---- test_core.py (scalars 0.7 and 1.8; comparisons have a value and no gradient) ----
+for _n, _op in [("add", lambda x, y: x + y), ("sub", lambda x, y: x - y), ("div", lambda x, y: x / y),
+                ("mul", lambda x, y: x * y), ("pow", lambda x, y: x ** y), ("mod", lambda x, y: x % y),
+                ("eq", lambda x, y: x == y), ("neq", lambda x, y: x != y), ("leq", lambda x, y: x <= y),
+                ("geq", lambda x, y: x >= y), ("lt", lambda x, y: x < y), ("gt", lambda x, y: x > y)]:
+    _add("core", _n, _op, [0.7, 1.8], [0, 1])
+
+
+# ---- test_truediv.py (x / y over test_binary_ops' pairs, kept away from zero) ----
+for _a, _b in itertools.product(_pairs, _pairs):
+    _gap = lambda a: np.sqrt(np.asarray(a, np.float64) ** 2 + 0.5)      # noqa: E731
+    _add("truediv", f"div[{_short(np.asarray(_a))},{_short(np.asarray(_b))}]", lambda x, y: x / y,
+         [_gap(_a), _gap(_b)], [0, 1])
+
+
+# ---- test_logic.py (the rows about autograd's own primitive-definition API have no counterpart here) ----
+def _asserting(x):
+    assert np.allclose(x, (x * 3.0) / 3.0)
+    return np.sum(x)
+
+
+_add("logic", "assert", _asserting, [np.array([1.0, 2.0, 3.0])], [0], xfail=(
+    "np.allclose on traced values decides a Python assert: its value is unknown while tracing (TraceError)"))
+_falsey = lambda x: np.real(x ** 2 if np.iscomplex(x) else np.sum(x))     # noqa: E731
+_add("logic", "falseyness", _falsey, [2.0], [0])
+_add("logic", "falseyness[complex]", _falsey, [np.asarray(2.0 + 1j)], [0], xfail=COMPLEX, order2=False)
+
+
+# ---- test_linalg.py (norms are compositions; decompositions are out of reach) ----
+L = "linalg"
+
+
+def _no_decomp(name):
+    return (f"{name}: vive has no matrix decomposition (LU, Cholesky, eigh, SVD, triangular solve), so neither this "
+            f"function nor its derivative can be traced")
+
+
+def _sym(a):
+    low = np.tril(a)
+    return (low + np.swapaxes(low, -1, -2)) / 2.0
+
+
+def _psd(d):
+    m = R(d, d)
+    return m @ m.T
+
+
+_m = R(8, 8)
+_add(L, "inv", np.linalg.inv, [_m @ _m + np.eye(8)], [0], xfail=_no_decomp("np.linalg.inv"))
+_add(L, "inv_3d", np.linalg.inv, [R(4, 4, 4) + 5 * np.eye(4)], [0], xfail=_no_decomp("np.linalg.inv"))
+_add(L, "inv_4d", np.linalg.inv, [R(4, 4, 4, 4) + 5 * np.eye(4)], [0], xfail=_no_decomp("np.linalg.inv"))
+_B7, _B8, _A6, _B35, _B356 = R(8, 7), R(8), R(6, 6) + np.eye(6), R(5, 4), R(5, 4, 6)
+_add(L, "solve_arg1", lambda a: np.linalg.solve(a, _B7), [R(8, 8) + 10 * np.eye(8)], [0],
+     xfail=_no_decomp("np.linalg.solve"))
+_add(L, "solve_arg1_1d", lambda a: np.linalg.solve(a, _B8), [R(8, 8) + 10 * np.eye(8)], [0],
+     xfail=_no_decomp("np.linalg.solve"))
+_add(L, "solve_arg2", lambda b: np.linalg.solve(_A6, b), [R(6, 5)], [0], xfail=_no_decomp("np.linalg.solve"))
+_add(L, "solve_arg1_3d", lambda a: np.linalg.solve(a, _B35[..., None])[..., 0], [R(5, 4, 4) + 5 * np.eye(4)], [0],
+     xfail=_no_decomp("np.linalg.solve"))
+_add(L, "solve_arg1_3d_3d", lambda a: np.linalg.solve(a, _B356), [R(5, 4, 4) + 5 * np.eye(4)], [0],
+     xfail=_no_decomp("np.linalg.solve"))
+_add(L, "det", np.linalg.det, [R(6, 6)], [0], xfail=_no_decomp("np.linalg.det"))
+_add(L, "det_3d", np.linalg.det, [R(3, 3, 3)], [0], xfail=_no_decomp("np.linalg.det"))
+_sl = R(6, 6)
+_add(L, "slogdet", lambda x: np.linalg.slogdet(x)[1], [_sl], [0], xfail=_no_decomp("np.linalg.slogdet"))
+_add(L, "slogdet_neg", lambda x: np.linalg.slogdet(x)[1], [-_sl], [0], xfail=_no_decomp("np.linalg.slogdet"))
+_add(L, "slogdet_3d", lambda x: np.sum(np.linalg.slogdet(x)[1]),
+     [np.stack([_psd(5) + 5 * np.eye(5) for _ in range(3)])], [0], xfail=_no_decomp("np.linalg.slogdet"))
+_add(L, "vector_2norm", np.linalg.norm, [R(6)], [0])
+_add(L, "frobenius_norm", np.linalg.norm, [R(6, 5)], [0])
+_add(L, "frobenius_norm_axis", lambda x: np.linalg.norm(x, axis=(0, 1)), [R(6, 5, 4)], [0])
+for _o in range(2, 5):
+    _add(L, f"vector_norm_ord[{_o}]", (lambda o: lambda x: np.linalg.norm(x, ord=o))(_o), [R(6)], [0])
+for _ax in range(3):
+    _add(L, f"norm_axis[{_ax}]", (lambda a: lambda x: np.linalg.norm(x, axis=a))(_ax), [R(6, 5, 4)], [0])
+_add(L, "norm_nuclear", lambda x: np.linalg.norm(x, ord="nuc"), [R(6, 5)], [0], xfail=_no_decomp("ord='nuc'"))
+_add(L, "norm_nuclear_axis", lambda x: np.linalg.norm(x, ord="nuc", axis=(0, 1)), [R(6, 5, 4)], [0],
+     xfail=_no_decomp("ord='nuc'"))
+_h = _psd(6)
+_hb = np.einsum("...ij,...kj->...ik", *(2 * [R(2, 3, 6, 6) + 10 * np.eye(6)]))
+for _n, _uplo, _x in [("eigvalh_lower", "L", _h), ("eigvalh_upper", "U", _h), ("eigvalh_lower_broadcasting", "L", _hb),
+                      ("eigvalh_upper_broadcasting", "U", _hb)]:
+    _add(L, _n, (lambda u: lambda x: sum(np.linalg.eigh(_sym(x), u)))(_uplo), [_x], [0],
+         xfail=_no_decomp("np.linalg.eigh"))
+_add(L, "cholesky", lambda a: np.linalg.cholesky(_sym(a)), [_psd(6)], [0], xfail=_no_decomp("np.linalg.cholesky"))
+_add(L, "cholesky_broadcast", lambda a: np.linalg.cholesky(_sym(a)), [np.stack([_psd(6) for _ in range(3)])], [0],
+     xfail=_no_decomp("np.linalg.cholesky"))
+_z6 = np.random.default_rng(0).standard_normal(6)
+_add(L, "cholesky_reparameterization_trick", lambda a: np.linalg.norm(np.linalg.cholesky(_sym(a)) @ _z6),
+     [_psd(6)], [0], xfail=_no_decomp("np.linalg.cholesky"))
+for _n, _shape in [("svd_wide_2d", (3, 5)), ("svd_wide_3d", (4, 3, 5)), ("svd_square_2d", (4, 4)),
+                   ("svd_square_3d", (3, 4, 4)), ("svd_tall_2d", (5, 3)), ("svd_tall_3d", (4, 5, 3))]:
+    _add(L, _n, lambda x: tuple(np.linalg.svd(x, full_matrices=False)), [R(*_shape)], [0],
+         xfail=_no_decomp("np.linalg.svd"))
+for _n, _shape in [("svd_only_s_2d", (5, 3)), ("svd_only_s_3d", (4, 5, 3))]:
+    _add(L, _n, lambda x: np.linalg.svd(x, full_matrices=False, compute_uv=False), [R(*_shape)], [0],
+         xfail=_no_decomp("np.linalg.svd"))
+
+
 # ---- the harness ----
 
 def _leaves(out):

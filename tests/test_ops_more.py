@@ -84,3 +84,10 @@ def test_std_gradient_at_zero_variance_is_zero_not_nan():
     for g in (cc.grad(f)(x), cc.compile(cc.grad(f))(x)):
         np.testing.assert_allclose(g, _central(f, x), atol=1e-8)
     assert np.isnan(cc.compile(lambda a: np.std(a, ddof=1))(np.ones(1)))     # NumPy's nan for ddof >= n stays
+
+
+def test_iscomplex_is_decided_while_tracing():
+    f = lambda x: x ** 2 if np.iscomplex(x).any() else np.sum(x) * np.isreal(x)      # noqa: E731
+    np.testing.assert_array_equal(cc.compile(f)(np.arange(3.0)), f(np.arange(3.0)))
+    g = cc.trace(lambda x: x * np.isreal(x) + np.iscomplexobj(x), cc.Spec("f64[N]"))   # symbolic: a broadcast
+    np.testing.assert_array_equal(cc.interpret(g, np.arange(4.0))[0], np.arange(4.0))
