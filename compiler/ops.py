@@ -411,7 +411,12 @@ def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
 
 
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-    return sqrt(var(x, axis, dtype, out, ddof, keepdims, **kw))
+    # sqrt's derivative is infinite at 0: where the variance is exactly 0 (a constant slice, a lone element) the
+    # gradient is taken as 0, the one-sided value finite differences see, instead of inf * 0 = nan
+    v = var(x, axis, dtype, out, ddof, keepdims, **kw)
+    zero = np.asarray(0, _aval(v).dtype.np)
+    flat = equal(v, zero)
+    return where(flat, zero, sqrt(where(flat, np.asarray(1, _aval(v).dtype.np), v)))
 
 
 def max(x, axis=None, out=None, keepdims=False, _name="maximum", **kw):
@@ -537,10 +542,10 @@ def transpose(x, axes=None, *more):
     return P.transpose(asarg(x), perm=perm)
 
 
-def swapaxes(x, a, b):
+def swapaxes(x, axis1, axis2):
     nd = ndim_of(x)
     perm = list(range(nd))
-    a, b = a % nd, b % nd
+    a, b = axis1 % nd, axis2 % nd
     perm[a], perm[b] = perm[b], perm[a]
     return transpose(x, perm)
 
@@ -616,7 +621,7 @@ def stack(arrays, axis=0, out=None, **kw):
 
 
 def hstack(arrays, **kw):
-    arrays = list(arrays)
+    arrays = [a if ndim_of(a) else reshape(a, 1) for a in arrays]     # NumPy's atleast_1d on each
     return concatenate(arrays, axis=0 if ndim_of(arrays[0]) == 1 else 1)
 
 
@@ -1121,4 +1126,4 @@ def _setitem(self, idx, value):
 Tracer.__setitem__ = _setitem
 
 from . import ops_math  # noqa: E402  (registers the functions of ops_math into UFUNCS / FUNCTIONS)
-from . import ops_shape, ops_einsum, ops_sort  # noqa: E402,F401  (register flip, pad modes, cumsum, prod, einsum, sort, ...)
+from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: E402,F401  (register flip, cumsum, sort, diff, ...)

@@ -373,11 +373,21 @@ FUNCTIONS = {np.round: round_, np.around: round_, np.fix: fix, np.real: real, np
 FUNCTIONS.pop(getattr(np, "round_", None), None)
 
 
+def _logit(x):
+    x = O.asarg(x, O.result_dtype(x, 1.0))
+    return O.log(O.true_divide(x, O.subtract(np.asarray(1, O._aval(x).dtype.np), x)))
+
+
+# scipy.special ufuncs by name; layers above (nn.activations: erfc) add theirs at import
+SCIPY_SPECIAL = {"erf": lambda x: erf(x), "expit": lambda x: O.logistic(x), "logit": _logit}
+
+
 def scipy_ufunc(ufunc):
     """The implementation of a scipy.special ufunc, if SciPy is loaded and vive supports it (never imports SciPy)."""
     special = sys.modules.get("scipy.special")
-    if special is not None and ufunc is getattr(special, "erf", None):
-        return erf
+    name = getattr(ufunc, "__name__", None)
+    if special is not None and name in SCIPY_SPECIAL and ufunc is getattr(special, name, None):
+        return SCIPY_SPECIAL[name]
     return None
 
 

@@ -84,8 +84,9 @@ def _binary(name, fn, rules=zero_derivative, **kw):
 
 
 def _pow_da(t, a, b, out):
-    # d a^b / da = b a^(b-1), taken as 0 where b == 0 (avoids 0 * inf at a == 0)
-    return t * np.where(b == 0, 0, b * pow(a, b - 1))
+    # d a^b / da = b a^(b-1). Only the point a == b == 0 is masked (0 * inf there): a where on b == 0 alone made the
+    # derivative of this rule with respect to b vanish, and second derivatives of x**y wrong across y = 0.
+    return t * (b * pow(np.where(np.logical_and(a == 0, b == 0), 1, a), b - 1))
 
 
 def _pow_db(t, a, b, out):
