@@ -1,5 +1,5 @@
-"""What train_mlp.py and train_lenet.py share: flags, compiling the step (with its kernel count and compile time),
-the epoch loop with a tqdm bar, and the loss/accuracy plot."""
+"""What the training examples share: flags, compiling the step (with its kernel count and compile time),
+the epoch loop with a tqdm bar, the standardised 32x32 digits, and the final report (line, plot, metrics)."""
 from __future__ import annotations
 
 import argparse
@@ -136,3 +136,27 @@ def plot_curves(hist, path, title):
 def save_metrics(path, **metrics):
     with open(path, "w") as f:
         json.dump(metrics, f, indent=1, default=float)
+
+
+def digits_32(seed, max_shift):
+    """The 32x32 digits standardised by the training set's mean and std: (x_train, y_train, x_test_n, y_test,
+    prepare), where prepare(xb, rng) shifts a raw training batch by up to max_shift pixels, then standardises it."""
+    x_train, y_train, x_test, y_test = cc.data.load_digits(seed=seed, image_size=32)
+    mean, std = float(x_train.mean()), float(x_train.std())
+
+    def prepare(xb, rng):                         # augment in [0, 1], then standardize
+        return (cc.data.random_shift(xb, max_shift, rng) - mean) / std
+    return x_train, y_train, (x_test - mean) / std, y_test, prepare
+
+
+def report(hist, t_start, args, name, title, n_kernels, compile_s):
+    """Print the final line, plot the curves and save the metrics of a training run as out/<name>_*; returns them."""
+    ratio = hist["loss"][-1] / hist["loss"][0]
+    total_s = time.perf_counter() - t_start
+    print(f"final test accuracy {100 * hist['acc'][-1]:.2f}%; last/first epoch loss {ratio:.3f}; "
+          f"{total_s:.1f} s in all")
+    plot_curves(hist, os.path.join(args.out, f"{name}_curves.png"), title)
+    result = dict(hist, kernels=n_kernels, compile_seconds=compile_s, total_seconds=total_s, loss_ratio=ratio,
+                  final_accuracy=hist["acc"][-1], args=vars(args))
+    save_metrics(os.path.join(args.out, f"{name}_metrics.json"), **result)
+    return result

@@ -63,15 +63,7 @@ def main(argv=None):
 
     params, opt_state, hist = common.train(step, params, opt_state, x_train, y_train, epochs=args.epochs,
                                            batch_size=args.batch_size, seed=args.seed, evaluate=evaluate)
-    ratio = hist["loss"][-1] / hist["loss"][0]
-    total_s = time.perf_counter() - t_start
-    print(f"final test accuracy {100 * hist['acc'][-1]:.2f}%; last/first epoch loss {ratio:.3f}; "
-          f"{total_s:.1f} s in all")
-    common.plot_curves(hist, os.path.join(args.out, "mlp_curves.png"), "MLP 64-128-10 on digits (vive)")
-    result = dict(hist, kernels=n_kernels, compile_seconds=compile_s, total_seconds=total_s, loss_ratio=ratio,
-                  final_accuracy=hist["acc"][-1], args=vars(args))
-    common.save_metrics(os.path.join(args.out, "mlp_metrics.json"), **result)
-    return result
+    return common.report(hist, t_start, args, "mlp", "MLP 64-128-10 on digits (vive)", n_kernels, compile_s)
 
 
 if __name__ == "__main__":

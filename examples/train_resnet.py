@@ -106,12 +106,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     t_start = time.perf_counter()
 
-    x_train, y_train, x_test, y_test = cc.data.load_digits(seed=args.seed, image_size=32)
-    mean, std = float(x_train.mean()), float(x_train.std())
-    x_test_n = (x_test - mean) / std
-
-    def prepare(xb, rng):                         # augment in [0, 1], then standardize
-        return (cc.data.random_shift(xb, MAX_SHIFT, rng) - mean) / std
+    x_train, y_train, x_test_n, y_test, prepare = common.digits_32(args.seed, MAX_SHIFT)
 
     n_steps = args.epochs * cc.data.num_batches(len(x_train), args.batch_size, drop_last=True)
     opt = cc.optim.sgd(cc.optim.cosine_decay(args.lr, n_steps), momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
@@ -120,7 +115,7 @@ def main(argv=None):
     b = args.batch_size
     counts = {"stem": b * 16 * 16, "b1a": b * 16 * 16, "b1m": b * 16 * 16, "b1b": b * 16 * 16,
               "b2a": b * 8 * 8, "b2b": b * 8 * 8, "b2s": b * 8 * 8}
-    print(f"residual CNN on digits: {len(x_train)} train / {len(x_test)} test images of 32x32, "
+    print(f"residual CNN on digits: {len(x_train)} train / {len(x_test_n)} test images of 32x32, "
           f"{sum(p.size for p in params.values())} parameters, {opt}")
 
     step = make_step(opt, counts, args.eager)
@@ -143,15 +138,7 @@ def main(argv=None):
     params, state, hist = common.train(step_and_keep, params, state, x_train, y_train, epochs=args.epochs,
                                        batch_size=b, seed=args.seed,
                                        evaluate=lambda p: evaluate((p, holder["state"])), prepare=prepare)
-    ratio = hist["loss"][-1] / hist["loss"][0]
-    total_s = time.perf_counter() - t_start
-    print(f"final test accuracy {100 * hist['acc'][-1]:.2f}%; last/first epoch loss {ratio:.3f}; "
-          f"{total_s:.1f} s in all")
-    common.plot_curves(hist, os.path.join(args.out, "resnet_curves.png"), "residual CNN on digits (vive)")
-    result = dict(hist, kernels=n_kernels, compile_seconds=compile_s, total_seconds=total_s, loss_ratio=ratio,
-                  final_accuracy=hist["acc"][-1], args=vars(args))
-    common.save_metrics(os.path.join(args.out, "resnet_metrics.json"), **result)
-    return result
+    return common.report(hist, t_start, args, "resnet", "residual CNN on digits (vive)", n_kernels, compile_s)
 
 
 if __name__ == "__main__":
