@@ -204,6 +204,8 @@ class KeywordCalls:
         self.fn, self._binding = fn, None
 
     def bind(self, args, kwargs, argnums):
+        if not kwargs:
+            return self.fn, args, argnums             # a positional call needs no binding
         if self._binding is None:
             self._binding = Binding(self.fn)
         full, kwnames = self._binding.normalize(args, kwargs)

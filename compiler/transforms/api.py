@@ -67,9 +67,7 @@ def value_and_grad(fn, argnums=0, has_aux=False):
 
     @functools.wraps(fn)
     def value_and_grad_fn(*args, **kwargs):
-        f, nums = fn, argnums
-        if kwargs:
-            f, args, nums = keywords.bind(args, kwargs, argnums)
+        f, args, nums = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, _name(fn))
         vg = value_and_grad_graph(g, nums, has_aux)
         return pytree.unflatten(vg.out_tree, _fresh(run(vg, flat), flat))
@@ -86,9 +84,7 @@ def grad(fn, argnums=0, has_aux=False):
 
     @functools.wraps(fn)
     def grad_fn(*args, **kwargs):
-        f, nums = fn, argnums
-        if kwargs:
-            f, args, nums = keywords.bind(args, kwargs, argnums)
+        f, args, nums = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, _name(fn))
         gg = value_and_grad_graph(g, nums, has_aux, with_value=False)
         return pytree.unflatten(gg.out_tree, _fresh(run(gg, flat), flat))

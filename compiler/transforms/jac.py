@@ -61,9 +61,7 @@ def jacfwd(fn, argnums=0):
 
     @functools.wraps(fn)
     def jacfwd_fn(*args, **kwargs):
-        f, argn = fn, argnums
-        if kwargs:
-            f, args, argn = keywords.bind(args, kwargs, argnums)
+        f, args, argn = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, getattr(fn, "__name__", None))
         nums, leaf_sets = _wrt(g, argn, "jacfwd")
         wrt = [i for leaves in leaf_sets for i in leaves]
@@ -95,9 +93,7 @@ def jacrev(fn, argnums=0):
 
     @functools.wraps(fn)
     def jacrev_fn(*args, **kwargs):
-        f, argn = fn, argnums
-        if kwargs:
-            f, args, argn = keywords.bind(args, kwargs, argnums)
+        f, args, argn = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, getattr(fn, "__name__", None))
         nums, leaf_sets = _wrt(g, argn, "jacrev")
         wrt = [i for leaves in leaf_sets for i in leaves]
