@@ -9,13 +9,13 @@ statistic on a busy machine), and their ratio.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a clone too
 import compiler as cc  # noqa: E402
 from compiler.compile import set_num_threads  # noqa: E402
+from timing import best_seconds  # noqa: E402
 
 
 def cases(rng):
@@ -39,13 +39,7 @@ def cases(rng):
 
 
 def best_ms(f, args, repeat):
-    f(*args)
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f(*args)
-        ts.append(time.perf_counter() - t0)
-    return min(ts) * 1e3
+    return best_seconds(lambda: f(*args), repeat) * 1e3
 
 
 def main():

@@ -24,20 +24,14 @@ sys.path.insert(0, ROOT)
 import compiler as cc  # noqa: E402
 import runtime  # noqa: E402
 from compiler.compile import set_num_threads  # noqa: E402
+from timing import best_seconds  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 REPS = 5 if QUICK else 20
 
 
 def best(fn, reps=REPS, warm=2):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+    return best_seconds(fn, reps, warm)
 
 
 def per_call(fn, n=20000):

@@ -5,7 +5,6 @@ Kernels are built and JIT-compiled by the helpers in tests/codegen/test_llvm_mat
 """
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "codegen")]
 import test_llvm_math as T  # noqa: E402
+from timing import best_seconds  # noqa: E402
 
 
 def best_ns(fn, n, reps):
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best / n * 1e9
+    return best_seconds(fn, reps) / n * 1e9
 
 
 def main():

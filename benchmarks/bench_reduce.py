@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import compiler as cc  # noqa: E402
+from timing import best_seconds  # noqa: E402
 
 
 def best_ms(fn, reps):
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
+    return best_seconds(fn, reps) * 1e3
 
 
 def rel_err(got, x, axis):
