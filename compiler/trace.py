@@ -21,7 +21,7 @@ from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
 from .inputs import native_dtype, refuse, is_weak as is_weak_scalar
-from . import guards, pytree, random_guard
+from . import guards, pytree, random_guard, array_ctor
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -465,3 +465,5 @@ _late_init()
 
 # np.random inside a traced function raises instead of baking one draw into the graph (see random_guard.py)
 random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)
+# np.array([x, 2 * x]), np.asarray(x), np.r_[x, y] of traced values build them from the tracers (array_ctor.py)
+array_ctor.install(is_tracer, lambda: bool(getattr(_local, "stack", None)))
