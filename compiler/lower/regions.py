@@ -221,7 +221,7 @@ def _sub_program(ctx, g, name):
     opts = ctx.options
     _, prog = fuse_graph(g, lambda plan: lower_plan(plan, name=name, parent=ctx, **opts))
     _own_outputs(prog, name)
-    for k in prog.kernels:
+    for k in all_kernels(prog):          # nested regions' kernels too: every function name in a module is unique
         k.name = f"{name}.{k.name}"
     plan_memory(prog)
     order_slots(prog)
