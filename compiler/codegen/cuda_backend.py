@@ -158,6 +158,11 @@ class CudaExecutable(Executable):
         self._plans = {}
 
     def _device(self):
+        if self.gpu.regions:
+            ops = ", ".join(sorted({k.kind for k in self.gpu.regions}))
+            raise BackendError(f"cuda: {self.name} holds control flow ({ops}), which the cuda backend compiles "
+                               f"(.ptx() holds its body kernels) but cannot run yet: it needs a host loop of "
+                               f"launches. Use backend='cpu' (the default) to run it")
         if self._dev is None:
             with self._dev_lock:
                 if self._dev is None:

@@ -137,7 +137,7 @@ class FusedGraph(Graph):
         self.plan = plan
 
     def __str__(self):
-        from ..ir.printer import value_names, format_node
+        from ..ir.printer import value_names, format_node, regions, print_graph
         names = value_names(self)
         head = ", ".join(f"%{names[v]}: {v.type}" for v in self.inputs)
         lines = [f"graph {self.name}({head}) {{"]
@@ -147,6 +147,8 @@ class FusedGraph(Graph):
             for n in grp.order:
                 dup = "" if n in grp.assigned else "   # duplicated"
                 lines.append("    " + format_node(n, names) + dup)
+                for key, sub in regions(n):          # a region's graphs, fused on their own when lowered
+                    lines.append(print_graph(sub, indent="        ", name=key))
         lines.append("  return" + ("" if not self.outputs else " " + ", ".join(f"%{names[v]}" for v in self.outputs)))
         lines.append("}")
         return "\n".join(lines)
