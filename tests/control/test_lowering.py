@@ -260,3 +260,72 @@ def test_body_is_fused_and_printed_as_a_nested_program():
     assert 1 <= len(body.kernels) <= 4          # two gemms and one fused elementwise/row kernel or so
     assert "program k0_region.body" in text and "scan length 7" in text
     assert "get" not in " ".join(n.prim.name for k in prog.kernels for n in k.nodes)
+
+
+def test_dump_shows_regions_at_every_stage():
+    import importlib
+    dump = importlib.import_module("compiler.dump")     # (cc.dump is the function of that name)
+
+    def f(h, xs):
+        return cc.scan(lambda c, x: (np.tanh(c * 0.5 + x), c.sum()), h, xs)
+    stages = {s.name: s.text for s in dump.collect(f, (cc.Spec("f32[3]"), cc.Spec("f32[T,3]")), want=("all",))}
+    for name in ("traced", "optimize_regions", "fuse"):
+        assert "= scan" in stages[name] and "graph body(" in stages[name], name
+    k = stages["kernels"]
+    assert "kernel k0_region  # scan; " in k and "scan length T" in k
+    assert "    program k0_region.body" in k and "    kernel k0_region.body.k0_loop" in k
+
+
+# ---- the cuda backend: body kernels in the PTX, a clear error when run ----
+
+def test_cuda_emits_body_kernels_and_refuses_to_run():
+    from compiler.codegen import ptx_support as px
+    p = {"w": _f32(4, 4), "u": _f32(3, 4), "b": _f32(4)}
+    cf = cc.compile(rnn, backend="cuda")
+    ptx = cf.lower(p, _f32(2, 4), _f32(7, 2, 3)).ptx()
+    entries = re.findall(r"\.entry (\w+)", ptx)
+    assert entries and all("k0_region_body" in e for e in entries)
+    if px.assembler_available():
+        assert px.assemble(ptx)
+    with pytest.raises(cc.BackendError, match="cuda"):
+        cf(p, _f32(2, 4), _f32(7, 2, 3))
+
+
+# ---- compile time does not grow with the trip count ----
+
+H = 32
+
+
+def lstm_loss(p, xs, y):
+    def step(c, x):
+        h, s = c
+        z = x @ p["wx"] + h @ p["wh"] + p["b"]
+        i, f, o = (1 / (1 + np.exp(-z[:, k * H:(k + 1) * H])) for k in range(3))
+        s = f * s + i * np.tanh(z[:, 3 * H:])
+        h = o * np.tanh(s)
+        return (h, s), h.sum()
+    zero = np.zeros((xs.shape[1], H), np.float32)
+    (h, s), hs = cc.scan(step, (zero, zero), xs)
+    return cc.nn.cross_entropy(h @ p["wo"], y) + 1e-3 * hs.mean()
+
+
+@pytest.mark.slow
+def test_lstm_step_compile_time_and_code_do_not_grow_with_the_sequence():
+    import time
+    p = {"wx": _f32(8, 4 * H) * 0.1, "wh": _f32(H, 4 * H) * 0.1, "b": np.zeros(4 * H, np.float32),
+         "wo": _f32(H, 10) * 0.1}
+    y = rng.integers(0, 10, 4)
+    secs, irs = {}, {}
+    for T in (32, 1000):
+        xs = _f32(T, 4, 8)
+        step = cc.compile(cc.value_and_grad(lstm_loss))
+        t0 = time.perf_counter()
+        low = step.lower(p, xs, y)
+        secs[T] = time.perf_counter() - t0
+        irs[T] = low.llvm_ir()
+        if T == 32:          # compiled == eager (the NumPy references of the loops)
+            v, g = step(p, xs, y)
+            ve, ge = cc.value_and_grad(lstm_loss)(p, xs, y)
+            same((v, g), (ve, ge), rtol=2e-4, atol=1e-6)
+    assert len(re.sub(r"\b1000\b", "32", irs[1000])) == len(irs[32])
+    assert secs[1000] < 2.5 * secs[32] + 1.0, secs
