@@ -329,3 +329,50 @@ def test_lstm_step_compile_time_and_code_do_not_grow_with_the_sequence():
             same((v, g), (ve, ge), rtol=2e-4, atol=1e-6)
     assert len(re.sub(r"\b1000\b", "32", irs[1000])) == len(irs[32])
     assert secs[1000] < 2.5 * secs[32] + 1.0, secs
+
+
+# ---- more nesting and transforms ----
+
+def test_while_in_scan_and_scan_in_cond():
+    def f(h, xs):
+        def step(c, x):
+            c2, _ = cc.while_loop(lambda v: v[1] < 3, lambda v: (v[0] * 0.9 + x, v[1] + 1), (c, np.int32(0)))
+            return c2, c2.sum()
+        c, s = cc.scan(step, h, xs)
+        return cc.cond(s.sum() > 0, lambda a: cc.scan(lambda c, x: (c + x, c), a, xs)[0], lambda a: a * 2.0, c)
+    check(f, _f32(3), _f32(4, 3))
+    check(f, -np.abs(_f32(3)) - 2.0, -np.abs(_f32(4, 3)))
+
+
+def test_jacfwd_through_while_and_jacfwd_equals_jacrev_through_scan_compiled():
+    def g(x):
+        return cc.while_loop(lambda v: v[0] < 5, lambda v: (v[0] + 1, np.sin(v[1]) * 1.1), (0, x))[1]
+    x = rng.standard_normal(3)
+    same(cc.compile(cc.jacfwd(g))(x), cc.jacfwd(g)(x), rtol=1e-12, atol=1e-12)
+
+    def m(w):
+        return cc.scan(lambda c, x: (np.tanh(c * w + x), c), np.ones(3), np.arange(12.).reshape(4, 3) * 0.1)[0]
+    w = rng.standard_normal(3)
+    same(cc.compile(cc.jacfwd(m))(w), cc.compile(cc.jacrev(m))(w), rtol=1e-12, atol=1e-12)
+    same(cc.compile(cc.jacrev(m))(w), cc.jacrev(m)(w), rtol=1e-12, atol=1e-12)
+
+
+def test_symbolic_sizes_inside_the_body():
+    def k(h, xs):
+        tot = xs.sum(axis=0)          # a const of the body with a symbolic size
+        return cc.scan(lambda c, x: (c * 0.5 + x * tot, (c * tot).sum()), h, xs)
+    cf = cc.compile(k)
+    cf.lower(cc.Spec("f32[N]"), cc.Spec("f32[T,N]"))
+    n = cf.cache_info()["compiles"]
+    for T, N in [(3, 4), (5, 2), (1, 7)]:
+        h, xs = _f32(N), _f32(T, N)
+        same(cf(h, xs), k(h, xs))
+    assert cf.cache_info()["compiles"] == n
+
+
+def test_big_body_constant():
+    K = _f32(40, 40) * 0.2
+
+    def q(h, xs):
+        return cc.scan(lambda c, x: (np.tanh(c @ K + x), c), h, xs)
+    check(q, _f32(40), _f32(6, 40), rtol=1e-4, atol=1e-4)
