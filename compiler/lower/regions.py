@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import sympy
 
+from ..errors import BackendError, format_loc
+from ..ir.printer import regions
 from ..ir.types import BOOL
 from .kernel import Buffer, Kernel, Loop, Store, Load, Ix, smul, sadd, sprod, fmt_size
 from .checks import status_buffer
@@ -117,6 +119,13 @@ def all_kernels(program):
 def lower_region(ctx, grp):
     """The RegionKernel of a fusion group holding one control-flow node (see fuse.py, kind 'region')."""
     n = grp.root
+    outer = ctx.graph.free_symbols
+    for key, sub in regions(n):
+        extra = sub.free_symbols - outer
+        if extra:
+            raise BackendError(f"cpu: the {key} of {n.prim.name} has sizes {', '.join(sorted(map(str, extra)))} of "
+                               f"its own, not sizes of the compiled function's arguments; trace it with those "
+                               f"arguments' sizes (cc.compile does){format_loc(n.loc) if n.loc else ''}")
     results = _result_buffers(ctx, grp)
     operands = [ctx.buffer(v) for v in n.inputs]
     p = n.params
