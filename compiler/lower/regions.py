@@ -64,10 +64,17 @@ class RegionKernel(Kernel):
 
     @property
     def bytes_moved(self):
-        total = 0
-        for b in dict.fromkeys(self.operands + self.results):
-            total = sadd(total, b.nbytes)
-        return total
+        """What its sub-programs' kernels move: a scan's body times its length, the larger branch of a cond, one
+        iteration (condition and body) of a while loop, whose trip count is known only when it runs."""
+        per = {role: p.bytes_moved for role, p in self.programs.items()}
+        if self.kind == "scan":
+            return smul(self.info["length"], per["body"])
+        if self.kind == "while_loop":
+            return sadd(per["cond"], per["body"])
+        vals = list(per.values())
+        if all(isinstance(v, int) for v in vals):
+            return max(vals)
+        return sympy.Max(*vals)
 
     def __str__(self):
         ops = ", ".join(b.name for b in self.operands) or "-"
@@ -83,7 +90,8 @@ class RegionKernel(Kernel):
                     f" (swapped with {_names(self.alt)}); condition into {self.flag.name}")
         else:
             head = f"cond on {self.operands[0].name} (clamped to 0..{len(self.programs) - 1}): -> {res}"
-        lines = [f"kernel {self.name}  # {self.kind}; reads {ops}; writes {res}; {head}"]
+        lines = [f"kernel {self.name}  # {self.kind}; reads {ops}; writes {res}; bytes moved "
+                 f"{fmt_size(self.bytes_moved)}{' per iteration' if self.kind == 'while_loop' else ''}; {head}"]
         for role, prog in self.programs.items():
             table = ", ".join(f"{s}={_what(w)}" for s, w in self.bindings[role])
             lines.append(f"  {role}: table [{table}]")
