@@ -20,7 +20,7 @@ from ..errors import BackendError
 from ..ir.types import BOOL
 from ..lower.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 from ..lower.accum import new_acc, cast_to, identity
-from ..lower.regions import RegionKernel, all_kernels
+from ..lower.regions import RegionKernel
 from . import ptx_support as px
 from . import special_math as sm
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
@@ -552,23 +552,36 @@ class PtxProgram:
         self._ptx = {}
         self.module = px.new_module(name)
         prefix = _c_name(name)
-        # control-flow ops (lower/regions.py): their sub-programs' kernels are entries of this module too, but not
-        # launches of the program (the runtime has no loop of launches yet: CudaExecutable says so)
-        self.regions = [k for k in program.kernels if isinstance(k, RegionKernel)]
-        self.region_launches = []
-        for k in program.kernels:
-            if isinstance(k, RegionKernel):
-                for sub in all_kernels_of(k):
-                    if not isinstance(sub, RegionKernel):
-                        self.region_launches.extend(plan_kernel(sub, prefix))
-                continue
-            self.launches.extend(plan_kernel(k, prefix))
-        self.launches = merge_flat(self.launches)
-        for lc in self.launches + self.region_launches:
+        # control-flow ops (lower/regions.py): their sub-programs' launches are in `launches` too (with the slots
+        # of their sub-program's table); `steps` says what runs in order (cuda_regions.py loops on the host)
+        self.regions = []
+        self.steps = self._steps(program, prefix)
+        for lc in self.launches:
             lc.entry = _c_name(lc.entry)
             lc.bufs = _launch_buffers(lc.stmts)
             self._emit(lc)
         self.llvm_ir = str(self.module)
+
+    def _steps(self, program, prefix):
+        """[("launches", [index into self.launches]) | ("region", RegionKernel, {role: steps})] of a program, in
+        run order; small flat launches merge only between two region kernels (merge_flat may reorder them)."""
+        steps, seg = [], []
+
+        def flush():
+            if seg:
+                start = len(self.launches)
+                self.launches.extend(merge_flat(seg))
+                steps.append(("launches", list(range(start, len(self.launches)))))
+                seg.clear()
+        for k in program.kernels:
+            if isinstance(k, RegionKernel):
+                flush()
+                self.regions.append(k)
+                steps.append(("region", k, {role: self._steps(p, prefix) for role, p in k.programs.items()}))
+            else:
+                seg.extend(plan_kernel(k, prefix))
+        flush()
+        return steps
 
     def next_id(self):
         self._ids += 1
@@ -621,10 +634,6 @@ class PtxProgram:
                 extra = " merged " + " + ".join(f"{p.entry}({p.work})" for p in lc.parts)
             out.append(f"{lc.entry}: {lc.kind} over [{th}] block {lc.block} work {lc.work}{extra}")
         return "\n".join(out)
-
-
-def all_kernels_of(k):
-    return [x for p in k.programs.values() for x in all_kernels(p)]
 
 
 def _c_name(s):
