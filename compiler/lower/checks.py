@@ -94,6 +94,14 @@ def _const_in_range(v, bound):
 
 def site_key(graph):
     """What the check sites of a graph's program depend on beyond its printed IR: the checked nodes' lines."""
-    return ";".join(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-"
-                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS
-                    or (n.prim.name == "pow" and n.out.type.dtype.is_int))
+    from ..ir.printer import regions
+    out, stack = [], [iter(graph.nodes)]
+    while stack:                     # the nodes of control-flow regions too, in print order
+        n = next(stack[-1], None)
+        if n is None:
+            stack.pop()
+            continue
+        if n.prim.name in CHECKED_PRIMS or (n.prim.name == "pow" and n.out.type.dtype.is_int):
+            out.append(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-")
+        stack.extend(iter(sub.nodes) for _, sub in reversed(regions(n)))
+    return ";".join(out)

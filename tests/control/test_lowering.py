@@ -377,3 +377,12 @@ def test_big_body_constant():
     def q(h, xs):
         return cc.scan(lambda c, x: (np.tanh(c @ K + x), c), h, xs)
     check(q, _f32(40), _f32(6, 40), rtol=1e-4, atol=1e-4)
+
+
+def test_check_sites_inside_regions_key_the_program_cache():
+    from compiler.lower.checks import site_key
+
+    def f(t, idx):
+        return cc.scan(lambda c, i: (c + (t + c * 0)[i], c), np.float32(0), idx)
+    g = cc.trace(f, _f32(5), np.array([0, 1]))
+    assert "test_lowering.py" in site_key(g)
