@@ -150,6 +150,13 @@ def test_cond_and_switch_clamp_the_index():
     for p in [np.float32(1.0), np.float32(-1.0)]:
         check(g, p, _f32(4))
 
+    def ident(p, x):          # a branch returning its operand: the result is still a fresh array
+        return cc.cond(p, lambda v: v, lambda v: v * 2.0, x)
+    x = _f32(4)
+    for p in [True, False]:
+        out = check(ident, np.bool_(p), x)
+        assert not np.shares_memory(out, x)
+
 
 # ---- nesting ----
 
