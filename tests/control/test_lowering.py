@@ -188,6 +188,12 @@ def test_grad_of_scan_compiled_matches_eager_and_finite_differences():
     comp = cc.compile(cc.grad(_loss, argnums=(0, 1, 2)))(w, h, xs)
     same(comp, eager, rtol=1e-10, atol=1e-12)
     cc.check_grads(_loss, (w, h, xs), order=1, modes=("rev",))
+    eps, dw = 1e-6, np.zeros_like(w)          # the compiled gradient against central differences directly
+    for i in np.ndindex(w.shape):
+        e = np.zeros_like(w)
+        e[i] = eps
+        dw[i] = (_loss(w + e, h, xs) - _loss(w - e, h, xs)) / (2 * eps)
+    np.testing.assert_allclose(comp[0], dw, rtol=1e-6, atol=1e-8)
 
 
 def test_hessian_through_scan_compiled():
