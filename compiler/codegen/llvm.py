@@ -5,6 +5,7 @@ Layout of the module for a Program named f:
   void @f.<kernel>(ptr noalias %b0, ..., ptr %dims)   one internal function per kernel (noalias buffers)
   void @f.<kernel>.p<i>(ptr noalias..., ptr %dims, i64 %lo, i64 %hi)   a parallel loop's iterations lo..hi
   void @f.<kernel>.p<i>.omp(ptr %data)                the OpenMP body: its thread's chunk of lo..hi
+  void @f.<region>.<role>(ptr %table, ptr %dims)      a control-flow op's sub-program (llvm_regions.py)
 Scalar expressions come from scalar.py; math goes through llvm_math (branch-free polynomials, no libm calls);
 matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU selects are emitted.
 """
@@ -21,7 +22,9 @@ from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
 from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.regions import RegionKernel, all_kernels
 from . import llvm_math as lm
+from .llvm_regions import region_kernel
 from . import special_math as sm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
@@ -336,7 +339,7 @@ class CpuCodegen:
         self._bodies = {}                  # canonical text of a kernel's functions -> its function
         self._by_signature = {}            # kernel_signature -> its function
         self.shared_kernels = 0
-        gemms = [g for k in program.kernels for g in _gemms(k.body)]
+        gemms = [g for k in all_kernels(program) for g in _gemms(k.body)]
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
             self.openmp = False
@@ -429,6 +432,8 @@ class CpuCodegen:
         (passed as arguments), and LLVM's time is per function: compiling each distinct body once keeps a 1000-step
         RNN's LLVM time that of a few steps. Kernels are compared by kernel_signature (then no code is generated
         at all), and new bodies also as LLVM text with names of locals canonicalized."""
+        if isinstance(k, RegionKernel):
+            return region_kernel(self, k)      # its sub-programs' kernels come back here (llvm_regions.py)
         sig = kernel_signature(k)
         same = self._by_signature.get(sig)
         if same is not None:

@@ -384,7 +384,7 @@ class Program:
             lines.append(f"  {b.role:<7} {b}{slot}")
         for k in self.kernels:
             lines.append("")
-            lines.append(format_kernel(k))
+            lines.append(str(k))
         return "\n".join(lines)
 
 

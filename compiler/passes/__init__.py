@@ -4,6 +4,9 @@ from .fold import fold_constants  # noqa: F401,E402
 from .simplify import simplify_algebra  # noqa: F401,E402
 from .cse import eliminate_common_subexpressions  # noqa: F401,E402
 from .dce import eliminate_dead_code  # noqa: F401,E402
+from .regions import optimize_regions  # noqa: F401,E402
 
-# The target-independent passes, in the order backends run them before fusion.
-GENERIC_PIPELINE = [fold_constants, simplify_algebra, eliminate_common_subexpressions, eliminate_dead_code]
+# The target-independent passes, in the order backends run them before fusion (optimize_regions runs this
+# pipeline inside control-flow regions, after the outer DCE has decided which of their results are read).
+GENERIC_PIPELINE = [fold_constants, simplify_algebra, eliminate_common_subexpressions, eliminate_dead_code,
+                    optimize_regions]
