@@ -253,7 +253,7 @@ SAMPLES = {
     "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
-    "check_index": _check_index,
+    "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
 }
 
 

@@ -42,7 +42,7 @@ SYMPY_OF = {
 }
 # elementwise primitives whose derivative is zero: piecewise constant, or bool/int results
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
-                    "one_hot", "check_index", "floor", "ceil", "trunc", "rint"}
+                    "one_hot", "check_index", "floor", "ceil", "trunc", "rint", "stop_gradient"}
 # select and cast: checked symbolically below with their own setups
 SPECIAL_ELEMENTWISE = {"select", "cast"}
 POSITIVE_DOMAIN = {"log", "sqrt", "pow"}
