@@ -242,6 +242,11 @@ def _random_uniform(rng):
     return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
 
 
+def _debug_print(rng):
+    a, b = _arr(rng, _shape(rng), np.float32), _arr(rng, _shape(rng), np.int64)
+    return [a, b], {"fmt": "{} {k}", "trees": ("...", "..."), "names": ("k",)}, False
+
+
 SAMPLES = {
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
@@ -254,6 +259,7 @@ SAMPLES = {
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
     "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
+    "debug_print": _debug_print,
 }
 
 

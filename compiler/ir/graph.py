@@ -86,8 +86,9 @@ class Graph:
         return uses
 
     def reachable_from(self, outputs=None):
-        """Nodes that some output depends on."""
+        """Nodes that some output depends on, and effectful nodes (a print is live though nothing reads it)."""
         live, stack = set(), [v.node for v in (outputs or self.outputs) if v.node is not None]
+        stack += [n for n in self.nodes if n.prim.effect]
         while stack:
             n = stack.pop()
             if n in live:

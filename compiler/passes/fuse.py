@@ -171,7 +171,8 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             for v in n.inputs:
                 if v.node is not None:
                     users.setdefault(v.node, []).append(n)
-    out_nodes = {v.node for v in g.outputs if v.node is not None}
+    # effectful nodes (prints) are roots too: each runs as its own kernel though nothing reads its result
+    out_nodes = {v.node for v in g.outputs if v.node is not None} | {n for n in live if n.prim.effect}
 
     group_of = {}
     groups = []

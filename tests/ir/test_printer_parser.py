@@ -79,6 +79,8 @@ graph every(%x: f32[N,3], %y: f32[N,3], %i: i32[N], %b: bool[N,3], %img: f32[N,1
   %63: f32[N,3] = atan2 %62, %y
   %64: f32[N,3] = fmod %63, %y
   %65: f32[N,3] = stop_gradient %64
+  %66: bool[] = debug_print %65, %i {fmt='{} {k!r}', names=('k',), token=False, trees=('...', "{'a': (...,)}")}
+  %67: bool[] = debug_print %66 {fmt='done', names=(), token=True, trees=()}
   return %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %65
 }"""
 

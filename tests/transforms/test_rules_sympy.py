@@ -255,6 +255,8 @@ FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_trans
               "conv2d_transpose_kernel", "mul"}
 # sources and integer-valued ops: no float input to differentiate
 NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax"}
+# effects: their result is an ordering token (bool), which carries no derivative
+EFFECTS = {"debug_print"}
 
 
 def test_every_primitive_has_rules_and_a_rule_check():
@@ -266,7 +268,7 @@ def test_every_primitive_has_rules_and_a_rule_check():
     no_sympy = sorted(elementwise - set(SYMPY_OF) - ZERO_ELEMENTWISE - SPECIAL_ELEMENTWISE)
     assert not no_sympy, f"elementwise primitives without a sympy form in SYMPY_OF (or a zero-derivative entry): {no_sympy}"
     checked = (set(SYMPY_OF) | ZERO_ELEMENTWISE | SPECIAL_ELEMENTWISE | set(LINEAR_CASES) | FD_CHECKED
-               | NO_FLOAT_INPUT)
+               | NO_FLOAT_INPUT | EFFECTS)
     unchecked = sorted(set(REGISTRY) - checked)
     assert not unchecked, f"add a rule check in tests/transforms/test_rules_sympy.py for: {unchecked}"
     linear_unchecked = sorted(n for n, p in REGISTRY.items() if p.linear and n not in LINEAR_CASES)
