@@ -52,14 +52,14 @@ class Lowered:
 
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
-        from ..passes import run_pipeline, GENERIC_PIPELINE, PassLog
+        from ..passes import run_pipeline, pipeline_for, PassLog
         from ..passes.manager import PassRecord
         from ..passes.fuse import fuse_graph, FusedGraph
         from ..passes.memory import plan_memory
         from ..lower import lower_plan
         log = PassLog()
         t0 = time.perf_counter()
-        g = run_pipeline(self.graph, GENERIC_PIPELINE, log=log)
+        g = run_pipeline(self.graph, pipeline_for(self.graph), log=log)
         t1 = time.perf_counter()
         loops = sorted({n.prim.name for n in g.nodes if n.out.type.is_tuple})
         if loops:

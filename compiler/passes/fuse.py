@@ -38,7 +38,8 @@ REDUCE = {"reduce_sum", "reduce_max", "argmax"}
 _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
          "reciprocal": 2, "random_uniform": 6, "max_pool2d": 4, "take": 2,
          "atan2": 8, "erf": 8, "fmod": 12, "floor": 1, "ceil": 1, "trunc": 1, "rint": 1}
-_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg", "stop_gradient"}
+_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg", "stop_gradient",
+         "optimization_barrier"}
 DUP_LIMIT = 12
 # nodes per kernel: LLVM's time on one function grows faster than its size (a 2000-op fused chain: 8 s, four
 # 500-op ones: 3 s), so a longer chain is cut into kernels of at most this many nodes, each value stored once
