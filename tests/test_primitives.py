@@ -247,6 +247,36 @@ def _debug_print(rng):
     return [a, b], {"fmt": "{} {k}", "trees": ("...", "..."), "names": ("k",)}, False
 
 
+def _call_sample(prim_name, make):
+    """Operands and params of the `prim_name` node that tracing make()'s function on random arrays records."""
+    def sample(rng):
+        fn, args = make(rng)
+        g = cc.trace(fn, *args)
+        n = next(n for n in g.nodes if n.prim.name == prim_name)
+        env = dict(zip(g.inputs, args))
+        assert all(v in env for v in n.inputs), "sample calls take the traced function's inputs directly"
+        return [env[v] for v in n.inputs], dict(n.params), False
+    return sample
+
+
+def _custom_jvp_fn(rng):
+    f = cc.custom_jvp(lambda x, y: np.sin(x) * y)
+    f.defjvp(lambda p, t: (f(*p), np.cos(p[0]) * p[1] * t[0] + np.sin(p[0]) * t[1]))
+    s = _shape(rng)
+    return f, [_arr(rng, s, np.float64), _arr(rng, s, np.float64)]
+
+
+def _custom_vjp_fn(rng):
+    f = cc.custom_vjp(lambda x: [np.exp(x), x * 2])
+    f.defvjp(lambda x: (f(x), np.exp(x)), lambda r, ct: (ct[0] * r + ct[1] * 2,))
+    return f, [_arr(rng, _shape(rng), np.float32)]
+
+
+def _remat_fn(rng):
+    s = _shape(rng, 1)
+    return cc.checkpoint(lambda x, i: (np.tanh(x), i + 1)), [_arr(rng, s, np.float32), _arr(rng, s, np.int32)]
+
+
 SAMPLES = {
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
@@ -259,7 +289,10 @@ SAMPLES = {
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
     "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
-    "debug_print": _debug_print,
+    "debug_print": _debug_print, "optimization_barrier": _unary("optimization_barrier"),
+    "custom_jvp_call": _call_sample("custom_jvp_call", _custom_jvp_fn),
+    "custom_vjp_call": _call_sample("custom_vjp_call", _custom_vjp_fn),
+    "remat_call": _call_sample("remat_call", _remat_fn),
 }
 
 
@@ -283,12 +316,19 @@ def test_shape_rule_agrees_with_numpy(name):
         args, params, _ = SAMPLES[name](rng)
         t = prim.infer(*[_type(a) for a in args], **params)
         with np.errstate(all="ignore"):
-            out = np.asarray(prim.numpy(*args, **params))
-        assert t.shape == out.shape, f"{name}{params}: rule says {t}, NumPy gives shape {out.shape}"
-        assert t.dtype.np == out.dtype, f"{name}{params}: rule says {t}, NumPy gives dtype {out.dtype}"
+            out = prim.numpy(*args, **params)
         # binding eagerly runs the same pair
         eager = prim(*args, **params)
-        assert eager.dtype == t.dtype.np and eager.shape == t.shape
+        if t.is_tuple:                   # several results: each one checked
+            assert len(out) == len(eager) == len(t.types), f"{name}: rule says {t}, NumPy gives {len(out)} results"
+            pairs = zip(t.types, out, eager)
+        else:
+            pairs = [(t, out, eager)]
+        for ti, o, e in pairs:
+            o = np.asarray(o)
+            assert ti.shape == o.shape, f"{name}{params}: rule says {ti}, NumPy gives shape {o.shape}"
+            assert ti.dtype.np == o.dtype, f"{name}{params}: rule says {ti}, NumPy gives dtype {o.dtype}"
+            assert e.dtype == ti.dtype.np and e.shape == ti.shape
 
 
 def _symbolic(t, names, static=()):

@@ -129,13 +129,28 @@ def _as_type(x, t, what):
 
 
 def _flat_like(value, tree, types, what):
-    """The leaves of `value`, which must have structure `tree` (None: zeros), as values of `types`."""
-    if value is None:
-        return [zeros(t.shape, t.dtype) for t in types]
-    leaves, td = pytree.flatten(value)
-    if td != tree:
-        raise TraceError(f"{what}: got structure {td}, expected {tree}")
+    """The leaves of `value`, which must have structure `tree` (None anywhere: zeros there, as JAX allows), as
+    values of `types`."""
+    leaves = _leaves_or_none(value, tree, what)
     return [_as_type(x, t, what) for x, t in zip(leaves, types)]
+
+
+def _leaves_or_none(value, td, what):
+    if value is None and td.kind != "none":
+        return [None] * td.n_leaves
+    if td.kind in ("dict", "list", "tuple", "namedtuple"):
+        if td.kind == "dict":
+            ok = isinstance(value, dict) and set(value) == set(td.meta)
+            kids = [value[k] for k in td.meta] if ok else None
+        else:
+            ok = isinstance(value, (list, tuple)) and len(value) == len(td.children)
+            kids = list(value) if ok else None
+        if ok:
+            return [x for v, c in zip(kids, td.children) for x in _leaves_or_none(v, c, what)]
+    leaves, got = pytree.flatten(value)
+    if got != td:
+        raise TraceError(f"{what}: got structure {got}, expected {td}")
+    return leaves
 
 
 # ---- custom_jvp ----

@@ -44,7 +44,7 @@ SYMPY_OF = {
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
                     "one_hot", "check_index", "floor", "ceil", "trunc", "rint", "stop_gradient"}
 # select and cast: checked symbolically below with their own setups
-SPECIAL_ELEMENTWISE = {"select", "cast"}
+SPECIAL_ELEMENTWISE = {"select", "cast", "optimization_barrier"}   # the barrier: LINEAR_CASES and finite differences
 POSITIVE_DOMAIN = {"log", "sqrt", "pow"}
 
 # ---- a sympy interpreter for the (scalar) graphs the rules produce ----
@@ -174,6 +174,7 @@ def _pool_x(rng, shape):
 # name -> list of (inputs, params, position checked); other inputs stay fixed
 LINEAR_CASES = {
     "neg": [([(3, 4)], {}, 0)],
+    "optimization_barrier": [([(3, 4)], {}, 0)],
     "add": [([(3, 4), (4,)], {}, 0), ([(3, 4), (4,)], {}, 1), ([(3, 1), (1, 4)], {}, 0)],
     "sub": [([(3, 4), (3, 1)], {}, 1), ([(2, 3), ()], {}, 0)],
     "select": [([("bool", (3, 4)), (3, 4), (4,)], {}, 1), ([("bool", (3, 4)), (3, 4), (4,)], {}, 2)],
@@ -252,7 +253,7 @@ def test_transpose_identity(name, case):
 
 # nonlinear, not elementwise: checked against finite differences (to order 2) in test_primitive_grads.py
 FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_transpose_input",
-              "conv2d_transpose_kernel", "mul"}
+              "conv2d_transpose_kernel", "mul", "custom_jvp_call", "custom_vjp_call", "remat_call"}
 # sources and integer-valued ops: no float input to differentiate
 NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax"}
 # effects: their result is an ordering token (bool), which carries no derivative
