@@ -203,3 +203,25 @@ def test_printed_ir_round_trips_with_braces_and_quotes():
     assert "debug_print" in text
     assert str(cc.parse(text)) == text
     cc.verify(cc.parse(text))
+
+
+def test_prints_inside_a_loop_body_run_every_iteration_and_keep_the_loop(capfd):
+    def f(x):
+        def body(c, xi):
+            cc.debug.print("step {} {}", xi, c)
+            return c + xi, c * 2.0
+        cc.scan(body, 0.0, x)                     # results unused: the loop stays for its prints
+        return np.sum(x)
+
+    x = np.array([1.0, 2.0, 3.0])
+    f(x)                                           # eager: the reference loop
+    want = ["step 1.0 0.0", "step 2.0 1.0", "step 3.0 3.0"]
+    assert out_lines(capfd) == want
+    g = cc.trace(f, x)
+    assert g.count("scan") == 1
+    from compiler.passes import eliminate_dead_code
+    assert eliminate_dead_code(g).count("scan") == 1
+    cc.interpret(g, x)
+    assert out_lines(capfd) == want
+    np.testing.assert_allclose(cc.grad(f)(x), np.ones(3))
+    assert out_lines(capfd) == want
