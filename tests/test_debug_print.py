@@ -225,3 +225,33 @@ def test_prints_inside_a_loop_body_run_every_iteration_and_keep_the_loop(capfd):
     assert out_lines(capfd) == want
     np.testing.assert_allclose(cc.grad(f)(x), np.ones(3))
     assert out_lines(capfd) == want
+
+
+def test_prints_inside_custom_rules_and_checkpoint_keep_program_order(capfd):
+    @cc.checkpoint
+    def block(x):
+        cc.debug.print("in block {}", x[0])
+        return np.tanh(x)
+
+    @cc.custom_jvp
+    def f(x):
+        cc.debug.print("in f {}", x[0])
+        return np.sin(x)
+    f.defjvp(lambda p, t: (f(*p), np.cos(p[0]) * t[0]))
+
+    def loss(x):
+        cc.debug.print("start")
+        y = f(block(x))
+        cc.debug.print("end {}", y[0])
+        return np.sum(y)
+
+    x = np.array([0.5, 1.0])
+    want = ["start", "in block 0.5", f"in f {np.tanh(0.5)}", f"end {np.sin(np.tanh(0.5))}"]
+    step = cc.compile(cc.value_and_grad(loss))
+    for _ in range(2):
+        v, g = step(x)
+        assert out_lines(capfd) == want
+    np.testing.assert_allclose(g, np.cos(np.tanh(x)) * (1 - np.tanh(x) ** 2), rtol=1e-12)
+    opt = step.lower(x).optimized
+    prints = [n for n in opt.nodes if n.prim.name == "debug_print"]
+    assert len(prints) == 4 and all(p.params["token"] for p in prints[1:])

@@ -27,6 +27,7 @@ def inline_calls(g: Graph) -> Graph:
         return g
     rw = Rewriter(g)
     results = {}                 # a call's tuple value -> the inlined results it stands for
+    last_effect = None
     # each frame: (iterator over nodes, env mapping that graph's values to values of the result or None for g)
     stack = [(iter(g.nodes), None)]
     while stack:
@@ -54,6 +55,17 @@ def inline_calls(g: Graph) -> Graph:
                 rw.replace(n, v)
             else:
                 env[n.out] = v
+            continue
+        if n.prim.effect:
+            # one ordering-token chain through the effects of the result, in program order (a region's prints
+            # had a chain of their own)
+            ins = ins[:-1] if n.params.get("token") else ins
+            ins = ins + ((last_effect,) if last_effect is not None else ())
+            m = Node(n.prim, ins, {**n.params, "token": last_effect is not None}, n.out.type, n.loc)
+            rw.nodes.append(m)
+            rw._origin_live.append(n if env is None else None)
+            rw.changed = True
+            (rw.subst if env is None else env)[n.out] = last_effect = m.out
             continue
         if env is None:
             rw.keep(n, ins)

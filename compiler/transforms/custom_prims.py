@@ -51,6 +51,15 @@ def _const_error(name, kind):
                       f"gives no derivative for it. Pass that value as an argument of {name} instead")
 
 
+def _pure(g):
+    """g without its effects (prints): a rule that recomputes the primal values must not print them again (the
+    call's own evaluation does). Cached on the region."""
+    pure = getattr(g, "_pure", None)
+    if pure is None:
+        pure = g._pure = g.filter(lambda n: not n.prim.effect) if any(n.prim.effect for n in g.nodes) else g
+    return pure
+
+
 def _zeros_for(cts, outs):
     return [c if c is not None else zeros_like(o) for c, o in zip(cts, outs)]
 
@@ -82,7 +91,7 @@ def _cjvp_jvp(xs, ts, out, *, fun, jvp, n_fun_consts, n_jvp_consts, name=""):
         raise _const_error(name, "custom_jvp")
     consts, args = _cjvp_split(xs, n_fun_consts, n_jvp_consts)
     tangents = [t if t is not None else zeros_like(x) for t, x in zip(ts[k:], args)]
-    res = run(jvp, consts + args + tangents)
+    res = run(_pure(jvp), consts + args + tangents)
     n = len(fun.outputs)
     return tuple(t if o.dtype.is_float else None for t, o in zip(res[n:], fun.out_types))
 
@@ -102,7 +111,7 @@ def _cjvp_vjp(ct, xs, out, *, fun, jvp, n_fun_consts, n_jvp_consts, name="", res
     n_c = len(consts)
     wrt = [n_c + n_args + i for i, a in enumerate(fun.in_types[n_fun_consts:]) if a.dtype.is_float]
     outs = [n_out + j for j, o in enumerate(fun.out_types) if o.dtype.is_float]
-    lin = vjp_graph(jvp, wrt=wrt, outs=outs)
+    lin = vjp_graph(_pure(jvp), wrt=wrt, outs=outs)
     cts = [ct[j - n_out] if ct[j - n_out] is not None else zeros_like(out[j - n_out]) for j in outs]
     res = run(lin, consts + args + [zeros_like(a) for a in args] + cts)
     got = dict(zip(wrt, res[len(jvp.outputs):]))
@@ -183,7 +192,7 @@ def _remat_numpy(*ins, fun, prevent_cse=True, name=""):
 
 def _remat_jvp(xs, ts, out, *, fun, prevent_cse=True, name=""):
     wrt = [i for i, t in enumerate(ts) if t is not None]
-    res = run(jvp_graph(fun, wrt=wrt), list(xs) + [ts[i] for i in wrt])
+    res = run(jvp_graph(_pure(fun), wrt=wrt), list(xs) + [ts[i] for i in wrt])
     n = len(fun.outputs)
     return tuple(t if o.dtype.is_float else None for t, o in zip(res[n:], fun.out_types))
 
@@ -194,7 +203,7 @@ def _remat_vjp(ct, xs, out, *, fun, prevent_cse=True, name=""):
     wrt = [i for i, t in enumerate(fun.in_types) if t.dtype.is_float]
     outs = [j for j, o in enumerate(fun.out_types) if o.dtype.is_float]
     ins = [optimization_barrier(x) for x in xs] if prevent_cse else list(xs)
-    res = run(vjp_graph(fun, wrt=wrt, outs=outs), ins + [ct[j] if ct[j] is not None else zeros_like(out[j])
+    res = run(vjp_graph(_pure(fun), wrt=wrt, outs=outs), ins + [ct[j] if ct[j] is not None else zeros_like(out[j])
                                                          for j in outs])
     got = dict(zip(wrt, res[len(fun.outputs):]))
     return [got.get(i) for i in range(len(xs))]
