@@ -16,7 +16,7 @@ from .. import pytree
 from ..errors import TraceError, format_loc
 from ..ir.graph import Graph
 from ..primitives import stop_gradient as _stop_gradient_p
-from ..primitives.rules import zeros, zeros_like
+from ..primitives.rules import zeros
 from ..trace import Tracer, _stack, abstractify, is_weak, trace_flat, user_loc
 from .custom_prims import custom_jvp_call, custom_vjp_call, remat_call
 
