@@ -82,6 +82,7 @@ class TraceContext:
         self.captured = {}          # id(outer Value) -> inner input Value
         self.captured_tracers = []  # outer tracers, in capture order
         self.weak_limits = {}       # input index -> narrowest np.dtype a weak Python int input was cast to
+        self.effect_token = None    # the result of the last effectful node recorded here (primitives/effects.py)
 
     def lift(self, x):
         """Make `x` a Value of this trace: own tracers pass, outer tracers are captured."""
@@ -129,6 +130,16 @@ def record(prim, args, params):
         if v is None:
             v = ctx.builder.add(const_p, [], {"value": np.asarray(a)}, loc)
         vals.append(v)
+    if prim.effect:
+        # thread this trace's ordering token: a replayed node's old token (from the graph it came from) is replaced
+        if params.get("token"):
+            vals.pop()
+        tok = ctx.effect_token
+        if tok is not None:
+            vals.append(tok)
+        params = {**params, "token": tok is not None}
+        out = ctx.effect_token = ctx.builder.add(prim, vals, params, loc)
+        return Tracer(ctx, out)
     out = ctx.builder.add(prim, vals, params, loc)
     if out.type.is_tuple:
         return tuple(Tracer(ctx, ctx.builder.add(_GET, [out], {"index": i}, loc)) for i in range(len(out.type)))
@@ -139,6 +150,7 @@ _GET = prim_base.get("get")
 
 
 prim_base._TRACE_HOOKS = (is_tracer, record)
+prim_base._TRACE_ACTIVE = lambda: bool(_stack())
 
 
 class Tracer:

@@ -21,7 +21,8 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.kernel import (kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store,
+                            Gemm, HostCall)
 from ..lower.regions import RegionKernel, all_kernels
 from . import llvm_math as lm
 from .llvm_regions import region_kernel
@@ -205,8 +206,22 @@ class _Fn(ScalarEmitter):
             self.acc_update(s)
         elif isinstance(s, Gemm):
             self.gemm(s)
+        elif isinstance(s, HostCall):
+            self.host_call(s)
         else:
             raise BackendError(f"cpu: unknown statement {s!r}")
+
+    def host_call(self, s):
+        """cb(site, ptrs, dims) through the address in s.table (see lower/kernel.py HostCall)."""
+        b = self.b
+        fnty = ir.FunctionType(ir.VoidType(), [I64T, PTR, PTR])
+        fn = b.load(self.bufs[s.table], typ=ir.PointerType(fnty))
+        with b.goto_block(self.entry):
+            b.position_at_start(self.entry)
+            ptrs = b.alloca(PTR, size=ir.Constant(I64T, max(1, len(s.args))), name="host_args")
+        for i, a in enumerate(s.args):
+            b.store(self.bufs[a], b.gep(ptrs, [ir.Constant(I64T, i)], source_etype=PTR))
+        b.call(fn, [ir.Constant(I64T, s.site), ptrs, self.dims_ptr])
 
     def loop(self, var, lo, hi, body):
         self.counted_loop(var, lo, hi, ir.Constant(I64T, 1), lambda: self.stmts(body), flags=("nuw", "nsw"))

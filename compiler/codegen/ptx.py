@@ -663,6 +663,10 @@ def _launch_buffers(stmts):
 
 def generate(program, name=None) -> PtxProgram:
     """The NVPTX module of a Program (buffers need not have slots); `.ptx(arch)` for the PTX text."""
+    for site in getattr(program, "host_sites", ()):
+        where = f" at {site['where']}" if site.get("where") else ""
+        raise BackendError(f"cuda: cc.debug.print{where} needs a call back into Python, which the cuda backend "
+                           f"does not make; compile with backend='cpu' to print runtime values, or remove it")
     return PtxProgram(program, "vive_" + _c_name(name or program.name))
 
 

@@ -53,14 +53,14 @@ class Lowered:
 
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
-        from ..passes import run_pipeline, GENERIC_PIPELINE, PassLog
+        from ..passes import run_pipeline, pipeline_for, PassLog
         from ..passes.manager import PassRecord
         from ..passes.fuse import fuse_graph, FusedGraph
         from ..passes.memory import plan_memory, order_slots
         from ..lower import lower_plan
         log = PassLog()
         t0 = time.perf_counter()
-        g = run_pipeline(self.graph, GENERIC_PIPELINE, log=log)
+        g = run_pipeline(self.graph, pipeline_for(self.graph), log=log)
         t1 = time.perf_counter()
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
@@ -177,12 +177,16 @@ def _program_meta(program, ir_text, entry, check_bounds=False):
     n_fixed = min(program.slot_sizes) if program.slot_sizes else n_scratch_end
     slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, n_scratch_end)]
     consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
+    host = None
+    if getattr(program, "host_table", None) is not None:
+        # the table's value is filled in per loaded program (compile/host.py): never the cached zero
+        host = {"table": consts.index(program.host_table), "sites": program.host_sites}
     return {
         "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
         "dims": [str(s) for s in program.dims],
         "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
         "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes, "checks": checks,
-        "n_kernels": len(program.kernels), "status": bool(check_bounds),
+        "n_kernels": len(program.kernels), "status": bool(check_bounds), "host_calls": host,
     }, [b.array for b in consts]
 
 
@@ -281,6 +285,9 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
     low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+    if meta.get("host_calls"):
+        from .host import install
+        install(low.executable, meta["host_calls"])
     low.timings.update(front=t1 - t0, llvm=module.compile_seconds, total=time.perf_counter() - t0)
     low.timings["module_cache_hit"] = module.cache_hit
     debug.log(f"{name}: compiled in {low.timings['total'] * 1e3:.1f} ms "

@@ -19,7 +19,7 @@ from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq,
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
                     COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
-from . import checks
+from . import checks, host
 from . import regions
 
 
@@ -61,6 +61,8 @@ class _ProgramCtx:
         self.status = None
         self.check_sites = []
         self.site_ids = {}
+        self.host_table = None           # host callbacks (cc.debug.print): see host.py
+        self.host_sites = []
 
     def name(self, prefix):
         self._tmp += 1
@@ -219,6 +221,8 @@ class GroupLowerer:
         method = _KIND_LOWERING.get(k)
         if method is None and self.grp.root.prim.name == "scatter_add":
             method = "lower_scatter"
+        if method is None and self.grp.root.prim.effect:
+            return Kernel(self.grp.name, k, host.lower_host_call(self), self.grp.order, self.grp.reasons)
         if method is None:
             n = self.grp.root
             raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
@@ -838,6 +842,7 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
     prog = Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
     if ctx.status is not None and ctx.status in used:
         prog.status, prog.check_sites = ctx.status, ctx.check_sites
+    prog.host_table, prog.host_sites = ctx.host_table, ctx.host_sites
     return prog
 
 

@@ -59,15 +59,21 @@ def tanh(x):
     return np.tanh(x)
 
 
+def _row_max(x, axis):
+    # NOTE: the shift by the max cancels out of softmax and log_softmax, so its derivative contributes nothing:
+    # stop_gradient keeps the backward pass from differentiating through the max (and its tie handling) at all
+    return P.stop_gradient(np.max(x, axis=axis, keepdims=True))
+
+
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`; shifted by the max, so logits of 1e4 stay finite."""
-    s = x - np.max(x, axis=axis, keepdims=True)
+    s = x - _row_max(x, axis)
     return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
 
 
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`, shifted by the max for stability."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - _row_max(x, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 

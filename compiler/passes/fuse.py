@@ -41,7 +41,8 @@ REDUCE = {"reduce_sum", "reduce_max", "argmax"}
 _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
          "reciprocal": 2, "random_uniform": 6, "max_pool2d": 4, "take": 2,
          "atan2": 8, "erf": 8, "fmod": 12, "floor": 1, "ceil": 1, "trunc": 1, "rint": 1}
-_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg"}
+_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg", "stop_gradient",
+         "optimization_barrier"}
 DUP_LIMIT = 12
 # nodes per kernel: LLVM's time on one function grows faster than its size (a 2000-op fused chain: 8 s, four
 # 500-op ones: 3 s), so a longer chain is cut into kernels of at most this many nodes, each value stored once
@@ -181,7 +182,8 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             for v in n.inputs:
                 if v.node is not None:
                     users.setdefault(v.node, []).append(n)
-    out_nodes = {v.node for v in g.outputs if v.node is not None}
+    # effectful nodes (prints) are roots too: each runs as its own kernel though nothing reads its result
+    out_nodes = {v.node for v in g.outputs if v.node is not None} | {n for n in live if n.prim.effect}
 
     group_of = {}
     groups = []

@@ -33,13 +33,13 @@ def optimize_regions(g: Graph) -> Graph:
     """Run the generic pipeline on every region; drop unread scan ys / cond results and unread operands."""
     if not any(n.prim.name in _KINDS for n in g.nodes):
         return g
-    from . import GENERIC_PIPELINE, run_pipeline
+    from . import pipeline_for, run_pipeline
     memo = {}
 
     def opt(sub):
         r = memo.get(id(sub))
         if r is None:
-            r = memo[id(sub)] = (run_pipeline(sub, GENERIC_PIPELINE), sub)     # sub kept alive: ids stay unique
+            r = memo[id(sub)] = (run_pipeline(sub, pipeline_for(sub)), sub)     # sub kept alive: ids stay unique
         return r[0]
     live = g.reachable_from()
     used = {}                          # region node -> set of result indices read by live gets
