@@ -242,6 +242,12 @@ def _random_uniform(rng):
     return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
 
 
+def _threefry2x32(rng):
+    batch = _shape(rng, 0, 2)
+    words = [rng.integers(0, 2 ** 32, batch, dtype=np.uint64).astype(np.uint32) for _ in range(4)]
+    return words, {"shape": _shape(rng, 0, 2), "mode": _pick(rng, ["xor", "pair"])}, False
+
+
 SAMPLES = {
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
@@ -253,7 +259,7 @@ SAMPLES = {
     "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
-    "check_index": _check_index,
+    "check_index": _check_index, "threefry2x32": _threefry2x32,
 }
 
 

@@ -254,7 +254,7 @@ def test_transpose_identity(name, case):
 FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_transpose_input",
               "conv2d_transpose_kernel", "mul"}
 # sources and integer-valued ops: no float input to differentiate
-NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax"}
+NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax", "threefry2x32"}
 
 
 def test_every_primitive_has_rules_and_a_rule_check():
