@@ -20,11 +20,13 @@ import math
 import operator
 
 import numpy as np
+import sympy
 
 from . import primitives as P
 from . import ops
 from .errors import DTypeError, ShapeError
-from .ir.types import dtype as to_dtype
+from .guards import SymDim
+from .ir.types import dtype as to_dtype, as_dim
 from .trace import Tracer
 
 __all__ = ["key", "PRNGKey", "split", "fold_in", "bits", "uniform", "normal", "bernoulli", "randint",
@@ -96,11 +98,10 @@ def _shape(shape, what):
             if d < 0:
                 raise ShapeError(f"cc.random.{what}: negative dimension in shape {tuple(shape)}")
             out.append(int(d))
+        elif isinstance(d, (SymDim, sympy.Basic)):
+            out.append(as_dim(d))        # a symbolic size from a traced shape (a sympy expression in params)
         else:
-            try:
-                out.append(operator.index(d))
-            except TypeError:
-                out.append(d)            # a symbolic size from a traced shape
+            out.append(operator.index(d))
     return tuple(out)
 
 
