@@ -276,4 +276,17 @@ def test_uint32_reductions_ask_for_a_cast():
     for fn in (np.max, np.argmax):
         with pytest.raises(cc.DTypeError, match="int64"):
             cc.compile(fn)(a)
+    for fn in (np.sum, np.cumsum, np.prod):                      # NumPy: uint64
+        with pytest.raises(cc.DTypeError, match="uint64"):
+            cc.compile(fn)(a)
     assert cc.compile(lambda a: np.sum(a.astype(np.int64)))(a) == 10
+    assert cc.compile(lambda a: np.sum(a, dtype=np.int64))(a) == 10
+
+
+def test_python_ints_out_of_range_are_overflow_errors_as_numpy():
+    for dt, v in ((np.uint32, -1), (np.uint32, 2 ** 32), (np.int32, 2 ** 40)):
+        a = np.arange(3, dtype=dt)
+        with pytest.raises(OverflowError, match="out of bounds"):
+            a + v
+        with pytest.raises(OverflowError, match="out of bounds"):
+            cc.compile(lambda a: a + v)(a)
