@@ -290,3 +290,17 @@ def test_python_ints_out_of_range_are_overflow_errors_as_numpy():
             a + v
         with pytest.raises(OverflowError, match="out of bounds"):
             cc.compile(lambda a: a + v)(a)
+
+
+def test_draws_inside_scan_with_a_traced_step_counter():
+    k = R.key(1)
+
+    def f(k):
+        def body(c, i):
+            u = R.uniform(R.fold_in(k, i), (3,))
+            return c + u.sum(), u
+        return cc.scan(body, np.float32(0), np.arange(4))
+    want = np.stack([R.uniform(R.fold_in(k, i), (3,)) for i in range(4)])
+    np.testing.assert_array_equal(f(k)[1], want)
+    g = cc.trace(f, cc.Spec("u32[2]"))
+    np.testing.assert_array_equal(cc.interpret(g, k)[1], want)
