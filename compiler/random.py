@@ -12,7 +12,7 @@ reuse a key for two draws that should be independent.
 
 The bits, keys and uniforms equal jax.random's with `jax_threefry_partitionable` (JAX's default since 0.5);
 `normal` matches to a few ulps (it is JAX's sqrt(2) * erfinv(u) with the same polynomial), `randint`,
-`bernoulli` and `permutation` follow JAX's algorithms.
+`bernoulli`, `permutation` and `choice` follow JAX's algorithms.
 """
 from __future__ import annotations
 
@@ -335,11 +335,8 @@ def permutation(key, x, axis=0, independent=False):
 
 
 def choice(key, a, shape=(), replace=True, p=None, axis=0):
-    """Samples of a (an int n: range(n)) of `shape`: with replacement by randint, without by a permutation
-    (JAX's choice for p=None; weighted draws are not supported)."""
-    if p is not None:
-        raise NotImplementedError("cc.random.choice: weighted draws (p=...) are not supported; use "
-                                  "randint or uniform with a cumulative table")
+    """Samples of a (an int n: range(n)) of `shape`, JAX's algorithms: with replacement by randint (weighted:
+    inverse CDF of the cumulative weights), without by a permutation (weighted: Gumbel top-k)."""
     shape = _shape(shape, "choice")
     if isinstance(a, (int, np.integer)) and not isinstance(a, bool):
         n, arr = int(a), None
@@ -347,18 +344,36 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0):
         arr = _arr(a)
         if len(arr.shape) == 0:
             raise ShapeError("cc.random.choice: a must be an int or an array with at least one dimension")
+        axis = axis + len(arr.shape) if axis < 0 else axis
         n = int(arr.shape[axis])
-    if n <= 0 and math.prod(shape) > 0:
-        raise ValueError("cc.random.choice: a must be non-empty")
     m = math.prod(shape)
-    if replace:
-        ind = randint(key, shape, 0, n)
-        return ind if arr is None else _take(arr, ind, axis)
-    if m > n:
+    if n <= 0 and m > 0:
+        raise ValueError("cc.random.choice: a must be non-empty unless no samples are taken")
+    if not replace and m > n:
         raise ValueError(f"cc.random.choice: cannot take a larger sample ({m}) than the population ({n}) "
                          f"without replacement")
-    perm = permutation(key, n)[:m]
+    if p is None:
+        if replace:
+            ind = randint(key, shape, 0, n)
+        else:
+            ind = permutation(key, n)[:m]
+    else:
+        p = _arr(p)
+        if tuple(p.shape) != (n,):
+            raise ShapeError(f"cc.random.choice: p must be a vector of the {n} weights, got shape {tuple(p.shape)}")
+        pdt = np.dtype(p.dtype) if np.issubdtype(p.dtype, np.floating) else np.dtype(np.float32)
+        p = _as(p, to_dtype(pdt))
+        if replace:
+            # the first index whose cumulative weight reaches r (searchsorted, left): the count of those below it
+            cum = np.cumsum(p)
+            r = cum[-1] * (1 - uniform(key, shape, pdt))
+            ind = np.sum(cum < np.expand_dims(r, -1), axis=-1)
+        else:
+            tiny = np.finfo(pdt).tiny
+            with np.errstate(divide="ignore"):          # log(0) = -inf: a zero weight is never drawn
+                u = uniform(key, (n,), pdt, np.asarray(tiny, pdt), np.asarray(1.0, pdt))
+                g = -np.log(-np.log(u)) + np.log(p)                         # Gumbel noise + log weight
+            ind = np.argsort(-g, kind="stable")[:m]
     if arr is None:
-        return perm.reshape(shape)
-    out = _take(arr, perm, axis)
-    return out.reshape(tuple(arr.shape[:axis]) + shape + tuple(arr.shape[axis + 1:]))
+        return ind.reshape(shape)
+    return _take(arr, ind.reshape(shape), axis)

@@ -93,6 +93,9 @@ def test_normal_bernoulli_randint_permutation_choice_follow_jax():
     np.testing.assert_array_equal(R.permutation(k, x, axis=1), jax.random.permutation(jk, x, axis=1))
     np.testing.assert_array_equal(R.choice(k, 10, (3, 4)), jax.random.choice(jk, 10, (3, 4)))
     np.testing.assert_array_equal(R.choice(k, x, (5,), replace=False), jax.random.choice(jk, x, (5,), replace=False))
+    w = np.array([0.25, 0.5, 0.125, 0.125, 0.0, 0.0], np.float32)          # dyadic: the cumulative sums are exact
+    np.testing.assert_array_equal(R.choice(k, 6, (40,), p=w), jax.random.choice(jk, 6, (40,), p=w))
+    np.testing.assert_array_equal(R.choice(k, x, (2, 3), p=w), jax.random.choice(jk, x, (2, 3), p=w))
 
 
 # ---- eager == compiled, keys traced ----
@@ -187,6 +190,19 @@ def test_randint_bernoulli_permutation_statistics():
     assert np.bincount(firsts, minlength=10).min() > 10
 
 
+def test_weighted_choice_statistics():
+    w = np.array([0.1, 0.6, 0.0, 0.3])
+    n = 40_000
+    c = np.bincount(R.choice(R.key(7), 4, (n,), p=w), minlength=4) / n
+    np.testing.assert_allclose(c, w, atol=5 * math.sqrt(0.25 / n))
+    # without replacement (Gumbel top-k): distinct, never a zero weight, the heavy one first most often
+    draws = [R.choice(R.key(s), 4, (2,), replace=False, p=w) for s in range(400)]
+    assert all(d[0] != d[1] and 2 not in d for d in draws)
+    assert 0.5 < np.mean([d[0] == 1 for d in draws]) < 0.7
+    f = cc.compile(lambda k: R.choice(k, 4, (5,), p=w.astype(np.float32)))
+    np.testing.assert_array_equal(f(R.key(3)), R.choice(R.key(3), 4, (5,), p=w.astype(np.float32)))
+
+
 def test_split_and_fold_in_give_independent_streams():
     k = R.key(0)
     a, b = R.split(k)
@@ -244,6 +260,8 @@ def test_bad_keys_shapes_and_dtypes():
         R.bernoulli(k, np.array([1, 0]))
     with pytest.raises(ValueError):
         R.choice(k, 3, (5,), replace=False)
+    with pytest.raises(cc.ShapeError, match="weights"):
+        R.choice(k, 3, (2,), p=np.ones(4) / 4)
     with pytest.raises(cc.DTypeError):
         R.fold_in(k, 1.5)
     with pytest.raises(cc.DTypeError):                             # inside a trace too, naming the op
