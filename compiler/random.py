@@ -118,6 +118,8 @@ def fold_in(key, data):
     k0, k1 = _words(key, "fold_in")
     if isinstance(data, (bool, np.bool_)):
         raise DTypeError("cc.random.fold_in: data must be an integer, got a bool")
+    if isinstance(data, np.ndarray | np.integer) and np.issubdtype(data.dtype, np.integer) and data.ndim == 0:
+        data = int(data)
     if isinstance(data, int):
         d = np.array(data & 0xFFFFFFFF, _U32)
     else:

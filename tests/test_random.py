@@ -41,14 +41,14 @@ def test_64_bit_seeds_keep_their_high_word_as_jax_x64():
 
 
 @needs_jax
-@pytest.mark.parametrize("seed", [0, 1, 987654321])
+@pytest.mark.parametrize("seed", [0, 987654321])
 def test_split_fold_in_bits_uniform_are_jax_bits(seed):
     k, jk = R.key(seed), jax.random.PRNGKey(seed)
-    for num in (1, 2, 5, (2, 3)):
+    for num in (1, 5, (2, 3)):
         np.testing.assert_array_equal(R.split(k, num), jax.random.split(jk, num))
-    for d in (0, 1, 7, 2 ** 31 + 3, 2 ** 32 - 1):
+    for d in (0, 7, 2 ** 32 - 1):
         np.testing.assert_array_equal(R.fold_in(k, d), jax.random.fold_in(jk, d))
-    for shape in ((), (1,), (7,), (3, 5), (2, 3, 4)):
+    for shape in ((), (7,), (2, 3, 4)):
         np.testing.assert_array_equal(R.bits(k, shape), jax.random.bits(jk, shape))
         u, ju = R.uniform(k, shape), jax.random.uniform(jk, shape)
         assert u.dtype == np.float32 and u.shape == shape
@@ -86,7 +86,7 @@ def test_normal_bernoulli_randint_permutation_choice_follow_jax():
         hi = np.int64(2 ** 40)
         np.testing.assert_array_equal(R.randint(k, (500,), -3, hi, np.int32),
                                       jax.random.randint(jk, (500,), -3, hi, jnp.int32))
-    for n in (0, 1, 10, 2000):                    # 2000: two sorting rounds
+    for n in (1, 10, 2000):                       # 2000: two sorting rounds
         np.testing.assert_array_equal(R.permutation(k, n), jax.random.permutation(jk, n))
     x = np.arange(24).reshape(6, 4)
     np.testing.assert_array_equal(R.permutation(k, x), jax.random.permutation(jk, x))
