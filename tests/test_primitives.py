@@ -277,6 +277,12 @@ def _remat_fn(rng):
     return cc.checkpoint(lambda x, i: (np.tanh(x), i + 1)), [_arr(rng, s, np.float32), _arr(rng, s, np.int32)]
 
 
+def _threefry2x32(rng):
+    batch = _shape(rng, 0, 2)
+    words = [rng.integers(0, 2 ** 32, batch, dtype=np.uint64).astype(np.uint32) for _ in range(4)]
+    return words, {"shape": _shape(rng, 0, 2), "mode": _pick(rng, ["xor", "pair"])}, False
+
+
 def _region(fn, *args):
     """A control-flow node traced from fn: its operands evaluated, its params, no symbolic check."""
     g = cc.trace(fn, *args)
@@ -322,6 +328,7 @@ SAMPLES = {
     "custom_jvp_call": _call_sample("custom_jvp_call", _custom_jvp_fn),
     "custom_vjp_call": _call_sample("custom_vjp_call", _custom_vjp_fn),
     "remat_call": _call_sample("remat_call", _remat_fn),
+    "threefry2x32": _threefry2x32,
     "scan": _scan, "while_loop": _while, "cond": _cond, "get": _get,
 }
 

@@ -31,7 +31,7 @@ from ..ir.types import dims_equal, prod
 
 # Primitives evaluated per element at an arbitrary index (see lower.py for each one's index rule).
 INLINE_SHAPE = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev"}
-INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "max_pool2d", "max_pool2d_jvp",
+INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "threefry2x32", "max_pool2d", "max_pool2d_jvp",
                 "max_pool2d_vjp", "iota"}
 # products that run through BLAS and take an elementwise epilogue: primitive -> group kind
 ANCHORS = {"dot_general": "gemm", "conv2d": "conv", "conv2d_transpose_input": "convti",
@@ -39,7 +39,7 @@ ANCHORS = {"dot_general": "gemm", "conv2d": "conv", "conv2d_transpose_input": "c
 REDUCE = {"reduce_sum", "reduce_max", "argmax"}
 # cost units per element for the duplicate-or-store decision
 _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
-         "reciprocal": 2, "random_uniform": 6, "max_pool2d": 4, "take": 2,
+         "reciprocal": 2, "random_uniform": 6, "threefry2x32": 16, "max_pool2d": 4, "take": 2,
          "atan2": 8, "erf": 8, "fmod": 12, "floor": 1, "ceil": 1, "trunc": 1, "rint": 1}
 _FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg", "stop_gradient",
          "optimization_barrier"}

@@ -9,3 +9,4 @@ from .linalg import conv2d_transpose_input, conv2d_transpose_kernel, max_pool2d_
 from .misc import const, dim, one_hot, take, check_index, scatter_add, random_uniform, stop_gradient  # noqa: F401
 from .misc import optimization_barrier  # noqa: F401
 from .effects import debug_print  # noqa: F401
+from .prng import threefry2x32  # noqa: F401
