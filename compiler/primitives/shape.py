@@ -46,7 +46,8 @@ def _broadcast_transpose(ct, x, shape, dims):
 
 broadcast_in_dim = Primitive("broadcast_in_dim", numpy=_broadcast_np, shape=_broadcast_shape, kind="shape",
                              **linear(_broadcast_transpose), batch=shifted(lambda p, b: {
-                                 **p, "shape": (b,) + tuple(p["shape"]), "dims": (0,) + tuple(d + 1 for d in p["dims"])}))
+                                 **p, "shape": (b,) + tuple(p["shape"]),
+                                 "dims": (0,) + tuple(d + 1 for d in p["dims"])}))
 
 
 def _reshape_shape(x, shape, **_):
@@ -68,7 +69,8 @@ def _transpose_shape(x, perm, **_):
 
 
 transpose = Primitive("transpose", numpy=lambda x, perm: np.transpose(x, perm), shape=_transpose_shape,
-                      kind="shape", **linear(lambda ct, x, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),)),
+                      kind="shape",
+                      **linear(lambda ct, x, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),)),
                       batch=shifted(lambda p, b: {**p, "perm": (0,) + tuple(i + 1 for i in p["perm"])}))
 
 

@@ -20,7 +20,8 @@ def _lanes(a, rng):
 
 def _close(got, want, what):
     got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape and got.dtype == want.dtype, f"{what}: {got.shape} {got.dtype} vs {want.shape} {want.dtype}"
+    assert got.shape == want.shape and got.dtype == want.dtype, \
+        f"{what}: {got.shape} {got.dtype} vs {want.shape} {want.dtype}"
     if want.dtype.kind == "f":
         tol = 1e-5 if want.dtype == np.float32 else 1e-12
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True, err_msg=what)
@@ -266,3 +267,26 @@ def test_per_example_conv_gradients():
         return np.sum(np.tanh(cc.nn.conv2d(x, w, padding=1)) ** 2)
     got = cc.vmap(cc.grad(loss), in_axes=(None, 0))(w, xs)
     np.testing.assert_allclose(got, np.stack([cc.grad(loss)(w, x) for x in xs]), rtol=1e-10)
+
+
+def test_vmap_of_value_and_grad_and_back():
+    p, x, y = _mlp()
+    vals, grads = cc.vmap(cc.value_and_grad(_mlp_loss), in_axes=(None, 0, 0))(p, x, y)
+    for i in range(4):
+        v, g = cc.value_and_grad(_mlp_loss)(p, x[i], y[i])
+        np.testing.assert_allclose(vals[i], v, rtol=1e-12)
+        _tree_close({k: grads[k][i] for k in p}, g)
+    v, g = cc.value_and_grad(lambda p: np.mean(cc.vmap(_mlp_loss, in_axes=(None, 0, 0))(p, x, y)))(p)
+    vb, gb = cc.value_and_grad(lambda p: cc.nn.cross_entropy(np.tanh(x @ p["w1"] + p["b1"]) @ p["w2"], y))(p)
+    np.testing.assert_allclose(v, vb, rtol=1e-12)
+    _tree_close(g, gb)
+
+
+def test_an_unrolled_rule_names_the_op_for_a_symbolic_batch():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 1, 2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 2, 3, 3)).astype(np.float32)
+    f = cc.compile(cc.vmap(lambda a, k: cc.nn.conv2d(a, k)))
+    with pytest.raises(cc.ShapeError, match="vmap of conv2d needs a static batch size"):
+        f.lower(cc.Spec("f32[N,1,2,5,5]"), cc.Spec("f32[N,3,2,3,3]"))
+    np.testing.assert_allclose(f(x, w), np.stack([cc.nn.conv2d(a, k) for a, k in zip(x, w)]), rtol=1e-5, atol=1e-5)
