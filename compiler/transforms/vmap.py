@@ -33,8 +33,15 @@ def _batched_type(t: TensorType, axis, size):
     return t if axis is None else TensorType(t.dtype, t.shape[:axis] + (size,) + t.shape[axis:])
 
 
-def _check_rule(prim, out, axis, want: TensorType, size):
-    """A batching rule must give its node's type with the batch inserted at the axis it names."""
+def _check_rule(prim, out, axis, want, size):
+    """A batching rule must give its node's type with the batch inserted at the axis it names (for a tuple value,
+    per element: a tuple of axes, None for an unbatched element)."""
+    if getattr(want, "is_tuple", False):
+        assert isinstance(out, tuple) and isinstance(axis, tuple) and len(out) == len(axis) == len(want.types), \
+            f"batching rule of {prim.name} must give a tuple of results and one of axes for {want}"
+        for o, a, t in zip(out, axis, want.types):
+            _check_rule(prim, o, a, t, size) if a is not None else _check_rule_unbatched(prim, o, t)
+        return
     expect = _batched_type(want, axis, size)
     shape = tuple(shape_of(out))
     ok = (axis is not None and 0 <= axis <= want.ndim and len(shape) == expect.ndim
@@ -42,6 +49,27 @@ def _check_rule(prim, out, axis, want: TensorType, size):
     if not ok:
         raise AssertionError(f"batching rule of {prim.name} gave shape {shape} and dtype {out.dtype} at batch axis "
                              f"{axis}, expected {expect}")
+
+
+def _check_rule_unbatched(prim, out, want):
+    shape = tuple(shape_of(out))
+    assert len(shape) == want.ndim and all(dims_equal(a, b) for a, b in zip(shape, want.shape)), \
+        f"batching rule of {prim.name} gave an unbatched {shape} for {want}"
+
+
+def unbatched(axis):
+    """Whether a value with this batch axis (an int, None, or a tuple value's tuple of them) is unbatched."""
+    return axis is None or (isinstance(axis, tuple) and all(a is None for a in axis))
+
+
+def batched_outputs(g: Graph, batched_inputs):
+    """Which of g's outputs depend on its batched inputs (one pass; a node depends on all its inputs): what a loop's
+    batching rule needs to find the carries that become batched."""
+    dep = {v for v, b in zip(g.inputs, batched_inputs) if b}
+    for n in g.nodes:
+        if any(v in dep for v in n.inputs):
+            dep.add(n.out)
+    return [v in dep for v in g.outputs]
 
 
 def batch_graph(g: Graph, in_axes, size, out_axes) -> Graph:
@@ -55,21 +83,27 @@ def batch_graph(g: Graph, in_axes, size, out_axes) -> Graph:
 
         def leading(v):
             x, a = env[v]
+            if isinstance(a, tuple):                     # a tuple value (a control-flow op's results)
+                return tuple(xi if ai is None else _moveaxis(xi, ai, 0) for xi, ai in zip(x, a))
             if a is None or a == 0:
                 return x
             if v not in front:
                 front[v] = _moveaxis(x, a, 0)
             return front[v]
 
+        def front_dims(a):
+            return tuple(None if ai is None else 0 for ai in a) if isinstance(a, tuple) else (None if a is None else 0)
+
         for n in g.nodes:
             axes = [env[v][1] for v in n.inputs]
             with loc_scope(n.loc):
-                if all(a is None for a in axes):
-                    env[n.out] = (record(n.prim, [env[v][0] for v in n.inputs], n.params), None)
+                if all(unbatched(a) for a in axes):
+                    out = record(n.prim, [env[v][0] for v in n.inputs], n.params)
+                    env[n.out] = (out, None if not isinstance(out, tuple) else (None,) * len(out))
                     continue
                 if n.prim.batch is None:
                     raise TraceError(f"vmap: {n.prim.name} has no batching rule")
-                dims = tuple(None if a is None else 0 for a in axes)
+                dims = tuple(front_dims(a) for a in axes)
                 out, axis = n.prim.batch([leading(v) for v in n.inputs], dims, **n.params)
             _check_rule(n.prim, out, axis, n.out.type, size)
             env[n.out] = (out, axis)
