@@ -40,11 +40,13 @@ def _check_rule(prim, out, axis, want, size):
         assert isinstance(out, tuple) and isinstance(axis, tuple) and len(out) == len(axis) == len(want.types), \
             f"batching rule of {prim.name} must give a tuple of results and one of axes for {want}"
         for o, a, t in zip(out, axis, want.types):
-            _check_rule(prim, o, a, t, size) if a is not None else _check_rule_unbatched(prim, o, t)
+            _check_rule(prim, o, a, t, size)
         return
+    if axis is None:
+        return _check_rule_unbatched(prim, out, want)
     expect = _batched_type(want, axis, size)
     shape = tuple(shape_of(out))
-    ok = (axis is not None and 0 <= axis <= want.ndim and len(shape) == expect.ndim
+    ok = (0 <= axis <= want.ndim and len(shape) == expect.ndim
           and all(dims_equal(a, b) for a, b in zip(shape, expect.shape)) and np.dtype(out.dtype) == want.dtype.np)
     if not ok:
         raise AssertionError(f"batching rule of {prim.name} gave shape {shape} and dtype {out.dtype} at batch axis "

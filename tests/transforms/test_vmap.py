@@ -14,6 +14,8 @@ B = 3
 
 def _lanes(a, rng):
     """B arrays like a (same shape, dtype and set of values: indices stay in range): a and permutations of it."""
+    if isinstance(a, tuple):                            # a tuple value (get's operand): lanes per element
+        return list(zip(*[_lanes(x, rng) for x in a]))
     a = np.asarray(a)
     return [a] + [rng.permutation(a.ravel()).reshape(a.shape) for _ in range(B - 1)]
 
@@ -42,7 +44,7 @@ def test_vmap_of_every_primitive_matches_a_loop(name):
     for seed in range(6):
         rng = np.random.default_rng(seed)
         args, params, _ = SAMPLES[name](rng)
-        args = [np.asarray(a) for a in args]
+        args = [a if isinstance(a, tuple) else np.asarray(a) for a in args]
         if not args:
             # a source: nothing to map, the result is the same for every lane and broadcast along the batch
             out = cc.vmap(lambda x: prim(**params), axis_size=B)(np.zeros(B))
@@ -52,14 +54,20 @@ def test_vmap_of_every_primitive_matches_a_loop(name):
         batched = [True] * len(args) if seed == 0 else list(rng.random(len(args)) < 0.6)
         if not any(batched):
             batched[int(rng.integers(len(args)))] = True
-        axes = [None if not b else (0 if seed == 0 else int(rng.integers(0, a.ndim + 1)))
+        axes = [None if not b else (0 if seed == 0 or isinstance(a, tuple) else int(rng.integers(0, a.ndim + 1)))
                 for a, b in zip(args, batched)]
         lanes = [_lanes(a, rng) if b else [a] * B for a, b in zip(args, batched)]
-        stacked = [np.stack(ls, axis=ax) if ax is not None else ls[0] for ls, ax in zip(lanes, axes)]
+        stacked = [ls[0] if ax is None else tuple(np.stack(e) for e in zip(*ls)) if isinstance(ls[0], tuple)
+                   else np.stack(ls, axis=ax) for ls, ax in zip(lanes, axes)]
         out_axis = 0 if seed < 2 else -1
-        want = np.stack([prim(*[ls[i] for ls in lanes], **params) for i in range(B)], axis=out_axis)
+        loop = [prim(*[ls[i] for ls in lanes], **params) for i in range(B)]
         got = cc.vmap(lambda *a: prim(*a, **params), in_axes=tuple(axes), out_axes=out_axis)(*stacked)
-        _close(got, want, f"{name}{params} in_axes={axes}")
+        if isinstance(loop[0], tuple):                  # a multi-result op: one stack per result
+            assert isinstance(got, tuple) and len(got) == len(loop[0])
+            for k, g in enumerate(got):
+                _close(g, np.stack([r[k] for r in loop], axis=out_axis), f"{name}{params} in_axes={axes} [{k}]")
+        else:
+            _close(got, np.stack(loop, axis=out_axis), f"{name}{params} in_axes={axes}")
 
 
 def test_random_uniform_with_a_batched_key_draws_each_lane():
