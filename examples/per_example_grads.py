@@ -19,12 +19,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import cc  # noqa: E402
-from train_mlp import SIZES, loss_fn  # noqa: E402
+from train_mlp import SIZES, loss_fn, mlp  # noqa: E402
 
 
 def example_loss(params, x, y):
-    """The loss of one example: x (64,), y a scalar label (the batch loss of a batch of one)."""
-    return loss_fn(params, x[None], y[None])
+    """The loss of one example: x (64,), y a scalar label. The MLP runs on the vector (its weight gradients are
+    outer products, batched by vmap); only the logits get the batch axis of one that cross_entropy expects."""
+    return cc.nn.cross_entropy(mlp(params, x)[None], y[None])
 
 
 def grad_norms(params, x, y):
