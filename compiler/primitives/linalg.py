@@ -8,7 +8,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, as_dim, dim_str
 from .base import Primitive, check_same_dtype
-from .rules import bilinear, linear, shape_of, unrolled, materialize, batch_size, _needs_primitive
+from .rules import bilinear, linear, shape_of, materialize, batch_size, _needs_primitive
 
 
 def _dot_shape(a, b, contract, batch, **_):
@@ -116,17 +116,16 @@ def _split(y, axis, size):
     return reshape(y, shape=tuple(s[:axis]) + (size, k) + tuple(s[axis + 1:]))
 
 
-def _folding(fold_axes):
+def _folding(fold_axes, both):
     """Batching rule of a two-operand op that maps the axes fold_axes[i] of operand i independently (conv2d: x's N,
     w's O). One batched operand folds into its axis; fold_axes[i] = (in_axis, out_axis) says where that axis lands
-    in the result. Both batched: the op per lane (no grouped form to fold into)."""
+    in the result. Both batched (no grouped convolution to fold into): `both(args, **params)`, one batched
+    contraction per kernel tap."""
     @_needs_primitive
     def make(prim):
-        per_lane = unrolled(prim)
-
         def rule(args, dims, /, **params):
             if all(d is not None for d in dims):
-                return per_lane(args, dims, **params)
+                return both(*args, **params), 0
             i = next(j for j, d in enumerate(dims) if d is not None)
             size = shape_of(args[i])[0]
             in_axis, out_axis = fold_axes[i]
@@ -136,6 +135,78 @@ def _folding(fold_axes):
         return rule
     return make
 
+
+# With the batch on both operands, a convolution is a sum over its kernel taps (i, j) of batched contractions
+# (dot_general with the batch as a batch dim) with the input pixels the tap meets: kh * kw dot_generals, as
+# many flops as the convolution itself and a graph whose size does not depend on the batch.
+
+def _tap_windows(x, kh, kw, out_hw, stride, padding, dilation):
+    """x batched (B, N, C, H, W) -> {(i, j): the (B, N, C, OH, OW) pixels kernel tap (i, j) meets}."""
+    from .shape import pad, slice
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    if ph or pw:
+        x = pad(x, lo=(0, 0, 0, ph, pw), hi=(0, 0, 0, ph, pw), interior=(0,) * 5, value=0.0)
+    s = shape_of(x)
+    oh, ow = out_hw
+    return {(i, j): slice(x, start=(0, 0, 0, i * dh, j * dw),
+                          stop=tuple(s[:3]) + (as_dim(i * dh + sh * (oh - 1) + 1), as_dim(j * dw + sw * (ow - 1) + 1)),
+                          step=(1, 1, 1, sh, sw))
+            for i in range(kh) for j in range(kw)}
+
+
+def _tap(w, i, j):
+    """w batched (B, O, C, KH, KW) at tap (i, j): (B, O, C)."""
+    from .shape import slice, reshape
+    s = shape_of(w)
+    return reshape(slice(w, start=(0, 0, 0, i, j), stop=tuple(s[:3]) + (i + 1, j + 1), step=(1,) * 5),
+                   shape=tuple(s[:3]))
+
+
+def _conv_both(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    from .shape import transpose
+    (_, _, _, h, wd), (_, _, _, kh, kw) = shape_of(x), shape_of(w)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    out_hw = (_out_dim(h, kh, sh, ph, dh), _out_dim(wd, kw, sw, pw, dw))
+    acc = None
+    for (i, j), win in _tap_windows(x, kh, kw, out_hw, stride, padding, dilation).items():
+        # out[b, n, oh, ow, o] += sum_c win[b, n, c, oh, ow] w[b, o, c, i, j]
+        t = dot_general(win, _tap(w, i, j), contract=((2,), (2,)), batch=((0,), (0,)))
+        acc = t if acc is None else acc + t
+    return transpose(acc, perm=(0, 1, 4, 2, 3))
+
+
+def _conv_ti_both(ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    # each tap's contribution lands on the strided pixels it met in the padded input: pad it back there
+    from .shape import transpose, pad, slice
+    (b, n, _, oh, ow), (_, _, c, kh, kw) = shape_of(ct), shape_of(w)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    h, wd = in_hw
+    hp, wp = as_dim(h + 2 * ph), as_dim(wd + 2 * pw)
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            t = dot_general(ct, _tap(w, i, j), contract=((2,), (1,)), batch=((0,), (0,)))   # (B, N, OH, OW, C)
+            t = transpose(t, perm=(0, 1, 4, 2, 3))
+            t = pad(t, lo=(0, 0, 0, i * dh, j * dw), interior=(0, 0, 0, sh - 1, sw - 1), value=0.0,
+                    hi=(0, 0, 0, as_dim(hp - i * dh - sh * (oh - 1) - 1), as_dim(wp - j * dw - sw * (ow - 1) - 1)))
+            acc = t if acc is None else acc + t
+    if ph or pw:
+        acc = slice(acc, start=(0, 0, 0, ph, pw), stop=(b, n, c, as_dim(ph + h), as_dim(pw + wd)), step=(1,) * 5)
+    return acc
+
+
+def _conv_tk_both(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    from .shape import reshape, concatenate
+    kh, kw = kernel_hw
+    cs = shape_of(ct)
+    taps = []
+    for win in _tap_windows(x, kh, kw, cs[3:], stride, padding, dilation).values():
+        # dw[b, o, c, i, j] = sum_{n, oh, ow} ct[b, n, o, oh, ow] win[b, n, c, oh, ow]
+        t = dot_general(ct, win, contract=((1, 3, 4), (1, 3, 4)), batch=((0,), (0,)))      # (B, O, C)
+        taps.append(reshape(t, shape=tuple(shape_of(t)) + (1,)))
+    out = taps[0] if len(taps) == 1 else concatenate(*taps, axis=3)
+    s = shape_of(out)
+    return reshape(out, shape=tuple(s[:3]) + (kh, kw))
 
 
 def _out_dim(h, k, s, p, d=1):
@@ -196,7 +267,7 @@ conv2d = Primitive("conv2d", numpy=_conv_np, shape=_conv_shape, kind="linalg", *
         ct, w, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
     lambda ct, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
         x, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))),
-    batch=_folding(((0, 0), (0, 1))))               # x's N -> the result's N; w's O -> the result's channels
+    batch=_folding(((0, 0), (0, 1)), _conv_both))   # x's N -> the result's N; w's O -> the result's channels
 
 
 def _dil(dilation):
@@ -231,7 +302,7 @@ conv2d_transpose_input = Primitive(
             g, w, stride=stride, padding=padding, **_dil(dilation)),
         lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
             g, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))),
-    batch=_folding(((0, 0), (1, 1))))               # ct's N -> N; w's C (input channels) -> the result's C
+    batch=_folding(((0, 0), (1, 1)), _conv_ti_both))   # ct's N -> N; w's C (input channels) -> the result's C
 
 
 def _conv_tk_shape(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1), **_):
@@ -256,7 +327,7 @@ conv2d_transpose_kernel = Primitive(
             ct, g, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
         lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d(
             x, g, stride=stride, padding=padding, **_dil(dilation))),
-    batch=_folding(((1, 1), (1, 0))))               # x's C -> the kernel's C; ct's O -> the kernel's O
+    batch=_folding(((1, 1), (1, 0)), _conv_tk_both))   # x's C -> the kernel's C; ct's O -> the kernel's O
 
 
 def _pool_shape(x, size=(2, 2), stride=(2, 2), **_):
