@@ -318,3 +318,17 @@ def test_convolutions_with_both_operands_batched(op):
     assert n3 == len(cc.trace(cc.vmap(f), *args).nodes) and n3 < 60
     exe = cc.compile(cc.vmap(f)).lower(*[cc.Spec("f32[N," + ",".join(map(str, a.shape[1:])) + "]") for a in args])
     np.testing.assert_allclose(exe(*[a[:3] for a in args]), want[:3], rtol=1e-4, atol=1e-4)
+
+
+def test_gathers_and_their_gradients_per_lane():
+    rng = np.random.default_rng(4)
+    tables, ids = rng.standard_normal((B, 6, 2)), rng.integers(-6, 6, (B, 5))
+
+    def loss(t, i):
+        return np.sum(np.tanh(t[i]) ** 2) + np.sum(t[i[:2], 1])
+    for in_axes, t in (((None, 0), tables[0]), ((0, 0), tables)):
+        lane = (lambda k: (t, ids[k])) if in_axes[0] is None else (lambda k: (tables[k], ids[k]))
+        np.testing.assert_allclose(cc.vmap(loss, in_axes=in_axes)(t, ids), [loss(*lane(k)) for k in range(B)],
+                                   rtol=1e-12)
+        g = cc.vmap(cc.grad(loss), in_axes=in_axes)(t, ids)
+        np.testing.assert_allclose(g, np.stack([cc.grad(loss)(*lane(k)) for k in range(B)]), rtol=1e-12)
