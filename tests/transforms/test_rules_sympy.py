@@ -266,6 +266,8 @@ def test_every_primitive_has_rules_and_a_rule_check():
     missing_rules = sorted(n for n, p in REGISTRY.items()
                            if (p.jvp is None and getattr(p, "joint_jvp", None) is None) or p.vjp is None)
     assert not missing_rules, f"primitives without jvp/vjp rules (use rules.py's vocabulary): {missing_rules}"
+    no_batch = sorted(n for n, p in REGISTRY.items() if p.batch is None)
+    assert not no_batch, f"primitives without a batching rule for vmap (batch=, rules.py's vocabulary): {no_batch}"
     no_transpose = sorted(n for n, p in REGISTRY.items() if p.linear and p.transpose is None)
     assert not no_transpose, f"linear primitives without a transpose rule: {no_transpose}"
     elementwise = {n for n, p in REGISTRY.items() if p.kind == "elementwise"}
