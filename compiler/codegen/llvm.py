@@ -311,8 +311,9 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0, check_bounds=False):
+                 stream_bytes=0, check_bounds=False, profile_slot=None):
         self.p = program
+        self.profile_slot = profile_slot
         self.check_bounds = check_bounds
         self.stream_bytes = stream_bytes
         self.blas = blas
@@ -368,7 +369,7 @@ class CpuCodegen:
                 part.attributes.add("nounwind")
                 part.attributes.add("noinline")
                 pb = ir.IRBuilder(part.append_basic_block("entry"))
-                self._call_kernels(pb, part.args[0], part.args[1], calls[i:i + ENTRY_PART])
+                self._call_kernels(pb, part.args[0], part.args[1], calls[i:i + ENTRY_PART], first=i)
                 pb.ret_void()
                 b.call(part, [bufs_arg, dims_arg])
         if self.blas_threads:
@@ -376,16 +377,49 @@ class CpuCodegen:
         b.ret_void()
         return str(mod)
 
-    def _call_kernels(self, b, bufs_arg, dims_arg, calls):
-        """Load the pointers that the kernels of `calls` ([(kernel, function)]) take, then call each in order."""
+    def _call_kernels(self, b, bufs_arg, dims_arg, calls, first=0):
+        """Load the pointers that the kernels of `calls` ([(kernel, function)]) take, then call each in order.
+        A profiling build stores the clock before and after kernel first+j at i64 words 2(first+j) and +1 of the
+        buffer in slot profile_slot."""
         ptrs = {}
         for k, _ in calls:
             for buf in k.buffers:
                 if buf not in ptrs and buf.slot is not None:
                     p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
                     ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
-        for k, fn in calls:
+        if self.profile_slot is None:
+            for k, fn in calls:
+                b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
+            return
+        p = b.gep(bufs_arg, [ir.Constant(I64T, self.profile_slot)], source_etype=PTR)
+        stamps = b.load(p, typ=PTR, name="profile")
+        now = self._clock_fn()
+        for j, (k, fn) in enumerate(calls):
+            at = 2 * (first + j)
+            b.store(b.call(now, []), b.gep(stamps, [ir.Constant(I64T, at)], source_etype=I64T))
             b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
+            b.store(b.call(now, []), b.gep(stamps, [ir.Constant(I64T, at + 1)], source_etype=I64T))
+
+    def _clock_fn(self):
+        """i64 @vive.now(): CLOCK_MONOTONIC in ns through libc's clock_gettime (vDSO, ~20 ns), the clock Python's
+        time.perf_counter_ns() reads on Linux, so native and Python timestamps share one time line."""
+        fn = self.module.globals.get("vive.now")
+        if fn is not None:
+            return fn
+        cg = self.module.globals.get("clock_gettime")
+        if cg is None:
+            cg = ir.Function(self.module, ir.FunctionType(I32T, [I32T, PTR]), "clock_gettime")
+        fn = ir.Function(self.module, ir.FunctionType(I64T, []), "vive.now")
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")       # one call site per stamp: nothing of a kernel moves between them
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        pair = ir.ArrayType(I64T, 2)                    # struct timespec {i64 tv_sec; i64 tv_nsec} on x86-64 Linux
+        ts = b.alloca(pair, name="ts")
+        b.call(cg, [ir.Constant(I32T, 1), ts])          # 1: CLOCK_MONOTONIC
+        sec = b.load(b.gep(ts, [ir.Constant(I32T, 0), ir.Constant(I32T, 0)], source_etype=pair), typ=I64T)
+        nsec = b.load(b.gep(ts, [ir.Constant(I32T, 0), ir.Constant(I32T, 1)], source_etype=pair), typ=I64T)
+        b.ret(b.add(b.mul(sec, ir.Constant(I64T, 1_000_000_000)), nsec))
+        return fn
 
     def _blas_threads_global(self):
         """OpenBLAS's own thread count, read on the first call (the entry runs it at 1 and restores it)."""
@@ -662,10 +696,13 @@ def _work(body):
 
 
 def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
-             check_bounds=False) -> str:
+             check_bounds=False, profile_slot=None) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
     flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
     check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
-    as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access."""
+    as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access.
+    profile_slot: a profiling build: bufs[profile_slot] is an i64[2 * kernels] array that gets each kernel's start
+    and end time (ns, CLOCK_MONOTONIC); None (the normal build) emits no clock code at all."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
-                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds).build()
+                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds,
+                      profile_slot=profile_slot).build()

@@ -354,12 +354,16 @@ class CompiledFunction:
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
+        t0_ns = time.perf_counter_ns()
         free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
         env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
         with guards.recording(env, hinted=example is None) as gctx:
             graph, captured = trace_flat(fn, tree, types, name, weak=weak)
         graph.guards = list(gctx.guards)
+        if debug.profile_path():
+            from .profile import trace_span
+            trace_span(f"trace {name}", t0_ns, time.perf_counter_ns())
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
@@ -387,6 +391,34 @@ class CompiledFunction:
             # NOTE: symbols are positive in sympy (shapes simplify with it): every version relies on sizes >= 1
             exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
+
+    def profile(self, *args, repeat=10, warmup=1, **kwargs):
+        """Run the function `repeat` times on these arguments in a profiling build of its program and return a
+        Profile (compile/profile.py): per-kernel time, bytes, flops, GB/s and GFLOP/s; `.save_trace(path)` (Chrome
+        trace JSON for ui.perfetto.dev), `.roofline(path)` (PNG).
+
+            print(step.profile(params, x, y, repeat=20))
+        """
+        from . import profile as prof
+        exe, leaves = self._executable(args, kwargs)
+        if self.backend != "cpu":
+            return BACKENDS[self.backend]().profile(exe, leaves, repeat=repeat, warmup=warmup)
+        return prof.run_profile(exe, leaves, repeat=repeat, warmup=warmup)
+
+    def _executable(self, args, kwargs):
+        """(Executable, flat leaves) of a call with these arguments, compiling (and running it once) if needed."""
+        self(*args, **kwargs)
+        kwnames = ()
+        if args and isinstance(args[0], type):
+            args = (calling.Identity(args[0]),) + args[1:]
+        if kwargs:
+            args, kwnames = self._binding.normalize(args, kwargs)
+        dyn, static = self._split(args, kwnames)
+        leaves, tree = pytree.flatten(dyn)
+        exe = self._cache.get((tree, static, tuple(map(_sig_of, leaves))))
+        if exe is None:
+            raise BackendError(f"{self.__name__}: these arguments did not select one compiled version to profile")
+        return exe, leaves
 
     def lower(self, *args_or_specs, **kwargs) -> Lowered:
         """Trace and compile for these arguments or cc.Spec's; the result shows every stage and is callable.
