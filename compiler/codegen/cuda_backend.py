@@ -93,6 +93,10 @@ class CudaBackend:
                                         program)
         return low
 
+    def profile(self, exe, leaves, repeat=10, warmup=1):
+        """f.profile() on the GPU: each launch between a pair of CUDA events, `repeat` calls (compile/profile.py)."""
+        return profile_launches(exe, leaves, repeat, warmup)
+
     def ptx(self, lowered, arch=None):
         """PTX of any lowered function (a CPU-lowered one too: its kernels, emitted for the GPU)."""
         if isinstance(lowered, CudaLowered):
@@ -336,6 +340,68 @@ class CudaExecutable(Executable):
             err = launch(handle, grid[0], grid[1], grid[2], block[0], 1, 1, 0, stream, (values, types), 0)[0]
             if err != ok:
                 cuda._check(cu, (err,), f"cuLaunchKernel({entry}, grid={grid}, block={block})")
+
+
+def launch_info(exe):
+    """The profile's view of a program's GPU launches (KernelInfo: entries, kinds, bytes moved, flops)."""
+    info = getattr(exe, "_launch_info", None)
+    if info is None:
+        from ..compile.profile import KernelInfo
+        from ..lower.kernel import Kernel
+        launches = [Kernel(lc.entry, lc.kind, lc.stmts) for lc in exe.gpu.launches]
+        info = exe._launch_info = KernelInfo(exe.name, launches, exe.program.dims, backend="cuda")
+    return info
+
+
+def profile_launches(exe, leaves, repeat=10, warmup=1):
+    """A Profile of `repeat` runs of exe's launches: an event is recorded before the first launch and after each
+    one, so each launch's span is the time between its neighbouring events (placed on the host clock from the
+    moment the first event was queued)."""
+    import time
+    from ..compile.profile import CallRecord, Profile
+    if repeat < 1:
+        raise ValueError(f"profile: repeat must be >= 1, got {repeat}")
+    info = launch_info(exe)
+    index = {name: i for i, name in enumerate(info.names)}
+    cuda = _cuda()
+    try:
+        dev, slots, dims, _ = exe._device_slots(leaves)
+        d = cuda._device()
+        cu = d.cu
+        plan = exe._launch_plan(dev, dims)
+        for _ in range(warmup):
+            exe._launch_all(dev, slots, dims)
+        flags = cu.CUevent_flags.CU_EVENT_DEFAULT.value
+        events = [cuda._check(cu, cu.cuEventCreate(flags), "cuEventCreate") for _ in range(len(plan) + 1)]
+        records, walls = [], []
+        try:
+            for _ in range(repeat):
+                t0 = time.perf_counter_ns()
+                cuda._check(cu, cu.cuEventRecord(events[0], d.stream), "cuEventRecord")
+                for j, one in enumerate(plan):
+                    exe._launch_list(slots, dims, [one])
+                    cuda._check(cu, cu.cuEventRecord(events[j + 1], d.stream), "cuEventRecord")
+                cuda._check(cu, cu.cuEventSynchronize(events[-1]), "cuEventSynchronize")
+                t1 = time.perf_counter_ns()
+                at = [0.0] + [cuda._check(cu, cu.cuEventElapsedTime(events[0], e), "cuEventElapsedTime")
+                              for e in events[1:]]
+                stamps = [t0] * (2 * len(info.names))
+                for j, one in enumerate(plan):
+                    i = index[one[5]]
+                    stamps[2 * i] = t0 + int(at[j] * 1e6)
+                    stamps[2 * i + 1] = t0 + int(at[j + 1] * 1e6)
+                records.append(CallRecord(info, t0, t1, stamps, tuple(dims), threading.get_native_id()))
+                walls.append((t0, t1))
+        finally:
+            for e in events:
+                cu.cuEventDestroy(e)
+    except BackendError:
+        raise
+    except Exception as e:
+        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+            raise _backend_error(e) from None
+        raise
+    return Profile(exe.name, records, walls, backend="cuda")
 
 
 def _c_int64():
