@@ -195,6 +195,7 @@ class CompiledFunction:
                 self._hits += 1
                 return exe.run(dyn, True)
         leaves, tree = pytree.flatten(dyn)
+        leaves = self._import_dlpack(leaves)
         for x in leaves:
             if isinstance(x, Tracer):      # inside another transform or trace: just inline the function
                 return calling.call(self.fn, tuple(map(calling.unwrap, args)), kwnames)
@@ -209,6 +210,20 @@ class CompiledFunction:
             self._stats["hits"] += 1
             return hit.run(leaves)
         return self._miss(sig, args, dyn, static, leaves, tree)
+
+    def _import_dlpack(self, leaves):
+        """Arrays of other libraries (PyTorch, JAX, CuPy: anything with __dlpack__) as NumPy arrays viewing their
+        memory, or for backend='cuda' device arrays viewing theirs: no copy either way."""
+        if all(type(x) is np.ndarray or not inputs.is_foreign_array(x) for x in leaves):
+            return leaves
+        out = []
+        for i, x in enumerate(leaves):
+            if inputs.is_foreign_array(x):
+                x = inputs.from_dlpack(x, self.backend, f"{self.__name__}: argument {i}: ")
+                if not isinstance(x, np.ndarray):
+                    x = _device_view(x)
+            out.append(x)
+        return out
 
     def _miss(self, sig, args, dyn, static, leaves, tree):
         with self._lock:
@@ -415,6 +430,7 @@ class CompiledFunction:
             args, kwnames = self._binding.normalize(args, kwargs)
         dyn, static = self._split(args, kwnames)
         leaves, tree = pytree.flatten(dyn)
+        leaves = self._import_dlpack(leaves)
         exe = self._cache.get((tree, static, tuple(map(_sig_of, leaves))))
         if exe is None:
             raise BackendError(f"{self.__name__}: these arguments did not select one compiled version to profile")
@@ -446,6 +462,16 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<cc.compile {self.__name__} backend={self.backend}>"
+
+
+def _device_view(x):
+    from runtime.cuda import DeviceArray
+    try:
+        return DeviceArray.from_dlpack(x)
+    except Exception as e:
+        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+            raise BackendError(f"cuda: {e}") from None
+        raise
 
 
 def _raises(f, x):
