@@ -221,3 +221,21 @@ def test_vive_profile_env_writes_a_trace(tmp_path):
     assert {"fuse", "plan_memory"} <= passes
     names = {e["args"]["name"] for e in data["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"}
     assert "worker" in names
+
+
+def test_big_programs_stamp_every_kernel_from_their_entry_parts():
+    from compiler.codegen.llvm import ENTRY_PART
+
+    def deep(x, w):
+        for _ in range(ENTRY_PART + 6):
+            x = np.tanh(x @ w) + 1.0
+        return x
+    f = cc.compile(deep)
+    x, w = np.ones((4, 4), np.float32), np.full((4, 4), 0.1, np.float32)
+    prof = f.profile(x, w, repeat=2)
+    program = f.lower(x, w).kernels
+    assert len(program.kernels) > ENTRY_PART
+    assert [k.name for k in prof.kernels] == [k.name for k in program.kernels]
+    for r in prof.records:
+        flat = r.stamps
+        assert all(a <= b for a, b in zip(flat, flat[1:])) and r.t0 <= flat[0] and flat[-1] <= r.t1
