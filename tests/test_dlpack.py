@@ -170,6 +170,13 @@ def test_torch_tensors_give_numpy_results():
     np.testing.assert_array_equal(f(torch.from_numpy(x), torch.from_numpy(w)), f(x, w))
     np.testing.assert_allclose(f(torch.from_numpy(x), torch.from_numpy(w)),
                                torch.tanh(torch.from_numpy(x) @ torch.from_numpy(w)).numpy(), rtol=1e-5, atol=1e-6)
+    from compiler.inputs import from_dlpack
+    tx = torch.from_numpy(x)
+    assert from_dlpack(tx).ctypes.data == tx.data_ptr()          # read in place
+    out = f(tx, torch.from_numpy(w))
+    assert torch.from_dlpack(out).data_ptr() == out.ctypes.data  # and results go back without a copy
+    with pytest.raises(cc.DTypeError, match="detach"):
+        f(torch.ones(5, 4, requires_grad=True), torch.from_numpy(w))
     t = torch.from_numpy(x).t()                                  # a strided view
     np.testing.assert_array_equal(cc.compile(lambda a: a * 2)(t), x.T * 2)
 
