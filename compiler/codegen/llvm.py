@@ -23,6 +23,7 @@ from ..lower.accum import identity
 from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
 from . import llvm_math as lm
 from . import special_math as sm
+from .llvm_clock import clock_fn
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
 PTR = ir.PointerType()
@@ -393,33 +394,12 @@ class CpuCodegen:
             return
         p = b.gep(bufs_arg, [ir.Constant(I64T, self.profile_slot)], source_etype=PTR)
         stamps = b.load(p, typ=PTR, name="profile")
-        now = self._clock_fn()
+        now = clock_fn(self.module)
         for j, (k, fn) in enumerate(calls):
             at = 2 * (first + j)
             b.store(b.call(now, []), b.gep(stamps, [ir.Constant(I64T, at)], source_etype=I64T))
             b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
             b.store(b.call(now, []), b.gep(stamps, [ir.Constant(I64T, at + 1)], source_etype=I64T))
-
-    def _clock_fn(self):
-        """i64 @vive.now(): CLOCK_MONOTONIC in ns through libc's clock_gettime (vDSO, ~20 ns), the clock Python's
-        time.perf_counter_ns() reads on Linux, so native and Python timestamps share one time line."""
-        fn = self.module.globals.get("vive.now")
-        if fn is not None:
-            return fn
-        cg = self.module.globals.get("clock_gettime")
-        if cg is None:
-            cg = ir.Function(self.module, ir.FunctionType(I32T, [I32T, PTR]), "clock_gettime")
-        fn = ir.Function(self.module, ir.FunctionType(I64T, []), "vive.now")
-        fn.linkage = "internal"
-        fn.attributes.add("noinline")       # one call site per stamp: nothing of a kernel moves between them
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        pair = ir.ArrayType(I64T, 2)                    # struct timespec {i64 tv_sec; i64 tv_nsec} on x86-64 Linux
-        ts = b.alloca(pair, name="ts")
-        b.call(cg, [ir.Constant(I32T, 1), ts])          # 1: CLOCK_MONOTONIC
-        sec = b.load(b.gep(ts, [ir.Constant(I32T, 0), ir.Constant(I32T, 0)], source_etype=pair), typ=I64T)
-        nsec = b.load(b.gep(ts, [ir.Constant(I32T, 0), ir.Constant(I32T, 1)], source_etype=pair), typ=I64T)
-        b.ret(b.add(b.mul(sec, ir.Constant(I64T, 1_000_000_000)), nsec))
-        return fn
 
     def _blas_threads_global(self):
         """OpenBLAS's own thread count, read on the first call (the entry runs it at 1 and restores it)."""
