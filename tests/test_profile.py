@@ -241,3 +241,57 @@ def test_big_programs_stamp_every_kernel_from_their_entry_parts():
     for r in prof.records:
         flat = r.stamps
         assert all(a <= b for a, b in zip(flat, flat[1:])) and r.t0 <= flat[0] and flat[-1] <= r.t1
+
+
+class _FakeDriver:
+    """The few driver calls _evented_run makes; each event record advances a fake GPU clock by 1.5 ms."""
+
+    class CUresult:
+        CUDA_SUCCESS = 0
+
+    class CUevent_flags:
+        class CU_EVENT_DEFAULT:
+            value = 0
+
+    def __init__(self):
+        self.t, self.at, self.n, self.live = 0.0, {}, 0, set()
+
+    def cuEventCreate(self, flags):
+        self.n += 1
+        self.live.add(self.n)
+        return (0, self.n)
+
+    def cuEventRecord(self, e, stream):
+        self.t += 1.5
+        self.at[e] = self.t
+        return (0,)
+
+    def cuEventSynchronize(self, e):
+        return (0,)
+
+    def cuEventElapsedTime(self, a, b):
+        return (0, self.at[b] - self.at[a])
+
+    def cuEventDestroy(self, e):
+        self.live.discard(e)
+        return (0,)
+
+
+def test_cuda_launches_are_stamped_between_events(monkeypatch):
+    import runtime.cuda as rcuda
+    import compiler.codegen.cuda_backend as cb
+    f = cc.compile(lambda x, w: np.tanh(x @ w).sum(axis=1), backend="cuda")
+    exe = f.lower(np.ones((64, 32), np.float32), np.ones((32, 16), np.float32)).executable
+    drv = _FakeDriver()
+    monkeypatch.setattr(rcuda, "_device", lambda: type("D", (), {"cu": drv, "stream": 0}))
+    launched = []
+    monkeypatch.setattr(exe, "_launch_plan", lambda dev, dims: [(None,) * 5 + (lc.entry,) for lc in exe.gpu.launches])
+    monkeypatch.setattr(exe, "_launch_list", lambda slots, dims, plan: launched.append(plan[0][5]))
+    recs = [cb._evented_run(exe, None, [], ()) for _ in range(3)]
+    names = [lc.entry for lc in exe.gpu.launches]
+    assert launched == names * 3 and not drv.live                 # every event destroyed
+    from compiler.compile.profile import Profile
+    prof = Profile(exe.name, recs, [(r.t0, r.t1) for r in recs], backend="cuda")
+    assert [k.name for k in prof.kernels] == names
+    assert all(k.seconds == pytest.approx(1.5e-3) and k.calls == 3 for k in prof.kernels)
+    assert prof.kernels[0].flops == 2 * 64 * 32 * 16
