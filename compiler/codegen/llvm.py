@@ -20,7 +20,8 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, Collective
+from .llvm_mpi import emit_collective, traced_call, has_collectives
 from . import llvm_math as lm
 from . import special_math as sm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -202,6 +203,8 @@ class _Fn(ScalarEmitter):
             self.acc_update(s)
         elif isinstance(s, Gemm):
             self.gemm(s)
+        elif isinstance(s, Collective):
+            emit_collective(self, s)
         else:
             raise BackendError(f"cpu: unknown statement {s!r}")
 
@@ -311,8 +314,10 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0, check_bounds=False):
+                 stream_bytes=0, check_bounds=False, mpi=None):
         self.p = program
+        self.mpi = mpi                     # runtime.mpi.mpi_symbols() when the program all-reduces
+        self.mpi_trace = mpi is not None and has_collectives(program)
         self.check_bounds = check_bounds
         self.stream_bytes = stream_bytes
         self.blas = blas
@@ -355,6 +360,7 @@ class CpuCodegen:
                 b.store(b.call(self._blas_fn("get"), []), self._blas_threads_global())
             b.call(self._blas_fn("set"), [ir.Constant(I32T, 1)])
         calls = list(zip(self.p.kernels, fns))
+        self._kernel_index = {k: i for i, k in enumerate(self.p.kernels)}
         if len(calls) <= INLINE_KERNELS:
             self._call_kernels(b, bufs_arg, dims_arg, calls)
         else:
@@ -385,7 +391,7 @@ class CpuCodegen:
                     p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
                     ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
         for k, fn in calls:
-            b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
+            traced_call(self, b, self._kernel_index[k], lambda: b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg]))
 
     def _blas_threads_global(self):
         """OpenBLAS's own thread count, read on the first call (the entry runs it at 1 and restores it)."""
@@ -662,10 +668,10 @@ def _work(body):
 
 
 def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
-             check_bounds=False) -> str:
+             check_bounds=False, mpi=None) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
     flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
     check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
     as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
-                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds).build()
+                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds, mpi=mpi).build()

@@ -640,6 +640,11 @@ def _launch_buffers(stmts):
 
 def generate(program, name=None) -> PtxProgram:
     """The NVPTX module of a Program (buffers need not have slots); `.ptx(arch)` for the PTX text."""
+    from ..lower.kernel import Collective
+    for k in program.kernels:
+        if any(isinstance(s, Collective) for s in k.body):
+            raise BackendError(f"ptx: kernel {k.name} all-reduces over MPI, which the CPU backend only does "
+                               f"(a GPU all-reduce through NCCL is not implemented)")
     return PtxProgram(program, "vive_" + _c_name(name or program.name))
 
 

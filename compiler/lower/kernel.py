@@ -7,6 +7,8 @@ A Program is buffers + kernels run in order. A Kernel is a list of statements:
   AccUpdate(acc, value, index)          acc = acc.op(acc, value)  (argmax also records `index`)
   Store(buf, index, value)              buf[index] = value        (flat element index into a C-contiguous buffer)
   Gemm(...)                             C = alpha * op(A) @ op(B) (+ beta C), row-major, BLAS semantics
+  Collective(op, send, recv, count, dtype, slot)   an MPI all-reduce of `count` elements: op 'allreduce'
+                                        (blocking), 'start' (posts request `slot`), 'wait' (completes it)
 
 Scalar expressions (immutable, hashed structurally so equal subtrees are computed once):
 
@@ -300,6 +302,17 @@ class Gemm:
         self.alpha, self.beta = alpha, beta
 
 
+class Collective:
+    """recv = sum over the ranks of send (`count` elements of `dtype`, an int or sympy size). 'start' posts it under
+    request `slot` and returns; 'wait' (same slot, same buffers) completes it: it reads send and recv only so that
+    the memory plan keeps both alive while MPI still uses them."""
+    __slots__ = ("op", "send", "recv", "count", "dtype", "slot")
+
+    def __init__(self, op, send, recv, count, dtype, slot=0):
+        assert op in ("allreduce", "start", "wait"), op
+        self.op, self.send, self.recv, self.count, self.dtype, self.slot = op, send, recv, count, dtype, slot
+
+
 # ---- buffers, kernels, programs ----
 
 # The runtime allocates every output of at least this many bytes on a 64-byte boundary (compile/executable.py); codegen may
@@ -446,6 +459,9 @@ def _buffers_of(body):
                 writes.setdefault(s.c, None)
                 if s.beta != 0:
                     reads.setdefault(s.c, None)
+            elif isinstance(s, Collective):
+                reads.setdefault(s.send, None)
+                (reads if s.op == "wait" else writes).setdefault(s.recv, None)
 
     stmts(body, set())
     return list(reads), list(writes)
@@ -503,6 +519,8 @@ def kernel_signature(k):
                 out.append(("G", s.dtype.name, s.trans_a, s.trans_b, str(s.m), str(s.n), str(s.k),
                             bufpos[s.a], ix(s.a_off), str(s.lda), bufpos[s.b], ix(s.b_off), str(s.ldb),
                             bufpos[s.c], ix(s.c_off), str(s.ldc), repr(s.alpha), repr(s.beta)))
+            elif isinstance(s, Collective):
+                out.append(("MPI", s.op, bufpos[s.send], bufpos[s.recv], str(s.count), s.dtype.name, s.slot))
             else:
                 raise TypeError(f"unknown statement {s!r}")
         return tuple(out)
@@ -608,6 +626,9 @@ def _format_body(body, lines, ind):
                          f"{s.b.name}{tb}[{format_index(s.b_off)}; ld {fmt_size(s.ldb)}]"
                          + (f" + {s.beta} * C" if s.beta else "")
                          + f", m={fmt_size(s.m)} n={fmt_size(s.n)} k={fmt_size(s.k)})")
+        elif isinstance(s, Collective):
+            lines.append(f"{ind}mpi_{s.op}<{s.dtype.name}>({s.recv.name}[0..{fmt_size(s.count)}] = sum over ranks "
+                         f"of {s.send.name}; request {s.slot})")
 
 
 def _stmt_exprs(s):
@@ -623,5 +644,5 @@ def np_scalar(value, dtype):
 
 
 __all__ = ["Ix", "Expr", "Const", "Load", "Var", "IndexValue", "Op", "Acc", "Loop", "AccInit", "AccUpdate",
-           "Store", "Gemm", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
+           "Store", "Gemm", "Collective", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
            "BOOL", "I64"]

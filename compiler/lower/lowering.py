@@ -20,6 +20,8 @@ from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, s
                     COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 from . import checks
+from .collective import lower_collective
+from ..primitives.collective import COLLECTIVES
 
 
 # scalar ops the backends implement (the primitive name is the op name)
@@ -218,6 +220,8 @@ class GroupLowerer:
         method = _KIND_LOWERING.get(k)
         if method is None and self.grp.root.prim.name == "scatter_add":
             method = "lower_scatter"
+        if method is None and self.grp.root.prim.name in COLLECTIVES:
+            return Kernel(self.grp.name, "mpi", lower_collective(self), self.grp.order, self.grp.reasons)
         if method is None:
             n = self.grp.root
             raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")

@@ -7,3 +7,4 @@ from .reduce import reduce_sum, reduce_max, argmax  # noqa: F401
 from .linalg import dot_general, conv2d, max_pool2d  # noqa: F401
 from .linalg import conv2d_transpose_input, conv2d_transpose_kernel, max_pool2d_jvp, max_pool2d_vjp  # noqa: F401
 from .misc import const, dim, one_hot, take, check_index, scatter_add, random_uniform  # noqa: F401
+from .collective import all_sum, all_mean, allreduce_start, allreduce_wait  # noqa: F401
