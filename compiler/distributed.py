@@ -84,16 +84,16 @@ def abort(message="", code=1):
     sys.stdout.flush()
     if comm is None or n == 1:
         os._exit(code)
+    # NOTE: MPI_Abort makes the launcher kill every rank, its own output forwarders too: a moment's pause lets
+    # the message above reach mpiexec's stderr (without it, a piped stderr lost it now and then)
+    time.sleep(0.5)
     comm.Abort(code)
 
 
 def _abort_on_exception(etype, value, tb):
     prev = _hooks["prev_hook"] or sys.__excepthook__
-    comm = _coll.communicator()
-    sys.stderr.write(f"vive.distributed: rank {comm.Get_rank()} of {comm.Get_size()} raised "
-                     f"{etype.__name__}: {value}; aborting the MPI job\n")
     prev(etype, value, tb)
-    abort(code=1)
+    abort(f"raised {etype.__name__}: {value}; aborting the MPI job", code=1)
 
 
 def _exit_barrier():
