@@ -242,6 +242,19 @@ def _random_uniform(rng):
     return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
 
 
+def _all_reduce(rng):
+    return [_arr(rng, _shape(rng), _pick(rng, FLOATS))], {}, True
+
+
+def _allreduce_start(rng):
+    return [_arr(rng, _shape(rng, 1, 1), _pick(rng, FLOATS + INTS))], {"slot": 0}, True
+
+
+def _allreduce_wait(rng):
+    x = _arr(rng, _shape(rng, 1, 1), _pick(rng, FLOATS))
+    return [x, x], {"slot": 0}, False
+
+
 SAMPLES = {
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
@@ -254,6 +267,9 @@ SAMPLES = {
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
     "check_index": _check_index,
+    # collectives: in this process (a world of one) they are the identity
+    "all_sum": _all_reduce, "all_mean": _all_reduce, "allreduce_start": _allreduce_start,
+    "allreduce_wait": _allreduce_wait,
 }
 
 

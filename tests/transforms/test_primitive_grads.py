@@ -79,10 +79,14 @@ CASES = {
     # indexing
     "take": (lambda x: np.take(x, np.array([[0, 2], [4, 4]]), axis=0) ** 2, [_r(5, 3)]),
     "scatter_add": (lambda u: P.scatter_add(u, np.array([1, 1, 4, 0]), axis=1, size=5) ** 2, [_r(2, 4, 3)]),
+    # collectives (a world of one here: the identity; tests/test_distributed.py runs two ranks)
+    "all_sum": (lambda x: np.tanh(P.all_sum(x)) * x, [_r(3, 4)]),
+    "all_mean": (lambda x: np.tanh(P.all_mean(x)) * x, [_r(3, 4)]),
 }
 
 NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "argmax",
-                      "const", "dim", "one_hot", "random_uniform", "check_index"}
+                      "const", "dim", "one_hot", "random_uniform", "check_index",
+                      "allreduce_start", "allreduce_wait"}    # made by a pass after differentiation
 
 
 def test_every_primitive_with_a_derivative_has_a_finite_difference_case():
