@@ -115,7 +115,7 @@ def broadcast(tree, root=0):
     a mismatch raises ValueError on every rank, naming the first leaf that differs). Eager only: broadcast the
     initial parameters once, outside the compiled step."""
     leaves, treedef = pytree.flatten(tree)
-    arrays = [np.ascontiguousarray(np.asarray(x)).copy() for x in leaves]
+    arrays = [np.array(x, order="C", copy=True) for x in leaves]     # (ascontiguousarray makes 0-d 1-d)
     comm = _coll.communicator()
     if comm is None or comm.Get_size() == 1:
         return pytree.unflatten(treedef, arrays)
@@ -206,7 +206,7 @@ def timeline(fn, *args, path=None):
     events, posted = [], {}
     kernels_ms = wait_ms = comm_ms = 0.0
     for i, k in enumerate(kernels):
-        b, e = (t[2 * i] - t0) * 1e6, (t[2 * i + 1] - t0) * 1e6
+        b, e = float(t[2 * i] - t0) * 1e6, float(t[2 * i + 1] - t0) * 1e6
         label = k.name
         if k.kind == "mpi":
             s = next(s for s in k.body if type(s).__name__ == "Collective")
@@ -225,7 +225,7 @@ def timeline(fn, *args, path=None):
             kernels_ms += (e - b) / 1e3
         events.append({"name": label, "ph": "X", "ts": b, "dur": e - b, "pid": r, "tid": 0,
                        "args": {"kind": k.kind}})
-    summary = {"rank": r, "step_ms": (t[-1] - t0) * 1e3, "kernels_ms": kernels_ms, "wait_ms": wait_ms,
+    summary = {"rank": r, "step_ms": float(t[-1] - t0) * 1e3, "kernels_ms": kernels_ms, "wait_ms": wait_ms,
                "comm_ms": comm_ms, "overlapped_ms": max(comm_ms - wait_ms, 0.0)}
     comm = _coll.communicator()
     every = comm.gather(events, root=0) if comm is not None else [events]

@@ -40,6 +40,8 @@ def dp(out):
     # eager and compiled all_sum against the closed form sum_r (r + 1) x = n(n+1)/2 x
     x = np.linspace(-1, 1, 12).reshape(3, 4)
     res["eager_all_sum_err"] = float(np.abs(dist.all_sum(x * (r + 1)) - x * n * (n + 1) / 2).max())
+    sc = dist.all_mean(np.float64(r))
+    res["eager_scalar"] = [list(np.shape(sc)), float(sc)]
     f = cc.compile(lambda a, b: dist.all_sum({"a": a * 2.0, "b": b}))
     got = f(x.astype(np.float32) * (r + 1), np.full(5, r, np.int64))
     res["compiled_all_sum_err"] = float(np.abs(got["a"] - 2 * x * n * (n + 1) / 2).max())

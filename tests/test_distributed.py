@@ -186,6 +186,7 @@ def test_two_ranks_match_one_process_on_the_whole_batch(tmp_path):
     assert r["size"] == 2
     assert not r["equal_before_broadcast"] and r["equal_after_broadcast"] and r["broadcast_is_rank0"]
     assert r["eager_all_sum_err"] < 1e-12
+    assert r["eager_scalar"] == [[], 0.5]               # mean of ranks 0 and 1, a scalar stays a scalar
     assert r["compiled_all_sum_err"] < 1e-6 and r["compiled_all_sum_int"] == [1] * 5
     for mode in ("overlap", "small_buckets", "blocking"):
         # 5 steps of SGD with momentum on half batches each == one process on the whole batches

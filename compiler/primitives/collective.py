@@ -70,7 +70,9 @@ def _mean_shape(x, **_):
 def allreduce_numpy(x):
     """sum over the ranks of x (a fresh array); x itself in a world of one."""
     comm = communicator()
-    x = np.ascontiguousarray(x)
+    x = np.asarray(x)
+    if not x.flags.c_contiguous:
+        x = x.copy(order="C")          # (not ascontiguousarray: it makes a 0-d array 1-d)
     if comm is None or comm.Get_size() == 1:
         return x.copy()
     out = np.empty_like(x)
