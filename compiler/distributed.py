@@ -174,12 +174,22 @@ def data_parallel_step(loss, optimizer, *, bucket_bytes=None, overlap=True, argn
     return _compile(dp_step)
 
 
+def _union_ms(spans_us):
+    """Length of the union of [begin, end) spans given in microseconds, in milliseconds."""
+    total, end = 0.0, -float("inf")
+    for b, e in sorted(spans_us):
+        if e > end:
+            total += e - max(b, end)
+            end = e
+    return total / 1e3
+
+
 def timeline(fn, *args, path=None):
     """Run compiled `fn(*args)` once with its kernels timed (MPI_Wtime around each) and return
     {'events': [...], 'summary': {...}}; rank 0 writes every rank's spans to `path` as Chrome trace-event JSON
     (chrome://tracing, ui.perfetto.dev): thread 0 the kernels, thread 1 each bucket's all-reduce from its post
     to the end of its wait. summary: step_ms, kernels_ms, wait_ms (all-reduce time not hidden behind compute),
-    comm_ms (post to completion, summed over buckets), overlapped_ms = comm_ms - wait_ms.
+    comm_ms (wall time with some all-reduce in flight, post to completion), overlapped_ms = comm_ms - wait_ms.
     Collective call: every rank must call it. In a world of one there is no MPI and no timeline (ValueError)."""
     import ctypes
     from .codegen.llvm_mpi import trace_names
@@ -187,13 +197,16 @@ def timeline(fn, *args, path=None):
     low = fn.lower(*args)
     kernels = low.kernels.kernels
     module = low._compiled_module()
-    flag_name, stamps_name = trace_names(_entry_name(low.name))
+    flag_name, stamps_name, done_name = trace_names(_entry_name(low.name))
     try:
         flag = ctypes.c_int32.from_address(module.address(flag_name))
     except Exception:
         raise ValueError("timeline: this function does not all-reduce across several ranks (run it under "
                          "mpiexec with all_sum/all_mean inside)") from None
     stamps = (ctypes.c_double * (2 * len(kernels))).from_address(module.address(stamps_name))
+    n_slots = 1 + max((s.slot for k in kernels for s in k.body if type(s).__name__ == "Collective"), default=0)
+    done = (ctypes.c_double * n_slots).from_address(module.address(done_name))
+    ctypes.memset(done, 0, ctypes.sizeof(done))
     barrier()
     flag.value = 1
     try:
@@ -204,7 +217,7 @@ def timeline(fn, *args, path=None):
     t0 = t[0]
     r = rank()
     events, posted = [], {}
-    kernels_ms = wait_ms = comm_ms = 0.0
+    kernels_ms = wait_ms = blocking_ms = 0.0
     for i, k in enumerate(kernels):
         b, e = float(t[2 * i] - t0) * 1e6, float(t[2 * i + 1] - t0) * 1e6
         label = k.name
@@ -215,18 +228,21 @@ def timeline(fn, *args, path=None):
                 posted[s.slot] = b
             elif s.op == "wait":
                 wait_ms += (e - b) / 1e3
-                comm_ms += (e - posted.get(s.slot, b)) / 1e3
+                # complete when an MPI_Test between kernels first saw it so, else when its wait returned
+                end = (done[s.slot] - t0) * 1e6 if done[s.slot] else e
+                p0 = posted.get(s.slot, b)
                 events.append({"name": f"all-reduce bucket {s.slot} ({s.count} x {s.dtype.name})", "ph": "X",
-                               "ts": posted.get(s.slot, b), "dur": e - posted.get(s.slot, b), "pid": r, "tid": 1})
+                               "ts": p0, "dur": max(min(end, e) - p0, 0.0), "pid": r, "tid": 1})
             else:
                 wait_ms += (e - b) / 1e3
-                comm_ms += (e - b) / 1e3
+                blocking_ms += (e - b) / 1e3
         else:
             kernels_ms += (e - b) / 1e3
         events.append({"name": label, "ph": "X", "ts": b, "dur": e - b, "pid": r, "tid": 0,
                        "args": {"kind": k.kind}})
     summary = {"rank": r, "step_ms": float(t[-1] - t0) * 1e3, "kernels_ms": kernels_ms, "wait_ms": wait_ms,
-               "comm_ms": comm_ms, "overlapped_ms": max(comm_ms - wait_ms, 0.0)}
+               "comm_ms": _union_ms([(e["ts"], e["ts"] + e["dur"]) for e in events if e["tid"] == 1]) + blocking_ms}
+    summary["overlapped_ms"] = max(summary["comm_ms"] - wait_ms, 0.0)
     comm = _coll.communicator()
     every = comm.gather(events, root=0) if comm is not None else [events]
     if path is not None and r == 0:

@@ -21,7 +21,7 @@ from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
 from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, Collective
-from .llvm_mpi import emit_collective, traced_call, has_collectives
+from .llvm_mpi import emit_collective, traced_call, has_collectives, in_flight
 from . import llvm_math as lm
 from . import special_math as sm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -318,6 +318,9 @@ class CpuCodegen:
         self.p = program
         self.mpi = mpi                     # runtime.mpi.mpi_symbols() when the program all-reduces
         self.mpi_trace = mpi is not None and has_collectives(program)
+        if self.mpi_trace:
+            self._in_flight = in_flight(program)
+            self._mpi_slots = 1 + max((s for f in self._in_flight for s in f), default=0)
         self.check_bounds = check_bounds
         self.stream_bytes = stream_bytes
         self.blas = blas
