@@ -53,6 +53,17 @@ def worker(args):
     out = {"size": size, "mode": args.mode, "step_ms": 1e3 * float(np.median(times)),
            "step_ms_best": 1e3 * float(np.min(times))}
     if size > 1:
+        # the bare all-reduce of the whole gradient (one blocking MPI_Allreduce of every parameter), for scale
+        comm = cc.distributed._coll.communicator()
+        g = np.ones(sum(v.size for v in params.values()), np.float32)
+        r = np.empty_like(g)
+        ar = []
+        for _ in range(args.steps):
+            comm.Barrier()
+            t0 = time.perf_counter()
+            comm.Allreduce(g, r)
+            ar.append(time.perf_counter() - t0)
+        out["allreduce_ms"] = 1e3 * float(np.median(ar))
         tls = [dist.timeline(step, params, state, x, y, key)["summary"] for _ in range(args.timeline_steps)]
         for k in ("kernels_ms", "wait_ms", "comm_ms", "overlapped_ms", "step_ms"):
             out["tl_" + k] = float(np.median([t[k] for t in tls]))
@@ -100,7 +111,7 @@ def main():
           f"{os.cpu_count()} cores; median of {args.steps} steps")
     base = None
     print(f"{'ranks':>5} {'mode':>9} {'step ms':>8} {'samples/s':>10} {'effic.':>7} {'buckets':>7} "
-          f"{'comm ms':>8} {'waited':>7} {'overlap':>8}")
+          f"{'comm ms':>8} {'waited':>7} {'overlap':>8} {'bare allreduce ms':>18}")
     for n in [int(v) for v in args.ranks.split(",")]:
         for mode in (["overlap", "blocking"] if n > 1 else ["overlap"]):
             r = launch(n, mode, args)
@@ -113,7 +124,7 @@ def main():
                 comm = np.mean([x["tl_comm_ms"] for x in r])
                 wait = np.mean([x["tl_wait_ms"] for x in r])
                 ov = np.mean([x["tl_overlapped_ms"] for x in r])
-                extra = f"{r[0]['buckets']:>7d} {comm:8.3f} {wait:7.3f} {ov:8.3f}"
+                extra = f"{r[0]['buckets']:>7d} {comm:8.3f} {wait:7.3f} {ov:8.3f} {r[0]['allreduce_ms']:18.3f}"
             else:
                 extra = f"{'-':>7} {'-':>8} {'-':>7} {'-':>8}"
             print(f"{n:>5} {mode:>9} {step_ms:8.2f} {sps:10.0f} {eff:7.2f} " + extra, flush=True)

@@ -85,6 +85,10 @@ def fault(kind):
         if i == 2 and r == 1:
             if kind == "raise":
                 raise RuntimeError("injected failure in step 2")
+            if kind == "kill":
+                import os
+                import signal
+                os.kill(os.getpid(), signal.SIGKILL)     # no Python left to run any hook
             sys.exit(0)          # leaves rank 0 alone inside the next all-reduce
         p, s, _ = step(p, s, x, y)
 

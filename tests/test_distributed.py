@@ -200,11 +200,13 @@ def test_two_ranks_match_one_process_on_the_whole_batch(tmp_path):
     assert r["timeline"]["comm_ms"] >= r["timeline"]["wait_ms"] >= 0
 
 
-@pytest.mark.parametrize("kind", ["raise", "exit"])
+@pytest.mark.parametrize("kind", ["raise", "exit", "kill"])
 def test_failing_rank_ends_the_job_nonzero_and_names_the_rank(kind):
+    # rank 1 raises, exits, or is SIGKILLed before step 2 while rank 0 goes on into the next all-reduce
     p, seconds = _launch([kind], timeout=60, env={"VIVE_MPI_EXIT_TIMEOUT": "3"})
     assert p.returncode != 0
     assert seconds < 60
-    assert "rank 1 of 2" in p.stderr, p.stderr
+    if kind != "kill":          # (a killed rank runs no Python: mpiexec reports the dead process itself)
+        assert "rank 1 of 2" in p.stderr, p.stderr
     if kind == "raise":
         assert "injected failure" in p.stderr
