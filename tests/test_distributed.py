@@ -210,3 +210,35 @@ def test_failing_rank_ends_the_job_nonzero_and_names_the_rank(kind):
         assert "rank 1 of 2" in p.stderr, p.stderr
     if kind == "raise":
         assert "injected failure" in p.stderr
+
+
+def test_memory_plan_keeps_in_flight_buffers(monkeypatch):
+    # no kernel between a bucket's post and its wait may write where MPI still reads (send) or writes (recv)
+    import importlib
+    from compiler.lower.kernel import Collective
+    build = importlib.import_module("compiler.compile.build")
+    _pretend_world(monkeypatch, 2)
+
+    def f(w1, w2, x):
+        g = cc.grad(lambda p: (np.tanh(np.tanh(x @ p[0]) @ p[1]) ** 2).sum())((w1, w2))
+        g = dist.all_sum(g, bucket_bytes=64)
+        return w1 - 0.1 * g[0], w2 - 0.1 * g[1]
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((8, 8)).astype(np.float32), rng.standard_normal((8, 4)).astype(np.float32),
+            rng.standard_normal((16, 8)).astype(np.float32))
+    g = cc.trace(f, *args)
+    prog = build.Lowered(g, "cpu", "f", g.out_tree).kernels
+    ks = prog.kernels
+    colls = [(i, s) for i, k in enumerate(ks) for s in k.body if isinstance(s, Collective)]
+    starts = {s.slot: (i, s) for i, s in colls if s.op == "start"}
+    waits = {s.slot: i for i, s in colls if s.op == "wait"}
+    assert len(starts) == len(waits) == 2
+    assert "mpi_start<f32>" in str(prog) and "mpi_wait<f32>" in str(prog)
+    overlapped = 0
+    for slot, (i0, s) in starts.items():
+        busy = {s.send.slot, s.recv.slot}
+        assert s.send.slot != s.recv.slot
+        for k in ks[i0 + 1:waits[slot]]:
+            overlapped += 1
+            assert not busy & {b.slot for b in k.writes}, (slot, k.name)
+    assert overlapped > 0          # the first bucket (w2's gradient) is posted before w1's gradient is computed
