@@ -46,6 +46,12 @@ def dp(out):
     got = f(x.astype(np.float32) * (r + 1), np.full(5, r, np.int64))
     res["compiled_all_sum_err"] = float(np.abs(got["a"] - 2 * x * n * (n + 1) / 2).max())
     res["compiled_all_sum_int"] = got["b"].tolist()
+    # symbolic sizes: no fixed offsets in a bucket, so a blocking all-reduce of its own (the same closed form)
+    fs = cc.compile(lambda a: dist.all_mean(a) * 2.0)
+    fs.lower(cc.Spec("f64[N,4]"))
+    res["symbolic_kernels"] = [s.op for k in fs.lower(cc.Spec("f64[N,4]")).kernels.kernels for s in k.body
+                               if type(s).__name__ == "Collective"]
+    res["symbolic_err"] = float(np.abs(fs(x * (r + 1)) - 2 * x * (n + 1) / 2).max())
     # 5 data-parallel steps on half batches == one process on the whole batch
     rng = np.random.default_rng(7)
     X = rng.standard_normal((5, 16, 6)).astype(np.float32)

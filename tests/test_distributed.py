@@ -152,6 +152,17 @@ def test_cuda_backend_refuses_all_reduce_across_ranks(monkeypatch):
         f.lower(np.ones(3, np.float32)).ptx()
 
 
+def test_importing_vive_never_imports_mpi4py():
+    code = ("import sys; sys.modules['mpi4py'] = None; import numpy as np; import compiler as cc; "
+            "from compiler import distributed as d; "
+            "print(d.size(), float(cc.compile(lambda v: d.all_mean(v).sum())(np.ones(3))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    env["PYTHONPATH"] = ROOT
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "3.0"]
+
+
 def test_every_collective_is_registered():
     for name in ("all_sum", "all_mean", "allreduce_start", "allreduce_wait"):
         assert name in REGISTRY
@@ -188,6 +199,7 @@ def test_two_ranks_match_one_process_on_the_whole_batch(tmp_path):
     assert r["eager_all_sum_err"] < 1e-12
     assert r["eager_scalar"] == [[], 0.5]               # mean of ranks 0 and 1, a scalar stays a scalar
     assert r["compiled_all_sum_err"] < 1e-6 and r["compiled_all_sum_int"] == [1] * 5
+    assert r["symbolic_kernels"] == ["allreduce"] and r["symbolic_err"] < 1e-12
     for mode in ("overlap", "small_buckets", "blocking"):
         # 5 steps of SGD with momentum on half batches each == one process on the whole batches
         assert r[f"{mode}_max_diff"] < 1e-5, (mode, r[f"{mode}_max_diff"])
