@@ -9,6 +9,7 @@ from .ir import Graph, Spec, TensorType, parse, print_graph, verify  # noqa: F40
 from .trace import trace, interpret, evaluate  # noqa: F401
 from . import primitives  # noqa: F401
 from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian, check_grads  # noqa: F401
+from .control import scan, fori_loop, while_loop, cond, switch  # noqa: F401
 from . import nn, optim, data, pytree, special, distributed  # noqa: F401  (cc.pytree.register, register_dataclass; cc.special.erf)
 from .checkpoint import save, load, CheckpointError  # noqa: F401  (cc.save / cc.load: pytrees in one .npz)
 from .compile import compile  # noqa: F401,E402  (cc.compile; the module is compiler.compile)

@@ -106,7 +106,10 @@ def is_tracer(x):
 
 
 def record(prim, args, params):
-    """Add a node for prim(*args) to the innermost trace among the tracers in args."""
+    """Add a node for prim(*args) to the innermost trace among the tracers in args. A multi-result primitive
+    gives a Python tuple of tracers (its node's tuple value read by `get` nodes; unused ones die in DCE)."""
+    if prim is _GET and type(args[0]) is tuple:
+        return args[0][params["index"]]
     ctx = None
     for a in args:
         if isinstance(a, Tracer) and (ctx is None or a._ctx.level > ctx.level):
@@ -127,7 +130,12 @@ def record(prim, args, params):
             v = ctx.builder.add(const_p, [], {"value": np.asarray(a)}, loc)
         vals.append(v)
     out = ctx.builder.add(prim, vals, params, loc)
+    if out.type.is_tuple:
+        return tuple(Tracer(ctx, ctx.builder.add(_GET, [out], {"index": i}, loc)) for i in range(len(out.type)))
     return Tracer(ctx, out)
+
+
+_GET = prim_base.get("get")
 
 
 prim_base._TRACE_HOOKS = (is_tracer, record)

@@ -12,7 +12,7 @@ import pytest
 import sympy
 
 import compiler as cc
-from compiler.ir.types import TensorType, dtype as to_dtype, symbol
+from compiler.ir.types import TensorType, TupleType, dtype as to_dtype, symbol
 from compiler.primitives import REGISTRY, UNARY, BINARY
 
 SEEDS = range(8)
@@ -255,6 +255,35 @@ def _allreduce_wait(rng):
     return [x, x], {"slot": 0}, False
 
 
+def _region(fn, *args):
+    """A control-flow node traced from fn: its operands evaluated, its params, no symbolic check."""
+    g = cc.trace(fn, *args)
+    k, node = next((k, n) for k, n in enumerate(g.nodes) if n.out.type.is_tuple)
+    pre = cc.Graph("pre", g.inputs, g.nodes[:k], list(node.inputs))
+    return [np.asarray(a) for a in cc.evaluate(pre, list(args))], dict(node.params), False
+
+
+def _scan(rng):
+    c, xs = rng.standard_normal(3), rng.standard_normal((int(rng.integers(0, 4)), 3))
+    reverse = bool(rng.integers(2))
+    return _region(lambda c, xs: cc.scan(lambda c, x: (np.tanh(c + x), (c * x, c.sum())), c, xs,
+                                         reverse=reverse), c, xs)
+
+
+def _while(rng):
+    return _region(lambda x, n: cc.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] * 2), (0, x)),
+                   rng.standard_normal(2).astype(np.float32), np.int64(rng.integers(0, 4)))
+
+
+def _cond(rng):
+    return _region(lambda i, x: cc.switch(i, [np.sin, np.cos, lambda x: x * 2], x),
+                   np.int32(rng.integers(-1, 4)), rng.standard_normal((2, 3)))
+
+
+def _get(rng):
+    return [(rng.standard_normal(2), np.arange(3))], {"index": int(rng.integers(2))}, False
+
+
 SAMPLES = {
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
@@ -270,10 +299,13 @@ SAMPLES = {
     # collectives: in this process (a world of one) they are the identity
     "all_sum": _all_reduce, "all_mean": _all_reduce, "allreduce_start": _allreduce_start,
     "allreduce_wait": _allreduce_wait,
+    "scan": _scan, "while_loop": _while, "cond": _cond, "get": _get,
 }
 
 
 def _type(a):
+    if isinstance(a, tuple):
+        return TupleType([_type(x) for x in a])
     a = np.asarray(a)
     return TensorType(to_dtype(a.dtype), a.shape)
 
@@ -293,12 +325,17 @@ def test_shape_rule_agrees_with_numpy(name):
         args, params, _ = SAMPLES[name](rng)
         t = prim.infer(*[_type(a) for a in args], **params)
         with np.errstate(all="ignore"):
-            out = np.asarray(prim.numpy(*args, **params))
-        assert t.shape == out.shape, f"{name}{params}: rule says {t}, NumPy gives shape {out.shape}"
-        assert t.dtype.np == out.dtype, f"{name}{params}: rule says {t}, NumPy gives dtype {out.dtype}"
-        # binding eagerly runs the same pair
-        eager = prim(*args, **params)
-        assert eager.dtype == t.dtype.np and eager.shape == t.shape
+            out = prim.numpy(*args, **params)
+        eager = prim(*args, **params)            # binding eagerly runs the same pair
+        if t.is_tuple:                           # a control-flow op: one result per element
+            assert isinstance(eager, tuple) and len(out) == len(eager) == len(t.types)
+            pairs = list(zip(t.types, [np.asarray(o) for o in out], eager))
+        else:
+            pairs = [(t, np.asarray(out), eager)]
+        for ti, o, e in pairs:
+            assert ti.shape == o.shape, f"{name}{params}: rule says {ti}, NumPy gives shape {o.shape}"
+            assert ti.dtype.np == o.dtype, f"{name}{params}: rule says {ti}, NumPy gives dtype {o.dtype}"
+            assert e.dtype == ti.dtype.np and e.shape == ti.shape
 
 
 def _symbolic(t, names, static=()):

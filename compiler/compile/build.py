@@ -70,6 +70,10 @@ class Lowered:
             from ..passes.collective import bucket_all_reduce
             g = run_pipeline(g, [bucket_all_reduce], log=log)
         t1 = time.perf_counter()
+        loops = sorted({n.prim.name for n in g.nodes if n.out.type.is_tuple})
+        if loops:
+            raise BackendError(f"{self.name}: {', '.join(loops)} cannot be compiled yet (it runs eagerly and under "
+                               f"every transform; cc.interpret(graph) evaluates it)")
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
                                                            tile_windows=self.backend == "cpu",

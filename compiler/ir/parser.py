@@ -11,10 +11,9 @@ import sympy
 
 from ..errors import ParseError
 from .graph import Graph, Node, SourceLoc, Value
-from .types import DTYPES, parse_type, symbol, as_dim, TensorType
+from .types import DTYPES, parse_type, symbol, as_dim, TensorType, TupleType
 
 _HEAD = re.compile(r"^graph\s+([\w.]+)\s*\((.*)\)\s*\{$")
-_NODE = re.compile(r"^%([\w.]+)\s*:\s*(\w+\[[^\]]*\])\s*=\s*(\w+)\s*(.*)$")
 
 
 def _split_top(s, sep=","):
@@ -97,24 +96,61 @@ def _const_array(lit, t: TensorType):
 
 def parse(text: str) -> Graph:
     """Parse the canonical text IR into a Graph (nodes get no source locations unless `# file:line` is given)."""
-    from ..primitives import REGISTRY
     lines = [l.rstrip() for l in textwrap.dedent(text).strip().splitlines() if l.strip()]
     if not lines:
         raise ParseError("empty text")
-    m = _HEAD.match(lines[0].strip())
+    g, end = _parse_graph(lines, 0)
+    for extra in lines[end:]:
+        if not extra.strip().startswith("#"):
+            raise ParseError(f"line {end + 1}: text after the graph's closing brace: {extra.strip()!r}")
+    return g
+
+
+def _split_type(text):
+    """'(f32[3], i32[]) = scan ...' or 'f32[3] = add ...' -> (type text, rest after '=')."""
+    text = text.strip()
+    if text.startswith("("):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0:
+                head, rest = text[:i + 1], text[i + 1:].strip()
+                return (head, rest[1:]) if rest.startswith("=") else (None, None)
+        return None, None
+    m = re.match(r"^(\w+\[[^\]]*\])\s*=(.*)$", text)
+    return (m.group(1), m.group(2)) if m else (None, None)
+
+
+def _parse_any_type(text):
+    if text.startswith("("):
+        inner = text[1:-1].strip()
+        parts = [p for p in _split_top(inner)] if inner else []
+        return TupleType([parse_type(p) for p in parts])
+    return parse_type(text)
+
+
+def _parse_graph(lines, pos):
+    """Parse one `graph NAME(...) { ... }` block starting at lines[pos]; returns (Graph, index after its '}')."""
+    from ..primitives import REGISTRY
+    m = _HEAD.match(lines[pos].strip())
     if not m:
-        raise ParseError(f"line 1: expected 'graph NAME(%x: f32[...], ...) {{', got {lines[0]!r}")
+        raise ParseError(f"line {pos + 1}: expected 'graph NAME(%x: f32[...], ...) {{', got {lines[pos].strip()!r}")
     name, params = m.group(1), m.group(2)
     env, inputs = {}, []
     for p in _split_top(params):
         pm = re.match(r"^%([\w.]+)\s*:\s*(.+)$", p)
         if not pm:
-            raise ParseError(f"line 1: bad parameter {p!r}")
+            raise ParseError(f"line {pos + 1}: bad parameter {p!r}")
         v = Value(parse_type(pm.group(2)), None, pm.group(1))
         env[pm.group(1)] = v
         inputs.append(v)
     nodes, outputs = [], None
-    for lineno, raw in enumerate(lines[1:], start=2):
+    i = pos + 1
+    while i < len(lines):
+        raw = lines[i]
+        lineno = i + 1
+        i += 1
         line, loc = raw.strip(), None
         if "  # " in line or line.startswith("#"):
             line, _, comment = line.partition("#")
@@ -125,19 +161,37 @@ def parse(text: str) -> Graph:
             if not line:
                 continue
         if line == "}":
-            break
+            if outputs is None:
+                raise ParseError(f"line {lineno}: graph {name}: missing 'return' line")
+            return Graph(name, inputs, nodes, outputs), i
         if line.startswith("return"):
             rest = line[len("return"):].strip()
             outputs = [_ref(env, r, lineno) for r in _split_top(rest)] if rest else []
             continue
-        nm = _NODE.match(line)
-        if not nm:
+        if line.startswith("graph "):
+            # a sub-graph of the node just before it: `graph body(...)` or `graph branches.1(...)`
+            if not nodes:
+                raise ParseError(f"line {lineno}: a region graph must follow the node that holds it")
+            sub, i = _parse_graph(lines, i - 1)
+            key, _, idx = sub.name.partition(".")
+            n = nodes[-1]
+            if idx:
+                if not idx.isdigit() or int(idx) != len(n.params.get(key, ())):
+                    raise ParseError(f"line {lineno}: region {sub.name} out of order")
+                n.params[key] = tuple(n.params.get(key, ())) + (sub,)
+            else:
+                n.params[key] = sub
+            continue
+        nm = re.match(r"^%([\w.]+)\s*:\s*(.*)$", line)
+        tstr, rest = _split_type(nm.group(2)) if nm else (None, None)
+        pm = re.match(r"^\s*(\w+)\s*(.*)$", rest) if rest is not None else None
+        if not pm:
             raise ParseError(f"line {lineno}: cannot parse {raw.strip()!r}")
-        vid, tstr, pname, rest = nm.groups()
+        vid, (pname, rest) = nm.group(1), pm.groups()
         if pname not in REGISTRY:
             raise ParseError(f"line {lineno}: unknown primitive {pname!r}")
         prim = REGISTRY[pname]
-        t = parse_type(tstr)
+        t = _parse_any_type(tstr)
         if pname == "const":
             n = Node(prim, [], {"value": _const_array(rest, t)}, t, loc)
         else:
@@ -157,9 +211,7 @@ def parse(text: str) -> Graph:
             raise ParseError(f"line {lineno}: %{vid} defined twice")
         env[vid] = n.out
         nodes.append(n)
-    if outputs is None:
-        raise ParseError("missing 'return' line")
-    return Graph(name, inputs, nodes, outputs)
+    raise ParseError(f"graph {name}: missing closing '}}'" if outputs is not None else "missing 'return' line")
 
 
 def _ref(env, tok, lineno):

@@ -65,29 +65,49 @@ def _nested(a):
     return "[" + ", ".join(_nested(x) for x in a) + "]"
 
 
+def is_region(p) -> bool:
+    """A param holding sub-graphs (a control-flow op's body, branches): printed as nested graphs."""
+    from .graph import Graph
+    return isinstance(p, Graph) or (isinstance(p, tuple) and bool(p) and all(isinstance(x, Graph) for x in p))
+
+
+def regions(n):
+    """(key, graph) for each sub-graph a node holds, in print order: `body`, `branches.0`, `branches.1`, ..."""
+    out = []
+    for k in sorted(n.params):
+        p = n.params[k]
+        if is_region(p):
+            out.extend([(k, p)] if not isinstance(p, tuple) else [(f"{k}.{i}", x) for i, x in enumerate(p)])
+    return out
+
+
 def format_node(n, names) -> str:
     lhs = f"%{names[n.out]}: {n.out.type}"
     if n.prim.name == "const":
         return f"{lhs} = const {format_array(n.params['value'])}"
     args = ", ".join(f"%{names[v]}" for v in n.inputs)
     text = f"{lhs} = {n.prim.name}" + (f" {args}" if args else "")
-    if n.params:
-        text += " {" + ", ".join(f"{k}={format_param(v)}" for k, v in sorted(n.params.items())) + "}"
+    params = sorted((k, v) for k, v in n.params.items() if not is_region(v))
+    if params:
+        text += " {" + ", ".join(f"{k}={format_param(v)}" for k, v in params) + "}"
     return text
 
 
-def print_graph(g, locs=False) -> str:
+def print_graph(g, locs=False, indent="", name=None) -> str:
     names = value_names(g)
     head = ", ".join(f"%{names[v]}: {v.type}" for v in g.inputs)
-    lines = [f"graph {g.name}({head}) {{"]
+    lines = [f"{indent}graph {name or g.name}({head}) {{"]
     if locs and getattr(g, "guards", None):
         # the facts about symbolic sizes the trace relied on (compiler/guards.py); the parser skips comments
-        lines.append("  # guards: " + ", ".join(str(r) for r in g.guards))
+        lines.append(indent + "  # guards: " + ", ".join(str(r) for r in g.guards))
     for n in g.nodes:
-        line = "  " + format_node(n, names)
+        line = indent + "  " + format_node(n, names)
         if locs and n.loc is not None:
             line = f"{line:<60}  # {n.loc.file}:{n.loc.line}"
         lines.append(line)
-    lines.append("  return" + ("" if not g.outputs else " " + ", ".join(f"%{names[v]}" for v in g.outputs)))
-    lines.append("}")
+        # a control-flow op's sub-graphs follow it, indented: each has its own names
+        for key, sub in regions(n):
+            lines.append(print_graph(sub, locs, indent + "    ", name=key))
+    lines.append(indent + "  return" + ("" if not g.outputs else " " + ", ".join(f"%{names[v]}" for v in g.outputs)))
+    lines.append(indent + "}")
     return "\n".join(lines)

@@ -173,8 +173,54 @@ class TensorType:
                                                       for d in self.shape)))
         return self._hash
 
+    is_tuple = False
+
     def __str__(self):
         return f"{self.dtype.name}[{','.join(dim_str(d) for d in self.shape)}]"
+
+    __repr__ = __str__
+
+
+class TupleType:
+    """The type of a node with several results (a control-flow op): its elements are read by `get` nodes.
+    Prints as (f32[3], i32[]); a one-element tuple as (f32[3],)."""
+    __slots__ = ("types",)
+    is_tuple = True
+
+    def __init__(self, types):
+        self.types = tuple(types)
+        if any(t.is_tuple for t in self.types):
+            raise TypeError("tuples do not nest")
+
+    def __len__(self):
+        return len(self.types)
+
+    def __getitem__(self, i):
+        return self.types[i]
+
+    def __iter__(self):
+        return iter(self.types)
+
+    @property
+    def free_symbols(self):
+        out = set()
+        for t in self.types:
+            out |= t.free_symbols
+        return out
+
+    @property
+    def is_static(self):
+        return all(t.is_static for t in self.types)
+
+    def __eq__(self, other):
+        return isinstance(other, TupleType) and self.types == other.types
+
+    def __hash__(self):
+        return hash(self.types)
+
+    def __str__(self):
+        inner = ", ".join(str(t) for t in self.types)
+        return f"({inner},)" if len(self.types) == 1 else f"({inner})"
 
     __repr__ = __str__
 

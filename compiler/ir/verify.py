@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import VerifyError, ViveError
-from .printer import value_names, format_node
+from .printer import value_names, format_node, regions
 
 
 def verify(g, context=""):
@@ -27,6 +27,9 @@ def verify(g, context=""):
         if n.out in defined:
             _fail(g, i, "value defined twice (not SSA)", context)
         defined.add(n.out)
+        # a sub-graph sees only its own inputs (the op passes outer values in explicitly)
+        for key, sub in regions(n):
+            verify(sub, f"{context + ', ' if context else ''}region {key} of node %{i} ({n.prim.name})")
     for v in g.outputs:
         if v not in defined:
             _fail(g, None, "an output is not defined in the graph", context)

@@ -38,7 +38,7 @@ def node_key(n, inputs):
         ins = tuple(sorted(ins))
     params = tuple(sorted((k, param_key(v)) for k, v in n.params.items())) if n.params else ()
     t = n.out.type
-    return (n.prim.name, ins, params, t.dtype.name, t.shape)
+    return (n.prim.name, ins, params) + ((t,) if t.is_tuple else (t.dtype.name, t.shape))
 
 
 @graph_pass

@@ -5,6 +5,9 @@ A primitive keeps all its rules in one definition:
   numpy(*arrays, **params) -> ndarray          (reference implementation; the interpreter's oracle)
   jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
   lower                                        (loop-level lowering; filled by the backend)
+
+A primitive whose shape rule returns a TupleType has several results (the control-flow ops): binding it gives a
+Python tuple, one array (or tracer) per result; in the graph its node's tuple value is read by `get` nodes.
 """
 from __future__ import annotations
 
@@ -72,18 +75,26 @@ def bind(prim: Primitive, args, params):
     if hooks is not None:
         is_tracer, record = hooks
         for a in args:
-            if is_tracer(a):
+            if is_tracer(a) or (type(a) is tuple and any(is_tracer(x) for x in a)):
                 return record(prim, args, params)
         if _has_symbols(params):
             # e.g. dim(expr=N) or a broadcast to a symbolic shape: only meaningful inside a trace
             return record(prim, args, params)
+    if prim.name == "get" and isinstance(args[0], tuple):
+        return args[0][params["index"]]          # a multi-result op's results are a Python tuple outside graphs
     arrays = [np.asarray(a) for a in args]
     out_t = prim.infer(*(TensorType(to_dtype(a.dtype), a.shape) for a in arrays), **params)
     with np.errstate(all="ignore"):
         out = prim.numpy(*arrays, **params)
+    if out_t.is_tuple:
+        return tuple(_as_result(o, t) for o, t in zip(out, out_t.types))
+    return _as_result(out, out_t)
+
+
+def _as_result(out, t):
     out = np.asarray(out)
-    if out.dtype != out_t.dtype.np:
-        out = out.astype(out_t.dtype.np)
+    if out.dtype != t.dtype.np:
+        out = out.astype(t.dtype.np)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Sources and index ops: const, dim (a symbolic size as a value), one_hot, take (integer gather), check_index,
+"""Sources and index ops: get (an element of a multi-result op), const, dim (a symbolic size as a value), one_hot, take (integer gather), check_index,
 random_uniform."""
 from __future__ import annotations
 
@@ -12,6 +12,28 @@ from .rules import zero_derivative, linear, shape_of
 
 def _const_shape(value, **_):
     return TensorType(to_dtype(value.dtype), value.shape)
+
+
+def _get_shape(t, index, **_):
+    if not t.is_tuple:
+        raise ShapeError(f"get reads an element of a tuple value (a control-flow op's results), got {t}")
+    if not 0 <= index < len(t.types):
+        raise ShapeError(f"get: index {index} out of range for {t}")
+    return t.types[index]
+
+
+def _get_jvp(xs, ts, out, index):
+    return None if ts[0] is None else ts[0][index]
+
+
+def _get_vjp(ct, xs, out, index):
+    # the tuple's cotangent: this element's, zero (None) for the others; the transform adds them up per element
+    n = len(xs[0])
+    return [tuple(ct if i == index else None for i in range(n))]
+
+
+get = Primitive("get", numpy=lambda t, index: t[index], shape=_get_shape, kind="other", jvp=_get_jvp, vjp=_get_vjp,
+                doc="element `index` of a multi-result op's tuple value")
 
 
 const = Primitive("const", numpy=lambda value: value.copy(), shape=_const_shape, kind="source",

@@ -7,6 +7,7 @@ import numpy as np
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import dims_equal
 from ..primitives.misc import const
+from ..primitives.rules import zeros
 from ..errors import TraceError
 from ..trace import TraceContext, Tracer, _stack, record, loc_scope, evaluate, _bind_symbols, _subst
 
@@ -34,11 +35,20 @@ def _lift(ctx, x):
     return v
 
 
-def replay(g: Graph, env: dict):
-    """Record g's nodes into the current trace, reading inputs from env (Value -> tracer); fills env."""
+def replay(g: Graph, env: dict, active=None, residuals=None):
+    """Record g's nodes into the current trace, reading inputs from env (Value -> tracer); fills env.
+
+    For reverse mode (`active`: the values that need cotangents): a node whose primitive has `vjp_fwd` (a loop)
+    and an active input is recorded by that rule instead, which also returns what its vjp rule needs later
+    (residuals stacked per iteration); they are kept in `residuals[node]`."""
     for n in g.nodes:
+        xs = [env[v] for v in n.inputs]
         with loc_scope(n.loc):
-            env[n.out] = record(n.prim, [env[v] for v in n.inputs], n.params)
+            fwd = getattr(n.prim, "vjp_fwd", None)
+            if fwd is not None and active is not None and any(v in active for v in n.inputs):
+                env[n.out], residuals[n] = fwd(xs, [v in active for v in n.inputs], **n.params)
+            else:
+                env[n.out] = record(n.prim, xs, n.params)
     return env
 
 
@@ -104,8 +114,20 @@ def partition(g: Graph, n_in: int, n_out: int):
     for v in g.outputs[n_out:]:
         need(v)
 
-    first = dce(Graph(g.name + "_primal", g.inputs[:n_in], [n for n in g.nodes if n.out not in late],
-                      list(g.outputs[:n_out]) + residuals))
+    if any(v in late for v in g.outputs[:n_out]):
+        # a loop's forward mode makes primal and tangent results in one op, so a primal result reads the seeds;
+        # its value does not depend on them: the primal part runs such ops with zero seeds
+        def primal(*args):
+            env = dict(zip(g.inputs[:n_in], args))
+            for s in g.inputs[n_in:]:
+                env[s] = zeros(s.type.shape, s.type.dtype)
+            replay(g, env)
+            return [env[v] for v in list(g.outputs[:n_out]) + residuals]
+        first = build(g.name + "_primal", [v.type for v in g.inputs[:n_in]], [v.name for v in g.inputs[:n_in]],
+                      primal)
+    else:
+        first = dce(Graph(g.name + "_primal", g.inputs[:n_in], [n for n in g.nodes if n.out not in late],
+                          list(g.outputs[:n_out]) + residuals))
     mapping = {}
     res_inputs = []
     for i, v in enumerate(residuals):

@@ -22,19 +22,35 @@ def push_forward(g: Graph, env: dict, tangents: dict):
     for n in g.nodes:
         xs = [env[v] for v in n.inputs]
         with loc_scope(n.loc):
-            out = env[n.out] = record(n.prim, xs, n.params)
-            if not n.out.type.dtype.is_float:
-                continue                                 # integers and booleans carry no tangent
             ts = [tangents.get(v) for v in n.inputs]
-            if all(t is None for t in ts):
+            live = any(t is not None for t in ts)
+            joint = getattr(n.prim, "joint_jvp", None)
+            if live and joint is not None:
+                # a control-flow op makes primal and tangent results in one new op (one loop, not two)
+                env[n.out], t = joint(xs, ts, **n.params)
+                if t is not None:
+                    check_tangent(n, t)
+                    tangents[n.out] = t
                 continue
+            env[n.out] = out = record(n.prim, xs, n.params)
+            if not live or not (n.out.type.is_tuple or n.out.type.dtype.is_float):
+                continue                                 # integers and booleans carry no tangent
             if n.prim.jvp is None:
                 raise TraceError(f"{n.prim.name} has no forward-mode (jvp) rule")
             t = n.prim.jvp(xs, ts, out, **n.params)
             if t is not None:
-                check_type(n.prim, "tangent", t, n.out.type)
+                check_tangent(n, t)
                 tangents[n.out] = t
     return env, tangents
+
+
+def check_tangent(n, t):
+    if n.out.type.is_tuple:
+        for ti, typ in zip(t, n.out.type.types):
+            if ti is not None:
+                check_type(n.prim, "tangent", ti, typ)
+    else:
+        check_type(n.prim, "tangent", t, n.out.type)
 
 
 def jvp_graph(g: Graph, wrt=None) -> Graph:

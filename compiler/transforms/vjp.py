@@ -18,29 +18,46 @@ def active_values(g: Graph, wrt_values):
     """Float values that depend on the inputs being differentiated: the only ones that need cotangents."""
     active = set(wrt_values)
     for n in g.nodes:
-        if n.out.type.dtype.is_float and any(v in active for v in n.inputs):
+        if (n.out.type.is_tuple or n.out.type.dtype.is_float) and any(v in active for v in n.inputs):
             active.add(n.out)
     return active
 
 
-def pull_back(g: Graph, env: dict, cts: dict, active: set):
+def pull_back(g: Graph, env: dict, cts: dict, active: set, residuals=None):
     """Walk g's nodes backwards from `cts` (Value -> cotangent), accumulating a cotangent for every active
-    value; env holds the primal values (tracers) the rules read. Returns cts, now holding the inputs'."""
+    value; env holds the primal values (tracers) the rules read. Returns cts, now holding the inputs'.
+    A tuple value's cotangent is a tuple with None for zero elements; `residuals` (node -> what replay's
+    vjp_fwd saved, see graphs.replay) goes to that node's vjp rule."""
     for n in reversed(g.nodes):
         ct = cts.get(n.out)
         if ct is None or not any(v in active for v in n.inputs):
+            continue
+        if n.out.type.is_tuple and all(c is None for c in ct):
             continue
         if n.prim.vjp is None:
             raise TraceError(f"{n.prim.name} has no reverse-mode (vjp) rule")
         xs = [env[v] for v in n.inputs]
         with loc_scope(n.loc):
-            in_cts = n.prim.vjp(ct, xs, env[n.out], **n.params)
+            if residuals is not None and n in residuals:
+                in_cts = n.prim.vjp(ct, xs, env[n.out], residuals=residuals[n], **n.params)
+            else:
+                in_cts = n.prim.vjp(ct, xs, env[n.out], **n.params)
             for v, c in zip(n.inputs, in_cts):
                 if c is None or v not in active:
+                    continue
+                if v.type.is_tuple:
+                    for ci, typ in zip(c, v.type.types):
+                        if ci is not None:
+                            check_type(n.prim, "cotangent", ci, typ)
+                    cts[v] = c if v not in cts else tuple(_add(a, b) for a, b in zip(cts[v], c))
                     continue
                 check_type(n.prim, "cotangent", c, v.type)
                 cts[v] = c if v not in cts else cts[v] + c
     return cts
+
+
+def _add(a, b):
+    return b if a is None else a if b is None else a + b
 
 
 def vjp_graph(g: Graph, wrt=None, outs=None) -> Graph:
@@ -52,12 +69,13 @@ def vjp_graph(g: Graph, wrt=None, outs=None) -> Graph:
     active = active_values(g, [g.inputs[i] for i in wrt])
 
     def body(*args):
-        env = replay(g, dict(zip(g.inputs, args[:n])))
+        res = {}
+        env = replay(g, dict(zip(g.inputs, args[:n])), active, res)
         cts = {}
         for i, ct in zip(outs, args[n:]):
             v = g.outputs[i]
             cts[v] = ct if v not in cts else cts[v] + ct
-        pull_back(g, env, cts, active)
+        pull_back(g, env, cts, active, res)
         return [env[v] for v in g.outputs] + [cts[g.inputs[i]] if g.inputs[i] in cts else zeros_like(env[g.inputs[i]])
                                                for i in wrt]
 
@@ -117,11 +135,12 @@ def value_and_grad_graph(g: Graph, argnums=0, has_aux=False, with_value=True) ->
     active = active_values(g, [g.inputs[i] for i in wrt])
 
     def body(*args):
-        env = replay(g, dict(zip(g.inputs, args)))
+        res = {}
+        env = replay(g, dict(zip(g.inputs, args)), active, res)
         # d value / d value = 1, recorded as a node: a NumPy seed would make rules on it run eagerly and bake
         # arrays (e.g. the ones of a sum's broadcast) into the graph as constants
         seed = record(const, [], {"value": np.ones((), value.type.dtype.np)})
-        cts = pull_back(g, env, {value: seed}, active)
+        cts = pull_back(g, env, {value: seed}, active, res)
         grads = [cts[g.inputs[i]] if g.inputs[i] in cts else zeros_like(env[g.inputs[i]]) for i in wrt]
         if with_value:
             return [env[v] for v in g.outputs] + grads

@@ -78,11 +78,41 @@ graph every(%x: f32[N,3], %y: f32[N,3], %i: i32[N], %b: bool[N,3], %img: f32[N,1
   %62: f32[N,3] = erf %61
   %63: f32[N,3] = atan2 %62, %y
   %64: f32[N,3] = fmod %63, %y
-  %65: f32[N,3] = all_sum %x {bucket_bytes=1024}
-  %66: f32[N,3] = all_mean %65 {overlap=False}
-  %67: f32[3*N] = allreduce_start %32 {slot=0}
-  %68: f32[3*N] = allreduce_wait %67, %32 {slot=0}
-  return %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %64, %66, %68
+  %65: f32[3] = reduce_sum %x {axes=(0,)}
+  %66: (f32[3], f32[N,3]) = scan %65, %x {length=N, n_carry=1, n_consts=0, reverse=True}
+    graph body(%c: f32[3], %r: f32[3]) {
+      %0: f32[3] = add %c, %r
+      %1: f32[3] = tanh %0
+      return %1, %0
+    }
+  %67: f32[N,3] = get %66 {index=1}
+  %68: (i64[], f32[N,3]) = while_loop %key, %key, %67 {n_body_consts=0, n_cond_consts=1}
+    graph body(%k: i64[], %v: f32[N,3]) {
+      %0: i64[] = const 1
+      %1: i64[] = add %k, %0
+      %2: f32[N,3] = sin %v
+      return %1, %2
+    }
+    graph cond(%n: i64[], %k: i64[], %v: f32[N,3]) {
+      %0: bool[] = lt %k, %n
+      return %0
+    }
+  %69: f32[N,3] = get %68 {index=1}
+  %70: i32[] = cast %key {dtype=i32}
+  %71: (f32[N,3],) = cond %70, %69, %y
+    graph branches.0(%a: f32[N,3], %b: f32[N,3]) {
+      return %a
+    }
+    graph branches.1(%a: f32[N,3], %b: f32[N,3]) {
+      %0: f32[N,3] = mul %a, %b
+      return %0
+    }
+  %72: f32[N,3] = get %71 {index=0}
+  %73: f32[N,3] = all_sum %x {bucket_bytes=1024}
+  %74: f32[N,3] = all_mean %73 {overlap=False}
+  %75: f32[3*N] = allreduce_start %32 {slot=0}
+  %76: f32[3*N] = allreduce_wait %75, %32 {slot=0}
+  return %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %64, %72, %74, %76
 }"""
 
 
