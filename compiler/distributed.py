@@ -194,6 +194,7 @@ def timeline(fn, *args, path=None):
     import ctypes
     from .codegen.llvm_mpi import trace_names
     from .compile.build import _entry_name
+    from .lower.kernel import Collective
     low = fn.lower(*args)
     kernels = low.kernels.kernels
     module = low._compiled_module()
@@ -204,7 +205,7 @@ def timeline(fn, *args, path=None):
         raise ValueError("timeline: this function does not all-reduce across several ranks (run it under "
                          "mpiexec with all_sum/all_mean inside)") from None
     stamps = (ctypes.c_double * (2 * len(kernels))).from_address(module.address(stamps_name))
-    n_slots = 1 + max((s.slot for k in kernels for s in k.body if type(s).__name__ == "Collective"), default=0)
+    n_slots = 1 + max((s.slot for k in kernels for s in k.body if isinstance(s, Collective)), default=0)
     done = (ctypes.c_double * n_slots).from_address(module.address(done_name))
     ctypes.memset(done, 0, ctypes.sizeof(done))
     barrier()
@@ -222,7 +223,7 @@ def timeline(fn, *args, path=None):
         b, e = float(t[2 * i] - t0) * 1e6, float(t[2 * i + 1] - t0) * 1e6
         label = k.name
         if k.kind == "mpi":
-            s = next(s for s in k.body if type(s).__name__ == "Collective")
+            s = next(s for s in k.body if isinstance(s, Collective))
             label = f"{s.op} bucket {s.slot}" if s.op != "allreduce" else "allreduce (blocking)"
             if s.op == "start":
                 posted[s.slot] = b
