@@ -73,6 +73,21 @@ def dp(out):
         res[f"{name}_ranks_equal"] = gathered_equal(comm, p)
         res[f"{name}_kernels"] = [k.kind for k in step.lower(p, s, xb, yb).kernels.kernels].count("mpi")
         res[f"{name}_loss0_vs_ref"] = abs(losses[0] - float(mlp_loss(params, X[0], Y[0])))
+    # resume: 2 steps, rank 0 saves, every rank loads, 3 more steps == 5 steps straight, byte for byte
+    step = dist.data_parallel_step(mlp_loss, opt)
+    p, s = params, opt.init(params)
+    for i in range(5):
+        if i == 2:
+            if r == 0:
+                cc.save(out + ".ckpt.npz", {"p": p, "s": s})
+            dist.barrier()
+            saved = cc.load(out + ".ckpt.npz")
+            p, s = saved["p"], saved["s"]
+        p, s, _ = step(p, s, *(np.array_split(a, n)[r] for a in (X[i], Y[i])))
+    straight, s2 = params, opt.init(params)
+    for i in range(5):
+        straight, s2, _ = step(straight, s2, *(np.array_split(a, n)[r] for a in (X[i], Y[i])))
+    res["resume_bit_identical"] = all(p[k].tobytes() == straight[k].tobytes() for k in p)
     tl = dist.timeline(step, p, s, xb, yb, path=out + ".trace.json")
     res["timeline"] = tl["summary"]
     if r == 0:

@@ -206,6 +206,7 @@ def test_two_ranks_match_one_process_on_the_whole_batch(tmp_path):
         assert r[f"{mode}_ranks_equal"], mode
         assert r[f"{mode}_loss0_vs_ref"] < 1e-6
     assert r["small_buckets_kernels"] > r["overlap_kernels"] >= 2     # 64-byte buckets: several all-reduces
+    assert r["resume_bit_identical"]
     tr = json.load(open(out + ".trace.json"))["traceEvents"]
     assert {e["pid"] for e in tr if e["ph"] == "X"} == {0, 1}
     assert any(e["name"].startswith("all-reduce bucket") for e in tr)
