@@ -13,7 +13,8 @@ import runtime
 from runtime import cache as rt_cache
 
 from .. import debug, pytree
-from ..errors import BackendError
+from ..errors import BackendError, format_loc
+from ..primitives.collective import COLLECTIVES, communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
 from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
@@ -63,6 +64,14 @@ class Lowered:
         self.timings["passes_start_ns"] = time.perf_counter_ns()
         t0 = time.perf_counter()
         g = run_pipeline(self.graph, pipeline_for(self.graph), log=log)
+        if _has_collectives(g):
+            # in a world of one the pass removes them (the identity), which every backend can run
+            if self.backend != "cpu" and world_size() > 1:
+                n = next(n for n in g.nodes if n.prim.name in COLLECTIVES)
+                raise BackendError(f"{self.backend}: {n.prim.name} (MPI all-reduce) runs on the CPU backend only; "
+                                   f"a GPU all-reduce (NCCL) is not implemented{format_loc(n.loc) if n.loc else ''}")
+            from ..passes.collective import bucket_all_reduce
+            g = run_pipeline(g, [bucket_all_reduce], log=log)
         t1 = time.perf_counter()
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
@@ -110,7 +119,8 @@ class Lowered:
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
                                 data_layout=t.data_layout, entry=_entry_name(self.name),
-                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds)
+                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds,
+                                mpi=_mpi(self.graph))
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
 
@@ -164,6 +174,27 @@ def _blas():
     if _BLAS == "unset":
         _BLAS = runtime.blas_symbols()
     return _BLAS
+
+
+def _has_collectives(graph):
+    return any(n.prim.name in COLLECTIVES for n in graph.nodes)
+
+
+def _mpi(graph):
+    """runtime.mpi.mpi_symbols() of the job's communicator when `graph` all-reduces in a world of several (the
+    library then is loaded, so that a cached object naming MPI_* links), else None."""
+    if not _has_collectives(graph):
+        return None
+    comm = communicator()
+    if comm is None or comm.Get_size() == 1:
+        return None
+    from runtime.mpi import mpi_symbols
+    return mpi_symbols(comm)
+
+
+def _mpi_key(graph):
+    m = _mpi(graph)
+    return json.dumps(m, sort_keys=True) if m else ""
 
 
 def _version():
@@ -242,7 +273,7 @@ def _graph_key(graph, backend, check_indices=True, profile=False):
                  "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
                  "profile" if profile else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
-                 repr(graph.out_tree), repr(graph.in_tree),
+                 repr(graph.out_tree), repr(graph.in_tree), _mpi_key(graph),
                  f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
         b = part.encode()
         h.update(len(b).to_bytes(8, "little"))
