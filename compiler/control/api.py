@@ -7,7 +7,6 @@ trace it records one node, so the loop stays a loop through every transform and 
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
 from .. import pytree
 from ..errors import DTypeError, ShapeError, TraceError
@@ -237,7 +236,7 @@ def _switch(index, branches, operands, what):
     weak = [is_weak(x) for x in leaves]
     traced, union, out_tree, out_types = [], {}, None, None
     for i, fn in enumerate(branches):
-        g, captured, otree = _region(fn, tree, types, f"branches", weak=weak)
+        g, captured, otree = _region(fn, tree, types, "branches", weak=weak)
         if out_tree is None:
             out_tree, out_types = otree, g.out_types
         elif otree != out_tree:

@@ -21,29 +21,14 @@ import sympy
 
 from ..errors import DTypeError, ShapeError, TraceError
 from ..ir.graph import Graph
-from ..ir.types import TensorType, TupleType, I32, dims_equal
+from ..ir.types import TensorType, TupleType, dims_equal
 from ..primitives.base import Primitive
 from ..primitives.rules import zeros_like
-from ..trace import evaluate, record
-from ..transforms.graphs import build, run, partition, dce
+from ..trace import evaluate
+from ..transforms.graphs import build, run, partition, dce, check_types
 from ..transforms.jvp import jvp_graph
 from ..transforms.vjp import vjp_graph
 from .batching import scan_batch, while_batch, cond_batch
-
-
-def _same(a: TensorType, b: TensorType):
-    return a.dtype is b.dtype and len(a.shape) == len(b.shape) and all(dims_equal(x, y)
-                                                                         for x, y in zip(a.shape, b.shape))
-
-
-def _check_types(what, got, want):
-    if len(got) != len(want):
-        raise ShapeError(f"{what}: {len(got)} values where {len(want)} are expected")
-    for i, (g, w) in enumerate(zip(got, want)):
-        if not _same(g, w):
-            err = DTypeError if g.shape == w.shape or len(g.shape) == len(w.shape) and g.dtype is not w.dtype \
-                else ShapeError
-            raise err(f"{what}: value {i} has type {g} where {w} is expected")
 
 
 def _match(what, got, want, env):
@@ -99,7 +84,7 @@ def _scan_shape(*ins, body, length, reverse, n_consts, n_carry):
     b_out = body.out_types
     if len(b_out) < n_carry:
         raise ShapeError(f"scan: the body returns {len(b_out)} values, fewer than its {n_carry} carries")
-    _check_types("scan: the carry the body returns (it must keep the carry's types)", b_out[:n_carry],
+    check_types("scan: the carry the body returns (it must keep the carry's types)", b_out[:n_carry],
                  b_in[n_consts:n_consts + n_carry])
     return TupleType([_inst(t, env) for t in b_out[:n_carry]] + [_stacked(_inst(t, env), length)
                                                                  for t in b_out[n_carry:]])
@@ -256,7 +241,6 @@ def _scan_vjp(ct, xs, out, *, body, length, reverse, n_consts, n_carry, residual
     k_ct_types = [b_in[nc + i] for i in range(nk) if act_k[i]]
     c_idx = [i for i in range(nc) if act_c[i]]
     ys_ct_idx = [i for i in outs if i >= nk]
-    carry_ct_idx = [i for i in outs if i < nk]
     n_st = plan["n_stacked"]
 
     in_types = ([v.type for v in body.inputs[:nc]]
@@ -328,7 +312,7 @@ def _while_shape(*ins, cond, body, n_cond_consts, n_body_consts):
     out = cond.out_types
     if len(out) != 1 or out[0].ndim != 0 or not out[0].dtype.is_bool:
         raise DTypeError(f"while_loop: cond_fun must return a boolean scalar, got {', '.join(map(str, out))}")
-    _check_types("while_loop: the carry body_fun returns (it must keep the carry's types)", body.out_types,
+    check_types("while_loop: the carry body_fun returns (it must keep the carry's types)", body.out_types,
                  body.in_types[n_body_consts:])
     return TupleType(init)
 
@@ -392,14 +376,14 @@ def _cond_shape(index, *ops, branches):
         raise DTypeError(f"cond: the branch index must be an integer scalar, got {index}")
     if not branches:
         raise ShapeError("cond: no branches")
-    out, env = branches[0].out_types, {}
+    out = branches[0].out_types
     for i, b in enumerate(branches):
         benv = {}
         _match(f"cond: branch {i} inputs", list(ops), b.in_types, benv)
         got = [_inst(t, benv) for t in b.out_types]
         if i == 0:
-            out, env = got, benv
-        _check_types(f"cond: branch {i} results (all branches must return the same types)", got, out)
+            out = got
+        check_types(f"cond: branch {i} results (all branches must return the same types)", got, out)
     return TupleType(out)
 
 
@@ -417,7 +401,7 @@ def _cond_joint_jvp(xs, ts, *, branches):
     fl = [i for i, t in enumerate(b_out) if _is_float(t)]
     n_out = len(b_out)
     new = tuple(_regroup(jvp_graph(b, wrt=wrt), list(range(len(b_in) + len(wrt))),
-                         list(range(n_out)) + [n_out + i for i in fl], f"branches") for b in branches)
+                         list(range(n_out)) + [n_out + i for i in fl], "branches") for b in branches)
     res = cond_p(index, *ops, *[t_ops[i] for i in wrt], branches=new)
     tangent = [None] * n_out
     for j, i in enumerate(fl):

@@ -21,29 +21,16 @@ consts like its arguments.
 """
 from __future__ import annotations
 
-from ..errors import DTypeError, ShapeError, TraceError
-from ..ir.types import TupleType, dims_equal
+from ..errors import TraceError
+from ..ir.types import TupleType
 from ..primitives.base import Primitive
 from ..primitives.misc import optimization_barrier
 from ..primitives.rules import zeros_like
 from ..trace import evaluate, record
-from .graphs import run
+from .graphs import run, check_types
 from .jvp import jvp_graph
 from .vjp import vjp_graph
 
-
-def _same(a, b):
-    return a.dtype is b.dtype and len(a.shape) == len(b.shape) and all(dims_equal(x, y)
-                                                                         for x, y in zip(a.shape, b.shape))
-
-
-def _check(what, got, want):
-    if len(got) != len(want):
-        raise ShapeError(f"{what}: {len(got)} values where {len(want)} are expected")
-    for i, (g, w) in enumerate(zip(got, want)):
-        if not _same(g, w):
-            raise (DTypeError if g.shape == w.shape else ShapeError)(
-                f"{what}: value {i} has type {g} where {w} is expected")
 
 
 def _const_error(name, kind):
@@ -68,11 +55,11 @@ def _zeros_for(cts, outs):
 
 def _cjvp_shape(*ins, fun, jvp, n_fun_consts, n_jvp_consts, name=""):
     args = ins[n_fun_consts + n_jvp_consts:]
-    _check(f"custom_jvp {name}: fun's inputs", list(ins[:n_fun_consts]) + list(args), fun.in_types)
-    _check(f"custom_jvp {name}: the jvp rule's inputs",
+    check_types(f"custom_jvp {name}: fun's inputs", list(ins[:n_fun_consts]) + list(args), fun.in_types)
+    check_types(f"custom_jvp {name}: the jvp rule's inputs",
            list(ins[n_fun_consts:n_fun_consts + n_jvp_consts]) + list(args) * 2, jvp.in_types)
     outs = fun.out_types
-    _check(f"custom_jvp {name}: the jvp rule's results", jvp.out_types, list(outs) * 2)
+    check_types(f"custom_jvp {name}: the jvp rule's results", jvp.out_types, list(outs) * 2)
     return TupleType(outs)
 
 
@@ -133,15 +120,15 @@ def _cvjp_counts(n_fun_consts, n_fwd_consts, n_bwd_consts):
 def _cvjp_shape(*ins, fun, fwd, bwd, n_fun_consts, n_fwd_consts, n_bwd_consts, name=""):
     k = _cvjp_counts(n_fun_consts, n_fwd_consts, n_bwd_consts)
     args = list(ins[k:])
-    _check(f"custom_vjp {name}: fun's inputs", list(ins[:n_fun_consts]) + args, fun.in_types)
-    _check(f"custom_vjp {name}: fwd's inputs", list(ins[n_fun_consts:n_fun_consts + n_fwd_consts]) + args,
+    check_types(f"custom_vjp {name}: fun's inputs", list(ins[:n_fun_consts]) + args, fun.in_types)
+    check_types(f"custom_vjp {name}: fwd's inputs", list(ins[n_fun_consts:n_fun_consts + n_fwd_consts]) + args,
            fwd.in_types)
     outs = fun.out_types
     n = len(outs)
-    _check(f"custom_vjp {name}: fwd's results", fwd.out_types[:n], outs)
-    _check(f"custom_vjp {name}: bwd's inputs", bwd.in_types,
+    check_types(f"custom_vjp {name}: fwd's results", fwd.out_types[:n], outs)
+    check_types(f"custom_vjp {name}: bwd's inputs", bwd.in_types,
            list(ins[n_fun_consts + n_fwd_consts:k]) + list(fwd.out_types[n:]) + list(outs))
-    _check(f"custom_vjp {name}: bwd's results (one cotangent per argument)", bwd.out_types, args)
+    check_types(f"custom_vjp {name}: bwd's results (one cotangent per argument)", bwd.out_types, args)
     return TupleType(outs)
 
 
@@ -182,7 +169,7 @@ custom_vjp_call.inline_region = "fun"
 # ================================================================ remat_call
 
 def _remat_shape(*ins, fun, prevent_cse=True, name=""):
-    _check(f"checkpoint {name}: fun's inputs", list(ins), fun.in_types)
+    check_types(f"checkpoint {name}: fun's inputs", list(ins), fun.in_types)
     return TupleType(fun.out_types)
 
 

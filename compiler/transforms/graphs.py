@@ -77,6 +77,23 @@ def dce(g: Graph) -> Graph:
     return g.filter(lambda n: n in live)
 
 
+def same_type(a, b) -> bool:
+    return a.dtype is b.dtype and len(a.shape) == len(b.shape) and all(dims_equal(x, y)
+                                                                         for x, y in zip(a.shape, b.shape))
+
+
+def check_types(what, got, want):
+    """The types a region op passes or gets (operands vs a sub-graph's inputs, results of branches) must be equal:
+    a ShapeError or DTypeError naming `what` and the first that differs."""
+    from ..errors import ShapeError, DTypeError
+    if len(got) != len(want):
+        raise ShapeError(f"{what}: {len(got)} values where {len(want)} are expected")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if not same_type(g, w):
+            err = DTypeError if g.dtype is not w.dtype and len(g.shape) == len(w.shape) else ShapeError
+            raise err(f"{what}: value {i} has type {g} where {w} is expected")
+
+
 def check_type(prim, what, got, want_type):
     """A rule must return exactly its primal's type: catch a wrong rule where it is made, naming it."""
     shape = tuple(got.shape) if hasattr(got, "shape") else np.shape(got)
