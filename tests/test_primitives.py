@@ -12,7 +12,7 @@ import pytest
 import sympy
 
 import compiler as cc
-from compiler.ir.types import TensorType, dtype as to_dtype, symbol
+from compiler.ir.types import TensorType, TupleType, dtype as to_dtype, symbol
 from compiler.primitives import REGISTRY, UNARY, BINARY
 
 SEEDS = range(8)
@@ -242,6 +242,35 @@ def _random_uniform(rng):
     return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
 
 
+def _region(fn, *args):
+    """A control-flow node traced from fn: its operands evaluated, its params, no symbolic check."""
+    g = cc.trace(fn, *args)
+    k, node = next((k, n) for k, n in enumerate(g.nodes) if n.out.type.is_tuple)
+    pre = cc.Graph("pre", g.inputs, g.nodes[:k], list(node.inputs))
+    return [np.asarray(a) for a in cc.evaluate(pre, list(args))], dict(node.params), False
+
+
+def _scan(rng):
+    c, xs = rng.standard_normal(3), rng.standard_normal((int(rng.integers(0, 4)), 3))
+    reverse = bool(rng.integers(2))
+    return _region(lambda c, xs: cc.scan(lambda c, x: (np.tanh(c + x), (c * x, c.sum())), c, xs,
+                                         reverse=reverse), c, xs)
+
+
+def _while(rng):
+    return _region(lambda x, n: cc.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] * 2), (0, x)),
+                   rng.standard_normal(2).astype(np.float32), np.int64(rng.integers(0, 4)))
+
+
+def _cond(rng):
+    return _region(lambda i, x: cc.switch(i, [np.sin, np.cos, lambda x: x * 2], x),
+                   np.int32(rng.integers(-1, 4)), rng.standard_normal((2, 3)))
+
+
+def _get(rng):
+    return [(rng.standard_normal(2), np.arange(3))], {"index": int(rng.integers(2))}, False
+
+
 SAMPLES = {
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
@@ -254,10 +283,13 @@ SAMPLES = {
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
     "check_index": _check_index,
+    "scan": _scan, "while_loop": _while, "cond": _cond, "get": _get,
 }
 
 
 def _type(a):
+    if isinstance(a, tuple):
+        return TupleType([_type(x) for x in a])
     a = np.asarray(a)
     return TensorType(to_dtype(a.dtype), a.shape)
 
@@ -277,12 +309,17 @@ def test_shape_rule_agrees_with_numpy(name):
         args, params, _ = SAMPLES[name](rng)
         t = prim.infer(*[_type(a) for a in args], **params)
         with np.errstate(all="ignore"):
-            out = np.asarray(prim.numpy(*args, **params))
-        assert t.shape == out.shape, f"{name}{params}: rule says {t}, NumPy gives shape {out.shape}"
-        assert t.dtype.np == out.dtype, f"{name}{params}: rule says {t}, NumPy gives dtype {out.dtype}"
-        # binding eagerly runs the same pair
-        eager = prim(*args, **params)
-        assert eager.dtype == t.dtype.np and eager.shape == t.shape
+            out = prim.numpy(*args, **params)
+        eager = prim(*args, **params)            # binding eagerly runs the same pair
+        if t.is_tuple:                           # a control-flow op: one result per element
+            assert isinstance(eager, tuple) and len(out) == len(eager) == len(t.types)
+            pairs = list(zip(t.types, [np.asarray(o) for o in out], eager))
+        else:
+            pairs = [(t, np.asarray(out), eager)]
+        for ti, o, e in pairs:
+            assert ti.shape == o.shape, f"{name}{params}: rule says {ti}, NumPy gives shape {o.shape}"
+            assert ti.dtype.np == o.dtype, f"{name}{params}: rule says {ti}, NumPy gives dtype {o.dtype}"
+            assert e.dtype == ti.dtype.np and e.shape == ti.shape
 
 
 def _symbolic(t, names, static=()):

@@ -17,6 +17,7 @@ Conventions (what the lowering relies on):
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from ..errors import DTypeError, ShapeError, TraceError
 from ..ir.graph import Graph
@@ -44,6 +45,35 @@ def _check_types(what, got, want):
             raise err(f"{what}: value {i} has type {g} where {w} is expected")
 
 
+def _match(what, got, want, env):
+    """Check operand types `got` against a region's input types `want`, binding the region's own size symbols
+    to the operands' sizes in env (a region is polymorphic in them: traced with cc.Spec sizes, evaluated on
+    arrays)."""
+    if len(got) != len(want):
+        raise ShapeError(f"{what}: {len(got)} values where {len(want)} are expected")
+    for i, (g, w) in enumerate(zip(got, want)):
+        ok = g.dtype is w.dtype and len(g.shape) == len(w.shape)
+        for a, b in zip(g.shape, w.shape) if ok else ():
+            if isinstance(b, sympy.Symbol) and b not in env:
+                env[b] = a
+            elif not dims_equal(a, _subst_dim(b, env)):
+                ok = False
+        if not ok:
+            err = DTypeError if g.dtype is not w.dtype and len(g.shape) == len(w.shape) else ShapeError
+            raise err(f"{what}: value {i} has type {g} where {w} is expected")
+
+
+def _subst_dim(d, env):
+    if isinstance(d, int) or not env:
+        return d
+    r = d.xreplace({k: sympy.Integer(v) if isinstance(v, int) else v for k, v in env.items()})
+    return int(r) if r.is_Integer else r
+
+
+def _inst(t: TensorType, env):
+    return TensorType(t.dtype, [_subst_dim(d, env) for d in t.shape]) if env else t
+
+
 def _stacked(t: TensorType, length):
     return TensorType(t.dtype, (length,) + tuple(t.shape))
 
@@ -56,21 +86,22 @@ def _is_float(t):
 
 def _scan_shape(*ins, body, length, reverse, n_consts, n_carry):
     consts, carry, xs = ins[:n_consts], ins[n_consts:n_consts + n_carry], ins[n_consts + n_carry:]
-    b_in = body.in_types
-    _check_types("scan: body inputs (consts)", consts, b_in[:n_consts])
-    _check_types("scan: the carry passed in", carry, b_in[n_consts:n_consts + n_carry])
+    b_in, env = body.in_types, {}
+    _match("scan: body inputs (consts)", consts, b_in[:n_consts], env)
+    _match("scan: the carry passed in", carry, b_in[n_consts:n_consts + n_carry], env)
     slices = []
     for i, x in enumerate(xs):
         if x.ndim == 0 or not dims_equal(x.shape[0], length):
             raise ShapeError(f"scan: xs value {i} of type {x} has no leading axis of the scan's length {length}")
         slices.append(TensorType(x.dtype, x.shape[1:]))
-    _check_types("scan: body inputs (x slices)", slices, b_in[n_consts + n_carry:])
+    _match("scan: body inputs (x slices)", slices, b_in[n_consts + n_carry:], env)
     b_out = body.out_types
     if len(b_out) < n_carry:
         raise ShapeError(f"scan: the body returns {len(b_out)} values, fewer than its {n_carry} carries")
     _check_types("scan: the carry the body returns (it must keep the carry's types)", b_out[:n_carry],
                  b_in[n_consts:n_consts + n_carry])
-    return TupleType(list(b_out[:n_carry]) + [_stacked(t, length) for t in b_out[n_carry:]])
+    return TupleType([_inst(t, env) for t in b_out[:n_carry]] + [_stacked(_inst(t, env), length)
+                                                                 for t in b_out[n_carry:]])
 
 
 def _scan_numpy(*ins, body, length, reverse, n_consts, n_carry):
@@ -291,13 +322,13 @@ scan_p.vjp_fwd = _scan_vjp_fwd
 def _while_shape(*ins, cond, body, n_cond_consts, n_body_consts):
     cc_, bc, init = (ins[:n_cond_consts], ins[n_cond_consts:n_cond_consts + n_body_consts],
                      ins[n_cond_consts + n_body_consts:])
-    _check_types("while_loop: cond_fun inputs", list(cc_) + list(init), cond.in_types)
-    _check_types("while_loop: body_fun inputs", list(bc) + list(init), body.in_types)
+    _match("while_loop: cond_fun inputs", list(cc_) + list(init), cond.in_types, {})
+    _match("while_loop: body_fun inputs", list(bc) + list(init), body.in_types, {})
     out = cond.out_types
     if len(out) != 1 or out[0].ndim != 0 or not out[0].dtype.is_bool:
         raise DTypeError(f"while_loop: cond_fun must return a boolean scalar, got {', '.join(map(str, out))}")
     _check_types("while_loop: the carry body_fun returns (it must keep the carry's types)", body.out_types,
-                 list(init))
+                 body.in_types[n_body_consts:])
     return TupleType(init)
 
 
@@ -359,10 +390,14 @@ def _cond_shape(index, *ops, branches):
         raise DTypeError(f"cond: the branch index must be an integer scalar, got {index}")
     if not branches:
         raise ShapeError("cond: no branches")
-    out = branches[0].out_types
+    out, env = branches[0].out_types, {}
     for i, b in enumerate(branches):
-        _check_types(f"cond: branch {i} inputs", list(ops), b.in_types)
-        _check_types(f"cond: branch {i} results (all branches must return the same types)", b.out_types, out)
+        benv = {}
+        _match(f"cond: branch {i} inputs", list(ops), b.in_types, benv)
+        got = [_inst(t, benv) for t in b.out_types]
+        if i == 0:
+            out, env = got, benv
+        _check_types(f"cond: branch {i} results (all branches must return the same types)", got, out)
     return TupleType(out)
 
 

@@ -33,7 +33,7 @@ def _get_vjp(ct, xs, out, index):
 
 
 get = Primitive("get", numpy=lambda t, index: t[index], shape=_get_shape, kind="other", jvp=_get_jvp, vjp=_get_vjp,
-                linear="all", doc="element `index` of a multi-result op's tuple value")
+                doc="element `index` of a multi-result op's tuple value")
 
 
 const = Primitive("const", numpy=lambda value: value.copy(), shape=_const_shape, kind="source",

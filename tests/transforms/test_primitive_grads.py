@@ -79,6 +79,17 @@ CASES = {
     # indexing
     "take": (lambda x: np.take(x, np.array([[0, 2], [4, 4]]), axis=0) ** 2, [_r(5, 3)]),
     "scatter_add": (lambda u: P.scatter_add(u, np.array([1, 1, 4, 0]), axis=1, size=5) ** 2, [_r(2, 4, 3)]),
+    # control flow (get: every region op's results are read through it)
+    "scan": (lambda w, c, xs: cc.scan(lambda c, x: (np.tanh(c * w + x), c * x), c, xs, reverse=True),
+             [_r(3), _r(3, seed=1), _r(4, 3, seed=2)]),
+    "get": (lambda c, xs: cc.scan(lambda c, x: (np.sin(c) * x, c), c, xs)[0], [_r(3), _r(2, 3, seed=1)]),
+    "cond": (lambda p, x, y: cc.cond(p > 0, lambda a, b: np.sin(a) * b, lambda a, b: a / (2 + b * b), x, y),
+             [np.float64(0.5), _r(3), _r(3, seed=1)]),
+}
+# forward mode only, as in JAX (a while loop's trip count is unknown until it runs)
+FORWARD_ONLY = {
+    "while_loop": (lambda x: cc.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, np.sin(c[1]) * 1.5), (0, x))[1],
+                   [_r(3)]),
 }
 
 NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "argmax",
@@ -86,7 +97,7 @@ NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logica
 
 
 def test_every_primitive_with_a_derivative_has_a_finite_difference_case():
-    missing = sorted(set(REGISTRY) - set(CASES) - NOT_DIFFERENTIABLE)
+    missing = sorted(set(REGISTRY) - set(CASES) - set(FORWARD_ONLY) - NOT_DIFFERENTIABLE)
     assert not missing, f"add a finite-difference case to tests/transforms/test_primitive_grads.py for {missing}"
 
 
@@ -95,6 +106,15 @@ def test_finite_differences_to_second_order(name):
     fn, args = CASES[name]
     assert name in {n.prim.name for n in cc.trace(fn, *args).nodes}, f"case for {name} does not use it"
     cc.check_grads(fn, args, order=2, modes=("fwd", "rev"))
+
+
+@pytest.mark.parametrize("name", sorted(FORWARD_ONLY))
+def test_forward_only_finite_differences(name):
+    fn, args = FORWARD_ONLY[name]
+    assert name in {n.prim.name for n in cc.trace(fn, *args).nodes}, f"case for {name} does not use it"
+    cc.check_grads(fn, args, order=2, modes=("fwd",))
+    with pytest.raises(cc.TraceError, match="fori_loop"):
+        cc.grad(lambda *a: np.sum(fn(*a)))(*args)
 
 
 @pytest.mark.parametrize("name", ["reduce_max", "max_pool2d", "maximum", "take"])
