@@ -466,6 +466,31 @@ def nested_scan_loss(w, xs):
     return np.sum(c) + np.sum(ys)
 
 
+def scan_in_cond_in_scan_loss(w, xs):
+    def outer(c, x):
+        c = cc.cond(x[0] > 0, lambda c: cc.scan(lambda k, xi: (np.tanh(k * w + xi), None), c, x.reshape(3, 1))[0],
+                    lambda c: c * w, c)
+        return c, c.sum()
+    c, ys = cc.scan(outer, np.ones(3), xs)
+    return c.sum() + (ys ** 2).sum()
+
+
+def int_parts_loss(w):
+    # an integer carry and integer ys next to the float ones: no cotangents for them, the float parts flow
+    (n, v), ns = cc.scan(lambda c, x: ((c[0] + 1, c[1] * w + x), c[0]), (np.int64(0), w), np.ones((3, 3)))
+    return np.sum(v * v) + ns.sum() + n
+
+
+def const_carry_loss(w, xs):
+    _, ys = cc.scan(lambda c, x: (np.zeros(3), np.sin(c) * x), w, xs)
+    return np.sum(ys ** 2)
+
+
+def grad_inside_loss(w, xs):
+    inner = cc.grad(lambda v: np.sum(cc.scan(lambda c, x: (np.sin(c * v) + x, None), np.ones(3), xs)[0] ** 2))
+    return np.sum(inner(w) ** 2)
+
+
 CASES = {
     "scan": (rnn_loss, lambda: (rand(3, 3) * 0.5, rand(3), rand(5, 3))),
     "scan_reverse_pytree_ys": (rev_scan_loss, lambda: (rand(2), rand(4, 2))),
@@ -475,6 +500,11 @@ CASES = {
     "switch": (switch_loss, lambda: (rand(3), rand(3))),
     "cond_in_scan": (cond_in_scan_loss, lambda: (rand(2), np.array([0.5, -0.3, 0.8, -0.1]))),
     "scan_in_scan": (nested_scan_loss, lambda: (rand(2), rand(3, 2, 2))),
+    "scan_in_cond_in_scan": (scan_in_cond_in_scan_loss, lambda: (rand(3), np.array([[1.0, .2, -.3], [-1.0, .5, .1],
+                                                                                    [.7, -.2, .4]]))),
+    "int_carry_and_ys": (int_parts_loss, lambda: (rand(3) * 0.5,)),
+    "constant_carry": (const_carry_loss, lambda: (rand(3), rand(4, 3))),
+    "grad_of_scan_inside": (grad_inside_loss, lambda: (rand(3), rand(3, 3))),
 }
 
 
