@@ -736,3 +736,38 @@ def test_graph_size_does_not_grow_with_trip_count():
     assert sizes[10] == sizes[1000]
     gsizes = {n: count_nodes(cc.trace(cc.grad(loss), rand(n, 8))) for n in (10, 1000)}
     assert gsizes[10] == gsizes[1000]
+
+
+def test_reverse_mode_stacks_the_dots_not_the_elementwise_values():
+    # an LSTM cell: the forward loop of grad stacks what the elementwise gates are recomputed from (the gemm's
+    # result, the carries), not the dozen gate values and derivative factors those produce
+    hid = 4
+
+    def loss(wh, zx):
+        def cell(carry, z):
+            h, c = carry
+            z = z + h @ wh
+            i, f = np.tanh(z[:, :hid]), 1 / (1 + np.exp(-z[:, hid:2 * hid]))
+            g, o = np.tanh(z[:, 2 * hid:3 * hid]), np.sin(z[:, 3 * hid:])
+            c = f * c + i * g
+            return (o * np.tanh(c), c), None
+        h0 = np.zeros((2, hid))
+        (h, c), _ = cc.scan(cell, (h0, h0), zx)
+        return np.sum(h ** 2) + np.sum(c)
+
+    def unrolled(wh, zx):
+        h = c = np.zeros((2, hid))
+        for z in zx:
+            z = z + h @ wh
+            i, f = np.tanh(z[:, :hid]), 1 / (1 + np.exp(-z[:, hid:2 * hid]))
+            g, o = np.tanh(z[:, 2 * hid:3 * hid]), np.sin(z[:, 3 * hid:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+        return np.sum(h ** 2) + np.sum(c)
+    wh, zx = rand(hid, 4 * hid) * 0.5, rand(5, 2, 4 * hid)
+    g = cc.trace(cc.grad(loss), wh, zx)
+    fwd = next(n for n in g.nodes if n.prim.name == "scan")
+    stacked = [t for t in fwd.out.type.types[fwd.params["n_carry"]:]]
+    assert sum(int(np.prod(t.shape)) for t in stacked) <= 5 * 2 * (4 * hid + 2 * hid), stacked
+    np.testing.assert_allclose(cc.interpret(g, wh, zx)[0], cc.grad(unrolled)(wh, zx), rtol=1e-11, atol=1e-13)
+    cc.check_grads(loss, (wh, zx), order=2)
