@@ -771,3 +771,22 @@ def test_reverse_mode_stacks_the_dots_not_the_elementwise_values():
     assert sum(int(np.prod(t.shape)) for t in stacked) <= 5 * 2 * (4 * hid + 2 * hid), stacked
     np.testing.assert_allclose(cc.interpret(g, wh, zx)[0], cc.grad(unrolled)(wh, zx), rtol=1e-11, atol=1e-13)
     cc.check_grads(loss, (wh, zx), order=2)
+
+
+def _scan_compiles():
+    try:
+        cc.compile(lambda x: cc.scan(lambda c, a: (c + a, None), x[0], x)[0])(np.ones((2, 2)))
+        return True
+    except cc.BackendError:                   # a tree without the control-flow lowering
+        return False
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_value_and_grad_equal_eager(name):
+    if not _scan_compiles():
+        pytest.skip("cc.compile does not lower control flow in this tree")
+    f, args = CASES[name]
+    a = args()
+    want = cc.value_and_grad(f, argnums=tuple(range(len(a))))(*a)
+    got = cc.compile(cc.value_and_grad(f, argnums=tuple(range(len(a)))))(*a)
+    assert_same(got, want, rtol=1e-10, atol=1e-12)
