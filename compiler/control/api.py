@@ -153,6 +153,13 @@ def fori_loop(lower, upper, body_fun, init_val):
             return (i + 1, body_fun(i, val)), None
         (_, out), _ = scan(step, (i0, init_val), None, length=max(hi - lo, 0))
         return out
+    for b, what in ((lower, "lower"), (upper, "upper")):
+        if isinstance(b, Tracer):
+            if b.aval.shape != () or np.dtype(b.dtype).kind not in "iu":
+                raise TypeError(f"fori_loop: {what} bound must be an integer scalar, got a traced {b.aval}"
+                                + format_loc(user_loc(1)))
+        else:
+            _int_bound(b, what)
     dt = np.result_type(*(np.asarray(b) if not isinstance(b, Tracer) else b.dtype for b in (lower, upper)
                           if not is_weak(b))) if not (is_weak(lower) and is_weak(upper)) else np.int64
     lo = _cast(lower, TensorType(to_dtype(dt), ()))

@@ -621,6 +621,17 @@ def test_bad_structures():
         cc.while_loop(lambda v: v, lambda v: v + 1, np.float64(0.0))
 
 
+def test_fori_loop_bounds_must_be_integer_scalars():
+    with pytest.raises(TypeError, match="upper bound"):
+        cc.fori_loop(0, 3.0, lambda i, v: v * 2, 1.0)
+    with pytest.raises(TypeError, match=r"(?s)upper bound.*traced.*test_control_flow\.py"):
+        cc.trace(lambda n, x: cc.fori_loop(0, n, lambda i, v: v * 2, x), np.float64(4), np.float64(1.0))
+    with pytest.raises(TypeError, match="lower bound"):
+        cc.trace(lambda n, x: cc.fori_loop(n, 3, lambda i, v: v * 2, x), np.ones(2, np.int64), np.float64(1.0))
+    with pytest.raises(TypeError, match="lower bound"):
+        cc.trace(lambda n, x: cc.fori_loop(0.5, n, lambda i, v: v * 2, x), np.int64(4), np.float64(1.0))
+
+
 def test_mismatched_xs_lengths():
     with pytest.raises(ValueError, match="leading axis"):
         cc.scan(lambda c, x: (c, None), np.zeros(2), (rand(3, 2), rand(4, 2)))
