@@ -251,19 +251,41 @@ def _recompute_cheap(first: Graph, second: Graph, n_out, free):
     derivative factors, and its forward body is one gemm and one fused loop. `free`: values not stacked
     (consts, x slices). Returns the new (first, second)."""
     residuals = list(first.outputs[n_out:])
-    cheap = {}
-    anchors, seen, stack = [], set(), list(reversed(residuals))
-    while stack:
-        v = stack.pop()
-        if v in seen:
-            continue
-        seen.add(v)
-        n = v.node
-        if n is not None and (n.prim.kind in ("elementwise", "shape") or n.prim.name == "const"):
-            cheap[n] = True
-            stack.extend(reversed(n.inputs))
-        else:
-            anchors.append(v)
+    kept = set()                                      # cheap nodes whose result is stacked after all
+
+    def cone():
+        cheap, anchors, seen, stack = {}, [], set(), list(reversed(residuals))
+        while stack:
+            v = stack.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            n = v.node
+            if n is not None and n not in kept and (n.prim.kind in ("elementwise", "shape")
+                                                    or n.prim.name == "const"):
+                cheap[n] = True
+                stack.extend(reversed(n.inputs))
+            else:
+                anchors.append(v)
+        return cheap, anchors
+    cheap, anchors = cone()
+    # an anchor read by one cheap node whose other inputs are free, and whose result is no larger: stack that
+    # result instead (a gemm's output plus the step's x, the pre-activation: the add stays fused in the gemm)
+    res_set, users = set(residuals), {}
+    for n in cheap:
+        for u in n.inputs:
+            users.setdefault(u, set()).add(n)
+    for u in anchors:
+        while u not in free and u not in res_set and len(users.get(u, ())) == 1:
+            n = next(iter(users[u]))
+            if _elems(n.out.type) > _elems(u.type) or any(
+                    w is not u and w not in free and not (w.node is not None and w.node.prim.name == "const")
+                    for w in n.inputs):
+                break
+            kept.add(n)
+            u = n.out
+    if kept:
+        cheap, anchors = cone()
     if not cheap or sum(_elems(v.type) for v in anchors if v not in free) >= \
             sum(_elems(v.type) for v in set(residuals) if v not in free):
         return first, second
