@@ -244,11 +244,16 @@ def _elems(t):
     return n
 
 
+# results worth keeping rather than recomputing in the backward loop (tens of instructions per element)
+_TRANSCENDENTAL = frozenset("exp log sin cos tanh logistic erf pow atan2 fmod".split())
+
+
 def _recompute_cheap(first: Graph, second: Graph, n_out, free):
-    """Residuals that are elementwise or shape functions of other values are recomputed by the backward body
-    from those values (the dots' results, the body's inputs) instead of being stacked by the forward loop, when
-    that stacks fewer elements: an LSTM cell stacks its gates' pre-activations instead of a dozen gate values and
-    derivative factors, and its forward body is one gemm and one fused loop. `free`: values not stacked
+    """Residuals that are cheap elementwise or shape functions (arithmetic, slices; not transcendentals) of other
+    values are recomputed by the backward body from those values (transcendental and dot results, the body's
+    inputs) instead of being stacked by the forward loop, when that stacks fewer elements: an LSTM cell stacks
+    its five tanh results and its carries, not a dozen gate values and derivative factors (1 - t*t and the like),
+    and its backward body evaluates no tanh. `free`: values not stacked
     (consts, x slices). Returns the new (first, second)."""
     residuals = list(first.outputs[n_out:])
     kept = set()                                      # cheap nodes whose result is stacked after all
@@ -261,8 +266,8 @@ def _recompute_cheap(first: Graph, second: Graph, n_out, free):
                 continue
             seen.add(v)
             n = v.node
-            if n is not None and n not in kept and (n.prim.kind in ("elementwise", "shape")
-                                                    or n.prim.name == "const"):
+            if n is not None and n not in kept and n.prim.name not in _TRANSCENDENTAL and (
+                    n.prim.kind in ("elementwise", "shape") or n.prim.name == "const"):
                 cheap[n] = True
                 stack.extend(reversed(n.inputs))
             else:
