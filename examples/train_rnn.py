@@ -2,7 +2,7 @@
 are 32 time steps of 32 features), the cell written in plain NumPy inside cc.scan, the whole training step
 (forward through the loop, backward through the reversed loop, Adam update) compiled by vive into one native call.
 
-    python examples/train_rnn.py                      # defaults: 97.2-98.3% test accuracy (seeds 0-2), ~15 s
+    python examples/train_rnn.py                      # defaults: 97.2-98.3% test accuracy (seeds 0-2), 4-15 s
     python examples/train_rnn.py --epochs 3 --hidden 32 --out /tmp/rnn
 
 Writes OUT/rnn_curves.png (loss and accuracy per epoch) and OUT/rnn_metrics.json.
