@@ -246,7 +246,8 @@ def switch(index, branches, *operands):
         raise TypeError(f"switch: index must be a scalar, got shape {tuple(shape)}" + format_loc(user_loc(1)))
     kind = np.dtype(index.dtype).kind if isinstance(index, Tracer) else np.asarray(index).dtype.kind
     if kind not in "iub":
-        raise TypeError(f"switch: index must be an integer scalar, got {np.dtype(index.dtype) if isinstance(index, Tracer) else np.asarray(index).dtype}")
+        got = np.dtype(index.dtype) if isinstance(index, Tracer) else np.asarray(index).dtype
+        raise TypeError(f"switch: index must be an integer scalar, got {got}" + format_loc(user_loc(1)))
     if isinstance(index, Tracer):
         if kind != "b" and not np.can_cast(np.dtype(index.dtype), np.int32):
             # clamp before narrowing: a wide index would wrap around into the branches' range

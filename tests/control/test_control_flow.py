@@ -659,7 +659,8 @@ def test_non_scalar_pred_and_index():
 
 
 def test_branches_returning_different_types():
-    with pytest.raises(DTypeError, match=r"(?s)true_fun returns f64.*false_fun returns f32.*test_control_flow\.py:\d+"):
+    here = r"(?s)true_fun returns f64.*false_fun returns f32.*test_control_flow\.py:\d+"
+    with pytest.raises(DTypeError, match=here):
         cc.cond(True, lambda x: x, lambda x: x.astype(np.float32), np.zeros(2))
     with pytest.raises(ShapeError, match="branch 2 returns f64.1."):
         cc.switch(0, [lambda x: x, lambda x: x, lambda x: x[:1]], np.zeros(2))
