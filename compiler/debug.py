@@ -1,4 +1,5 @@
-"""Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR, VIVE_LOG_COMPILES, VIVE_CHECK_BOUNDS.
+"""Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR, VIVE_LOG_COMPILES, VIVE_CHECK_BOUNDS;
+and cc.debug.print, which prints runtime values from traced and compiled code (debug_print.py).
 
 VIVE_DEBUG=1 logs each pass with node count and time (and verifies after each pass); 2 adds the IR after
 each pass; 3 LLVM IR before/after optimization; 4 assembly/PTX. VIVE_DUMP_DIR=dir makes every compile
@@ -6,6 +7,7 @@ write every stage to dir/<function>-<hash>/NN_<stage>.txt (.ll, .s, .ptx) plus s
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import re
@@ -13,6 +15,21 @@ import sys
 import threading
 
 _lock = threading.Lock()
+_print = builtins.print          # NOTE: this module's `print` is cc.debug.print
+
+
+def print(fmt, *args, **kwargs):  # noqa: A001  (cc.debug.print, JAX's name)
+    """Print fmt.format(*args, **kwargs) with the values args have when the code runs (JAX's jax.debug.print).
+
+    >>> @cc.compile
+    ... def f(x):
+    ...     cc.debug.print("x = {}, sum = {s}", x, s=np.sum(x))     # printed at every call of f
+    ...     return x * 2
+    Outside a trace it prints at once. In traced code (cc.compile, grad, jvp, ...) it prints each time the code
+    runs, in program order, the primal values under differentiation. Arguments are arrays or pytrees of arrays.
+    """
+    from .debug_print import debug_print
+    debug_print(fmt, args, kwargs)
 
 
 # ---- switches (read on every call, so tests can monkeypatch the environment) ----
@@ -72,7 +89,7 @@ def _emit(msg, file=None):
     out = file or sys.stderr
     with _lock:
         for line in str(msg).splitlines() or [""]:
-            print(f"[vive] {line}", file=out)
+            _print(f"[vive] {line}", file=out)
         try:
             out.flush()
         except Exception:
@@ -90,8 +107,8 @@ def log_block(title: str, text: str, level: int, file=None) -> None:
     if debug_level() >= level:
         out = file or sys.stderr
         with _lock:
-            print(banner(title), file=out)
-            print(text, file=out)
+            _print(banner(title), file=out)
+            _print(text, file=out)
             try:
                 out.flush()
             except Exception:

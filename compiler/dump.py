@@ -201,9 +201,10 @@ def backend_stages(lowered, backend, want=("all",)):
 def _generic_stages(fn, args, every, locs):
     """Without a backend: the target-independent pipeline stands in for `optimized` and `all`."""
     from .trace import trace
-    from .passes import GENERIC_PIPELINE, run_pipeline, PassLog
+    from .passes import pipeline_for, run_pipeline, PassLog
     log = PassLog()
-    g = run_pipeline(trace(fn, *args), GENERIC_PIPELINE, log=log)
+    traced = trace(fn, *args)
+    g = run_pipeline(traced, pipeline_for(traced), log=log)
     out = [_graph_stage(r.name, r.graph, locs, r.seconds) for r in log] if every else []
     if not every:
         out.append(_graph_stage("optimized", g, locs))

@@ -77,6 +77,10 @@ def asarg(x, dt=None):
             return P.cast(x, dtype=to_dtype(dt))
         return x
     x = guards.unwrap(x)
+    if type(x) is int and dt is not None and to_dtype(dt).is_int:
+        info = np.iinfo(to_dtype(dt).np)
+        if not info.min <= x <= info.max:       # NumPy 2 (NEP 50): a Python int never wraps into a narrower dtype
+            raise _err(OverflowError, f"Python integer {x} out of bounds for {info.dtype}")
     if isinstance(x, sympy.Basic) and x.free_symbols:
         # a symbolic size used as a value (x.sum() / x.shape[0]) becomes a dim node
         return P.dim(expr=x, dtype=to_dtype(dt) if dt is not None else I64)
@@ -362,10 +366,16 @@ def _keep(x_shape, y, axes, keepdims):
     return P.reshape(y, shape=tuple(1 if i in axes else d for i, d in enumerate(x_shape)))
 
 
+_U32_SUM = ("a sum or product of uint32 values is uint64 in NumPy, a dtype vive does not have: cast first "
+            "(x.astype(np.int64)) or pass dtype=np.int64")
+
+
 def sum(x, axis=None, dtype=None, out=None, keepdims=False, **kw):
     _no_out(out, kw)
     t = _aval(x)
     axes = _axes(x, axis)
+    if dtype is None and t.dtype.is_unsigned:
+        raise _err(DTypeError, _U32_SUM)
     dt = to_dtype(dtype) if dtype is not None else (I64 if (t.dtype.is_bool or t.dtype.is_int) else t.dtype)
     y = P.reduce_sum(asarg(x, dt), axes=axes)
     return _keep(t.shape, y, axes, keepdims)

@@ -15,7 +15,7 @@ import numpy as np
 from . import primitives as P
 from . import ops
 from . import guards
-from .errors import TraceError
+from .errors import TraceError, DTypeError
 from .ir.types import I64, F64, prod as _dim_prod
 from .ops import (_err, _aval, asarg, shape_of, ndim_of, to_dtype, result_dtype, reshape, transpose, moveaxis,
                   concatenate, getitem, where, multiply, add, absolute, sqrt, power, sum as _sum,
@@ -421,6 +421,8 @@ def _acc_dtype(x, dtype):
     t = _aval(x).dtype
     if dtype is not None:
         return to_dtype(dtype)
+    if t.is_unsigned:
+        raise ops._err(DTypeError, ops._U32_SUM)
     return I64 if (t.is_bool or t.is_int) else t
 
 

@@ -52,9 +52,10 @@ def _refuse(what, where):
     at = f" at {loc.file}:{loc.line} in {loc.func}" if loc is not None else ""
     raise TraceError(
         f"{what} called inside a traced function{at}: it would draw its numbers once, while tracing, and every "
-        f"call would reuse them as a constant. Pass the noise in as an argument instead (draw it outside, "
-        f"e.g. noise = rng.normal(size=x.shape), and call f(x, noise)); keyed random numbers (cc.random) are "
-        f"not available yet (cc.nn.dropout takes an integer key)." + format_loc(loc))
+        f"call would reuse them as a constant. Use cc.random with a key passed in as an argument, e.g. "
+        f"f(x, key) with key = cc.random.key(0) and noise = cc.random.normal(key, x.shape) inside (new numbers: "
+        f"a new key per call, from cc.random.split or fold_in); or pass the noise in as an argument instead "
+        f"(drawn outside: f(x, rng.normal(size=x.shape)))." + format_loc(loc))
 
 
 def _guard(fn, what, is_tracing, where, method):

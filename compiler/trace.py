@@ -21,7 +21,7 @@ from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
 from .inputs import native_dtype, refuse, is_weak as is_weak_scalar
-from . import guards, pytree, random_guard
+from . import guards, pytree, random_guard, array_ctor
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -82,6 +82,7 @@ class TraceContext:
         self.captured = {}          # id(outer Value) -> inner input Value
         self.captured_tracers = []  # outer tracers, in capture order
         self.weak_limits = {}       # input index -> narrowest np.dtype a weak Python int input was cast to
+        self.effect_token = None    # the result of the last effectful node recorded here (primitives/effects.py)
 
     def lift(self, x):
         """Make `x` a Value of this trace: own tracers pass, outer tracers are captured."""
@@ -129,6 +130,16 @@ def record(prim, args, params):
         if v is None:
             v = ctx.builder.add(const_p, [], {"value": np.asarray(a)}, loc)
         vals.append(v)
+    if prim.effect:
+        # thread this trace's ordering token: a replayed node's old token (from the graph it came from) is replaced
+        if params.get("token"):
+            vals.pop()
+        tok = ctx.effect_token
+        if tok is not None:
+            vals.append(tok)
+        params = {**params, "token": tok is not None}
+        out = ctx.effect_token = ctx.builder.add(prim, vals, params, loc)
+        return Tracer(ctx, out)
     out = ctx.builder.add(prim, vals, params, loc)
     if out.type.is_tuple:
         return tuple(Tracer(ctx, ctx.builder.add(_GET, [out], {"index": i}, loc)) for i in range(len(out.type)))
@@ -139,6 +150,7 @@ _GET = prim_base.get("get")
 
 
 prim_base._TRACE_HOOKS = (is_tracer, record)
+prim_base._TRACE_ACTIVE = lambda: bool(_stack())
 
 
 class Tracer:
@@ -465,3 +477,5 @@ _late_init()
 
 # np.random inside a traced function raises instead of baking one draw into the graph (see random_guard.py)
 random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)
+# np.array([x, 2 * x]), np.asarray(x), np.r_[x, y] of traced values build them from the tracers (array_ctor.py)
+array_ctor.install(is_tracer, lambda: bool(getattr(_local, "stack", None)))

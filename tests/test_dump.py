@@ -172,12 +172,13 @@ def test_dump_compile_writes_numbered_stages(tmp_path, monkeypatch):
     assert path and os.path.dirname(path) == str(tmp_path)
     assert re.fullmatch(r"f-[0-9a-f]{10}", os.path.basename(path))
     files = sorted(os.listdir(path))
+    n = len(GENERIC_PIPELINE)
     want = (["00_traced.txt"] + [f"{i + 1:02d}_{p.name}.txt" for i, p in enumerate(GENERIC_PIPELINE)]
-            + ["05_kernels.txt", "06_llvm.ll", "07_asm.s", "summary.txt"])
+            + [f"{n + 1:02d}_kernels.txt", f"{n + 2:02d}_llvm.ll", f"{n + 3:02d}_asm.s", "summary.txt"])
     assert files == sorted(want)
     read = lambda n: open(os.path.join(path, n)).read()   # noqa: E731
     assert read("00_traced.txt").startswith("graph f(") and "# " in read("00_traced.txt")
-    assert read("06_llvm.ll") == low.llvm_ir() + "\n"
+    assert read(f"{n + 2:02d}_llvm.ll") == low.llvm_ir() + "\n"
     assert read("04_eliminate_dead_code.txt").startswith("graph f(")
     s = read("summary.txt")
     assert "function: f" in s and "backend:  cpu" in s

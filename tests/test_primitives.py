@@ -242,6 +242,47 @@ def _random_uniform(rng):
     return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
 
 
+def _debug_print(rng):
+    a, b = _arr(rng, _shape(rng), np.float32), _arr(rng, _shape(rng), np.int64)
+    return [a, b], {"fmt": "{} {k}", "trees": ("...", "..."), "names": ("k",)}, False
+
+
+def _call_sample(prim_name, make):
+    """Operands and params of the `prim_name` node that tracing make()'s function on random arrays records."""
+    def sample(rng):
+        fn, args = make(rng)
+        g = cc.trace(fn, *args)
+        n = next(n for n in g.nodes if n.prim.name == prim_name)
+        env = dict(zip(g.inputs, args))
+        assert all(v in env for v in n.inputs), "sample calls take the traced function's inputs directly"
+        return [env[v] for v in n.inputs], dict(n.params), False
+    return sample
+
+
+def _custom_jvp_fn(rng):
+    f = cc.custom_jvp(lambda x, y: np.sin(x) * y)
+    f.defjvp(lambda p, t: (f(*p), np.cos(p[0]) * p[1] * t[0] + np.sin(p[0]) * t[1]))
+    s = _shape(rng)
+    return f, [_arr(rng, s, np.float64), _arr(rng, s, np.float64)]
+
+
+def _custom_vjp_fn(rng):
+    f = cc.custom_vjp(lambda x: [np.exp(x), x * 2])
+    f.defvjp(lambda x: (f(x), np.exp(x)), lambda r, ct: (ct[0] * r + ct[1] * 2,))
+    return f, [_arr(rng, _shape(rng), np.float32)]
+
+
+def _remat_fn(rng):
+    s = _shape(rng, 1)
+    return cc.checkpoint(lambda x, i: (np.tanh(x), i + 1)), [_arr(rng, s, np.float32), _arr(rng, s, np.int32)]
+
+
+def _threefry2x32(rng):
+    batch = _shape(rng, 0, 2)
+    words = [rng.integers(0, 2 ** 32, batch, dtype=np.uint64).astype(np.uint32) for _ in range(4)]
+    return words, {"shape": _shape(rng, 0, 2), "mode": _pick(rng, ["xor", "pair"])}, False
+
+
 def _region(fn, *args):
     """A control-flow node traced from fn: its operands evaluated, its params, no symbolic check."""
     g = cc.trace(fn, *args)
@@ -282,7 +323,12 @@ SAMPLES = {
     "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
-    "check_index": _check_index,
+    "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
+    "debug_print": _debug_print, "optimization_barrier": _unary("optimization_barrier"),
+    "custom_jvp_call": _call_sample("custom_jvp_call", _custom_jvp_fn),
+    "custom_vjp_call": _call_sample("custom_vjp_call", _custom_vjp_fn),
+    "remat_call": _call_sample("remat_call", _remat_fn),
+    "threefry2x32": _threefry2x32,
     "scan": _scan, "while_loop": _while, "cond": _cond, "get": _get,
 }
 

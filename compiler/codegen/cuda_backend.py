@@ -156,6 +156,7 @@ class CudaExecutable(Executable):
         self._sizes = _lambdify(program.dims, exprs)
         self._types = [(None,) * len(lc.bufs) + (_c_int64(),) * len(program.dims) for lc in launches]
         self._plans = {}
+        self._plan_maps = {}
 
     def _device(self):
         if self._dev is None:
@@ -284,6 +285,9 @@ class CudaExecutable(Executable):
     def profile(self, *args, reps=10):
         """[(entry, kind, median ms)] of each launch run alone on these arguments (CUDA events), in run order:
         where a program's GPU time goes. The outputs are overwritten (split-K and reductions accumulate)."""
+        if self.gpu.regions:
+            raise BackendError(f"cuda: profile() times launches one by one; {self.name} holds control flow, whose "
+                               f"launches run from a host loop (time the whole call instead)")
         dev, slots, dims, _ = self._device_slots(args)
         cuda = _cuda()
         kinds = {lc.entry: lc.kind for lc in self.gpu.launches}
@@ -301,7 +305,7 @@ class CudaExecutable(Executable):
             return plan
         sizes = self._sizes(dims)
         sm = dev.sm_count
-        plan = []
+        plan, by_index = [], {}
         for k, (lc, fn) in enumerate(zip(self.gpu.launches, dev.functions)):
             w, wy, wz = sizes[3 * k:3 * k + 3]
             if w <= 0 or wy <= 0 or wz <= 0:
@@ -315,15 +319,23 @@ class CudaExecutable(Executable):
             else:
                 grid = (1, 1, 1)
             plan.append((fn.handle, grid, (lc.block, 1, 1), tuple(self._arg_slots[k]), self._types[k], lc.entry))
+            by_index[k] = plan[-1]
         if len(self._plans) > 8:
             self._plans.clear()
+            self._plan_maps.clear()
         self._plans[dims] = plan
+        self._plan_maps[dims] = by_index
         return plan
 
     def _launch_all(self, dev, slots, dims):
         # NOTE: the driver is called directly (not through cuda.launch_raw): with ~50 launches a training step,
         # the per-launch Python work (lock, context check, message formatting) is a visible part of a step.
-        self._launch_list(slots, dims, self._launch_plan(dev, dims))
+        plan = self._launch_plan(dev, dims)
+        if self.gpu.regions:        # control flow: launches in the order of the program's steps, loops on the host
+            from .cuda_regions import RegionRunner
+            RegionRunner(self, self.program.dims).run(self.gpu.steps, slots, dims, self._plan_maps[dims])
+            return
+        self._launch_list(slots, dims, plan)
 
     def _launch_list(self, slots, dims, plan):
         cuda = _cuda()

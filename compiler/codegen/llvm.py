@@ -5,6 +5,7 @@ Layout of the module for a Program named f:
   void @f.<kernel>(ptr noalias %b0, ..., ptr %dims)   one internal function per kernel (noalias buffers)
   void @f.<kernel>.p<i>(ptr noalias..., ptr %dims, i64 %lo, i64 %hi)   a parallel loop's iterations lo..hi
   void @f.<kernel>.p<i>.omp(ptr %data)                the OpenMP body: its thread's chunk of lo..hi
+  void @f.<region>.<role>(ptr %table, ptr %dims)      a control-flow op's sub-program (llvm_regions.py)
 Scalar expressions come from scalar.py; math goes through llvm_math (branch-free polynomials, no libm calls);
 matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU selects are emitted.
 """
@@ -20,8 +21,11 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm
+from ..lower.kernel import (kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store,
+                            Gemm, HostCall)
+from ..lower.regions import RegionKernel, all_kernels
 from . import llvm_math as lm
+from .llvm_regions import region_kernel
 from . import special_math as sm
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
@@ -202,8 +206,22 @@ class _Fn(ScalarEmitter):
             self.acc_update(s)
         elif isinstance(s, Gemm):
             self.gemm(s)
+        elif isinstance(s, HostCall):
+            self.host_call(s)
         else:
             raise BackendError(f"cpu: unknown statement {s!r}")
+
+    def host_call(self, s):
+        """cb(site, ptrs, dims) through the address in s.table (see lower/kernel.py HostCall)."""
+        b = self.b
+        fnty = ir.FunctionType(ir.VoidType(), [I64T, PTR, PTR])
+        fn = b.load(self.bufs[s.table], typ=ir.PointerType(fnty))
+        with b.goto_block(self.entry):
+            b.position_at_start(self.entry)
+            ptrs = b.alloca(PTR, size=ir.Constant(I64T, max(1, len(s.args))), name="host_args")
+        for i, a in enumerate(s.args):
+            b.store(self.bufs[a], b.gep(ptrs, [ir.Constant(I64T, i)], source_etype=PTR))
+        b.call(fn, [ir.Constant(I64T, s.site), ptrs, self.dims_ptr])
 
     def loop(self, var, lo, hi, body):
         self.counted_loop(var, lo, hi, ir.Constant(I64T, 1), lambda: self.stmts(body), flags=("nuw", "nsw"))
@@ -336,7 +354,7 @@ class CpuCodegen:
         self._bodies = {}                  # canonical text of a kernel's functions -> its function
         self._by_signature = {}            # kernel_signature -> its function
         self.shared_kernels = 0
-        gemms = [g for k in program.kernels for g in _gemms(k.body)]
+        gemms = [g for k in all_kernels(program) for g in _gemms(k.body)]
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
             self.openmp = False
@@ -429,6 +447,8 @@ class CpuCodegen:
         (passed as arguments), and LLVM's time is per function: compiling each distinct body once keeps a 1000-step
         RNN's LLVM time that of a few steps. Kernels are compared by kernel_signature (then no code is generated
         at all), and new bodies also as LLVM text with names of locals canonicalized."""
+        if isinstance(k, RegionKernel):
+            return region_kernel(self, k)      # its sub-programs' kernels come back here (llvm_regions.py)
         sig = kernel_signature(k)
         same = self._by_signature.get(sig)
         if same is not None:

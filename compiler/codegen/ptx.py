@@ -20,6 +20,7 @@ from ..errors import BackendError
 from ..ir.types import BOOL
 from ..lower.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 from ..lower.accum import new_acc, cast_to, identity
+from ..lower.regions import RegionKernel
 from . import ptx_support as px
 from . import special_math as sm
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
@@ -551,14 +552,36 @@ class PtxProgram:
         self._ptx = {}
         self.module = px.new_module(name)
         prefix = _c_name(name)
-        for k in program.kernels:
-            self.launches.extend(plan_kernel(k, prefix))
-        self.launches = merge_flat(self.launches)
+        # control-flow ops (lower/regions.py): their sub-programs' launches are in `launches` too (with the slots
+        # of their sub-program's table); `steps` says what runs in order (cuda_regions.py loops on the host)
+        self.regions = []
+        self.steps = self._steps(program, prefix)
         for lc in self.launches:
             lc.entry = _c_name(lc.entry)
             lc.bufs = _launch_buffers(lc.stmts)
             self._emit(lc)
         self.llvm_ir = str(self.module)
+
+    def _steps(self, program, prefix):
+        """[("launches", [index into self.launches]) | ("region", RegionKernel, {role: steps})] of a program, in
+        run order; small flat launches merge only between two region kernels (merge_flat may reorder them)."""
+        steps, seg = [], []
+
+        def flush():
+            if seg:
+                start = len(self.launches)
+                self.launches.extend(merge_flat(seg))
+                steps.append(("launches", list(range(start, len(self.launches)))))
+                seg.clear()
+        for k in program.kernels:
+            if isinstance(k, RegionKernel):
+                flush()
+                self.regions.append(k)
+                steps.append(("region", k, {role: self._steps(p, prefix) for role, p in k.programs.items()}))
+            else:
+                seg.extend(plan_kernel(k, prefix))
+        flush()
+        return steps
 
     def next_id(self):
         self._ids += 1
@@ -640,6 +663,10 @@ def _launch_buffers(stmts):
 
 def generate(program, name=None) -> PtxProgram:
     """The NVPTX module of a Program (buffers need not have slots); `.ptx(arch)` for the PTX text."""
+    for site in getattr(program, "host_sites", ()):
+        where = f" at {site['where']}" if site.get("where") else ""
+        raise BackendError(f"cuda: cc.debug.print{where} needs a call back into Python, which the cuda backend "
+                           f"does not make; compile with backend='cpu' to print runtime values, or remove it")
     return PtxProgram(program, "vive_" + _c_name(name or program.name))
 
 

@@ -9,8 +9,9 @@ import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F64, BOOL
+from ..ir.types import F64, I64, BOOL
 from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op
+from ..primitives.prng import ROTATIONS, KS_PARITY
 
 I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 FT, DT = ir.FloatType(), ir.DoubleType()
@@ -18,7 +19,7 @@ _GOLDEN = 0x9E3779B97F4A7C15
 
 
 def ll_type(dt):
-    return {"f32": FT, "f64": DT, "i32": I32T, "i64": I64T, "bool": I1T}[dt.name]
+    return {"f32": FT, "f64": DT, "i32": I32T, "i64": I64T, "u32": I32T, "bool": I1T}[dt.name]
 
 
 def mem_type(dt):
@@ -228,6 +229,14 @@ class ScalarEmitter:
             return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, args[1]), r)
         if name == "random_uniform":
             return self.random(args[0], args[1], dt)
+        if name == "threefry2x32":
+            return self.threefry(*args)
+        if name == "threefry_xor":
+            return b.xor(b.trunc(b.lshr(args[0], ir.Constant(I64T, 32)), I32T), b.trunc(args[0], I32T))
+        if name == "threefry_word":
+            # word 0 is the high half of the packed pair
+            shift = b.mul(b.sub(ir.Constant(I64T, 1), args[1]), ir.Constant(I64T, 32))
+            return b.trunc(b.lshr(args[0], shift), I32T)
         if adt.is_float:
             return self.float_op(name, args, adt)
         return self.int_op(name, args, adt)
@@ -271,6 +280,8 @@ class ScalarEmitter:
             if name in _ICMP:
                 return b.icmp_unsigned(_ICMP[name], a[0], a[1])
             raise self.no_instruction(name, "bool")
+        if dt.is_unsigned:
+            return self.uint_op(name, a, t)
         if name == "neg":
             return b.sub(zero, a[0])
         if name == "abs":
@@ -302,6 +313,34 @@ class ScalarEmitter:
             return b.icmp_signed(_ICMP[name], a[0], a[1])
         raise self.no_instruction(name, dt)
 
+    def uint_op(self, name, a, t):
+        """Unsigned integers (u32): wrapping add/sub/mul/neg as NumPy's, unsigned division and compares."""
+        b = self.b
+        zero = ir.Constant(t, 0)
+        if name == "neg":
+            return b.sub(zero, a[0])
+        if name == "abs":
+            return a[0]
+        if name == "sign":
+            return b.zext(b.icmp_unsigned("!=", a[0], zero), t)
+        if name == "square":
+            return b.mul(a[0], a[0])
+        if name in ("add", "sub", "mul"):
+            return {"add": b.add, "sub": b.sub, "mul": b.mul}[name](a[0], a[1])
+        if name == "div":
+            # floor division is udiv for unsigned; x // 0 = 0 as NumPy's
+            x, y = a
+            isz = b.icmp_unsigned("==", y, zero)
+            return b.select(isz, zero, b.udiv(x, b.select(isz, ir.Constant(t, 1), y)))
+        if name == "pow":
+            return self.ipow(a[0], a[1], t, signed=False)
+        if name in ("maximum", "minimum"):
+            c = b.icmp_unsigned(">" if name == "maximum" else "<", a[0], a[1])
+            return b.select(c, a[0], a[1])
+        if name in _ICMP:
+            return b.icmp_unsigned(_ICMP[name], a[0], a[1])
+        raise self.no_instruction(name, "u32")
+
     def _floordiv_t(self, n, d, t):
         b = self.b
         zero = ir.Constant(t, 0)
@@ -314,7 +353,7 @@ class ScalarEmitter:
         q = b.sub(q, b.zext(fix, t))
         return b.select(isneg1, b.sub(zero, n), q)
 
-    def ipow(self, x, y, t):
+    def ipow(self, x, y, t, signed=True):
         b = self.b
         result, base, e = ir.Constant(t, 1), x, y
         for _ in range(t.width):
@@ -322,6 +361,8 @@ class ScalarEmitter:
             result = b.select(bit, b.mul(result, base), result)
             base = b.mul(base, base)
             e = b.lshr(e, ir.Constant(t, 1))
+        if not signed:
+            return result
         # negative exponents: 1 for base 1, else 0 (NumPy raises for ints; never garbage)
         neg = b.icmp_signed("<", y, ir.Constant(t, 0))
         one = b.icmp_signed("==", x, ir.Constant(t, 1))
@@ -340,6 +381,10 @@ class ScalarEmitter:
             return b.uitofp(v, dt_) if dst.is_float else b.zext(v, dt_)
         if src.is_float and dst.is_float:
             return b.fpext(v, dt_) if dst.bits > src.bits else b.fptrunc(v, dt_)
+        if src.is_float and dst.is_unsigned:
+            # through i64, then wrap to 32 bits (what NumPy's C cast does on x86 for values in int64 range;
+            # NaN / out of range: 0, never an undefined fptoui)
+            return b.trunc(self.cast(v, src, I64), dt_)
         if src.is_float:
             # NaN / out of range -> INT_MIN (x86 and NumPy); never an undefined fptosi
             lo, hi = -(2.0 ** (dst.bits - 1)), 2.0 ** (dst.bits - 1)
@@ -348,9 +393,9 @@ class ScalarEmitter:
             return b.select(ok, b.fptosi(safe, dt_),
                             ir.Constant(dt_, -(1 << (dst.bits - 1)) & ((1 << dst.bits) - 1)))
         if dst.is_float:
-            return b.sitofp(v, dt_)
+            return b.uitofp(v, dt_) if src.is_unsigned else b.sitofp(v, dt_)
         if dst.bits > src.bits:
-            return b.sext(v, dt_)
+            return b.zext(v, dt_) if src.is_unsigned else b.sext(v, dt_)
         if dst.bits < src.bits:
             return b.trunc(v, dt_)
         return v
@@ -379,6 +424,24 @@ class ScalarEmitter:
         bits = 24 if dt.bits == 32 else 53
         u = b.fmul(b.uitofp(b.lshr(z, ir.Constant(I64T, 64 - bits)), DT), ir.Constant(DT, 2.0 ** -bits))
         return u if dt is F64 else b.fptrunc(u, FT)
+
+    def threefry(self, k0, k1, x0, x1, i):
+        """Threefry-2x32 (primitives/prng.py has the math and the NumPy reference) of the counter x0:x1 + i under
+        the key k0:k1: both output words packed into an i64, word 0 high. Plain i32 add/xor/shift: the same
+        instructions on every target."""
+        b = self.b
+        c = b.add(b.or_(b.shl(b.zext(x0, I64T), ir.Constant(I64T, 32)), b.zext(x1, I64T)), i)
+        y0, y1 = b.trunc(b.lshr(c, ir.Constant(I64T, 32)), I32T), b.trunc(c, I32T)
+        ks = (k0, k1, b.xor(b.xor(k0, k1), ir.Constant(I32T, KS_PARITY)))
+        y0, y1 = b.add(y0, ks[0]), b.add(y1, ks[1])
+        for j in range(5):
+            for r in ROTATIONS[j % 2]:
+                y0 = b.add(y0, y1)
+                rot = b.or_(b.shl(y1, ir.Constant(I32T, r)), b.lshr(y1, ir.Constant(I32T, 32 - r)))
+                y1 = b.xor(rot, y0)
+            y0 = b.add(y0, ks[(j + 1) % 3])
+            y1 = b.add(b.add(y1, ks[(j + 2) % 3]), ir.Constant(I32T, j + 1))
+        return b.or_(b.shl(b.zext(y0, I64T), ir.Constant(I64T, 32)), b.zext(y1, I64T))
 
     # ---- accumulators ----
     def argmax_step(self, s, a, ia, old, v):

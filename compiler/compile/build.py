@@ -16,6 +16,7 @@ from .. import debug, pytree
 from ..errors import BackendError
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
+from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
 from .executable import Executable, _size_str
 
 _FORMAT = "vive-program-v1"
@@ -52,19 +53,15 @@ class Lowered:
 
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
-        from ..passes import run_pipeline, GENERIC_PIPELINE, PassLog
+        from ..passes import run_pipeline, pipeline_for, PassLog
         from ..passes.manager import PassRecord
         from ..passes.fuse import fuse_graph, FusedGraph
-        from ..passes.memory import plan_memory
+        from ..passes.memory import plan_memory, order_slots
         from ..lower import lower_plan
         log = PassLog()
         t0 = time.perf_counter()
-        g = run_pipeline(self.graph, GENERIC_PIPELINE, log=log)
+        g = run_pipeline(self.graph, pipeline_for(self.graph), log=log)
         t1 = time.perf_counter()
-        loops = sorted({n.prim.name for n in g.nodes if n.out.type.is_tuple})
-        if loops:
-            raise BackendError(f"{self.name}: {', '.join(loops)} cannot be compiled yet (it runs eagerly and under "
-                               f"every transform; cc.interpret(graph) evaluates it)")
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
                                                            tile_windows=self.backend == "cpu",
@@ -74,7 +71,7 @@ class Lowered:
         fused = FusedGraph(g, plan)
         log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))
         plan_memory(program)
-        _order_slots(program)
+        order_slots(program)
         t3 = time.perf_counter()
         log.append(PassRecord("plan_memory", t3 - t2, len(g.nodes), len(g.nodes), False, fused))
         self._optimized, self._plan, self._program, self.pass_log = g, plan, program, log
@@ -148,36 +145,6 @@ def _entry_name(name):
     return "vive_" + (re.sub(r"[^A-Za-z0-9_]", "_", name) or "f")
 
 
-def _order_slots(program):
-    """Slots: inputs in argument order, outputs in result order, constants, then scratch (memory plan)."""
-    slot = 0
-    for b in program.inputs:
-        b.slot = slot
-        slot += 1
-    seen = set()
-    for kind, b in program.outputs:
-        if kind == "buf" and id(b) not in seen:
-            seen.add(id(b))
-            b.slot = slot
-            slot += 1
-    for b in program.buffers:
-        if b.role == "const":
-            b.slot = slot
-            slot += 1
-    base = slot
-    remap = {}
-    for b in program.buffers:
-        if b.role in ("temp", "scratch"):
-            if b.slot not in remap:
-                remap[b.slot] = base + len(remap)
-            b.slot = remap[b.slot]
-    program.slot_sizes = {remap[k]: v for k, v in program.slot_sizes.items() if k in remap}
-    program.n_slots = base + len(remap)
-    if getattr(program, "status", None) is not None:
-        program.status.slot = program.n_slots          # last: after scratch (see lower/checks.py)
-        program.n_slots += 1
-
-
 _BLAS = "unset"
 
 
@@ -210,12 +177,16 @@ def _program_meta(program, ir_text, entry, check_bounds=False):
     n_fixed = min(program.slot_sizes) if program.slot_sizes else n_scratch_end
     slot_sizes = [[_size_str(x) for x in program.slot_sizes[s]] for s in range(n_fixed, n_scratch_end)]
     consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
+    host = None
+    if getattr(program, "host_table", None) is not None:
+        # the table's value is filled in per loaded program (compile/host.py): never the cached zero
+        host = {"table": consts.index(program.host_table), "sites": program.host_sites}
     return {
         "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
         "dims": [str(s) for s in program.dims],
         "dim_sources": [list(program.dim_sources[s]) for s in program.dims],
         "outputs": outputs, "out_bufs": bufs_out, "slot_sizes": slot_sizes, "checks": checks,
-        "n_kernels": len(program.kernels), "status": bool(check_bounds),
+        "n_kernels": len(program.kernels), "status": bool(check_bounds), "host_calls": host,
     }, [b.array for b in consts]
 
 
@@ -314,6 +285,9 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
     low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+    if meta.get("host_calls"):
+        from .host import install
+        install(low.executable, meta["host_calls"])
     low.timings.update(front=t1 - t0, llvm=module.compile_seconds, total=time.perf_counter() - t0)
     low.timings["module_cache_hit"] = module.cache_hit
     debug.log(f"{name}: compiled in {low.timings['total'] * 1e3:.1f} ms "

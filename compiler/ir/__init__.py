@@ -1,5 +1,5 @@
 """The IR: types, graphs, the text printer and parser, the verifier, and graph export."""
-from .types import DType, TensorType, Spec, F32, F64, I32, I64, BOOL, dtype, promote, symbol  # noqa: F401
+from .types import DType, TensorType, Spec, F32, F64, I32, I64, U32, BOOL, dtype, promote, symbol  # noqa: F401
 from .graph import Graph, Node, Value, SourceLoc, GraphBuilder  # noqa: F401
 from .printer import print_graph  # noqa: F401
 from .parser import parse  # noqa: F401

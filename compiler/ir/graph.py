@@ -86,8 +86,9 @@ class Graph:
         return uses
 
     def reachable_from(self, outputs=None):
-        """Nodes that some output depends on."""
+        """Nodes that some output depends on, and effectful nodes (a print is live though nothing reads it)."""
         live, stack = set(), [v.node for v in (outputs or self.outputs) if v.node is not None]
+        stack += [n for n in self.nodes if n.prim.effect or (n.out.type.is_tuple and _holds_effects(n))]
         while stack:
             n = stack.pop()
             if n in live:
@@ -125,6 +126,20 @@ class Graph:
     def to_dot(self):
         from .export import to_dot
         return to_dot(self)
+
+
+def _holds_effects(n):
+    """Whether a region node (a loop, a call) holds an effectful node in some region, at any depth: then it is
+    effectful too. Cached per region graph."""
+    from .printer import regions
+    for _, sub in regions(n):
+        known = getattr(sub, "_has_effects", None)
+        if known is None:
+            known = sub._has_effects = any(m.prim.effect or (m.out.type.is_tuple and _holds_effects(m))
+                                           for m in sub.nodes)
+        if known:
+            return True
+    return False
 
 
 class GraphBuilder:

@@ -29,7 +29,7 @@ def spec_error(text, pos, reason):
     col = min(max(pos, 0), len(text))
     shown = text.replace("\n", " ").replace("\t", " ")
     msg = (f"cannot parse type {text!r}: {reason} at column {col + 1}\n  {shown}\n  {' ' * col}^\n"
-           f"a type is a dtype (f32 f64 i32 i64 bool) and sizes that are whole numbers, names, or + - * of them: "
+           f"a type is a dtype (f32 f64 i32 i64 u32 bool) and sizes that are whole numbers, names, or + - * of them: "
            f"f32[N,784], i64[2*B + 1]")
     return ParseError(msg, text=text, pos=col, reason=reason)
 
@@ -186,9 +186,9 @@ def parse_type_text(text: str, dtypes, symbol, full: bool = False):
     p = _Parser(text, symbol, full)
     t = p.peek()
     if t[0] != "name":
-        p.fail(t, "expected a dtype (f32, f64, i32, i64, bool)")
+        p.fail(t, "expected a dtype (f32, f64, i32, i64, u32, bool)")
     if t[1] not in dtypes:
-        raise spec_error(text, t[2], f"unknown dtype {t[1]!r} (vive supports f32, f64, i32, i64 and bool)")
+        raise spec_error(text, t[2], f"unknown dtype {t[1]!r} (vive supports f32, f64, i32, i64, u32 and bool)")
     p.i += 1
     p.take("[", "'[' after the dtype")
     dims, positions = [], []

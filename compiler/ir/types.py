@@ -12,7 +12,11 @@ from .typeparse import INT64_MAX, parse_type_text
 
 
 class DType:
-    """One of the five element types vive supports; prints as f32, f64, i32, i64, bool."""
+    """One of the element types vive supports; prints as f32, f64, i32, i64, u32, bool.
+
+    u32 is there for random-number keys and bits (cc.random, JAX's raw uint32[2] keys): arithmetic, comparisons,
+    casts and data movement; wrapping arithmetic as NumPy's. `is_int` is true for it too (an integer of either
+    signedness); codegen asks `is_unsigned` where signedness matters (compares, division, widening casts)."""
     __slots__ = ("name", "np", "kind", "bits")
 
     def __init__(self, name, np_dtype, kind, bits):
@@ -24,7 +28,11 @@ class DType:
 
     @property
     def is_int(self):
-        return self.kind == "i"
+        return self.kind in "iu"
+
+    @property
+    def is_unsigned(self):
+        return self.kind == "u"
 
     @property
     def is_bool(self):
@@ -43,10 +51,11 @@ F32 = DType("f32", np.float32, "f", 32)
 F64 = DType("f64", np.float64, "f", 64)
 I32 = DType("i32", np.int32, "i", 32)
 I64 = DType("i64", np.int64, "i", 64)
+U32 = DType("u32", np.uint32, "u", 32)
 BOOL = DType("bool", np.bool_, "b", 8)
-DTYPES = {d.name: d for d in (F32, F64, I32, I64, BOOL)}
+DTYPES = {d.name: d for d in (F32, F64, I32, I64, U32, BOOL)}
 _BY_NUMPY = {d.np: d for d in DTYPES.values()}
-_ALIASES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": BOOL, "bool_": BOOL}
+_ALIASES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "uint32": U32, "bool": BOOL, "bool_": BOOL}
 
 
 def dtype(x) -> DType:
@@ -66,10 +75,10 @@ def dtype(x) -> DType:
     try:
         nd = np.dtype(x)
     except TypeError:
-        raise DTypeError(f"unsupported dtype {x!r}: vive supports f32, f64, i32, i64 and bool") from None
+        raise DTypeError(f"unsupported dtype {x!r}: vive supports f32, f64, i32, i64, u32 and bool") from None
     if nd in _BY_NUMPY:
         return _BY_NUMPY[nd]
-    raise DTypeError(f"unsupported dtype {nd}: vive supports float32, float64, int32, int64 and bool")
+    raise DTypeError(f"unsupported dtype {nd}: vive supports float32, float64, int32, int64, uint32 and bool")
 
 
 def promote(*ds) -> DType:

@@ -28,6 +28,15 @@ CHECKED_PRIMS = ("take", "one_hot", "scatter_add", "check_index")
 STATUS_WORDS = 4
 
 
+def status_buffer(ctx):
+    """The lowering context's status buffer, made on first use (a region's sub-program has its own, bound to its
+    caller's: lower/regions.py)."""
+    if ctx.status is None:
+        ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
+        ctx.buffers.append(ctx.status)
+    return ctx.status
+
+
 def index(ctx, i, bound, node, axis, wrap=True, src=None):
     """The i64 index i, checked against [0, bound) at node's source line when ctx checks indices; clamped
     into [0, bound - 1] (the old, unchecked behaviour) when it does not. `src`: the graph value i was loaded
@@ -37,9 +46,7 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
     if not ctx.check_indices and not (isinstance(bound, int) and bound == 0):
         # (an empty axis has nothing to clamp into: every index is checked, as NumPy does)
         return Op("clamp", [i, _i64(0), as_expr(sadd(bound, -1))], I64)
-    if ctx.status is None:
-        ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
-        ctx.buffers.append(ctx.status)
+    status_buffer(ctx)
     key = (id(node), axis)
     site = ctx.site_ids.get(key)
     if site is None:
@@ -56,9 +63,7 @@ def index(ctx, i, bound, node, axis, wrap=True, src=None):
 def nonnegative_exponent(ctx, e, node):
     """The i64 exponent e of an integer power, checked >= 0 as NumPy checks it ("Integers to negative integer
     powers are not allowed", ValueError), whatever check_indices says: this is the op's meaning, not an index."""
-    if ctx.status is None:
-        ctx.status = Buffer("status", I64, (STATUS_WORDS,), "status")
-        ctx.buffers.append(ctx.status)
+    status_buffer(ctx)
     key = (id(node), "pow")
     site = ctx.site_ids.get(key)
     if site is None:
@@ -89,6 +94,14 @@ def _const_in_range(v, bound):
 
 def site_key(graph):
     """What the check sites of a graph's program depend on beyond its printed IR: the checked nodes' lines."""
-    return ";".join(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-"
-                    for n in graph.nodes if n.prim.name in CHECKED_PRIMS
-                    or (n.prim.name == "pow" and n.out.type.dtype.is_int))
+    from ..ir.printer import regions
+    out, stack = [], [iter(graph.nodes)]
+    while stack:                     # the nodes of control-flow regions too, in print order
+        n = next(stack[-1], None)
+        if n is None:
+            stack.pop()
+            continue
+        if n.prim.name in CHECKED_PRIMS or (n.prim.name == "pow" and n.out.type.dtype.is_int):
+            out.append(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-")
+        stack.extend(iter(sub.nodes) for _, sub in reversed(regions(n)))
+    return ";".join(out)

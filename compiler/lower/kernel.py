@@ -7,6 +7,7 @@ A Program is buffers + kernels run in order. A Kernel is a list of statements:
   AccUpdate(acc, value, index)          acc = acc.op(acc, value)  (argmax also records `index`)
   Store(buf, index, value)              buf[index] = value        (flat element index into a C-contiguous buffer)
   Gemm(...)                             C = alpha * op(A) @ op(B) (+ beta C), row-major, BLAS semantics
+  HostCall(table, site, args)           call back into the host (cc.debug.print) with the args' data pointers
 
 Scalar expressions (immutable, hashed structurally so equal subtrees are computed once):
 
@@ -300,6 +301,16 @@ class Gemm:
         self.alpha, self.beta = alpha, beta
 
 
+class HostCall:
+    """cb(site, ptrs, dims) where `table` (an i64[1] buffer the runtime fills) holds the address of
+    `void cb(i64 site, void **ptrs, i64 *dims)`, ptrs are the data pointers of `args` in order and dims the program's
+    dims array. The callback reads the arrays; it writes nothing the kernels see (runtime/callbacks.py)."""
+    __slots__ = ("table", "site", "args")
+
+    def __init__(self, table, site, args):
+        self.table, self.site, self.args = table, site, tuple(args)
+
+
 # ---- buffers, kernels, programs ----
 
 # The runtime allocates every output of at least this many bytes on a 64-byte boundary (compile/executable.py); codegen may
@@ -368,6 +379,8 @@ class Program:
         self.slot_sizes = None             # slot -> list of byte-size expressions (max taken at run time)
         self.status = None                 # the i64[4] error status buffer of run-time checks (lower/checks.py)
         self.check_sites = []              # the checks' table: site -> {exc, message, where, ...}
+        self.host_table = None             # the i64[1] const buffer holding the host callback's address
+        self.host_sites = []               # HostCall site -> what the host does there (lower_host_call)
 
     @property
     def bytes_moved(self):
@@ -384,7 +397,7 @@ class Program:
             lines.append(f"  {b.role:<7} {b}{slot}")
         for k in self.kernels:
             lines.append("")
-            lines.append(format_kernel(k))
+            lines.append(str(k))
         return "\n".join(lines)
 
 
@@ -446,6 +459,9 @@ def _buffers_of(body):
                 writes.setdefault(s.c, None)
                 if s.beta != 0:
                     reads.setdefault(s.c, None)
+            elif isinstance(s, HostCall):
+                for b in (s.table,) + s.args:
+                    reads.setdefault(b, None)
 
     stmts(body, set())
     return list(reads), list(writes)
@@ -503,6 +519,8 @@ def kernel_signature(k):
                 out.append(("G", s.dtype.name, s.trans_a, s.trans_b, str(s.m), str(s.n), str(s.k),
                             bufpos[s.a], ix(s.a_off), str(s.lda), bufpos[s.b], ix(s.b_off), str(s.ldb),
                             bufpos[s.c], ix(s.c_off), str(s.ldc), repr(s.alpha), repr(s.beta)))
+            elif isinstance(s, HostCall):
+                out.append(("H", bufpos[s.table], s.site, tuple(bufpos[a] for a in s.args)))
             else:
                 raise TypeError(f"unknown statement {s!r}")
         return tuple(out)
@@ -608,6 +626,8 @@ def _format_body(body, lines, ind):
                          f"{s.b.name}{tb}[{format_index(s.b_off)}; ld {fmt_size(s.ldb)}]"
                          + (f" + {s.beta} * C" if s.beta else "")
                          + f", m={fmt_size(s.m)} n={fmt_size(s.n)} k={fmt_size(s.k)})")
+        elif isinstance(s, HostCall):
+            lines.append(f"{ind}host_call {s.site} via {s.table.name}({', '.join(b.name for b in s.args)})")
 
 
 def _stmt_exprs(s):
@@ -623,5 +643,5 @@ def np_scalar(value, dtype):
 
 
 __all__ = ["Ix", "Expr", "Const", "Load", "Var", "IndexValue", "Op", "Acc", "Loop", "AccInit", "AccUpdate",
-           "Store", "Gemm", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
+           "Store", "Gemm", "HostCall", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
            "BOOL", "I64"]

@@ -19,7 +19,8 @@ from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq,
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
                     COL_BLOCK)
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
-from . import checks
+from . import checks, host
+from . import regions
 
 
 # scalar ops the backends implement (the primitive name is the op name)
@@ -60,6 +61,8 @@ class _ProgramCtx:
         self.status = None
         self.check_sites = []
         self.site_ids = {}
+        self.host_table = None           # host callbacks (cc.debug.print): see host.py
+        self.host_sites = []
 
     def name(self, prefix):
         self._tmp += 1
@@ -218,6 +221,8 @@ class GroupLowerer:
         method = _KIND_LOWERING.get(k)
         if method is None and self.grp.root.prim.name == "scatter_add":
             method = "lower_scatter"
+        if method is None and self.grp.root.prim.effect:
+            return Kernel(self.grp.name, k, host.lower_host_call(self), self.grp.order, self.grp.reasons)
         if method is None:
             n = self.grp.root
             raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
@@ -773,21 +778,29 @@ class ScalarBuilder:
 # ---- the whole program ----
 
 def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True,
-               check_indices=False) -> Program:
+               check_indices=False, parent=None) -> Program:
     """Kernels of a fusion plan. `tile_windows`: loop kernels holding a non-overlapping max-pool gradient iterate
     per window (the CPU's choice: affine, vectorisable loads; a GPU backend maps plain element loops better).
     `cpu_sums`: the CPU's forms of long f32 sums (accum.py): rows in f32 blocks added in f64, columns into f64
     scratch. A GPU keeps one f64 accumulator per thread (its threads already split a row into short parts) and
     reduces each column in a block, in f64 registers, storing the f32 result without an extra launch.
-    `check_indices`: gathers check their data-dependent indices (lower/checks.py) instead of clamping them."""
+    `check_indices`: gathers check their data-dependent indices (lower/checks.py) instead of clamping them.
+    `parent`: the context of the program whose region this plan's graph is (lower/regions.py): check sites are
+    numbered in one table, and sizes are the outer program's dims."""
     g = plan.graph
     ctx = _ProgramCtx(g, use_blas)
     ctx.tile_windows = tile_windows
     ctx.cpu_sums = cpu_sums
     ctx.check_indices = check_indices
+    ctx.options = dict(use_blas=use_blas, tile_windows=tile_windows, cpu_sums=cpu_sums, check_indices=check_indices)
+    if parent is not None:
+        ctx.check_sites, ctx.site_ids = parent.check_sites, parent.site_ids
     kernels, rejected, why = [], [], None
     for grp in plan.groups:
         try:
+            if grp.kind == "region":
+                kernels.append(regions.lower_region(ctx, grp))
+                continue
             kernels.append(GroupLowerer(ctx, grp).lower())
         except FusionReject as r:
             # keep going: fuse_graph forbids every rejected node of this round at once
@@ -802,8 +815,10 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
             outputs.append(("input", g.inputs.index(v)))
         elif v in seen:
             outputs.append(("copy", seen[v]))
+        elif ctx.bufs[v] in seen:          # two views of one region result: the second is a copy, never an alias
+            outputs.append(("copy", seen[ctx.bufs[v]]))
         else:
-            seen[v] = i
+            seen[v] = seen[ctx.bufs[v]] = i
             outputs.append(("buf", ctx.bufs[v]))
     # dims: every symbol of the inputs, read from the first input axis that is exactly that symbol
     syms = sorted(g.free_symbols, key=str)
@@ -813,7 +828,7 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
             if isinstance(d, sympy.Symbol) and d not in sources:
                 sources[d] = (i, ax)
     for s in syms:
-        if s not in sources:
+        if s not in sources and parent is None:
             raise BackendError(f"cpu: symbolic size {s} never appears alone as an input dimension; "
                                f"give some argument a dimension of exactly {s}")
     inputs = [ctx.bufs[v] for v in g.inputs]
@@ -827,6 +842,7 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
     prog = Program(name or g.name, inputs, outputs, buffers, kernels, syms, sources)
     if ctx.status is not None and ctx.status in used:
         prog.status, prog.check_sites = ctx.status, ctx.check_sites
+    prog.host_table, prog.host_sites = ctx.host_table, ctx.host_sites
     return prog
 
 

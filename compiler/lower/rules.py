@@ -9,9 +9,9 @@ import numpy as np
 import sympy
 
 from ..errors import BackendError
-from ..ir.types import I64, BOOL
+from ..ir.types import I64, U32, BOOL
 from .kernel import Ix, Const, Load, IndexValue, Op, smul, sadd, sprod, strides
-from .index import ZERO, _is1, size_equal, as_expr, c_add, c_mul, flat, _pair, _all, _tap, _i64
+from .index import ZERO, _is1, size_equal, as_expr, c_add, c_mul, flat, _pair, _all, _tap, _i64, bcast_idx
 from . import checks
 
 
@@ -229,6 +229,19 @@ def _r_random(L, n, idx):
     return Op("random_uniform", [key, as_expr(flat(idx, n.out.type.shape))], n.out.type.dtype)
 
 
+def _r_threefry(L, n, idx):
+    # the element (b, i) hashes counter x0:x1 + flat(i) under key k0:k1, all read at the batch index b; the hash is
+    # one i64 op (both words packed) so that the words of one element, read apart in a fused group, share it
+    shape, mode = tuple(n.params.get("shape", ())), n.params.get("mode", "xor")
+    nb = n.out.type.ndim - len(shape) - (mode == "pair")
+    batch = n.out.type.shape[:nb]
+    args = [L.emit(a, bcast_idx(idx[:nb], batch, a.type.shape)) for a in n.inputs]
+    packed = Op("threefry2x32", args + [as_expr(flat(idx[nb:nb + len(shape)], shape))], I64)
+    if mode == "xor":
+        return Op("threefry_xor", [packed], U32)
+    return Op("threefry_word", [packed, as_expr(idx[-1])], U32)
+
+
 def _r_pool(L, n, idx):
     x = n.inputs[0]
     (kh, kw), (sh, sw) = _pair(n.params.get("size", 2)), _pair(n.params.get("stride", 2))
@@ -327,5 +340,6 @@ def _r_cast(L, n, idx):
 _RULES = {"broadcast_in_dim": _r_broadcast, "reshape": _r_reshape, "transpose": _r_transpose, "slice": _r_slice,
           "rev": _r_rev, "pad": _r_pad, "concatenate": _r_concat, "const": _r_const, "dim": _r_dim,
           "one_hot": _r_one_hot, "take": _r_take, "random_uniform": _r_random, "max_pool2d": _r_pool,
+          "threefry2x32": _r_threefry,
           "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp, "check_index": _r_check_index,
           "cast": _r_cast}

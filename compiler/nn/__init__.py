@@ -1,5 +1,5 @@
 """Neural-network building blocks written in plain NumPy plus a few primitives (conv2d, max_pool2d, logistic,
-one_hot, random_uniform), so each works eagerly on NumPy arrays and records primitives while tracing.
+one_hot; dropout draws with cc.random), so each works eagerly on NumPy arrays and records primitives while tracing.
 
     import compiler as cc
     logits = cc.nn.dense(cc.nn.relu(cc.nn.dense(x, params["w1"], params["b1"])), params["w2"], params["b2"])
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import primitives as P
-from .. import pytree
+from .. import pytree, random
 from ..errors import ShapeError, DTypeError
 from ..ir.types import dtype as to_dtype
 
@@ -59,15 +59,21 @@ def tanh(x):
     return np.tanh(x)
 
 
+def _row_max(x, axis):
+    # NOTE: the shift by the max cancels out of softmax and log_softmax, so its derivative contributes nothing:
+    # stop_gradient keeps the backward pass from differentiating through the max (and its tie handling) at all
+    return P.stop_gradient(np.max(x, axis=axis, keepdims=True))
+
+
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`; shifted by the max, so logits of 1e4 stay finite."""
-    s = x - np.max(x, axis=axis, keepdims=True)
+    s = x - _row_max(x, axis)
     return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
 
 
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`, shifted by the max for stability."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - _row_max(x, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
@@ -120,11 +126,12 @@ def hinge(scores, t):
 
 def dropout(x, rate, key):
     """Inverted dropout: zero each element with probability `rate` and scale the rest by 1/(1-rate), so the
-    expectation is unchanged and evaluation needs no rescaling. Identity when rate is 0.
+    expectation is unchanged and evaluation needs no rescaling. Identity when rate is 0, zeros when it is 1.
 
-    `key` is an integer (a Python int, or a traced int64 scalar inside cc.compile, so every step can pass a new
-    key without recompiling); the same key gives the same mask. Give each dropout layer its own key (key + 1, ...)
-    — masks of keys that differ are independent (counter-based random numbers).
+    `key` is a cc.random key (uint32[2]: `cc.random.key(seed)`, split per layer and per step), or an integer
+    seed (a Python int, or a traced integer scalar inside cc.compile), taken as cc.random.key(seed). Keys may be
+    traced, so every step can pass a new one without recompiling; the same key gives the same mask (on CPU and
+    GPU). The mask is cc.random.bernoulli(key, 1 - rate, x.shape), as Flax's dropout draws it.
     """
     rate = float(rate)
     if not 0.0 <= rate <= 1.0:
@@ -135,10 +142,15 @@ def dropout(x, rate, key):
     if rate == 1.0:
         return x * 0
     k = _arr(key)
-    if not _is_int(k) or k.ndim != 0:
-        raise DTypeError(f"dropout: key must be an integer scalar, got {k.dtype}{list(k.shape)}")
-    u = P.random_uniform(_cast(k, np.int64), shape=tuple(x.shape), dtype=to_dtype(x.dtype))
-    return np.where(u >= rate, x * (1.0 / (1.0 - rate)), 0)
+    if k.dtype == np.uint32 and tuple(k.shape) == (2,):
+        pass
+    elif _is_int(k) and k.ndim == 0:
+        k = random.key(key if isinstance(key, int) else k)
+    else:
+        raise DTypeError(f"dropout: key must be a cc.random key (uint32[2]) or an integer seed, "
+                         f"got {k.dtype}{list(k.shape)}")
+    keep = random.bernoulli(k, 1.0 - rate, tuple(x.shape))
+    return np.where(keep, x * (1.0 / (1.0 - rate)), 0)
 
 
 def l2(params):

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import primitives as P
 from ..errors import DTypeError, ShapeError
 
 __all__ = ["embedding", "attention"]
@@ -42,7 +43,7 @@ def attention(q, k, v, mask=None):
         raise ShapeError(f"attention: the feature axis of q must have a known size, got {q.shape[-1]}") from None
     s = (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(d))
     if mask is None:
-        e = np.exp(s - np.max(s, axis=-1, keepdims=True))
+        e = np.exp(s - P.stop_gradient(np.max(s, axis=-1, keepdims=True)))
         return (e / np.sum(e, axis=-1, keepdims=True)) @ v
     mask = _arr(mask)
     if mask.dtype != np.bool_:
@@ -50,6 +51,6 @@ def attention(q, k, v, mask=None):
     # masked scores become the dtype's lowest finite value: never the row max unless the whole row is masked, and
     # no inf - inf; the exp is multiplied by the mask, so a fully masked row sums to 0 and divides by 1
     s = np.where(mask, s, np.finfo(np.dtype(s.dtype)).min)
-    e = np.where(mask, np.exp(s - np.max(s, axis=-1, keepdims=True)), 0.0)
+    e = np.where(mask, np.exp(s - P.stop_gradient(np.max(s, axis=-1, keepdims=True))), 0.0)
     total = np.sum(e, axis=-1, keepdims=True)
     return (e / np.where(total > 0, total, 1.0)) @ v

@@ -48,6 +48,9 @@ def eliminate_common_subexpressions(g: Graph) -> Graph:
     seen = {}
     for n in g.nodes:
         ins = rw.inputs(n)
+        if n.prim.effect:
+            rw.keep(n, ins)         # two equal prints print twice
+            continue
         key = node_key(n, ins)
         # NOTE: ids in the key are safe: every operand stays alive in `ins`/`rw` while `seen` exists.
         prev = seen.get(key)

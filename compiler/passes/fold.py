@@ -38,7 +38,7 @@ def _has_symbols(p):
 def try_fold(n, arrays):
     """The folded value of node n on const operand `arrays`, or None when it should not be folded."""
     t = n.out.type
-    if t.is_tuple or n.prim.name in _NO_FOLD or not arrays or not t.is_static:
+    if t.is_tuple or n.prim.name in _NO_FOLD or n.prim.effect or not arrays or not t.is_static:
         return None
     size = _size(t.shape)
     if size > MAX_FOLD_ELEMENTS or size > max(_SMALL, sum(a.size for a in arrays)):

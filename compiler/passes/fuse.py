@@ -10,7 +10,10 @@ Groups are formed greedily from the last node backwards (XLA-style producer-into
   * col   - a reduction over leading/middle axes (bias gradients) with its elementwise prologue;
   * gemm  - dot_general through BLAS with its elementwise epilogue (bias add, relu, scaling);
   * conv  - conv2d as im2col + gemm with its epilogue;
-  * opaque - anything else, alone.
+  * opaque - anything else, alone;
+  * region - a control-flow op (scan, while_loop, cond), alone: its regions are fused on their own when it is
+            lowered (lower/regions.py); the `get` nodes reading its results are views of its result buffers,
+            never kernels or copies (they belong to the region's group for ordering).
 
 A producer joins its consumer's group when all its users are there; a cheap one (few ops) is duplicated into
 every consumer instead of written to memory; a reduction whose result is also needed elsewhere becomes an extra
@@ -28,7 +31,7 @@ from ..ir.types import dims_equal, prod
 
 # Primitives evaluated per element at an arbitrary index (see lower.py for each one's index rule).
 INLINE_SHAPE = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev"}
-INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "max_pool2d", "max_pool2d_jvp",
+INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "threefry2x32", "max_pool2d", "max_pool2d_jvp",
                 "max_pool2d_vjp", "iota"}
 # products that run through BLAS and take an elementwise epilogue: primitive -> group kind
 ANCHORS = {"dot_general": "gemm", "conv2d": "conv", "conv2d_transpose_input": "convti",
@@ -36,9 +39,10 @@ ANCHORS = {"dot_general": "gemm", "conv2d": "conv", "conv2d_transpose_input": "c
 REDUCE = {"reduce_sum", "reduce_max", "argmax"}
 # cost units per element for the duplicate-or-store decision
 _COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
-         "reciprocal": 2, "random_uniform": 6, "max_pool2d": 4, "take": 2,
+         "reciprocal": 2, "random_uniform": 6, "threefry2x32": 16, "max_pool2d": 4, "take": 2,
          "atan2": 8, "erf": 8, "fmod": 12, "floor": 1, "ceil": 1, "trunc": 1, "rint": 1}
-_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg"}
+_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg", "stop_gradient",
+         "optimization_barrier"}
 DUP_LIMIT = 12
 # nodes per kernel: LLVM's time on one function grows faster than its size (a 2000-op fused chain: 8 s, four
 # 500-op ones: 3 s), so a longer chain is cut into kernels of at most this many nodes, each value stored once
@@ -52,6 +56,11 @@ def is_inlineable(n) -> bool:
     if p.name in REDUCE or p.kind in ("linalg", "reduce"):
         return False
     return p.kind == "elementwise"
+
+
+def is_view(n) -> bool:
+    """A `get` of a control-flow op's result: no kernel, the region kernel's result buffer itself."""
+    return n.prim.name == "get" and n.inputs[0].node is not None and n.inputs[0].node.prim.kind == "control"
 
 
 def _squeeze(shape):
@@ -91,12 +100,12 @@ class Group:
         self.members = {root}            # nodes evaluated in this kernel (assigned or duplicated)
         self.assigned = {root}           # nodes owned by this kernel
         self.outputs = [root.out]        # values this kernel writes to memory
-        self.anchor = root if kind in ("gemm", "conv", "convti", "convtk", "opaque") else None
+        self.anchor = root if kind in ("gemm", "conv", "convti", "convtk", "opaque", "region") else None
         self.reductions = [root] if kind in ("row", "col") else []
         self.O = self.R = None
         if kind in ("row", "col"):
             self.O, self.R = reduce_split(root) or (None, None)
-        self.domain = root.out.type.shape
+        self.domain = None if root.out.type.is_tuple else root.out.type.shape
         self.reasons = []
         self.order = None                # members in topological order, set at the end
         self.full = False                # reached MAX_GROUP_NODES
@@ -129,7 +138,7 @@ class FusedGraph(Graph):
         self.plan = plan
 
     def __str__(self):
-        from ..ir.printer import value_names, format_node
+        from ..ir.printer import value_names, format_node, regions, print_graph
         names = value_names(self)
         head = ", ".join(f"%{names[v]}: {v.type}" for v in self.inputs)
         lines = [f"graph {self.name}({head}) {{"]
@@ -139,6 +148,8 @@ class FusedGraph(Graph):
             for n in grp.order:
                 dup = "" if n in grp.assigned else "   # duplicated"
                 lines.append("    " + format_node(n, names) + dup)
+                for key, sub in regions(n):          # a region's graphs, fused on their own when lowered
+                    lines.append(print_graph(sub, indent="        ", name=key))
         lines.append("  return" + ("" if not self.outputs else " " + ", ".join(f"%{names[v]}" for v in self.outputs)))
         lines.append("}")
         return "\n".join(lines)
@@ -171,7 +182,8 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             for v in n.inputs:
                 if v.node is not None:
                     users.setdefault(v.node, []).append(n)
-    out_nodes = {v.node for v in g.outputs if v.node is not None}
+    # effectful nodes (prints) are roots too: each runs as its own kernel though nothing reads its result
+    out_nodes = {v.node for v in g.outputs if v.node is not None} | {n for n in live if n.prim.effect}
 
     group_of = {}
     groups = []
@@ -247,7 +259,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         name = p.prim.name
         if p in forbid:
             return "lowering asked for it to be materialized"
-        if grp.kind == "opaque":
+        if grp.kind in ("opaque", "region"):
             return f"{grp.root.prim.name} reads its operands from memory"
         if grp.anchor is not None and consumer is grp.anchor:
             return f"{grp.anchor.prim.name} reads its operands from memory"
@@ -336,7 +348,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 continue
             if p in group_of:
                 # computed by another kernel: recompute it here if cheap, else read what that kernel stores
-                if can_dup(p) and expansion_ok(grp, p):
+                if grp.kind != "region" and can_dup(p) and expansion_ok(grp, p):
                     grp.members.add(p)
                     dup_in.setdefault(p, set()).add(grp)
                     stack.extend((p, w) for w in p.inputs)
@@ -381,12 +393,15 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 note(grp, f"cannot fuse {p.prim.name} into {consumer.prim.name}: {decision}")
 
     for n in reversed(g.nodes):
-        if n in group_of or n not in live:
+        if n in group_of or n not in live or is_view(n):
             continue
-        if n not in out_nodes and n not in needs_buffer:
+        region = n.prim.kind == "control"
+        if not region and n not in out_nodes and n not in needs_buffer:
             continue        # every kernel that uses it computes it inline (duplicated)
         name = n.prim.name
-        if name in REDUCE:
+        if region:
+            kind = "region"
+        elif name in REDUCE:
             kind = "row" if reduce_split(n) is not None else "col"
         elif name in ANCHORS:
             kind = ANCHORS[name]
@@ -399,6 +414,9 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         group_of[n] = grp
         absorb_all(grp)
 
+    for n in g.nodes:
+        if n in live and is_view(n):
+            group_of[n] = group_of[n.inputs[0].node]      # a view of its region's result: ordered after it
     if merge_rows:
         groups = _merge_sibling_rows(groups, group_of, pos, log)
         groups = _merge_sibling_loops(groups, group_of, log)
@@ -426,7 +444,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         outs = [grp.root.out] + [v for v in stored[grp] if v is not grp.root.out]
         for v in outs[1:]:
             sh = v.type.shape
-            ok = (grp.kind == "loop" and shapes_equal(sh, grp.domain)) or (
+            ok = grp.kind == "region" or (grp.kind == "loop" and shapes_equal(sh, grp.domain)) or (
                 grp.kind == "row" and (shapes_equal(sh, grp.O) or shapes_equal(sh, grp.O + grp.R)
                                        or v.node in grp.reductions))
             if not ok:

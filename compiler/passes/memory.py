@@ -82,6 +82,36 @@ def plan_memory(program):
     return program
 
 
+def order_slots(program):
+    """Slots: inputs in argument order, outputs in result order, constants, then scratch (memory plan)."""
+    slot = 0
+    for b in program.inputs:
+        b.slot = slot
+        slot += 1
+    seen = set()
+    for kind, b in program.outputs:
+        if kind == "buf" and id(b) not in seen:
+            seen.add(id(b))
+            b.slot = slot
+            slot += 1
+    for b in program.buffers:
+        if b.role == "const":
+            b.slot = slot
+            slot += 1
+    base = slot
+    remap = {}
+    for b in program.buffers:
+        if b.role in ("temp", "scratch"):
+            if b.slot not in remap:
+                remap[b.slot] = base + len(remap)
+            b.slot = remap[b.slot]
+    program.slot_sizes = {remap[k]: v for k, v in program.slot_sizes.items() if k in remap}
+    program.n_slots = base + len(remap)
+    if getattr(program, "status", None) is not None:
+        program.status.slot = program.n_slots          # last: after scratch (see lower/checks.py)
+        program.n_slots += 1
+
+
 def _static_bytes(b):
     n = b.nbytes
     return n if isinstance(n, int) else 0
@@ -91,4 +121,4 @@ def _static_or_zero(n):
     return n if isinstance(n, int) else 0
 
 
-__all__ = ["plan_memory", "smul"]
+__all__ = ["plan_memory", "order_slots", "smul"]

@@ -1,6 +1,7 @@
 """Algebraic simplification: identities that remove nodes without changing any value, dtype or shape.
 
 x*1, 1*x, x+0, 0+x, x-0, x/1 -> x; neg(neg x) -> x; transpose of transpose -> one transpose (or x);
+stop_gradient(x) -> x (it means something only to the transforms, which have run by now);
 reshape of reshape -> one reshape; broadcast of broadcast -> one broadcast; reshape/transpose/broadcast/cast to what x already is -> x;
 an explicit broadcast feeding an op that broadcasts implicitly -> the op reads the smaller value;
 integer x*0 -> zeros. Float x*0 stays (NaN*0 and inf*0 are NaN).
@@ -161,7 +162,7 @@ def _drop_broadcasts(rw, n, ins):
 _RULES = {
     "mul": [_mul], "add": [_add], "sub": [_sub], "div": [_div], "neg": [_neg],
     "transpose": [_transpose_rule], "reshape": [_reshape_rule], "broadcast_in_dim": [_broadcast_rule],
-    "cast": [_cast],
+    "cast": [_cast], "stop_gradient": [lambda rw, n, ins: ins[0]],
 }
 for _name in _IMPLICIT_BROADCAST:
     _RULES.setdefault(_name, []).insert(0, _drop_broadcasts)

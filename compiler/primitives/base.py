@@ -19,15 +19,17 @@ from ..ir.types import TensorType, dtype as to_dtype
 
 REGISTRY: dict[str, "Primitive"] = {}
 
-# Set by compiler.trace on import: (is_tracer(x) -> bool, record(prim, args, params) -> Tracer).
+# Set by compiler.trace on import: (is_tracer(x) -> bool, record(prim, args, params) -> Tracer), and whether a
+# trace is being recorded on this thread.
 _TRACE_HOOKS = None
+_TRACE_ACTIVE = bool
 
 
 class Primitive:
     """One operation of the IR. Calling it binds it: eagerly on NumPy arrays, or into the active trace."""
 
     def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None,
-                 lower=None, linear=(), differentiable=True, doc=""):
+                 lower=None, linear=(), differentiable=True, effect=False, doc=""):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -38,6 +40,8 @@ class Primitive:
         self.lower = lower
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable
+        # an effect (printing): never dead, folded or merged, kept in program order (see effects.py)
+        self.effect = effect
         self.__doc__ = doc
         if name in REGISTRY:
             raise ValueError(f"primitive {name!r} defined twice")
@@ -77,8 +81,9 @@ def bind(prim: Primitive, args, params):
         for a in args:
             if is_tracer(a) or (type(a) is tuple and any(is_tracer(x) for x in a)):
                 return record(prim, args, params)
-        if _has_symbols(params):
-            # e.g. dim(expr=N) or a broadcast to a symbolic shape: only meaningful inside a trace
+        if _has_symbols(params) or (prim.effect and _TRACE_ACTIVE()):
+            # e.g. dim(expr=N) or a broadcast to a symbolic shape: only meaningful inside a trace; an effect
+            # inside a trace happens when the traced code runs, not now (even on constants)
             return record(prim, args, params)
     if prim.name == "get" and isinstance(args[0], tuple):
         return args[0][params["index"]]          # a multi-result op's results are a Python tuple outside graphs

@@ -165,3 +165,15 @@ def _random_np(key, shape, dtype=F32):
 
 random_uniform = Primitive("random_uniform", numpy=_random_np, shape=_random_shape, kind="source",
                            differentiable=False, **zero_derivative)
+
+
+# The identity whose derivative is zero: the value flows, no tangent or cotangent does (JAX's stop_gradient). It
+# only matters to the transforms: simplify_algebra removes it before fusion, so it costs no kernel and no copy.
+stop_gradient = Primitive("stop_gradient", numpy=lambda x: x.copy(), shape=lambda x, **_: x, kind="elementwise",
+                          lower=lambda k, x: x, **zero_derivative)
+
+
+# The identity, opaque to CSE and simplification: checkpoint's recomputed forward reads its operands through it,
+# so the recomputation is not merged back into the forward pass. Lowered as the identity (fusion inlines it).
+optimization_barrier = Primitive("optimization_barrier", numpy=lambda x: x.copy(), shape=lambda x, **_: x,
+                                 kind="elementwise", lower=lambda k, x: x, **linear(lambda ct, x: (ct,)))

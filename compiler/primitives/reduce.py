@@ -16,6 +16,9 @@ def _reduce_shape(op):
             raise ShapeError(f"{op}: axes {axes} out of range for {x}")
         if x.dtype.is_bool:
             raise DTypeError(f"{op}: does not take bool input {x}; cast it first")
+        if x.dtype.is_unsigned:
+            # the accumulators compare and add as signed (and NumPy sums uint32 into uint64, not a vive dtype)
+            raise DTypeError(f"{op}: does not take uint32 input {x}; cast it to int64 first (x.astype(np.int64))")
         return TensorType(x.dtype, tuple(d for i, d in enumerate(x.shape) if i not in axes))
     return rule
 
@@ -64,6 +67,8 @@ reduce_max = Primitive("reduce_max", numpy=_max_np, shape=_reduce_shape("reduce_
 def _argmax_shape(x, axis, **_):
     if not 0 <= axis < x.ndim:
         raise ShapeError(f"argmax: axis {axis} out of range for {x}")
+    if x.dtype.is_unsigned:
+        raise DTypeError(f"argmax: does not take uint32 input {x}; cast it to int64 first (x.astype(np.int64))")
     return TensorType(I64, tuple(d for i, d in enumerate(x.shape) if i != axis))
 
 

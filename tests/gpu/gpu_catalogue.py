@@ -103,6 +103,17 @@ def _softmax_ce(x, y):
 
 
 E = Entry
+def random_key(r):
+    return cc.random.key(int(r.integers(0, 2 ** 32)))
+
+
+def random_draws(k):
+    # threefry2x32 in every mode on the GPU: bits (xor), keys (pair), f64 uniforms (pair words), through fold_in
+    R = cc.random
+    return (R.bits(k, (40, 33)), R.split(k, 3), R.uniform(R.fold_in(k, 1), (40, 33)),
+            R.normal(k, (100,), np.float64), R.randint(k, (50,), -7, 1000))
+
+
 CATALOGUE = [
     # ---- elementwise: grid-stride launches ----
     E("chain", lambda x, a, b: np.tanh(x * a + b) * nn.sigmoid(x) + 0.5 * x * x,
@@ -166,6 +177,8 @@ CATALOGUE = [
     E("mlp loss", mlp_loss, mlp_args, specs=None),
     E("lenet loss", lenet_loss, lenet_args),
     E("dropout", lambda x, k: nn.dropout(x, 0.5, k), lambda r: (f32(r, 64, 64), np.int64(3)), grad=None),
+    E("dropout uint32 key", lambda x, k: nn.dropout(x, 0.25, k), lambda r: (f32(r, 64, 64), random_key(r)), grad=None),
+    E("random draws", random_draws, lambda r: (random_key(r),), grad=None, specs=("u32[2]",)),
     E("mlp train step", train_step(mlp_loss), mlp_step_args, grad=None),
     E("lenet train step", train_step(lenet_loss), lenet_step_args, grad=None),
 ]

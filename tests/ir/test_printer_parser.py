@@ -108,7 +108,46 @@ graph every(%x: f32[N,3], %y: f32[N,3], %i: i32[N], %b: bool[N,3], %img: f32[N,1
       return %0
     }
   %72: f32[N,3] = get %71 {index=0}
-  return %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %64, %72
+  %73: f32[N,3] = stop_gradient %64
+  %74: bool[] = debug_print %73, %i {fmt='{} {k!r}', names=('k',), token=False, trees=('...', "{'a': (...,)}")}
+  %75: bool[] = debug_print %74 {fmt='done', names=(), token=True, trees=()}
+  %76: f32[N,3] = optimization_barrier %73
+  %77: (f32[N,3],) = remat_call %76 {name='g', prevent_cse=True}
+    graph fun(%a0: f32[N,3]) {
+      %0: f32[N,3] = tanh %a0
+      return %0
+    }
+  %78: f32[N,3] = get %77 {index=0}
+  %79: (f32[N,3],) = custom_jvp_call %78 {n_fun_consts=0, n_jvp_consts=0, name='h'}
+    graph fun(%a0: f32[N,3]) {
+      %0: f32[N,3] = sin %a0
+      return %0
+    }
+    graph jvp(%p: f32[N,3], %t: f32[N,3]) {
+      %0: f32[N,3] = sin %p
+      %1: f32[N,3] = cos %p
+      %2: f32[N,3] = mul %1, %t
+      return %0, %2
+    }
+  %80: f32[N,3] = get %79 {index=0}
+  %81: (f32[N,3],) = custom_vjp_call %x, %80 {n_bwd_consts=1, n_fun_consts=0, n_fwd_consts=0, name='k'}
+    graph bwd(%c: f32[N,3], %r: f32[N,3], %ct: f32[N,3]) {
+      %0: f32[N,3] = mul %ct, %r
+      %1: f32[N,3] = add %0, %c
+      return %1
+    }
+    graph fun(%a0: f32[N,3]) {
+      %0: f32[N,3] = exp %a0
+      return %0
+    }
+    graph fwd(%a0: f32[N,3]) {
+      %0: f32[N,3] = exp %a0
+      return %0, %0
+    }
+  %82: f32[N,3] = get %81 {index=0}
+  %83: u32[] = cast %key {dtype=u32}
+  %84: u32[N,2] = threefry2x32 %83, %83, %83, %83 {mode='pair', shape=(N,)}
+  return %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %64, %72, %73, %82, %84
 }"""
 
 

@@ -16,9 +16,11 @@ def test_dtype_lookup():
     assert dtype(np.float32) is F32 and dtype(np.dtype("int32")) is I32 and dtype(np.bool_) is BOOL
     assert dtype(float) is F64 and dtype(int) is I64 and dtype(bool) is BOOL
     assert str(F32) == "f32" and F32.is_float and I32.is_int and BOOL.is_bool and F64.bits == 64
+    assert dtype(np.uint32).name == "u32" and dtype("uint32").is_int and dtype("u32").is_unsigned and not I32.is_unsigned
 
 
-@pytest.mark.parametrize("bad", [np.complex64, complex, np.float16, np.int8, np.uint32, object, "U5", "c8", "bogus"])
+@pytest.mark.parametrize("bad", [np.complex64, complex, np.float16, np.int8, np.uint16, np.uint64, object, "U5", "c8",
+                                 "bogus"])
 def test_unsupported_dtypes_raise_dtypeerror(bad):
     with pytest.raises(cc.DTypeError) as e:
         dtype(bad)

@@ -21,9 +21,35 @@ def _distinct(*shape, seed=0):
     return _rng(seed).permutation(int(np.prod(shape))).reshape(shape) / 10.0 - 1.0
 
 
+def _softplus_custom():
+    f = cc.custom_jvp(lambda x: np.log(1.0 + np.exp(x)))
+    f.defjvp(lambda p, t: (f(*p), t[0] / (1.0 + np.exp(-p[0]))))
+    return f
+
+
+def _tanh_custom_vjp():
+    f = cc.custom_vjp(lambda x, w: np.tanh(x @ w))
+
+    def fwd(x, w):
+        y = np.tanh(x @ w)
+        return y, (x, w, y)
+
+    def bwd(res, g):
+        x, w, y = res
+        d = g * (1.0 - y * y)
+        return d @ w.T, x.T @ d
+    f.defvjp(fwd, bwd)
+    return f
+
+
 CASES = {
+    # calls with their own rules (true ones here: finite differences check them), and checkpoint
+    "custom_jvp_call": (lambda x: _softplus_custom()(x) * x, [_r(3, 4)]),
+    "remat_call": (lambda x, w: cc.checkpoint(lambda x, w: np.tanh(np.tanh(x @ w) @ w))(x, w),
+                   [_r(2, 3), _r(3, 3, seed=1)]),
     # elementwise (order 2)
     "neg": (lambda x: -x, [_r(3, 4)]),
+    "optimization_barrier": (lambda x: P.optimization_barrier(x) * x, [_r(3, 4)]),
     "exp": (np.exp, [_r(3, 4)]),
     "log": (np.log, [_r(3, 4, lo=0.3)]),
     "sin": (np.sin, [_r(3, 4)]),
@@ -93,11 +119,25 @@ FORWARD_ONLY = {
 }
 
 NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "argmax",
-                      "const", "dim", "one_hot", "random_uniform", "check_index"}
+                      "const", "dim", "one_hot", "random_uniform", "check_index", "stop_gradient", "debug_print",
+                      "threefry2x32"}
+
+
+# reverse mode only (forward mode is an error, as in JAX): first order, reverse
+REVERSE_CASES = {
+    "custom_vjp_call": (lambda x, w: _tanh_custom_vjp()(x, w) ** 2, [_r(2, 3), _r(3, 2, seed=1)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REVERSE_CASES))
+def test_reverse_mode_finite_differences(name):
+    fn, args = REVERSE_CASES[name]
+    assert name in {n.prim.name for n in cc.trace(fn, *args).nodes}, f"case for {name} does not use it"
+    cc.check_grads(fn, args, order=1, modes=("rev",))
 
 
 def test_every_primitive_with_a_derivative_has_a_finite_difference_case():
-    missing = sorted(set(REGISTRY) - set(CASES) - set(FORWARD_ONLY) - NOT_DIFFERENTIABLE)
+    missing = sorted(set(REGISTRY) - set(CASES) - set(REVERSE_CASES) - set(FORWARD_ONLY) - NOT_DIFFERENTIABLE)
     assert not missing, f"add a finite-difference case to tests/transforms/test_primitive_grads.py for {missing}"
 
 

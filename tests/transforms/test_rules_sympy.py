@@ -42,9 +42,9 @@ SYMPY_OF = {
 }
 # elementwise primitives whose derivative is zero: piecewise constant, or bool/int results
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
-                    "one_hot", "check_index", "floor", "ceil", "trunc", "rint"}
+                    "one_hot", "check_index", "floor", "ceil", "trunc", "rint", "stop_gradient"}
 # select and cast: checked symbolically below with their own setups
-SPECIAL_ELEMENTWISE = {"select", "cast"}
+SPECIAL_ELEMENTWISE = {"select", "cast", "optimization_barrier"}   # the barrier: LINEAR_CASES and finite differences
 POSITIVE_DOMAIN = {"log", "sqrt", "pow"}
 
 # ---- a sympy interpreter for the (scalar) graphs the rules produce ----
@@ -174,6 +174,7 @@ def _pool_x(rng, shape):
 # name -> list of (inputs, params, position checked); other inputs stay fixed
 LINEAR_CASES = {
     "neg": [([(3, 4)], {}, 0)],
+    "optimization_barrier": [([(3, 4)], {}, 0)],
     "add": [([(3, 4), (4,)], {}, 0), ([(3, 4), (4,)], {}, 1), ([(3, 1), (1, 4)], {}, 0)],
     "sub": [([(3, 4), (3, 1)], {}, 1), ([(2, 3), ()], {}, 0)],
     "select": [([("bool", (3, 4)), (3, 4), (4,)], {}, 1), ([("bool", (3, 4)), (3, 4), (4,)], {}, 2)],
@@ -252,9 +253,12 @@ def test_transpose_identity(name, case):
 
 # nonlinear, not elementwise: checked against finite differences (to order 2) in test_primitive_grads.py
 FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_transpose_input",
-              "conv2d_transpose_kernel", "mul", "scan", "cond", "while_loop", "get"}
+              "conv2d_transpose_kernel", "mul", "scan", "cond", "while_loop", "get", "custom_jvp_call",
+              "custom_vjp_call", "remat_call"}
 # sources and integer-valued ops: no float input to differentiate
-NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax"}
+NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax", "threefry2x32"}
+# effects: their result is an ordering token (bool), which carries no derivative
+EFFECTS = {"debug_print"}
 
 
 def test_every_primitive_has_rules_and_a_rule_check():
@@ -268,7 +272,7 @@ def test_every_primitive_has_rules_and_a_rule_check():
     no_sympy = sorted(elementwise - set(SYMPY_OF) - ZERO_ELEMENTWISE - SPECIAL_ELEMENTWISE)
     assert not no_sympy, f"elementwise primitives without a sympy form in SYMPY_OF (or a zero-derivative entry): {no_sympy}"
     checked = (set(SYMPY_OF) | ZERO_ELEMENTWISE | SPECIAL_ELEMENTWISE | set(LINEAR_CASES) | FD_CHECKED
-               | NO_FLOAT_INPUT)
+               | NO_FLOAT_INPUT | EFFECTS)
     unchecked = sorted(set(REGISTRY) - checked)
     assert not unchecked, f"add a rule check in tests/transforms/test_rules_sympy.py for: {unchecked}"
     linear_unchecked = sorted(n for n, p in REGISTRY.items() if p.linear and n not in LINEAR_CASES)
