@@ -10,7 +10,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ["bench_cpu.py", "bench_runtime.py", "bench_llvm_math.py", "bench_reduce.py", "bench_trace.py", "bench_train.py",
-           "bench_compile.py", "bench_random.py"]
+           "bench_compile.py", "bench_random.py", "bench_dp.py"]
 
 
 def main():

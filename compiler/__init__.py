@@ -9,8 +9,9 @@ from .ir import Graph, Spec, TensorType, parse, print_graph, verify  # noqa: F40
 from .trace import trace, interpret, evaluate  # noqa: F401
 from . import primitives  # noqa: F401
 from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian, check_grads, stop_gradient  # noqa: F401,E501
+from .transforms import vmap  # noqa: F401
 from .control import scan, fori_loop, while_loop, cond, switch  # noqa: F401
-from . import nn, optim, data, pytree, special  # noqa: F401  (cc.pytree.register, register_dataclass; cc.special.erf)
+from . import nn, optim, data, pytree, special, distributed  # noqa: F401  (cc.pytree.register, register_dataclass; cc.special.erf)
 from . import debug  # noqa: F401  (cc.debug.print; also the VIVE_DEBUG switches)
 from .saving import save, load, CheckpointError  # noqa: F401  (cc.save / cc.load: pytrees in one .npz)
 from .transforms import custom_jvp, custom_vjp, checkpoint, remat  # noqa: F401  (cc.checkpoint is remat)

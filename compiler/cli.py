@@ -29,10 +29,13 @@ stages (in pipeline order):
 --arg takes one spec per positional argument: a type like "f32[N,784]" (letters are symbolic sizes,
 dtypes f32 f64 i32 i64 bool), or a pytree of them as JSON: '{"w": "f32[784,10]", "b": "f32[10]"}'.
 
-example:
-  vive dump examples/mlp.py:loss \\
-      --arg '{"w1": "f32[784,256]", "b1": "f32[256]", "w2": "f32[256,10]", "b2": "f32[10]"}' \\
-      --arg "f32[N,784]" --arg "i64[N]" --grad --stage all --diff
+examples (from the repository root):
+  vive dump examples/train_mlp.py:loss_fn \\
+      --arg '{"w1": "f32[64,128]", "b1": "f32[128]", "w2": "f32[128,10]", "b2": "f32[10]"}' \\
+      --arg "f32[N,64]" --arg "i64[N]" --grad 0 --stage all --diff
+  vive dump examples/train_mlp.py:loss_fn \\
+      --arg '{"w1": "f32[64,128]", "b1": "f32[128]", "w2": "f32[128,10]", "b2": "f32[10]"}' \\
+      --arg "f32[N,64]" --arg "i64[N]" --grad --format html -o loss.html
 """
 
 
@@ -71,8 +74,11 @@ def make_parser():
     d.add_argument("--stage", choices=STAGES, default="optimized", help="which stage (default optimized)")
     d.add_argument("--diff", action="store_true",
                    help="print unified diffs between consecutive stages instead (with one stage: from the one before)")
-    d.add_argument("--format", choices=("text", "dot"), default="text",
-                   help="text IR, or Graphviz DOT for graph stages (default text)")
+    d.add_argument("--format", choices=("text", "dot", "html"), default="text",
+                   help="text IR, Graphviz DOT for graph stages, or html: one self-contained page of every stage "
+                        "(default text)")
+    d.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="write to FILE instead of standard output")
     d.add_argument("--no-locs", dest="locs", action="store_false",
                    help="leave out the '# file:line' column of graph stages")
     d.add_argument("--traceback", action="store_true", help="show the Python traceback of an error")
@@ -188,9 +194,10 @@ def parse_argnums(text):
     if text is None:
         return False
     try:
-        nums = tuple(int(p) for p in text.replace(" ", "").split(",") if p != "")
+        # `0,1`, and the list forms `[0,1]` / `(0,1)` people type after reading Python
+        nums = tuple(int(p) for p in text.replace(" ", "").strip("[]()").split(",") if p != "")
     except ValueError:
-        raise UsageError(f"--grad: expected argument numbers like 0 or 0,1, got {text!r}") from None
+        raise UsageError(f"--grad: expected argument numbers like 0 or 0,1 (or [0,1]), got {text!r}") from None
     if not nums:
         raise UsageError("--grad: expected argument numbers like 0 or 0,1")
     return nums[0] if len(nums) == 1 else nums
@@ -291,6 +298,11 @@ def main(argv=None) -> int:
         if a.command == "dump":
             user_file = a.target.rpartition(":")[0] if not a.module else None
             text = cmd_dump(a)
+            if a.output:
+                with open(a.output, "w") as f:
+                    f.write(text)
+                print(f"vive: wrote {a.output}", file=sys.stderr)
+                return 0
             sys.stdout.write(text)
             sys.stdout.flush()
             return 0

@@ -24,16 +24,30 @@ def num_batches(n, batch_size, drop_last=False):
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
-def minibatches(data, batch_size, seed=0, epoch=0, shuffle=True, drop_last=False):
+def minibatches(data, batch_size, seed=0, epoch=0, shuffle=True, drop_last=False, rank=0, size=1):
     """One epoch (one pass over the data) in minibatches, shuffled by (seed, epoch).
 
     `data` is an int n (yields index arrays), one array, or a tuple/list of arrays with the same first axis
     (yields tuples of batches). `drop_last` skips a final short batch (one compiled shape for every step).
+    `rank`, `size`: data parallelism; every process draws the same global batch of `batch_size` and keeps part
+    `rank` of `size` consecutive parts (np.array_split: equal when size divides the batch), so the parts of one
+    step, concatenated in rank order, are exactly the batch one process would see.
     >>> for xb, yb in minibatches((x, y), 32, seed=0, epoch=3): ...
+    >>> for xb, yb in minibatches((x, y), 32, rank=cc.distributed.rank(), size=cc.distributed.size()): ...
     """
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"minibatches: batch_size must be >= 1, got {batch_size}")
+    rank, size = int(rank), int(size)
+    if size < 1 or not 0 <= rank < size:
+        raise ValueError(f"minibatches: need 0 <= rank < size, got rank {rank}, size {size}")
+    if size > 1:
+        for part in minibatches(data, batch_size, seed, epoch, shuffle, drop_last):
+            if isinstance(part, tuple):
+                yield tuple(np.array_split(a, size)[rank] for a in part)
+            else:
+                yield np.array_split(part, size)[rank]
+        return
     if isinstance(data, (int, np.integer)):
         n, arrays, kind = int(data), None, "index"
     elif isinstance(data, (tuple, list)):

@@ -1,5 +1,5 @@
-"""Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR, VIVE_LOG_COMPILES, VIVE_CHECK_BOUNDS;
-and cc.debug.print, which prints runtime values from traced and compiled code (debug_print.py).
+"""Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR, VIVE_LOG_COMPILES, VIVE_CHECK_BOUNDS,
+VIVE_PROFILE; and cc.debug.print, which prints runtime values from traced and compiled code (debug_print.py).
 
 VIVE_DEBUG=1 logs each pass with node count and time (and verifies after each pass); 2 adds the IR after
 each pass; 3 LLVM IR before/after optimization; 4 assembly/PTX. VIVE_DUMP_DIR=dir makes every compile
@@ -69,6 +69,13 @@ def check_bounds() -> bool:
     raise BoundsError (a debug build: slower, never a crash)."""
     raw = os.environ.get("VIVE_CHECK_BOUNDS", "").strip().lower()
     return raw not in ("", "0", "false", "no", "off")
+
+
+def profile_path() -> str | None:
+    """VIVE_PROFILE=path.json: every compile builds the profiling variant of its program, and every compiled call
+    and compile is traced into one Chrome trace written at exit (compiler/compile/profile.py)."""
+    p = os.environ.get("VIVE_PROFILE", "").strip()
+    return p or None
 
 
 # ---- logging ----

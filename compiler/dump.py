@@ -126,8 +126,9 @@ def kernels_text(kernels) -> str:
     return str(kernels)
 
 
-def collect(fn, args, *, grad=False, backend="cpu", want=STAGES, locs=True):
-    """The stages of compiling fn on args, in pipeline order, limited to those `want` names (all: every one)."""
+def collect(fn, args, *, grad=False, backend="cpu", want=STAGES, locs=True, keep=None):
+    """The stages of compiling fn on args, in pipeline order, limited to those `want` names (all: every one).
+    keep: a dict that gets the backend's lowered object as keep["lowered"] (the HTML page lists its kernels)."""
     args = _to_specs(tuple(args))
     want = set(want)
     every = "all" in want
@@ -153,6 +154,8 @@ def collect(fn, args, *, grad=False, backend="cpu", want=STAGES, locs=True):
         if want & {"kernels", "llvm", "asm", "ptx"}:
             raise
         return out + _generic_stages(target, args, every, locs)
+    if keep is not None:
+        keep["lowered"] = lowered
     opt = getattr(lowered, "optimized", None)        # (runs the passes if a cache hit skipped them)
     if every:
         log = getattr(lowered, "pass_log", None) or ()
@@ -217,7 +220,7 @@ def render(stages, *, diff=False, format="text", banners=None) -> str:
     """Text of the stages: one stage plainly, several with a banner each; diff: unified diffs between them."""
     from .debug import banner
     if format not in ("text", "dot"):
-        raise DumpError(f"unknown format {format!r} (text or dot)")
+        raise DumpError(f"unknown format {format!r} (text, dot or html)")
     if banners is None:
         banners = len(stages) > 1
     if diff:
@@ -253,10 +256,13 @@ def dump(fn, *args_or_specs, stage="optimized", grad=False, backend="cpu", diff=
 
     Arguments are arrays, cc.Spec's, or spec strings ("f32[N,784]"), in pytrees as the function takes them.
     grad=True (or argnums) dumps value_and_grad of fn; diff=True gives unified diffs between stages
-    (with a single stage: the diff from the stage before it); format="dot" gives Graphviz for graph stages.
+    (with a single stage: the diff from the stage before it); format="dot" gives Graphviz for graph stages;
+    format="html" gives one self-contained page of every stage (compiler/dump_html.py; `stage` is ignored).
     """
     if stage not in STAGES:
         raise DumpError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
+    if format == "html":
+        return html_page(fn, *args_or_specs, grad=grad, backend=backend)
     want = {stage}
     if diff and stage != "all":
         want.add(_previous(stage, grad))
@@ -264,6 +270,17 @@ def dump(fn, *args_or_specs, stage="optimized", grad=False, backend="cpu", diff=
     if stage != "all" and not diff:
         stages = [s for s in stages if s.name == stage]
     return render(stages, diff=diff, format=format, banners=stage == "all")
+
+
+def html_page(fn, *args_or_specs, grad=False, backend="cpu") -> str:
+    """The `vive dump --format html` page: every stage side by side, pass diffs, graphs, kernels, source."""
+    from .dump_html import page
+    keep = {}
+    stages = collect(fn, args_or_specs, grad=grad, backend=backend, want={"all"}, locs=True, keep=keep)
+    kernels = kernel_list(getattr(keep.get("lowered"), "kernels", None)) if keep.get("lowered") is not None else []
+    name = getattr(fn, "__name__", "f") + (" (value_and_grad)" if grad is not False else "")
+    return page(stages, kernels, title=name, backend=backend,
+                args_text=", ".join(str(a) for a in args_or_specs))
 
 
 def _previous(stage, grad):

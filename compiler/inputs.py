@@ -41,6 +41,30 @@ def refuse(x, where=""):
         raise DTypeError(f"{where}np.matrix is not supported (its * is a matrix product); pass np.asarray(m)")
 
 
+def is_foreign_array(x) -> bool:
+    """An array of another library that speaks DLPack (PyTorch, JAX, CuPy, ...): not NumPy, not a device array of
+    vive's own (those implement __dlpack__ too, and backends take them as they are)."""
+    return (type(x) is not np.ndarray and hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__")
+            and not isinstance(x, np.ndarray) and not getattr(x, "_vive_device_array", False))
+
+
+def from_dlpack(x, backend="cpu", where=""):
+    """A DLPack array as what a backend takes: host memory as an ndarray viewing it (np.from_dlpack, no copy); CUDA
+    memory is returned as it is for backend 'cuda' (which views it as a DeviceArray) and refused by the CPU backend."""
+    kind = x.__dlpack_device__()[0]
+    if kind in (1, 3):                # kDLCPU, kDLCUDAHost (pinned host memory)
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, TypeError, RuntimeError) as e:
+            raise DTypeError(f"{where}cannot read this {type(x).__name__} through DLPack: {e}") from None
+    if kind in (2, 13) and backend == "cuda":       # kDLCUDA, kDLCUDAManaged
+        return x
+    from .errors import BackendError
+    raise BackendError(f"{where}a {type(x).__name__} on DLPack device type {kind} cannot be read by the {backend} "
+                       f"backend; move it to the host first (torch: x.cpu())"
+                       + (" or compile with backend='cuda'" if kind in (2, 13) else ""))
+
+
 def native_dtype(dt: np.dtype) -> np.dtype:
     """dt in the machine's byte order ('>f4' -> '<f4' on x86): the dtype a compiled function works in."""
     return dt if dt.isnative else dt.newbyteorder("=")
@@ -52,7 +76,7 @@ def as_array(x, want: np.dtype, where="") -> np.ndarray:
     Non-native byte order, other memory layouts and ndarray subclasses (np.memmap, ...) are copied or viewed;
     masked arrays and matrices are refused; another dtype is a DTypeError naming the cast to make."""
     refuse(x, where)
-    a = np.asarray(x)
+    a = from_dlpack(x, "cpu", where) if is_foreign_array(x) else np.asarray(x)
     if a.dtype == object or a.dtype.kind not in "biuf":
         raise DTypeError(f"{where}unsupported dtype {a.dtype}")
     dt = native_dtype(a.dtype)

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import dlpack
 from .errors import CudaError, CudaUnavailable
 
 _NO_GPU_HINT = "compiling to PTX (`.ptx()`) still works without one"
@@ -224,6 +225,8 @@ class DeviceArray:
     array([0., 1., 2., 3.], dtype=float32)
     """
 
+    _vive_device_array = True                  # (compiler/inputs.py: not a foreign DLPack array)
+
     def __init__(self, shape: Sequence[int] | int, dtype: Any) -> None:
         self.shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
@@ -299,6 +302,53 @@ class DeviceArray:
             _check(d.cu, d.cu.cuMemcpyDtoHAsync(out.ctypes.data, self.handle, self.nbytes, d.stream), "cuMemcpyDtoH")
             _check(d.cu, d.cu.cuStreamSynchronize(d.stream), "cuStreamSynchronize")
         return out
+
+    # ---- DLPack: share device memory with PyTorch, JAX, CuPy (runtime/dlpack.py) ----
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (dlpack.CUDA, 0)                # vive runs on device 0 (see _Device)
+
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
+                   copy: Any = None) -> Any:
+        """A DLPack capsule of this array's memory (no copy; the array lives until the consumer is done with it).
+
+        The work queued on vive's stream is finished before the capsule is handed out, so the consumer may read it
+        on any stream (`stream` needs no event then)."""
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError(f"DeviceArray: cannot export to device {dl_device} (it lives on CUDA device 0)")
+        if copy:
+            raise BufferError("DeviceArray: __dlpack__(copy=True) is not supported; export, then copy")
+        if self.nbytes:
+            synchronize()
+        return dlpack.export(self.ptr, self.shape, self.dtype, self.__dlpack_device__(), owner=self)
+
+    @classmethod
+    def from_dlpack(cls, x: Any) -> "DeviceArray":
+        """A DeviceArray viewing the CUDA memory of any object with __dlpack__ (a torch.cuda tensor, a CuPy or JAX GPU
+        array): no copy; the producer's memory stays alive as long as the view does. Must be C-contiguous."""
+        kind, ordinal = x.__dlpack_device__()
+        if kind not in (dlpack.CUDA, dlpack.CUDA_MANAGED):
+            raise TypeError(f"DeviceArray.from_dlpack: {type(x).__name__} is on DLPack device type {kind}, not a "
+                            f"CUDA device; use np.from_dlpack for host arrays")
+        if ordinal != 0:
+            raise ValueError(f"DeviceArray.from_dlpack: the array is on CUDA device {ordinal}; vive uses device 0")
+        d = _device()
+        try:        # the producer orders its pending writes before work on our stream
+            capsule = x.__dlpack__(stream=int(d.stream) or 1)
+        except TypeError:
+            capsule = x.__dlpack__()
+        info = dlpack.consume(capsule)
+        if not info.c_contiguous:
+            raise ValueError(f"DeviceArray.from_dlpack: strides {info.strides} for shape {info.shape} are not "
+                             f"C-contiguous; pass a contiguous array (torch: x.contiguous())")
+        a = cls.__new__(cls)
+        a.shape = tuple(int(n) for n in info.shape)
+        a.dtype = info.dtype
+        a.size = int(np.prod(a.shape, dtype=np.int64))
+        a.nbytes = a.size * a.dtype.itemsize
+        a.handle = d.cu.CUdeviceptr(info.ptr)
+        a._dlpack = info                       # the producer's memory: released when this view is collected
+        return a
 
     def __repr__(self) -> str:
         return f"<DeviceArray {self.dtype.name}{list(self.shape)} at {self.ptr:#x}>"

@@ -26,7 +26,8 @@ def _every_traced_graph_round_trips(request):
         return g, captured
 
     import sys as _sys
-    mods = [trace_mod] + [_sys.modules[m] for m in ("compiler.transforms.api", "compiler.compile")
+    mods = [trace_mod] + [_sys.modules[m] for m in ("compiler.transforms.api", "compiler.transforms.vmap",
+                                                    "compiler.compile")
                           if m in _sys.modules]
     for m in mods:
         m.trace_flat = spy

@@ -90,9 +90,24 @@ def test_version_and_help(model):
     assert r.returncode == 0 and "dump" in r.stdout
     r = vive("dump", "--help", cwd=model)
     assert r.returncode == 0
-    for word in ("--arg", "--grad", "--backend", "--stage", "--diff", "--format", "--traceback", "example:",
+    for word in ("--arg", "--grad", "--backend", "--stage", "--diff", "--format", "--traceback", "examples",
                  "traced", "optimized", "kernels", "llvm", "asm", "ptx", "all", "vive dump "):
         assert word in r.stdout, word
+
+
+def test_help_examples_run_from_the_repository_root(tmp_path):
+    import shlex
+    r = vive("dump", "--help", cwd=ROOT)
+    text = r.stdout[r.stdout.index("examples"):]
+    commands = [shlex.split(c.replace("\\\n", " ")) for c in re.split(r"\n(?=  vive dump )", text)[1:]]
+    assert len(commands) == 2
+    for cmd in commands:
+        assert cmd[0] == "vive" and os.path.exists(os.path.join(ROOT, cmd[2].partition(":")[0]))
+        if "-o" in cmd:
+            cmd[cmd.index("-o") + 1] = str(tmp_path / "page.html")
+        r = vive(*cmd[1:], cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "page.html").read_text().startswith("<!DOCTYPE html>")
 
 
 # ---- graph stages ----
@@ -305,3 +320,11 @@ def test_ptx_stage_without_gpu(model):
     assert r.returncode == 0, r.stderr
     heads = re.findall(r"^\*\*\* (?:IR after|stage) (\w+)", r.stdout, re.M)
     assert heads[0] == "traced" and heads[-1] == "ptx" and "kernels" in heads and "asm" not in heads
+
+
+def test_grad_argnums_accept_the_list_form():
+    from compiler.cli import parse_argnums, UsageError
+    assert parse_argnums("0,1") == parse_argnums("[0,1]") == parse_argnums("(0, 1)") == (0, 1)
+    assert parse_argnums("[1]") == parse_argnums("1") == 1
+    with pytest.raises(UsageError, match=r"\[0,1\]"):
+        parse_argnums("[a]")

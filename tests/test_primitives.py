@@ -283,6 +283,19 @@ def _threefry2x32(rng):
     return words, {"shape": _shape(rng, 0, 2), "mode": _pick(rng, ["xor", "pair"])}, False
 
 
+def _all_reduce(rng):
+    return [_arr(rng, _shape(rng), _pick(rng, FLOATS))], {}, True
+
+
+def _allreduce_start(rng):
+    return [_arr(rng, _shape(rng, 1, 1), _pick(rng, FLOATS + INTS))], {"slot": 0}, True
+
+
+def _allreduce_wait(rng):
+    x = _arr(rng, _shape(rng, 1, 1), _pick(rng, FLOATS))
+    return [x, x], {"slot": 0}, False
+
+
 def _region(fn, *args):
     """A control-flow node traced from fn: its operands evaluated, its params, no symbolic check."""
     g = cc.trace(fn, *args)
@@ -329,6 +342,9 @@ SAMPLES = {
     "custom_vjp_call": _call_sample("custom_vjp_call", _custom_vjp_fn),
     "remat_call": _call_sample("remat_call", _remat_fn),
     "threefry2x32": _threefry2x32,
+    # collectives: in this process (a world of one) they are the identity
+    "all_sum": _all_reduce, "all_mean": _all_reduce, "allreduce_start": _allreduce_start,
+    "allreduce_wait": _allreduce_wait,
     "scan": _scan, "while_loop": _while, "cond": _cond, "get": _get,
 }
 

@@ -22,6 +22,7 @@ import sympy
 
 from .. import pytree
 from ..compile import Executable, Lowered, register_backend, fits_signature, _program_meta
+from ..compile import profile as _profile
 from ..errors import BackendError, DTypeError
 from ..inputs import C_ALIGNED
 from ..lower.checks import STATUS_WORDS
@@ -92,6 +93,10 @@ class CudaBackend:
         low.executable = CudaExecutable(meta, gpu, ptx, consts, list(low.graph.in_types), low.out_tree, low.name,
                                         program)
         return low
+
+    def profile(self, exe, leaves, repeat=10, warmup=1):
+        """f.profile() on the GPU: each launch between a pair of CUDA events, `repeat` calls (compile/profile.py)."""
+        return profile_launches(exe, leaves, repeat, warmup)
 
     def ptx(self, lowered, arch=None):
         """PTX of any lowered function (a CPU-lowered one too: its kernels, emitted for the GPU)."""
@@ -226,7 +231,10 @@ class CudaExecutable(Executable):
             outs = [cuda.DeviceArray.pooled(s, dt) for s, dt in zip(shapes, self._out_dtypes)]
             status = self._dev_status(cuda)
             slots = ins + outs + dev.consts + self._temps(dims, slot_bytes) + status
-            self._launch_all(dev, slots, dims)
+            if _profile._process is not None:        # VIVE_PROFILE: each launch between events, traced
+                _evented_run(self, dev, slots, dims).trace(_profile._process)
+            else:
+                self._launch_all(dev, slots, dims)
             if status:
                 # NOTE: the index checks' status word (lower/checks.py) is read back after the launches: one small
                 # copy that waits for the queued work (device-resident calls give up running ahead of the host)
@@ -348,6 +356,69 @@ class CudaExecutable(Executable):
             err = launch(handle, grid[0], grid[1], grid[2], block[0], 1, 1, 0, stream, (values, types), 0)[0]
             if err != ok:
                 cuda._check(cu, (err,), f"cuLaunchKernel({entry}, grid={grid}, block={block})")
+
+
+def launch_info(exe):
+    """The profile's view of a program's GPU launches (KernelInfo: entries, kinds, bytes moved, flops)."""
+    info = getattr(exe, "_launch_info", None)
+    if info is None:
+        from ..compile.profile import KernelInfo
+        from ..lower.kernel import Kernel
+        launches = [Kernel(lc.entry, lc.kind, lc.stmts) for lc in exe.gpu.launches]
+        info = exe._launch_info = KernelInfo(exe.name, launches, exe.program.dims, backend="cuda")
+    return info
+
+
+def profile_launches(exe, leaves, repeat=10, warmup=1):
+    """A Profile of `repeat` runs of exe's launches, each launch between CUDA events (see _evented_run)."""
+    if repeat < 1:
+        raise ValueError(f"profile: repeat must be >= 1, got {repeat}")
+    try:
+        dev, slots, dims, _ = exe._device_slots(leaves)
+        for _ in range(warmup):
+            exe._launch_all(dev, slots, dims)
+        records = [_evented_run(exe, dev, slots, dims) for _ in range(repeat)]
+    except BackendError:
+        raise
+    except Exception as e:
+        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+            raise _backend_error(e) from None
+        raise
+    return _profile.Profile(exe.name, records, [(r.t0, r.t1) for r in records], backend="cuda")
+
+
+def _evented_run(exe, dev, slots, dims):
+    """Run exe's launches once with an event recorded before the first and after each: a CallRecord whose spans
+    are the times between neighbouring events, placed on the host clock from when the first event was queued."""
+    import time
+    cuda = _cuda()
+    d = cuda._device()
+    cu = d.cu
+    info = launch_info(exe)
+    index = {name: i for i, name in enumerate(info.names)}
+    plan = exe._launch_plan(dev, dims)
+    flags = cu.CUevent_flags.CU_EVENT_DEFAULT.value
+    events = []
+    try:
+        for _ in range(len(plan) + 1):
+            events.append(cuda._check(cu, cu.cuEventCreate(flags), "cuEventCreate"))
+        t0 = time.perf_counter_ns()
+        cuda._check(cu, cu.cuEventRecord(events[0], d.stream), "cuEventRecord")
+        for j, one in enumerate(plan):
+            exe._launch_list(slots, dims, [one])
+            cuda._check(cu, cu.cuEventRecord(events[j + 1], d.stream), "cuEventRecord")
+        cuda._check(cu, cu.cuEventSynchronize(events[-1]), "cuEventSynchronize")
+        t1 = time.perf_counter_ns()
+        at = [0.0] + [cuda._check(cu, cu.cuEventElapsedTime(events[0], e), "cuEventElapsedTime") for e in events[1:]]
+    finally:
+        for e in events:
+            cu.cuEventDestroy(e)
+    stamps = [t0] * (2 * len(info.names))          # launches skipped at these dims: empty spans
+    for j, one in enumerate(plan):
+        i = index[one[5]]
+        stamps[2 * i] = t0 + int(at[j] * 1e6)
+        stamps[2 * i + 1] = t0 + int(at[j + 1] * 1e6)
+    return _profile.CallRecord(info, t0, t1, stamps, tuple(dims), threading.get_native_id())
 
 
 def _c_int64():

@@ -24,9 +24,12 @@ from ..lower.accum import identity
 from ..lower.kernel import (kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store,
                             Gemm, HostCall)
 from ..lower.regions import RegionKernel, all_kernels
+from .llvm_mpi import emit_collective, traced_call, has_collectives, in_flight
+from ..lower.kernel import Collective
 from . import llvm_math as lm
 from .llvm_regions import region_kernel
 from . import special_math as sm
+from .llvm_clock import clock_fn
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
 PTR = ir.PointerType()
@@ -208,6 +211,8 @@ class _Fn(ScalarEmitter):
             self.gemm(s)
         elif isinstance(s, HostCall):
             self.host_call(s)
+        elif isinstance(s, Collective):
+            emit_collective(self, s)
         else:
             raise BackendError(f"cpu: unknown statement {s!r}")
 
@@ -329,8 +334,14 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0, check_bounds=False):
+                 stream_bytes=0, check_bounds=False, profile_slot=None, mpi=None):
         self.p = program
+        self.profile_slot = profile_slot
+        self.mpi = mpi                     # runtime.mpi.mpi_symbols() when the program all-reduces
+        self.mpi_trace = mpi is not None and has_collectives(program)
+        if self.mpi_trace:
+            self._in_flight = in_flight(program)
+            self._mpi_slots = 1 + max((s for f in self._in_flight for s in f), default=0)
         self.check_bounds = check_bounds
         self.stream_bytes = stream_bytes
         self.blas = blas
@@ -373,6 +384,7 @@ class CpuCodegen:
                 b.store(b.call(self._blas_fn("get"), []), self._blas_threads_global())
             b.call(self._blas_fn("set"), [ir.Constant(I32T, 1)])
         calls = list(zip(self.p.kernels, fns))
+        self._kernel_index = {k: i for i, k in enumerate(self.p.kernels)}
         if len(calls) <= INLINE_KERNELS:
             self._call_kernels(b, bufs_arg, dims_arg, calls)
         else:
@@ -386,7 +398,7 @@ class CpuCodegen:
                 part.attributes.add("nounwind")
                 part.attributes.add("noinline")
                 pb = ir.IRBuilder(part.append_basic_block("entry"))
-                self._call_kernels(pb, part.args[0], part.args[1], calls[i:i + ENTRY_PART])
+                self._call_kernels(pb, part.args[0], part.args[1], calls[i:i + ENTRY_PART], first=i)
                 pb.ret_void()
                 b.call(part, [bufs_arg, dims_arg])
         if self.blas_threads:
@@ -394,16 +406,29 @@ class CpuCodegen:
         b.ret_void()
         return str(mod)
 
-    def _call_kernels(self, b, bufs_arg, dims_arg, calls):
-        """Load the pointers that the kernels of `calls` ([(kernel, function)]) take, then call each in order."""
+    def _call_kernels(self, b, bufs_arg, dims_arg, calls, first=0):
+        """Load the pointers that the kernels of `calls` ([(kernel, function)]) take, then call each in order.
+        A profiling build stores the clock before and after kernel first+j at i64 words 2(first+j) and +1 of the
+        buffer in slot profile_slot."""
         ptrs = {}
         for k, _ in calls:
             for buf in k.buffers:
                 if buf not in ptrs and buf.slot is not None:
                     p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
                     ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
-        for k, fn in calls:
+        if self.profile_slot is None:
+            for k, fn in calls:
+                traced_call(self, b, self._kernel_index[k],
+                            lambda k=k, fn=fn: b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg]))
+            return
+        p = b.gep(bufs_arg, [ir.Constant(I64T, self.profile_slot)], source_etype=PTR)
+        stamps = b.load(p, typ=PTR, name="profile")
+        now = clock_fn(self.module)
+        for j, (k, fn) in enumerate(calls):
+            at = 2 * (first + j)
+            b.store(b.call(now, []), b.gep(stamps, [ir.Constant(I64T, at)], source_etype=I64T))
             b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
+            b.store(b.call(now, []), b.gep(stamps, [ir.Constant(I64T, at + 1)], source_etype=I64T))
 
     def _blas_threads_global(self):
         """OpenBLAS's own thread count, read on the first call (the entry runs it at 1 and restores it)."""
@@ -682,10 +707,13 @@ def _work(body):
 
 
 def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
-             check_bounds=False) -> str:
+             check_bounds=False, profile_slot=None, mpi=None) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
     flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
     check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
-    as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access."""
+    as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access.
+    profile_slot: a profiling build: bufs[profile_slot] is an i64[2 * kernels] array that gets each kernel's start
+    and end time (ns, CLOCK_MONOTONIC); None (the normal build) emits no clock code at all."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
-                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds).build()
+                      entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds,
+                      profile_slot=profile_slot, mpi=mpi).build()

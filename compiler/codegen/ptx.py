@@ -667,6 +667,11 @@ def generate(program, name=None) -> PtxProgram:
         where = f" at {site['where']}" if site.get("where") else ""
         raise BackendError(f"cuda: cc.debug.print{where} needs a call back into Python, which the cuda backend "
                            f"does not make; compile with backend='cpu' to print runtime values, or remove it")
+    from ..lower.kernel import Collective
+    for k in program.kernels:
+        if any(isinstance(s, Collective) for s in k.body):
+            raise BackendError(f"ptx: kernel {k.name} all-reduces over MPI, which the CPU backend only does "
+                               f"(a GPU all-reduce through NCCL is not implemented)")
     return PtxProgram(program, "vive_" + _c_name(name or program.name))
 
 

@@ -13,7 +13,8 @@ import runtime
 from runtime import cache as rt_cache
 
 from .. import debug, pytree
-from ..errors import BackendError
+from ..errors import BackendError, format_loc
+from ..primitives.collective import COLLECTIVES, communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
 from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
@@ -47,6 +48,7 @@ class Lowered:
         self.pass_log = None
         self._optimized = self._plan = self._program = self._ir = self._module = None
         self.executable = None
+        self._profiled = None            # the profiling build's Executable (compile/profile.py), made on demand
         self.timings = {}
         self.cache_hit = False
         self.check_bounds = backend == "cpu" and debug.check_bounds()     # VIVE_CHECK_BOUNDS, fixed per compile
@@ -59,8 +61,17 @@ class Lowered:
         from ..passes.memory import plan_memory, order_slots
         from ..lower import lower_plan
         log = PassLog()
+        self.timings["passes_start_ns"] = time.perf_counter_ns()
         t0 = time.perf_counter()
         g = run_pipeline(self.graph, pipeline_for(self.graph), log=log)
+        if _has_collectives(g):
+            # in a world of one the pass removes them (the identity), which every backend can run
+            if self.backend != "cpu" and world_size() > 1:
+                n = next(n for n in g.nodes if n.prim.name in COLLECTIVES)
+                raise BackendError(f"{self.backend}: {n.prim.name} (MPI all-reduce) runs on the CPU backend only; "
+                                   f"a GPU all-reduce (NCCL) is not implemented{format_loc(n.loc) if n.loc else ''}")
+            from ..passes.collective import bucket_all_reduce
+            g = run_pipeline(g, [bucket_all_reduce], log=log)
         t1 = time.perf_counter()
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
         plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
@@ -108,9 +119,19 @@ class Lowered:
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
                                 data_layout=t.data_layout, entry=_entry_name(self.name),
-                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds)
+                                stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds,
+                                mpi=_mpi(self.graph))
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
+
+    def profile_llvm_ir(self) -> str:
+        """The LLVM IR of the profiling build: the entry stamps the clock around each kernel (compile/profile.py)."""
+        from ..codegen.llvm import generate
+        t = runtime.host_target()
+        prog = self.kernels
+        return generate(prog, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple, data_layout=t.data_layout,
+                        entry=_entry_name(self.name), stream_bytes=runtime.last_level_cache_bytes(),
+                        check_bounds=self.check_bounds, profile_slot=prog.n_slots)
 
     def optimized_llvm_ir(self) -> str:
         return self._compiled_module().optimized_ir
@@ -153,6 +174,27 @@ def _blas():
     if _BLAS == "unset":
         _BLAS = runtime.blas_symbols()
     return _BLAS
+
+
+def _has_collectives(graph):
+    return any(n.prim.name in COLLECTIVES for n in graph.nodes)
+
+
+def _mpi(graph):
+    """runtime.mpi.mpi_symbols() of the job's communicator when `graph` all-reduces in a world of several (the
+    library then is loaded, so that a cached object naming MPI_* links), else None."""
+    if not _has_collectives(graph):
+        return None
+    comm = communicator()
+    if comm is None or comm.Get_size() == 1:
+        return None
+    from runtime.mpi import mpi_symbols
+    return mpi_symbols(comm)
+
+
+def _mpi_key(graph):
+    m = _mpi(graph)
+    return json.dumps(m, sort_keys=True) if m else ""
 
 
 def _version():
@@ -222,15 +264,16 @@ def _source_hash():
     return _SOURCE_HASH
 
 
-def _graph_key(graph, backend, check_indices=True):
+def _graph_key(graph, backend, check_indices=True, profile=False):
     t = runtime.host_target()
     blas = _blas()
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
                  "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
+                 "profile" if profile else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
-                 repr(graph.out_tree), repr(graph.in_tree),
+                 repr(graph.out_tree), repr(graph.in_tree), _mpi_key(graph),
                  f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
         b = part.encode()
         h.update(len(b).to_bytes(8, "little"))
@@ -245,7 +288,8 @@ def _env_key():
     blas = _blas()
     return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
                       json.dumps(blas, sort_keys=True) if blas else "noblas",
-                      "check-bounds" if debug.check_bounds() else ""))
+                      "check-bounds" if debug.check_bounds() else "",
+                      "profile" if debug.profile_path() else ""))
 
 
 def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
@@ -259,8 +303,11 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
         return low
     low = Lowered(graph, backend, name, out_tree, check_indices)
     t0 = time.perf_counter()
+    t0_ns = time.perf_counter_ns()
+    # VIVE_PROFILE: the program is built only as its profiling variant (kernel timestamps; compile/profile.py)
+    profile = debug.profile_path() is not None
     directory = rt_cache.cache_dir()
-    key = _graph_key(graph, backend, check_indices) if directory else None
+    key = _graph_key(graph, backend, check_indices, profile) if directory else None
     entry = rt_cache.load(key, directory) if key else None
     meta = None
     if entry is not None:
@@ -273,18 +320,25 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
             except Exception:
                 meta = None
     if meta is not None:
-        low._ir = meta["ir"]
+        if not profile:
+            low._ir = meta["ir"]
         low.cache_hit = True
     else:
-        ir_text = low.llvm_ir()
+        ir_text = low.profile_llvm_ir() if profile else low.llvm_ir()
         meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name), low.check_bounds)
     t1 = time.perf_counter()
+    low.timings["llvm_start_ns"] = time.perf_counter_ns()
     module = runtime.compile_module(meta["ir"], version=_version())
-    low._module = module
-    call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]) + meta.get("status", False))
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
-    low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+    if profile:
+        from . import profile as prof
+        low.executable = low._profiled = prof.make_executable(low, meta, module, consts)
+    else:
+        low._module = module
+        call = runtime.make_caller(module, meta["entry"], meta["n_slots"],
+                                   len(meta["dims"]) + meta.get("status", False))
+        low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
     if meta.get("host_calls"):
         from .host import install
         install(low.executable, meta["host_calls"])
@@ -294,6 +348,8 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
               f"({'program cache hit' if low.cache_hit else 'cold'}; llvm {module.compile_seconds * 1e3:.1f} ms)", 1)
     if debug.dump_dir():
         debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
+    if profile:
+        prof.trace_compile(low, name, t0_ns, time.perf_counter_ns())
     return low
 
 

@@ -195,6 +195,7 @@ class CompiledFunction:
                 self._hits += 1
                 return exe.run(dyn, True)
         leaves, tree = pytree.flatten(dyn)
+        leaves = self._import_dlpack(leaves)
         for x in leaves:
             if isinstance(x, Tracer):      # inside another transform or trace: just inline the function
                 return calling.call(self.fn, tuple(map(calling.unwrap, args)), kwnames)
@@ -209,6 +210,20 @@ class CompiledFunction:
             self._stats["hits"] += 1
             return hit.run(leaves)
         return self._miss(sig, args, dyn, static, leaves, tree)
+
+    def _import_dlpack(self, leaves):
+        """Arrays of other libraries (PyTorch, JAX, CuPy: anything with __dlpack__) as NumPy arrays viewing their
+        memory, or for backend='cuda' device arrays viewing theirs: no copy either way."""
+        if all(type(x) is np.ndarray or not inputs.is_foreign_array(x) for x in leaves):
+            return leaves
+        out = []
+        for i, x in enumerate(leaves):
+            if inputs.is_foreign_array(x):
+                x = inputs.from_dlpack(x, self.backend, f"{self.__name__}: argument {i}: ")
+                if not isinstance(x, np.ndarray):
+                    x = _device_view(x)
+            out.append(x)
+        return out
 
     def _miss(self, sig, args, dyn, static, leaves, tree):
         with self._lock:
@@ -354,12 +369,16 @@ class CompiledFunction:
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
+        t0_ns = time.perf_counter_ns()
         free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
         env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
         with guards.recording(env, hinted=example is None) as gctx:
             graph, captured = trace_flat(fn, tree, types, name, weak=weak)
         graph.guards = list(gctx.guards)
+        if debug.profile_path():
+            from .profile import trace_span
+            trace_span(f"trace {name}", t0_ns, time.perf_counter_ns())
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
                              f"enclosing transform; pass them as arguments")
@@ -388,6 +407,35 @@ class CompiledFunction:
             exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
         return exe
 
+    def profile(self, *args, repeat=10, warmup=1, **kwargs):
+        """Run the function `repeat` times on these arguments in a profiling build of its program and return a
+        Profile (compile/profile.py): per-kernel time, bytes, flops, GB/s and GFLOP/s; `.save_trace(path)` (Chrome
+        trace JSON for ui.perfetto.dev), `.roofline(path)` (PNG).
+
+            print(step.profile(params, x, y, repeat=20))
+        """
+        from . import profile as prof
+        exe, leaves = self._executable(args, kwargs)
+        if self.backend != "cpu":
+            return BACKENDS[self.backend]().profile(exe, leaves, repeat=repeat, warmup=warmup)
+        return prof.run_profile(exe, leaves, repeat=repeat, warmup=warmup)
+
+    def _executable(self, args, kwargs):
+        """(Executable, flat leaves) of a call with these arguments, compiling (and running it once) if needed."""
+        self(*args, **kwargs)
+        kwnames = ()
+        if args and isinstance(args[0], type):
+            args = (calling.Identity(args[0]),) + args[1:]
+        if kwargs:
+            args, kwnames = self._binding.normalize(args, kwargs)
+        dyn, static = self._split(args, kwnames)
+        leaves, tree = pytree.flatten(dyn)
+        leaves = self._import_dlpack(leaves)
+        exe = self._cache.get((tree, static, tuple(map(_sig_of, leaves))))
+        if exe is None:
+            raise BackendError(f"{self.__name__}: these arguments did not select one compiled version to profile")
+        return exe, leaves
+
     def lower(self, *args_or_specs, **kwargs) -> Lowered:
         """Trace and compile for these arguments or cc.Spec's; the result shows every stage and is callable.
         A spec's symbolic dims make this version serve every size of them on later calls."""
@@ -414,6 +462,16 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<cc.compile {self.__name__} backend={self.backend}>"
+
+
+def _device_view(x):
+    from runtime.cuda import DeviceArray
+    try:
+        return DeviceArray.from_dlpack(x)
+    except Exception as e:
+        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+            raise BackendError(f"cuda: {e}") from None
+        raise
 
 
 def _raises(f, x):

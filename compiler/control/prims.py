@@ -28,6 +28,7 @@ from ..trace import evaluate, record
 from ..transforms.graphs import build, run, partition, dce
 from ..transforms.jvp import jvp_graph
 from ..transforms.vjp import vjp_graph
+from .batching import scan_batch, while_batch, cond_batch
 
 
 def _same(a: TensorType, b: TensorType):
@@ -394,7 +395,7 @@ def _scan_vjp(ct, xs, out, *, body, length, reverse, n_consts, n_carry, residual
     return cts
 
 
-scan_p = Primitive("scan", numpy=_scan_numpy, shape=_scan_shape, kind="control", vjp=_scan_vjp,
+scan_p = Primitive("scan", numpy=_scan_numpy, shape=_scan_shape, kind="control", vjp=_scan_vjp, batch=scan_batch,
                    doc="a loop over the leading axis of xs with a carry (cc.scan)")
 scan_p.joint_jvp = _scan_joint_jvp
 scan_p.vjp_fwd = _scan_vjp_fwd
@@ -462,6 +463,7 @@ def _while_vjp(ct, xs, out, **_):
 
 
 while_p = Primitive("while_loop", numpy=_while_numpy, shape=_while_shape, kind="control", vjp=_while_vjp,
+                    batch=while_batch,
                     doc="repeat body while cond holds (cc.while_loop)")
 while_p.joint_jvp = _while_joint_jvp
 
@@ -523,6 +525,6 @@ def _cond_vjp(ct, xs, out, *, branches):
     return cts
 
 
-cond_p = Primitive("cond", numpy=_cond_numpy, shape=_cond_shape, kind="control", vjp=_cond_vjp,
+cond_p = Primitive("cond", numpy=_cond_numpy, shape=_cond_shape, kind="control", vjp=_cond_vjp, batch=cond_batch,
                    doc="run one of several branches chosen by an index (cc.cond, cc.switch)")
 cond_p.joint_jvp = _cond_joint_jvp

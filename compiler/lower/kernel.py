@@ -8,6 +8,8 @@ A Program is buffers + kernels run in order. A Kernel is a list of statements:
   Store(buf, index, value)              buf[index] = value        (flat element index into a C-contiguous buffer)
   Gemm(...)                             C = alpha * op(A) @ op(B) (+ beta C), row-major, BLAS semantics
   HostCall(table, site, args)           call back into the host (cc.debug.print) with the args' data pointers
+  Collective(op, send, recv, count, dtype, slot)   an MPI all-reduce of `count` elements: op 'allreduce'
+                                        (blocking), 'start' (posts request `slot`), 'wait' (completes it)
 
 Scalar expressions (immutable, hashed structurally so equal subtrees are computed once):
 
@@ -309,6 +311,15 @@ class HostCall:
 
     def __init__(self, table, site, args):
         self.table, self.site, self.args = table, site, tuple(args)
+class Collective:
+    """recv = sum over the ranks of send (`count` elements of `dtype`, an int or sympy size). 'start' posts it under
+    request `slot` and returns; 'wait' (same slot, same buffers) completes it: it reads send and recv only so that
+    the memory plan keeps both alive while MPI still uses them."""
+    __slots__ = ("op", "send", "recv", "count", "dtype", "slot")
+
+    def __init__(self, op, send, recv, count, dtype, slot=0):
+        assert op in ("allreduce", "start", "wait"), op
+        self.op, self.send, self.recv, self.count, self.dtype, self.slot = op, send, recv, count, dtype, slot
 
 
 # ---- buffers, kernels, programs ----
@@ -462,6 +473,9 @@ def _buffers_of(body):
             elif isinstance(s, HostCall):
                 for b in (s.table,) + s.args:
                     reads.setdefault(b, None)
+            elif isinstance(s, Collective):
+                reads.setdefault(s.send, None)
+                (reads if s.op == "wait" else writes).setdefault(s.recv, None)
 
     stmts(body, set())
     return list(reads), list(writes)
@@ -521,6 +535,8 @@ def kernel_signature(k):
                             bufpos[s.c], ix(s.c_off), str(s.ldc), repr(s.alpha), repr(s.beta)))
             elif isinstance(s, HostCall):
                 out.append(("H", bufpos[s.table], s.site, tuple(bufpos[a] for a in s.args)))
+            elif isinstance(s, Collective):
+                out.append(("MPI", s.op, bufpos[s.send], bufpos[s.recv], str(s.count), s.dtype.name, s.slot))
             else:
                 raise TypeError(f"unknown statement {s!r}")
         return tuple(out)
@@ -628,6 +644,9 @@ def _format_body(body, lines, ind):
                          + f", m={fmt_size(s.m)} n={fmt_size(s.n)} k={fmt_size(s.k)})")
         elif isinstance(s, HostCall):
             lines.append(f"{ind}host_call {s.site} via {s.table.name}({', '.join(b.name for b in s.args)})")
+        elif isinstance(s, Collective):
+            lines.append(f"{ind}mpi_{s.op}<{s.dtype.name}>({s.recv.name}[0..{fmt_size(s.count)}] = sum over ranks "
+                         f"of {s.send.name}; request {s.slot})")
 
 
 def _stmt_exprs(s):
@@ -643,5 +662,5 @@ def np_scalar(value, dtype):
 
 
 __all__ = ["Ix", "Expr", "Const", "Load", "Var", "IndexValue", "Op", "Acc", "Loop", "AccInit", "AccUpdate",
-           "Store", "Gemm", "HostCall", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
+           "Store", "Gemm", "HostCall", "Collective", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
            "BOOL", "I64"]

@@ -21,6 +21,8 @@ from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, s
 from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 from . import checks, host
 from . import regions
+from .collective import lower_collective
+from ..primitives.collective import COLLECTIVES
 
 
 # scalar ops the backends implement (the primitive name is the op name)
@@ -223,6 +225,8 @@ class GroupLowerer:
             method = "lower_scatter"
         if method is None and self.grp.root.prim.effect:
             return Kernel(self.grp.name, k, host.lower_host_call(self), self.grp.order, self.grp.reasons)
+        if method is None and self.grp.root.prim.name in COLLECTIVES:
+            return Kernel(self.grp.name, "mpi", lower_collective(self), self.grp.order, self.grp.reasons)
         if method is None:
             n = self.grp.root
             raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")

@@ -10,3 +10,4 @@ from .misc import const, dim, one_hot, take, check_index, scatter_add, random_un
 from .misc import optimization_barrier  # noqa: F401
 from .effects import debug_print  # noqa: F401
 from .prng import threefry2x32  # noqa: F401
+from .collective import all_sum, all_mean, allreduce_start, allreduce_wait  # noqa: F401

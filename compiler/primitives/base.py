@@ -4,6 +4,7 @@ A primitive keeps all its rules in one definition:
   shape(*in_types, **params) -> TensorType     (raise ShapeError/DTypeError on bad input)
   numpy(*arrays, **params) -> ndarray          (reference implementation; the interpreter's oracle)
   jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
+  batch(args, dims, **params) -> (out, dim)    (vmap's batching rule, signature and vocabulary in rules.py)
   lower                                        (loop-level lowering; filled by the backend)
 
 A primitive whose shape rule returns a TupleType has several results (the control-flow ops): binding it gives a
@@ -28,15 +29,15 @@ _TRACE_ACTIVE = bool
 class Primitive:
     """One operation of the IR. Calling it binds it: eagerly on NumPy arrays, or into the active trace."""
 
-    def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None,
+    def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None, batch=None,
                  lower=None, linear=(), differentiable=True, effect=False, doc=""):
         self.name = name
         self.numpy = numpy
         self.shape = shape
         self.kind = kind                      # 'elementwise', 'reduce', 'shape', 'linalg', 'source', 'other'
         # rules made by the vocabulary in rules.py (linear, bilinear, ...) apply the primitive itself: bind it
-        self.jvp, self.vjp, self.transpose = (r(self) if getattr(r, "needs_primitive", False) else r
-                                              for r in (jvp, vjp, transpose))
+        self.jvp, self.vjp, self.transpose, self.batch = (r(self) if getattr(r, "needs_primitive", False) else r
+                                                          for r in (jvp, vjp, transpose, batch))
         self.lower = lower
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable

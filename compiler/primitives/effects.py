@@ -116,7 +116,12 @@ def _debug_print_np(*arrays, fmt, trees, names=(), token=False):
     return np.zeros((), np.bool_)
 
 
+def _debug_print_batch(args, dims, /, **params):
+    # under vmap the print shows the whole batch (the batch axis first), once per call, as in JAX
+    return debug_print(*args, **params), None
+
+
 debug_print = Primitive("debug_print", numpy=_debug_print_np, shape=_debug_print_shape, kind="other",
-                        effect=True, differentiable=False, **zero_derivative)
+                        effect=True, differentiable=False, batch=_debug_print_batch, **zero_derivative)
 
 __all__ = ["debug_print", "tree_spec", "n_leaves", "format_values", "emit", "TOKEN"]

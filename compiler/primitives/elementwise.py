@@ -8,11 +8,11 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType, broadcast_shapes, BOOL, dtype as to_dtype
 from .base import Primitive, float_unary, numeric_unary, check_same_dtype
-from .rules import pointwise, zero_derivative, unbroadcast, broadcast_like, dtype_of
+from .rules import pointwise, zero_derivative, unbroadcast, broadcast_like, dtype_of, elementwise_batch
 
 
 def _unary(name, fn, shape=float_unary, **kw):
-    return Primitive(name, numpy=fn, shape=shape, kind="elementwise", **kw)
+    return Primitive(name, numpy=fn, shape=shape, kind="elementwise", batch=elementwise_batch, **kw)
 
 
 def _logistic_np(x):
@@ -80,7 +80,8 @@ def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
 
 
 def _binary(name, fn, rules=zero_derivative, **kw):
-    return Primitive(name, numpy=fn, shape=_binary_shape(name, **kw), kind="elementwise", **rules)
+    return Primitive(name, numpy=fn, shape=_binary_shape(name, **kw), kind="elementwise", batch=elementwise_batch,
+                     **rules)
 
 
 def _pow_da(t, a, b, out):
@@ -162,7 +163,7 @@ def _select_transpose(ct, primals, **_):
 # select is linear in its two branches; the condition carries no derivative
 select = Primitive("select", numpy=lambda c, a, b: np.where(c, a, b), shape=_select_shape, kind="elementwise",
                    jvp=_select_jvp, vjp=lambda ct, primals, out, **p: _select_transpose(ct, primals),
-                   transpose=_select_transpose, linear=(1, 2))
+                   transpose=_select_transpose, linear=(1, 2), batch=elementwise_batch)
 
 
 def _cast_shape(x, dtype, **_):
@@ -176,7 +177,7 @@ def _cast_transpose(ct, primals, dtype):
 
 
 cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), shape=_cast_shape,
-                 kind="elementwise", linear=(0,), transpose=_cast_transpose,
+                 kind="elementwise", linear=(0,), transpose=_cast_transpose, batch=elementwise_batch,
                  jvp=lambda primals, tangents, out, dtype: cast(tangents[0], dtype=dtype),
                  vjp=lambda ct, primals, out, dtype: _cast_transpose(ct, primals, dtype))
 

@@ -8,7 +8,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, as_dim, dim_str
 from .base import Primitive, check_same_dtype
-from .rules import bilinear, linear, shape_of
+from .rules import bilinear, linear, shape_of, materialize, batch_size, _needs_primitive
 
 
 def _dot_shape(a, b, contract, batch, **_):
@@ -75,8 +75,138 @@ def _permute(r, src):
     return r if perm == tuple(range(len(perm))) else transpose(r, perm=perm)
 
 
+def _dot_batch(args, dims, /, contract, batch):
+    # a batched operand's batch axis becomes a batch dim of the product when both are batched, else a free dim;
+    # the result lists batch dims, then a's free dims, then b's, each in operand order
+    (a, b), (da, db) = args, dims
+    (ca, cb), (ba, bb) = contract, batch
+
+    def up(t):
+        return tuple(i + 1 for i in t)
+    if da is not None and db is not None:
+        return dot_general(a, b, contract=(up(ca), up(cb)), batch=((0,) + up(ba), (0,) + up(bb))), 0
+    if da is not None:
+        return dot_general(a, b, contract=(up(ca), tuple(cb)), batch=(up(ba), tuple(bb))), len(ba)
+    free_a = len(shape_of(a)) - len(ca) - len(ba)
+    return dot_general(a, b, contract=(tuple(ca), up(cb)), batch=(tuple(ba), up(bb))), len(ba) + free_a
+
+
 dot_general = Primitive("dot_general", numpy=_dot_np, shape=_dot_shape, kind="linalg",
-                        **bilinear(_dot_lhs, _dot_rhs))
+                        **bilinear(_dot_lhs, _dot_rhs), batch=_dot_batch)
+
+
+# ---- batching the convolutions and pooling: the batch folds into an axis the op maps independently ----
+
+def _fold(x, axis):
+    """x batched at 0 -> its logical `axis` widened to (batch, axis) merged: (B, N, C) at axis 1 -> (N, B*C)."""
+    from .shape import transpose, reshape
+    s = shape_of(x)
+    perm = tuple(range(1, axis + 1)) + (0,) + tuple(range(axis + 1, len(s)))
+    if perm != tuple(range(len(s))):
+        x = transpose(x, perm=perm)
+    rest = s[1:]
+    return reshape(x, shape=tuple(rest[:axis]) + (as_dim(s[0] * rest[axis]),) + tuple(rest[axis + 1:]))
+
+
+def _split(y, axis, size):
+    """The inverse of _fold for a result: its `axis` of size B*k split into (B, k); the batch is then at `axis`."""
+    from .shape import reshape
+    s = shape_of(y)
+    k = as_dim(s[axis] / size) if not isinstance(s[axis], int) or not isinstance(size, int) else s[axis] // size
+    return reshape(y, shape=tuple(s[:axis]) + (size, k) + tuple(s[axis + 1:]))
+
+
+def _folding(fold_axes, both):
+    """Batching rule of a two-operand op that maps the axes fold_axes[i] of operand i independently (conv2d: x's N,
+    w's O). One batched operand folds into its axis; fold_axes[i] = (in_axis, out_axis) says where that axis lands
+    in the result. Both batched (no grouped convolution to fold into): `both(args, **params)`, one batched
+    contraction per kernel tap."""
+    @_needs_primitive
+    def make(prim):
+        def rule(args, dims, /, **params):
+            if all(d is not None for d in dims):
+                return both(*args, **params), 0
+            i = next(j for j, d in enumerate(dims) if d is not None)
+            size = shape_of(args[i])[0]
+            in_axis, out_axis = fold_axes[i]
+            xs = list(args)
+            xs[i] = _fold(args[i], in_axis)
+            return _split(prim(*xs, **params), out_axis, size), out_axis
+        return rule
+    return make
+
+
+# With the batch on both operands, a convolution is a sum over its kernel taps (i, j) of batched contractions
+# (dot_general with the batch as a batch dim) with the input pixels the tap meets: kh * kw dot_generals, as
+# many flops as the convolution itself and a graph whose size does not depend on the batch.
+
+def _tap_windows(x, kh, kw, out_hw, stride, padding, dilation):
+    """x batched (B, N, C, H, W) -> {(i, j): the (B, N, C, OH, OW) pixels kernel tap (i, j) meets}."""
+    from .shape import pad, slice
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    if ph or pw:
+        x = pad(x, lo=(0, 0, 0, ph, pw), hi=(0, 0, 0, ph, pw), interior=(0,) * 5, value=0.0)
+    s = shape_of(x)
+    oh, ow = out_hw
+    return {(i, j): slice(x, start=(0, 0, 0, i * dh, j * dw),
+                          stop=tuple(s[:3]) + (as_dim(i * dh + sh * (oh - 1) + 1), as_dim(j * dw + sw * (ow - 1) + 1)),
+                          step=(1, 1, 1, sh, sw))
+            for i in range(kh) for j in range(kw)}
+
+
+def _tap(w, i, j):
+    """w batched (B, O, C, KH, KW) at tap (i, j): (B, O, C)."""
+    from .shape import slice, reshape
+    s = shape_of(w)
+    return reshape(slice(w, start=(0, 0, 0, i, j), stop=tuple(s[:3]) + (i + 1, j + 1), step=(1,) * 5),
+                   shape=tuple(s[:3]))
+
+
+def _conv_both(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    from .shape import transpose
+    (_, _, _, h, wd), (_, _, _, kh, kw) = shape_of(x), shape_of(w)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    out_hw = (_out_dim(h, kh, sh, ph, dh), _out_dim(wd, kw, sw, pw, dw))
+    acc = None
+    for (i, j), win in _tap_windows(x, kh, kw, out_hw, stride, padding, dilation).items():
+        # out[b, n, oh, ow, o] += sum_c win[b, n, c, oh, ow] w[b, o, c, i, j]
+        t = dot_general(win, _tap(w, i, j), contract=((2,), (2,)), batch=((0,), (0,)))
+        acc = t if acc is None else acc + t
+    return transpose(acc, perm=(0, 1, 4, 2, 3))
+
+
+def _conv_ti_both(ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    # each tap's contribution lands on the strided pixels it met in the padded input: pad it back there
+    from .shape import transpose, pad, slice
+    (b, n, _, oh, ow), (_, _, c, kh, kw) = shape_of(ct), shape_of(w)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    h, wd = in_hw
+    hp, wp = as_dim(h + 2 * ph), as_dim(wd + 2 * pw)
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            t = dot_general(ct, _tap(w, i, j), contract=((2,), (1,)), batch=((0,), (0,)))   # (B, N, OH, OW, C)
+            t = transpose(t, perm=(0, 1, 4, 2, 3))
+            t = pad(t, lo=(0, 0, 0, i * dh, j * dw), interior=(0, 0, 0, sh - 1, sw - 1), value=0.0,
+                    hi=(0, 0, 0, as_dim(hp - i * dh - sh * (oh - 1) - 1), as_dim(wp - j * dw - sw * (ow - 1) - 1)))
+            acc = t if acc is None else acc + t
+    if ph or pw:
+        acc = slice(acc, start=(0, 0, 0, ph, pw), stop=(b, n, c, as_dim(ph + h), as_dim(pw + wd)), step=(1,) * 5)
+    return acc
+
+
+def _conv_tk_both(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    from .shape import reshape, concatenate
+    kh, kw = kernel_hw
+    cs = shape_of(ct)
+    taps = []
+    for win in _tap_windows(x, kh, kw, cs[3:], stride, padding, dilation).values():
+        # dw[b, o, c, i, j] = sum_{n, oh, ow} ct[b, n, o, oh, ow] win[b, n, c, oh, ow]
+        t = dot_general(ct, win, contract=((1, 3, 4), (1, 3, 4)), batch=((0,), (0,)))      # (B, O, C)
+        taps.append(reshape(t, shape=tuple(shape_of(t)) + (1,)))
+    out = taps[0] if len(taps) == 1 else concatenate(*taps, axis=3)
+    s = shape_of(out)
+    return reshape(out, shape=tuple(s[:3]) + (kh, kw))
 
 
 def _out_dim(h, k, s, p, d=1):
@@ -136,7 +266,8 @@ conv2d = Primitive("conv2d", numpy=_conv_np, shape=_conv_shape, kind="linalg", *
     lambda ct, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_input(
         ct, w, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
     lambda ct, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
-        x, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))))
+        x, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))),
+    batch=_folding(((0, 0), (0, 1)), _conv_both))   # x's N -> the result's N; w's O -> the result's channels
 
 
 def _dil(dilation):
@@ -170,7 +301,8 @@ conv2d_transpose_input = Primitive(
         lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d(
             g, w, stride=stride, padding=padding, **_dil(dilation)),
         lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
-            g, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))))
+            g, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))),
+    batch=_folding(((0, 0), (1, 1)), _conv_ti_both))   # ct's N -> N; w's C (input channels) -> the result's C
 
 
 def _conv_tk_shape(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1), **_):
@@ -194,7 +326,8 @@ conv2d_transpose_kernel = Primitive(
         lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_input(
             ct, g, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
         lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d(
-            x, g, stride=stride, padding=padding, **_dil(dilation))))
+            x, g, stride=stride, padding=padding, **_dil(dilation))),
+    batch=_folding(((1, 1), (1, 0)), _conv_tk_both))   # x's C -> the kernel's C; ct's O -> the kernel's O
 
 
 def _pool_shape(x, size=(2, 2), stride=(2, 2), **_):
@@ -219,7 +352,9 @@ def _pool_np(x, size=(2, 2), stride=(2, 2)):
 # scatters a cotangent; each is linear in its second input, the other's transpose, and piecewise constant in x.
 max_pool2d = Primitive("max_pool2d", numpy=_pool_np, shape=_pool_shape, kind="linalg",
                        jvp=lambda primals, tangents, out, **p: max_pool2d_jvp(primals[0], tangents[0], **p),
-                       vjp=lambda ct, primals, out, **p: (max_pool2d_vjp(primals[0], ct, **p),))
+                       vjp=lambda ct, primals, out, **p: (max_pool2d_vjp(primals[0], ct, **p),),
+                       batch=lambda args, dims, /, **p: (_split(max_pool2d(_fold(args[0], 0), **p), 0,
+                                                             shape_of(args[0])[0]), 0))
 
 
 def _pool_weights(x, size, stride):
@@ -259,7 +394,19 @@ def _pool_vjp_shape(x, ct, size=(2, 2), stride=(2, 2), **_):
     return x
 
 
-max_pool2d_jvp = Primitive("max_pool2d_jvp", numpy=_pool_jvp_np, shape=_pool_jvp_shape,
-                           kind="linalg", **linear(lambda ct, x, t, **p: (None, max_pool2d_vjp(x, ct, **p)), (1,)))
-max_pool2d_vjp = Primitive("max_pool2d_vjp", numpy=_pool_vjp_np, shape=_pool_vjp_shape,
-                           kind="linalg", **linear(lambda ct, x, t, **p: (None, max_pool2d_jvp(x, ct, **p)), (1,)))
+@_needs_primitive
+def _pool_pair_batch(prim):
+    # both operands index the same windows of the same images: broadcast the unbatched one, fold both into N
+    def rule(args, dims, /, **params):
+        size = batch_size(args, dims)
+        xs = [_fold(x if d is not None else materialize(x, size), 0) for x, d in zip(args, dims)]
+        return _split(prim(*xs, **params), 0, size), 0
+    return rule
+
+
+max_pool2d_jvp = Primitive("max_pool2d_jvp", numpy=_pool_jvp_np, shape=_pool_jvp_shape, kind="linalg",
+                           **linear(lambda ct, x, t, **p: (None, max_pool2d_vjp(x, ct, **p)), (1,)),
+                           batch=_pool_pair_batch)
+max_pool2d_vjp = Primitive("max_pool2d_vjp", numpy=_pool_vjp_np, shape=_pool_vjp_shape, kind="linalg",
+                           **linear(lambda ct, x, t, **p: (None, max_pool2d_jvp(x, ct, **p)), (1,)),
+                           batch=_pool_pair_batch)

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError, DTypeError
 from ..ir.types import TensorType, dtype as to_dtype, as_dim, I64, F32
 from .base import Primitive
-from .rules import zero_derivative, linear, shape_of
+from .rules import zero_derivative, linear, shape_of, elementwise_batch, no_operands, unrolled, static_size
 
 
 def _const_shape(value, **_):
@@ -33,11 +33,12 @@ def _get_vjp(ct, xs, out, index):
 
 
 get = Primitive("get", numpy=lambda t, index: t[index], shape=_get_shape, kind="other", jvp=_get_jvp, vjp=_get_vjp,
+                batch=lambda args, dims, /, index: (args[0][index], dims[0][index]),
                 doc="element `index` of a multi-result op's tuple value")
 
 
 const = Primitive("const", numpy=lambda value: value.copy(), shape=_const_shape, kind="source",
-                  differentiable=False, **zero_derivative)
+                  differentiable=False, **zero_derivative, batch=no_operands)
 
 
 def _dim_shape(expr, dtype=I64, **_):
@@ -45,7 +46,7 @@ def _dim_shape(expr, dtype=I64, **_):
 
 
 dim = Primitive("dim", numpy=lambda expr, dtype=I64: np.array(int(expr), dtype=to_dtype(dtype).np),
-                shape=_dim_shape, kind="source", differentiable=False, **zero_derivative)
+                shape=_dim_shape, kind="source", differentiable=False, **zero_derivative, batch=no_operands)
 
 
 def _one_hot_shape(labels, num_classes, dtype=F32, **_):
@@ -70,7 +71,7 @@ def _one_hot_np(labels, num_classes, dtype=F32):
 
 
 one_hot = Primitive("one_hot", numpy=_one_hot_np, shape=_one_hot_shape, kind="elementwise", differentiable=False,
-                    **zero_derivative)
+                    **zero_derivative, batch=elementwise_batch)
 
 
 def _take_shape(x, idx, axis, **_):
@@ -95,7 +96,7 @@ def _check_index_np(idx, size, axis):
 # The identity on indices in [0, size): an index out of range is NumPy's IndexError for `axis` (ops puts it on each
 # traced component of a multi-axis index x[i, j], which take then sees only linearised).
 check_index = Primitive("check_index", numpy=_check_index_np, shape=_check_index_shape, kind="elementwise",
-                        differentiable=False, **zero_derivative)
+                        differentiable=False, **zero_derivative, batch=elementwise_batch)
 
 
 def _take_np(x, idx, axis):
@@ -105,9 +106,44 @@ def _take_np(x, idx, axis):
 
 # NOTE: indices are in [0, size) (ops wrap negative ones, or clip them for mode="clip"); one out of range is
 # NumPy's IndexError, here and in compiled code (lower/checks.py), which never reads out of bounds either way.
+def _lane_offsets(idx, n):
+    """b * n for lane b, shaped to add to idx batched at 0: lane b's indices into its block of a merged (batch, n)
+    axis."""
+    size = static_size(shape_of(idx)[0], "an indexing op with batched indices and operand")
+    dt = np.dtype(idx.dtype)
+    off = np.arange(size, dtype=dt).reshape((size,) + (1,) * (len(shape_of(idx)) - 1))
+    if isinstance(n, int):
+        return off * dt.type(n)
+    return off * dim(expr=n, dtype=to_dtype(dt))
+
+
+def _batch_to(x, axis):
+    """x batched at 0 with its batch axis moved to `axis`."""
+    from .shape import transpose
+    nd = len(shape_of(x))
+    return x if axis == 0 else transpose(x, perm=tuple(range(1, axis + 1)) + (0,) + tuple(range(axis + 1, nd)))
+
+
+def _take_batch(args, dims, /, axis):
+    (x, idx), (dx, di) = args, dims
+    if di is None:
+        return take(x, idx, axis=axis + 1), 0
+    if dx is None:
+        return take(x, idx, axis=axis), axis           # the index's leading (batch) axis replaces x's axis
+    # both batched: lane b gathers from lane b, i.e. from the merged (batch, axis) of x at b * n + idx
+    from .shape import reshape
+    xs = shape_of(x)
+    n = xs[axis + 1]
+    if isinstance(n, int):
+        idx = check_index(idx, size=n, axis=axis)      # an index past n would read the next lane: refuse it as NumPy
+    merged = reshape(_batch_to(x, axis), shape=tuple(xs[1:axis + 1]) + (as_dim(xs[0] * n),) + tuple(xs[axis + 2:]))
+    return take(merged, idx + _lane_offsets(idx, n), axis=axis), axis
+
+
 take = Primitive("take", numpy=_take_np,
                  shape=_take_shape, kind="other", **linear(
-                     lambda ct, x, idx, axis: (scatter_add(ct, idx, axis=axis, size=shape_of(x)[axis]), None)))
+                     lambda ct, x, idx, axis: (scatter_add(ct, idx, axis=axis, size=shape_of(x)[axis]), None)),
+                 batch=_take_batch)
 
 
 def _scatter_shape(updates, idx, axis, size, **_):
@@ -127,8 +163,23 @@ def _scatter_np(updates, idx, axis, size):
 
 
 # The transpose of take: out[..., idx[j], ...] += updates[..., j, ...] (np.add.at), indices checked as take's.
+def _scatter_batch(args, dims, /, axis, size):
+    (u, idx), (du, di) = args, dims
+    if di is None:
+        return scatter_add(u, idx, axis=axis + 1, size=size), 0
+    from .shape import reshape
+    from .rules import materialize
+    b = shape_of(idx)[0]
+    if du is None:
+        u = materialize(u, b)
+    # lane b adds into block b of a merged (batch, size) axis; the batch sits just before the index axes
+    out = scatter_add(_batch_to(u, axis), idx + _lane_offsets(idx, size), axis=axis, size=as_dim(b * size))
+    s = shape_of(out)
+    return reshape(out, shape=tuple(s[:axis]) + (b, size) + tuple(s[axis + 1:])), axis
+
+
 scatter_add = Primitive("scatter_add", numpy=_scatter_np, shape=_scatter_shape, kind="other", **linear(
-    lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)))
+    lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)), batch=_scatter_batch)
 
 
 def _random_shape(key, shape, dtype=F32, **_):
@@ -163,17 +214,19 @@ def _random_np(key, shape, dtype=F32):
     return u.astype(dt.np).reshape(shape)
 
 
+# NOTE: a batched key draws each lane's numbers separately (unrolled: a static batch size)
 random_uniform = Primitive("random_uniform", numpy=_random_np, shape=_random_shape, kind="source",
-                           differentiable=False, **zero_derivative)
+                           differentiable=False, **zero_derivative, batch=unrolled)
 
 
 # The identity whose derivative is zero: the value flows, no tangent or cotangent does (JAX's stop_gradient). It
 # only matters to the transforms: simplify_algebra removes it before fusion, so it costs no kernel and no copy.
 stop_gradient = Primitive("stop_gradient", numpy=lambda x: x.copy(), shape=lambda x, **_: x, kind="elementwise",
-                          lower=lambda k, x: x, **zero_derivative)
+                          lower=lambda k, x: x, batch=elementwise_batch, **zero_derivative)
 
 
 # The identity, opaque to CSE and simplification: checkpoint's recomputed forward reads its operands through it,
 # so the recomputation is not merged back into the forward pass. Lowered as the identity (fusion inlines it).
 optimization_barrier = Primitive("optimization_barrier", numpy=lambda x: x.copy(), shape=lambda x, **_: x,
-                                 kind="elementwise", lower=lambda k, x: x, **linear(lambda ct, x: (ct,)))
+                                 kind="elementwise", lower=lambda k, x: x, batch=elementwise_batch,
+                                 **linear(lambda ct, x: (ct,)))

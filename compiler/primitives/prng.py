@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType, U32, broadcast_shapes, as_dim
 from .base import Primitive
-from .rules import zero_derivative
+from .rules import zero_derivative, elementwise_batch
 
 ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 KS_PARITY = 0x1BD11BDA
@@ -81,5 +81,6 @@ def _threefry_np(k0, k1, x0, x1, shape=(), mode="xor"):
     return y0 ^ y1 if mode == "xor" else np.stack([y0, y1], axis=-1)
 
 
+# vmap: the key and counter words broadcast like an elementwise op's operands, the batch leading
 threefry2x32 = Primitive("threefry2x32", numpy=_threefry_np, shape=_shape_rule, kind="other",
-                         differentiable=False, **zero_derivative)
+                         differentiable=False, batch=elementwise_batch, **zero_derivative)

@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import ShapeError, DTypeError
 from ..ir.types import TensorType, I64
 from .base import Primitive
-from .rules import linear, zero_derivative, shape_of, dtype_of
+from .rules import linear, zero_derivative, shape_of, dtype_of, shift_axes
 
 
 def _reduce_shape(op):
@@ -59,9 +59,10 @@ def _max_vjp(ct, primals, out, axes):
 
 
 reduce_sum = Primitive("reduce_sum", numpy=lambda x, axes: np.sum(x, axis=tuple(axes), dtype=x.dtype),
-                       shape=_reduce_shape("reduce_sum"), kind="reduce", **linear(_sum_transpose))
+                       shape=_reduce_shape("reduce_sum"), kind="reduce", **linear(_sum_transpose),
+                       batch=shift_axes("axes"))
 reduce_max = Primitive("reduce_max", numpy=_max_np, shape=_reduce_shape("reduce_max"), kind="reduce",
-                       jvp=_max_jvp, vjp=_max_vjp)
+                       jvp=_max_jvp, vjp=_max_vjp, batch=shift_axes("axes"))
 
 
 def _argmax_shape(x, axis, **_):
@@ -73,4 +74,4 @@ def _argmax_shape(x, axis, **_):
 
 
 argmax = Primitive("argmax", numpy=lambda x, axis: np.argmax(x, axis=axis), shape=_argmax_shape,
-                   kind="reduce", differentiable=False, **zero_derivative)
+                   kind="reduce", differentiable=False, **zero_derivative, batch=shift_axes("axis"))

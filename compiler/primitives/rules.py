@@ -18,6 +18,18 @@ Helpers (most primitives need one line):
   bilinear(lhs, rhs)     linear in each of two inputs; lhs(ct, x, y, **p) -> x cotangent, rhs -> y's.
   zero_derivative        piecewise constant, or integer/boolean result: zero tangent, no cotangents.
   not_differentiable(why)   raises if a nonzero tangent or a cotangent ever reaches the op.
+
+Batching (vmap) rules, the primitive's `batch` slot:
+  batch(args, dims, /, **params) -> (out, out_dim)   (positional-only: params may be named dims or batch)
+      dims[i] is 0 where args[i] carries the batch as its leading axis, None where it is unbatched (the transform
+      moves every batch axis to the front first); at least one is 0. out carries the batch at axis out_dim.
+  elementwise_batch      NumPy-broadcasting ops: batched operands of lower rank get unit axes after the batch.
+  shifted(update)        one operand, batched: update(params, size) gives the params of the op on the whole batch
+                         (axes shift by one, shapes gain the batch size); the result is batched at 0.
+  materialized(rule)     broadcast unbatched operands along the batch first, then call rule (all batched).
+  unrolled               the op once per lane, results stacked: needs a static batch size; the fallback where no
+                         cheaper form exists (the graph grows with the batch).
+  no_operands            sources: a node with no inputs is never batched.
 """
 from __future__ import annotations
 
@@ -177,3 +189,103 @@ def not_differentiable(why):
             raise TraceError(f"{prim.name} is not differentiable: {why}")
         return rule
     return dict(jvp=make, vjp=make)
+
+
+# ---- batching (vmap) ----
+
+def batch_size(args, dims):
+    return next(shape_of(x)[0] for x, d in zip(args, dims) if d is not None)
+
+
+def materialize(x, size):
+    """x broadcast along a new leading batch axis of `size`."""
+    from .shape import broadcast_in_dim
+    s = shape_of(x)
+    return broadcast_in_dim(x, shape=(size,) + tuple(s), dims=tuple(range(1, len(s) + 1)))
+
+
+def lane(x, i):
+    """Lane i of x batched at 0 (a static slice, the batch axis dropped)."""
+    from .shape import slice, reshape
+    s = shape_of(x)
+    part = slice(x, start=(i,) + (0,) * (len(s) - 1), stop=(i + 1,) + tuple(s[1:]), step=(1,) * len(s))
+    return reshape(part, shape=tuple(s[1:]))
+
+
+def stack(xs):
+    from .shape import reshape, concatenate
+    return concatenate(*[reshape(x, shape=(1,) + tuple(shape_of(x))) for x in xs], axis=0)
+
+
+def static_size(size, what):
+    if not isinstance(size, int):
+        from ..errors import ShapeError
+        raise ShapeError(f"vmap of {what} needs a static batch size, got {size}")
+    return size
+
+
+@_needs_primitive
+def elementwise_batch(prim):
+    def rule(args, dims, /, **params):
+        from .shape import reshape
+        rank = max(len(shape_of(x)) - (d is not None) for x, d in zip(args, dims))
+        xs = []
+        for x, d in zip(args, dims):
+            s = shape_of(x)
+            if d is not None and len(s) - 1 < rank:
+                # (B, ...) against a higher-rank operand: NumPy aligns trailing axes, so the batch must lead
+                x = reshape(x, shape=(s[0],) + (1,) * (rank - len(s) + 1) + tuple(s[1:]))
+            xs.append(x)
+        return prim(*xs, **params), 0
+    return rule
+
+
+def shifted(update):
+    @_needs_primitive
+    def make(prim):
+        def rule(args, dims, /, **params):
+            (x,) = args
+            return prim(x, **update(params, shape_of(x)[0])), 0
+        return rule
+    return make
+
+
+def shift_axes(name):
+    """shifted() for an op whose param `name` holds one axis or a tuple of axes of its operand."""
+    def update(params, size):
+        a = params[name]
+        return {**params, name: a + 1 if isinstance(a, int) else tuple(i + 1 for i in a)}
+    return shifted(update)
+
+
+def materialized(rule):
+    """rule(prim, args, **params) -> (out, dim), called with every operand batched at 0."""
+    @_needs_primitive
+    def make(prim):
+        def batch(args, dims, /, **params):
+            size = batch_size(args, dims)
+            xs = [x if d is not None else materialize(x, size) for x, d in zip(args, dims)]
+            return rule(prim, xs, **params)
+        return batch
+    return make
+
+
+@_needs_primitive
+def unrolled(prim):
+    def rule(args, dims, /, **params):
+        size = static_size(batch_size(args, dims), prim.name)
+        if size == 0:
+            from ..ir.types import TensorType
+            lane_types = [TensorType(dtype_of(x), shape_of(x)[d is not None:]) for x, d in zip(args, dims)]
+            t = prim.infer(*lane_types, **params)
+            return zeros((0,) + tuple(t.shape), t.dtype), 0
+        return stack([prim(*[lane(x, i) if d is not None else x for x, d in zip(args, dims)], **params)
+                      for i in range(size)]), 0
+    return rule
+
+
+@_needs_primitive
+def no_operands(prim):
+    def rule(args, dims, /, **params):
+        raise AssertionError(f"{prim.name} has no operands: vmap never batches it")
+    return rule

@@ -10,7 +10,7 @@ from .. import guards
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, prod, as_dim, dim_str
 from .base import Primitive, check_same_dtype
-from .rules import linear, shape_of, same_shape
+from .rules import linear, shape_of, same_shape, shifted, shift_axes, materialized
 
 
 def _s(shape):
@@ -45,7 +45,9 @@ def _broadcast_transpose(ct, x, shape, dims):
 
 
 broadcast_in_dim = Primitive("broadcast_in_dim", numpy=_broadcast_np, shape=_broadcast_shape, kind="shape",
-                             **linear(_broadcast_transpose))
+                             **linear(_broadcast_transpose), batch=shifted(lambda p, b: {
+                                 **p, "shape": (b,) + tuple(p["shape"]),
+                                 "dims": (0,) + tuple(d + 1 for d in p["dims"])}))
 
 
 def _reshape_shape(x, shape, **_):
@@ -56,7 +58,8 @@ def _reshape_shape(x, shape, **_):
 
 
 reshape = Primitive("reshape", numpy=lambda x, shape: x.reshape(shape), shape=_reshape_shape, kind="shape",
-                    **linear(lambda ct, x, shape: (reshape(ct, shape=shape_of(x)),)))
+                    **linear(lambda ct, x, shape: (reshape(ct, shape=shape_of(x)),)),
+                    batch=shifted(lambda p, b: {**p, "shape": (b,) + tuple(p["shape"])}))
 
 
 def _transpose_shape(x, perm, **_):
@@ -66,7 +69,9 @@ def _transpose_shape(x, perm, **_):
 
 
 transpose = Primitive("transpose", numpy=lambda x, perm: np.transpose(x, perm), shape=_transpose_shape,
-                      kind="shape", **linear(lambda ct, x, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),)))
+                      kind="shape",
+                      **linear(lambda ct, x, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),)),
+                      batch=shifted(lambda p, b: {**p, "perm": (0,) + tuple(i + 1 for i in p["perm"])}))
 
 
 def _slice_len(start, stop, step):
@@ -96,7 +101,9 @@ def _slice_transpose(ct, x, start, stop, step):
     return (pad(ct, lo=tuple(start), hi=hi, interior=tuple(s - 1 for s in step), value=0.0),)
 
 
-slice = Primitive("slice", numpy=_slice_np, shape=_slice_shape, kind="shape", **linear(_slice_transpose))
+slice = Primitive("slice", numpy=_slice_np, shape=_slice_shape, kind="shape", **linear(_slice_transpose),
+                  batch=shifted(lambda p, b: {**p, "start": (0,) + tuple(p["start"]), "stop": (b,) + tuple(p["stop"]),
+                                              "step": (1,) + tuple(p["step"])}))
 
 
 def _pad_shape(x, lo, hi, interior=None, value=0.0, **_):
@@ -138,7 +145,9 @@ def _pad_transpose(ct, x, lo, hi, interior=None, value=0.0):
 
 # pad is affine in x: linear once the padding value (a constant) is taken as 0
 pad = Primitive("pad", numpy=_pad_np, shape=_pad_shape, kind="shape",
-                **linear(_pad_transpose, tangent_params={"value": 0.0}))
+                **linear(_pad_transpose, tangent_params={"value": 0.0}),
+                batch=shifted(lambda p, b: {**p, "lo": (0,) + tuple(p["lo"]), "hi": (0,) + tuple(p["hi"]),
+                                            "interior": (0,) + tuple(p.get("interior") or (0,) * len(p["lo"]))}))
 
 
 def _concat_shape(*xs, axis, **_):
@@ -168,7 +177,8 @@ def _concat_transpose(ct, *xs, axis):
 
 
 concatenate = Primitive("concatenate", numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
-                        shape=_concat_shape, kind="shape", **linear(_concat_transpose, positions="all"))
+                        shape=_concat_shape, kind="shape", **linear(_concat_transpose, positions="all"),
+                        batch=materialized(lambda prim, xs, axis: (prim(*xs, axis=axis + 1), 0)))
 
 
 def _rev_shape(x, axes, **_):
@@ -178,4 +188,4 @@ def _rev_shape(x, axes, **_):
 
 
 rev = Primitive("rev", numpy=lambda x, axes: np.flip(x, axes).copy(), shape=_rev_shape, kind="shape",
-                **linear(lambda ct, x, axes: (rev(ct, axes=axes),)))
+                **linear(lambda ct, x, axes: (rev(ct, axes=axes),)), batch=shift_axes("axes"))

@@ -6,3 +6,4 @@ from .api import jvp, vjp, grad, value_and_grad  # noqa: F401
 from .jac import jacfwd, jacrev, hessian  # noqa: F401
 from .check import check_grads  # noqa: F401
 from .custom import stop_gradient, custom_jvp, custom_vjp, checkpoint, remat  # noqa: F401
+from .vmap import vmap, batch_graph  # noqa: F401

@@ -213,4 +213,38 @@ remat_call = Primitive("remat_call", numpy=_remat_numpy, shape=_remat_shape, kin
                        vjp=_remat_vjp, doc="a function whose reverse mode recomputes its forward pass (checkpoint)")
 remat_call.inline_region = "fun"
 
+# ================================================================ batching (cc.vmap)
+
+def _batched_fun(fun, fun_args, fun_dims, size):
+    from .vmap import batch_graph
+    return batch_graph(fun, [None if d is None else 0 for d in fun_dims], size, [0] * len(fun.outputs))
+
+
+def _inline_batch(fun_of):
+    """vmap of a custom-rule call: the function, batched, in place. NOTE: the rule is dropped, so differentiating a
+    vmapped custom function uses the function's own derivative; vmap of grad (the usual order) keeps the rule,
+    since grad runs first."""
+    def rule(args, dims, /, **params):
+        from ..primitives.rules import batch_size
+        fun, idx = fun_of(len(args), **params)
+        g = _batched_fun(fun, [args[i] for i in idx], [dims[i] for i in idx], batch_size(args, dims))
+        return tuple(run(g, [args[i] for i in idx])), (0,) * len(fun.outputs)
+    return rule
+
+
+def _remat_batch(args, dims, /, *, fun, prevent_cse=True, name=""):
+    from ..primitives.rules import batch_size
+    g = _batched_fun(fun, args, dims, batch_size(args, dims))
+    res = remat_call(*args, fun=g, prevent_cse=prevent_cse, name=name)
+    return tuple(res), (0,) * len(fun.outputs)
+
+
+custom_jvp_call.batch = _inline_batch(
+    lambda n, *, fun, n_fun_consts, n_jvp_consts, **_: (fun, list(range(n_fun_consts))
+                                                         + list(range(n_fun_consts + n_jvp_consts, n))))
+custom_vjp_call.batch = _inline_batch(
+    lambda n, *, fun, n_fun_consts, n_fwd_consts, n_bwd_consts, **_: (
+        fun, list(range(n_fun_consts)) + list(range(n_fun_consts + n_fwd_consts + n_bwd_consts, n))))
+remat_call.batch = _remat_batch
+
 __all__ = ["custom_jvp_call", "custom_vjp_call", "remat_call"]

@@ -105,6 +105,9 @@ CASES = {
     # indexing
     "take": (lambda x: np.take(x, np.array([[0, 2], [4, 4]]), axis=0) ** 2, [_r(5, 3)]),
     "scatter_add": (lambda u: P.scatter_add(u, np.array([1, 1, 4, 0]), axis=1, size=5) ** 2, [_r(2, 4, 3)]),
+    # collectives (a world of one here: the identity; tests/test_distributed.py runs two ranks)
+    "all_sum": (lambda x: np.tanh(P.all_sum(x)) * x, [_r(3, 4)]),
+    "all_mean": (lambda x: np.tanh(P.all_mean(x)) * x, [_r(3, 4)]),
     # control flow (get: every region op's results are read through it)
     "scan": (lambda w, c, xs: cc.scan(lambda c, x: (np.tanh(c * w + x), c * x), c, xs, reverse=True),
              [_r(3), _r(3, seed=1), _r(4, 3, seed=2)]),

@@ -190,6 +190,8 @@ LINEAR_CASES = {
     "reduce_sum": [([(3, 4, 5)], {"axes": (0, 2)}, 0)],
     "take": [([(5, 3), ("idx", (2, 4), 5)], {"axis": 0}, 0), ([(2, 6), ("idx", (3,), 6)], {"axis": 1}, 0)],
     "scatter_add": [([(2, 4, 3), ("idx", (4,), 5)], {"axis": 1, "size": 5}, 0)],
+    "all_sum": [([(3, 4)], {}, 0)],
+    "all_mean": [([(3, 4)], {}, 0)],
     "dot_general": [([(3, 4), (4, 5)], {"contract": ((1,), (0,)), "batch": ((), ())}, 0),
                     ([(3, 4), (4, 5)], {"contract": ((1,), (0,)), "batch": ((), ())}, 1),
                     ([(2, 4, 3, 5), (5, 2, 6, 4)], {"contract": ((3, 1), (0, 3)), "batch": ((0,), (1,))}, 0),
@@ -259,6 +261,8 @@ FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_trans
 NO_FLOAT_INPUT = {"const", "dim", "random_uniform", "argmax", "threefry2x32"}
 # effects: their result is an ordering token (bool), which carries no derivative
 EFFECTS = {"debug_print"}
+# made by passes/collective.py after differentiation: not_differentiable, checked in tests/test_distributed.py
+POST_AUTODIFF = {"allreduce_start", "allreduce_wait"}
 
 
 def test_every_primitive_has_rules_and_a_rule_check():
@@ -266,6 +270,8 @@ def test_every_primitive_has_rules_and_a_rule_check():
     missing_rules = sorted(n for n, p in REGISTRY.items()
                            if (p.jvp is None and getattr(p, "joint_jvp", None) is None) or p.vjp is None)
     assert not missing_rules, f"primitives without jvp/vjp rules (use rules.py's vocabulary): {missing_rules}"
+    no_batch = sorted(n for n, p in REGISTRY.items() if p.batch is None)
+    assert not no_batch, f"primitives without a batching rule for vmap (batch=, rules.py's vocabulary): {no_batch}"
     no_transpose = sorted(n for n, p in REGISTRY.items() if p.linear and p.transpose is None)
     assert not no_transpose, f"linear primitives without a transpose rule: {no_transpose}"
     elementwise = {n for n, p in REGISTRY.items() if p.kind == "elementwise"}
@@ -273,6 +279,7 @@ def test_every_primitive_has_rules_and_a_rule_check():
     assert not no_sympy, f"elementwise primitives without a sympy form in SYMPY_OF (or a zero-derivative entry): {no_sympy}"
     checked = (set(SYMPY_OF) | ZERO_ELEMENTWISE | SPECIAL_ELEMENTWISE | set(LINEAR_CASES) | FD_CHECKED
                | NO_FLOAT_INPUT | EFFECTS)
+               | NO_FLOAT_INPUT | POST_AUTODIFF)
     unchecked = sorted(set(REGISTRY) - checked)
     assert not unchecked, f"add a rule check in tests/transforms/test_rules_sympy.py for: {unchecked}"
     linear_unchecked = sorted(n for n, p in REGISTRY.items() if p.linear and n not in LINEAR_CASES)
