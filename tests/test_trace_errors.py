@@ -42,8 +42,6 @@ def test_python_if_on_traced_value():
     lambda x: float(x.sum()),
     lambda x: int(x[0, 0]),
     lambda x: [1, 2, 3][x[0, 0].astype(np.int64)],           # as a Python index
-    lambda x: np.asarray(x),
-    lambda x: np.array([x, x]),
     lambda x: x.item(),
     lambda x: x.tolist(),
 ])

@@ -417,9 +417,13 @@ class CpuCodegen:
                     p = b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
                     ptrs[buf] = b.load(p, typ=PTR, name=buf.name)
         if self.profile_slot is None:
+            index = getattr(self, "_kernel_index", {})      # the outer program's kernels (a loop body's: none)
             for k, fn in calls:
-                traced_call(self, b, self._kernel_index[k],
-                            lambda k=k, fn=fn: b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg]))
+                if k in index:
+                    traced_call(self, b, index[k],
+                                lambda k=k, fn=fn: b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg]))
+                else:
+                    b.call(fn, [ptrs[x] for x in k.buffers] + [dims_arg])
             return
         p = b.gep(bufs_arg, [ir.Constant(I64T, self.profile_slot)], source_etype=PTR)
         stamps = b.load(p, typ=PTR, name="profile")

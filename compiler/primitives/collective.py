@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError, BackendError
 from .base import Primitive
-from .rules import linear, not_differentiable, elementwise_batch
+from .rules import linear, not_differentiable, elementwise_batch, unrolled
 
 # environment variables that MPI launchers set in every rank (MPICH/Intel hydra, Open MPI, PMIx)
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
@@ -119,10 +119,8 @@ allreduce_start = Primitive("allreduce_start", numpy=lambda flat, slot: allreduc
 allreduce_wait = Primitive("allreduce_wait", numpy=lambda pending, flat, slot: pending.copy(), shape=_wait_shape,
                            kind="other", **not_differentiable("allreduce_wait is made after differentiation"))
 
-def _post_autodiff_batch(args, dims, /, **_):
-    raise AssertionError("allreduce_start/allreduce_wait are made by the bucketing pass, after every transform")
-
-
-allreduce_start.batch = allreduce_wait.batch = _post_autodiff_batch
+# made by the bucketing pass after every transform; mapped lane by lane should anyone vmap them
+allreduce_start.batch = unrolled(allreduce_start)
+allreduce_wait.batch = unrolled(allreduce_wait)
 
 COLLECTIVES = frozenset({"all_sum", "all_mean", "allreduce_start", "allreduce_wait"})

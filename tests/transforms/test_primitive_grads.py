@@ -123,7 +123,7 @@ FORWARD_ONLY = {
 
 NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "argmax",
                       "const", "dim", "one_hot", "random_uniform", "check_index", "stop_gradient", "debug_print",
-                      "threefry2x32"}
+                      "threefry2x32", "allreduce_start", "allreduce_wait"}
 
 
 # reverse mode only (forward mode is an error, as in JAX): first order, reverse
