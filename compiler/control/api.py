@@ -6,6 +6,8 @@ trace it records one node, so the loop stays a loop through every transform and 
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import pytree
@@ -33,13 +35,25 @@ def _cast(x, t: TensorType):
     return np.asarray(x, dtype=t.dtype.np)
 
 
-def _region(fn, in_tree, types, name, weak=()):
+def _region(fn, in_tree, types, name, weak=(), out_weak=None):
     """Trace fn into a region graph whose inputs are its captured outer values first, then its arguments.
-    Returns (graph, captured outer tracers, out_tree)."""
-    g, captured = trace_flat(fn, in_tree, types, name, weak=weak)
+    Returns (graph, captured outer tracers, out_tree); out_weak, a list, gets which results are weak."""
+    @functools.wraps(fn)                      # keeps the user's argument names for the printed region
+    def traced(*a):
+        out = fn(*a)
+        if out_weak is not None:
+            out_weak[:] = [is_weak(x) for x in pytree.flatten(out)[0]]
+        return out
+    g, captured = trace_flat(traced, in_tree, types, name, weak=weak)
     n = g.n_explicit
     region = Graph(name, g.inputs[n:] + g.inputs[:n], g.nodes, g.outputs)
     return region, list(captured), g.out_tree
+
+
+def _cast_weak(x, d):
+    if d is None or not is_weak(x):
+        return x
+    return x.astype(d) if isinstance(x, Tracer) else np.asarray(x, d)
 
 
 def _carry_fixed(trace_once, init_leaves, init_types, what):
@@ -63,7 +77,7 @@ def _carry_fixed(trace_once, init_leaves, init_types, what):
         if a != b:
             err = DTypeError if a.dtype is not b.dtype else ShapeError
             raise err(f"{what}: the carry's leaf {i} goes in as {a} and comes back from the body as {b}; the body "
-                      f"must return the carry with the same shapes and dtypes" + format_loc(user_loc(4)))
+                      f"must return the carry with the same shapes and dtypes" + format_loc(user_loc(1)))
     return out, init_types
 
 
@@ -80,12 +94,12 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     for t in x_types:
         if t.ndim == 0:
             raise ShapeError(f"scan: every leaf of xs needs a leading axis to scan over, got a scalar {t}"
-                             + format_loc(user_loc(2)))
+                             + format_loc(user_loc(1)))
         lengths.append(t.shape[0])
     if length is not None:
         if isinstance(length, Tracer):
             raise TraceError("scan: length must be known while tracing (a Python int), not a traced value"
-                             + format_loc(user_loc(2)))
+                             + format_loc(user_loc(1)))
         length = int(length)
         if length < 0:
             raise ValueError(f"scan: length must be non-negative, got {length}")
@@ -107,10 +121,10 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
                                         weak=list(weak) + [False] * len(slice_types))
         if out_tree is None or out_tree.kind not in ("tuple", "list") or len(out_tree.children) != 2:
             raise TraceError(f"scan: the body {name} must return a pair (carry, y), got structure {out_tree}"
-                             + format_loc(user_loc(5)))
+                             + format_loc(user_loc(1)))
         if out_tree.children[0] != carry_tree:
             raise TraceError(f"scan: the body {name} returns a carry of structure {out_tree.children[0]}, but the "
-                             f"carry passed in has structure {carry_tree}" + format_loc(user_loc(5)))
+                             f"carry passed in has structure {carry_tree}" + format_loc(user_loc(1)))
         return g, captured, out_tree, [v.type for v in g.outputs[:nk]]
 
     (g, captured, out_tree, _), init_types = _carry_fixed(trace_once, init_leaves, init_types, f"scan of {name}")
@@ -138,6 +152,13 @@ def fori_loop(lower, upper, body_fun, init_val):
             return (i + 1, body_fun(i, val)), None
         (_, out), _ = scan(step, (i0, init_val), None, length=max(hi - lo, 0))
         return out
+    for b, what in ((lower, "lower"), (upper, "upper")):
+        if isinstance(b, Tracer):
+            if b.aval.shape != () or np.dtype(b.dtype).kind not in "iu":
+                raise TypeError(f"fori_loop: {what} bound must be an integer scalar, got a traced {b.aval}"
+                                + format_loc(user_loc(1)))
+        else:
+            _int_bound(b, what)
     dt = np.result_type(*(np.asarray(b) if not isinstance(b, Tracer) else b.dtype for b in (lower, upper)
                           if not is_weak(b))) if not (is_weak(lower) and is_weak(upper)) else np.int64
     lo = _cast(lower, TensorType(to_dtype(dt), ()))
@@ -176,15 +197,15 @@ def while_loop(cond_fun, body_fun, init_val):
         out = cg.out_types
         if ctree is None or ctree.kind != "leaf" or len(out) != 1 or out[0].ndim != 0:
             raise DTypeError(f"while_loop: cond_fun {cname} must return a boolean scalar, got "
-                             f"{', '.join(map(str, out)) or 'nothing'}" + format_loc(user_loc(5)))
+                             f"{', '.join(map(str, out)) or 'nothing'}" + format_loc(user_loc(1)))
         if not out[0].dtype.is_bool:
             raise DTypeError(f"while_loop: cond_fun {cname} must return a boolean scalar, got {out[0]} (compare, "
-                             f"e.g. i < n)" + format_loc(user_loc(5)))
+                             f"e.g. i < n)" + format_loc(user_loc(1)))
         bg, bcap, btree = _region(lambda c: body_fun(c), pytree.TreeDef("tuple", None, [tree]), list(ktypes),
                                   "body", weak=weak)
         if btree != tree:
             raise TraceError(f"while_loop: body_fun {bname} returns structure {btree}, but the carry has "
-                             f"structure {tree}" + format_loc(user_loc(5)))
+                             f"structure {tree}" + format_loc(user_loc(1)))
         return cg, ccap, bg, bcap, [v.type for v in bg.outputs]
 
     (cg, ccap, bg, bcap, _), init_types = _carry_fixed(trace_once, init_leaves, init_types,
@@ -203,7 +224,7 @@ def cond(pred, true_fun, false_fun, *operands):
     shape = p.aval.shape if isinstance(p, Tracer) else np.shape(p)
     if len(shape) != 0:
         raise TypeError(f"cond: pred must be a scalar, got an array of shape {tuple(shape)}"
-                        + format_loc(user_loc(2)))
+                        + format_loc(user_loc(1)))
     kind = np.dtype(p.dtype).kind if isinstance(p, Tracer) else np.asarray(p).dtype.kind
     if kind not in "biuf":
         raise TypeError(f"cond: pred must be a boolean or number, got {np.asarray(p).dtype}")
@@ -211,7 +232,7 @@ def cond(pred, true_fun, false_fun, *operands):
         index = (p if kind == "b" else p != 0).astype(np.int32)
     else:
         index = np.int32(bool(np.asarray(p)))
-    return _switch(index, (false_fun, true_fun), operands, "cond")
+    return _switch(index, (false_fun, true_fun), operands, "cond", names=("false_fun", "true_fun"))
 
 
 def switch(index, branches, *operands):
@@ -221,38 +242,64 @@ def switch(index, branches, *operands):
         raise ValueError("switch: branches is empty")
     shape = index.aval.shape if isinstance(index, Tracer) else np.shape(index)
     if len(shape) != 0:
-        raise TypeError(f"switch: index must be a scalar, got shape {tuple(shape)}" + format_loc(user_loc(2)))
+        raise TypeError(f"switch: index must be a scalar, got shape {tuple(shape)}" + format_loc(user_loc(1)))
     kind = np.dtype(index.dtype).kind if isinstance(index, Tracer) else np.asarray(index).dtype.kind
     if kind not in "iub":
-        raise TypeError(f"switch: index must be an integer scalar, got {np.dtype(index.dtype) if isinstance(index, Tracer) else np.asarray(index).dtype}")
-    index = index.astype(np.int32) if isinstance(index, Tracer) else np.int32(
-        np.clip(int(np.asarray(index)), np.iinfo(np.int32).min, np.iinfo(np.int32).max))
+        got = np.dtype(index.dtype) if isinstance(index, Tracer) else np.asarray(index).dtype
+        raise TypeError(f"switch: index must be an integer scalar, got {got}" + format_loc(user_loc(1)))
+    if isinstance(index, Tracer):
+        if kind != "b" and not np.can_cast(np.dtype(index.dtype), np.int32):
+            # clamp before narrowing: a wide index would wrap around into the branches' range
+            index = np.minimum(np.maximum(index, 0), len(branches) - 1)
+        index = index.astype(np.int32)
+    else:
+        index = np.int32(np.clip(int(np.asarray(index)), np.iinfo(np.int32).min, np.iinfo(np.int32).max))
     return _switch(index, branches, operands, "switch")
 
 
-def _switch(index, branches, operands, what):
+def _switch(index, branches, operands, what, names=None):
+    names = names or [f"branch {i}" for i in range(len(branches))]
     leaves, tree = pytree.flatten(tuple(operands))
     types = _types(leaves, f"{what}: operands")
     weak = [is_weak(x) for x in leaves]
-    traced, union, out_tree, out_types = [], {}, None, None
+    traced, out_tree = [], None
     for i, fn in enumerate(branches):
-        g, captured, otree = _region(fn, tree, types, "branches", weak=weak)
+        out_weak = []
+        g, captured, otree = _region(fn, tree, types, "branches", weak=weak, out_weak=out_weak)
         if out_tree is None:
-            out_tree, out_types = otree, g.out_types
+            out_tree = otree
         elif otree != out_tree:
-            raise TraceError(f"{what}: branch {i} returns structure {otree}, branch 0 returns {out_tree}; all "
-                             f"branches must return the same structure" + format_loc(user_loc(3)))
-        elif g.out_types != out_types:
-            raise DTypeError(f"{what}: branch {i} returns {', '.join(map(str, g.out_types))}, branch 0 returns "
-                             f"{', '.join(map(str, out_types))}; all branches must return the same shapes and "
-                             f"dtypes" + format_loc(user_loc(3)))
+            raise TraceError(f"{what}: {names[i]} returns structure {otree}, {names[0]} returns {out_tree}; all "
+                             f"branches must return the same structure" + format_loc(user_loc(1)))
+        traced.append((g, captured, out_weak))
+    # a branch returning a Python scalar (weak) takes the dtype the other branches give that result, as in JAX
+    want = []
+    for k in range(len(traced[0][0].outputs)):
+        strong = {g.out_types[k].dtype.np for g, _, w in traced if not w[k]}
+        every = [g.out_types[k].dtype.np for g, _, _ in traced]
+        want.append(strong.pop() if len(strong) == 1 else np.result_type(*every) if not strong else None)
+    for i, (g, captured, w) in enumerate(traced):
+        if any(d is not None and w[k] and g.out_types[k].dtype.np != d for k, d in enumerate(want)):
+            fn = branches[i]
+            cast = functools.wraps(fn)(lambda *a, fn=fn: pytree.unflatten(out_tree, [
+                _cast_weak(x, d) for x, d in zip(pytree.flatten(fn(*a))[0], want)]))
+            g, captured, _ = _region(cast, tree, types, "branches", weak=weak)
+            traced[i] = (g, captured, w)
+    out_types = traced[0][0].out_types
+    union = {}
+    for i, (g, captured, _) in enumerate(traced):
+        if g.out_types != out_types:
+            same_dtypes = [t.dtype for t in g.out_types] == [t.dtype for t in out_types]
+            raise (ShapeError if same_dtypes else DTypeError)(
+                f"{what}: {names[i]} returns {', '.join(map(str, g.out_types))}, {names[0]} returns "
+                f"{', '.join(map(str, out_types))}; all branches must return the same shapes and dtypes"
+                + format_loc(user_loc(1)))
         for t in captured:
             union.setdefault(id(t._value), t)
-        traced.append((g, captured))
     consts = list(union.values())
     keys = list(union.keys())
     regions = []
-    for g, captured in traced:
+    for g, captured, _ in traced:
         mine = dict(zip((id(t._value) for t in captured), g.inputs[:len(captured)]))
         ins = [mine.get(k) or Value(union[k]._value.type, None, None) for k in keys]
         regions.append(Graph("branches", ins + g.inputs[len(captured):], g.nodes, g.outputs))

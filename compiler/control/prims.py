@@ -20,7 +20,7 @@ import numpy as np
 import sympy
 
 from ..errors import DTypeError, ShapeError, TraceError
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Node, Value
 from ..ir.types import TensorType, TupleType, dims_equal
 from ..primitives.base import Primitive
 from ..primitives.rules import zeros_like
@@ -196,6 +196,7 @@ def _scan_vjp_plan(body: Graph, active, nc, nk):
     outs = [i for i in range(n_out) if _is_float(b_out[i])]
     vg = vjp_graph(body, wrt=wrt, outs=outs)
     first, second = partition(vg, n_in, n_out)
+    first, second = _recompute_cheap(first, second, n_out, set(first.inputs[:nc]) | set(first.inputs[nc + nk:]))
     residuals = first.outputs[n_out:]
     pos = {v: i for i, v in enumerate(first.inputs)}
     # where each residual comes from: a const (passed once), an x slice (read from xs), else stacked per step
@@ -220,6 +221,88 @@ def _scan_vjp_plan(body: Graph, active, nc, nk):
                           hoisted))
     return dict(fwd=fwd, second=second, kinds=kinds, wrt=wrt, outs=outs, inv=inv_graph, act_c=act_c,
                 act_k=act_k, act_x=act_x, n_stacked=len(stacked))
+
+
+def _elems(t):
+    n = 1
+    for d in t.shape:
+        n *= d if isinstance(d, int) else 64          # a symbolic size: a guess, only to weigh the two plans
+    return n
+
+
+# results worth keeping rather than recomputing in the backward loop (tens of instructions per element)
+_TRANSCENDENTAL = frozenset("exp log sin cos tanh logistic erf pow atan2 fmod".split())
+
+
+def _recompute_cheap(first: Graph, second: Graph, n_out, free):
+    """Residuals that are cheap elementwise or shape functions (arithmetic, slices; not transcendentals) of other
+    values are recomputed by the backward body from those values (transcendental and dot results, the body's
+    inputs) instead of being stacked by the forward loop, when that stacks fewer elements: an LSTM cell stacks
+    its five tanh results and its carries, not a dozen gate values and derivative factors (1 - t*t and the like),
+    and its backward body evaluates no tanh. `free`: values not stacked
+    (consts, x slices). Returns the new (first, second)."""
+    residuals = list(first.outputs[n_out:])
+    kept = set()                                      # cheap nodes whose result is stacked after all
+
+    def cone():
+        cheap, anchors, seen, stack = {}, [], set(), list(reversed(residuals))
+        while stack:
+            v = stack.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            n = v.node
+            if n is not None and n not in kept and n.prim.name not in _TRANSCENDENTAL and (
+                    n.prim.kind in ("elementwise", "shape") or n.prim.name == "const"):
+                cheap[n] = True
+                stack.extend(reversed(n.inputs))
+            else:
+                anchors.append(v)
+        return cheap, anchors
+    cheap, anchors = cone()
+    # an anchor read by one cheap node whose other inputs are free, and whose result is no larger: stack that
+    # result instead (a gemm's output plus the step's x, the pre-activation: the add stays fused in the gemm)
+    res_set, users = set(residuals), {}
+    for n in cheap:
+        for u in n.inputs:
+            users.setdefault(u, set()).add(n)
+    for u in anchors:
+        while u not in free and u not in res_set and len(users.get(u, ())) == 1:
+            n = next(iter(users[u]))
+            if _elems(n.out.type) > _elems(u.type) or any(
+                    w is not u and w not in free and not (w.node is not None and w.node.prim.name == "const")
+                    for w in n.inputs):
+                break
+            kept.add(n)
+            u = n.out
+    if kept:
+        cheap, anchors = cone()
+    if not cheap or sum(_elems(v.type) for v in anchors if v not in free) >= \
+            sum(_elems(v.type) for v in set(residuals) if v not in free):
+        return first, second
+    new_first = dce(Graph(first.name, first.inputs, first.nodes, list(first.outputs[:n_out]) + anchors))
+    mapping = {}
+    ins = []
+    for i, a in enumerate(anchors):
+        mapping[a] = Value(a.type, None, a.name if a.node is None and a.name else f"r{i}")
+        ins.append(mapping[a])
+    nodes = []
+    for n in first.nodes:                             # the recomputed cone, in the forward's order
+        if n in cheap:
+            m = Node(n.prim, [mapping[v] for v in n.inputs], n.params, n.out.type, n.loc)
+            mapping[n.out] = m.out
+            nodes.append(m)
+    for r, v in zip(residuals, second.inputs):
+        mapping[v] = mapping[r]
+    seeds = list(second.inputs[len(residuals):])
+    for v in seeds:
+        mapping[v] = v
+    for n in second.nodes:
+        m = Node(n.prim, [mapping[v] for v in n.inputs], n.params, n.out.type, n.loc)
+        mapping[n.out] = m.out
+        nodes.append(m)
+    new_second = dce(Graph(second.name, ins + seeds, nodes, [mapping[v] for v in second.outputs]))
+    return new_first, new_second
 
 
 def _scan_vjp(ct, xs, out, *, body, length, reverse, n_consts, n_carry, residuals=None):
