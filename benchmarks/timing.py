@@ -1,14 +1,7 @@
 """The one timing rule of the benchmarks: the best of `reps` runs after `warm` untimed ones (the minimum is the
-least disturbed by other processes on a shared machine)."""
-import time
+least disturbed by other processes on a shared machine). The rule lives in runtime.roofs, which times the roofs."""
+from runtime.roofs import best_seconds as _best_seconds
 
 
 def best_seconds(fn, reps, warm=1):
-    for _ in range(warm):
-        fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return _best_seconds(fn, reps, warm)

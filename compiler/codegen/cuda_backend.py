@@ -15,6 +15,8 @@ NOTE: like the compiler/compile package this module implements `cc.compile`, so 
 """
 from __future__ import annotations
 
+import contextlib
+
 import threading
 
 import numpy as np
@@ -224,7 +226,7 @@ class CudaExecutable(Executable):
             slot_bytes = [max(s) if s else 0 for s in self._slot_fn(dims)]
         dev = self._device()
         cuda = _cuda()
-        try:
+        with cuda_errors():
             on_device = any(isinstance(a, cuda.DeviceArray) for a in arrays)
             ins = [a if isinstance(a, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(a, pooled=True)
                    for a in arrays]
@@ -249,12 +251,6 @@ class CudaExecutable(Executable):
                     res.append(_dev_copy(cuda, res[x]))
             if not on_device:
                 res = [r.numpy() for r in res]
-        except BackendError:
-            raise
-        except Exception as e:
-            if type(e).__name__ in ("CudaError", "CudaUnavailable"):
-                raise _backend_error(e) from None
-            raise
         if self._single:
             return res[0]
         return pytree.unflatten(self.out_tree, res)
@@ -373,17 +369,11 @@ def profile_launches(exe, leaves, repeat=10, warmup=1):
     """A Profile of `repeat` runs of exe's launches, each launch between CUDA events (see _evented_run)."""
     if repeat < 1:
         raise ValueError(f"profile: repeat must be >= 1, got {repeat}")
-    try:
+    with cuda_errors():
         dev, slots, dims, _ = exe._device_slots(leaves)
         for _ in range(warmup):
             exe._launch_all(dev, slots, dims)
         records = [_evented_run(exe, dev, slots, dims) for _ in range(repeat)]
-    except BackendError:
-        raise
-    except Exception as e:
-        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
-            raise _backend_error(e) from None
-        raise
     return _profile.Profile(exe.name, records, [(r.t0, r.t1) for r in records], backend="cuda")
 
 
@@ -432,6 +422,19 @@ def _dev_copy(cuda, a):
     return out
 
 
+@contextlib.contextmanager
+def cuda_errors():
+    """The driver's errors (no device, a failed launch) become BackendError saying that .ptx() still works."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as e:
+        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
+            raise _backend_error(e) from None
+        raise
+
+
 def _backend_error(e):
     msg = str(e)
     if ".ptx()" not in msg:
@@ -445,13 +448,9 @@ def to_device(tree):
     """A pytree with every array leaf copied to the GPU as a runtime.cuda.DeviceArray (DeviceArrays kept)."""
     cuda = _cuda()
     leaves, td = pytree.flatten(tree)
-    try:
+    with cuda_errors():
         out = [x if isinstance(x, cuda.DeviceArray) else cuda.DeviceArray.from_numpy(np.asarray(x))
                for x in leaves]
-    except Exception as e:
-        if type(e).__name__ in ("CudaError", "CudaUnavailable"):
-            raise _backend_error(e) from None
-        raise
     return pytree.unflatten(td, out)
 
 
