@@ -50,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version():
-    from . import __version__
+    from .version import __version__
     return f"vive {__version__}"
 
 

@@ -1,6 +1,9 @@
 """Debug switches and dumps: the one place reading VIVE_DEBUG, VIVE_DUMP_DIR, VIVE_LOG_COMPILES, VIVE_CHECK_BOUNDS,
 VIVE_PROFILE; and cc.debug.print, which prints runtime values from traced and compiled code (debug_print.py).
 
+This module sits below every other one of compiler/ and imports none of them: what it needs from above (the body of
+cc.debug.print, the stage renderer of VIVE_DUMP_DIR) those modules install here when imported (`install`).
+
 VIVE_DEBUG=1 logs each pass with node count and time (and verifies after each pass); 2 adds the IR after
 each pass; 3 LLVM IR before/after optimization; 4 assembly/PTX. VIVE_DUMP_DIR=dir makes every compile
 write every stage to dir/<function>-<hash>/NN_<stage>.txt (.ll, .s, .ptx) plus summary.txt.
@@ -16,6 +19,13 @@ import threading
 
 _lock = threading.Lock()
 _print = builtins.print          # NOTE: this module's `print` is cc.debug.print
+_hooks = {}                      # 'print': debug_print.debug_print; 'stages', 'summary': dump.py's stage renderer
+
+
+def install(**hooks):
+    """Called by the modules above this one when they are imported: print= (debug_print.py, the body of
+    cc.debug.print), stages= and summary= (dump.py: lowered_stages, summary_text, which VIVE_DUMP_DIR writes)."""
+    _hooks.update(hooks)
 
 
 def print(fmt, *args, **kwargs):  # noqa: A001  (cc.debug.print, JAX's name)
@@ -28,8 +38,7 @@ def print(fmt, *args, **kwargs):  # noqa: A001  (cc.debug.print, JAX's name)
     Outside a trace it prints at once. In traced code (cc.compile, grad, jvp, ...) it prints each time the code
     runs, in program order, the primal values under differentiation. Arguments are arrays or pytrees of arrays.
     """
-    from .debug_print import debug_print
-    debug_print(fmt, args, kwargs)
+    _hooks["print"](fmt, args, kwargs)
 
 
 # ---- switches (read on every call, so tests can monkeypatch the environment) ----
@@ -150,7 +159,7 @@ def dump_compile(lowered, name=None, backend="cpu", directory=None):
     root = directory or dump_dir()
     if not root:
         return None
-    from .dump import lowered_stages, summary_text
+    lowered_stages, summary_text = _hooks["stages"], _hooks["summary"]
     try:
         g = getattr(lowered, "graph", None)
         name = name or getattr(g, "name", None) or "f"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from . import guards, pytree
+from . import debug, guards, pytree
 from .primitives import dim
 from .errors import TraceError, format_loc
 from .primitives.effects import debug_print as _debug_print_p, tree_spec, format_values, emit
-from .trace import Tracer, _stack, record, user_loc
+from .trace import Tracer, trace_stack, record, user_loc
 
 
 def debug_print(fmt, args, kwargs):
@@ -24,7 +24,7 @@ def debug_print(fmt, args, kwargs):
         trees.append(tree_spec(td))
         leaves += ls
     trees = tuple(trees)
-    if not _stack():
+    if not trace_stack():
         emit(format_values(fmt, trees, names, [np.asarray(x) for x in leaves]))
         return
     leaves = [_value(x) for x in leaves]
@@ -56,3 +56,6 @@ def _check_format(fmt, trees, names, leaves):
     except (IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise TraceError(f"cc.debug.print: the format {fmt!r} does not fit its arguments: "
                          f"{type(e).__name__}: {e}" + format_loc(user_loc())) from None
+
+
+debug.install(print=debug_print)     # cc.debug.print (debug.py sits below this module)

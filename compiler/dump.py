@@ -11,9 +11,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from . import debug
+from .compile import compile as _compile
 from .errors import ViveError, BackendError
 from .ir.graph import Graph
 from .ir.printer import print_graph
+from .transforms import value_and_grad
 
 STAGES = ("traced", "grad", "optimized", "kernels", "llvm", "asm", "ptx", "all")
 EXT = {"graph": "txt", "kernels": "txt", "llvm": "ll", "llvm_optimized": "ll", "asm": "s", "ptx": "ptx",
@@ -67,12 +70,7 @@ def _to_specs(args):
 
 
 def _value_and_grad(fn, argnums):
-    import compiler as cc
-    vag = getattr(cc, "value_and_grad", None)
-    if vag is None:
-        raise DumpError("stage 'grad' needs automatic differentiation (cc.value_and_grad), "
-                        "which this build does not have yet")
-    f = vag(fn, argnums=argnums)
+    f = value_and_grad(fn, argnums=argnums)
     try:
         f.__name__ = f"value_and_grad_{getattr(fn, '__name__', 'f')}"
     except (AttributeError, TypeError):
@@ -80,19 +78,10 @@ def _value_and_grad(fn, argnums):
     return f
 
 
-def _compile_api():
-    import compiler as cc
-    return getattr(cc, "compile", None)
-
-
 def lower(fn, args, backend="cpu", what="this stage"):
-    """cc.compile(fn, backend=...).lower(*args), or a DumpError saying the backend is not there yet."""
-    comp = _compile_api()
-    if comp is None:
-        raise DumpError(f"{what} needs the {backend.upper() if backend == 'cpu' else 'CUDA'} backend "
-                        f"(cc.compile(...).lower()), which this build does not have yet")
+    """cc.compile(fn, backend=...).lower(*args), or a DumpError naming a backend cc.compile does not have."""
     try:
-        return comp(fn, backend=backend).lower(*args)
+        return _compile(fn, backend=backend).lower(*args)
     except TypeError as e:
         if "backend" in str(e):
             raise DumpError(f"{what}: cc.compile has no backend={backend!r}") from e
@@ -218,7 +207,6 @@ def _generic_stages(fn, args, every, locs):
 
 def render(stages, *, diff=False, format="text", banners=None) -> str:
     """Text of the stages: one stage plainly, several with a banner each; diff: unified diffs between them."""
-    from .debug import banner
     if format not in ("text", "dot"):
         raise DumpError(f"unknown format {format!r} (text, dot or html)")
     if banners is None:
@@ -229,7 +217,7 @@ def render(stages, *, diff=False, format="text", banners=None) -> str:
     for s in stages:
         body = s.graph.to_dot() if format == "dot" and s.graph is not None and type(s.graph) is Graph else s.text
         if banners and format == "text":
-            parts.append(banner(s.header()))
+            parts.append(debug.banner(s.header()))
         elif banners:
             parts.append(f"// {s.header()}")
         parts.append(body.rstrip("\n"))
@@ -237,12 +225,11 @@ def render(stages, *, diff=False, format="text", banners=None) -> str:
 
 
 def _render_diff(stages):
-    from .debug import banner
     if len(stages) < 2:
         raise DumpError("--diff needs two stages or more (e.g. --stage all, or --stage optimized after traced)")
     parts = []
     for a, b in zip(stages, stages[1:]):
-        parts.append(banner(f"{a.name} -> {b.name}" + (f" ({b.seconds * 1e3:.3f} ms)" if b.seconds else "")))
+        parts.append(debug.banner(f"{a.name} -> {b.name}" + (f" ({b.seconds * 1e3:.3f} ms)" if b.seconds else "")))
         lines = list(difflib.unified_diff(a.text.splitlines(), b.text.splitlines(), a.name, b.name, lineterm=""))
         parts.append("\n".join(lines) if lines else "(no change)")
     return "\n".join(parts) + "\n"
@@ -371,3 +358,6 @@ def summary_text(lowered, stages, name, backend, digest) -> str:
         if total is not None:
             lines.append(f"  {'total':<{w}}  {'':<8}  bytes moved {dim_str(total)}")
     return "\n".join(lines) + "\n"
+
+
+debug.install(stages=lowered_stages, summary=summary_text)     # VIVE_DUMP_DIR (debug.py sits below)

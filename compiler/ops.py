@@ -16,7 +16,7 @@ from . import primitives as P
 from .errors import TraceError, DTypeError, ShapeError, IndexOutOfBounds, format_loc
 from .ir.types import (TensorType, dtype as _dtype, F32, F64, I64, BOOL, as_dim, prod, dims_equal,
                        broadcast_shapes)
-from .trace import Tracer, user_loc
+from .trace import Tracer, install_surface, user_loc
 from . import guards
 from .guards import SymDim
 
@@ -1134,6 +1134,7 @@ def _setitem(self, idx, value):
 
 
 Tracer.__setitem__ = _setitem
+install_surface(sys.modules[__name__])     # the tracer's NumPy protocol and operators (trace.py)
 
 from . import ops_math  # noqa: E402  (registers the functions of ops_math into UFUNCS / FUNCTIONS)
 from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: E402,F401  (register flip, cumsum, sort, diff, ...)

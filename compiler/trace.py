@@ -28,7 +28,8 @@ _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 _local = threading.local()
 
 
-def _stack():
+def trace_stack():
+    """This thread's active TraceContexts, innermost last (the transforms push theirs too)."""
     s = getattr(_local, "stack", None)
     if s is None:
         s = _local.stack = []
@@ -77,7 +78,7 @@ def loc_scope(loc):
 class TraceContext:
     def __init__(self, name):
         self.builder = GraphBuilder(name)
-        self.level = len(_stack())
+        self.level = len(trace_stack())
         self.active = True
         self.captured = {}          # id(outer Value) -> inner input Value
         self.captured_tracers = []  # outer tracers, in capture order
@@ -116,7 +117,7 @@ def record(prim, args, params):
         if isinstance(a, Tracer) and (ctx is None or a._ctx.level > ctx.level):
             ctx = a._ctx
     if ctx is None:
-        stack = _stack()
+        stack = trace_stack()
         if not stack:
             raise TraceError(f"{prim.name} with symbolic sizes {params} outside of a trace")
         ctx = stack[-1]
@@ -150,7 +151,7 @@ _GET = prim_base.get("get")
 
 
 prim_base._TRACE_HOOKS = (is_tracer, record)
-prim_base._TRACE_ACTIVE = lambda: bool(_stack())
+prim_base._TRACE_ACTIVE = lambda: bool(trace_stack())
 
 
 class Tracer:
@@ -245,12 +246,10 @@ class Tracer:
 
     # ---- NumPy protocol ----
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from . import ops
-        return ops.apply_ufunc(ufunc, method, inputs, kwargs)
+        return _surface.apply_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        from . import ops
-        return ops.apply_function(func, args, kwargs)
+        return _surface.apply_function(func, args, kwargs)
 
 
 def is_weak(x):
@@ -266,8 +265,16 @@ def _weak_result(r, *args):
     return r
 
 
-def _install_methods():
-    from . import ops
+# The NumPy surface (compiler/ops.py, the layer above this one) installs itself when imported: the tracer's NumPy
+# protocol and operators call into it, and trace never imports it.
+_surface = None
+
+
+def install_surface(ops):
+    """Called once by compiler/ops.py with itself: `ops.apply_ufunc`/`apply_function` serve the NumPy protocol, and
+    the operators and ndarray methods of Tracer are its functions."""
+    global _surface
+    _surface = ops
     binops = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "truediv": ops.true_divide,
               "floordiv": ops.floor_divide, "pow": ops.power, "matmul": ops.matmul, "mod": ops.mod}
     for name, fn in binops.items():
@@ -331,7 +338,7 @@ def trace_flat(fn, in_tree, in_types, name=None, weak=()):
         g.guards = list(gctx.guards)
         return g, captured
     ctx = TraceContext(re.sub(r"[^\w.]", "_", name or getattr(fn, "__name__", "f")).strip("_") or "f")
-    stack = _stack()
+    stack = trace_stack()
     stack.append(ctx)
     try:
         names = _arg_names(fn, in_tree)
@@ -406,7 +413,8 @@ def trace(fn, *args, name=None) -> Graph:
 
 # ---- evaluation: the reference interpreter, and inlining into an enclosing trace ----
 
-def _bind_symbols(graph, args):
+def bind_symbols(graph, args):
+    """{symbol: size} of graph's symbolic input dims, read off the arguments (arrays or tracers)."""
     env = {}
     for v, a in zip(graph.inputs, args):
         shape = a.shape if isinstance(a, Tracer) else np.shape(a)
@@ -417,14 +425,15 @@ def _bind_symbols(graph, args):
     return env
 
 
-def _subst(p, env):
+def subst_symbols(p, env):
+    """A node parameter with the symbols of env substituted (ints where they become integers)."""
     if isinstance(p, sympy.Basic):
         r = p.subs(env)
         return int(r) if r.is_Integer else r
     if isinstance(p, tuple):
-        return tuple(_subst(x, env) for x in p)
+        return tuple(subst_symbols(x, env) for x in p)
     if isinstance(p, list):
-        return [_subst(x, env) for x in p]
+        return [subst_symbols(x, env) for x in p]
     return p
 
 
@@ -433,11 +442,11 @@ def evaluate(graph: Graph, args):
     if len(args) != len(graph.inputs):
         raise TraceError(f"graph {graph.name} takes {len(graph.inputs)} inputs, got {len(args)}")
     env = dict(zip(graph.inputs, args))
-    symenv = _bind_symbols(graph, args) if graph.free_symbols else None
+    symenv = bind_symbols(graph, args) if graph.free_symbols else None
     for n in graph.nodes:
         params = n.params
         if symenv:
-            params = {k: _subst(p, symenv) for k, p in params.items()}
+            params = {k: subst_symbols(p, symenv) for k, p in params.items()}
         with loc_scope(n.loc):
             env[n.out] = prim_base.bind(n.prim, [env[v] for v in n.inputs], params)
     return [env[v] for v in graph.outputs]
@@ -447,7 +456,7 @@ def interpret(graph: Graph, *args):
     """The reference interpreter: flat NumPy arrays in, list of NumPy arrays out."""
     arrays = [np.asarray(a) for a in args]
     if getattr(graph, "guards", None) and len(arrays) == len(graph.inputs):
-        env = {k: sympy.Integer(v) for k, v in _bind_symbols(graph, arrays).items()}
+        env = {k: sympy.Integer(v) for k, v in bind_symbols(graph, arrays).items()}
         bad = [str(g) for g in graph.guards if g.xreplace(env) is sympy.false]
         if bad:
             raise ShapeError(f"graph {graph.name} was traced for sizes with {', '.join(bad)}; these arrays "
@@ -460,20 +469,8 @@ def interpret(graph: Graph, *args):
     return [np.asarray(o) for o in evaluate(graph, arrays)]
 
 
-_install_methods_done = False
-
-
-def _late_init():
-    global _install_methods_done
-    if not _install_methods_done:
-        _install_methods()
-        _install_methods_done = True
-
-
 __all__ = ["Tracer", "trace", "trace_flat", "evaluate", "interpret", "abstractify", "loc_scope", "user_loc",
            "symbol"]
-
-_late_init()
 
 # np.random inside a traced function raises instead of baking one draw into the graph (see random_guard.py)
 random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)

@@ -18,6 +18,7 @@ from ..primitives.collective import COLLECTIVES, communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
 from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
+from . import profile as prof
 from .executable import Executable, _size_str
 
 _FORMAT = "vive-program-v1"
@@ -133,6 +134,15 @@ class Lowered:
                         entry=_entry_name(self.name), stream_bytes=runtime.last_level_cache_bytes(),
                         check_bounds=self.check_bounds, profile_slot=prog.n_slots)
 
+    def profiled_executable(self):
+        """The Executable of the profiling build (compiled on first use, kept): what f.profile() runs."""
+        if self._profiled is None:
+            ir_text = self.profile_llvm_ir()
+            meta, consts = _program_meta(self.kernels, ir_text, _entry_name(self.name), self.check_bounds)
+            module = runtime.compile_module(ir_text, version=_version())
+            self._profiled = prof.make_executable(self, meta, module, consts)
+        return self._profiled
+
     def optimized_llvm_ir(self) -> str:
         return self._compiled_module().optimized_ir
 
@@ -198,7 +208,7 @@ def _mpi_key(graph):
 
 
 def _version():
-    from .. import __version__
+    from ..version import __version__
     return f"vive-{__version__}"
 
 
@@ -332,7 +342,6 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
     if key and not low.cache_hit:
         rt_cache.store(key, _pack_consts(consts), meta, directory)
     if profile:
-        from . import profile as prof
         low.executable = low._profiled = prof.make_executable(low, meta, module, consts)
     else:
         low._module = module

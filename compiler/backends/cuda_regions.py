@@ -34,6 +34,11 @@ def _value(e, env):
     return int(v)
 
 
+def _cuda():
+    import runtime.cuda as cuda
+    return cuda
+
+
 class RegionRunner:
     """Runs the steps of a CudaExecutable's program: launches through the executable, regions on the host."""
 
@@ -55,7 +60,6 @@ class RegionRunner:
                 self._region(st[1], st[2], slots, dims, plan, env)
 
     def _region(self, k, subs, slots, dims, plan, env):
-        from .cuda import _cuda
         cuda = _cuda()
         d = cuda._device()
         cu = d.cu

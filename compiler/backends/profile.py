@@ -89,13 +89,7 @@ def profiled_executable(exe):
     low = getattr(exe, "lowered", None)
     if low is None:
         raise BackendError(f"{exe.name}: no program to profile (call the cc.compile'd function)")
-    p = getattr(low, "_profiled", None)
-    if p is None:
-        from .build import _entry_name, _program_meta, _version
-        ir_text = low.profile_llvm_ir()
-        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(low.name), low.check_bounds)
-        module = runtime.compile_module(ir_text, version=_version())
-        p = low._profiled = make_executable(low, meta, module, consts)
+    p = low.profiled_executable()
     p.guards, p._guard_ok, p.weak_limits = exe.guards, exe._guard_ok, exe.weak_limits
     return p
 

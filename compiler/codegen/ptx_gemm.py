@@ -13,6 +13,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import ptx_support as px
+from .scalar import ll_type
 
 BM = BN = 128
 BK = 8
@@ -22,7 +23,6 @@ I32T, I64T = ir.IntType(32), ir.IntType(64)
 
 
 def emit_gemm(g):
-    from .ptx import ll_type
     lc, b = g.lc, g.b
     gm = lc.gemm
     t = ll_type(gm.dtype)

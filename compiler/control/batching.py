@@ -19,6 +19,16 @@ from ..transforms.graphs import build, run
 from ..transforms.vmap import batch_graph, batched_outputs
 
 
+def _of_primitive(rule):
+    """rule(prim, args, dims, **params) as the batch slot takes it: Primitive() hands a rule marked needs_primitive
+    the primitive being defined (primitives/base.py), so these rules bind scan/while/cond without importing the
+    module that defines them."""
+    def make(prim):
+        return lambda args, dims, /, **params: rule(prim, args, dims, **params)
+    make.needs_primitive = True
+    return make
+
+
 def _axes(flags, axis=0):
     return [axis if f else None for f in flags]
 
@@ -42,8 +52,8 @@ def _lane_mask(pred, like):
     return pred if n == 1 else S.reshape(pred, shape=(shape_of(pred)[0],) + (1,) * (n - 1))
 
 
-def scan_batch(args, dims, /, *, body, length, reverse, n_consts, n_carry):
-    from .prims import scan_p
+@_of_primitive
+def scan_batch(scan_p, args, dims, /, *, body, length, reverse, n_consts, n_carry):
     nc, nk = n_consts, n_carry
     size = batch_size(args, dims)
     b = [d is not None for d in dims]
@@ -60,8 +70,8 @@ def scan_batch(args, dims, /, *, body, length, reverse, n_consts, n_carry):
     return tuple(res), tuple(_axes(carry) + _axes(ys_b, 1))
 
 
-def while_batch(args, dims, /, *, cond, body, n_cond_consts, n_body_consts):
-    from .prims import while_p
+@_of_primitive
+def while_batch(while_p, args, dims, /, *, cond, body, n_cond_consts, n_body_consts):
     ncc, nbc = n_cond_consts, n_body_consts
     size = batch_size(args, dims)
     b = [d is not None for d in dims]
@@ -98,8 +108,8 @@ def while_batch(args, dims, /, *, cond, body, n_cond_consts, n_body_consts):
     return tuple(res), tuple(_axes(carry))
 
 
-def cond_batch(args, dims, /, *, branches):
-    from .prims import cond_p
+@_of_primitive
+def cond_batch(cond_p, args, dims, /, *, branches):
     index, ops = args[0], list(args[1:])
     size = batch_size(args, dims)
     b_ops = [d is not None for d in dims[1:]]

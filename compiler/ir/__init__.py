@@ -5,3 +5,4 @@ from .graph import Graph, Node, Value, SourceLoc, GraphBuilder  # noqa: F401
 from .printer import print_graph  # noqa: F401
 from .parser import parse  # noqa: F401
 from .verify import verify  # noqa: F401
+from . import export  # noqa: F401  (Graph.to_networkx, Graph.to_dot)

@@ -1,12 +1,13 @@
 """Graph -> networkx DiGraph and Graphviz DOT text."""
 from __future__ import annotations
 
-import networkx as nx
-
+from .graph import Graph
 from .printer import value_names
 
 
-def to_networkx(g) -> nx.DiGraph:
+def to_networkx(g):
+    """A networkx.DiGraph of g: a node per input, node and output, an edge per use."""
+    import networkx as nx         # NOTE: only when asked for (networkx takes a while to import)
     names = value_names(g)
     G = nx.DiGraph(name=g.name)
     for v in g.inputs:
@@ -37,3 +38,7 @@ def to_dot(g) -> str:
         lines.append(f"  {_q(a)} -> {_q(b)};")
     lines.append("}")
     return "\n".join(lines)
+
+
+Graph.to_networkx = to_networkx     # graph.py sits below this module
+Graph.to_dot = to_dot

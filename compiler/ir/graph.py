@@ -112,26 +112,16 @@ class Graph:
         return sum(1 for n in self.nodes if prim_name is None or n.prim.name == prim_name)
 
     # ---- printing and export ----
-    def __str__(self):
-        from .printer import print_graph
-        return print_graph(self)
+    # NOTE: __str__ (the text IR) and to_networkx/to_dot are set by printer.py and export.py, which import this
+    # module: the graph knows nothing of its printed forms.
 
     def __repr__(self):
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, {len(self.outputs)} outputs>"
-
-    def to_networkx(self):
-        from .export import to_networkx
-        return to_networkx(self)
-
-    def to_dot(self):
-        from .export import to_dot
-        return to_dot(self)
 
 
 def _holds_effects(n):
     """Whether a region node (a loop, a call) holds an effectful node in some region, at any depth: then it is
     effectful too. Cached per region graph."""
-    from .printer import regions
     for _, sub in regions(n):
         known = getattr(sub, "_has_effects", None)
         if known is None:
@@ -140,6 +130,21 @@ def _holds_effects(n):
         if known:
             return True
     return False
+
+
+def is_region(p) -> bool:
+    """A param holding sub-graphs (a control-flow op's body, branches): printed as nested graphs."""
+    return isinstance(p, Graph) or (isinstance(p, tuple) and bool(p) and all(isinstance(x, Graph) for x in p))
+
+
+def regions(n):
+    """(key, graph) for each sub-graph a node holds, in print order: `body`, `branches.0`, `branches.1`, ..."""
+    out = []
+    for k in sorted(n.params):
+        p = n.params[k]
+        if is_region(p):
+            out.extend([(k, p)] if not isinstance(p, tuple) else [(f"{k}.{i}", x) for i, x in enumerate(p)])
+    return out
 
 
 class GraphBuilder:

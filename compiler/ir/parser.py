@@ -130,9 +130,17 @@ def _parse_any_type(text):
     return parse_type(text)
 
 
+# name -> Primitive: compiler/primitives (the layer above the IR) hands its registry over when imported
+REGISTRY = {}
+
+
+def use_registry(registry):
+    global REGISTRY
+    REGISTRY = registry
+
+
 def _parse_graph(lines, pos):
     """Parse one `graph NAME(...) { ... }` block starting at lines[pos]; returns (Graph, index after its '}')."""
-    from ..primitives import REGISTRY
     m = _HEAD.match(lines[pos].strip())
     if not m:
         raise ParseError(f"line {pos + 1}: expected 'graph NAME(%x: f32[...], ...) {{', got {lines[pos].strip()!r}")

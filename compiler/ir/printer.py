@@ -6,6 +6,7 @@ import base64
 import numpy as np
 import sympy
 
+from .graph import Graph, is_region, regions  # noqa: F401  (regions: also imported from here)
 from .types import DType, dim_str
 
 _INLINE_CONST_LIMIT = 16
@@ -65,22 +66,6 @@ def _nested(a):
     return "[" + ", ".join(_nested(x) for x in a) + "]"
 
 
-def is_region(p) -> bool:
-    """A param holding sub-graphs (a control-flow op's body, branches): printed as nested graphs."""
-    from .graph import Graph
-    return isinstance(p, Graph) or (isinstance(p, tuple) and bool(p) and all(isinstance(x, Graph) for x in p))
-
-
-def regions(n):
-    """(key, graph) for each sub-graph a node holds, in print order: `body`, `branches.0`, `branches.1`, ..."""
-    out = []
-    for k in sorted(n.params):
-        p = n.params[k]
-        if is_region(p):
-            out.extend([(k, p)] if not isinstance(p, tuple) else [(f"{k}.{i}", x) for i, x in enumerate(p)])
-    return out
-
-
 def format_node(n, names) -> str:
     lhs = f"%{names[n.out]}: {n.out.type}"
     if n.prim.name == "const":
@@ -111,3 +96,10 @@ def print_graph(g, locs=False, indent="", name=None) -> str:
     lines.append(indent + "  return" + ("" if not g.outputs else " " + ", ".join(f"%{names[v]}" for v in g.outputs)))
     lines.append(indent + "}")
     return "\n".join(lines)
+
+
+def _graph_str(g):
+    return print_graph(g)
+
+
+Graph.__str__ = _graph_str          # str(graph) is its text (graph.py sits below this module)

@@ -118,6 +118,20 @@ def dims_equal(a, b) -> bool:
     return _sym_eq(a, b)
 
 
+def shapes_equal(a, b) -> bool:
+    return len(a) == len(b) and all(dims_equal(x, y) for x, y in zip(a, b))
+
+
+def squeeze_units(shape):
+    """The shape without its static unit axes."""
+    return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
+
+
+def squeezed_equal(a, b) -> bool:
+    """Whether two shapes agree once their static unit axes are dropped: (N, 1, 4) and (N, 4) do."""
+    return shapes_equal(squeeze_units(a), squeeze_units(b))
+
+
 @lru_cache(maxsize=4096)
 def _sym_eq(a, b) -> bool:
     return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0

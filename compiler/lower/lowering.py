@@ -10,8 +10,8 @@ import numpy as np
 import sympy
 
 from ..errors import BackendError, format_loc
-from ..ir.types import I64, BOOL, dims_equal
-from ..passes.fuse import FusionReject, reduce_split, _sq_equal, shapes_equal
+from ..ir.types import I64, BOOL, dims_equal, shapes_equal, squeezed_equal
+from ..passes.fuse import FusionReject, reduce_split
 from ..ir.kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm,
                          Buffer, Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
@@ -302,7 +302,8 @@ class GroupLowerer:
                 self.accs[r] = acc
         outer_outs, inner_outs = [], []
         for v in grp.outputs:
-            if v.node in grp.reductions or (_sq_equal(v.type.shape, O) and not _sq_equal(v.type.shape, O + R)):
+            if v.node in grp.reductions or (squeezed_equal(v.type.shape, O)
+                                            and not squeezed_equal(v.type.shape, O + R)):
                 outer_outs.append(v)
             else:
                 inner_outs.append(v)

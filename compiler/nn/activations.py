@@ -14,6 +14,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as _cheb
 
 from ..errors import TraceError
+from ..primitives import logistic
 from ..special import erf as _erf_primitive
 from .. import ops_math as _ops_math
 
@@ -94,8 +95,7 @@ def gelu(x, approximate=False):
     x = _floating(x, "gelu")
     if approximate in ("tanh", True):
         # 1 + tanh(z) = 2 sigmoid(2z): the same function without the cancellation in the negative tail
-        from . import sigmoid
-        return x * sigmoid((2.0 * math.sqrt(2.0 / math.pi)) * (x + 0.044715 * (x * x * x)))
+        return x * logistic((2.0 * math.sqrt(2.0 / math.pi)) * (x + 0.044715 * (x * x * x)))
     if approximate not in (False, None, "none"):
         raise TraceError(f"gelu: approximate must be False/'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * erfc(x * (-1.0 / math.sqrt(2.0)))
@@ -103,9 +103,8 @@ def gelu(x, approximate=False):
 
 def silu(x):
     """x * sigmoid(x) (also called swish), with the stable logistic primitive."""
-    from . import sigmoid
     x = _floating(x, "silu")
-    return x * sigmoid(x)
+    return x * logistic(x)
 
 
 def _log1p_exp(m):

@@ -27,9 +27,9 @@ import time
 from .. import debug
 from ..errors import BackendError
 from ..ir.graph import Graph
-from ..ir.types import dims_equal, prod
+from ..ir.types import dims_equal, prod, shapes_equal, squeeze_units as _squeeze, squeezed_equal as _sq_equal
 
-# Primitives evaluated per element at an arbitrary index (see lower.py for each one's index rule).
+# Primitives evaluated per element at an arbitrary index (see lower/rules.py for each one's index rule).
 INLINE_SHAPE = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev"}
 INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "threefry2x32", "max_pool2d", "max_pool2d_jvp",
                 "max_pool2d_vjp", "iota"}
@@ -61,18 +61,6 @@ def is_inlineable(n) -> bool:
 def is_view(n) -> bool:
     """A `get` of a control-flow op's result: no kernel, the region kernel's result buffer itself."""
     return n.prim.name == "get" and n.inputs[0].node is not None and n.inputs[0].node.prim.kind == "control"
-
-
-def _squeeze(shape):
-    return tuple(d for d in shape if not (isinstance(d, int) and d == 1))
-
-
-def shapes_equal(a, b) -> bool:
-    return len(a) == len(b) and all(dims_equal(x, y) for x, y in zip(a, b))
-
-
-def _sq_equal(a, b) -> bool:
-    return shapes_equal(_squeeze(a), _squeeze(b))
 
 
 def reduce_split(n):

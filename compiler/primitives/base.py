@@ -16,9 +16,11 @@ import numpy as np
 import sympy
 
 from ..errors import ShapeError, DTypeError, format_loc
+from ..ir import parser as _parser
 from ..ir.types import TensorType, dtype as to_dtype
 
 REGISTRY: dict[str, "Primitive"] = {}
+_parser.use_registry(REGISTRY)       # the text-IR parser resolves op names here
 
 # Set by compiler.trace on import: (is_tracer(x) -> bool, record(prim, args, params) -> Tracer), and whether a
 # trace is being recorded on this thread.

@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TraceError
+from . import base
 
 
 # ---- small helpers shared by the rules ----
@@ -57,11 +58,11 @@ def same_shape(a, b):
 
 def zeros(shape, dt):
     """Zeros of a type: a broadcast scalar recorded in the innermost trace, or a NumPy array outside of one."""
-    from ..trace import _stack, record
     from . import shape as S, misc
     z = np.zeros((), dtype=dt.np)
-    if not _stack():
+    if not base._TRACE_ACTIVE():
         return np.zeros(tuple(int(d) for d in shape), dtype=dt.np)
+    record = base._TRACE_HOOKS[1]        # into the innermost trace (compiler.trace, the layer above, sets the hooks)
     if not shape:
         return record(misc.const, [], {"value": z})
     return record(S.broadcast_in_dim, [z], {"shape": tuple(shape), "dims": ()})

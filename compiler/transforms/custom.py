@@ -17,7 +17,7 @@ from ..errors import TraceError, format_loc
 from ..ir.graph import Graph
 from ..primitives import stop_gradient as _stop_gradient_p
 from ..primitives.rules import zeros
-from ..trace import Tracer, _stack, abstractify, is_weak, trace_flat, user_loc
+from ..trace import Tracer, trace_stack, abstractify, is_weak, trace_flat, user_loc
 from .custom_prims import custom_jvp_call, custom_vjp_call, remat_call
 
 
@@ -207,7 +207,7 @@ class custom_jvp:
         args = _positional(self.fun, args, kwargs, f"custom_jvp function {name}")
         if self.jvp is None:
             raise TraceError(f"custom_jvp function {name} has no rule: define one with @{name}.defjvp")
-        if not _stack() or id(self) in _busy():
+        if not trace_stack() or id(self) in _busy():
             return self.fun(*args)
         diff, fixed, merge = _split_nondiff(args, self.nondiff_argnums, f"custom_jvp function {name}")
         leaves, tree, types, weak = _abstract(diff, f"custom_jvp function {name}")
@@ -275,7 +275,7 @@ class custom_vjp:
         args = _positional(self.fun, args, kwargs, f"custom_vjp function {name}")
         if self.fwd is None:
             raise TraceError(f"custom_vjp function {name} has no rule: define one with {name}.defvjp(fwd, bwd)")
-        if not _stack() or id(self) in _busy():
+        if not trace_stack() or id(self) in _busy():
             return self.fun(*args)
         what = f"custom_vjp function {name}"
         diff, fixed, merge = _split_nondiff(args, self.nondiff_argnums, what)
@@ -344,7 +344,7 @@ def checkpoint(fun, *, prevent_cse=True, policy=None, static_argnums=()):
     def remat_fn(*args, **kwargs):
         name = _name(fun)
         args = _positional(fun, args, kwargs, f"checkpoint of {name}")
-        if not _stack():
+        if not trace_stack():
             return fun(*args)
         diff, _, merge = _split_nondiff(args, static, f"checkpoint of {name}")
         leaves, tree, types, weak = _abstract(diff, f"checkpoint of {name}")

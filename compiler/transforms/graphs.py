@@ -9,13 +9,13 @@ from ..ir.types import dims_equal
 from ..primitives.misc import const
 from ..primitives.rules import zeros
 from ..errors import TraceError
-from ..trace import TraceContext, Tracer, _stack, record, loc_scope, evaluate, _bind_symbols, _subst
+from ..trace import TraceContext, Tracer, trace_stack, record, loc_scope, evaluate, bind_symbols, subst_symbols
 
 
 def build(name, in_types, in_names, body, **graph_kw) -> Graph:
     """Trace body(*input tracers) -> list of outputs into a fresh graph; dead nodes are dropped."""
     ctx = TraceContext(name)
-    stack = _stack()
+    stack = trace_stack()
     stack.append(ctx)
     try:
         tracers = [Tracer(ctx, ctx.builder.input(t, nm)) for t, nm in zip(in_types, in_names)]
@@ -63,9 +63,9 @@ def run(g: Graph, args):
     if len(args) != len(g.inputs):
         raise TraceError(f"graph {g.name} takes {len(g.inputs)} inputs, got {len(args)}")
     env = dict(zip(g.inputs, args))
-    symenv = _bind_symbols(g, args) if g.free_symbols else None
+    symenv = bind_symbols(g, args) if g.free_symbols else None
     for n in g.nodes:
-        params = {k: _subst(p, symenv) for k, p in n.params.items()} if symenv else n.params
+        params = {k: subst_symbols(p, symenv) for k, p in n.params.items()} if symenv else n.params
         with loc_scope(n.loc):
             env[n.out] = record(n.prim, [env[v] for v in n.inputs], params)
     return [env[v] for v in g.outputs]

@@ -15,7 +15,7 @@ import pytest
 import compiler as cc
 import runtime
 from compiler import pytree
-from compiler.backends import cuda as cuda_backend
+from compiler.backends import cuda_regions
 from compiler.backends.cuda_regions import RegionRunner, _Ptr
 from compiler.codegen.llvm import generate
 from compiler.ir.kernel import Program
@@ -154,7 +154,7 @@ def _run_emulated(fn, args, monkeypatch):
         slots[program.status.slot] = _Ptr(heap.alloc(64))
     fake = SimpleNamespace(_device=lambda: SimpleNamespace(cu=_FakeCu(), stream=None),
                            _check=__import__("runtime.cuda", fromlist=["_check"])._check)
-    monkeypatch.setattr(cuda_backend, "_cuda", lambda: fake)
+    monkeypatch.setattr(cuda_regions, "_cuda", lambda: fake)
     exe = _EmulatedExecutable(program, heap)
     RegionRunner(exe, program.dims).run(gpu.steps, slots, (), {i: (lc,) for i, lc in enumerate(gpu.launches)})
     outs = []
