@@ -147,15 +147,6 @@ def _positive(e):
     return bool(e.is_positive)
 
 
-def _nonneg(e):
-    if isinstance(e, int):
-        return e >= 0
-    e = sympy.sympify(e)
-    if e.is_Integer:
-        return int(e) >= 0
-    return bool(e.is_nonnegative)
-
-
 def _less(a, b):
     """a < b for sizes (ints or sympy of positive dims): True, False, or None when sympy cannot tell."""
     if isinstance(a, int) and isinstance(b, int):

@@ -25,7 +25,6 @@ I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
 VOID = ir.VoidType()
 GLOBAL_PTR = ir.PointerType(addrspace=GLOBAL)
-SHARED_PTR = ir.PointerType(addrspace=SHARED)
 FULL_MASK = -1                                 # all 32 lanes, as the i32 that shfl.sync takes
 WARP_SIZE = 32
 

@@ -25,10 +25,9 @@ the outermost loop of a kernel): the CPU splits it over threads, a GPU backend m
 """
 from __future__ import annotations
 
-import numpy as np
 import sympy
 
-from ..ir.types import DType, I64, BOOL, F32, F64, dim_str
+from .types import DType, I64, BOOL, F32, F64, dim_str
 
 
 # ---- sizes: ints stay ints, sympy only when symbolic ----
@@ -655,10 +654,6 @@ def _stmt_exprs(s):
     if isinstance(s, AccUpdate):
         return [s.value] + ([s.index] if s.index is not None else [])
     return []
-
-
-def np_scalar(value, dtype):
-    return np.asarray(value, dtype=dtype.np)
 
 
 __all__ = ["Ix", "Expr", "Const", "Load", "Var", "IndexValue", "Op", "Acc", "Loop", "AccInit", "AccUpdate",

@@ -116,10 +116,6 @@ def _has_symbols(p):
 
 # ---- common shape rules ----
 
-def same_as_input(x, **_):
-    return x
-
-
 def float_unary(x, **_):
     if not x.dtype.is_float:
         raise DTypeError(f"expects a float input, got {x}")
@@ -138,7 +134,3 @@ def check_same_dtype(op, *types):
         if t.dtype is not d0:
             raise DTypeError(f"{op}: operand dtypes differ: {' vs '.join(str(t) for t in types)}")
     return d0
-
-
-def type_of(x) -> TensorType:
-    return TensorType(to_dtype(np.asarray(x).dtype), np.shape(x))
