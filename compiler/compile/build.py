@@ -14,7 +14,7 @@ from runtime import cache as rt_cache
 
 from .. import debug, pytree
 from ..errors import BackendError, format_loc
-from ..primitives.collective import COLLECTIVES, communicator, world_size
+from ..primitives.collective import communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
 from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
@@ -67,7 +67,7 @@ class Lowered:
         if _has_collectives(g):
             # in a world of one the pass removes them (the identity), which every backend can run
             if self.backend != "cpu" and world_size() > 1:
-                n = next(n for n in g.nodes if n.prim.name in COLLECTIVES)
+                n = next(n for n in g.nodes if n.prim.collective is not None)
                 raise BackendError(f"{self.backend}: {n.prim.name} (MPI all-reduce) runs on the CPU backend only; "
                                    f"a GPU all-reduce (NCCL) is not implemented{format_loc(n.loc) if n.loc else ''}")
             from ..passes.collective import bucket_all_reduce
@@ -177,7 +177,7 @@ def _blas():
 
 
 def _has_collectives(graph):
-    return any(n.prim.name in COLLECTIVES for n in graph.nodes)
+    return any(n.prim.collective is not None for n in graph.nodes)
 
 
 def _mpi(graph):

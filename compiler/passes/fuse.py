@@ -29,20 +29,10 @@ from ..errors import BackendError
 from ..ir.graph import Graph
 from ..ir.types import dims_equal, prod
 
-# Primitives evaluated per element at an arbitrary index (see lower.py for each one's index rule).
-INLINE_SHAPE = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev"}
-INLINE_OTHER = {"const", "dim", "one_hot", "take", "random_uniform", "threefry2x32", "max_pool2d", "max_pool2d_jvp",
-                "max_pool2d_vjp", "iota"}
-# products that run through BLAS and take an elementwise epilogue: primitive -> group kind
-ANCHORS = {"dot_general": "gemm", "conv2d": "conv", "conv2d_transpose_input": "convti",
-           "conv2d_transpose_kernel": "convtk"}
-REDUCE = {"reduce_sum", "reduce_max", "argmax"}
-# cost units per element for the duplicate-or-store decision
-_COST = {"exp": 4, "log": 4, "tanh": 5, "logistic": 5, "sin": 5, "cos": 5, "pow": 12, "sqrt": 2, "div": 2,
-         "reciprocal": 2, "random_uniform": 6, "threefry2x32": 16, "max_pool2d": 4, "take": 2,
-         "atan2": 8, "erf": 8, "fmod": 12, "floor": 1, "ceil": 1, "trunc": 1, "rint": 1}
-_FREE = {"const", "dim", "broadcast_in_dim", "reshape", "transpose", "slice", "rev", "cast", "neg", "stop_gradient",
-         "optimization_barrier"}
+# How each primitive fuses and what recomputing it costs are properties of the primitive (Primitive.fusion, .cost).
+# Products that run through BLAS and take an elementwise epilogue: their fusion class is the group kind.
+ANCHOR_KINDS = ("gemm", "conv", "convti", "convtk")
+# cost units per element past which a value is stored once rather than recomputed in each consumer
 DUP_LIMIT = 12
 # nodes per kernel: LLVM's time on one function grows faster than its size (a 2000-op fused chain: 8 s, four
 # 500-op ones: 3 s), so a longer chain is cut into kernels of at most this many nodes, each value stored once
@@ -50,12 +40,16 @@ MAX_GROUP_NODES = 256
 
 
 def is_inlineable(n) -> bool:
-    p = n.prim
-    if p.name in INLINE_SHAPE or p.name in INLINE_OTHER:
-        return True
-    if p.name in REDUCE or p.kind in ("linalg", "reduce"):
-        return False
-    return p.kind == "elementwise"
+    """Evaluated per element at whatever index its consumer asks for (elementwise, shape and source ops, gathers)."""
+    return n.prim.fusion == "inline"
+
+
+def is_reduce(n) -> bool:
+    return n.prim.fusion == "reduce"
+
+
+def is_anchor(n) -> bool:
+    return n.prim.fusion in ANCHOR_KINDS
 
 
 def is_view(n) -> bool:
@@ -166,10 +160,6 @@ class FusionReject(Exception):
         self.reason = reason
 
 
-def _node_cost(n):
-    return 0 if n.prim.name in _FREE else _COST.get(n.prim.name, 1)
-
-
 def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True) -> FusionPlan:
     """Partition g's live nodes into groups (see the module docstring). `forbid`: nodes that must start their
     own group (never absorbed); `no_multi`: nodes that may not become an extra output of a group."""
@@ -198,7 +188,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             return dup_memo[n]
         if not is_inlineable(n) or depth > 6:
             return None
-        c = _node_cost(n)
+        c = n.prim.cost
         for v in n.inputs:
             p = v.node
             if p is None or p.prim.name == "const" or not is_inlineable(p):
@@ -232,7 +222,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
 
     def reads_anchor(p):
         # a copy of p reads p's inputs from memory: an anchor's product is stored only as its kernel's result
-        return any(w.node is not None and w.node.prim.name in ANCHORS for w in p.inputs)
+        return any(w.node is not None and is_anchor(w.node) for w in p.inputs)
 
     def can_dup(p):
         return is_inlineable(p) and p not in forbid and dup_cost(p) is not None
@@ -277,7 +267,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
             if name == "const" or (dup_cost(p) is not None and not reads_anchor(p)):
                 return "dup"
         # reductions and matmuls need a compatible group
-        if name in REDUCE:
+        if is_reduce(p):
             rs = reduce_split(p)
             if rs is None:
                 # a column reduction takes an elementwise epilogue over its result (e.g. an SGD update of a bias)
@@ -296,7 +286,7 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                     return f"rows {O}x{R} differ from the kernel's {grp.O}x{grp.R}"
             else:
                 return f"a {grp.kind} kernel cannot hold a reduction"
-        elif name in ANCHORS:
+        elif is_anchor(p):
             if grp.kind != "loop" or grp.anchor is not None:
                 return f"a {grp.kind} kernel cannot take a {name}"
             if outside or is_out:
@@ -311,9 +301,9 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
         if outside or is_out:
             if p in no_multi:
                 return "an extra output here would make a cycle between kernels"
-            if grp.kind == "loop" and not shapes_equal(p.out.type.shape, grp.domain) and name not in REDUCE:
+            if grp.kind == "loop" and not shapes_equal(p.out.type.shape, grp.domain) and not is_reduce(p):
                 return "its shape differs from the kernel's, so it cannot be stored from the same loop"
-            if grp.kind == "row" and name not in REDUCE and not (
+            if grp.kind == "row" and not is_reduce(p) and not (
                     shapes_equal(p.out.type.shape, grp.O) or shapes_equal(p.out.type.shape, grp.O + grp.R)):
                 return "its shape is neither the kernel's rows nor its elements"
             if grp.kind in ("col", "gemm", "conv", "convti", "convtk"):
@@ -367,16 +357,16 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
                 continue
             if decision in ("assign", "dup", "multi"):
                 name = p.prim.name
-                if name in REDUCE and grp.kind == "loop":
+                if is_reduce(p) and grp.kind == "loop":
                     grp.kind = "row"
                     grp.O, grp.R = reduce_split(p)
                     note(grp, f"becomes a row kernel: {name} over rows {grp.O} x {grp.R}")
-                if name in ANCHORS:
-                    grp.kind = ANCHORS[name]
+                if is_anchor(p):
+                    grp.kind = p.prim.fusion
                     grp.anchor = p
                     note(grp, f"takes {name} with its elementwise epilogue")
                 grp.members.add(p)
-                if name in REDUCE:
+                if is_reduce(p):
                     grp.reductions.append(p)
                 if decision == "dup":
                     dup_in.setdefault(p, set()).add(grp)
@@ -395,16 +385,15 @@ def fuse(g: Graph, *, forbid=frozenset(), no_multi=frozenset(), merge_rows=True)
     for n in reversed(g.nodes):
         if n in group_of or n not in live or is_view(n):
             continue
-        region = n.prim.kind == "control"
+        region = n.prim.fusion == "region"
         if not region and n not in out_nodes and n not in needs_buffer:
             continue        # every kernel that uses it computes it inline (duplicated)
-        name = n.prim.name
         if region:
             kind = "region"
-        elif name in REDUCE:
+        elif is_reduce(n):
             kind = "row" if reduce_split(n) is not None else "col"
-        elif name in ANCHORS:
-            kind = ANCHORS[name]
+        elif is_anchor(n):
+            kind = n.prim.fusion
         elif is_inlineable(n):
             kind = "loop"
         else:

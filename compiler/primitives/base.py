@@ -10,7 +10,7 @@ A primitive keeps all its rules in one definition:
 and its properties, data the later layers read instead of tables of names (see PROPERTIES below):
   numpy_functions, scipy_special, operands     (the NumPy surface: ops derives its dispatch tables from these)
   fusion, cost                                 (passes/fuse.py: how it fuses, what recomputing it costs)
-  commutative, foldable, broadcasts, checked, all_reduce   (cse, fold, simplify, lower/checks, collectives)
+  commutative, foldable, broadcasts, checked, collective   (cse, fold, simplify, lower/checks, collectives)
   index_rule                                   (set by lower/rules.py for ops evaluated at a rewritten index)
 
 A primitive whose shape rule returns a TupleType has several results (the control-flow ops): binding it gives a
@@ -39,7 +39,7 @@ class Primitive:
                  lower=None, linear=(), differentiable=True, effect=False, doc="",
                  numpy_functions=(), scipy_special=(), operands=None,
                  fusion=None, cost=1, commutative=False, foldable=True, broadcasts=False, checked=False,
-                 all_reduce=False):
+                 collective=None):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -65,8 +65,10 @@ class Primitive:
         self.commutative = commutative      # operand order never matters (exactly: NaN and signed zeros too)
         self.foldable = foldable            # a node of it on const operands may become a const (passes/fold.py)
         self.broadcasts = broadcasts        # broadcasts its operands NumPy-style (an explicit broadcast may go)
-        self.checked = checked              # its lowering checks indices at run time (lower/checks.py)
-        self.all_reduce = all_reduce        # a collective all-reduce of its one operand (passes/collective.py)
+        self.checked = checked              # its lowering checks data at run time: bool or node -> bool (checks.py)
+        # an MPI collective: "all_reduce" (all_sum, all_mean: bucketed by passes/collective.py) or "split" (the
+        # halves, start and wait, that bucketing makes); None for the rest
+        self.collective = collective
         self.index_rule = None              # set by lower/rules.py: evaluated at an index rewritten per element
         _check_properties(self)
         if name in REGISTRY:
@@ -118,6 +120,8 @@ def _default_operands(shape):
 def _check_properties(p):
     if p.fusion not in FUSION:
         raise ValueError(f"primitive {p.name!r}: fusion {p.fusion!r} is not one of {FUSION}")
+    if p.collective not in (None, "all_reduce", "split"):
+        raise ValueError(f"primitive {p.name!r}: collective {p.collective!r} is not None, 'all_reduce' or 'split'")
     if p.operands not in OPERANDS:
         raise ValueError(f"primitive {p.name!r}: operands {p.operands!r} is not one of {OPERANDS}")
     if not (isinstance(p.cost, int) and p.cost >= 0):

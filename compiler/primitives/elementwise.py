@@ -139,7 +139,7 @@ div = _binary("div", lambda a, b: np.true_divide(a, b) if a.dtype.kind == "f" el
               pointwise(lambda t, a, b, out: t / b, lambda t, a, b, out: -(t * out) / b),
               numpy_functions=(np.true_divide,), operands="float", cost=2)  # d(a/b) = da/b - (a/b) db/b
 pow = _binary("pow", lambda a, b: np.power(a, b), pointwise(_pow_da, _pow_db),
-              cost=12)
+              cost=12, checked=lambda n: n.out.type.dtype.is_int)     # an integer to a negative power raises
 maximum = _binary("maximum", np.maximum, _chooser(lambda a, b: gt(a, b)), allow_bool=True,
                   numpy_functions=(np.maximum,))
 minimum = _binary("minimum", np.minimum, _chooser(lambda a, b: lt(a, b)), allow_bool=True,
