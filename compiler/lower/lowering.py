@@ -281,7 +281,7 @@ class GroupLowerer:
             members = [r for r in reds if phase[r] == ph]
             accs = []
             for r in members:
-                op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
+                op = r.prim.reduction
                 acc = new_acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype, sprod(R))
                 accs.append((r, acc))
                 out_body.append(AccInit(acc))
@@ -389,7 +389,7 @@ class GroupLowerer:
         axes = (r.params["axis"],) if "axis" in r.params else tuple(r.params["axes"])
         kept = [i for i in range(len(S)) if i not in axes]
         O = r.out.type.shape
-        op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
+        op = r.prim.reduction
         R = [S[a] for a in axes]
         acc = new_acc(self.ctx.var("acc"), op, x.type.dtype, sprod(R))
         out = self.ctx.buffer(r.out)

@@ -7,9 +7,10 @@ A primitive keeps all its rules in one definition:
   batch(args, dims, **params) -> (out, dim)    (vmap's batching rule, signature and vocabulary in rules.py)
   lower                                        (loop-level lowering; filled by the backend)
 
-and its properties, data the later layers read instead of tables of names (see PROPERTIES below):
+and its properties, data the later layers read instead of tables of names (see FUSION and OPERANDS below):
   numpy_functions, scipy_special, operands     (the NumPy surface: ops derives its dispatch tables from these)
-  fusion, cost                                 (passes/fuse.py: how it fuses, what recomputing it costs)
+  fusion, cost, reduction                      (passes/fuse.py: how it fuses, what recomputing it costs; a
+                                               reduction's accumulator)
   commutative, foldable, broadcasts, checked, collective   (cse, fold, simplify, lower/checks, collectives)
   index_rule                                   (set by lower/rules.py for ops evaluated at a rewritten index)
 
@@ -39,7 +40,7 @@ class Primitive:
                  lower=None, linear=(), differentiable=True, effect=False, doc="",
                  numpy_functions=(), scipy_special=(), operands=None,
                  fusion=None, cost=1, commutative=False, foldable=True, broadcasts=False, checked=False,
-                 collective=None):
+                 collective=None, reduction=None):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -69,6 +70,7 @@ class Primitive:
         # an MPI collective: "all_reduce" (all_sum, all_mean: bucketed by passes/collective.py) or "split" (the
         # halves, start and wait, that bucketing makes); None for the rest
         self.collective = collective
+        self.reduction = reduction          # a reduction's accumulator (lower/accum.py): "sum", "max", "argmax"
         self.index_rule = None              # set by lower/rules.py: evaluated at an index rewritten per element
         _check_properties(self)
         if name in REGISTRY:
@@ -120,6 +122,9 @@ def _default_operands(shape):
 def _check_properties(p):
     if p.fusion not in FUSION:
         raise ValueError(f"primitive {p.name!r}: fusion {p.fusion!r} is not one of {FUSION}")
+    if (p.fusion == "reduce") != (p.reduction in ("sum", "max", "argmax")):
+        raise ValueError(f"primitive {p.name!r}: a reduction (fusion 'reduce') names its accumulator, "
+                         f"reduction='sum', 'max' or 'argmax', and only a reduction does")
     if p.collective not in (None, "all_reduce", "split"):
         raise ValueError(f"primitive {p.name!r}: collective {p.collective!r} is not None, 'all_reduce' or 'split'")
     if p.operands not in OPERANDS:
