@@ -8,6 +8,7 @@ from .errors import ViveError, TraceError, ShapeError, DTypeError, BackendError,
 from .ir import Graph, Spec, TensorType, parse, print_graph, verify  # noqa: F401
 from .trace import trace, interpret, evaluate  # noqa: F401
 from . import ops  # noqa: F401  (the NumPy surface: installs the tracer's NumPy protocol and operators)
+from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: F401  (compositions on ops: flip, einsum, sort, ...)
 from . import primitives  # noqa: F401
 from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian, check_grads, stop_gradient  # noqa: F401,E501
 from .transforms import vmap  # noqa: F401

@@ -53,13 +53,6 @@ ALLOWED = {
         "recursion: a region kernel's sub-programs are lowered by the lowering that meets the region",
     ("compiler.codegen.llvm_regions", "compiler.codegen.llvm"):
         "recursion: a region kernel's sub-programs are emitted by the code generator that meets the region",
-    # TODO(layers): ops.py imports its family modules for their registrations and calls a few of their functions;
-    # the split of ops.py (issue 16, NumPy-surface part) gives the family a core module below it, then these go
-    ("compiler.ops", "compiler.ops_math"): "ops.py calls the float floor_divide/remainder and scipy_ufunc",
-    ("compiler.ops", "compiler.ops_shape"): "ops.getitem calls negative_step_slice; imported for its registrations",
-    ("compiler.ops", "compiler.ops_einsum"): "imported for its registrations",
-    ("compiler.ops", "compiler.ops_sort"): "imported for its registrations",
-    ("compiler.ops", "compiler.ops_more"): "imported for its registrations",
 }
 
 
