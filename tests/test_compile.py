@@ -251,14 +251,6 @@ def test_lenet_style_conv_pool_value_and_grad():
         np.testing.assert_allclose(g[k], g2[k], rtol=1e-9, atol=1e-10)
 
 
-def test_random_uniform_matches_numpy_reference():
-    from compiler import primitives as P
-    f = cc.compile(lambda key: P.random_uniform(key, shape=(3, 5), dtype="f32") * 2)
-    got = f(np.int64(42))
-    want = P.random_uniform(np.int64(42), shape=(3, 5), dtype="f32") * 2
-    np.testing.assert_array_equal(got, want)
-
-
 def test_scatter_add_and_take():
     from compiler import primitives as P
     f = cc.compile(lambda u, i: P.scatter_add(u, i, axis=0, size=4))

@@ -238,10 +238,6 @@ def _check_index(rng):
     return [rng.integers(0, size, _shape(rng, 0, 2)).astype(_pick(rng, INTS))], {"size": size, "axis": 0}, True
 
 
-def _random_uniform(rng):
-    return [np.int64(rng.integers(0, 100))], {"shape": _shape(rng), "dtype": _pick(rng, [cc.ir.F32, cc.ir.F64])}, False
-
-
 def _debug_print(rng):
     a, b = _arr(rng, _shape(rng), np.float32), _arr(rng, _shape(rng), np.int64)
     return [a, b], {"fmt": "{} {k}", "trees": ("...", "..."), "names": ("k",)}, False
@@ -335,7 +331,7 @@ SAMPLES = {
     "dot_general": _dot_general, "conv2d": _conv2d, "max_pool2d": _max_pool2d,
     "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
-    "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take, "random_uniform": _random_uniform,
+    "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take,
     "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
     "debug_print": _debug_print, "optimization_barrier": _unary("optimization_barrier"),
     "custom_jvp_call": _call_sample("custom_jvp_call", _custom_jvp_fn),
@@ -431,7 +427,6 @@ BAD = [
     ("max_pool2d", [F], {}, cc.ShapeError, "NCHW"),
     ("take", [F, TensorType("f32", (2,))], {"axis": 0}, cc.DTypeError, "integers"),
     ("one_hot", [TensorType("f32", (2,))], {"num_classes": 3}, cc.DTypeError, "integers"),
-    ("random_uniform", [TensorType("f32", ())], {"shape": (2,)}, cc.DTypeError, "key"),
 ]
 
 
@@ -441,13 +436,3 @@ def test_shape_rule_rejects(name, types, params, err, text):
         REGISTRY[name].infer(*types, **params)
     assert str(e.value).startswith(name + ":"), str(e.value)
     assert text in str(e.value)
-
-
-def test_random_uniform_is_counter_based():
-    u = REGISTRY["random_uniform"]
-    a, b, c = (u(np.int64(k), shape=(1000,), dtype=cc.ir.F32) for k in (7, 7, 8))
-    assert np.array_equal(a, b)                                  # same key, same numbers
-    assert not np.array_equal(a, c)                              # different keys, different numbers
-    assert 0 <= a.min() and a.max() < 1 and abs(a.mean() - 0.5) < 0.05
-    assert abs(np.corrcoef(a, c)[0, 1]) < 0.1                    # independent streams
-    assert np.array_equal(u(np.int64(7), shape=(10,), dtype=cc.ir.F32), a[:10])   # element i depends on (key, i)

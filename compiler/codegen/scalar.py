@@ -9,13 +9,12 @@ import sympy
 from llvmlite import ir
 
 from ..errors import BackendError
-from ..ir.types import F64, I64, BOOL
+from ..ir.types import I64, BOOL
 from ..ir.kernel import Ix, Const, Load, Var, IndexValue, Op
 from ..primitives.prng import ROTATIONS, KS_PARITY
 
 I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 FT, DT = ir.FloatType(), ir.DoubleType()
-_GOLDEN = 0x9E3779B97F4A7C15
 
 
 def ll_type(dt):
@@ -227,8 +226,6 @@ class ScalarEmitter:
         if name == "mod":
             r = b.srem(args[0], args[1])
             return b.select(b.icmp_signed("<", r, ir.Constant(I64T, 0)), b.add(r, args[1]), r)
-        if name == "random_uniform":
-            return self.random(args[0], args[1], dt)
         if name == "threefry2x32":
             return self.threefry(*args)
         if name == "threefry_xor":
@@ -413,17 +410,6 @@ class ScalarEmitter:
                 b.store(i, b.gep(status, [ir.Constant(I64T, 1)], source_etype=I64T))
                 b.store(bound, b.gep(status, [ir.Constant(I64T, 2)], source_etype=I64T))
         return b.select(bad, ir.Constant(I64T, 0), i)
-
-    def random(self, key, counter, dt):
-        """splitmix64 of key*golden + counter: the same bits on every target."""
-        b = self.b
-        z = b.add(b.mul(key, ir.Constant(I64T, _GOLDEN)), counter)
-        for sh, mul in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-            z = b.mul(b.xor(z, b.lshr(z, ir.Constant(I64T, sh))), ir.Constant(I64T, mul))
-        z = b.xor(z, b.lshr(z, ir.Constant(I64T, 31)))
-        bits = 24 if dt.bits == 32 else 53
-        u = b.fmul(b.uitofp(b.lshr(z, ir.Constant(I64T, 64 - bits)), DT), ir.Constant(DT, 2.0 ** -bits))
-        return u if dt is F64 else b.fptrunc(u, FT)
 
     def threefry(self, k0, k1, x0, x1, i):
         """Threefry-2x32 (primitives/prng.py has the math and the NumPy reference) of the counter x0:x1 + i under

@@ -18,7 +18,7 @@ Scalar expressions (immutable, hashed structurally so equal subtrees are compute
 Indices are `Ix`: an affine form  sum(coef * loop_var) + const  whose coefficients and constant are ints or sympy
 expressions of the symbolic dims (printed as sympy); anything non-affine (a reshape's div/mod, a gather's
 data-dependent index) is an i64-typed Expr instead. Op names are the primitive names (add, exp, select, cast,
-maximum, eq, ...) plus the index ops floordiv, mod, clamp and random_bits; `Op.dtype` is the result type and
+maximum, eq, ...) plus the index ops floordiv, mod, clamp and threefry_xor/word; `Op.dtype` is the result type and
 operand types are the args' dtypes. Loop variables are strings; dims are sympy Symbols read at run time from
 the `dims` array in Program.dims order. `parallel` marks a loop whose iterations are independent (only ever
 the outermost loop of a kernel): the CPU splits it over threads, a GPU backend maps it to the grid.

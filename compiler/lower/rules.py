@@ -246,14 +246,6 @@ def _r_take(L, n, idx):
     return checks.keep(L.emit(x, idx[:axis] + (i,) + idx[axis + k:]), i, x.type.shape[axis])
 
 
-@index_rule(P.random_uniform)
-def _r_random(L, n, idx):
-    key = L.emit(n.inputs[0], ())
-    if key.dtype is not I64:
-        key = Op("cast", [key], I64)
-    return Op("random_uniform", [key, as_expr(flat(idx, n.out.type.shape))], n.out.type.dtype)
-
-
 @index_rule(P.threefry2x32)
 def _r_threefry(L, n, idx):
     # the element (b, i) hashes counter x0:x1 + flat(i) under key k0:k1, all read at the batch index b; the hash is

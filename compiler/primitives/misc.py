@@ -1,5 +1,5 @@
-"""Sources and index ops: get (an element of a multi-result op), const, dim (a symbolic size as a value), one_hot, take (integer gather), check_index,
-random_uniform."""
+"""Sources and index ops: get (an element of a multi-result op), const, dim (a symbolic size as a value), one_hot,
+take (integer gather), check_index, scatter_add, stop_gradient, optimization_barrier."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError, DTypeError
 from ..ir.types import TensorType, dtype as to_dtype, as_dim, I64, F32
 from .base import Primitive
-from .rules import zero_derivative, linear, shape_of, elementwise_batch, no_operands, unrolled, static_size
+from .rules import zero_derivative, linear, shape_of, elementwise_batch, no_operands, static_size
 
 
 def _const_shape(value, **_):
@@ -186,44 +186,6 @@ def _scatter_batch(args, dims, /, axis, size):
 scatter_add = Primitive("scatter_add", numpy=_scatter_np, shape=_scatter_shape, kind="other", **linear(
     lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)), batch=_scatter_batch,
                         checked=True)
-
-
-def _random_shape(key, shape, dtype=F32, **_):
-    if not key.dtype.is_int or key.ndim != 0:
-        raise DTypeError(f"random_uniform: key must be an integer scalar, got {key}")
-    dt = to_dtype(dtype)
-    if not dt.is_float:
-        raise DTypeError(f"random_uniform: dtype must be float, got {dt}")
-    return TensorType(dt, tuple(as_dim(d) for d in shape))
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def splitmix64(z):
-    """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic): a counter -> 64 random bits."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _random_np(key, shape, dtype=F32):
-    # u[i] = top bits of splitmix64(key * golden + i) / 2^bits: same key, same numbers; counter-based, so
-    # any element can be computed independently (what a parallel kernel needs)
-    dt = to_dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64))
-    with np.errstate(over="ignore"):
-        base = np.uint64(np.int64(key).astype(np.uint64)) * _GOLDEN
-        z = splitmix64(base + np.arange(n, dtype=np.uint64))
-    bits = 24 if dt.bits == 32 else 53
-    u = (z >> np.uint64(64 - bits)).astype(np.float64) * (2.0 ** -bits)
-    return u.astype(dt.np).reshape(shape)
-
-
-# NOTE: a batched key draws each lane's numbers separately (unrolled: a static batch size)
-random_uniform = Primitive("random_uniform", numpy=_random_np, shape=_random_shape, kind="source",
-                           differentiable=False, **zero_derivative, batch=unrolled,
-                           cost=6, foldable=False)
 
 
 # The identity whose derivative is zero: the value flows, no tangent or cotangent does (JAX's stop_gradient). It

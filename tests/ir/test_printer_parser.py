@@ -60,7 +60,7 @@ graph every(%x: f32[N,3], %y: f32[N,3], %i: i32[N], %b: bool[N,3], %img: f32[N,1
   %44: i64[] = dim {expr=N - 1}
   %45: f32[N,10] = one_hot %i {dtype=f32, num_classes=10}
   %46: f32[N,3] = take %28, %i {axis=0}
-  %47: f32[N,5] = random_uniform %key {dtype=f32, shape=(N, 5)}
+  %47: f32[N,5] = broadcast_in_dim %38 {dims=(), shape=(N, 5)}
   %48: f32[] = const 0.1
   %49: bool[3] = const [True, False, True]
   %50: i32[0] = const []

@@ -88,19 +88,19 @@ def test_nan_consts_merge():
 def test_random_with_different_keys_stay_same_key_merges():
     check("""
         graph f() {
-          %0: i64[] = const 1
-          %1: i64[] = const 2
-          %2: f32[4] = random_uniform %0 {shape=(4,)}
-          %3: f32[4] = random_uniform %1 {shape=(4,)}
-          %4: i64[] = const 1
-          %5: f32[4] = random_uniform %4 {shape=(4,)}
+          %0: u32[] = const 1
+          %1: u32[] = const 2
+          %2: u32[4] = threefry2x32 %0, %0, %0, %0 {mode='xor', shape=(4,)}
+          %3: u32[4] = threefry2x32 %1, %0, %0, %0 {mode='xor', shape=(4,)}
+          %4: u32[] = const 1
+          %5: u32[4] = threefry2x32 %4, %4, %4, %4 {mode='xor', shape=(4,)}
           return %2, %3, %5
         }""", """
         graph f() {
-          %0: i64[] = const 1
-          %1: i64[] = const 2
-          %2: f32[4] = random_uniform %0 {shape=(4,)}
-          %3: f32[4] = random_uniform %1 {shape=(4,)}
+          %0: u32[] = const 1
+          %1: u32[] = const 2
+          %2: u32[4] = threefry2x32 %0, %0, %0, %0 {mode='xor', shape=(4,)}
+          %3: u32[4] = threefry2x32 %1, %0, %0, %0 {mode='xor', shape=(4,)}
           return %2, %3, %2
         }""")
 
