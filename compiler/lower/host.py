@@ -23,7 +23,7 @@ def lower_host_call(lowerer):
     """The body of a debug_print kernel: the call, then the ordering token it produces."""
     ctx, n = lowerer.ctx, lowerer.grp.root
     if n.prim.name != "debug_print":
-        raise BackendError(f"cpu: no lowering for the effect '{n.prim.name}'{format_loc(n.loc)}")
+        raise BackendError(f"lowering: no lowering for the effect '{n.prim.name}'{format_loc(n.loc)}")
     p = n.params
     values = n.inputs[:len(n.inputs) - bool(p["token"])]
     args = [ctx.buffer(v) for v in values]

@@ -209,7 +209,7 @@ class GroupLowerer:
                 return Op(n.prim.name, args, n.out.type.dtype)
             if n.prim.lower is not None:
                 return n.prim.lower(ScalarBuilder(n.out.type.dtype), *args, **n.params)
-        raise BackendError(f"cpu: no loop-level lowering for primitive '{n.prim.name}' {n.out.type}"
+        raise BackendError(f"lowering: no loop-level lowering for primitive '{n.prim.name}' {n.out.type}"
                            f" in kernel {grp.name}{_loc(n)}")
 
     def outer_for(self, shape):
@@ -228,7 +228,7 @@ class GroupLowerer:
             return Kernel(self.grp.name, "mpi", lower_collective(self), self.grp.order, self.grp.reasons)
         if method is None:
             n = self.grp.root
-            raise BackendError(f"cpu: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
+            raise BackendError(f"lowering: no lowering for primitive '{n.prim.name}' {n.out.type}{_loc(n)}")
         body = getattr(self, method)()
         return Kernel(self.grp.name, k, body, self.grp.order, self.grp.reasons)
 
@@ -833,7 +833,7 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
                 sources[d] = (i, ax)
     for s in syms:
         if s not in sources and parent is None:
-            raise BackendError(f"cpu: symbolic size {s} never appears alone as an input dimension; "
+            raise BackendError(f"lowering: symbolic size {s} never appears alone as an input dimension; "
                                f"give some argument a dimension of exactly {s}")
     inputs = [ctx.bufs[v] for v in g.inputs]
     used = set()

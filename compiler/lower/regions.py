@@ -131,9 +131,10 @@ def lower_region(ctx, grp):
     for key, sub in regions(n):
         extra = sub.free_symbols - outer
         if extra:
-            raise BackendError(f"cpu: the {key} of {n.prim.name} has sizes {', '.join(sorted(map(str, extra)))} of "
-                               f"its own, not sizes of the compiled function's arguments; trace it with those "
-                               f"arguments' sizes (cc.compile does){format_loc(n.loc) if n.loc else ''}")
+            raise BackendError(f"lowering: the {key} of {n.prim.name} has sizes "
+                               f"{', '.join(sorted(map(str, extra)))} of its own, not sizes of the compiled "
+                               f"function's arguments; trace it with those arguments' sizes (cc.compile does)"
+                               f"{format_loc(n.loc) if n.loc else ''}")
     results = _result_buffers(ctx, grp)
     operands = [ctx.buffer(v) for v in n.inputs]
     p = n.params

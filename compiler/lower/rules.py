@@ -62,7 +62,7 @@ def reshape_idx(idx, T, S):
         while not size_equal(pt, ps):
             guard += 1
             if guard > 64:
-                raise BackendError(f"cpu: cannot map reshape {T} -> {S}")
+                raise BackendError(f"lowering: cannot map reshape {T} -> {S}")
             grow_s = _smaller(ps, pt)
             if grow_s and si < len(sn):
                 sg.append(sn[si])
