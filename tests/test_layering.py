@@ -26,7 +26,7 @@ LAYERS = [
     ("ops", ["compiler.ops", "compiler.ops_*", "compiler.random", "compiler.special", "compiler.debug_print"]),
     ("transforms", ["compiler.transforms", "compiler.transforms.*"]),
     ("library", ["compiler.control", "compiler.control.*", "compiler.nn", "compiler.nn.*", "compiler.optim",
-                 "compiler.special_fns", "compiler.stats", "compiler.signal"]),
+                 "compiler.special_fns", "compiler.bessel", "compiler.stats", "compiler.signal"]),
     ("passes", ["compiler.passes", "compiler.passes.*"]),
     ("lower", ["compiler.lower", "compiler.lower.*"]),
     ("codegen", ["compiler.codegen", "compiler.codegen.*"]),
