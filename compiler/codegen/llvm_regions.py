@@ -27,7 +27,12 @@ def program_fn(cg, program, name):
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")        # called from a loop: one copy, whatever the trip count
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    cg._call_kernels(b, fn.args[0], fn.args[1], list(zip(program.kernels, fns)))
+    # a profiling build stamps the outer program's kernels only: a sub-program's table has no stamps slot
+    saved, cg.profile_slot = cg.profile_slot, None
+    try:
+        cg._call_kernels(b, fn.args[0], fn.args[1], list(zip(program.kernels, fns)))
+    finally:
+        cg.profile_slot = saved
     b.ret_void()
     return fn
 
