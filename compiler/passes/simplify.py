@@ -13,6 +13,7 @@ import numpy as np
 from ..ir.graph import Graph
 from ..primitives import REGISTRY
 from .manager import graph_pass, Rewriter
+from .pads import pads_to_concat
 
 _const = REGISTRY["const"]
 _transpose = REGISTRY["transpose"]
@@ -160,7 +161,7 @@ def _drop_broadcasts(rw, n, ins):
 
 
 _RULES = {
-    "mul": [_mul], "add": [_add], "sub": [_sub], "div": [_div], "neg": [_neg],
+    "mul": [_mul], "add": [_add, pads_to_concat], "sub": [_sub], "div": [_div], "neg": [_neg],
     "transpose": [_transpose_rule], "reshape": [_reshape_rule], "broadcast_in_dim": [_broadcast_rule],
     "cast": [_cast], "stop_gradient": [lambda rw, n, ins: ins[0]],
 }
