@@ -405,3 +405,36 @@ def test_check_sites_inside_regions_key_the_program_cache():
         return cc.scan(lambda c, i: (c + (t + c * 0)[i], c), np.float32(0), idx)
     g = cc.trace(f, _f32(5), np.array([0, 1]))
     assert "test_lowering.py" in site_key(g)
+
+
+# ---- a carry returned as it came in (a residual) lives in the rows of that y: no copy per step ----
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 6])
+def test_carry_returned_as_it_came_in_is_kept_in_the_rows_of_its_y(n, reverse):
+    def f(h, s, xs):
+        def step(c, x):
+            h, s = c
+            h2 = np.tanh(h * 0.9 + x)
+            return (h2, s + h2), (h, s, h2 * 2.0, h)          # h twice, s once, as they came in
+        return cc.scan(step, (h, s), xs, reverse=reverse)
+    args = (_f32(2, 3), _f32(2, 3), _f32(n, 2, 3))
+    low = cc.compile(f).lower(*args)
+    (k,) = [k for k in low.kernels.kernels if k.kind == "scan"]
+    assert "carry 0 in the rows of" in str(k) and "carry 1 in the rows of" in str(k)
+    # one copy kernel remains: the second y returning h (its rows are not h's buffers)
+    assert sum(b.name.rsplit(".", 1)[-1].startswith("copy") for b in k.programs["body"].kernels) == 1
+    same(low(*args), f(*args))
+
+
+def test_carry_rows_through_the_gradient_of_an_rnn():
+    def loss(w, xs):
+        def step(h, x):
+            return np.tanh(h @ w + x), None
+        return (cc.scan(step, np.zeros((2, 3), np.float32), xs)[0] ** 2).sum()
+    w, xs = _f32(3, 3) * 0.5, _f32(5, 2, 3)
+    grad = cc.grad(loss)
+    low = cc.compile(grad).lower(w, xs)
+    fwd = [k for k in low.kernels.kernels if k.kind == "scan" and not k.info["reverse"]][0]
+    assert fwd.info["rows"] and not any(b.name.rsplit(".", 1)[-1].startswith("copy") for b in fwd.programs["body"].kernels)
+    same(low(w, xs), grad(w, xs), rtol=1e-5, atol=1e-6)
