@@ -6,7 +6,7 @@ element, the concatenate's index rule (rules._r_concat) evaluates every piece at
 from __future__ import annotations
 
 from .index import c_add, flat
-from .kernel import Ix, Store, sadd
+from ..ir.kernel import Ix, Store, sadd
 
 
 def concat_loops(L, grp, D):
