@@ -32,7 +32,6 @@ from ..primitives import REGISTRY
 
 _dot = REGISTRY["dot_general"]
 _add = REGISTRY["add"]
-_get = REGISTRY["get"]
 _transpose = REGISTRY["transpose"]
 _reduce_sum = REGISTRY["reduce_sum"]
 
@@ -40,8 +39,9 @@ _reduce_sum = REGISTRY["reduce_sum"]
 class ScanParts:
     """A scan taken apart for editing. consts / carries / xs: lists of [outer value, body input]; carries also
     carry their body output; ys: [body output, old result index or None for a new y]; `done`: {old result index
-    of a removed carry: builder(node, get) -> Value of its final value} (get(i) reads the rebuilt node's result
-    i); pre: outer nodes before the scan."""
+    of a removed carry: build(emit, stacked) -> Value of its final value} (emit(prim, inputs, params, type,
+    loc) makes a node after the rebuilt scan, stacked(v) reads the stacked y of body value v); pre: outer nodes
+    before the scan."""
 
     def __init__(self, ins, body: Graph, nc, nk, slots):
         bi, bo = body.inputs, body.outputs
@@ -108,45 +108,34 @@ def _fits(extra, budget):
         return False
 
 
-def _uses(s):
+def _accumulations(s: ScanParts, length, budget, used):
+    consts = {c[1]: c[0] for c in s.consts}
+    xs = {x[1]: x[0] for x in s.xs}
     uses = {}
     for n in s.nodes:
         for v in n.inputs:
             uses.setdefault(v, []).append(n)
-    return uses
-
-
-def _outputs(s):
-    out = {}
+    outs = {}
+    for v in [c[2] for c in s.carries] + [y[0] for y in s.ys]:
+        outs[v] = outs.get(v, 0) + 1
+    # each check reads only values of its own carry (and the nodes only it reads): one pass, one substitution
+    subst, spent, keep = {}, 0, []
     for c in s.carries:
-        out[c[2]] = out.get(c[2], 0) + 1
-    for y in s.ys:
-        out[y[0]] = out.get(y[0], 0) + 1
-    return out
-
-
-def _accumulations(s: ScanParts, length, budget, used):
-    consts = {c[1]: c[0] for c in s.consts}
-    xs = {x[1]: x[0] for x in s.xs}
-    changed = False
-    spent = 0
-    for c in list(s.carries):
-        uses, outs = _uses(s), _outputs(s)
         init, cin, cout, slot = c
         n = cout.node
-        if (slot not in used or n is None or n.prim is not _add or len(uses.get(cin, ())) != 1 or uses[cin][0] is not n
-                or cin in outs or outs.get(cout) != 1 or uses.get(cout)):
-            continue
-        d = n.inputs[1] if n.inputs[0] is cin else n.inputs[0]
-        if (d is cin or d.node is None or d.node.prim is not _dot or len(uses.get(d, ())) != 1 or d in outs
-                or d.type.dtype is not cin.type.dtype or d.type.shape != cin.type.shape):
+        d = None
+        if (slot in used and n is not None and n.prim is _add and len(uses.get(cin, ())) == 1
+                and uses[cin][0] is n and cin not in outs and outs.get(cout) == 1 and not uses.get(cout)):
+            d = n.inputs[1] if n.inputs[0] is cin else n.inputs[0]
+        if (d is None or d is cin or d.node is None or d.node.prim is not _dot or len(uses.get(d, ())) != 1
+                or d in outs or d.type.dtype is not cin.type.dtype or d.type.shape != cin.type.shape
+                or all(v in consts for v in d.node.inputs)):
+            keep.append(c)
             continue
         a, b = d.node.inputs
-        if a in consts and b in consts:
-            continue
-        known = {y[0] for y in s.ys}
-        extra = _step_bytes([v.type for v in (a, b) if v not in consts and v not in xs and v not in known])
+        extra = _step_bytes([v.type for v in (a, b) if v not in consts and v not in xs and v not in outs])
         if not _fits(spent + extra, budget):
+            keep.append(c)
             continue
         spent = spent + extra
         # operands: ('const', outer), ('stacked', outer xs) or ('y', body value) resolved after the rebuild
@@ -157,19 +146,21 @@ def _accumulations(s: ScanParts, length, budget, used):
             elif v in xs:
                 ops.append(("stacked", xs[v]))
             else:
-                if v not in known:
+                if v not in outs:
                     s.ys.append([v, None])
+                    outs[v] = 1
                 ops.append(("y", v))
-        s.carries.remove(c)
-        s.substitute({cout: cin})         # the body no longer computes the sum (DCE drops the product)
-        s.done[slot] = _after(ops, d.node.params, init, n.inputs[0] is cin, d.node.loc, n.loc, length)
-        changed = True
-    return changed
+        subst[cout] = cin                  # the body no longer computes the sum (DCE drops the product)
+        s.done[slot] = _after(ops, d.node.params, init, n.inputs[0] is cin, d.node.loc, n.loc)
+    if not subst:
+        return False
+    s.carries = keep
+    s.substitute(subst)
+    return True
 
 
-def _after(ops, params, init, init_first, dot_loc, add_loc, length):
-    """builder(node, stacked_y) of acc_0 + sum_t a_t . b_t, stacked_y(v): the node's stacked result of body
-    value v."""
+def _after(ops, params, init, init_first, dot_loc, add_loc):
+    """build(emit, stacked_y) of acc_0 + sum_t a_t . b_t (ScanParts.done)."""
     (ca, cb), (ba, bb) = params["contract"], params["batch"]
 
     def up(t):
