@@ -224,8 +224,8 @@ def matmul(a, b, out=None, **kw):
             return _dot(a, b, (0,), (0,))
         a = reshape(a, (1,) + ta.shape)
         return squeeze(matmul(a, b), -2)
-    if ta.ndim == 2 and tb.ndim == 2:
-        return _dot(a, b, (1,), (0,))
+    if tb.ndim == 2:        # (..., m, k) @ (k, n): one product over all leading axes, b never broadcast
+        return _dot(a, b, (ta.ndim - 1,), (0,))
     batch = broadcast_shapes(ta.shape[:-2], tb.shape[:-2], "matmul: batch dims")
     a = broadcast_to(a, batch + ta.shape[-2:])
     b = broadcast_to(b, batch + tb.shape[-2:])

@@ -101,14 +101,22 @@ class RegionRunner:
             yr = [_value(r, env) for r in info["y_rows"]]
             table = tables["body"]
             var = [(s, w) for s, w in k.bindings["body"] if w[0] != "buf"]
+            for j, k in info.get("rows", ()) if n > 0 else ():    # row t(0) starts as the initial carry
+                t0 = n - 1 if info["reverse"] else 0
+                copy(at(addr(ys[k]) + t0 * yr[k]), init[j], _value(info["carry_bytes"][j], env))
             for i in range(n):
                 to_p = (n - 1 - i) % 2 == 0
                 t = n - 1 - i if info["reverse"] else i
+                t_next = t - 1 if info["reverse"] else t + 1
                 for slot, (what, j) in var:
                     if what == "carry_src":
                         table[slot] = init[j] if i == 0 else (Q[j] if to_p else P[j])
                     elif what == "carry_dst":
                         table[slot] = P[j] if to_p else Q[j]
+                    elif what == "row_src":
+                        table[slot] = init[j[0]] if i == 0 else at(addr(ys[j[1]]) + t * yr[j[1]])
+                    elif what == "row_dst":
+                        table[slot] = P[j[0]] if i == n - 1 else at(addr(ys[j[1]]) + t_next * yr[j[1]])
                     elif what == "x":
                         table[slot] = at(addr(xs[j]) + t * xr[j])
                     else:

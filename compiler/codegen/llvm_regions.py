@@ -27,7 +27,12 @@ def program_fn(cg, program, name):
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")        # called from a loop: one copy, whatever the trip count
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    cg._call_kernels(b, fn.args[0], fn.args[1], list(zip(program.kernels, fns)))
+    # a profiling build stamps the outer program's kernels only: a sub-program's table has no stamps slot
+    saved, cg.profile_slot = cg.profile_slot, None
+    try:
+        cg._call_kernels(b, fn.args[0], fn.args[1], list(zip(program.kernels, fns)))
+    finally:
+        cg.profile_slot = saved
     b.ret_void()
     return fn
 
@@ -96,21 +101,36 @@ def _scan(f, k, subs, tables):
     one = ir.Constant(I64T, 1)
     last = b.sub(n, one)
 
+    def row(k, t):
+        return _offset(f, ys[k], i_["y_rows"][k], t)
+    if i_.get("rows"):       # carries kept in rows of a y: row t(0) starts as the initial carry
+        with b.if_then(b.icmp_signed(">", n, ir.Constant(I64T, 0))):
+            t0 = last if i_["reverse"] else ir.Constant(I64T, 0)
+            for j, k in i_["rows"]:
+                _memcpy(f, row(k, t0), init[j], i_["carry_bytes"][j])
+
     def step():
         i = f.vars["scan.i"]
         # iteration i writes P when (n - 1 - i) is even: the last iteration always writes P
         to_p = b.icmp_signed("==", b.and_(b.sub(last, i), one), ir.Constant(I64T, 0))
         first = b.icmp_signed("==", i, ir.Constant(I64T, 0))
+        final = b.icmp_signed("==", i, last)
         t = b.sub(last, i) if i_["reverse"] else i
+        t_next = b.sub(t, one) if i_["reverse"] else b.add(t, one)
         for slot, (what, j) in binds:
             if what == "carry_src":
                 p = b.select(first, init[j], b.select(to_p, Q[j], P[j]))
             elif what == "carry_dst":
                 p = b.select(to_p, P[j], Q[j])
+            elif what == "row_src":
+                p = b.select(first, init[j[0]], row(j[1], t))
+            elif what == "row_dst":
+                # (t_next is out of range in the last iteration: the select never takes that row)
+                p = b.select(final, P[j[0]], row(j[1], t_next))
             elif what == "x":
                 p = _offset(f, xs[j], i_["x_rows"][j], t)
             else:
-                p = _offset(f, ys[j], i_["y_rows"][j], t)
+                p = row(j, t)
             _put(f, table, slot, p)
         b.call(body, [table, f.dims_ptr])
     f.counted_loop("scan.i", ir.Constant(I64T, 0), n, one, step, name="scan")

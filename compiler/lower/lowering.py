@@ -21,6 +21,7 @@ from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, s
 from .rules import reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 from . import checks, host
 from . import regions
+from .concat import concat_loops
 from .collective import lower_collective
 
 
@@ -249,6 +250,9 @@ class GroupLowerer:
 
         def body(idx):
             return [Store(self.ctx.buffer(v), flat(idx, D), self.emit(v, idx)) for v in self.grp.outputs]
+        pieces = concat_loops(self, self.grp, D)
+        if pieces is not None:
+            return pieces
         tile = _window_tiling(self.grp, D) if self.ctx.tile_windows else None
         if tile is None:
             return self.nest(D, body)

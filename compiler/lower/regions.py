@@ -10,6 +10,10 @@ planned by the outer memory plan), or a per-iteration pointer:
               carry, the result buffer P and scratch Q, swapped each iteration (never copied): iteration i writes
               P when (n - 1 - i) is even, so the last one lands in P; iteration 0 reads the initial carry. A scan
               of length 0 copies the initial carry into P.
+              ("row_src", (j, k)) / ("row_dst", (j, k)): carry j when the body also returns it, as it came in, as
+              y k (the residual of a differentiated loop): the rows of ys k are its buffers. Iteration i reads
+              row t(i) (iteration 0: the initial carry) and writes row t(i + 1), the last iteration P; row t(0)
+              gets the initial carry once before the loop. The body neither copies it nor binds that y.
               ("x", k) / ("y", k): row t of xs k / ys k, t = i (or n - 1 - i with reverse): base + t * row bytes.
   while_loop  ("carry_src", j) / ("carry_dst", j) likewise, the destination being whichever of P, Q the source
               is not; the final carry is copied into P when it ended in Q (or is still the initial one).
@@ -83,7 +87,7 @@ class RegionKernel(Kernel):
         if self.kind == "scan":
             head = (f"scan length {fmt_size(i['length'])}{' reverse' if i['reverse'] else ''}: consts "
                     f"{_names(self.operands[:i['nc']])}; carries {_names(self.operands[i['nc']:i['nc'] + i['nk']])}"
-                    f" -> {_names(self.results[:i['nk']])} (swapped with {_names(self.alt)}); xs "
+                    f" -> {_names(self.results[:i['nk']])} (swapped with {_names(self.alt)}{_rows(self, i)}); xs "
                     f"{_names(self.operands[i['nc'] + i['nk']:])}; ys {_names(self.results[i['nk']:])}")
         elif self.kind == "while_loop":
             head = (f"while_loop: carries {_names(self.operands[i['ncc'] + i['nbc']:])} -> {_names(self.results)}"
@@ -97,6 +101,13 @@ class RegionKernel(Kernel):
             lines.append(f"  {role}: table [{table}]")
             lines.extend(("    " + ln) if ln else "" for ln in str(prog).split("\n"))
         return "\n".join(lines)
+
+
+def _rows(k, i):
+    rows = i.get("rows")
+    if not rows:
+        return ""
+    return "; " + ", ".join(f"carry {j} in the rows of {k.results[i['nk'] + y].name}" for j, y in rows)
 
 
 def _names(bufs):
@@ -141,24 +152,33 @@ def lower_region(ctx, grp):
     name = grp.name
     if n.prim.name == "scan":
         nc, nk = p["n_consts"], p["n_carry"]
-        body = _sub_program(ctx, p["body"], f"{name}.body")
+        rows = _carry_rows(p["body"], nc, nk)
+        body = _sub_program(ctx, p["body"], f"{name}.body", keep=set(rows.values()))
         alt = [ctx.scratch(f"{results[j].name}_swap", results[j].dtype, results[j].shape) for j in range(nk)]
         binds = []
         nx = len(n.inputs) - nc - nk
         for j, b in enumerate(body.inputs):
             if j < nc:
                 binds.append((b.slot, ("buf", operands[j])))
+            elif j - nc in rows:
+                binds.append((b.slot, ("row_src", (j - nc, rows[j - nc] - nk))))
             elif j < nc + nk:
                 binds.append((b.slot, ("carry_src", j - nc)))
             else:
                 binds.append((b.slot, ("x", j - nc - nk)))
-        for j, (_, b) in enumerate(body.outputs):
-            binds.append((b.slot, ("carry_dst", j) if j < nk else ("y", j - nk)))
+        for j, (kind, b) in enumerate(body.outputs):
+            if kind != "buf":                   # a y that is its carry's row (row_src / row_dst)
+                continue
+            if j in rows:
+                binds.append((b.slot, ("row_dst", (j, rows[j] - nk))))
+            else:
+                binds.append((b.slot, ("carry_dst", j) if j < nk else ("y", j - nk)))
         binds += _shared(ctx, body, name)
         info = dict(length=p["length"], reverse=bool(p["reverse"]), nc=nc, nk=nk, nx=nx,
                     x_rows=[_row_bytes(v.type) for v in n.inputs[nc + nk:]],
                     y_rows=[_row_bytes(t) for t in n.out.type.types[nk:]],
-                    carry_bytes=[results[j].nbytes for j in range(nk)])
+                    carry_bytes=[results[j].nbytes for j in range(nk)],
+                    rows=sorted((j, k - nk) for j, k in rows.items()))
         return RegionKernel(name, "scan", n, {"body": body}, {"body": binds}, operands, results, alt, info=info)
     if n.prim.name == "while_loop":
         ncc, nbc = p["n_cond_consts"], p["n_body_consts"]
@@ -230,15 +250,29 @@ def _shared(ctx, prog, name):
     return binds
 
 
-def _sub_program(ctx, g, name):
+def _carry_rows(body, nc, nk):
+    """{carry j: body output k} for ys k that return carry j as it came in (a residual the reverse loop reads):
+    those rows of the stacked y hold the carry itself, so the body copies nothing (module docstring)."""
+    rows = {}
+    outs = body.outputs
+    for k in range(nk, len(outs)):
+        for j in range(nk):
+            if (outs[k] is body.inputs[nc + j] and j not in rows and outs[j] is not body.inputs[nc + j]
+                    and outs[j] not in body.inputs and outs.index(outs[j]) == j):
+                rows[j] = k
+    return rows
+
+
+def _sub_program(ctx, g, name, keep=()):
     """The sub-Program of region graph g: fused, lowered (with the outer lowering's options), every output a
-    fresh buffer of its own, memory planned, slots ordered."""
+    fresh buffer of its own but those in `keep` (left as the input they return), memory planned, slots
+    ordered."""
     from ..passes.fuse import fuse_graph
     from ..passes.memory import plan_memory, order_slots
     from .lowering import lower_plan
     opts = ctx.options
     _, prog = fuse_graph(g, lambda plan: lower_plan(plan, name=name, parent=ctx, **opts))
-    _own_outputs(prog, name)
+    _own_outputs(prog, name, keep)
     for k in all_kernels(prog):          # nested regions' kernels too: every function name in a module is unique
         k.name = f"{name}.{k.name}"
     plan_memory(prog)
@@ -246,14 +280,17 @@ def _sub_program(ctx, g, name):
     return prog
 
 
-def _own_outputs(prog, name):
+def _own_outputs(prog, name, keep=()):
     """Give every output of a sub-program its own buffer: the caller's per-iteration pointers are distinct for
-    each result (an output that is an input or repeats another output is copied by a small kernel)."""
+    each result (an output that is an input or repeats another output is copied by a small kernel), but the
+    outputs in `keep`, which the caller binds itself."""
     outs = []
     for i, (kind, x) in enumerate(prog.outputs):
-        if kind == "buf":
+        if kind == "buf" or i in keep:
             outs.append((kind, x))
             continue
+        if kind == "output" and outs[x][0] == "input":     # repeats a kept output: the input it returns
+            kind, x = outs[x]
         src = prog.inputs[x] if kind == "input" else outs[x][1]
         b = Buffer(f"out{i}", src.dtype, src.shape, "output")
         v = "i0"

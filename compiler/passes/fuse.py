@@ -205,7 +205,10 @@ class _Grouping:
                 return "recomputing it for every element of the larger loop would repeat its work"
             if not outside and not is_out:
                 return "assign"
-            if name == "const" or (self.dup_cost(p) is not None and not self.reads_anchor(p)):
+            # a value stored anyway is stored by this loop when it fits its iteration space: recomputing it here
+            # and again in a kernel of its own would repeat its work
+            stored_here = is_out and grp.kind == "loop" and shapes_equal(p.out.type.shape, grp.domain)
+            if name == "const" or (self.dup_cost(p) is not None and not self.reads_anchor(p) and not stored_here):
                 return "dup"
         # reductions and matmuls need a compatible group
         if is_reduce(p):

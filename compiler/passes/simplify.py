@@ -13,6 +13,7 @@ import numpy as np
 from ..ir.graph import Graph
 from .. import primitives as P
 from .manager import graph_pass, Rewriter
+from .pads import pads_to_concat
 
 _const, _transpose, _reshape, _broadcast = P.const, P.transpose, P.reshape, P.broadcast_in_dim
 
@@ -156,7 +157,7 @@ def _drop_broadcasts(rw, n, ins):
 # the identities of each primitive (keyed by the primitive object); an op that broadcasts its operands NumPy-style
 # (Primitive.broadcasts) first reads through an explicit broadcast_in_dim feeding it
 _RULES = {
-    P.mul: [_mul], P.add: [_add], P.sub: [_sub], P.div: [_div], P.neg: [_neg],
+    P.mul: [_mul], P.add: [_add, pads_to_concat], P.sub: [_sub], P.div: [_div], P.neg: [_neg],
     P.transpose: [_transpose_rule], P.reshape: [_reshape_rule], P.broadcast_in_dim: [_broadcast_rule],
     P.cast: [_cast], P.stop_gradient: [lambda rw, n, ins: ins[0]],
 }
