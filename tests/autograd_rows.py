@@ -550,18 +550,17 @@ for _n, _args, _nums in [("beta", [_pos4(), _pos4()], [0, 1]), ("betaln", [_pos4
           order2=False)
 combo(SC, "multigammaln", scipy.special.multigammaln, [0], [U((4.0, 5.0)), U((4.0, 5.0), 2, 3)], [1, 2, 3],
       xfail=SCIPY_MISSING.format("multigammaln"), order2=False)
-_lse = SCIPY_ASARRAY.format("scipy.special.logsumexp")
 combo(SC, "logsumexp1", scipy.special.logsumexp, [0], [np.array([1.1]), R(4), R(3, 4)], axis=[None, 0],
-      keepdims=[True, False], xfail=_lse, order2=False)
+      keepdims=[True, False], order2=False)
 combo(SC, "logsumexp2", scipy.special.logsumexp, [0], [R(3, 4), R(4, 5, 6), R(1, 5)], axis=[None, 0, 1],
-      keepdims=[True, False], xfail=_lse, order2=False)
+      keepdims=[True, False], order2=False)
 combo(SC, "logsumexp3", scipy.special.logsumexp, [0], [R(4)], b=[np.exp(R(4))], axis=[None, 0],
-      keepdims=[True, False], xfail=_lse, order2=False)
+      keepdims=[True, False], order2=False)
 combo(SC, "logsumexp4", scipy.special.logsumexp, [0], [R(3, 4)], b=[np.exp(R(3, 4))], axis=[None, 0, 1],
-      keepdims=[True, False], xfail=_lse, order2=False)
+      keepdims=[True, False], order2=False)
 combo(SC, "logsumexp5", scipy.special.logsumexp, [0], [R(2, 3, 4)], b=[np.exp(R(2, 3, 4))], axis=[None, 0, 1],
-      keepdims=[True, False], xfail=_lse, order2=False)
-_add(SC, "logsumexp6", lambda a: scipy.special.logsumexp(a, axis=1, keepdims=True), [R(1, 5)], [0], xfail=_lse,
+      keepdims=[True, False], order2=False)
+_add(SC, "logsumexp6", lambda a: scipy.special.logsumexp(a, axis=1, keepdims=True), [R(1, 5)], [0],
      order2=False)
 _p41, _p21 = lambda *s: R(*s) ** 2 + 1.1, lambda *s: R(*s) ** 2 + 2.1     # noqa: E731
 _u01 = lambda *s: U((0.05, 0.95), *s)       # noqa: E731
@@ -591,8 +590,7 @@ for _m, _nums in [("pdf", [0, 1, 2, 3]), ("cdf", [0, 2]), ("logpdf", [0, 1, 2, 3
     _STATS.append((f"t_{_m}_broadcast", f"t.{_m}", _nums, [[R(4, 3)], [_p21(1, 3)], [R(4, 3)], [_p21(4, 1)]]))
 for _n, _meth, _nums, _alts in _STATS:
     _dist, _fn = _meth.split(".")
-    combo(SC, _n, getattr(getattr(scipy.stats, _dist), _fn), _nums, *_alts,
-          xfail=SCIPY_ASARRAY.format(f"scipy.stats.{_meth}"), order2=False)
+    combo(SC, _n, getattr(getattr(scipy.stats, _dist), _fn), _nums, *_alts, order2=False)
 _psd4 = (lambda m: m.T @ m + np.eye(4))(R(4, 4))
 for _n, _f, _args, _nums in [
         ("mvn_pdf", scipy.stats.multivariate_normal.pdf, [R(4), R(4), _psd4], [0, 1, 2]),
@@ -600,22 +598,17 @@ for _n, _f, _args, _nums in [
         ("mvn_entropy", scipy.stats.multivariate_normal.entropy, [10 * R(4), _psd4], [0, 1]),
         ("mvn_pdf_broadcast", scipy.stats.multivariate_normal.pdf, [R(5, 4), R(4), _psd4], [0, 1, 2]),
         ("mvn_logpdf_broadcast", scipy.stats.multivariate_normal.logpdf, [R(5, 4), R(4), _psd4], [0, 1, 2])]:
-    _add(SC, _n, _f, _args, _nums, xfail=SCIPY_ASARRAY.format("scipy.stats.multivariate_normal"), order2=False)
+    _add(SC, _n, _f, _args, _nums, order2=False)
 _alpha = _RNG.random(4) ** 2 + 1.2
 _xd = _RNG.dirichlet(_alpha)
-_add(SC, "dirichlet_pdf_x", lambda x: scipy.stats.dirichlet.pdf(x / np.sum(x), _alpha), [_xd], [0],
-     xfail=SCIPY_ASARRAY.format("scipy.stats.dirichlet"), order2=False)
-_add(SC, "dirichlet_pdf_alpha", lambda a: scipy.stats.dirichlet.pdf(_xd, a), [_alpha], [0],
-     xfail=SCIPY_ASARRAY.format("scipy.stats.dirichlet"), order2=False)
-_add(SC, "dirichlet_logpdf_x", lambda x: scipy.stats.dirichlet.logpdf(x / np.sum(x), _alpha), [_xd], [0],
-     xfail=SCIPY_ASARRAY.format("scipy.stats.dirichlet"), order2=False)
-_add(SC, "dirichlet_logpdf_alpha", lambda a: scipy.stats.dirichlet.logpdf(_xd, a), [_alpha], [0],
-     xfail=SCIPY_ASARRAY.format("scipy.stats.dirichlet"), order2=False)
+_add(SC, "dirichlet_pdf_x", lambda x: scipy.stats.dirichlet.pdf(x / np.sum(x), _alpha), [_xd], [0], order2=False)
+_add(SC, "dirichlet_pdf_alpha", lambda a: scipy.stats.dirichlet.pdf(_xd, a), [_alpha], [0], order2=False)
+_add(SC, "dirichlet_logpdf_x", lambda x: scipy.stats.dirichlet.logpdf(x / np.sum(x), _alpha), [_xd], [0], order2=False)
+_add(SC, "dirichlet_logpdf_alpha", lambda a: scipy.stats.dirichlet.logpdf(_xd, a), [_alpha], [0], order2=False)
 combo(SC, "convolve", scipy.signal.convolve, [0, 1], [R(4), R(5), R(6)], [R(2), R(3), R(4)],
-      mode=["full", "valid", "same"], xfail=SCIPY_ASARRAY.format("scipy.signal.convolve"), order2=False)
+      mode=["full", "valid", "same"], order2=False)
 combo(SC, "convolve_2d", scipy.signal.convolve, [0, 1], [R(4, 3), R(5, 4), R(6, 7)],
-      [R(2, 2), R(3, 2), R(4, 2), R(4, 1)], mode=["full", "valid", "same"],
-      xfail=SCIPY_ASARRAY.format("scipy.signal.convolve"), order2=False)
+      [R(2, 2), R(3, 2), R(4, 2), R(4, 1)], mode=["full", "valid", "same"], order2=False)
 _add(SC, "sqrtm", lambda a: scipy.linalg.sqrtm(0.5 * (a + a.T)), [R(3, 3) @ R(3, 3).T + 3 * np.eye(3)], [0],
      xfail=_no_decomp("scipy.linalg.sqrtm"), order2=False)
 _add(SC, "solve_sylvester", scipy.linalg.solve_sylvester, [R(3, 3), R(3, 3), R(3, 3)], [0, 1, 2],
