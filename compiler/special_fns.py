@@ -90,10 +90,11 @@ def gammaln(x):
     r, _ = _reduce_half(np.where(np.abs(xn) < 1e300, xn, 0.5))
     pole = (r == 0.0) | (np.abs(xn) >= 2.0 ** 52)
     s = np.abs(np.sin(math.pi * np.where(pole, 0.5, r)))
-    neg = math.log(math.pi) - np.log(s) - _lgamma_pos(1.0 - np.where(pole, 0.5, xn))
-    neg = np.where(pole, np.inf, neg)
+    # one lgamma on the positive side: of x itself, or of 1 - x for the reflection
+    lg = _lgamma_pos(np.where(pos, x, 1.0 - np.where(pole, 0.5, xn)))
+    neg = np.where(pole, np.inf, math.log(math.pi) - np.log(s) - lg)
     neg = np.where(x == -np.inf, -np.inf, neg)
-    return np.where(pos, _lgamma_pos(np.where(pos, x, 1.0)), neg)
+    return np.where(pos, lg, neg)
 
 
 def gammasgn(x):
@@ -147,10 +148,11 @@ def digamma(x):
     r, _ = _reduce_half(np.where(np.abs(xn) < 2.0 ** 52, xn, -0.5))
     pole = (r == 0.0) | (np.abs(xn) >= 2.0 ** 52)
     rs = np.where(pole, 0.25, r)
-    neg = _psi_pos(1.0 - np.where(pole, -0.5, xn)) - math.pi * np.cos(math.pi * rs) / np.sin(math.pi * rs)
+    ps = _psi_pos(np.where(pos, x, 1.0 - np.where(pole, -0.5, xn)))
+    neg = ps - math.pi * np.cos(math.pi * rs) / np.sin(math.pi * rs)
     zero = np.where(np.signbit(x), np.inf, -np.inf)
     neg = np.where(x == 0, zero, np.where(pole | (x == -np.inf), np.nan, neg))
-    return np.where(pos, _psi_pos(np.where(pos, x, 1.0)), neg)
+    return np.where(pos, ps, neg)
 
 
 psi = digamma
@@ -225,7 +227,9 @@ def beta(a, b):
 
 # ---- incomplete gamma and beta ----
 
-_STEPS = 100
+# steps unrolled into the graph, and where the series hands over to the continued fraction: accurate to ~1e-13
+# (tests/test_special_fns.py) for a (and b) up to ~30; the steps needed grow like sqrt(a)
+_SERIES_STEPS, _CF_STEPS, _BETA_STEPS, _SERIES_REACH = 60, 40, 40, 3.0
 _TINY = 1e-300
 
 
@@ -239,11 +243,11 @@ def _inc_gamma(a, x):
     a, x = _float(a), _float(x)
     ok = (a > 0) & (x > 0) & (x < np.inf)
     aa, xx = np.where(ok, a, 1.0), np.where(ok, x, 1.0)
-    use_series = xx < aa + 1.0
+    use_series = xx < aa + _SERIES_REACH
     # series: P = x^a e^-x / Gamma(a+1) * sum_k x^k / ((a+1)...(a+k))
     xs = np.where(use_series, xx, 0.5 * aa)
     term, total = 1.0, 1.0
-    for k in range(1, _STEPS):
+    for k in range(1, _SERIES_STEPS):
         term = term * xs / (aa + float(k))
         total = total + term
     p_series = np.exp(_gamma_prefactor(aa, xs) - np.log(aa)) * total
@@ -253,7 +257,7 @@ def _inc_gamma(a, x):
     c = 1.0 / _TINY
     d = 1.0 / b
     h = d
-    for i in range(1, _STEPS):
+    for i in range(1, _CF_STEPS):
         an = -float(i) * (float(i) - aa)
         b = b + 2.0
         d = an * d + b
@@ -289,7 +293,7 @@ def _betacf(a, b, x, y):
     d = 1.0 - qab * x / qap
     d = 1.0 / np.where(np.abs(d) < _TINY, _TINY, d)
     h = d
-    for m in range(1, 2 * _STEPS):
+    for m in range(1, _BETA_STEPS):
         m2 = 2.0 * m
         an = m * (b - m) * x / ((qam + m2) * (a + m2))
         d = 1.0 + an * d
@@ -313,9 +317,10 @@ def _inc_beta(a, b, x, y):
     aa, bb = np.where(ok, a, 1.0), np.where(ok, b, 1.0)
     xx, yy = np.where(ok, x, 0.5), np.where(ok, y, 0.5)
     direct = xx < (aa + 1.0) / (aa + bb + 2.0)
-    lo = _betacf(aa, bb, np.where(direct, xx, 0.25), np.where(direct, yy, 0.75))
-    hi = _betacf(bb, aa, np.where(direct, 0.25, yy), np.where(direct, 0.75, xx))
-    out = np.where(direct, lo, 1.0 - hi)
+    # one continued fraction, on (a, b, x) or on the mirrored (b, a, 1 - x)
+    cf = _betacf(np.where(direct, aa, bb), np.where(direct, bb, aa), np.where(direct, xx, yy),
+                 np.where(direct, yy, xx))
+    out = np.where(direct, cf, 1.0 - cf)
     edge = np.where((x == 0) & (a > 0) & (b > 0), 0.0, np.where((y == 0) & (a > 0) & (b > 0), 1.0, np.nan))
     return np.where(ok, out, edge)
 
