@@ -21,11 +21,11 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..lower.kernel import (kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store,
-                            Gemm, HostCall)
+from ..ir.kernel import (kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store,
+                         Gemm, HostCall)
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_mpi import emit_collective, traced_call, has_collectives, in_flight
-from ..lower.kernel import Collective
+from ..ir.kernel import Collective
 from . import llvm_math as lm
 from .llvm_regions import region_kernel
 from . import special_math as sm
@@ -217,7 +217,7 @@ class _Fn(ScalarEmitter):
             raise BackendError(f"cpu: unknown statement {s!r}")
 
     def host_call(self, s):
-        """cb(site, ptrs, dims) through the address in s.table (see lower/kernel.py HostCall)."""
+        """cb(site, ptrs, dims) through the address in s.table (see ir/kernel.py HostCall)."""
         b = self.b
         fnty = ir.FunctionType(ir.VoidType(), [I64T, PTR, PTR])
         fn = b.load(self.bufs[s.table], typ=ir.PointerType(fnty))

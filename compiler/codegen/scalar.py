@@ -10,7 +10,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import F64, I64, BOOL
-from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op
+from ..ir.kernel import Ix, Const, Load, Var, IndexValue, Op
 from ..primitives.prng import ROTATIONS, KS_PARITY
 
 I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)

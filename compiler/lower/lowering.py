@@ -1,4 +1,4 @@
-"""Fused groups -> loop-level kernels (see kernel.py for the IR). One function per group kind.
+"""Fused groups -> loop-level kernels (see ir/kernel.py for the IR). One function per group kind.
 
 Every member of a group is evaluated per element: `emit(value, index)` returns the scalar expression of that
 value at a multi-index, following each primitive's index rule (broadcast, transpose, slice, pad, reshape,
@@ -12,8 +12,8 @@ import sympy
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, BOOL, dims_equal
 from ..passes.fuse import FusionReject, reduce_split, _sq_equal, shapes_equal
-from .kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm, Buffer,
-                     Kernel, Program, smul, sadd, sprod)
+from ..ir.kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm,
+                         Buffer, Kernel, Program, smul, sadd, sprod)
 from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
                     _i64, collapse, rewrite_ix)
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
