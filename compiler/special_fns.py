@@ -65,7 +65,7 @@ def _lgamma_big(z):
 def _lgamma_pos(x):
     """lgamma(x) for x > 0 (finite, and harmless, for any x: each side sees x clipped into its interval)."""
     small = x < _SHIFT
-    xs = np.minimum(np.maximum(x, 1e-300), float(_SHIFT))
+    xs = np.where(small & (x > 0), x, float(_SHIFT))
     prod = xs + 1.0
     for k in range(2, _SHIFT):
         prod = prod * (xs + float(k))
@@ -73,6 +73,11 @@ def _lgamma_pos(x):
     xb = np.maximum(x, float(_SHIFT))
     big = np.where(xb == np.inf, np.inf, _lgamma_big(np.minimum(xb, 1e300)))
     return np.where(small, shifted, big)
+
+
+def _signbit(x):
+    """x < 0 or x is -0.0 (np.signbit is not traced; arctan2(-0.0, -1) = -pi tells the zeros apart)."""
+    return (x < 0) | (np.arctan2(np.where(x == 0, x, 1.0), -1.0) < 0)
 
 
 def _reduce_half(x):
@@ -105,7 +110,7 @@ def gammasgn(x):
     odd = np.abs(fl - 2.0 * np.floor(fl * 0.5)) == 1.0
     neg = np.where(odd, -1.0, 1.0)
     neg = np.where((fl == x) | (x == -np.inf), np.nan, neg)
-    zero = np.where(np.signbit(x), -1.0, 1.0)
+    zero = np.where(_signbit(x), -1.0, 1.0)
     out = np.where(x > 0, 1.0, np.where(x == 0, zero, neg))
     return np.where(x != x, np.nan, out).astype(x.dtype)
 
@@ -131,7 +136,7 @@ def _psi_big(z):
 
 def _psi_pos(x):
     small = x < _SHIFT
-    xs = np.minimum(np.maximum(x, 1e-300), float(_SHIFT))
+    xs = np.where(small & (x > 0), x, float(_SHIFT))
     acc = 1.0 / xs
     for k in range(1, _SHIFT):
         acc = acc + 1.0 / (xs + float(k))
@@ -150,7 +155,7 @@ def digamma(x):
     rs = np.where(pole, 0.25, r)
     ps = _psi_pos(np.where(pos, x, 1.0 - np.where(pole, -0.5, xn)))
     neg = ps - math.pi * np.cos(math.pi * rs) / np.sin(math.pi * rs)
-    zero = np.where(np.signbit(x), np.inf, -np.inf)
+    zero = np.where(_signbit(x), np.inf, -np.inf)
     neg = np.where(x == 0, zero, np.where(pole | (x == -np.inf), np.nan, neg))
     return np.where(pos, ps, neg)
 
