@@ -67,8 +67,12 @@ def _method(dist, nshape, std, kind, valid=None):
     return method
 
 
-def _log(f):
-    return lambda *a: np.log(f(*a))
+def _log_either(f, g):
+    """log f = log(1 - g) where f > 1/2 (f = 1 - g: no rounding of f near 1), log f elsewhere."""
+    def logf(*a):
+        v = f(*a)
+        return np.where(v > 0.5, np.log1p(-g(*a)), np.log(v))
+    return logf
 
 
 # ---- norm ----
@@ -104,20 +108,21 @@ _df_ok = lambda df: df > 0      # noqa: E731
 t_pdf = _method("t", 1, lambda z, df: np.exp(_t_logpdf(z, df)), "pdf", _df_ok)
 t_logpdf = _method("t", 1, _t_logpdf, "logpdf", _df_ok)
 t_cdf = _method("t", 1, _t_cdf, "cdf", _df_ok)
-t_logcdf = _method("t", 1, _log(_t_cdf), "logcdf", _df_ok)
-t_sf = _method("t", 1, lambda z, df: _t_cdf(-z, df), "sf", _df_ok)
-t_logsf = _method("t", 1, lambda z, df: np.log(_t_cdf(-z, df)), "logsf", _df_ok)
+_t_sf = lambda z, df: _t_cdf(-z, df)      # noqa: E731
+t_logcdf = _method("t", 1, _log_either(_t_cdf, _t_sf), "logcdf", _df_ok)
+t_sf = _method("t", 1, _t_sf, "sf", _df_ok)
+t_logsf = _method("t", 1, _log_either(_t_sf, _t_cdf), "logsf", _df_ok)
 
 
 # ---- gamma and chi2 (chi2(df) is gamma(df/2, scale 2)) ----
 
 def _gamma_logpdf(z, a):
     inside = z > 0
-    zs = np.where(inside, z, 1.0)
+    zs = np.where(inside & (z < np.inf), z, 1.0)
     out = (a - 1.0) * np.log(zs) - zs - sf.gammaln(a)
     # at z = 0: a < 1 gives inf, a == 1 gives 1, a > 1 gives 0 (pdf), as SciPy
     at0 = np.where(a < 1, np.inf, np.where(a == 1, -sf.gammaln(a), -np.inf))
-    return np.where(inside, out, np.where(z == 0, at0, -np.inf))
+    return np.where(inside & (z < np.inf), out, np.where(z == 0, at0, -np.inf))
 
 
 def _gamma_cdf(z, a):
@@ -132,9 +137,9 @@ _a_ok = lambda a: a > 0        # noqa: E731
 gamma_pdf = _method("gamma", 1, lambda z, a: np.exp(_gamma_logpdf(z, a)), "pdf", _a_ok)
 gamma_logpdf = _method("gamma", 1, _gamma_logpdf, "logpdf", _a_ok)
 gamma_cdf = _method("gamma", 1, _gamma_cdf, "cdf", _a_ok)
-gamma_logcdf = _method("gamma", 1, _log(_gamma_cdf), "logcdf", _a_ok)
+gamma_logcdf = _method("gamma", 1, _log_either(_gamma_cdf, _gamma_sf), "logcdf", _a_ok)
 gamma_sf = _method("gamma", 1, _gamma_sf, "sf", _a_ok)
-gamma_logsf = _method("gamma", 1, _log(_gamma_sf), "logsf", _a_ok)
+gamma_logsf = _method("gamma", 1, _log_either(_gamma_sf, _gamma_cdf), "logsf", _a_ok)
 
 
 def _chi2_logpdf(z, df):
@@ -143,10 +148,12 @@ def _chi2_logpdf(z, df):
 
 chi2_pdf = _method("chi2", 1, lambda z, df: np.exp(_chi2_logpdf(z, df)), "pdf", _df_ok)
 chi2_logpdf = _method("chi2", 1, _chi2_logpdf, "logpdf", _df_ok)
-chi2_cdf = _method("chi2", 1, lambda z, df: _gamma_cdf(0.5 * z, 0.5 * df), "cdf", _df_ok)
-chi2_logcdf = _method("chi2", 1, lambda z, df: np.log(_gamma_cdf(0.5 * z, 0.5 * df)), "logcdf", _df_ok)
-chi2_sf = _method("chi2", 1, lambda z, df: _gamma_sf(0.5 * z, 0.5 * df), "sf", _df_ok)
-chi2_logsf = _method("chi2", 1, lambda z, df: np.log(_gamma_sf(0.5 * z, 0.5 * df)), "logsf", _df_ok)
+_chi2_cdf = lambda z, df: _gamma_cdf(0.5 * z, 0.5 * df)       # noqa: E731
+_chi2_sf = lambda z, df: _gamma_sf(0.5 * z, 0.5 * df)         # noqa: E731
+chi2_cdf = _method("chi2", 1, _chi2_cdf, "cdf", _df_ok)
+chi2_logcdf = _method("chi2", 1, _log_either(_chi2_cdf, _chi2_sf), "logcdf", _df_ok)
+chi2_sf = _method("chi2", 1, _chi2_sf, "sf", _df_ok)
+chi2_logsf = _method("chi2", 1, _log_either(_chi2_sf, _chi2_cdf), "logsf", _df_ok)
 
 
 # ---- beta ----
@@ -174,9 +181,9 @@ _ab_ok = lambda a, b: (a > 0) & (b > 0)       # noqa: E731
 beta_pdf = _method("beta", 2, lambda z, a, b: np.exp(_beta_logpdf(z, a, b)), "pdf", _ab_ok)
 beta_logpdf = _method("beta", 2, _beta_logpdf, "logpdf", _ab_ok)
 beta_cdf = _method("beta", 2, _beta_cdf, "cdf", _ab_ok)
-beta_logcdf = _method("beta", 2, _log(_beta_cdf), "logcdf", _ab_ok)
+beta_logcdf = _method("beta", 2, _log_either(_beta_cdf, _beta_sf), "logcdf", _ab_ok)
 beta_sf = _method("beta", 2, _beta_sf, "sf", _ab_ok)
-beta_logsf = _method("beta", 2, _log(_beta_sf), "logsf", _ab_ok)
+beta_logsf = _method("beta", 2, _log_either(_beta_sf, _beta_cdf), "logsf", _ab_ok)
 
 
 # ---- poisson (discrete: loc only) ----
