@@ -12,7 +12,7 @@ from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian,
 from .transforms import vmap  # noqa: F401
 from .control import scan, fori_loop, while_loop, cond, switch  # noqa: F401
 from . import nn, optim, data, pytree, special, distributed  # noqa: F401  (cc.pytree.register, register_dataclass; cc.special.erf)
-from . import special_fns, signal, stats  # noqa: F401,E402  (compositions: SciPy's special functions, convolve, distributions)
+from . import special_fns, bessel, signal, stats  # noqa: F401,E402  (compositions: SciPy's special functions, convolve, distributions)
 from . import scipy_wrap as _scipy_wrap  # noqa: E402
 from .trace import is_tracer as _is_tracer  # noqa: E402
 _scipy_wrap.install(_is_tracer)  # scipy.special.logsumexp, scipy.stats.norm.pdf, ... on traced values

@@ -3,13 +3,13 @@ compositions of existing primitives (tracing, compiling and differentiating like
 
 J and Y, three ranges selected elementwise:
 - x <= 8: the power series (30 terms; cancellation costs < 1e-13 absolute at 8), with the logarithmic series for Y;
-- 8 < x <= 25 (or the order, if larger): Miller's backward recurrence from order 70 (+ the order), normalised by
+- 8 < x <= 15 (or the order, if larger): Miller's backward recurrence from order 44 (+ the order), normalised by
   J0 + 2 (J2 + J4 + ...) = 1; Y0 from the same J's by Neumann's series, Y1 from its derivative;
-- beyond: Hankel's asymptotic expansion (25 terms; error < 1e-16 there), J_n by forward recurrence from J0, J1.
+- beyond: Hankel's asymptotic expansion (36 terms; error < 1e-14 there), J_n by forward recurrence from J0, J1.
 Y_n always by forward recurrence from Y0 and Y1 (stable: Y grows with n).
 I_v: the power series (80 terms) up to x = 50, Hankel's expansion for e^-x I_v beyond: accurate there for
 v^2 <= x / 2 only (larger orders at large x would need Debye's expansion, not implemented).
-Accuracy against SciPy in float64: see tests/test_bessel.py (absolute ~1e-14 for J, Y of moderate x; relative
+Accuracy against SciPy in float64: see tests/test_special_fns.py (absolute ~1e-14 for J, Y of moderate x; relative
 ~1e-14 for I). Orders of J and Y must be static integers.
 """
 from __future__ import annotations
@@ -25,13 +25,13 @@ from . import ops_math as _ops_math
 __all__ = ["j0", "j1", "jv", "jn", "y0", "y1", "yn", "i0", "i1", "i0e", "i1e", "iv", "ive"]
 
 _EULER = 0.5772156649015329
-_SERIES_MAX, _MILLER_MAX = 8.0, 25.0
-_SERIES_TERMS, _MILLER_START, _HANKEL_TERMS = 30, 70, 25
+_SERIES_MAX, _MILLER_MAX = 8.0, 15.0
+_SERIES_TERMS, _MILLER_START, _HANKEL_TERMS = 30, 30, 36
 _TWO_PI = 2.0 / math.pi
 
 
 def _hankel(nu, x):
-    """(P, Q) of Hankel's expansion for order nu at x (x >= 25 here)."""
+    """(P, Q) of Hankel's expansion for order nu at x (x >= 15 here)."""
     mu = 4.0 * nu * nu
     p, q = 1.0, 0.0
     term = 1.0
@@ -47,7 +47,7 @@ def _hankel(nu, x):
 
 
 def _asym01(x):
-    """(J0, J1, Y0, Y1) for x >= 25 (any x is harmless: clipped)."""
+    """(J0, J1, Y0, Y1) for x >= 15 (any x is harmless: clipped)."""
     xa = np.maximum(x, _MILLER_MAX)
     c, s = np.cos(xa), np.sin(xa)
     amp = np.sqrt(_TWO_PI / xa)
@@ -117,7 +117,8 @@ def _miller(x, top, orders=()):
     return j0, j1, y0, y1, {n: v * scale for n, v in keep.items()}
 
 
-def _pick(x, series, miller, asym, top=_MILLER_MAX):
+def _pick(x, series, miller, asym, top=None):
+    top = _MILLER_MAX if top is None else top
     return np.where(x <= _SERIES_MAX, series, np.where(x <= top, miller, asym))
 
 

@@ -67,12 +67,20 @@ def _method(dist, nshape, std, kind, valid=None):
     return method
 
 
-def _log_either(f, g):
-    """log f = log(1 - g) where f > 1/2 (f = 1 - g: no rounding of f near 1), log f elsewhere."""
+def _log_first(pair):
+    """log p of pair(...) = (p, 1 - p): log1p(-(1 - p)) where p > 1/2 (no rounding of p near 1), log p elsewhere."""
     def logf(*a):
-        v = f(*a)
-        return np.where(v > 0.5, np.log1p(-g(*a)), np.log(v))
+        p, q = pair(*a)
+        return np.where(p > 0.5, np.log1p(-q), np.log(p))
     return logf
+
+
+def _first(pair):
+    return lambda *a: pair(*a)[0]
+
+
+def _swap(pair):
+    return lambda *a: pair(*a)[::-1]
 
 
 # ---- norm ----
@@ -98,20 +106,20 @@ def _t_logpdf(z, df):
             - 0.5 * (df + 1.0) * np.log1p(z * z / df))
 
 
-def _t_cdf(z, df):
+def _t_cdf_sf(z, df):
     zz = z * z
-    tail = 0.5 * sf._inc_beta(0.5 * df, np.asarray(0.5), df / (df + zz), zz / (df + zz))
-    return np.where(z < 0, tail, 1.0 - tail)
+    tail, rest = sf._inc_beta2(0.5 * df, np.asarray(0.5), df / (df + zz), zz / (df + zz))
+    tail, rest = 0.5 * tail, 0.5 + 0.5 * rest
+    return np.where(z < 0, tail, rest), np.where(z < 0, rest, tail)
 
 
 _df_ok = lambda df: df > 0      # noqa: E731
 t_pdf = _method("t", 1, lambda z, df: np.exp(_t_logpdf(z, df)), "pdf", _df_ok)
 t_logpdf = _method("t", 1, _t_logpdf, "logpdf", _df_ok)
-t_cdf = _method("t", 1, _t_cdf, "cdf", _df_ok)
-_t_sf = lambda z, df: _t_cdf(-z, df)      # noqa: E731
-t_logcdf = _method("t", 1, _log_either(_t_cdf, _t_sf), "logcdf", _df_ok)
-t_sf = _method("t", 1, _t_sf, "sf", _df_ok)
-t_logsf = _method("t", 1, _log_either(_t_sf, _t_cdf), "logsf", _df_ok)
+t_cdf = _method("t", 1, _first(_t_cdf_sf), "cdf", _df_ok)
+t_logcdf = _method("t", 1, _log_first(_t_cdf_sf), "logcdf", _df_ok)
+t_sf = _method("t", 1, _first(_swap(_t_cdf_sf)), "sf", _df_ok)
+t_logsf = _method("t", 1, _log_first(_swap(_t_cdf_sf)), "logsf", _df_ok)
 
 
 # ---- gamma and chi2 (chi2(df) is gamma(df/2, scale 2)) ----
@@ -125,35 +133,33 @@ def _gamma_logpdf(z, a):
     return np.where(inside & (z < np.inf), out, np.where(z == 0, at0, -np.inf))
 
 
-def _gamma_cdf(z, a):
-    return sf.gammainc(a, np.maximum(z, 0.0))
-
-
-def _gamma_sf(z, a):
-    return sf.gammaincc(a, np.maximum(z, 0.0))
+def _gamma_cdf_sf(z, a):
+    return sf._inc_gamma(a, np.maximum(z, 0.0))
 
 
 _a_ok = lambda a: a > 0        # noqa: E731
 gamma_pdf = _method("gamma", 1, lambda z, a: np.exp(_gamma_logpdf(z, a)), "pdf", _a_ok)
 gamma_logpdf = _method("gamma", 1, _gamma_logpdf, "logpdf", _a_ok)
-gamma_cdf = _method("gamma", 1, _gamma_cdf, "cdf", _a_ok)
-gamma_logcdf = _method("gamma", 1, _log_either(_gamma_cdf, _gamma_sf), "logcdf", _a_ok)
-gamma_sf = _method("gamma", 1, _gamma_sf, "sf", _a_ok)
-gamma_logsf = _method("gamma", 1, _log_either(_gamma_sf, _gamma_cdf), "logsf", _a_ok)
+gamma_cdf = _method("gamma", 1, _first(_gamma_cdf_sf), "cdf", _a_ok)
+gamma_logcdf = _method("gamma", 1, _log_first(_gamma_cdf_sf), "logcdf", _a_ok)
+gamma_sf = _method("gamma", 1, _first(_swap(_gamma_cdf_sf)), "sf", _a_ok)
+gamma_logsf = _method("gamma", 1, _log_first(_swap(_gamma_cdf_sf)), "logsf", _a_ok)
 
 
 def _chi2_logpdf(z, df):
     return _gamma_logpdf(0.5 * z, 0.5 * df) - math.log(2.0)
 
 
+def _chi2_cdf_sf(z, df):
+    return _gamma_cdf_sf(0.5 * z, 0.5 * df)
+
+
 chi2_pdf = _method("chi2", 1, lambda z, df: np.exp(_chi2_logpdf(z, df)), "pdf", _df_ok)
 chi2_logpdf = _method("chi2", 1, _chi2_logpdf, "logpdf", _df_ok)
-_chi2_cdf = lambda z, df: _gamma_cdf(0.5 * z, 0.5 * df)       # noqa: E731
-_chi2_sf = lambda z, df: _gamma_sf(0.5 * z, 0.5 * df)         # noqa: E731
-chi2_cdf = _method("chi2", 1, _chi2_cdf, "cdf", _df_ok)
-chi2_logcdf = _method("chi2", 1, _log_either(_chi2_cdf, _chi2_sf), "logcdf", _df_ok)
-chi2_sf = _method("chi2", 1, _chi2_sf, "sf", _df_ok)
-chi2_logsf = _method("chi2", 1, _log_either(_chi2_sf, _chi2_cdf), "logsf", _df_ok)
+chi2_cdf = _method("chi2", 1, _first(_chi2_cdf_sf), "cdf", _df_ok)
+chi2_logcdf = _method("chi2", 1, _log_first(_chi2_cdf_sf), "logcdf", _df_ok)
+chi2_sf = _method("chi2", 1, _first(_swap(_chi2_cdf_sf)), "sf", _df_ok)
+chi2_logsf = _method("chi2", 1, _log_first(_swap(_chi2_cdf_sf)), "logsf", _df_ok)
 
 
 # ---- beta ----
@@ -167,23 +173,18 @@ def _beta_logpdf(z, a, b):
     return np.where(inside, out, np.where(z == 0, at0, np.where(z == 1, at1, -np.inf)))
 
 
-def _beta_cdf(z, a, b):
+def _beta_cdf_sf(z, a, b):
     zc = np.clip(z, 0.0, 1.0)
-    return sf._inc_beta(a, b, zc, 1.0 - zc)
-
-
-def _beta_sf(z, a, b):
-    zc = np.clip(z, 0.0, 1.0)
-    return sf._inc_beta(b, a, 1.0 - zc, zc)
+    return sf._inc_beta2(a, b, zc, 1.0 - zc)
 
 
 _ab_ok = lambda a, b: (a > 0) & (b > 0)       # noqa: E731
 beta_pdf = _method("beta", 2, lambda z, a, b: np.exp(_beta_logpdf(z, a, b)), "pdf", _ab_ok)
 beta_logpdf = _method("beta", 2, _beta_logpdf, "logpdf", _ab_ok)
-beta_cdf = _method("beta", 2, _beta_cdf, "cdf", _ab_ok)
-beta_logcdf = _method("beta", 2, _log_either(_beta_cdf, _beta_sf), "logcdf", _ab_ok)
-beta_sf = _method("beta", 2, _beta_sf, "sf", _ab_ok)
-beta_logsf = _method("beta", 2, _log_either(_beta_sf, _beta_cdf), "logsf", _ab_ok)
+beta_cdf = _method("beta", 2, _first(_beta_cdf_sf), "cdf", _ab_ok)
+beta_logcdf = _method("beta", 2, _log_first(_beta_cdf_sf), "logcdf", _ab_ok)
+beta_sf = _method("beta", 2, _first(_swap(_beta_cdf_sf)), "sf", _ab_ok)
+beta_logsf = _method("beta", 2, _log_first(_swap(_beta_cdf_sf)), "logsf", _ab_ok)
 
 
 # ---- poisson (discrete: loc only) ----
@@ -205,12 +206,13 @@ def _poisson(kind):
         else:
             inside = k >= 0
             kf = np.floor(np.where(inside, k, 0.0)) + 1.0
-            if kind in ("cdf", "logcdf"):
-                out = np.where(inside, sf.gammaincc(kf, mus), 0.0)
-            else:
-                out = np.where(inside, sf.gammainc(kf, mus), 1.0)
+            lower, upper = sf._inc_gamma(kf, mus)
+            first, other = (upper, lower) if kind in ("cdf", "logcdf") else (lower, upper)
             if kind.startswith("log"):
-                out = np.log(out)
+                first = np.where(first > 0.5, np.log1p(-other), np.log(first))
+            out = np.where(inside, first, 0.0 if kind in ("cdf", "logcdf") else 1.0)
+            if kind.startswith("log"):
+                out = np.where(inside, out, np.log(out))
         return np.where(ok, out, np.nan)
     method.__name__ = f"poisson_{kind}"
     method.__doc__ = f"scipy.stats.poisson.{kind}, as a composition of vive primitives."
