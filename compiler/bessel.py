@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import TraceError
 from .special_fns import _float, gammaln
-from . import ops_math as _ops_math
+from .ops_base import implements
 
 __all__ = ["j0", "j1", "jv", "jn", "y0", "y1", "yn", "i0", "i1", "i0e", "i1e", "iv", "ive"]
 
@@ -136,6 +136,7 @@ def _nan(x, out):
     return np.where(x != x, x, out)
 
 
+@implements(scipy_special=("j0",))
 def j0(x):
     """The Bessel function of the first kind of order 0."""
     x = _float(x)
@@ -145,6 +146,7 @@ def j0(x):
     return _nan(x, np.where(ax == 0, 1.0, np.where(ax == np.inf, 0.0, v)))
 
 
+@implements(scipy_special=("j1",))
 def j1(x):
     """The Bessel function of the first kind of order 1 (odd)."""
     x = _float(x)
@@ -155,6 +157,7 @@ def j1(x):
     return _nan(x, np.where(x < 0, -v, v))
 
 
+@implements(scipy_special=("y0",))
 def y0(x):
     """The Bessel function of the second kind of order 0: -inf at 0, NaN for x < 0."""
     x = _float(x)
@@ -162,6 +165,7 @@ def y0(x):
     return _edge(x, x, _all01(xs)[2], -np.inf, np.nan)
 
 
+@implements(scipy_special=("y1",))
 def y1(x):
     """The Bessel function of the second kind of order 1: -inf at 0, NaN for x < 0."""
     x = _float(x)
@@ -178,6 +182,7 @@ def _order(n, what):
     return int(a)
 
 
+@implements(scipy_special=("jv",))
 def jv(v, x):
     """J_n(x) for a static integer order n (scipy.special.jv / jn)."""
     n = _order(v, "scipy.special.jv")
@@ -212,6 +217,7 @@ def jv(v, x):
 jn = jv
 
 
+@implements(scipy_special=("yn",))
 def yn(n, x):
     """Y_n(x) for a static integer order n, by forward recurrence from Y0 and Y1."""
     n = _order(n, "scipy.special.yn")
@@ -254,6 +260,7 @@ def _ive_pos(v, x):
     return np.where(x <= _I_SERIES_MAX, series, asym)
 
 
+@implements(scipy_special=("ive",))
 def ive(v, x):
     """The exponentially scaled modified Bessel function e^-|x| I_v(x), for real order v >= 0 (or a negative
     integer) and x >= 0 (x < 0 for integer v)."""
@@ -273,6 +280,7 @@ def ive(v, x):
     return _nan(x, np.where(ok, out, np.nan))
 
 
+@implements(scipy_special=("iv",))
 def iv(v, x):
     """The modified Bessel function of the first kind I_v(x) (see ive for the orders and arguments covered)."""
     v, x = _float(v), _float(x)
@@ -281,21 +289,21 @@ def iv(v, x):
     return np.where(ax == np.inf, np.where(v >= 0, np.inf, np.nan), scaled * np.exp(np.minimum(ax, 1e300)))
 
 
+@implements(scipy_special=("i0",))
 def i0(x):
     return iv(0.0, x)
 
 
+@implements(scipy_special=("i1",))
 def i1(x):
     return iv(1.0, x)
 
 
+@implements(scipy_special=("i0e",))
 def i0e(x):
     return ive(0.0, x)
 
 
+@implements(scipy_special=("i1e",))
 def i1e(x):
     return ive(1.0, x)
-
-
-_ops_math.SCIPY_SPECIAL.update({"j0": j0, "j1": j1, "jv": jv, "y0": y0, "y1": y1, "yn": yn, "i0": i0, "i1": i1,
-                                "i0e": i0e, "i1e": i1e, "iv": iv, "ive": ive})

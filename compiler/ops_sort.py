@@ -18,6 +18,7 @@ from . import primitives as P
 from . import ops
 from .errors import TraceError
 from .ir.types import I64
+from .ops_base import implements
 from .ops import (_err, _aval, asarg, shape_of, ndim_of, moveaxis, ravel, where, less, equal, not_equal,
                   logical_and, logical_or, logical_not)
 from .ops_shape import _int, _norm_axis
@@ -75,12 +76,14 @@ def _check_args(kind, order, what):
         raise ValueError(f"{what} kind must be one of 'quick', 'heap', or 'stable' (got {kind!r})")
 
 
+@implements(np.sort)
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     _check_args(kind, order, "sort")
     x, axis, r = _along(a, axis, "sort")
     return x if r is None else r[0]
 
 
+@implements(np.argsort)
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     _check_args(kind, order, "argsort")
     x, axis, r = _along(a, axis, "argsort")
@@ -100,6 +103,7 @@ def _check_kth(a, kth, axis, what):
             raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
 
 
+@implements(np.partition)
 def partition(a, kth, axis=-1, kind="introselect", order=None):
     """np.partition as a full sort: the sorted order meets partition's contract (the k-th value in place, none
     larger before it, none smaller after), and NumPy's own introselect leaves arrays of up to 16 elements sorted
@@ -109,6 +113,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     return sort(a, axis)
 
 
+@implements(np.argpartition)
 def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     """np.argpartition as np.argsort (stable): see partition."""
     _check_args(None, order, "argpartition")
@@ -116,5 +121,4 @@ def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     return argsort(a, axis)
 
 
-ops.FUNCTIONS.update({np.sort: sort, np.argsort: argsort, np.partition: partition, np.argpartition: argpartition})
 Tracer.argsort = lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(self, axis, kind, order)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import ops_math as _ops_math
+from .ops_base import implements
 from .errors import TraceError
 from .nn.activations import erfc, _clenshaw, _Q, _ASYM
 from .transforms import stop_gradient
@@ -87,6 +87,7 @@ def _reduce_half(x):
     return x - n, n
 
 
+@implements(scipy_special=("gammaln",))
 def gammaln(x):
     """log |Gamma(x)|; +inf at the poles (0, -1, -2, ...)."""
     x = _float(x)
@@ -102,6 +103,7 @@ def gammaln(x):
     return np.where(pos, lg, neg)
 
 
+@implements(scipy_special=("gammasgn",))
 def gammasgn(x):
     """The sign of Gamma(x): 1 for x > 0 (and +0), -1 for -0, (-1)^ceil(-x) for negative non-integers, NaN at the
     negative integers and -inf."""
@@ -115,12 +117,14 @@ def gammasgn(x):
     return np.where(x != x, np.nan, out).astype(x.dtype)
 
 
+@implements(scipy_special=("gamma",))
 def gamma(x):
     """Gamma(x) = gammasgn(x) exp(gammaln(x)): +-inf at +-0, NaN at the negative integers."""
     x = _float(x)
     return gammasgn(x) * np.exp(gammaln(x))
 
 
+@implements(scipy_special=("rgamma",))
 def rgamma(x):
     """1 / Gamma(x): 0 at the poles."""
     x = _float(x)
@@ -145,6 +149,7 @@ def _psi_pos(x):
     return np.where(small, shifted, np.where(x == np.inf, np.inf, big))
 
 
+@implements(scipy_special=("psi",))
 def digamma(x):
     """psi(x) = d/dx log Gamma(x); -inf at +0, +inf at -0, NaN at the negative integers."""
     x = _float(x)
@@ -219,12 +224,14 @@ def multigammaln(a, d):
     return out
 
 
+@implements(scipy_special=("betaln",))
 def betaln(a, b):
     """log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)."""
     a, b = _float(a), _float(b)
     return gammaln(a) + gammaln(b) - gammaln(a + b)
 
 
+@implements(scipy_special=("beta",))
 def beta(a, b):
     a, b = _float(a), _float(b)
     return gammasgn(a) * gammasgn(b) * gammasgn(a + b) * np.exp(betaln(a, b))
@@ -273,11 +280,13 @@ def _inc_gamma(a, x):
     return p, q
 
 
+@implements(scipy_special=("gammainc",))
 def gammainc(a, x):
     """The regularized lower incomplete gamma function P(a, x)."""
     return _inc_gamma(a, x)[0]
 
 
+@implements(scipy_special=("gammaincc",))
 def gammaincc(a, x):
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x), without the cancellation."""
     return _inc_gamma(a, x)[1]
@@ -318,6 +327,7 @@ def _inc_beta2(a, b, x, y):
             np.where(ok, np.where(direct, 1.0 - cf, cf), 1.0 - edge))
 
 
+@implements(scipy_special=("betainc",))
 def betainc(a, b, x):
     """The regularized incomplete beta function I_x(a, b)."""
     a, b, x = _float(a), _float(b), _float(x)
@@ -330,6 +340,7 @@ _SQRT1_2 = math.sqrt(0.5)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+@implements(scipy_special=("ndtr",))
 def ndtr(z):
     """The standard normal CDF, 0.5 erfc(-z / sqrt 2) (accurate relative to itself in the lower tail)."""
     z = _float(z)
@@ -345,6 +356,7 @@ def _log_erfc_tail(a):
     return -(a * a) + np.log(np.where(a > 6.0, asym, _clenshaw(_Q, (ac - 4.0) * 0.5)))
 
 
+@implements(scipy_special=("log_ndtr",))
 def log_ndtr(z):
     """log of the standard normal CDF, finite far into the lower tail (log_ndtr(-40) ~ -804.6)."""
     z = _float(z)
@@ -369,6 +381,7 @@ def _ndtri_lower(q):
     return x
 
 
+@implements(scipy_special=("ndtri",))
 def ndtri(p):
     """The inverse of ndtr: -inf at 0, +inf at 1, NaN outside [0, 1]."""
     p = _float(p)
@@ -380,6 +393,7 @@ def ndtri(p):
     return np.where(ok, x, np.where(p == 0, -np.inf, np.where(p == 1, np.inf, np.nan)))
 
 
+@implements(scipy_special=("erfcinv",))
 def erfcinv(y):
     """The inverse of erfc on [0, 2]: erfcinv(y) = -ndtri(y / 2) / sqrt 2."""
     y = _float(y)
@@ -412,8 +426,3 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 
 
 # scipy.special ufuncs on traced values come here (ops_math.scipy_ufunc looks them up by the ufunc's name)
-_ops_math.SCIPY_SPECIAL.update({
-    "gammaln": gammaln, "gamma": gamma, "rgamma": rgamma, "gammasgn": gammasgn, "psi": digamma,
-    "beta": beta, "betaln": betaln, "gammainc": gammainc, "gammaincc": gammaincc, "betainc": betainc,
-    "ndtr": ndtr, "log_ndtr": log_ndtr, "ndtri": ndtri, "erfcinv": erfcinv,
-})
