@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .errors import TraceError
-from .special_fns import _float, gammaln
+from .special_fns import _float, _in_f64, gammaln
 from .ops_base import implements
 
 __all__ = ["j0", "j1", "jv", "jn", "y0", "y1", "yn", "i0", "i1", "i0e", "i1e", "iv", "ive"]
@@ -137,6 +137,7 @@ def _nan(x, out):
 
 
 @implements(scipy_special=("j0",))
+@_in_f64
 def j0(x):
     """The Bessel function of the first kind of order 0."""
     x = _float(x)
@@ -147,6 +148,7 @@ def j0(x):
 
 
 @implements(scipy_special=("j1",))
+@_in_f64
 def j1(x):
     """The Bessel function of the first kind of order 1 (odd)."""
     x = _float(x)
@@ -158,6 +160,7 @@ def j1(x):
 
 
 @implements(scipy_special=("y0",))
+@_in_f64
 def y0(x):
     """The Bessel function of the second kind of order 0: -inf at 0, NaN for x < 0."""
     x = _float(x)
@@ -166,6 +169,7 @@ def y0(x):
 
 
 @implements(scipy_special=("y1",))
+@_in_f64
 def y1(x):
     """The Bessel function of the second kind of order 1: -inf at 0, NaN for x < 0."""
     x = _float(x)
@@ -183,6 +187,7 @@ def _order(n, what):
 
 
 @implements(scipy_special=("jv",))
+@_in_f64
 def jv(v, x):
     """J_n(x) for a static integer order n (scipy.special.jv / jn)."""
     n = _order(v, "scipy.special.jv")
@@ -218,6 +223,7 @@ jn = jv
 
 
 @implements(scipy_special=("yn",))
+@_in_f64
 def yn(n, x):
     """Y_n(x) for a static integer order n, by forward recurrence from Y0 and Y1."""
     n = _order(n, "scipy.special.yn")
@@ -261,6 +267,7 @@ def _ive_pos(v, x):
 
 
 @implements(scipy_special=("ive",))
+@_in_f64
 def ive(v, x):
     """The exponentially scaled modified Bessel function e^-|x| I_v(x), for real order v >= 0 (or a negative
     integer) and x >= 0 (x < 0 for integer v)."""
@@ -281,6 +288,7 @@ def ive(v, x):
 
 
 @implements(scipy_special=("iv",))
+@_in_f64
 def iv(v, x):
     """The modified Bessel function of the first kind I_v(x) (see ive for the orders and arguments covered)."""
     v, x = _float(v), _float(x)
@@ -290,20 +298,24 @@ def iv(v, x):
 
 
 @implements(scipy_special=("i0",))
+@_in_f64
 def i0(x):
     return iv(0.0, x)
 
 
 @implements(scipy_special=("i1",))
+@_in_f64
 def i1(x):
     return iv(1.0, x)
 
 
 @implements(scipy_special=("i0e",))
+@_in_f64
 def i0e(x):
     return ive(0.0, x)
 
 
 @implements(scipy_special=("i1e",))
+@_in_f64
 def i1e(x):
     return ive(1.0, x)

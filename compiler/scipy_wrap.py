@@ -4,7 +4,7 @@ scipy.signal.convolve and the methods of scipy.stats' distributions (norm.pdf, t
 These convert their arguments with np.asarray before computing, which no NumPy hook intercepts (array_ctor.py
 leaves conversions made inside installed libraries to NumPy, so they stop with the tracer's TraceError). So, as
 array_ctor.py does for np.array, `install()` (once per process, when compiler is imported) replaces those module
-attributes and instance methods with wrappers: a call whose arguments hold a tracer goes to vive's implementation
+attributes and the distributions' methods (on each distribution's own class: norm_gen.pdf) with wrappers: a call whose arguments hold a tracer goes to vive's implementation
 (compiler/special_fns.py, signal.py, stats.py), every other call to SciPy's own function, unchanged. SciPy is never
 imported by vive: modules already loaded are wrapped at install, later ones by an import hook that wraps each right
 after SciPy has executed it. Not caught: names bound before compiler was imported (`from scipy.special import
@@ -70,6 +70,16 @@ def _wrap(orig, module, name):
     return wrapper
 
 
+def _wrap_method(orig, module, name):
+    @functools.wraps(orig)
+    def method(self, *args, **kwargs):
+        if _holds_tracer(args, kwargs):
+            return _impl(module, name)(*args, **kwargs)
+        return orig(self, *args, **kwargs)
+    setattr(method, _MARK, True)
+    return method
+
+
 def _patch(modname):
     mod = sys.modules.get(modname)
     if mod is None:
@@ -83,11 +93,11 @@ def _patch(modname):
             obj = getattr(mod, dist, None)
             if obj is None:
                 continue
+            cls = type(obj)           # norm_gen, t_gen, ...: one class per distribution (frozen copies too)
             for m in methods:
-                fn = getattr(obj, m, None)
+                fn = getattr(cls, m, None)
                 if fn is not None and not getattr(fn, _MARK, False):
-                    # an instance attribute shadows the class's method for this one distribution object
-                    obj.__dict__[m] = _wrap(fn, "stats", f"{dist}_{m}")
+                    setattr(cls, m, _wrap_method(fn, "stats", f"{dist}_{m}"))
 
 
 class _Loader(importlib.abc.Loader):

@@ -19,6 +19,7 @@ Derivatives are those of the approximations, which match the functions' to ~1e-1
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,6 +48,21 @@ def _float(x):
     if not np.issubdtype(np.dtype(x.dtype), np.floating):
         x = x.astype(np.float64)
     return x
+
+
+def _in_f64(fn):
+    """Compute in float64 and give the inputs' float type back (float32 in, float32 out, as SciPy's ufuncs):
+    the constants and ranges here are float64's."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        dts = [np.dtype(a.dtype) for a in args if hasattr(a, "dtype")]
+        dt = np.result_type(*dts, np.float32) if dts else np.dtype(np.float64)
+        if dt == np.float64:
+            return fn(*args)
+        args = [a.astype(np.float64) if hasattr(a, "dtype") else a for a in args]
+        out = fn(*args)
+        return tuple(o.astype(dt) for o in out) if isinstance(out, tuple) else out.astype(dt)
+    return wrapper
 
 
 def _horner(coef, u):
@@ -88,6 +104,7 @@ def _reduce_half(x):
 
 
 @implements(scipy_special=("gammaln",))
+@_in_f64
 def gammaln(x):
     """log |Gamma(x)|; +inf at the poles (0, -1, -2, ...)."""
     x = _float(x)
@@ -104,6 +121,7 @@ def gammaln(x):
 
 
 @implements(scipy_special=("gammasgn",))
+@_in_f64
 def gammasgn(x):
     """The sign of Gamma(x): 1 for x > 0 (and +0), -1 for -0, (-1)^ceil(-x) for negative non-integers, NaN at the
     negative integers and -inf."""
@@ -118,6 +136,7 @@ def gammasgn(x):
 
 
 @implements(scipy_special=("gamma",))
+@_in_f64
 def gamma(x):
     """Gamma(x) = gammasgn(x) exp(gammaln(x)): +-inf at +-0, NaN at the negative integers."""
     x = _float(x)
@@ -125,6 +144,7 @@ def gamma(x):
 
 
 @implements(scipy_special=("rgamma",))
+@_in_f64
 def rgamma(x):
     """1 / Gamma(x): 0 at the poles."""
     x = _float(x)
@@ -150,6 +170,7 @@ def _psi_pos(x):
 
 
 @implements(scipy_special=("psi",))
+@_in_f64
 def digamma(x):
     """psi(x) = d/dx log Gamma(x); -inf at +0, +inf at -0, NaN at the negative integers."""
     x = _float(x)
@@ -225,6 +246,7 @@ def multigammaln(a, d):
 
 
 @implements(scipy_special=("betaln",))
+@_in_f64
 def betaln(a, b):
     """log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)."""
     a, b = _float(a), _float(b)
@@ -232,6 +254,7 @@ def betaln(a, b):
 
 
 @implements(scipy_special=("beta",))
+@_in_f64
 def beta(a, b):
     a, b = _float(a), _float(b)
     return gammasgn(a) * gammasgn(b) * gammasgn(a + b) * np.exp(betaln(a, b))
@@ -281,12 +304,14 @@ def _inc_gamma(a, x):
 
 
 @implements(scipy_special=("gammainc",))
+@_in_f64
 def gammainc(a, x):
     """The regularized lower incomplete gamma function P(a, x)."""
     return _inc_gamma(a, x)[0]
 
 
 @implements(scipy_special=("gammaincc",))
+@_in_f64
 def gammaincc(a, x):
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x), without the cancellation."""
     return _inc_gamma(a, x)[1]
@@ -328,6 +353,7 @@ def _inc_beta2(a, b, x, y):
 
 
 @implements(scipy_special=("betainc",))
+@_in_f64
 def betainc(a, b, x):
     """The regularized incomplete beta function I_x(a, b)."""
     a, b, x = _float(a), _float(b), _float(x)
@@ -341,6 +367,7 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @implements(scipy_special=("ndtr",))
+@_in_f64
 def ndtr(z):
     """The standard normal CDF, 0.5 erfc(-z / sqrt 2) (accurate relative to itself in the lower tail)."""
     z = _float(z)
@@ -357,6 +384,7 @@ def _log_erfc_tail(a):
 
 
 @implements(scipy_special=("log_ndtr",))
+@_in_f64
 def log_ndtr(z):
     """log of the standard normal CDF, finite far into the lower tail (log_ndtr(-40) ~ -804.6)."""
     z = _float(z)
@@ -382,6 +410,7 @@ def _ndtri_lower(q):
 
 
 @implements(scipy_special=("ndtri",))
+@_in_f64
 def ndtri(p):
     """The inverse of ndtr: -inf at 0, +inf at 1, NaN outside [0, 1]."""
     p = _float(p)
@@ -394,6 +423,7 @@ def ndtri(p):
 
 
 @implements(scipy_special=("erfcinv",))
+@_in_f64
 def erfcinv(y):
     """The inverse of erfc on [0, 2]: erfcinv(y) = -ndtri(y / 2) / sqrt 2."""
     y = _float(y)

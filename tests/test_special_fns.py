@@ -200,3 +200,21 @@ def test_cc_special_namespace():
     assert math.isclose(float(cc.special.gammaln(0.5)), math.lgamma(0.5), rel_tol=1e-14)
     with pytest.raises(AttributeError):
         cc.special.no_such_function
+
+
+def test_float32_in_float32_out():
+    x = np.array([0.3, 1.2, 4.5], np.float32)
+    for f in (S.gammaln, S.psi, S.j0, S.i0e, S.ndtri, S.erfcinv):
+        arg = x / 5 if f in (S.ndtri, S.erfcinv) else x
+        got = cc.compile(lambda a: f(a))(arg)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, f(arg), rtol=2e-7)
+
+
+def test_wrapped_distributions_still_pickle_and_freeze():
+    import pickle
+    d = pickle.loads(pickle.dumps(scipy.stats.norm))
+    assert d.pdf(0.0) == scipy.stats.norm.pdf(0.0)
+    x = np.array([0.3, -1.0])
+    got = cc.compile(lambda x: scipy.stats.norm.logpdf(x, loc=0.5, scale=2.0))(x)
+    np.testing.assert_allclose(got, scipy.stats.norm(0.5, 2.0).logpdf(x), rtol=1e-14)
