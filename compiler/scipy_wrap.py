@@ -4,13 +4,15 @@ scipy.signal.convolve and the methods of scipy.stats' distributions (norm.pdf, t
 These convert their arguments with np.asarray before computing, which no NumPy hook intercepts (array_ctor.py
 leaves conversions made inside installed libraries to NumPy, so they stop with the tracer's TraceError). So, as
 array_ctor.py does for np.array, `install()` (once per process, when compiler is imported) replaces those module
-attributes and the distributions' methods (on each distribution's own class: norm_gen.pdf) with wrappers: a call whose arguments hold a tracer goes to vive's implementation
-(compiler/special_fns.py, signal.py, stats.py), every other call to SciPy's own function, unchanged. SciPy is never
-imported by vive: modules already loaded are wrapped at install, later ones by an import hook that wraps each right
-after SciPy has executed it. Not caught: names bound before compiler was imported (`from scipy.special import
-logsumexp`, or `f = scipy.stats.norm.pdf` taken before `import compiler`).
+attributes and the distributions' methods (on each distribution's own class: norm_gen.pdf) with wrappers: a call
+whose arguments hold a tracer goes to vive's implementation (compiler/special_fns.py, signal.py, stats.py), every
+other call to SciPy's own function, unchanged. SciPy is never imported by vive: modules already loaded are wrapped
+at install, later ones by an import hook that wraps each right after SciPy has executed it. Not caught: names bound
+before compiler was imported (`from scipy.special import logsumexp`, or `f = scipy.stats.norm.pdf` taken before
+`import compiler`).
 
-scipy.special's ufuncs (gammaln, jv, ...) need none of this: they reach Tracer.__array_ufunc__ (ops_math.SCIPY_SPECIAL).
+scipy.special's ufuncs (gammaln, jv, ...) need none of this: they reach Tracer.__array_ufunc__, and their
+implementations register with @implements(scipy_special=...) (ops_base.py).
 """
 from __future__ import annotations
 
