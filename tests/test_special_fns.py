@@ -218,3 +218,15 @@ def test_wrapped_distributions_still_pickle_and_freeze():
     x = np.array([0.3, -1.0])
     got = cc.compile(lambda x: scipy.stats.norm.logpdf(x, loc=0.5, scale=2.0))(x)
     np.testing.assert_allclose(got, scipy.stats.norm(0.5, 2.0).logpdf(x), rtol=1e-14)
+
+
+def test_derivatives_in_the_shape_parameters():
+    # no closed forms: the derivative of the converged series / continued fraction, against SciPy's own differences
+    a, x = np.array([0.7, 2.5, 7.0, 20.0]), np.array([0.4, 3.0, 9.0, 15.0])
+    b, y, h = np.array([1.5, 3.0, 0.8, 10.0]), np.array([0.2, 0.5, 0.9, 0.4]), 1e-6
+    for ours, theirs in [(lambda a: S.gammainc(a, x), lambda a: S.gammainc(a, x)),
+                         (lambda a: S.betainc(a, b, y), lambda a: S.betainc(a, b, y)),
+                         (lambda v: S.iv(v, x), lambda v: S.iv(v, x))]:
+        g = cc.grad(lambda a: np.sum(ours(a)))(a)
+        fd = (theirs(a + h) - theirs(a - h)) / (2 * h)
+        np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-8)
