@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import TraceError
+from .ops_shape import _int
 
 
 def _shape(x):
-    return tuple(int(d) for d in np.shape(x))
+    return tuple(_int(d, "scipy.signal.convolve of an array of symbolic size") for d in np.shape(x))
 
 
 def _full_window(a, b, start, size):

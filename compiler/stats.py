@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from . import special_fns as sf
+from .ops_shape import _int
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -229,10 +230,11 @@ poisson_sf, poisson_logsf = _poisson("sf"), _poisson("logsf")
 def dirichlet_logpdf(x, alpha):
     """scipy.stats.dirichlet.logpdf; x may leave out its last component (then 1 - the sum of the others)."""
     x, alpha = _f(x), _f(alpha)
-    k = int(np.shape(alpha)[0]) if len(np.shape(alpha)) == 1 else None
+    k = _int(np.shape(alpha)[0], "scipy.stats.dirichlet with a symbolic number of components") \
+        if len(np.shape(alpha)) == 1 else None
     if k is None:
         raise ValueError("Parameter vector 'a' must be one dimensional, but a.shape = %s." % (np.shape(alpha),))
-    n = int(np.shape(x)[0]) if len(np.shape(x)) else 0
+    n = _int(np.shape(x)[0], "scipy.stats.dirichlet with a symbolic number of components") if len(np.shape(x)) else 0
     if n == k - 1:
         x = np.concatenate([x, 1.0 - np.sum(x, axis=0, keepdims=True)], axis=0)
     elif n != k:
@@ -255,12 +257,12 @@ def _mvn_setup(mean, cov):
     if mean is None:
         if cov is None or len(np.shape(cov)) == 0:
             raise TypeError("multivariate_normal on traced values needs mean or a matrix cov to give the dimension")
-        d = int(np.shape(cov)[-1])
+        d = _int(np.shape(cov)[-1], "multivariate_normal of a symbolic dimension")
         mean = np.zeros(d)
     mean = _f(mean)
     if len(np.shape(mean)) == 0:
         mean = np.reshape(mean, (1,))
-    d = int(np.shape(mean)[0])
+    d = _int(np.shape(mean)[0], "multivariate_normal of a symbolic dimension")
     cov = _f(1.0 if cov is None else cov)
     nd = len(np.shape(cov))
     if nd == 0:

@@ -230,3 +230,13 @@ def test_derivatives_in_the_shape_parameters():
         g = cc.grad(lambda a: np.sum(ours(a)))(a)
         fd = (theirs(a + h) - theirs(a - h)) / (2 * h)
         np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-8)
+
+
+def test_symbolic_sizes():
+    # elementwise functions and reductions trace for every size; convolve and dirichlet need concrete sizes
+    g = cc.trace(lambda x: scipy.special.logsumexp(S.gammaln(x), axis=1), cc.Spec("f64[N,4]"))
+    assert len(g.nodes) > 0
+    with pytest.raises(TraceError, match="scipy.signal.convolve of an array of symbolic size"):
+        cc.trace(lambda x: scipy.signal.convolve(x, np.ones(3)), cc.Spec("f64[N]"))
+    with pytest.raises(TraceError, match="dirichlet with a symbolic number"):
+        cc.trace(lambda x: scipy.stats.dirichlet.logpdf(x, np.ones(3)), cc.Spec("f64[N]"))
