@@ -240,3 +240,15 @@ def test_symbolic_sizes():
         cc.trace(lambda x: scipy.signal.convolve(x, np.ones(3)), cc.Spec("f64[N]"))
     with pytest.raises(TraceError, match="dirichlet with a symbolic number"):
         cc.trace(lambda x: scipy.stats.dirichlet.logpdf(x, np.ones(3)), cc.Spec("f64[N]"))
+
+
+def test_vmap_and_forward_mode():
+    x = _RNG.uniform(0.5, 3, (3, 4))
+    got = cc.vmap(lambda r: S.gammaln(r) + scipy.special.logsumexp(r)
+                  + scipy.signal.convolve(r, np.ones(2), mode="same"))(x)
+    want = (S.gammaln(x) + scipy.special.logsumexp(x, axis=1, keepdims=True)
+            + np.stack([scipy.signal.convolve(r, np.ones(2), mode="same") for r in x]))
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+    p = np.array([0.3, -1.2])
+    np.testing.assert_allclose(np.diag(cc.jacfwd(lambda x: scipy.stats.t.cdf(x, 3.0))(p)),
+                               scipy.stats.t.pdf(p, 3.0), rtol=1e-12)
