@@ -390,10 +390,10 @@ def log_ndtr(z):
     z = _float(z)
     a = -_SQRT1_2 * z
     tail = math.log(0.5) + _log_erfc_tail(np.maximum(a, 2.0))
-    # z > 0: log(1 - ndtr(-z)) = log1p(-0.5 erfc(z/sqrt 2)); between, log(ndtr(z)) has no cancellation
-    upper = np.log1p(-0.5 * erfc(np.maximum(-a, 0.0)))
-    mid = np.log(0.5 * erfc(np.clip(a, -1.0, 2.0)))
-    return np.where(a >= 2.0, tail, np.where(z > 0, upper, mid))
+    # z > 0: log(1 - ndtr(-z)) = log1p(-0.5 erfc(z/sqrt 2)); between, log(ndtr(z)) has no cancellation; one erfc
+    # serves both (of |a|, clipped below 2 where the tail takes over)
+    e = 0.5 * erfc(np.where(z > 0, np.maximum(-a, 0.0), np.clip(a, -1.0, 2.0)))
+    return np.where(a >= 2.0, tail, np.where(z > 0, np.log1p(-e), np.log(e)))
 
 
 def _ndtri_lower(q):
