@@ -5,7 +5,8 @@ compile and differentiate through the existing rules, and run eagerly on NumPy a
 How each is computed (float64 accuracy against SciPy in tests/test_special_fns.py):
 - gammaln: Stirling's series (9 terms) at z >= 10; below, the recurrence lgamma(x) = lgamma(x + 10) - log(x (x+1)
   ... (x+9)); x <= 0 by reflection with sin(pi x) reduced exactly. gamma/rgamma/gammasgn from it.
-- digamma (psi): the asymptotic series at z >= 10, the recurrence below, reflection (pi / tan(pi x)) for x <= 0.
+- digamma (psi): the asymptotic series at z >= 10, the recurrence below, reflection (pi / tan(pi x)) for x <= 0;
+  within 1/4 of its positive root, its Taylor series there (relative accuracy, as SciPy).
   polygamma(n >= 1, x > 0): Hurwitz zeta by Euler-Maclaurin after 10 terms of the sum.
 - gammainc/gammaincc: the power series (60 terms) for x < a + 3, the continued fraction (depth 40, evaluated from
   its tail) otherwise: accurate to ~1e-13 for a up to ~30 (the depth needed grows like sqrt(a)).
@@ -169,6 +170,23 @@ def _psi_pos(x):
     return np.where(small, shifted, np.where(x == np.inf, np.inf, big))
 
 
+# near digamma's positive root x0 the shifted series would leave only an absolute accuracy; there, its Taylor series
+# about x0: psi(x) = sum_k (-1)^(k+1) zeta(k+1, x0) (x - x0)^k, with x0 in two parts (hi + lo) and the coefficients
+# computed at import by _hurwitz_zeta below (relative accuracy ~1e-16 near the root)
+_PSI_ROOT_HI, _PSI_ROOT_LO = 1.4616321449683622, 9.549995429965697e-17
+_PSI_ROOT_REACH = 0.25
+_PSI_ROOT_COEF = None
+
+
+def _psi_near_root(x):
+    global _PSI_ROOT_COEF
+    if _PSI_ROOT_COEF is None:
+        _PSI_ROOT_COEF = [0.0] + [(-1.0) ** (k + 1) * float(_hurwitz_zeta(k + 1, np.float64(_PSI_ROOT_HI)))
+                                  for k in range(1, 22)]
+    d = np.clip(x - _PSI_ROOT_HI, -_PSI_ROOT_REACH, _PSI_ROOT_REACH) - _PSI_ROOT_LO
+    return _horner(_PSI_ROOT_COEF, d)
+
+
 @implements(scipy_special=("psi",))
 @_in_f64
 def digamma(x):
@@ -183,7 +201,8 @@ def digamma(x):
     neg = ps - math.pi * np.cos(math.pi * rs) / np.sin(math.pi * rs)
     zero = np.where(_signbit(x), np.inf, -np.inf)
     neg = np.where(x == 0, zero, np.where(pole | (x == -np.inf), np.nan, neg))
-    return np.where(pos, ps, neg)
+    near = np.abs(x - _PSI_ROOT_HI) < _PSI_ROOT_REACH
+    return np.where(near, _psi_near_root(x), np.where(pos, ps, neg))
 
 
 psi = digamma

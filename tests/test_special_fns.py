@@ -41,6 +41,14 @@ def test_gamma_family_matches_scipy(name, tol):
         _agree(getattr(F, name)(_X), getattr(S, name)(_X), tol)
 
 
+def test_digamma_relative_near_its_positive_root():
+    x0 = 1.4616321449683622
+    x = np.concatenate([x0 + np.linspace(-0.3, 0.3, 301), x0 + 10 ** np.linspace(-15, -1, 40),
+                        x0 - 10 ** np.linspace(-15, -1, 40)])
+    got, want = F.digamma(x), S.digamma(x)
+    assert np.max(np.abs(got - want) / np.abs(want)) < 1e-14
+
+
 def test_polygamma_multigammaln_beta():
     x = _RNG.uniform(0.01, 50, 2000)
     with np.errstate(all="ignore"):
