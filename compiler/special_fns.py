@@ -7,7 +7,8 @@ How each is computed (float64 accuracy against SciPy in tests/test_special_fns.p
   ... (x+9)); x <= 0 by reflection with sin(pi x) reduced exactly. gamma/rgamma/gammasgn from it.
 - digamma (psi): the asymptotic series at z >= 10, the recurrence below, reflection (pi / tan(pi x)) for x <= 0;
   within 1/4 of its positive root, its Taylor series there (relative accuracy, as SciPy).
-  polygamma(n >= 1, x > 0): Hurwitz zeta by Euler-Maclaurin after 10 terms of the sum.
+  polygamma(n >= 1, x > 0): Hurwitz zeta by Euler-Maclaurin after 10 terms of the sum; x <= 0 by reflection,
+  with the n-th derivative of cot(pi x) as a polynomial in cot(pi x).
 - gammainc/gammaincc: the power series (60 terms) for x < a + 3, the continued fraction (depth 40, evaluated from
   its tail) otherwise: accurate to ~1e-13 for a up to ~30 (the depth needed grows like sqrt(a)).
 - betainc: the continued fraction (depth 63, from its tail) on the side of (a+1)/(a+b+2) where it converges, the
@@ -240,16 +241,37 @@ def _hurwitz_zeta(s, x):
     return acc + tail
 
 
+def _cot_derivative_poly(n):
+    """Coefficients of P_n with d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x)): P_0(c) = c, P_k+1 = -(1 + c^2) P_k'."""
+    p = np.polynomial.Polynomial([0.0, 1.0])
+    for _ in range(n):
+        p = -np.polynomial.Polynomial([1.0, 0.0, 1.0]) * p.deriv()
+    return [float(c) for c in p.coef]
+
+
 def polygamma(n, x):
-    """The n-th derivative of digamma: (-1)^(n+1) n! zeta(n+1, x). n a static non-negative integer; for n >= 1,
-    x > 0 (NaN elsewhere: the reflection formula is not implemented)."""
+    """The n-th derivative of digamma: (-1)^(n+1) n! zeta(n+1, x) for x > 0; for x <= 0 by the reflection
+    psi^(n)(1 - x) + (-1)^(n+1) psi^(n)(x) = (-1)^n pi d^n/dx^n cot(pi x) (NaN at the poles 0, -1, ...).
+    n a static non-negative integer."""
     n = _static_int(n, "polygamma")
     x = _float(x)
     if n == 0:
         return digamma(x)
-    ok = x > 0
-    z = _hurwitz_zeta(n + 1, np.where(ok, x, 1.0))
-    return np.where(ok, ((-1.0) ** (n + 1) * math.factorial(n)) * z, np.nan)
+    pos = x > 0
+    big = np.abs(x) >= 2.0 ** 52
+    r, _ = _reduce_half(np.where(pos | big | (x != x), -0.5, x))
+    pole = (r == 0.0) | big
+    rs = np.where(pole, 0.25, r)
+    fac = (-1.0) ** (n + 1) * math.factorial(n)
+    # one zeta: of x itself, or of 1 - x for the reflection
+    xr = 1.0 - np.where(pos | pole | (x != x), -0.5, x)
+    z = fac * _hurwitz_zeta(n + 1, np.where(pos & (x < np.inf), x, xr))
+    c = np.cos(math.pi * rs) / np.sin(math.pi * rs)
+    cot_n = math.pi ** n * _horner(_cot_derivative_poly(n), c)
+    neg = (-1.0) ** (n + 1) * ((-1.0) ** n * math.pi * cot_n - z)
+    # at the poles (and -inf) SciPy gives the sign of (-1)^(n+1) times infinity; 0 at +inf
+    neg = np.where(pole | (x == -np.inf), (-1.0) ** (n + 1) * np.inf, neg)
+    return np.where(pos, np.where(x == np.inf, 0.0, z), np.where(x != x, x, neg))
 
 
 def multigammaln(a, d):
