@@ -26,29 +26,33 @@ def _f(x):
     return sf._float(x)
 
 
-def _args(name, nshape, args, kwargs, loc_default=0.0, scale=True):
-    """(shape params, loc, scale) from SciPy's calling convention (*shapes, loc=0, scale=1)."""
-    args = list(args)
-    names = ["loc", "scale"] if scale else ["loc"]
-    if len(args) > nshape + len(names):
+_SHAPES = {"norm": (), "t": ("df",), "chi2": ("df",), "gamma": ("a",), "beta": ("a", "b"), "poisson": ("mu",)}
+
+
+def _args(name, shape_names, args, kwargs, loc_default=0.0, scale=True):
+    """(shape params, loc, scale) from SciPy's calling convention (*shapes, loc=0, scale=1), any of them also by
+    keyword."""
+    names = list(shape_names) + (["loc", "scale"] if scale else ["loc"])
+    if len(args) > len(names):
         raise TypeError(f"{name}: too many positional arguments")
-    vals = {"loc": loc_default, "scale": 1.0}
-    shapes = args[:nshape]
-    for n, v in zip(names, args[nshape:]):
-        vals[n] = v
+    vals = dict(zip(names, args))
     for k, v in kwargs.items():
         if k not in names:
             raise TypeError(f"{name}: unexpected keyword argument {k!r}")
+        if k in vals:
+            raise TypeError(f"{name}: got multiple values for argument {k!r}")
         vals[k] = v
-    if len(shapes) < nshape:
-        raise TypeError(f"{name}: missing {nshape - len(shapes)} shape parameter(s)")
-    return [_f(s) for s in shapes], _f(vals["loc"]), (_f(vals["scale"]) if scale else None)
+    missing = [n for n in shape_names if n not in vals]
+    if missing:
+        raise TypeError(f"{name}: missing shape parameter(s) {missing}")
+    shapes = [_f(vals[n]) for n in shape_names]
+    return shapes, _f(vals.get("loc", loc_default)), (_f(vals.get("scale", 1.0)) if scale else None)
 
 
-def _method(dist, nshape, std, kind, valid=None):
+def _method(dist, std, kind, valid=None):
     """A loc-scale method of dist: std(z, *shapes) computed on the standardised variable, then rescaled."""
     def method(x, *args, **kwargs):
-        shapes, loc, scale = _args(f"{dist}.{kind}", nshape, args, kwargs)
+        shapes, loc, scale = _args(f"{dist}.{kind}", _SHAPES[dist], args, kwargs)
         x = _f(x)
         ok = scale > 0
         if valid is not None:
@@ -90,14 +94,14 @@ def _norm_logpdf(z):
     return -0.5 * z * z - _LOG_SQRT_2PI
 
 
-norm_pdf = _method("norm", 0, lambda z: np.exp(_norm_logpdf(z)), "pdf")
-norm_logpdf = _method("norm", 0, _norm_logpdf, "logpdf")
-norm_cdf = _method("norm", 0, sf.ndtr, "cdf")
-norm_logcdf = _method("norm", 0, sf.log_ndtr, "logcdf")
-norm_sf = _method("norm", 0, lambda z: sf.ndtr(-z), "sf")
-norm_logsf = _method("norm", 0, lambda z: sf.log_ndtr(-z), "logsf")
-norm_ppf = _method("norm", 0, sf.ndtri, "ppf")
-norm_isf = _method("norm", 0, lambda q: -sf.ndtri(q), "isf")
+norm_pdf = _method("norm", lambda z: np.exp(_norm_logpdf(z)), "pdf")
+norm_logpdf = _method("norm", _norm_logpdf, "logpdf")
+norm_cdf = _method("norm", sf.ndtr, "cdf")
+norm_logcdf = _method("norm", sf.log_ndtr, "logcdf")
+norm_sf = _method("norm", lambda z: sf.ndtr(-z), "sf")
+norm_logsf = _method("norm", lambda z: sf.log_ndtr(-z), "logsf")
+norm_ppf = _method("norm", sf.ndtri, "ppf")
+norm_isf = _method("norm", lambda q: -sf.ndtri(q), "isf")
 
 
 # ---- Student's t ----
@@ -115,12 +119,12 @@ def _t_cdf_sf(z, df):
 
 
 _df_ok = lambda df: df > 0      # noqa: E731
-t_pdf = _method("t", 1, lambda z, df: np.exp(_t_logpdf(z, df)), "pdf", _df_ok)
-t_logpdf = _method("t", 1, _t_logpdf, "logpdf", _df_ok)
-t_cdf = _method("t", 1, _first(_t_cdf_sf), "cdf", _df_ok)
-t_logcdf = _method("t", 1, _log_first(_t_cdf_sf), "logcdf", _df_ok)
-t_sf = _method("t", 1, _first(_swap(_t_cdf_sf)), "sf", _df_ok)
-t_logsf = _method("t", 1, _log_first(_swap(_t_cdf_sf)), "logsf", _df_ok)
+t_pdf = _method("t", lambda z, df: np.exp(_t_logpdf(z, df)), "pdf", _df_ok)
+t_logpdf = _method("t", _t_logpdf, "logpdf", _df_ok)
+t_cdf = _method("t", _first(_t_cdf_sf), "cdf", _df_ok)
+t_logcdf = _method("t", _log_first(_t_cdf_sf), "logcdf", _df_ok)
+t_sf = _method("t", _first(_swap(_t_cdf_sf)), "sf", _df_ok)
+t_logsf = _method("t", _log_first(_swap(_t_cdf_sf)), "logsf", _df_ok)
 
 
 # ---- gamma and chi2 (chi2(df) is gamma(df/2, scale 2)) ----
@@ -139,12 +143,12 @@ def _gamma_cdf_sf(z, a):
 
 
 _a_ok = lambda a: a > 0        # noqa: E731
-gamma_pdf = _method("gamma", 1, lambda z, a: np.exp(_gamma_logpdf(z, a)), "pdf", _a_ok)
-gamma_logpdf = _method("gamma", 1, _gamma_logpdf, "logpdf", _a_ok)
-gamma_cdf = _method("gamma", 1, _first(_gamma_cdf_sf), "cdf", _a_ok)
-gamma_logcdf = _method("gamma", 1, _log_first(_gamma_cdf_sf), "logcdf", _a_ok)
-gamma_sf = _method("gamma", 1, _first(_swap(_gamma_cdf_sf)), "sf", _a_ok)
-gamma_logsf = _method("gamma", 1, _log_first(_swap(_gamma_cdf_sf)), "logsf", _a_ok)
+gamma_pdf = _method("gamma", lambda z, a: np.exp(_gamma_logpdf(z, a)), "pdf", _a_ok)
+gamma_logpdf = _method("gamma", _gamma_logpdf, "logpdf", _a_ok)
+gamma_cdf = _method("gamma", _first(_gamma_cdf_sf), "cdf", _a_ok)
+gamma_logcdf = _method("gamma", _log_first(_gamma_cdf_sf), "logcdf", _a_ok)
+gamma_sf = _method("gamma", _first(_swap(_gamma_cdf_sf)), "sf", _a_ok)
+gamma_logsf = _method("gamma", _log_first(_swap(_gamma_cdf_sf)), "logsf", _a_ok)
 
 
 def _chi2_logpdf(z, df):
@@ -155,12 +159,12 @@ def _chi2_cdf_sf(z, df):
     return _gamma_cdf_sf(0.5 * z, 0.5 * df)
 
 
-chi2_pdf = _method("chi2", 1, lambda z, df: np.exp(_chi2_logpdf(z, df)), "pdf", _df_ok)
-chi2_logpdf = _method("chi2", 1, _chi2_logpdf, "logpdf", _df_ok)
-chi2_cdf = _method("chi2", 1, _first(_chi2_cdf_sf), "cdf", _df_ok)
-chi2_logcdf = _method("chi2", 1, _log_first(_chi2_cdf_sf), "logcdf", _df_ok)
-chi2_sf = _method("chi2", 1, _first(_swap(_chi2_cdf_sf)), "sf", _df_ok)
-chi2_logsf = _method("chi2", 1, _log_first(_swap(_chi2_cdf_sf)), "logsf", _df_ok)
+chi2_pdf = _method("chi2", lambda z, df: np.exp(_chi2_logpdf(z, df)), "pdf", _df_ok)
+chi2_logpdf = _method("chi2", _chi2_logpdf, "logpdf", _df_ok)
+chi2_cdf = _method("chi2", _first(_chi2_cdf_sf), "cdf", _df_ok)
+chi2_logcdf = _method("chi2", _log_first(_chi2_cdf_sf), "logcdf", _df_ok)
+chi2_sf = _method("chi2", _first(_swap(_chi2_cdf_sf)), "sf", _df_ok)
+chi2_logsf = _method("chi2", _log_first(_swap(_chi2_cdf_sf)), "logsf", _df_ok)
 
 
 # ---- beta ----
@@ -180,19 +184,19 @@ def _beta_cdf_sf(z, a, b):
 
 
 _ab_ok = lambda a, b: (a > 0) & (b > 0)       # noqa: E731
-beta_pdf = _method("beta", 2, lambda z, a, b: np.exp(_beta_logpdf(z, a, b)), "pdf", _ab_ok)
-beta_logpdf = _method("beta", 2, _beta_logpdf, "logpdf", _ab_ok)
-beta_cdf = _method("beta", 2, _first(_beta_cdf_sf), "cdf", _ab_ok)
-beta_logcdf = _method("beta", 2, _log_first(_beta_cdf_sf), "logcdf", _ab_ok)
-beta_sf = _method("beta", 2, _first(_swap(_beta_cdf_sf)), "sf", _ab_ok)
-beta_logsf = _method("beta", 2, _log_first(_swap(_beta_cdf_sf)), "logsf", _ab_ok)
+beta_pdf = _method("beta", lambda z, a, b: np.exp(_beta_logpdf(z, a, b)), "pdf", _ab_ok)
+beta_logpdf = _method("beta", _beta_logpdf, "logpdf", _ab_ok)
+beta_cdf = _method("beta", _first(_beta_cdf_sf), "cdf", _ab_ok)
+beta_logcdf = _method("beta", _log_first(_beta_cdf_sf), "logcdf", _ab_ok)
+beta_sf = _method("beta", _first(_swap(_beta_cdf_sf)), "sf", _ab_ok)
+beta_logsf = _method("beta", _log_first(_swap(_beta_cdf_sf)), "logsf", _ab_ok)
 
 
 # ---- poisson (discrete: loc only) ----
 
 def _poisson(kind):
     def method(k, *args, **kwargs):
-        (mu,), loc, _ = _args(f"poisson.{kind}", 1, args, kwargs, scale=False)
+        (mu,), loc, _ = _args(f"poisson.{kind}", _SHAPES["poisson"], args, kwargs, scale=False)
         k = _f(k) - loc
         ok = mu >= 0
         mus = np.where(ok, mu, 1.0)

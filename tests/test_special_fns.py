@@ -264,3 +264,13 @@ def test_vmap_and_forward_mode():
     p = np.array([0.3, -1.2])
     np.testing.assert_allclose(np.diag(cc.jacfwd(lambda x: scipy.stats.t.cdf(x, 3.0))(p)),
                                scipy.stats.t.pdf(p, 3.0), rtol=1e-12)
+
+
+def test_distribution_arguments_by_keyword():
+    x = np.array([0.3, 1.7])
+    np.testing.assert_allclose(cc.compile(lambda x: scipy.stats.t.logpdf(x, df=3.0, scale=2.0))(x),
+                               scipy.stats.t.logpdf(x, df=3.0, scale=2.0), rtol=1e-13)
+    np.testing.assert_allclose(cc.compile(lambda m: scipy.stats.poisson.pmf(np.array([1.0, 2.0]), mu=m))(x),
+                               scipy.stats.poisson.pmf([1, 2], mu=x), rtol=1e-13)
+    with pytest.raises(TypeError, match="missing shape parameter"):
+        cc.compile(lambda x: scipy.stats.t.pdf(x))(x)
