@@ -14,6 +14,10 @@ from .transforms import jvp, vjp, grad, value_and_grad, jacfwd, jacrev, hessian,
 from .transforms import vmap  # noqa: F401
 from .control import scan, fori_loop, while_loop, cond, switch  # noqa: F401
 from . import nn, optim, data, pytree, special, distributed  # noqa: F401  (cc.pytree.register, register_dataclass; cc.special.erf)
+from . import special_fns, bessel, signal, stats  # noqa: F401,E402  (compositions: SciPy's special functions, convolve, distributions)
+from . import scipy_wrap as _scipy_wrap  # noqa: E402
+from .trace import is_tracer as _is_tracer  # noqa: E402
+_scipy_wrap.install(_is_tracer)  # scipy.special.logsumexp, scipy.stats.norm.pdf, ... on traced values
 from . import debug, debug_print  # noqa: F401  (cc.debug.print, whose body debug_print installs; VIVE_DEBUG switches)
 from .saving import save, load, CheckpointError  # noqa: F401  (cc.save / cc.load: pytrees in one .npz)
 from .transforms import custom_jvp, custom_vjp, checkpoint, remat  # noqa: F401  (cc.checkpoint is remat)

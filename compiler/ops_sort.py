@@ -92,4 +92,33 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     return r[1]
 
 
+def _check_kth(a, kth, axis, what):
+    x = asarg(a)
+    n = _int(shape_of(x)[_norm_axis(axis, ndim_of(x))] if axis is not None else int(np.prod(
+        [_int(d, f"np.{what} of a symbolic size") for d in shape_of(x)])), f"np.{what} along an axis of symbolic size")
+    for k in np.atleast_1d(np.asarray(kth)):
+        if np.asarray(k).dtype.kind not in "iu":
+            raise TypeError("Partition index must be integer")
+        if not -n <= int(k) < n:
+            raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
+
+
+@implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.partition as a full sort: the sorted order meets partition's contract (the k-th value in place, none
+    larger before it, none smaller after), and NumPy's own introselect leaves arrays of up to 16 elements sorted
+    too, so the values match NumPy's there; on longer axes NumPy's order away from kth is its own (unspecified)."""
+    _check_args(None, order, "partition")
+    _check_kth(a, kth, axis, "partition")
+    return sort(a, axis)
+
+
+@implements(np.argpartition)
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.argpartition as np.argsort (stable): see partition."""
+    _check_args(None, order, "argpartition")
+    _check_kth(a, kth, axis, "argpartition")
+    return argsort(a, axis)
+
+
 Tracer.argsort = lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(self, axis, kind, order)

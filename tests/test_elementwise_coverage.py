@@ -199,8 +199,8 @@ def test_small_argument_accuracy_of_log1p_expm1_and_their_gradients():
 
 
 def test_unsupported_scipy_ufunc_is_named_as_scipy():
-    with pytest.raises(cc.TraceError, match="scipy.special.gamma"):
-        cc.trace(scipy.special.gamma, np.ones(3))
+    with pytest.raises(cc.TraceError, match="scipy.special.k0"):      # (gamma, once the example, is implemented)
+        cc.trace(scipy.special.k0, np.ones(3))
 
 
 @pytest.mark.parametrize("dt", ["f32", "f64"])
