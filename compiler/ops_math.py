@@ -2,7 +2,7 @@
 rounding, NaN tests, fmax/fmin, degrees/radians, erf; registered into ops.UFUNCS / ops.FUNCTIONS on import.
 
 New primitives only where a composition would be inaccurate or slow (floor/ceil/trunc/rint, atan2, erf: see
-codegen/special_math.py); the rest are compositions written so that both the value and the derivative the
+primitives/mathlib); the rest are compositions written so that both the value and the derivative the
 transforms derive from them stay accurate (log1p, expm1, arcsinh avoid cancellation; hypot scales against overflow).
 """
 from __future__ import annotations

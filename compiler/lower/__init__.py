@@ -2,4 +2,4 @@
 rules.py the primitives' index rules, index.py index arithmetic and loop collapsing)."""
 from .kernel import (Ix, Expr, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm,  # noqa: F401
                      Buffer, Kernel, Program, format_kernel)
-from .lowering import lower_plan, SCALAR_OPS  # noqa: F401
+from .lowering import lower_plan  # noqa: F401

@@ -6,6 +6,10 @@ A primitive keeps all its rules in one definition:
   jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
   batch(args, dims, **params) -> (out, dim)    (vmap's batching rule, signature and vocabulary in rules.py)
   lower                                        (loop-level lowering; filled by the backend)
+  scalar(b, *values) -> value                  (the op on one element, against the target-neutral scalar builder b:
+                                                mathlib/__init__.py lists it; b.dtype / b.out are the operand and
+                                                result dtypes. Written once; a target may override it for a faster
+                                                form, keyed by this Primitive object)
 
 A primitive whose shape rule returns a TupleType has several results (the control-flow ops): binding it gives a
 Python tuple, one array (or tracer) per result; in the graph its node's tuple value is read by `get` nodes.
@@ -30,7 +34,8 @@ class Primitive:
     """One operation of the IR. Calling it binds it: eagerly on NumPy arrays, or into the active trace."""
 
     def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None, batch=None,
-                 lower=None, linear=(), differentiable=True, effect=False, doc=""):
+                 lower=None, linear=(), differentiable=True, effect=False, doc="",
+                 scalar=None):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -39,6 +44,7 @@ class Primitive:
         self.jvp, self.vjp, self.transpose, self.batch = (r(self) if getattr(r, "needs_primitive", False) else r
                                                           for r in (jvp, vjp, transpose, batch))
         self.lower = lower
+        self.scalar = scalar
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable
         # an effect (printing): never dead, folded or merged, kept in program order (see effects.py)

@@ -9,10 +9,69 @@ from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType, broadcast_shapes, BOOL, dtype as to_dtype
 from .base import Primitive, float_unary, numeric_unary, check_same_dtype
 from .rules import pointwise, zero_derivative, unbroadcast, broadcast_like, dtype_of, elementwise_batch
+from . import mathlib as M
 
 
 def _unary(name, fn, shape=float_unary, **kw):
     return Primitive(name, numpy=fn, shape=shape, kind="elementwise", batch=elementwise_batch, **kw)
+
+
+# ---- scalar rules: the op on one element, against the scalar builder b (mathlib/__init__.py) ----
+
+def _by_kind(float=None, int=None, uint=None, bool=None):
+    """A scalar rule picking by the operand dtype; unsigned ints share the signed rule unless given one. A kind with
+    no rule has no instruction: the target's error names the op and the dtype."""
+    uint = uint or int
+
+    def rule(b, *args):
+        d = b.dtype
+        f = float if d.is_float else bool if d.is_bool else uint if d.is_unsigned else int
+        if f is None:
+            raise b.fail()
+        return f(b, *args)
+    return rule
+
+
+def _math(fn):
+    return _by_kind(float=fn)
+
+
+def _zero(b, x):
+    return b.const_like(x, 0)
+
+
+def _int_abs(b, x):
+    return b.select(b.icmp_signed("<", x, _zero(b, x)), b.sub(_zero(b, x), x), x)
+
+
+def _int_sign(b, x):
+    pos = b.zext(b.icmp_signed(">", x, _zero(b, x)), x.type)
+    neg = b.zext(b.icmp_signed("<", x, _zero(b, x)), x.type)
+    return b.sub(pos, neg)
+
+
+def _int_div_scalar(b, x, y):
+    # floor division; x // 0 = 0 (NumPy warns and gives 0)
+    isz = b.icmp_signed("==", y, _zero(b, x))
+    return b.select(isz, _zero(b, x), M.floordiv(b, x, b.select(isz, b.const_like(x, 1), y)))
+
+
+def _uint_div_scalar(b, x, y):
+    # floor division is udiv for unsigned; x // 0 = 0 as NumPy's
+    isz = b.icmp_unsigned("==", y, _zero(b, x))
+    return b.select(isz, _zero(b, x), b.udiv(x, b.select(isz, b.const_like(x, 1), y)))
+
+
+def _choose(op, signed=True):
+    cmp = "icmp_signed" if signed else "icmp_unsigned"
+    return lambda b, x, y: b.select(getattr(b, cmp)(op, x, y), x, y)
+
+
+def _compare(op):
+    """Float compares are ordered (False with a NaN) except !=, which is True with a NaN, as in NumPy."""
+    fcmp = (lambda b, x, y: b.fcmp_unordered(op, x, y)) if op == "!=" else (lambda b, x, y: b.fcmp_ordered(op, x, y))
+    return _by_kind(float=fcmp, int=lambda b, x, y: b.icmp_signed(op, x, y),
+                    uint=lambda b, x, y: b.icmp_unsigned(op, x, y), bool=lambda b, x, y: b.icmp_unsigned(op, x, y))
 
 
 def _logistic_np(x):
@@ -22,27 +81,44 @@ def _logistic_np(x):
 
 
 # Derivative rules: pointwise(partial) with partial(t, x, out) = (d out / d x) * t (see rules.py).
-neg = _unary("neg", np.negative, numeric_unary, **pointwise(lambda t, x, out: -t, linear=True))
-exp = _unary("exp", np.exp, **pointwise(lambda t, x, out: t * out))                        # d e^x = e^x dx
-log = _unary("log", np.log, **pointwise(lambda t, x, out: t / x))                          # d log x = dx / x
-sin = _unary("sin", np.sin, **pointwise(lambda t, x, out: t * cos(x)))
-cos = _unary("cos", np.cos, **pointwise(lambda t, x, out: -(t * sin(x))))
-tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out))))      # 1 - tanh^2
-logistic = _unary("logistic", _logistic_np, **pointwise(lambda t, x, out: t * (out * (1 - out))))
-sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out))              # sqrt'(0) = inf
+neg = _unary("neg", np.negative, numeric_unary, **pointwise(lambda t, x, out: -t, linear=True),
+             scalar=_by_kind(float=lambda b, x: b.fneg(x), int=lambda b, x: b.sub(_zero(b, x), x)))
+exp = _unary("exp", np.exp, **pointwise(lambda t, x, out: t * out),                        # d e^x = e^x dx
+             scalar=_math(M.exp))
+log = _unary("log", np.log, **pointwise(lambda t, x, out: t / x),                          # d log x = dx / x
+             scalar=_math(M.log))
+sin = _unary("sin", np.sin, **pointwise(lambda t, x, out: t * cos(x)),
+             scalar=_math(M.sin))
+cos = _unary("cos", np.cos, **pointwise(lambda t, x, out: -(t * sin(x))),
+             scalar=_math(M.cos))
+tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out))),      # 1 - tanh^2
+              scalar=_math(M.tanh))
+logistic = _unary("logistic", _logistic_np, **pointwise(lambda t, x, out: t * (out * (1 - out))),
+                  scalar=_math(M.logistic))
+sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out),              # sqrt'(0) = inf
+              scalar=_math(lambda b, x: b.sqrt(x)))
 # NOTE: abs'(0) = sign(0) = 0, a subgradient; sign is piecewise constant, so sign' = 0 (also at 0)
-abs = _unary("abs", np.abs, numeric_unary, **pointwise(lambda t, x, out: t * sign(x)))
-sign = _unary("sign", np.sign, numeric_unary, **zero_derivative)
+abs = _unary("abs", np.abs, numeric_unary, **pointwise(lambda t, x, out: t * sign(x)),
+             scalar=_by_kind(float=lambda b, x: b.fabs(x), int=_int_abs, uint=lambda b, x: x))
+sign = _unary("sign", np.sign, numeric_unary, **zero_derivative,
+              scalar=_by_kind(float=M.sign, int=_int_sign,
+                              uint=lambda b, x: b.zext(b.icmp_unsigned("!=", x, _zero(b, x)), x.type)))
 reciprocal = _unary("reciprocal", lambda x: np.reciprocal(x), float_unary,
-                    **pointwise(lambda t, x, out: -(t * square(out))))                    # d 1/x = -dx / x^2
-square = _unary("square", np.square, numeric_unary, **pointwise(lambda t, x, out: t * (x * 2)))
+                    **pointwise(lambda t, x, out: -(t * square(out))),                    # d 1/x = -dx / x^2
+                    scalar=_math(lambda b, x: b.fdiv(b.const_like(x, 1.0), x)))
+square = _unary("square", np.square, numeric_unary, **pointwise(lambda t, x, out: t * (x * 2)),
+                scalar=_by_kind(float=lambda b, x: b.fmul(x, x), int=lambda b, x: b.mul(x, x)))
 
 
 # rounding to an integral value: piecewise constant, so zero derivative (also at the jumps, as a subgradient)
-floor = _unary("floor", np.floor, **zero_derivative)
-ceil = _unary("ceil", np.ceil, **zero_derivative)
-trunc = _unary("trunc", np.trunc, **zero_derivative)
-rint = _unary("rint", np.rint, **zero_derivative)                                          # half to even
+floor = _unary("floor", np.floor, **zero_derivative,
+               scalar=_math(M.floor))
+ceil = _unary("ceil", np.ceil, **zero_derivative,
+              scalar=_math(M.ceil))
+trunc = _unary("trunc", np.trunc, **zero_derivative,
+               scalar=_math(M.trunc))
+rint = _unary("rint", np.rint, **zero_derivative,                                          # half to even
+              scalar=_math(M.rint))
 
 
 def _erf_np(x):
@@ -52,7 +128,8 @@ def _erf_np(x):
 
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
-erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)))
+erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)),
+             scalar=_math(M.erf))
 
 
 def _bool_unary(x, **_):
@@ -61,7 +138,8 @@ def _bool_unary(x, **_):
     return x
 
 
-logical_not = _unary("logical_not", np.logical_not, _bool_unary, **zero_derivative)
+logical_not = _unary("logical_not", np.logical_not, _bool_unary, **zero_derivative,
+                     scalar=_by_kind(bool=lambda b, x: b.xor(x, b.const_like(x, 1))))
 
 
 def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
@@ -79,9 +157,9 @@ def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
     return rule
 
 
-def _binary(name, fn, rules=zero_derivative, **kw):
+def _binary(name, fn, rules=zero_derivative, scalar=None, **kw):
     return Primitive(name, numpy=fn, shape=_binary_shape(name, **kw), kind="elementwise", batch=elementwise_batch,
-                     **rules)
+                     **rules, scalar=scalar)
 
 
 def _pow_da(t, a, b, out):
@@ -111,29 +189,51 @@ def _chooser(strict):
     return dict(jvp=jvp, vjp=vjp)
 
 
-add = _binary("add", np.add, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: t, linear=True))
-sub = _binary("sub", np.subtract, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -t, linear=True))
-mul = _binary("mul", np.multiply, pointwise(lambda t, a, b, out: t * b, lambda t, a, b, out: a * t))
+add = _binary("add", np.add, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: t, linear=True),
+              scalar=_by_kind(float=lambda b, x, y: b.fadd(x, y), int=lambda b, x, y: b.add(x, y),
+                              bool=lambda b, x, y: b.or_(x, y)))
+sub = _binary("sub", np.subtract, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -t, linear=True),
+              scalar=_by_kind(float=lambda b, x, y: b.fsub(x, y), int=lambda b, x, y: b.sub(x, y)))
+mul = _binary("mul", np.multiply, pointwise(lambda t, a, b, out: t * b, lambda t, a, b, out: a * t),
+              scalar=_by_kind(float=lambda b, x, y: b.fmul(x, y), int=lambda b, x, y: b.mul(x, y),
+                              bool=lambda b, x, y: b.and_(x, y)))
 div = _binary("div", lambda a, b: np.true_divide(a, b) if a.dtype.kind == "f" else _int_div(a, b),
-              pointwise(lambda t, a, b, out: t / b, lambda t, a, b, out: -(t * out) / b))     # d(a/b) = da/b - (a/b) db/b
-pow = _binary("pow", lambda a, b: np.power(a, b), pointwise(_pow_da, _pow_db))
-maximum = _binary("maximum", np.maximum, _chooser(lambda a, b: gt(a, b)), allow_bool=True)
-minimum = _binary("minimum", np.minimum, _chooser(lambda a, b: lt(a, b)), allow_bool=True)
-eq = _binary("eq", np.equal, out_bool=True, allow_bool=True)
-ne = _binary("ne", np.not_equal, out_bool=True, allow_bool=True)
-lt = _binary("lt", np.less, out_bool=True, allow_bool=True)
-le = _binary("le", np.less_equal, out_bool=True, allow_bool=True)
-gt = _binary("gt", np.greater, out_bool=True, allow_bool=True)
-ge = _binary("ge", np.greater_equal, out_bool=True, allow_bool=True)
+              pointwise(lambda t, a, b, out: t / b, lambda t, a, b, out: -(t * out) / b),     # d(a/b) = da/b - (a/b) db/b
+              scalar=_by_kind(float=lambda b, x, y: b.fdiv(x, y), int=_int_div_scalar, uint=_uint_div_scalar))
+pow = _binary("pow", lambda a, b: np.power(a, b), pointwise(_pow_da, _pow_db),
+              scalar=_by_kind(float=M.pow, int=lambda b, x, y: M.ipow(b, x, y, b.dtype.bits),
+                              uint=lambda b, x, y: M.ipow(b, x, y, b.dtype.bits, signed=False)))
+maximum = _binary("maximum", np.maximum, _chooser(lambda a, b: gt(a, b)), allow_bool=True,
+                  scalar=_by_kind(float=M.maximum, int=_choose(">"), uint=_choose(">", signed=False),
+                                  bool=lambda b, x, y: b.or_(x, y)))
+minimum = _binary("minimum", np.minimum, _chooser(lambda a, b: lt(a, b)), allow_bool=True,
+                  scalar=_by_kind(float=M.minimum, int=_choose("<"), uint=_choose("<", signed=False),
+                                  bool=lambda b, x, y: b.and_(x, y)))
+eq = _binary("eq", np.equal, out_bool=True, allow_bool=True,
+             scalar=_compare("=="))
+ne = _binary("ne", np.not_equal, out_bool=True, allow_bool=True,
+             scalar=_compare("!="))
+lt = _binary("lt", np.less, out_bool=True, allow_bool=True,
+             scalar=_compare("<"))
+le = _binary("le", np.less_equal, out_bool=True, allow_bool=True,
+             scalar=_compare("<="))
+gt = _binary("gt", np.greater, out_bool=True, allow_bool=True,
+             scalar=_compare(">"))
+ge = _binary("ge", np.greater_equal, out_bool=True, allow_bool=True,
+             scalar=_compare(">="))
 # atan2(y, x): d = (x dy - y dx) / (x^2 + y^2)
 atan2 = _binary("atan2", np.arctan2, pointwise(lambda t, y, x, out: (t * x) / (square(x) + square(y)),
                                                lambda t, y, x, out: -(t * y) / (square(x) + square(y))),
-                float_only=True)
+                float_only=True,
+                scalar=_math(M.atan2))
 # C fmod: d/da = 1, d/db = -trunc(a / b) (the quotient is piecewise constant)
 fmod = _binary("fmod", np.fmod, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -(t * trunc(a / b))),
-               float_only=True)
-logical_and = _binary("logical_and", np.logical_and, out_bool=True, allow_bool=True)
-logical_or = _binary("logical_or", np.logical_or, out_bool=True, allow_bool=True)
+               float_only=True,
+               scalar=_math(M.fmod))
+logical_and = _binary("logical_and", np.logical_and, out_bool=True, allow_bool=True,
+                      scalar=_by_kind(bool=lambda b, x, y: b.and_(x, y)))
+logical_or = _binary("logical_or", np.logical_or, out_bool=True, allow_bool=True,
+                     scalar=_by_kind(bool=lambda b, x, y: b.or_(x, y)))
 
 
 def _int_div(a, b):
@@ -163,7 +263,8 @@ def _select_transpose(ct, primals, **_):
 # select is linear in its two branches; the condition carries no derivative
 select = Primitive("select", numpy=lambda c, a, b: np.where(c, a, b), shape=_select_shape, kind="elementwise",
                    jvp=_select_jvp, vjp=lambda ct, primals, out, **p: _select_transpose(ct, primals),
-                   transpose=_select_transpose, linear=(1, 2), batch=elementwise_batch)
+                   transpose=_select_transpose, linear=(1, 2), batch=elementwise_batch,
+                   scalar=lambda b, c, x, y: b.select(c, x, y))
 
 
 def _cast_shape(x, dtype, **_):
@@ -179,7 +280,8 @@ def _cast_transpose(ct, primals, dtype):
 cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), shape=_cast_shape,
                  kind="elementwise", linear=(0,), transpose=_cast_transpose, batch=elementwise_batch,
                  jvp=lambda primals, tangents, out, dtype: cast(tangents[0], dtype=dtype),
-                 vjp=lambda ct, primals, out, dtype: _cast_transpose(ct, primals, dtype))
+                 vjp=lambda ct, primals, out, dtype: _cast_transpose(ct, primals, dtype),
+                 scalar=lambda b, x: b.convert(x, b.dtype, b.out))
 
 UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not, floor, ceil, trunc,
          rint, erf]
