@@ -17,7 +17,7 @@ from .saving import save, load, CheckpointError  # noqa: F401  (cc.save / cc.loa
 from .transforms import custom_jvp, custom_vjp, checkpoint, remat  # noqa: F401  (cc.checkpoint is remat)
 from . import random  # noqa: F401  (cc.random: keys, split, fold_in, uniform, normal, ...; JAX's numbers)
 from .compile import compile  # noqa: F401,E402  (cc.compile; the module is compiler.compile)
-from .codegen import cuda_backend as cuda  # noqa: F401,E402  (registers backend="cuda"; cc.cuda.to_device/to_host)
+from .backends import cuda  # noqa: F401,E402  (registers backend="cuda"; cc.cuda.to_device/to_host)
 from .dump import dump  # noqa: F401  (cc.dump: any stage as text; the module is compiler.dump)
 
 __version__ = "0.1.0"

@@ -73,7 +73,7 @@ def check_bounds() -> bool:
 
 def profile_path() -> str | None:
     """VIVE_PROFILE=path.json: every compile builds the profiling variant of its program, and every compiled call
-    and compile is traced into one Chrome trace written at exit (compiler/compile/profile.py)."""
+    and compile is traced into one Chrome trace written at exit (compiler/backends/profile.py)."""
     p = os.environ.get("VIVE_PROFILE", "").strip()
     return p or None
 

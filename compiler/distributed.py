@@ -193,8 +193,8 @@ def timeline(fn, *args, path=None):
     Collective call: every rank must call it. In a world of one there is no MPI and no timeline (ValueError)."""
     import ctypes
     from .codegen.llvm_mpi import trace_names
-    from .compile.build import _entry_name
-    from .lower.kernel import Collective
+    from .backends.build import _entry_name
+    from .ir.kernel import Collective
     low = fn.lower(*args)
     kernels = low.kernels.kernels
     module = low._compiled_module()

@@ -30,7 +30,7 @@ class ProgramTable:
 
     @staticmethod
     def key(graph, name, backend, options, env="") -> str:
-        """env: the facts about this process the code depends on (target, BLAS, cache sizes: see compile/build.py)."""
+        """env: the facts about this process the code depends on (target, BLAS, cache sizes: see backends/build.py)."""
         h = hashlib.sha256()
         # NOTE: anything that changes the compiled code or what it reports must be in here: a new compile option
         # or a fact recorded beside the graph (guards on symbolic sizes) too

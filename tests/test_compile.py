@@ -282,7 +282,7 @@ def test_integer_and_bool_programs():
 
 def test_no_blas_fallback_loops(monkeypatch):
     import sys
-    monkeypatch.setattr(sys.modules["compiler.compile.build"], "_BLAS", None)
+    monkeypatch.setattr(sys.modules["compiler.backends.build"], "_BLAS", None)
     f = cc.compile(lambda a, b: np.maximum(a @ b, 0) + (a.T @ a).sum())
     a, b = f32(5, 4), f32(4, 3)
     np.testing.assert_allclose(f(a, b), np.maximum(a @ b, 0) + (a.T @ a).sum(), rtol=1e-5, atol=1e-5)

@@ -209,7 +209,7 @@ def test_conv2d_symbolic_batch_with_options():
 def test_conv2d_dilation_without_blas(monkeypatch):
     """Without BLAS the CPU lowers conv2d as direct loops (no im2col, no gemm): dilation offsets there too."""
     import importlib
-    build = importlib.import_module("compiler.compile.build")
+    build = importlib.import_module("compiler.backends.build")
     monkeypatch.setattr(build, "_BLAS", None)
     x, w = rand(2, 4, 9, 8), rand(6, 2, 3, 3)
 

@@ -145,7 +145,7 @@ def test_all_mean_scales_by_world_size(monkeypatch):
 
 def test_cuda_backend_refuses_all_reduce_across_ranks(monkeypatch):
     import importlib
-    build = importlib.import_module("compiler.compile.build")
+    build = importlib.import_module("compiler.backends.build")
     monkeypatch.setattr(build, "world_size", lambda: 2)
     f = cc.compile(lambda v: dist.all_sum(v) * 2.0, backend="cuda")
     with pytest.raises(cc.BackendError, match="CPU backend only"):
@@ -228,8 +228,8 @@ def test_failing_rank_ends_the_job_nonzero_and_names_the_rank(kind):
 def test_memory_plan_keeps_in_flight_buffers(monkeypatch):
     # no kernel between a bucket's post and its wait may write where MPI still reads (send) or writes (recv)
     import importlib
-    from compiler.lower.kernel import Collective
-    build = importlib.import_module("compiler.compile.build")
+    from compiler.ir.kernel import Collective
+    build = importlib.import_module("compiler.backends.build")
     _pretend_world(monkeypatch, 2)
 
     def f(w1, w2, x):

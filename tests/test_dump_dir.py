@@ -19,7 +19,7 @@ def chain(x, a, b):
 def jit_inputs(monkeypatch):
     """Record every LLVM IR text handed to the JIT."""
     import sys
-    comp = sys.modules["compiler.compile.build"]      # (cc.compile, the function, shadows the package name)
+    comp = sys.modules["compiler.backends.build"]      # (cc.compile, the function, shadows the package name)
     seen = []
     real = comp.runtime.compile_module
 

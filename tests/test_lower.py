@@ -6,7 +6,7 @@ import pytest
 import sympy
 
 import compiler as cc
-from compiler.lower.kernel import Ix, Const, Load, Op, Buffer, Loop, Store
+from compiler.ir.kernel import Ix, Const, Load, Op, Buffer, Loop, Store
 from compiler.lower.lowering import collapse, reshape_idx, flat
 from compiler.ir.types import F32, symbol
 

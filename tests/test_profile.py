@@ -13,7 +13,7 @@ import pytest
 import compiler as cc
 import runtime
 from compiler.codegen.llvm import generate
-from compiler.compile.build import _blas, _entry_name, _env_key
+from compiler.backends.build import _blas, _entry_name, _env_key
 from compiler.lower.flops import kernel_flops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +71,7 @@ def test_table_and_rates(heavy):
 
 
 def test_profiled_build_computes_the_same(heavy):
-    from compiler.compile.profile import profiled_executable
+    from compiler.backends.profile import profiled_executable
     f, x, w, _ = heavy
     exe, leaves = f._executable((x, w), {})
     pexe = profiled_executable(exe)
@@ -172,7 +172,7 @@ def test_profile_flag_is_in_the_program_table_key(monkeypatch):
 
 
 def test_cuda_launches_without_a_device():
-    from compiler.codegen.cuda_backend import launch_info
+    from compiler.backends.cuda import launch_info
     f = cc.compile(lambda x, w: np.tanh(x @ w).sum(axis=1), backend="cuda")
     x, w = np.ones((64, 32), np.float32), np.ones((32, 16), np.float32)
     low = f.lower(x, w)
@@ -279,7 +279,7 @@ class _FakeDriver:
 
 def test_cuda_launches_are_stamped_between_events(monkeypatch):
     import runtime.cuda as rcuda
-    import compiler.codegen.cuda_backend as cb
+    import compiler.backends.cuda as cb
     f = cc.compile(lambda x, w: np.tanh(x @ w).sum(axis=1), backend="cuda")
     exe = f.lower(np.ones((64, 32), np.float32), np.ones((32, 16), np.float32)).executable
     drv = _FakeDriver()
@@ -290,7 +290,7 @@ def test_cuda_launches_are_stamped_between_events(monkeypatch):
     recs = [cb._evented_run(exe, None, [], ()) for _ in range(3)]
     names = [lc.entry for lc in exe.gpu.launches]
     assert launched == names * 3 and not drv.live                 # every event destroyed
-    from compiler.compile.profile import Profile
+    from compiler.backends.profile import Profile
     prof = Profile(exe.name, recs, [(r.t0, r.t1) for r in recs], backend="cuda")
     assert [k.name for k in prof.kernels] == names
     assert all(k.seconds == pytest.approx(1.5e-3) and k.calls == 3 for k in prof.kernels)

@@ -6,8 +6,8 @@ Layout of the module for a Program named f:
   void @f.<kernel>.p<i>(ptr noalias..., ptr %dims, i64 %lo, i64 %hi)   a parallel loop's iterations lo..hi
   void @f.<kernel>.p<i>.omp(ptr %data)                the OpenMP body: its thread's chunk of lo..hi
   void @f.<region>.<role>(ptr %table, ptr %dims)      a control-flow op's sub-program (llvm_regions.py)
-Scalar expressions come from scalar.py and the primitives' scalar rules (math: primitives/mathlib, branch-free, no libm);
-matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU selects are emitted.
+One function per kernel (llvm_fn.py); scalar expressions come from scalar.py and the primitives' scalar rules (math:
+primitives/mathlib, branch-free, no libm calls); matmuls call CBLAS when given. Only instructions and intrinsics every x86-64 CPU selects are emitted.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import re
 import sympy
 from llvmlite import ir
 
-from ..lower.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Loop, Store, Gemm
+from ..ir.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Loop, Store, Gemm
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_mpi import traced_call, has_collectives, in_flight
 from .llvm_regions import region_kernel

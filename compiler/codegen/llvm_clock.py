@@ -1,4 +1,4 @@
-"""The clock of profiling builds (compile/profile.py): i64 @vive.now(), CLOCK_MONOTONIC in nanoseconds."""
+"""The clock of profiling builds (backends/profile.py): i64 @vive.now(), CLOCK_MONOTONIC in nanoseconds."""
 from __future__ import annotations
 
 from llvmlite import ir

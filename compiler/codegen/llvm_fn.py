@@ -9,7 +9,7 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..lower.kernel import Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, Collective
+from ..ir.kernel import Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, Collective
 from ..primitives import elementwise as ew
 from .llvm_mpi import emit_collective
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
@@ -73,7 +73,8 @@ class _Fn(ScalarEmitter):
         if z is not None:
             # 1/(1+exp(-z)) as written in NumPy: llvm_math's logistic is one exp and one division too, but cheaper
             # (no overflow path) and relative-accurate for very negative z, where exp(-z) = inf gives 0 here
-            return self.OVERRIDES.get(ew.logistic, ew.logistic.scalar)(self.scalar_builder(z.dtype, z.dtype), self.val(z))
+            rule = self.OVERRIDES.get(ew.logistic, ew.logistic.scalar)
+            return rule(self.scalar_builder(z.dtype, z.dtype), self.val(z))
         p2 = _pow2_const(e.args[1]) if e.op in ("floordiv", "mod") else None
         if p2 is not None:
             # floor division / floor modulo by 2^k are exact as an arithmetic shift / a mask, negatives included
@@ -185,7 +186,7 @@ class _Fn(ScalarEmitter):
             raise BackendError(f"cpu: unknown statement {s!r}")
 
     def host_call(self, s):
-        """cb(site, ptrs, dims) through the address in s.table (see lower/kernel.py HostCall)."""
+        """cb(site, ptrs, dims) through the address in s.table (see ir/kernel.py HostCall)."""
         b = self.b
         fnty = ir.FunctionType(ir.VoidType(), [I64T, PTR, PTR])
         fn = b.load(self.bufs[s.table], typ=ir.PointerType(fnty))

@@ -64,13 +64,13 @@ def emit_collective(f, s):
 
 
 def has_collectives(program):
-    from ..lower.kernel import Collective
+    from ..ir.kernel import Collective
     return any(isinstance(s, Collective) for k in program.kernels for s in k.body)
 
 
 def in_flight(program):
     """Per kernel index: the request slots posted by it or earlier and not yet waited for when it ends."""
-    from ..lower.kernel import Collective
+    from ..ir.kernel import Collective
     live, out = [], []
     for k in program.kernels:
         for s in k.body:

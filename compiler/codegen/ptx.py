@@ -17,7 +17,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import BOOL
-from ..lower.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
+from ..ir.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 from ..lower.accum import new_acc, cast_to, identity
 from ..lower.regions import RegionKernel
 from . import ptx_support as px
@@ -567,7 +567,7 @@ def generate(program, name=None) -> PtxProgram:
         where = f" at {site['where']}" if site.get("where") else ""
         raise BackendError(f"cuda: cc.debug.print{where} needs a call back into Python, which the cuda backend "
                            f"does not make; compile with backend='cpu' to print runtime values, or remove it")
-    from ..lower.kernel import Collective
+    from ..ir.kernel import Collective
     for k in program.kernels:
         if any(isinstance(s, Collective) for s in k.body):
             raise BackendError(f"ptx: kernel {k.name} all-reduces over MPI, which the CPU backend only does "

@@ -29,7 +29,7 @@ from __future__ import annotations
 import sympy
 
 from ..errors import BackendError
-from ..lower.kernel import Ix, Expr, Const, Load, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, sprod
+from ..ir.kernel import Ix, Expr, Const, Load, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 
 WARP = 32
 FLAT_BLOCK = 256

@@ -12,7 +12,7 @@ from llvmlite import ir
 
 from ..errors import BackendError
 from ..ir.types import F64, I64, BOOL
-from ..lower.kernel import Ix, Const, Load, Var, IndexValue, Op
+from ..ir.kernel import Ix, Const, Load, Var, IndexValue, Op
 from ..primitives.base import REGISTRY
 from ..primitives.prng import ROTATIONS, KS_PARITY
 from .scalar_builder import ScalarBuilder

@@ -1,7 +1,8 @@
 """cc.compile: trace -> passes -> fusion -> kernels -> LLVM -> JIT, cached per input signature.
 
-The one package of `compiler/` that imports `runtime/`: function.py (cc.compile, CompiledFunction), build.py
-(Lowered, build, cache keys), executable.py (Executable: calling a loaded program).
+function.py holds the compiled-function object (cc.compile, CompiledFunction: the signature cache, symbolic
+versions and their guards); building and running programs lives one layer down in compiler/backends (build.py:
+Lowered, program building and its cache key; executable.py: the CPU executable and its calling convention; cuda.py).
 
     step = cc.compile(cc.value_and_grad(loss))
     loss_value, grads = step(params, x, y)
@@ -15,13 +16,7 @@ size), those dimensions become symbolic and the function is compiled once more f
 guards its trace recorded (compiler/guards.py: N >= 3 for x[:3], ...); a call whose sizes break them gets another
 version, and any failure of a symbolic trace falls back to a version for the exact shapes.
 """
-import os
-
-# NOTE: set before libgomp loads (runtime loads it on first use): idle OpenMP workers spin only briefly (enough
-# for back-to-back parallel loops of one call), then sleep instead of stealing a core from BLAS or other threads.
-os.environ.setdefault("GOMP_SPINCOUNT", "20000")
-
-from .executable import Executable, fits_signature  # noqa: E402,F401
-from .build import (BACKENDS, Lowered, build, register_backend, _entry_name, _graph_key, _order_slots,  # noqa: E402,F401
-                    _program_meta)
-from .function import CompiledFunction, compile, set_num_threads, MAX_SYMBOLIC_VERSIONS  # noqa: E402,F401
+from ..backends.executable import Executable, fits_signature  # noqa: F401
+from ..backends.build import (BACKENDS, Lowered, build, register_backend, _entry_name, _graph_key,  # noqa: F401
+                              _order_slots, _program_meta)
+from .function import CompiledFunction, compile, set_num_threads, MAX_SYMBOLIC_VERSIONS  # noqa: F401

@@ -15,7 +15,7 @@ from ..errors import BackendError, DTypeError, TraceError
 from ..ir.types import TensorType, dtype as to_dtype, symbol
 from ..programs import PROGRAMS
 from ..trace import Tracer, trace_flat
-from .build import BACKENDS, Lowered, build, _env_key
+from ..backends.build import BACKENDS, Lowered, build, _env_key
 
 _C_ALIGNED = inputs.C_ALIGNED
 # symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
@@ -377,7 +377,7 @@ class CompiledFunction:
             graph, captured = trace_flat(fn, tree, types, name, weak=weak)
         graph.guards = list(gctx.guards)
         if debug.profile_path():
-            from .profile import trace_span
+            from ..backends.profile import trace_span
             trace_span(f"trace {name}", t0_ns, time.perf_counter_ns())
         if captured:
             raise TraceError(f"{name}: cc.compile of a function that closes over values traced by an "
@@ -409,12 +409,12 @@ class CompiledFunction:
 
     def profile(self, *args, repeat=10, warmup=1, **kwargs):
         """Run the function `repeat` times on these arguments in a profiling build of its program and return a
-        Profile (compile/profile.py): per-kernel time, bytes, flops, GB/s and GFLOP/s; `.save_trace(path)` (Chrome
+        Profile (backends/profile.py): per-kernel time, bytes, flops, GB/s and GFLOP/s; `.save_trace(path)` (Chrome
         trace JSON for ui.perfetto.dev), `.roofline(path)` (PNG).
 
             print(step.profile(params, x, y, repeat=20))
         """
-        from . import profile as prof
+        from ..backends import profile as prof
         exe, leaves = self._executable(args, kwargs)
         if self.backend != "cpu":
             return BACKENDS[self.backend]().profile(exe, leaves, repeat=repeat, warmup=warmup)
@@ -510,7 +510,7 @@ def _generalize(old_types, new_types, keep=()):
 def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), arch=None, check_indices=True):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
     backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
-    compiler/codegen/cuda_backend.py for device arrays).
+    compiler/backends/cuda.py for device arrays).
     check_indices=False: data-dependent indices (x[i], np.take, cross_entropy labels) out of range are clamped
     instead of raising IndexError as NumPy does (the checks cost a compare per gathered element; see README).
     static_argnums / static_argnames: arguments (by position / by name; each implies the other through the

@@ -14,7 +14,7 @@ import math
 import sympy
 
 from ..ir.types import F32, F64
-from .kernel import Acc, Op, Var, Ix, Loop, AccInit, AccUpdate, smul
+from ..ir.kernel import Acc, Op, Var, Ix, Loop, AccInit, AccUpdate, smul
 from .index import rewrite_ix
 
 # a sum of at most this many (static) terms stays in f32 in a row accumulator: the vectorised loop keeps 32+

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..errors import format_loc
 from ..ir.types import BOOL, I64
-from .kernel import Buffer, Op, sadd
+from ..ir.kernel import Buffer, Op, sadd
 from .index import as_expr, _i64
 
 # primitives whose lowering checks data-dependent indices (their source lines go into the disk-cache key)

@@ -4,7 +4,7 @@ plan may give that slot to the next bucket)."""
 from __future__ import annotations
 
 from ..errors import BackendError, format_loc
-from .kernel import Collective, Load, Store, sprod
+from ..ir.kernel import Collective, Load, Store, sprod
 from .index import flat
 from ..primitives.collective import world_size
 

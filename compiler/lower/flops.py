@@ -6,7 +6,7 @@ float accumulator counts 1. Casts, selects, index clamps and checks move or choo
 """
 from __future__ import annotations
 
-from .kernel import AccUpdate, Gemm, Loop, Op, Store, postorder, sadd, smul
+from ..ir.kernel import AccUpdate, Gemm, Loop, Op, Store, postorder, sadd, smul
 
 _FREE = frozenset({"cast", "select", "clamp", "check_index", "bitcast"})
 

@@ -1,7 +1,7 @@
 """Lowering of effectful nodes (cc.debug.print): a kernel that calls back into the host with its operands' buffers.
 
 The callback's address is not known when the code is generated (nor when it is cached on disk): it sits in a
-table, an i64[1] const buffer that the executable fills per loaded program (compile/host.py); each call site has
+table, an i64[1] const buffer that the executable fills per loaded program (backends/host.py); each call site has
 a number, and Program.host_sites says what the host does there."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, BOOL
-from .kernel import Buffer, Const, HostCall, Ix, Store
+from ..ir.kernel import Buffer, Const, HostCall, Ix, Store
 
 
 def host_table(ctx):

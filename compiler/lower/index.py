@@ -8,7 +8,8 @@ from functools import lru_cache
 import sympy
 
 from ..ir.types import I64, BOOL
-from .kernel import (postorder, Ix, Expr, Const, Load, IndexValue, Op, Loop, AccUpdate, Store, Gemm, strides, smul, sadd)
+from ..ir.kernel import (postorder, Ix, Expr, Const, Load, IndexValue, Op, Loop, AccUpdate, Store, Gemm, strides, smul,
+                         sadd)
 
 ZERO = Ix.lit(0)
 

@@ -1,4 +1,4 @@
-"""Fused groups -> loop-level kernels (see kernel.py for the IR). One function per group kind.
+"""Fused groups -> loop-level kernels (see ir/kernel.py for the IR). One function per group kind.
 
 Every member of a group is evaluated per element: `emit(value, index)` returns the scalar expression of that
 value at a multi-index, following each primitive's index rule (broadcast, transpose, slice, pad, reshape,
@@ -12,7 +12,7 @@ import sympy
 from ..errors import BackendError, format_loc
 from ..ir.types import I64
 from ..passes.fuse import FusionReject, _sq_equal
-from .kernel import Ix, Const, Load, IndexValue, Op, AccInit, AccUpdate, Store, Buffer, Kernel, Program, sprod
+from ..ir.kernel import Ix, Const, Load, IndexValue, Op, AccInit, AccUpdate, Store, Buffer, Kernel, Program, sprod
 from .index import (ZERO, _is1, c_mul, flat, bcast_idx, _idx_eq, _pair,  # noqa: F401  (collapse: tests import it)
                     collapse)
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,

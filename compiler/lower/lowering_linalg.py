@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from ..ir.types import I64, BOOL
-from .kernel import Ix, Const, Load, IndexValue, Op, Acc, Loop, AccUpdate, Store, Gemm, Buffer, smul, sadd, sprod
+from ..ir.kernel import Ix, Const, Load, IndexValue, Op, Acc, Loop, AccUpdate, Store, Gemm, Buffer, smul, sadd, sprod
 from .index import ZERO, as_expr, c_add, c_mul, flat, _idx_eq, _pair, _all, _tap, _guarded_load, _i64, rewrite_ix
 from . import checks
 

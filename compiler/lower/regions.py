@@ -27,7 +27,7 @@ import sympy
 from ..errors import BackendError, format_loc
 from ..ir.printer import regions
 from ..ir.types import BOOL
-from .kernel import Buffer, Kernel, Loop, Store, Load, Ix, smul, sadd, sprod, fmt_size
+from ..ir.kernel import Buffer, Kernel, Loop, Store, Load, Ix, smul, sadd, sprod, fmt_size
 from .checks import status_buffer
 
 

@@ -10,7 +10,7 @@ import sympy
 
 from ..errors import BackendError
 from ..ir.types import I64, U32, BOOL
-from .kernel import Ix, Const, Load, IndexValue, Op, smul, sadd, sprod, strides
+from ..ir.kernel import Ix, Const, Load, IndexValue, Op, smul, sadd, sprod, strides
 from .index import ZERO, _is1, size_equal, as_expr, c_add, c_mul, flat, _pair, _all, _tap, _i64, bcast_idx
 from . import checks
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 
-from ..lower.kernel import smul
+from ..ir.kernel import smul
 
 
 def plan_memory(program):

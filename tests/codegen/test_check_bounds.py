@@ -8,7 +8,7 @@ import pytest
 import compiler as cc
 import runtime
 from compiler.compile import Executable, _entry_name, _program_meta
-from compiler.lower.kernel import Ix, Load, Loop, Op, Store
+from compiler.ir.kernel import Ix, Load, Loop, Op, Store
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def check_structure(low, ptx, arch):
 
 
 def _reduces(lc):
-    from compiler.lower.kernel import AccInit
+    from compiler.ir.kernel import AccInit
     return any(isinstance(s, AccInit) for s in lc.body)
 
 

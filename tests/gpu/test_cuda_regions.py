@@ -1,4 +1,4 @@
-"""Control flow on the cuda backend (codegen/cuda_regions.py): the host loop of launches.
+"""Control flow on the cuda backend (backends/cuda_regions.py): the host loop of launches.
 
 Without a GPU the loop runs against an emulated driver: device memory is host memory, copies are memmoves, and
 each launch runs its kernel compiled for the CPU (on the same buffers, through the pointers the loop put in the
@@ -15,10 +15,10 @@ import pytest
 import compiler as cc
 import runtime
 from compiler import pytree
-from compiler.codegen import cuda_backend
-from compiler.codegen.cuda_regions import RegionRunner, _Ptr
+from compiler.backends import cuda as cuda_backend
+from compiler.backends.cuda_regions import RegionRunner, _Ptr
 from compiler.codegen.llvm import generate
-from compiler.lower.kernel import Program
+from compiler.ir.kernel import Program
 
 rng = np.random.default_rng(3)
 

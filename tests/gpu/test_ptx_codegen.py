@@ -14,7 +14,7 @@ from compiler.codegen import ptx_support as px
 from compiler.codegen.ptx import generate
 from compiler.codegen.ptx_plan import injective
 from compiler.ir.types import F32, I64
-from compiler.lower.kernel import Buffer, Const, IndexValue, Ix, Kernel, Load, Loop, Op, Program, Store
+from compiler.ir.kernel import Buffer, Const, IndexValue, Ix, Kernel, Load, Loop, Op, Program, Store
 
 
 def lower(fn, *args, **kw):

@@ -10,7 +10,7 @@ import sympy
 
 import compiler as cc
 from compiler.codegen import ptx_support as px
-from compiler.lower.kernel import Loop
+from compiler.ir.kernel import Loop
 from gpu_catalogue import _SGD, lenet_loss, train_step
 
 needs_gpu = pytest.mark.gpu

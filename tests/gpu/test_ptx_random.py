@@ -14,7 +14,7 @@ import compiler as cc
 from compiler.codegen import ptx as ptx_mod
 from compiler.codegen import ptx_support as px
 from compiler.ir.types import I64, U32
-from compiler.lower.kernel import Const, IndexValue, Ix, Op
+from compiler.ir.kernel import Const, IndexValue, Ix, Op
 from compiler.primitives.prng import hash_np
 
 needs_gpu = pytest.mark.gpu

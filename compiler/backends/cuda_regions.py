@@ -7,7 +7,7 @@ iteration of a scan writes the result buffer; a while loop copies its final carr
 twin), x and y rows as base + t * row bytes. The condition of a while loop and the index of a cond are read back
 to the host (one small synchronous copy each time: the host decides what runs next).
 
-NOTE: like cuda_backend this implements cc.compile for the GPU, so it may use runtime/ (lazily).
+NOTE: like backends/cuda.py this implements cc.compile for the GPU, so it may use runtime/ (lazily).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class RegionRunner:
                 self._region(st[1], st[2], slots, dims, plan, env)
 
     def _region(self, k, subs, slots, dims, plan, env):
-        from .cuda_backend import _cuda
+        from .cuda import _cuda
         cuda = _cuda()
         d = cuda._device()
         cu = d.cu

@@ -11,7 +11,7 @@ Outputs live where the inputs live: when any argument leaf is a DeviceArray ever
 (nothing is copied back, so parameters stay on the device across training steps); otherwise they are NumPy
 arrays. Without a driver or device, calling raises BackendError (compiling and `.ptx()` still work).
 
-NOTE: like the compiler/compile package this module implements `cc.compile`, so it may import runtime/ (lazily).
+NOTE: like the rest of compiler/backends this module implements `cc.compile`, so it may import runtime/ (lazily).
 """
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ import numpy as np
 import sympy
 
 from .. import pytree
-from ..compile import Executable, Lowered, register_backend, fits_signature, _program_meta
-from ..compile import profile as _profile
+from .build import Lowered, register_backend, _program_meta
+from .executable import Executable, fits_signature
+from . import profile as _profile
 from ..errors import BackendError, DTypeError
 from ..inputs import C_ALIGNED
 from ..lower.checks import STATUS_WORDS
 from runtime import status as rt_status
-from . import ptx_support as px
+from ..codegen import ptx_support as px
 
 FLAT_WAVES = 16               # flat launches: at most this many blocks per SM (grid-stride covers the rest)
 
@@ -55,7 +56,7 @@ class CudaLowered(Lowered):
     @property
     def gpu_program(self):
         if self._gpu is None:
-            from .ptx import generate
+            from ..codegen.ptx import generate
             import time
             t0 = time.perf_counter()
             self._gpu = generate(self.kernels, self.name)
@@ -97,14 +98,14 @@ class CudaBackend:
         return low
 
     def profile(self, exe, leaves, repeat=10, warmup=1):
-        """f.profile() on the GPU: each launch between a pair of CUDA events, `repeat` calls (compile/profile.py)."""
+        """f.profile() on the GPU: each launch between a pair of CUDA events, `repeat` calls (backends/profile.py)."""
         return profile_launches(exe, leaves, repeat, warmup)
 
     def ptx(self, lowered, arch=None):
         """PTX of any lowered function (a CPU-lowered one too: its kernels, emitted for the GPU)."""
         if isinstance(lowered, CudaLowered):
             return lowered.ptx(arch)
-        from .ptx import generate
+        from ..codegen.ptx import generate
         gpu = getattr(lowered, "_cuda_gpu_program", None)
         if gpu is None:
             gpu = generate(lowered.kernels, lowered.name)
@@ -358,8 +359,8 @@ def launch_info(exe):
     """The profile's view of a program's GPU launches (KernelInfo: entries, kinds, bytes moved, flops)."""
     info = getattr(exe, "_launch_info", None)
     if info is None:
-        from ..compile.profile import KernelInfo
-        from ..lower.kernel import Kernel
+        from .profile import KernelInfo
+        from ..ir.kernel import Kernel
         launches = [Kernel(lc.entry, lc.kind, lc.stmts) for lc in exe.gpu.launches]
         info = exe._launch_info = KernelInfo(exe.name, launches, exe.program.dims, backend="cuda")
     return info

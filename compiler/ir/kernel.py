@@ -324,8 +324,8 @@ class Collective:
 
 # ---- buffers, kernels, programs ----
 
-# The runtime allocates every output of at least this many bytes on a 64-byte boundary (compile/executable.py); codegen may
-# promise that alignment to LLVM for such buffers (streaming stores need it to stay whole vectors).
+# The runtime allocates every output of at least this many bytes on a 64-byte boundary (backends/executable.py);
+# codegen may promise that alignment to LLVM for such buffers (streaming stores need it to stay whole vectors).
 ALIGNED_OUTPUT_BYTES = 1 << 20
 
 class Buffer:

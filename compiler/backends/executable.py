@@ -13,7 +13,7 @@ from runtime import status as rt_status
 
 from .. import guards, inputs, pytree
 from ..errors import BackendError, BoundsError, ShapeError, TraceError
-from ..lower.kernel import ALIGNED_OUTPUT_BYTES
+from ..ir.kernel import ALIGNED_OUTPUT_BYTES
 from ..lower.checks import STATUS_WORDS
 from ..ir.types import symbol
 from ..trace import Tracer

@@ -48,7 +48,7 @@ class Lowered:
         self.pass_log = None
         self._optimized = self._plan = self._program = self._ir = self._module = None
         self.executable = None
-        self._profiled = None            # the profiling build's Executable (compile/profile.py), made on demand
+        self._profiled = None            # the profiling build's Executable (backends/profile.py), made on demand
         self.timings = {}
         self.cache_hit = False
         self.check_bounds = backend == "cpu" and debug.check_bounds()     # VIVE_CHECK_BOUNDS, fixed per compile
@@ -125,7 +125,7 @@ class Lowered:
         return self._ir
 
     def profile_llvm_ir(self) -> str:
-        """The LLVM IR of the profiling build: the entry stamps the clock around each kernel (compile/profile.py)."""
+        """The LLVM IR of the profiling build: the entry stamps the clock around each kernel (backends/profile.py)."""
         from ..codegen.llvm import generate
         t = runtime.host_target()
         prog = self.kernels
@@ -221,7 +221,7 @@ def _program_meta(program, ir_text, entry, check_bounds=False):
     consts = sorted((b for b in program.buffers if b.role == "const"), key=lambda b: b.slot)
     host = None
     if getattr(program, "host_table", None) is not None:
-        # the table's value is filled in per loaded program (compile/host.py): never the cached zero
+        # the table's value is filled in per loaded program (backends/host.py): never the cached zero
         host = {"table": consts.index(program.host_table), "sites": program.host_sites}
     return {
         "format": _FORMAT, "ir": ir_text, "entry": entry, "n_slots": program.n_slots,
@@ -304,7 +304,7 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
     low = Lowered(graph, backend, name, out_tree, check_indices)
     t0 = time.perf_counter()
     t0_ns = time.perf_counter_ns()
-    # VIVE_PROFILE: the program is built only as its profiling variant (kernel timestamps; compile/profile.py)
+    # VIVE_PROFILE: the program is built only as its profiling variant (kernel timestamps; backends/profile.py)
     profile = debug.profile_path() is not None
     directory = rt_cache.cache_dir()
     key = _graph_key(graph, backend, check_indices, profile) if directory else None
