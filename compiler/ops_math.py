@@ -354,10 +354,23 @@ def imag(x):
     return O.zeros_like(x)
 
 
-# ---- erf: the primitive, reachable as scipy.special.erf (when SciPy is imported) and compiler.special.erf ----
+# ---- unary float primitives named by their `surface`: scipy.special.<name> (when SciPy is imported) and
+# compiler.special.<name> (erf, erfinv) ----
 
-def erf(x):
-    return P.erf(_float(x))
+def surface_function(prim):
+    """The NumPy-side function of a unary float primitive: ints compute in f64, as NumPy's float loops."""
+    def f(x):
+        return prim(_float(x))
+    f.__name__, f.__qualname__, f.__doc__ = prim.name, prim.name, prim.__doc__
+    return f
+
+
+def surface_functions(prefix):
+    """{name: function} for every registered primitive whose surface lists prefix + name."""
+    return {s[len(prefix):]: surface_function(p) for p in P.REGISTRY.values() for s in p.surface if s.startswith(prefix)}
+
+
+erf = surface_function(P.erf)
 
 
 UFUNCS = {
@@ -379,7 +392,8 @@ def _logit(x):
 
 
 # scipy.special ufuncs by name; layers above (nn.activations: erfc) add theirs at import
-SCIPY_SPECIAL = {"erf": lambda x: erf(x), "expit": lambda x: O.logistic(x), "logit": _logit}
+SCIPY_SPECIAL = {"expit": lambda x: O.logistic(x), "logit": _logit}
+SCIPY_SPECIAL.update(surface_functions("scipy.special."))
 
 
 def scipy_ufunc(ufunc):

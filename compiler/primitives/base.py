@@ -6,6 +6,8 @@ A primitive keeps all its rules in one definition:
   jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
   batch(args, dims, **params) -> (out, dim)    (vmap's batching rule, signature and vocabulary in rules.py)
   lower                                        (loop-level lowering; filled by the backend)
+  surface                                      (public names it implements beyond cc.primitives, derived into the
+                                                NumPy-side tables: "scipy.special.erf", "cc.special.erf")
   scalar(b, *values) -> value                  (the op on one element, against the target-neutral scalar builder b:
                                                 mathlib/__init__.py lists it; b.dtype / b.out are the operand and
                                                 result dtypes. Written once; a target may override it for a faster
@@ -35,7 +37,7 @@ class Primitive:
 
     def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None, batch=None,
                  lower=None, linear=(), differentiable=True, effect=False, doc="",
-                 scalar=None):
+                 scalar=None, surface=()):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -45,6 +47,7 @@ class Primitive:
                                                           for r in (jvp, vjp, transpose, batch))
         self.lower = lower
         self.scalar = scalar
+        self.surface = tuple(surface)
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable
         # an effect (printing): never dead, folded or merged, kept in program order (see effects.py)

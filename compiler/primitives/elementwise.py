@@ -129,7 +129,9 @@ def _erf_np(x):
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)),
-             scalar=_math(M.erf))
+             scalar=_math(M.erf),
+             surface=("scipy.special.erf", "cc.special.erf"),
+             doc="The error function, 2/sqrt(pi) * integral_0^x exp(-t^2) dt (1-2 ulp compiled).")
 
 
 def _bool_unary(x, **_):
