@@ -10,6 +10,7 @@ from ..ir.types import TensorType, broadcast_shapes, BOOL, dtype as to_dtype
 from .base import Primitive, float_unary, numeric_unary, check_same_dtype
 from .rules import pointwise, zero_derivative, unbroadcast, broadcast_like, dtype_of, elementwise_batch
 from . import mathlib as M
+from .mathlib.core import horner, copysign
 
 
 def _unary(name, fn, shape=float_unary, **kw):
@@ -132,6 +133,74 @@ erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x
              scalar=_math(M.erf),
              surface=("scipy.special.erf", "cc.special.erf"),
              doc="The error function, 2/sqrt(pi) * integral_0^x exp(-t^2) dt (1-2 ulp compiled).")
+
+
+# erfinv: M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011): single-precision polynomials in
+# w = -log(1 - x^2), one around w = 2.5 for w < 5 and one in sqrt(w) - 3 beyond (highest degree first)
+ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                  -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+               -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+_SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2
+
+
+def _erfinv_np(x):
+    # float64 reference: Giles' start, then Newton steps on erf(y) = |x| for |x| < 0.5 and on log erfc(y) = log(1 - |x|)
+    # beyond (1 - |x| is exact there, and the log makes the far tail converge in a few steps); erfinv(+-1) = +-inf,
+    # NaN outside [-1, 1]
+    a = np.abs(np.asarray(x, np.float64))
+    with np.errstate(all="ignore"):
+        w = -np.log((1 - a) * (1 + a))
+        y = np.where(w < 5, np.polyval(ERFINV_CENTRAL, w - 2.5), np.polyval(ERFINV_TAIL, np.sqrt(w) - 3)) * a
+        erf_, erfc_ = (np.vectorize(f, otypes=[np.float64]) for f in (math.erf, math.erfc))
+        tail, log_c = a >= 0.5, np.log1p(-a)
+        for _ in range(40):
+            ec = erfc_(y)
+            step = np.where(tail, (np.log(ec) - log_c) * ec, erf_(y) - a) * (_SQRT_PI_OVER_2 * np.exp(y * y))
+            step = np.where(tail, -step, step)
+            y = y - step
+            if not np.any(np.abs(step) > 1e-17 * np.abs(y)):
+                break
+        y = np.where(a == 1, np.inf, y)
+    return np.copysign(y, x).astype(x.dtype)
+
+
+def _erfinv_start(b, t, x):
+    # Giles' polynomials: ~3e-7 relative, the f32 result on targets without fast f64 (b.fast_f64 false)
+    a, one = b.fabs(x), t.f(1.0)
+    w = b.fneg(M.log(b, b.fmul(b.fsub(one, a), b.fadd(one, a))))
+    central = horner(b, t, b.fsub(w, t.f(2.5)), ERFINV_CENTRAL)
+    tail = horner(b, t, b.fsub(b.sqrt(w), t.f(3.0)), ERFINV_TAIL)
+    y = b.fmul(b.select(b.fcmp_ordered("<", w, t.f(5.0)), central, tail), a)
+    return copysign(b, t, b.select(b.fcmp_ordered("==", a, one), t.f(math.inf), y), x)
+
+
+def _erfinv_newton(b, t, x):
+    # two Newton steps on erf(y) = |x| from Giles' start: y -= (erf(y) - |x|) sqrt(pi)/2 e^(y^2); the error left is
+    # erf's absolute 1e-16 over erf'(y), i.e. the conditioning of erfinv itself next to +-1
+    a = b.fabs(x)
+    y = _erfinv_start(b, t, a)
+    for _ in range(2):
+        f = b.fsub(M.erf(b, y), a)
+        y = b.fsub(y, b.fmul(b.fmul(f, t.f(_SQRT_PI_OVER_2)), b.exp(b.fmul(y, y))))
+    return copysign(b, t, b.select(b.fcmp_ordered("==", a, t.f(1.0)), t.f(math.inf), y), x)
+
+
+def _erfinv_scalar(b, x):
+    t = b.ty(x)
+    if t.bits == 64:
+        return _erfinv_newton(b, t, x)
+    if not b.fast_f64:
+        return _erfinv_start(b, t, x)
+    w = t.wide()                                        # f32 through f64, as pow: the rounding is the only error
+    return b.fptrunc(_erfinv_newton(b, w, b.fpext(x, w.ty)), t.ty)
+
+
+# d erfinv(x) = sqrt(pi)/2 e^(erfinv(x)^2) dx
+erfinv = _unary("erfinv", _erfinv_np, **pointwise(lambda t, x, out: t * (exp(square(out)) * _SQRT_PI_OVER_2)),
+                scalar=_math(_erfinv_scalar),
+                surface=("scipy.special.erfinv", "cc.special.erfinv"),
+                doc="The inverse error function on [-1, 1]: erf(erfinv(x)) = x, +-inf at +-1, NaN beyond.")
 
 
 def _bool_unary(x, **_):
@@ -286,7 +355,7 @@ cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), sh
                  scalar=lambda b, x: b.convert(x, b.dtype, b.out))
 
 UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not, floor, ceil, trunc,
-         rint, erf]
+         rint, erf, erfinv]
 BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, atan2,
           fmod]
 __all__ = [p.name for p in UNARY + BINARY] + ["select", "cast"]
