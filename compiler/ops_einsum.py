@@ -15,6 +15,7 @@ from numpy._core.einsumfunc import _parse_einsum_input
 from . import primitives as P
 from . import ops
 from .errors import TraceError
+from .ops_base import implements
 from .ops import _err, asarg, shape_of, result_dtype, to_dtype, broadcast_to, transpose, sum as _sum
 from .ops_shape import _int, diagonal
 
@@ -43,6 +44,7 @@ def _sum_unused(x, labels, keep):
     return _sum(x, axis=axes, dtype=ops._aval(x).dtype), [c for c in labels if c in keep]
 
 
+@implements(np.einsum)
 def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
     ops._no_out(out, {})
     if isinstance(operands[0], str):
@@ -94,4 +96,3 @@ def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=
     return transpose(acc, [lab.index(c) for c in out_labels]) if lab != out_labels else asarg(acc)
 
 
-ops.FUNCTIONS[np.einsum] = einsum

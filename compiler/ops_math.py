@@ -1,23 +1,24 @@
-"""NumPy's elementwise math beyond ops.py: inverse trig and hyperbolic functions, arctan2, hypot, logaddexp,
-rounding, NaN tests, fmax/fmin, degrees/radians, erf; registered into ops.UFUNCS / ops.FUNCTIONS on import.
+"""NumPy's elementwise math beyond ops_elementwise: inverse trig and hyperbolic functions, hypot, logaddexp,
+rounding, NaN tests, fmax/fmin, degrees/radians, `//` and `%`; each composition registers itself (@implements).
 
 New primitives only where a composition would be inaccurate or slow (floor/ceil/trunc/rint, atan2, erf: see
-primitives/mathlib); the rest are compositions written so that both the value and the derivative the
+codegen/special_math.py); the rest are compositions written so that both the value and the derivative the
 transforms derive from them stay accurate (log1p, expm1, arcsinh avoid cancellation; hypot scales against overflow).
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from . import primitives as P
-from . import ops as O
+from . import ops_base, ops_elementwise, ops_array
+from . import ops_elementwise as O
+from .ops_base import implements
+from .ops_elementwise import surface
 from .errors import DTypeError, TraceError
 from .ir.types import F64, BOOL
 from .trace import Tracer
 
-_aval, _err = O._aval, O._err
+_aval, _err = ops_base._aval, ops_base._err
 _LN2 = float(np.log(2.0))
 
 
@@ -36,6 +37,7 @@ def _big(x):
 
 # ---- exp / log family (ops.py had the plain forms, which cancel near 0) ----
 
+@implements(np.log1p)
 def log1p(x):
     x = _float(x)
     u = O.add(x, 1.0)
@@ -46,6 +48,7 @@ def log1p(x):
     return O.where(O.logical_or(O.equal(x, np.inf), O.equal(x, 0.0)), x, r)       # inf; and -0 stays -0
 
 
+@implements(np.expm1)
 def expm1(x):
     x = _float(x)
     t = O.tanh(O.multiply(x, 0.5))
@@ -60,6 +63,7 @@ def expm1(x):
 _LN2_SPLIT = {64: (0.6931471805601177, -1.7239444525614835e-13), 32: (0.693145751953125, 1.4286068203094173e-06)}
 
 
+@implements(np.exp2)
 def exp2(x):
     x = _float(x)
     bits = _aval(x).dtype.bits
@@ -74,6 +78,7 @@ def exp2(x):
     return O.multiply(O.exp(O.multiply(n, hi)), O.exp(O.add(O.multiply(n, lo), O.multiply(r, _LN2))))
 
 
+@implements(np.cbrt)
 def cbrt(x):
     x = _float(x)
     a = O.absolute(x)
@@ -97,6 +102,7 @@ def _half_exp(a):
     return O.where(O.less(a, near_overflow), O.multiply(O.exp(a), 0.5), O.multiply(O.multiply(h, 0.5), h))
 
 
+@implements(np.sinh)
 def sinh(x):
     x = _float(x)
     a = O.absolute(x)
@@ -106,6 +112,7 @@ def sinh(x):
     return _odd(x, O.where(O.less(a, 20.0), small, _half_exp(a)))
 
 
+@implements(np.cosh)
 def cosh(x):
     x = _float(x)
     a = O.absolute(x)
@@ -116,12 +123,10 @@ def cosh(x):
 
 # ---- inverse trigonometric: atan2 is the primitive ----
 
-def arctan2(y, x):
-    dt = O.result_dtype(y, x)
-    dt = dt if dt.is_float else F64
-    return P.atan2(O.asarg(y, dt), O.asarg(x, dt))
+arctan2 = surface(P.atan2)      # np.arctan2 (declared on the primitive)
 
 
+@implements(np.arctan)
 def arctan(x):
     x = _float(x)
     return P.atan2(x, O.asarg(1.0, _aval(x).dtype))
@@ -132,11 +137,13 @@ def _cos_from_sin(x):
     return O.sqrt(O.multiply(O.subtract(1.0, x), O.add(1.0, x)))
 
 
+@implements(np.arcsin)
 def arcsin(x):
     x = _float(x)
     return P.atan2(x, _cos_from_sin(x))
 
 
+@implements(np.arccos)
 def arccos(x):
     x = _float(x)
     return P.atan2(_cos_from_sin(x), x)
@@ -144,6 +151,7 @@ def arccos(x):
 
 # ---- inverse hyperbolic: log1p forms ----
 
+@implements(np.arcsinh)
 def arcsinh(x):
     x = _float(x)
     a = O.absolute(x)
@@ -154,6 +162,7 @@ def arcsinh(x):
     return _odd(x, O.where(big, O.add(O.log(a), _LN2), small))
 
 
+@implements(np.arccosh)
 def arccosh(x):
     x = _float(x)
     big = O.greater(x, _big(x))
@@ -163,6 +172,7 @@ def arccosh(x):
     return O.where(O.less(x, 1.0), np.nan, r)                  # the domain is x >= 1
 
 
+@implements(np.arctanh)
 def arctanh(x):
     x = _float(x)
     # 0.5 log((1 + a) / (1 - a)) = 0.5 log1p(2a / (1 - a)) for a = |x| (1 - a is exact near 1, where the form in
@@ -173,6 +183,7 @@ def arctanh(x):
 
 # ---- two-argument ----
 
+@implements(np.hypot)
 def hypot(a, b):
     dt = O.result_dtype(a, b)
     dt = dt if dt.is_float else F64
@@ -187,6 +198,7 @@ def hypot(a, b):
     return O.where(O.logical_or(O.equal(a, np.inf), O.equal(b, np.inf)), np.inf, r)
 
 
+@implements(np.logaddexp)
 def logaddexp(a, b):
     m = O.maximum(a, b)
     r = O.add(m, log1p(O.exp(O.negative(O.absolute(O.subtract(a, b))))))
@@ -194,6 +206,7 @@ def logaddexp(a, b):
     return O.where(O.equal(a, b), O.add(m, _LN2), r)
 
 
+@implements(np.logaddexp2)
 def logaddexp2(a, b):
     m = O.maximum(a, b)
     d = O.negative(O.absolute(O.subtract(a, b)))
@@ -201,11 +214,13 @@ def logaddexp2(a, b):
     return O.where(O.equal(a, b), O.add(m, 1.0), r)
 
 
+@implements(np.fmax)
 def fmax(a, b):
     # NumPy: a if a >= b or b is NaN, else b; so NaN loses unless both are NaN
     return O.where(O.logical_or(O.greater_equal(a, b), O.not_equal(b, b)), a, b)
 
 
+@implements(np.fmin)
 def fmin(a, b):
     return O.where(O.logical_or(O.less_equal(a, b), O.not_equal(b, b)), a, b)
 
@@ -220,12 +235,13 @@ def _float_pair(a, b):
     return O.asarg(a, dt), O.asarg(b, dt), dt
 
 
+@implements(np.fmod)
 def fmod(a, b):
     a, b, dt = _float_pair(a, b)
     if dt.is_float:
         return P.fmod(a, b)
     # C's truncated remainder from the floor remainder (both 0 for b == 0, as NumPy)
-    r = O.mod(a, b)
+    r = ops_elementwise.int_mod(a, b)
     wrong_sign = O.logical_and(O.not_equal(r, 0), O.not_equal(O.less(r, 0), O.less(a, 0)))
     return O.where(wrong_sign, O.subtract(r, b), r)
 
@@ -246,50 +262,44 @@ def _divmod_float(a, b):
     return O.where(O.equal(b, 0.0), q, fl), mod
 
 
+@implements(np.remainder)
 def remainder(a, b):
     a, b, dt = _float_pair(a, b)
-    return _divmod_float(a, b)[1] if dt.is_float else O.mod(a, b)
+    return _divmod_float(a, b)[1] if dt.is_float else ops_elementwise.int_mod(a, b)
 
 
+@implements(np.floor_divide)
 def floor_divide(a, b):
     a, b, dt = _float_pair(a, b)
-    return _divmod_float(a, b)[0] if dt.is_float else O.floor_divide(a, b)
+    return _divmod_float(a, b)[0] if dt.is_float else ops_elementwise.int_floor_divide(a, b)
 
 
+@implements(np.divmod)
 def divmod_(a, b):
     a, b, dt = _float_pair(a, b)
-    return _divmod_float(a, b) if dt.is_float else (O.floor_divide(a, b), O.mod(a, b))
+    return _divmod_float(a, b) if dt.is_float else (ops_elementwise.int_floor_divide(a, b),
+                                                   ops_elementwise.int_mod(a, b))
 
 
 # ---- unit conversion: one multiplication by the constant NumPy uses ----
 
+@implements(np.degrees, np.rad2deg)
 def degrees(x):
     return O.multiply(_float(x), 180.0 / np.pi)
 
 
+@implements(np.radians, np.deg2rad)
 def radians(x):
     return O.multiply(_float(x), np.pi / 180.0)
 
 
 # ---- rounding ----
 
-def _rounding(prim):
-    def f(x):
-        t = _aval(x)
-        if t.dtype.is_int:
-            return O.asarg(x)                    # NumPy 2: floor/ceil/trunc of an integer array is itself
-        return prim(_float(x))
-    f.__name__ = prim.name
-    return f
+# np.floor, np.ceil, np.trunc, np.rint: declared on the primitives
+floor, ceil, trunc, rint = surface(P.floor), surface(P.ceil), surface(P.trunc), surface(P.rint)
 
 
-floor, ceil, trunc = _rounding(P.floor), _rounding(P.ceil), _rounding(P.trunc)
-
-
-def rint(x):
-    return P.rint(_float(x))
-
-
+@implements(np.round, np.around)
 def round_(x, decimals=0, out=None):
     if out is not None:
         raise _err(TraceError, "numpy.round with out= is not supported by vive")
@@ -312,6 +322,7 @@ def round_(x, decimals=0, out=None):
     return O.multiply(P.rint(O.true_divide(x, f)), f)
 
 
+@implements(np.fix)
 def fix(x, out=None):
     if out is not None:
         raise _err(TraceError, "numpy.fix with out= is not supported by vive")
@@ -325,14 +336,14 @@ def _test(name, on_float, int_value):
         t = _aval(x)
         if t.dtype.is_float:
             return on_float(x)
-        return O.full_like(x, int_value, dtype=np.bool_)
+        return ops_array.full_like(x, int_value, dtype=np.bool_)
     f.__name__ = name
     return f
 
 
-isnan = _test("isnan", lambda x: O.not_equal(x, x), False)
-isinf = _test("isinf", lambda x: O.equal(O.absolute(x), np.inf), False)
-isfinite = _test("isfinite", lambda x: O.less(O.absolute(x), np.inf), True)
+isnan = implements(np.isnan)(_test("isnan", lambda x: O.not_equal(x, x), False))
+isinf = implements(np.isinf)(_test("isinf", lambda x: O.equal(O.absolute(x), np.inf), False))
+isfinite = implements(np.isfinite)(_test("isfinite", lambda x: O.less(O.absolute(x), np.inf), True))
 
 
 # ---- complex parts of real arrays ----
@@ -346,68 +357,31 @@ def _real_only(name):
     return f
 
 
-conjugate = _real_only("conjugate")
-real = _real_only("real")
+conjugate = implements(np.conjugate)(_real_only("conjugate"))
+real = implements(np.real)(_real_only("real"))
 
 
+@implements(np.imag)
 def imag(x):
-    return O.zeros_like(x)
+    return ops_array.zeros_like(x)
 
 
-# ---- unary float primitives named by their `surface`: scipy.special.<name> (when SciPy is imported) and
-# compiler.special.<name> (erf, erfinv) ----
+# ---- erf: the primitive, reachable as scipy.special.erf (when SciPy is imported) and compiler.special.erf ----
 
-def surface_function(prim):
-    """The NumPy-side function of a unary float primitive: ints compute in f64, as NumPy's float loops."""
-    def f(x):
-        return prim(_float(x))
-    f.__name__, f.__qualname__, f.__doc__ = prim.name, prim.name, prim.__doc__
-    return f
+erf = surface(P.erf)
 
 
-def surface_functions(prefix):
-    """{name: function} for every registered primitive whose surface lists prefix + name."""
-    return {s[len(prefix):]: surface_function(p) for p in P.REGISTRY.values() for s in p.surface if s.startswith(prefix)}
-
-
-erf = surface_function(P.erf)
-
-
-UFUNCS = {
-    np.arctan2: arctan2, np.arctan: arctan, np.arcsin: arcsin, np.arccos: arccos, np.arcsinh: arcsinh,
-    np.arccosh: arccosh, np.arctanh: arctanh, np.hypot: hypot, np.logaddexp: logaddexp,
-    np.logaddexp2: logaddexp2, np.fmax: fmax, np.fmin: fmin, np.degrees: degrees, np.rad2deg: degrees,
-    np.radians: radians, np.deg2rad: radians, np.floor: floor, np.ceil: ceil, np.trunc: trunc, np.rint: rint,
-    np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite, np.conjugate: conjugate, np.log1p: log1p,
-    np.expm1: expm1, np.cbrt: cbrt, np.exp2: exp2, np.sinh: sinh, np.cosh: cosh, np.fmod: fmod, np.divmod: divmod_,
-}
-FUNCTIONS = {np.round: round_, np.around: round_, np.fix: fix, np.real: real, np.imag: imag,
-             np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite}
-FUNCTIONS.pop(getattr(np, "round_", None), None)
-
-
+@implements(scipy_special=("logit",))
 def _logit(x):
     x = O.asarg(x, O.result_dtype(x, 1.0))
     return O.log(O.true_divide(x, O.subtract(np.asarray(1, O._aval(x).dtype.np), x)))
 
 
-# scipy.special ufuncs by name; layers above (nn.activations: erfc) add theirs at import
-SCIPY_SPECIAL = {"expit": lambda x: O.logistic(x), "logit": _logit}
-SCIPY_SPECIAL.update(surface_functions("scipy.special."))
-
-
-def scipy_ufunc(ufunc):
-    """The implementation of a scipy.special ufunc, if SciPy is loaded and vive supports it (never imports SciPy)."""
-    special = sys.modules.get("scipy.special")
-    name = getattr(ufunc, "__name__", None)
-    if special is not None and name in SCIPY_SPECIAL and ufunc is getattr(special, name, None):
-        return SCIPY_SPECIAL[name]
-    return None
+# scipy.special ufuncs by name (layers above, nn.activations: erfc, add theirs at import); ops.ufunc_impl finds them
+SCIPY_SPECIAL = ops_base.SCIPY_SPECIAL
 
 
 def _install():
-    O.UFUNCS.update(UFUNCS)
-    O.FUNCTIONS.update(FUNCTIONS)
     Tracer.__divmod__ = lambda a, b: divmod_(a, b)
     Tracer.__rdivmod__ = lambda a, b: divmod_(b, a)
     Tracer.round = lambda self, decimals=0, out=None: round_(self, decimals, out)

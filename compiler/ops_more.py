@@ -8,11 +8,13 @@ import numpy as np
 
 from . import ops, guards
 from .errors import TraceError
+from .ops_base import implements
 from .ops import (_err, _aval, asarg, ndim_of, shape_of, reshape, transpose, moveaxis, concatenate, getitem, where,
                   multiply, add, subtract, ravel, result_dtype, expand_dims)
 from .ops_shape import _norm_axis, split
 
 
+@implements(np.rollaxis)
 def rollaxis(a, axis, start=0):
     nd = ndim_of(a)
     axis = _norm_axis(axis, nd)
@@ -28,6 +30,7 @@ def rollaxis(a, axis, start=0):
     return transpose(a, perm)
 
 
+@implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     if n < 0:
         raise ValueError(f"order must be non-negative but got {n!r}")
@@ -51,23 +54,27 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     return asarg(a)
 
 
+@implements(np.column_stack)
 def column_stack(tup):
     cols = [reshape(t, (-1, 1)) if ndim_of(t) < 2 else t for t in tup]
     return concatenate(cols, axis=1)
 
 
+@implements(np.dsplit)
 def dsplit(ary, indices_or_sections):
     if ndim_of(ary) < 3:
         raise ValueError("dsplit only works on arrays of 3 or more dimensions")
     return split(ary, indices_or_sections, 2)
 
 
+@implements(np.append)
 def append(arr, values, axis=None):
     if axis is None:
         return concatenate([ravel(arr), ravel(values)], axis=0)
     return concatenate([arr, values], axis=axis)
 
 
+@implements(np.cross)
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if axis is not None:
         axisa = axisb = axisc = axis
@@ -98,6 +105,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return moveaxis(out, -1, _norm_axis(axisc, ndim_of(out)))
 
 
+@implements(np.select)
 def select(condlist, choicelist, default=0):
     if len(condlist) != len(choicelist):
         raise ValueError("list of cases must be same length as list of conditions")
@@ -110,6 +118,7 @@ def select(condlist, choicelist, default=0):
     return out
 
 
+@implements(np.nan_to_num)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     t = _aval(x)
     if not t.dtype.is_float:
@@ -124,6 +133,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return where(ops.equal(x, c(-np.inf)), c(small), x)
 
 
+@implements(np.linspace)
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
     num = int(num)
     if num < 0:
@@ -146,6 +156,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     return y if dtype is None else ops.astype(y, dtype)
 
 
+@implements(np.angle)
 def angle(z, deg=False):
     t = _aval(z)
     if t.dtype.is_bool or not t.dtype.is_float:
@@ -160,6 +171,7 @@ def angle(z, deg=False):
     return where(ops.not_equal(z, z), z, out)
 
 
+@implements(np.real_if_close)
 def real_if_close(a, tol=100):
     return asarg(a)                                      # a real array is returned as it is
 
@@ -173,17 +185,15 @@ def _known_real(x, value):
     return ops.broadcast_to(np.asarray(value), shape)
 
 
+@implements(np.iscomplex)
 def iscomplex(x):
     return _known_real(x, False)
 
 
+@implements(np.isreal)
 def isreal(x):
     return _known_real(x, True)
 
 
-ops.FUNCTIONS.update({
-    np.iscomplex: iscomplex, np.isreal: isreal, np.iscomplexobj: lambda x: False, np.isrealobj: lambda x: True,
-    np.rollaxis: rollaxis, np.diff: diff, np.column_stack: column_stack, np.dsplit: dsplit,
-    np.append: append, np.cross: cross, np.select: select, np.nan_to_num: nan_to_num, np.linspace: linspace,
-    np.angle: angle, np.real_if_close: real_if_close,
-})
+implements(np.iscomplexobj)(lambda x: False)
+implements(np.isrealobj)(lambda x: True)

@@ -17,6 +17,7 @@ from . import ops
 from . import guards
 from .errors import TraceError, DTypeError
 from .ir.types import I64, F64, prod as _dim_prod
+from .ops_base import implements
 from .ops import (_err, _aval, asarg, shape_of, ndim_of, to_dtype, result_dtype, reshape, transpose, moveaxis,
                   concatenate, getitem, where, multiply, add, absolute, sqrt, power, sum as _sum,
                   max as _max, min as _min, ravel, _axes, _keep)
@@ -44,6 +45,7 @@ def _take_const(x, idx, axis):
 
 # ---- reversal and rotation ----
 
+@implements(np.flip)
 def flip(m, axis=None):
     nd = ndim_of(m)
     axes = tuple(range(nd)) if axis is None else tuple(
@@ -53,18 +55,21 @@ def flip(m, axis=None):
     return P.rev(asarg(m), axes=axes)
 
 
+@implements(np.fliplr)
 def fliplr(m):
     if ndim_of(m) < 2:
         raise ValueError("Input must be >= 2-d.")
     return flip(m, 1)
 
 
+@implements(np.flipud)
 def flipud(m):
     if ndim_of(m) < 1:
         raise ValueError("Input must be >= 1-d.")
     return flip(m, 0)
 
 
+@implements(np.rot90)
 def rot90(m, k=1, axes=(0, 1)):
     # NumPy's own definition (numpy/lib/_function_base_impl.py), written with flip and transpose
     axes = tuple(axes)
@@ -105,6 +110,7 @@ def negative_step_slice(s, d):
 
 # ---- rolling, tiling, repeating ----
 
+@implements(np.roll)
 def roll(a, shift, axis=None):
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), shape_of(a))
@@ -130,6 +136,7 @@ def roll(a, shift, axis=None):
     return y
 
 
+@implements(np.tile)
 def tile(A, reps):
     reps = tuple(int(r) for r in ((reps,) if np.ndim(reps) == 0 else reps))
     if builtins.any(r < 0 for r in reps):
@@ -146,6 +153,7 @@ def tile(A, reps):
     return reshape(y, tuple(r * s for r, s in zip(reps, shape)))
 
 
+@implements(np.repeat)
 def repeat(a, repeats, axis=None):
     if isinstance(repeats, Tracer):
         raise _err(TraceError, "np.repeat with traced repeats has a data-dependent shape; repeats must be constant")
@@ -170,6 +178,7 @@ def repeat(a, repeats, axis=None):
     return _take_const(x, idx, axis)
 
 
+@implements(np.kron)
 def kron(a, b):
     dt = result_dtype(a, b)
     a, b = asarg(a, dt), asarg(b, dt)
@@ -191,14 +200,17 @@ def _tri_select(m, k, lower):
     return where(mask, x, np.zeros((), _aval(x).dtype.np))
 
 
+@implements(np.triu)
 def triu(m, k=0):
     return _tri_select(m, int(k), lower=False)
 
 
+@implements(np.tril)
 def tril(m, k=0):
     return _tri_select(m, int(k), lower=True)
 
 
+@implements(np.diagonal)
 def diagonal(a, offset=0, axis1=0, axis2=1):
     x = asarg(a)
     nd = ndim_of(x)
@@ -219,6 +231,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     return _take_const(x, rows * n2 + rows + offset, nd - 2)
 
 
+@implements(np.diag)
 def diag(v, k=0):
     x = asarg(v)
     nd = ndim_of(x)
@@ -239,6 +252,7 @@ def diag(v, k=0):
     return where(on, _take_const(x, np.where(on, i if k >= 0 else j, 0), 0), zero)
 
 
+@implements(np.trace)
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return _sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype, out=out)
 
@@ -256,11 +270,12 @@ def _atleast(nd, place):
     return f
 
 
-atleast_1d = _atleast(1, lambda s: (1,))
-atleast_2d = _atleast(2, lambda s: (1, 1) if not s else (1,) + s)
-atleast_3d = _atleast(3, lambda s: (1, 1, 1) if not s else (1,) + s + (1,) if len(s) == 1 else s + (1,))
+atleast_1d = implements(np.atleast_1d)(_atleast(1, lambda s: (1,)))
+atleast_2d = implements(np.atleast_2d)(_atleast(2, lambda s: (1, 1) if not s else (1,) + s))
+atleast_3d = implements(np.atleast_3d)(_atleast(3, lambda s: (1, 1, 1) if not s else (1,) + s + (1,) if len(s) == 1 else s + (1,)))
 
 
+@implements(np.array_split)
 def array_split(ary, indices_or_sections, axis=0):
     x = asarg(ary)
     nd = ndim_of(x)
@@ -278,6 +293,7 @@ def array_split(ary, indices_or_sections, axis=0):
     return [getitem(x, lo + (builtins.slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+@implements(np.split)
 def split(ary, indices_or_sections, axis=0):
     if np.ndim(indices_or_sections) == 0:
         n = _int(shape_of(ary)[axis], "np.split along an axis of symbolic size")
@@ -286,12 +302,14 @@ def split(ary, indices_or_sections, axis=0):
     return array_split(ary, indices_or_sections, axis)
 
 
+@implements(np.hsplit)
 def hsplit(ary, indices_or_sections):
     if ndim_of(ary) == 0:
         raise ValueError("hsplit only works on arrays of 1 or more dimensions")
     return split(ary, indices_or_sections, 1 if ndim_of(ary) > 1 else 0)
 
 
+@implements(np.vsplit)
 def vsplit(ary, indices_or_sections):
     if ndim_of(ary) < 2:
         raise ValueError("vsplit only works on arrays of 2 or more dimensions")
@@ -303,6 +321,7 @@ def vsplit(ary, indices_or_sections):
 _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
 
 
+@implements(np.pad)
 def pad(array, pad_width, mode="constant", **kw):
     if mode == "constant":
         return ops.pad(array, pad_width, mode, **kw)
@@ -342,6 +361,7 @@ def _root(s, p=2.0):
     return where(zero, np.zeros((), _aval(s).dtype.np), r)
 
 
+@implements(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):
     x = _float(x)
     nd = ndim_of(x)
@@ -426,6 +446,7 @@ def _acc_dtype(x, dtype):
     return I64 if (t.is_bool or t.is_int) else t
 
 
+@implements(np.cumsum)
 def cumsum(a, axis=None, dtype=None, out=None):
     ops._no_out(out, {})
     dt = _acc_dtype(a, dtype)
@@ -454,6 +475,7 @@ def _cumprod_last(x):
     return x
 
 
+@implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
     ops._no_out(out, {})
     dt = _acc_dtype(a, dtype)
@@ -480,6 +502,7 @@ def _prod_last(x):
     return reshape(x, tuple(shape_of(x))[:-1])
 
 
+@implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     ops._no_out(out, kw)
     dt = _acc_dtype(a, dtype)
@@ -496,13 +519,6 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
 
 # ---- registration into the tracer's dispatch tables ----
 
-ops.FUNCTIONS.update({
-    np.flip: flip, np.fliplr: fliplr, np.flipud: flipud, np.rot90: rot90, np.roll: roll, np.tile: tile,
-    np.repeat: repeat, np.kron: kron, np.triu: triu, np.tril: tril, np.diag: diag, np.diagonal: diagonal,
-    np.trace: trace, np.atleast_1d: atleast_1d, np.atleast_2d: atleast_2d, np.atleast_3d: atleast_3d,
-    np.split: split, np.array_split: array_split, np.hsplit: hsplit, np.vsplit: vsplit, np.pad: pad,
-    np.linalg.norm: norm, np.cumsum: cumsum, np.cumprod: cumprod, np.prod: prod,
-})
 
 ops.method_prod = lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: prod(
     self, axis, dtype, out, keepdims, **kw)

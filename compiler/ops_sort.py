@@ -18,6 +18,7 @@ from . import primitives as P
 from . import ops
 from .errors import TraceError
 from .ir.types import I64
+from .ops_base import implements
 from .ops import (_err, _aval, asarg, shape_of, ndim_of, moveaxis, ravel, where, less, equal, not_equal,
                   logical_and, logical_or, logical_not)
 from .ops_shape import _int, _norm_axis
@@ -75,12 +76,14 @@ def _check_args(kind, order, what):
         raise ValueError(f"{what} kind must be one of 'quick', 'heap', or 'stable' (got {kind!r})")
 
 
+@implements(np.sort)
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     _check_args(kind, order, "sort")
     x, axis, r = _along(a, axis, "sort")
     return x if r is None else r[0]
 
 
+@implements(np.argsort)
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     _check_args(kind, order, "argsort")
     x, axis, r = _along(a, axis, "argsort")
@@ -89,5 +92,4 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     return r[1]
 
 
-ops.FUNCTIONS.update({np.sort: sort, np.argsort: argsort})
 Tracer.argsort = lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(self, axis, kind, order)

@@ -1,7 +1,9 @@
 """scipy.special functions vive implements (cc.special.erf works on arrays and inside traced code alike; when SciPy
-is imported, scipy.special.erf on a traced value reaches the same primitive). The primitives name theirs in their
-`surface` ("cc.special.erf"), so a new one appears here without an edit."""
-from .ops_math import surface_functions
+is imported, scipy.special.erf on a traced value reaches the same primitive). Every primitive that declares
+`scipy_special=` names appears here, so a new one needs no edit of this file."""
+from . import primitives as _P
+from .ops_elementwise import surface as _surface
 
-globals().update(surface_functions("cc.special."))
-__all__ = sorted(surface_functions("cc.special."))
+_NAMES = {name: prim for prim in _P.REGISTRY.values() for name in prim.scipy_special}
+globals().update({name: _surface(prim) for name, prim in _NAMES.items()})
+__all__ = sorted(_NAMES)

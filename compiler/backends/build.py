@@ -2,6 +2,7 @@
 and program-table keys, and the backend registry."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ from runtime import cache as rt_cache
 
 from .. import debug, pytree
 from ..errors import BackendError, format_loc
-from ..primitives.collective import COLLECTIVES, communicator, world_size
+from ..primitives.collective import communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
 from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
@@ -56,9 +57,8 @@ class Lowered:
     # lazily computed stages (a disk-cache hit skips them until someone asks)
     def _run_passes(self):
         from ..passes import run_pipeline, pipeline_for, PassLog
-        from ..passes.manager import PassRecord
-        from ..passes.fuse import fuse_graph, FusedGraph
-        from ..passes.memory import plan_memory, order_slots
+        from ..passes.fuse import fusion_pass
+        from ..passes.memory import plan_fused_memory
         from ..lower import lower_plan
         log = PassLog()
         self.timings["passes_start_ns"] = time.perf_counter_ns()
@@ -67,26 +67,20 @@ class Lowered:
         if _has_collectives(g):
             # in a world of one the pass removes them (the identity), which every backend can run
             if self.backend != "cpu" and world_size() > 1:
-                n = next(n for n in g.nodes if n.prim.name in COLLECTIVES)
+                n = next(n for n in g.nodes if n.prim.collective is not None)
                 raise BackendError(f"{self.backend}: {n.prim.name} (MPI all-reduce) runs on the CPU backend only; "
                                    f"a GPU all-reduce (NCCL) is not implemented{format_loc(n.loc) if n.loc else ''}")
             from ..passes.collective import bucket_all_reduce
             g = run_pipeline(g, [bucket_all_reduce], log=log)
         t1 = time.perf_counter()
         use_blas = _blas() is not None or self.backend != "cpu"     # GPU backends tile Gemm statements
-        plan, program = fuse_graph(g, lambda p: lower_plan(p, use_blas=use_blas, name=self.name,
-                                                           tile_windows=self.backend == "cpu",
-                                                           cpu_sums=self.backend == "cpu",
-                                                           check_indices=self.check_indices))
-        t2 = time.perf_counter()
-        fused = FusedGraph(g, plan)
-        log.append(PassRecord("fuse", t2 - t1, len(g.nodes), len(g.nodes), True, fused))
-        plan_memory(program)
-        order_slots(program)
-        t3 = time.perf_counter()
-        log.append(PassRecord("plan_memory", t3 - t2, len(g.nodes), len(g.nodes), False, fused))
+        lower = functools.partial(lower_plan, use_blas=use_blas, name=self.name, tile_windows=self.backend == "cpu",
+                                  cpu_sums=self.backend == "cpu", check_indices=self.check_indices)
+        fused = run_pipeline(g, [fusion_pass(lower), plan_fused_memory], log=log)
+        plan, program = fused.plan, fused.program
         self._optimized, self._plan, self._program, self.pass_log = g, plan, program, log
-        self.timings.update(passes=t1 - t0, fuse_lower=t2 - t1, memory=t3 - t2)
+        fuse_rec, memory_rec = log.records[-2:]
+        self.timings.update(passes=t1 - t0, fuse_lower=fuse_rec.seconds, memory=memory_rec.seconds)
         debug.log(f"{self.name}: {len(program.kernels)} kernels, bytes moved {program.bytes_moved}", 1)
 
     @property
@@ -177,7 +171,7 @@ def _blas():
 
 
 def _has_collectives(graph):
-    return any(n.prim.name in COLLECTIVES for n in graph.nodes)
+    return any(n.prim.collective is not None for n in graph.nodes)
 
 
 def _mpi(graph):

@@ -22,10 +22,15 @@ from ..ir.types import BOOL, I64
 from ..ir.kernel import Buffer, Op, sadd
 from .index import as_expr, _i64
 
-# primitives whose lowering checks data-dependent indices (their source lines go into the disk-cache key)
-CHECKED_PRIMS = ("take", "one_hot", "scatter_add", "check_index")
 
 STATUS_WORDS = 4
+
+
+def is_checked(n) -> bool:
+    """Whether node n's lowering checks its data at run time (Primitive.checked: a bool, or a predicate of the node);
+    the source lines of such nodes go into the disk-cache key."""
+    c = n.prim.checked
+    return bool(c(n) if callable(c) else c)
 
 
 def status_buffer(ctx):
@@ -101,7 +106,7 @@ def site_key(graph):
         if n is None:
             stack.pop()
             continue
-        if n.prim.name in CHECKED_PRIMS or (n.prim.name == "pow" and n.out.type.dtype.is_int):
+        if is_checked(n):
             out.append(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-")
         stack.extend(iter(sub.nodes) for _, sub in reversed(regions(n)))
     return ";".join(out)

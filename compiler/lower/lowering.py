@@ -17,12 +17,11 @@ from .index import (ZERO, _is1, c_mul, flat, bcast_idx, _idx_eq, _pair,  # noqa:
                     collapse)
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
                     COL_BLOCK)
-from .rules import _RULES, reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
+from .rules import reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 from . import checks, host
 from . import regions
 from .collective import lower_collective
 from .lowering_linalg import LinalgLowering, _placed
-from ..primitives.collective import COLLECTIVES
 from ..primitives import elementwise
 from ..primitives.base import REGISTRY
 
@@ -149,7 +148,7 @@ class GroupLowerer(LinalgLowering):
         """Whether v is an elementwise member evaluated from its operands at the same (broadcast) index."""
         n = v.node
         grp = self.grp
-        return (n is not None and n in grp.members and n.prim.kind == "elementwise" and n.prim.name not in _RULES
+        return (n is not None and n in grp.members and n.prim.kind == "elementwise" and n.prim.index_rule is None
                 and n not in self.accs and n not in grp.reductions
                 and not (n is grp.anchor and grp.kind in ("gemm", "conv", "convti", "convtk", "col")))
 
@@ -194,7 +193,7 @@ class GroupLowerer(LinalgLowering):
             return narrow(acc, n.out.type.dtype)
         if n in grp.reductions:
             raise FusionReject(n, f"{n.prim.name} is used before its phase")
-        rule = _RULES.get(n.prim.name)
+        rule = n.prim.index_rule
         if rule is not None:
             return rule(self, n, idx)
         if n.prim.kind == "elementwise":
@@ -223,7 +222,7 @@ class GroupLowerer(LinalgLowering):
             method = "lower_scatter"
         if method is None and self.grp.root.prim.effect:
             return Kernel(self.grp.name, k, host.lower_host_call(self), self.grp.order, self.grp.reasons)
-        if method is None and self.grp.root.prim.name in COLLECTIVES:
+        if method is None and self.grp.root.prim.collective is not None:
             return Kernel(self.grp.name, "mpi", lower_collective(self), self.grp.order, self.grp.reasons)
         if method is None:
             n = self.grp.root
@@ -280,7 +279,7 @@ class GroupLowerer(LinalgLowering):
             members = [r for r in reds if phase[r] == ph]
             accs = []
             for r in members:
-                op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
+                op = r.prim.reduction
                 acc = new_acc(self.ctx.var("acc"), op, r.inputs[0].type.dtype, sprod(R))
                 accs.append((r, acc))
                 out_body.append(AccInit(acc))
@@ -388,7 +387,7 @@ class GroupLowerer(LinalgLowering):
         axes = (r.params["axis"],) if "axis" in r.params else tuple(r.params["axes"])
         kept = [i for i in range(len(S)) if i not in axes]
         O = r.out.type.shape
-        op = {"reduce_sum": "sum", "reduce_max": "max", "argmax": "argmax"}[r.prim.name]
+        op = r.prim.reduction
         R = [S[a] for a in axes]
         acc = new_acc(self.ctx.var("acc"), op, x.type.dtype, sprod(R))
         out = self.ctx.buffer(r.out)

@@ -13,10 +13,23 @@ from ..ir.types import I64, U32, BOOL
 from ..ir.kernel import Ix, Const, Load, IndexValue, Op, smul, sadd, sprod, strides
 from .index import ZERO, _is1, size_equal, as_expr, c_add, c_mul, flat, _pair, _all, _tap, _i64, bcast_idx
 from . import checks
+from .. import primitives as P
+
+
+def index_rule(prim):
+    """Decorator: `rule(L, node, idx) -> Expr` evaluates `prim` at a multi-index (Primitive.index_rule): the op is
+    inlined into its consumers' loops at whatever index they ask for, instead of being a scalar op of its own."""
+    def register(rule):
+        if prim.index_rule is not None:
+            raise ValueError(f"{prim.name}: two index rules ({prim.index_rule.__name__}, {rule.__name__})")
+        prim.index_rule = rule
+        return rule
+    return register
 
 
 # ---- index rules of the inlineable primitives ----
 
+@index_rule(P.broadcast_in_dim)
 def _r_broadcast(L, n, idx):
     x = n.inputs[0]
     dims = n.params["dims"]
@@ -24,6 +37,7 @@ def _r_broadcast(L, n, idx):
     return L.emit(x, xi)
 
 
+@index_rule(P.reshape)
 def _r_reshape(L, n, idx):
     x = n.inputs[0]
     T, S = n.out.type.shape, x.type.shape
@@ -85,6 +99,7 @@ def _smaller(a, b):
     return den == 1
 
 
+@index_rule(P.transpose)
 def _r_transpose(L, n, idx):
     perm = n.params["perm"]
     xi = [None] * len(perm)
@@ -93,6 +108,7 @@ def _r_transpose(L, n, idx):
     return L.emit(n.inputs[0], tuple(xi))
 
 
+@index_rule(P.slice)
 def _r_slice(L, n, idx):
     start, step = n.params["start"], n.params["step"]
     xi = tuple(c_add(c_mul(c, s), Ix.lit(a)) if isinstance(c, Ix) else c_add(c_mul(c, s), a)
@@ -100,6 +116,7 @@ def _r_slice(L, n, idx):
     return L.emit(n.inputs[0], xi)
 
 
+@index_rule(P.rev)
 def _r_rev(L, n, idx):
     x = n.inputs[0]
     axes = n.params["axes"]
@@ -108,6 +125,7 @@ def _r_rev(L, n, idx):
     return L.emit(x, xi)
 
 
+@index_rule(P.pad)
 def _r_pad(L, n, idx):
     x = n.inputs[0]
     lo, hi = n.params["lo"], n.params["hi"]
@@ -141,6 +159,7 @@ def _r_pad(L, n, idx):
     return Op("select", [cond, val, Const(n.params.get("value", 0.0), dt)], dt)
 
 
+@index_rule(P.concatenate)
 def _r_concat(L, n, idx):
     axis = n.params["axis"]
     # empty pieces hold nothing to read (a clamped index into one is outside it)
@@ -167,6 +186,7 @@ def _r_concat(L, n, idx):
     return out
 
 
+@index_rule(P.const)
 def _r_const(L, n, idx):
     val = n.params["value"]
     if val.size == 1 or _uniform(val):
@@ -185,12 +205,14 @@ def _uniform(val):
     return bool((bits == bits[0]).all())
 
 
+@index_rule(P.dim)
 def _r_dim(L, n, idx):
     e = IndexValue(Ix.lit(n.params["expr"]))
     dt = n.out.type.dtype
     return e if dt is I64 else Op("cast", [e], dt)
 
 
+@index_rule(P.one_hot)
 def _r_one_hot(L, n, idx):
     labels = n.inputs[0]
     lab = L.emit(labels, idx[:-1])
@@ -202,6 +224,7 @@ def _r_one_hot(L, n, idx):
     return Op("cast", [Op("eq", [lab, as_expr(idx[-1])], BOOL)], n.out.type.dtype)
 
 
+@index_rule(P.check_index)
 def _r_check_index(L, n, idx):
     v = L.emit(n.inputs[0], idx)
     if not L.ctx.check_indices:
@@ -211,6 +234,7 @@ def _r_check_index(L, n, idx):
     return i if v.dtype is I64 else Op("cast", [i], v.dtype)
 
 
+@index_rule(P.take)
 def _r_take(L, n, idx):
     x, ind = n.inputs
     axis = n.params["axis"]
@@ -222,6 +246,7 @@ def _r_take(L, n, idx):
     return checks.keep(L.emit(x, idx[:axis] + (i,) + idx[axis + k:]), i, x.type.shape[axis])
 
 
+@index_rule(P.random_uniform)
 def _r_random(L, n, idx):
     key = L.emit(n.inputs[0], ())
     if key.dtype is not I64:
@@ -229,6 +254,7 @@ def _r_random(L, n, idx):
     return Op("random_uniform", [key, as_expr(flat(idx, n.out.type.shape))], n.out.type.dtype)
 
 
+@index_rule(P.threefry2x32)
 def _r_threefry(L, n, idx):
     # the element (b, i) hashes counter x0:x1 + flat(i) under key k0:k1, all read at the batch index b; the hash is
     # one i64 op (both words packed) so that the words of one element, read apart in a fused group, share it
@@ -242,6 +268,7 @@ def _r_threefry(L, n, idx):
     return Op("threefry_word", [packed, as_expr(idx[-1])], U32)
 
 
+@index_rule(P.max_pool2d)
 def _r_pool(L, n, idx):
     x = n.inputs[0]
     (kh, kw), (sh, sw) = _pair(n.params.get("size", 2)), _pair(n.params.get("stride", 2))
@@ -271,6 +298,7 @@ def _pool_window(L, x, nn_, c, i, j, kh, kw, sh, sw, dt):
     return vals, m, eqs, cnt
 
 
+@index_rule(P.max_pool2d_jvp)
 def _r_pool_jvp(L, n, idx):
     # sum over the window of t * (x == max) / count
     x, t = n.inputs
@@ -287,6 +315,7 @@ def _r_pool_jvp(L, n, idx):
     return Op("div", [acc, cnt], dt)
 
 
+@index_rule(P.max_pool2d_vjp)
 def _r_pool_vjp(L, n, idx):
     # dx[h, w] gathers ct of every window that holds (h, w), weighted by (x == window max) / count
     x, ct = n.inputs
@@ -329,17 +358,10 @@ def _ix_floordiv(t, s):
     return Op("floordiv", [as_expr(t), _i64(s)], I64)
 
 
+@index_rule(P.cast)
 def _r_cast(L, n, idx):
     x = n.inputs[0]
     v = L.emit(x, idx)
     if v.dtype is n.out.type.dtype:
         return v
     return Op("cast", [v], n.out.type.dtype)
-
-
-_RULES = {"broadcast_in_dim": _r_broadcast, "reshape": _r_reshape, "transpose": _r_transpose, "slice": _r_slice,
-          "rev": _r_rev, "pad": _r_pad, "concatenate": _r_concat, "const": _r_const, "dim": _r_dim,
-          "one_hot": _r_one_hot, "take": _r_take, "random_uniform": _r_random, "max_pool2d": _r_pool,
-          "threefry2x32": _r_threefry,
-          "max_pool2d_jvp": _r_pool_jvp, "max_pool2d_vjp": _r_pool_vjp, "check_index": _r_check_index,
-          "cast": _r_cast}

@@ -15,7 +15,7 @@ from numpy.polynomial import chebyshev as _cheb
 
 from ..errors import TraceError
 from ..special import erf as _erf_primitive
-from .. import ops_math as _ops_math
+from ..ops_base import implements
 
 __all__ = ["gelu", "silu", "softplus", "elu", "leaky_relu", "erf", "erfc"]
 
@@ -80,6 +80,7 @@ def erf(x):
     return _erf_primitive(_floating(x, "erf"))
 
 
+@implements(scipy_special=("erfc",))      # scipy.special.erfc on a traced value comes here
 def erfc(x):
     """1 - erf(x), without the cancellation for large x (erfc(10) ~ 2e-45 comes out right, not 0)."""
     x = _floating(x, "erfc")
@@ -142,7 +143,3 @@ def leaky_relu(x, slope=0.01):
     """x for x > 0, slope * x otherwise (PyTorch's negative_slope)."""
     x = _arr(x)
     return np.where(x > 0, x, x * float(slope))
-
-
-# scipy.special.erfc on a traced value comes here (ops_math cannot import this layer, so it is registered upward)
-_ops_math.SCIPY_SPECIAL["erfc"] = erfc

@@ -22,8 +22,6 @@ from .manager import graph_pass, Rewriter
 # backward pass; large enough that an all-reduce's latency (~10 us on shared memory) is paid a few times only.
 DEFAULT_BUCKET_BYTES = 64 * 1024
 
-_REDUCE = ("all_sum", "all_mean")
-
 
 class _Bucket:
     __slots__ = ("dtype", "members", "nbytes", "cap", "overlap", "flat", "pending", "done", "slot")
@@ -46,7 +44,7 @@ def _static_size(t: TensorType):
 @graph_pass
 def bucket_all_reduce(g):
     """Pack all_sum/all_mean operands into buckets of allreduce_start/allreduce_wait (see the module doc)."""
-    if not any(n.prim.name in _REDUCE for n in g.nodes):
+    if not any(n.prim.collective == "all_reduce" for n in g.nodes):
         return g
     size = world_size()
     rw = Rewriter(g)
@@ -61,7 +59,7 @@ def bucket_all_reduce(g):
 
     if size == 1:
         for n in g.nodes:
-            if n.prim.name in _REDUCE:
+            if n.prim.collective == "all_reduce":
                 rw.replace(n, rw.inputs(n)[0])
             else:
                 rw.keep(n)
@@ -70,7 +68,7 @@ def bucket_all_reduce(g):
     ready_after = {}                  # producer node -> collectives reading its result
     early = []                        # collectives of graph inputs: ready before the first node
     for n in g.nodes:
-        if n.prim.name in _REDUCE:
+        if n.prim.collective == "all_reduce":
             p = n.inputs[0].node
             (early if p is None else ready_after.setdefault(p, [])).append(n)
     bucket_of, open_, buckets = {}, {}, []
@@ -139,11 +137,11 @@ def bucket_all_reduce(g):
     ready_after[None] = early
     ready(None)
     for n in g.nodes:
-        if n.prim.name in _REDUCE:
+        if n.prim.collective == "all_reduce":
             continue
         for v in n.inputs:
             c = v.node
-            if c is not None and c.prim.name in _REDUCE:
+            if c is not None and c.prim.collective == "all_reduce":
                 bk = bucket_of.get(c)
                 if bk is not None and bk.done is None:
                     wait(bk)

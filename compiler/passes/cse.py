@@ -7,11 +7,6 @@ from ..ir.graph import Graph
 from ..ir.types import DType
 from .manager import graph_pass, Rewriter
 
-# Operand order does not matter for these (exactly, also for NaN and signed zeros in IEEE arithmetic).
-# maximum/minimum are left out: which zero max(-0.0, 0.0) returns depends on the order.
-COMMUTATIVE = frozenset({"add", "mul", "eq", "ne", "logical_and", "logical_or"})
-
-
 def param_key(p):
     """A hashable key equal exactly when two params mean the same thing (arrays by dtype, shape and bytes;
     floats by their bits, so 0.0 and -0.0 differ and NaN equals NaN)."""
@@ -34,7 +29,7 @@ def param_key(p):
 
 def node_key(n, inputs):
     ins = tuple(map(id, inputs))
-    if n.prim.name in COMMUTATIVE:
+    if n.prim.commutative:            # (Primitive.commutative: exactly, NaN and signed zeros included)
         ins = tuple(sorted(ins))
     params = tuple(sorted((k, param_key(v)) for k, v in n.params.items())) if n.params else ()
     t = n.out.type

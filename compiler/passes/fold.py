@@ -13,9 +13,6 @@ MAX_FOLD_ELEMENTS = 4096
 # A fold may not grow the data more than this over its operands: broadcasting a scalar const to [784]
 # is cheaper left as a broadcast (codegen keeps it in a register) than folded into a 784-element literal.
 _SMALL = 16
-# Never folded: sources whose value is not a function of const operands in the graph (dim is a runtime size;
-# random_uniform is kept so its bits come from the one generator the backend implements).
-_NO_FOLD = frozenset({"const", "dim", "random_uniform"})
 
 _const = REGISTRY["const"]
 
@@ -38,7 +35,7 @@ def _has_symbols(p):
 def try_fold(n, arrays):
     """The folded value of node n on const operand `arrays`, or None when it should not be folded."""
     t = n.out.type
-    if t.is_tuple or n.prim.name in _NO_FOLD or n.prim.effect or not arrays or not t.is_static:
+    if t.is_tuple or not n.prim.foldable or n.prim.effect or not arrays or not t.is_static:
         return None
     size = _size(t.shape)
     if size > MAX_FOLD_ELEMENTS or size > max(_SMALL, sum(a.size for a in arrays)):

@@ -34,11 +34,15 @@ class PassError(ViveError):
 
 
 class GraphPass:
-    """A named pure Graph -> Graph function. Calling it runs the pass alone (no verify, no logging)."""
+    """A named pure Graph -> Graph function. Calling it runs the pass alone (no verify, no logging).
 
-    def __init__(self, fn, name=None):
+    `raises`: exception types the pass raises to the user as they are, not as a PassError (fusion and lowering
+    report an unsupported program with a BackendError naming the user's line; a rewrite's failure is a bug)."""
+
+    def __init__(self, fn, name=None, raises=()):
         self.fn = fn
         self.name = name or fn.__name__
+        self.raises = raises
         functools.update_wrapper(self, fn)
 
     def __call__(self, g: Graph) -> Graph:
@@ -48,11 +52,11 @@ class GraphPass:
         return f"<graph_pass {self.name}>"
 
 
-def graph_pass(fn=None, *, name=None):
+def graph_pass(fn=None, *, name=None, raises=()):
     """Decorator: make `fn(g) -> g'` a named pass. `@graph_pass` or `@graph_pass(name="...")`."""
     if fn is None:
-        return lambda f: GraphPass(f, name)
-    return GraphPass(fn, name)
+        return lambda f: GraphPass(f, name, raises)
+    return GraphPass(fn, name, raises)
 
 
 def pass_name(p) -> str:
@@ -166,6 +170,8 @@ def _run(g, passes, verify, observer, log, level, done):
             if not isinstance(out, Graph):
                 raise TypeError(f"returned {type(out).__name__}, not a Graph")
         except Exception as e:
+            if isinstance(e, getattr(p, "raises", ())):
+                raise
             raise _wrap(name, done, g, e) from e
         dt = time.perf_counter() - t0
         if verify:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 
 from ..ir.kernel import smul
+from .manager import graph_pass
 
 
 def plan_memory(program):
@@ -121,4 +122,13 @@ def _static_or_zero(n):
     return n if isinstance(n, int) else 0
 
 
-__all__ = ["plan_memory", "order_slots", "smul"]
+@graph_pass(name="plan_memory", raises=(Exception,))
+def plan_fused_memory(g):
+    """The pass `plan_memory` of the pass manager: slots for the buffers of a FusedGraph's program, in place (the
+    graph comes back unchanged: a plan of memory, not a rewrite)."""
+    plan_memory(g.program)
+    order_slots(g.program)
+    return g
+
+
+__all__ = ["plan_memory", "order_slots", "plan_fused_memory", "smul"]

@@ -13,8 +13,6 @@ from ..ir.graph import Graph, Node
 from ..ir.printer import regions
 from .manager import graph_pass
 
-_KINDS = ("scan", "while_loop", "cond")
-
 
 def _sub(g: Graph, inputs=None, outputs=None) -> Graph:
     return Graph(g.name, g.inputs if inputs is None else inputs, g.nodes, g.outputs if outputs is None else outputs)
@@ -31,7 +29,7 @@ def _read(g: Graph):
 @graph_pass
 def optimize_regions(g: Graph) -> Graph:
     """Run the generic pipeline on every region; drop unread scan ys / cond results and unread operands."""
-    if not any(n.prim.name in _KINDS for n in g.nodes):
+    if not any(n.prim.kind == "control" for n in g.nodes):
         return g
     from . import pipeline_for, run_pipeline
     memo = {}
@@ -50,7 +48,7 @@ def optimize_regions(g: Graph) -> Graph:
     new_nodes, subst, remap = [], {}, {}
     for n in g.nodes:
         ins = tuple(subst.get(v, v) for v in n.inputs)
-        if n.prim.name in _KINDS and regions(n) and n in live:
+        if n.prim.kind == "control" and regions(n) and n in live:
             m, idx = _rewrite(n, ins, used.get(n, set()), opt)
             if m is not n:
                 changed = True

@@ -11,17 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph
-from ..primitives import REGISTRY
+from .. import primitives as P
 from .manager import graph_pass, Rewriter
 
-_const = REGISTRY["const"]
-_transpose = REGISTRY["transpose"]
-_reshape = REGISTRY["reshape"]
-_broadcast = REGISTRY["broadcast_in_dim"]
+_const, _transpose, _reshape, _broadcast = P.const, P.transpose, P.reshape, P.broadcast_in_dim
 
-# Ops that broadcast their operands NumPy-style, so an explicit broadcast_in_dim feeding them can go.
-_IMPLICIT_BROADCAST = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
-                                 "gt", "ge", "logical_and", "logical_or", "select"})
 _MAX_SCAN = 1 << 16     # const arrays bigger than this are not scanned for all-ones / all-zeros
 
 
@@ -159,13 +153,18 @@ def _drop_broadcasts(rw, n, ins):
     return rw.emit(n.prim, tuple(new), n.params, n.out.type, n.loc, origin=n)
 
 
+# the identities of each primitive (keyed by the primitive object); an op that broadcasts its operands NumPy-style
+# (Primitive.broadcasts) first reads through an explicit broadcast_in_dim feeding it
 _RULES = {
-    "mul": [_mul], "add": [_add], "sub": [_sub], "div": [_div], "neg": [_neg],
-    "transpose": [_transpose_rule], "reshape": [_reshape_rule], "broadcast_in_dim": [_broadcast_rule],
-    "cast": [_cast], "stop_gradient": [lambda rw, n, ins: ins[0]],
+    P.mul: [_mul], P.add: [_add], P.sub: [_sub], P.div: [_div], P.neg: [_neg],
+    P.transpose: [_transpose_rule], P.reshape: [_reshape_rule], P.broadcast_in_dim: [_broadcast_rule],
+    P.cast: [_cast], P.stop_gradient: [lambda rw, n, ins: ins[0]],
 }
-for _name in _IMPLICIT_BROADCAST:
-    _RULES.setdefault(_name, []).insert(0, _drop_broadcasts)
+
+
+def _rules_of(prim):
+    rules = _RULES.get(prim, ())
+    return [_drop_broadcasts, *rules] if prim.broadcasts else rules
 
 
 @graph_pass
@@ -174,7 +173,7 @@ def simplify_algebra(g: Graph) -> Graph:
     rw = Rewriter(g)
     for n in g.nodes:
         ins = rw.inputs(n)
-        rules = _RULES.get(n.prim.name)
+        rules = _rules_of(n.prim)
         r = None
         if rules:
             r = _apply(rw, n, ins, rules)
@@ -193,7 +192,7 @@ def _apply(rw, n, ins, rules, depth=0):
         # a rule that emitted a rewritten node: simplify that node too (bounded); if it goes, finish() drops it
         m = r.node
         if m is not None and depth < 4 and rw.nodes and rw.nodes[-1] is m and m.prim is n.prim:
-            more = _apply(rw, m, m.inputs, _RULES.get(m.prim.name, ()), depth + 1)
+            more = _apply(rw, m, m.inputs, _rules_of(m.prim), depth + 1)
             if more is not None:
                 return more
         return r

@@ -6,12 +6,17 @@ A primitive keeps all its rules in one definition:
   jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
   batch(args, dims, **params) -> (out, dim)    (vmap's batching rule, signature and vocabulary in rules.py)
   lower                                        (loop-level lowering; filled by the backend)
-  surface                                      (public names it implements beyond cc.primitives, derived into the
-                                                NumPy-side tables: "scipy.special.erf", "cc.special.erf")
   scalar(b, *values) -> value                  (the op on one element, against the target-neutral scalar builder b:
                                                 mathlib/__init__.py lists it; b.dtype / b.out are the operand and
                                                 result dtypes. Written once; a target may override it for a faster
                                                 form, keyed by this Primitive object)
+
+and its properties, data the later layers read instead of tables of names (see FUSION and OPERANDS below):
+  numpy_functions, scipy_special, operands     (the NumPy surface: ops derives its dispatch tables from these)
+  fusion, cost, reduction                      (passes/fuse.py: how it fuses, what recomputing it costs; a
+                                               reduction's accumulator)
+  commutative, foldable, broadcasts, checked, collective   (cse, fold, simplify, lower/checks, collectives)
+  index_rule                                   (set by lower/rules.py for ops evaluated at a rewritten index)
 
 A primitive whose shape rule returns a TupleType has several results (the control-flow ops): binding it gives a
 Python tuple, one array (or tracer) per result; in the graph its node's tuple value is read by `get` nodes.
@@ -37,7 +42,10 @@ class Primitive:
 
     def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None, batch=None,
                  lower=None, linear=(), differentiable=True, effect=False, doc="",
-                 scalar=None, surface=()):
+                 numpy_functions=(), scipy_special=(), operands=None,
+                 fusion=None, cost=1, commutative=False, foldable=True, broadcasts=False, checked=False,
+                 collective=None, reduction=None,
+                 scalar=None):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -47,12 +55,30 @@ class Primitive:
                                                           for r in (jvp, vjp, transpose, batch))
         self.lower = lower
         self.scalar = scalar
-        self.surface = tuple(surface)
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable
         # an effect (printing): never dead, folded or merged, kept in program order (see effects.py)
         self.effect = effect
         self.__doc__ = doc
+        # the NumPy surface: the NumPy functions / ufuncs (objects) and scipy.special ufuncs (names) this primitive
+        # is, and how their operands are promoted there (a convention of ops.py, see OPERANDS)
+        self.numpy_functions = tuple(numpy_functions)
+        self.scipy_special = tuple(scipy_special)
+        self.operands = operands or _default_operands(shape)
+        # fusion: how the op joins a kernel (FUSION) and its cost units per element when recomputed in several
+        # kernels instead of stored once (0: a free index rewrite or a no-op)
+        self.fusion = fusion or _FUSION_OF_KIND.get(kind, "opaque")
+        self.cost = cost
+        self.commutative = commutative      # operand order never matters (exactly: NaN and signed zeros too)
+        self.foldable = foldable            # a node of it on const operands may become a const (passes/fold.py)
+        self.broadcasts = broadcasts        # broadcasts its operands NumPy-style (an explicit broadcast may go)
+        self.checked = checked              # its lowering checks data at run time: bool or node -> bool (checks.py)
+        # an MPI collective: "all_reduce" (all_sum, all_mean: bucketed by passes/collective.py) or "split" (the
+        # halves, start and wait, that bucketing makes); None for the rest
+        self.collective = collective
+        self.reduction = reduction          # a reduction's accumulator (lower/accum.py): "sum", "max", "argmax"
+        self.index_rule = None              # set by lower/rules.py: evaluated at an index rewritten per element
+        _check_properties(self)
         if name in REGISTRY:
             raise ValueError(f"primitive {name!r} defined twice")
         REGISTRY[name] = self
@@ -77,6 +103,42 @@ class Primitive:
 
     def __call__(self, *args, **params):
         return bind(self, args, params)
+
+
+# How a primitive fuses (passes/fuse.py): evaluated per element at any index its consumer asks for ("inline"),
+# a reduction that makes a row or column kernel ("reduce"), a product through BLAS taking an elementwise epilogue
+# (the group kind: "gemm", "conv", "convti", "convtk"), a control-flow op with regions ("region"), or alone.
+FUSION = ("inline", "reduce", "gemm", "conv", "convti", "convtk", "region", "opaque")
+_FUSION_OF_KIND = {"elementwise": "inline", "shape": "inline", "source": "inline", "reduce": "reduce",
+                   "control": "region"}
+# The dtype conventions of the NumPy surface (ops.py): "float" (integers compute in f64, booleans refused),
+# "numeric" (booleans refused), "integral" (integers are returned as they are, the rest as "float"), "promote"
+# (NumPy's promotion, any dtype), "arith" (promote; booleans as logical or/and), "truth" (operands by truth value)
+OPERANDS = ("float", "numeric", "integral", "promote", "arith", "truth")
+
+
+def _default_operands(shape):
+    if shape is float_unary:
+        return "float"
+    if shape is numeric_unary:
+        return "numeric"
+    return "promote"
+
+
+def _check_properties(p):
+    if p.fusion not in FUSION:
+        raise ValueError(f"primitive {p.name!r}: fusion {p.fusion!r} is not one of {FUSION}")
+    if (p.fusion == "reduce") != (p.reduction in ("sum", "max", "argmax")):
+        raise ValueError(f"primitive {p.name!r}: a reduction (fusion 'reduce') names its accumulator, "
+                         f"reduction='sum', 'max' or 'argmax', and only a reduction does")
+    if p.collective not in (None, "all_reduce", "split"):
+        raise ValueError(f"primitive {p.name!r}: collective {p.collective!r} is not None, 'all_reduce' or 'split'")
+    if p.operands not in OPERANDS:
+        raise ValueError(f"primitive {p.name!r}: operands {p.operands!r} is not one of {OPERANDS}")
+    if not (isinstance(p.cost, int) and p.cost >= 0):
+        raise ValueError(f"primitive {p.name!r}: cost must be an int >= 0, got {p.cost!r}")
+    if not all(callable(f) for f in p.numpy_functions) or not all(isinstance(s, str) for s in p.scipy_special):
+        raise ValueError(f"primitive {p.name!r}: numpy_functions are NumPy callables, scipy_special names")
 
 
 def get(name: str) -> Primitive:

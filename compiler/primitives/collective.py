@@ -91,10 +91,12 @@ def _mean_np(x, **_):
 # Params (bucket_bytes, overlap) only steer the bucketing pass (passes/collective.py).
 all_sum = Primitive("all_sum", numpy=lambda x, **_: allreduce_numpy(x), shape=_sum_shape, kind="other",
                     **linear(lambda ct, x, **p: (all_sum(ct, **p),)), batch=elementwise_batch,
-                    doc="Sum of x over the ranks of the MPI job; every rank gets the sum.")
+                    doc="Sum of x over the ranks of the MPI job; every rank gets the sum.",
+                    collective="all_reduce")
 all_mean = Primitive("all_mean", numpy=_mean_np, shape=_mean_shape, kind="other",
                      **linear(lambda ct, x, **p: (all_mean(ct, **p),)), batch=elementwise_batch,
-                     doc="Mean of x over the ranks of the MPI job; every rank gets the mean.")
+                     doc="Mean of x over the ranks of the MPI job; every rank gets the mean.",
+                     collective="all_reduce")
 
 
 def _start_shape(flat, slot, **_):
@@ -115,12 +117,17 @@ def _wait_shape(pending, flat, slot, **_):
 # sums on. NOTE: wait reads `flat` too, so the memory plan keeps the send buffer alive while MPI may read it.
 # Eagerly (the reference interpreter) start is a blocking all-reduce and wait a copy.
 allreduce_start = Primitive("allreduce_start", numpy=lambda flat, slot: allreduce_numpy(flat), shape=_start_shape,
-                            kind="other", **not_differentiable("allreduce_start is made after differentiation"))
+                            kind="other", **not_differentiable("allreduce_start is made after differentiation"),
+                            collective="split")
 allreduce_wait = Primitive("allreduce_wait", numpy=lambda pending, flat, slot: pending.copy(), shape=_wait_shape,
-                           kind="other", **not_differentiable("allreduce_wait is made after differentiation"))
+                           kind="other", **not_differentiable("allreduce_wait is made after differentiation"),
+                           collective="split")
 
 # made by the bucketing pass after every transform; mapped lane by lane should anyone vmap them
 allreduce_start.batch = unrolled(allreduce_start)
 allreduce_wait.batch = unrolled(allreduce_wait)
 
-COLLECTIVES = frozenset({"all_sum", "all_mean", "allreduce_start", "allreduce_wait"})
+
+
+def is_collective(prim) -> bool:
+    return prim.collective is not None

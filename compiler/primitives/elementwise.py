@@ -83,43 +83,56 @@ def _logistic_np(x):
 
 # Derivative rules: pointwise(partial) with partial(t, x, out) = (d out / d x) * t (see rules.py).
 neg = _unary("neg", np.negative, numeric_unary, **pointwise(lambda t, x, out: -t, linear=True),
+             numpy_functions=(np.negative,), cost=0,
              scalar=_by_kind(float=lambda b, x: b.fneg(x), int=lambda b, x: b.sub(_zero(b, x), x)))
-exp = _unary("exp", np.exp, **pointwise(lambda t, x, out: t * out),                        # d e^x = e^x dx
-             scalar=_math(M.exp))
-log = _unary("log", np.log, **pointwise(lambda t, x, out: t / x),                          # d log x = dx / x
-             scalar=_math(M.log))
+exp = _unary("exp", np.exp, **pointwise(lambda t, x, out: t * out),
+             numpy_functions=(np.exp,), cost=4,
+             scalar=_math(M.exp))  # d e^x = e^x dx
+log = _unary("log", np.log, **pointwise(lambda t, x, out: t / x),
+             numpy_functions=(np.log,), cost=4,
+             scalar=_math(M.log))  # d log x = dx / x
 sin = _unary("sin", np.sin, **pointwise(lambda t, x, out: t * cos(x)),
+             numpy_functions=(np.sin,), cost=5,
              scalar=_math(M.sin))
 cos = _unary("cos", np.cos, **pointwise(lambda t, x, out: -(t * sin(x))),
+             numpy_functions=(np.cos,), cost=5,
              scalar=_math(M.cos))
-tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out))),      # 1 - tanh^2
-              scalar=_math(M.tanh))
+tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out))),
+              numpy_functions=(np.tanh,), cost=5,
+              scalar=_math(M.tanh))  # 1 - tanh^2
 logistic = _unary("logistic", _logistic_np, **pointwise(lambda t, x, out: t * (out * (1 - out))),
+                  scipy_special=("expit",), cost=5,
                   scalar=_math(M.logistic))
-sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out),              # sqrt'(0) = inf
-              scalar=_math(lambda b, x: b.sqrt(x)))
+sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out),
+              numpy_functions=(np.sqrt,), cost=2,
+              scalar=_math(lambda b, x: b.sqrt(x)))  # sqrt'(0) = inf
 # NOTE: abs'(0) = sign(0) = 0, a subgradient; sign is piecewise constant, so sign' = 0 (also at 0)
 abs = _unary("abs", np.abs, numeric_unary, **pointwise(lambda t, x, out: t * sign(x)),
+             numpy_functions=(np.absolute, np.fabs),
              scalar=_by_kind(float=lambda b, x: b.fabs(x), int=_int_abs, uint=lambda b, x: x))
 sign = _unary("sign", np.sign, numeric_unary, **zero_derivative,
+              numpy_functions=(np.sign,),
               scalar=_by_kind(float=M.sign, int=_int_sign,
                               uint=lambda b, x: b.zext(b.icmp_unsigned("!=", x, _zero(b, x)), x.type)))
 reciprocal = _unary("reciprocal", lambda x: np.reciprocal(x), float_unary,
-                    **pointwise(lambda t, x, out: -(t * square(out))),                    # d 1/x = -dx / x^2
-                    scalar=_math(lambda b, x: b.fdiv(b.const_like(x, 1.0), x)))
+                    **pointwise(lambda t, x, out: -(t * square(out))),
+                    cost=2,
+                    scalar=_math(lambda b, x: b.fdiv(b.const_like(x, 1.0), x)))  # d 1/x = -dx / x^2
 square = _unary("square", np.square, numeric_unary, **pointwise(lambda t, x, out: t * (x * 2)),
-                scalar=_by_kind(float=lambda b, x: b.fmul(x, x), int=lambda b, x: b.mul(x, x)))
-
-
-# rounding to an integral value: piecewise constant, so zero derivative (also at the jumps, as a subgradient)
+                numpy_functions=(np.square,),
+                scalar=_by_kind(float=lambda b, x: b.fmul(x, x), int=lambda b, x: b.mul(x, x)))  # rounding to an integral value: piecewise constant, so zero derivative (also at the jumps, as a subgradient)
 floor = _unary("floor", np.floor, **zero_derivative,
+               numpy_functions=(np.floor,), operands="integral",
                scalar=_math(M.floor))
 ceil = _unary("ceil", np.ceil, **zero_derivative,
+              numpy_functions=(np.ceil,), operands="integral",
               scalar=_math(M.ceil))
 trunc = _unary("trunc", np.trunc, **zero_derivative,
+               numpy_functions=(np.trunc,), operands="integral",
                scalar=_math(M.trunc))
-rint = _unary("rint", np.rint, **zero_derivative,                                          # half to even
-              scalar=_math(M.rint))
+rint = _unary("rint", np.rint, **zero_derivative,
+              numpy_functions=(np.rint,),
+              scalar=_math(M.rint))  # half to even
 
 
 def _erf_np(x):
@@ -130,8 +143,8 @@ def _erf_np(x):
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)),
+             scipy_special=("erf",), cost=8,
              scalar=_math(M.erf),
-             surface=("scipy.special.erf", "cc.special.erf"),
              doc="The error function, 2/sqrt(pi) * integral_0^x exp(-t^2) dt (1-2 ulp compiled).")
 
 
@@ -199,7 +212,7 @@ def _erfinv_scalar(b, x):
 # d erfinv(x) = sqrt(pi)/2 e^(erfinv(x)^2) dx
 erfinv = _unary("erfinv", _erfinv_np, **pointwise(lambda t, x, out: t * (exp(square(out)) * _SQRT_PI_OVER_2)),
                 scalar=_math(_erfinv_scalar),
-                surface=("scipy.special.erfinv", "cc.special.erfinv"),
+                scipy_special=("erfinv",), cost=40,
                 doc="The inverse error function on [-1, 1]: erf(erfinv(x)) = x, +-inf at +-1, NaN beyond.")
 
 
@@ -210,6 +223,7 @@ def _bool_unary(x, **_):
 
 
 logical_not = _unary("logical_not", np.logical_not, _bool_unary, **zero_derivative,
+                     numpy_functions=(np.logical_not,), operands="truth",
                      scalar=_by_kind(bool=lambda b, x: b.xor(x, b.const_like(x, 1))))
 
 
@@ -228,9 +242,12 @@ def _binary_shape(op, out_bool=False, allow_bool=False, float_only=False):
     return rule
 
 
-def _binary(name, fn, rules=zero_derivative, scalar=None, **kw):
-    return Primitive(name, numpy=fn, shape=_binary_shape(name, **kw), kind="elementwise", batch=elementwise_batch,
-                     **rules, scalar=scalar)
+def _binary(name, fn, rules=zero_derivative, out_bool=False, allow_bool=False, float_only=False, broadcasts=True,
+            **props):
+    # NOTE: atan2 and fmod pass broadcasts=False only to keep their kernels as they were (simplify then drops an
+    # explicit broadcast feeding them, as it does for the other binary ops)
+    return Primitive(name, numpy=fn, shape=_binary_shape(name, out_bool, allow_bool, float_only), kind="elementwise",
+                     batch=elementwise_batch, broadcasts=broadcasts, **rules, **props)
 
 
 def _pow_da(t, a, b, out):
@@ -261,49 +278,66 @@ def _chooser(strict):
 
 
 add = _binary("add", np.add, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: t, linear=True),
+              numpy_functions=(np.add,), operands="arith", commutative=True,
               scalar=_by_kind(float=lambda b, x, y: b.fadd(x, y), int=lambda b, x, y: b.add(x, y),
                               bool=lambda b, x, y: b.or_(x, y)))
 sub = _binary("sub", np.subtract, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -t, linear=True),
+              numpy_functions=(np.subtract,), operands="arith",
               scalar=_by_kind(float=lambda b, x, y: b.fsub(x, y), int=lambda b, x, y: b.sub(x, y)))
 mul = _binary("mul", np.multiply, pointwise(lambda t, a, b, out: t * b, lambda t, a, b, out: a * t),
+              numpy_functions=(np.multiply,), operands="arith", commutative=True,
               scalar=_by_kind(float=lambda b, x, y: b.fmul(x, y), int=lambda b, x, y: b.mul(x, y),
                               bool=lambda b, x, y: b.and_(x, y)))
 div = _binary("div", lambda a, b: np.true_divide(a, b) if a.dtype.kind == "f" else _int_div(a, b),
-              pointwise(lambda t, a, b, out: t / b, lambda t, a, b, out: -(t * out) / b),     # d(a/b) = da/b - (a/b) db/b
-              scalar=_by_kind(float=lambda b, x, y: b.fdiv(x, y), int=_int_div_scalar, uint=_uint_div_scalar))
+              pointwise(lambda t, a, b, out: t / b, lambda t, a, b, out: -(t * out) / b),
+              numpy_functions=(np.true_divide,), operands="float", cost=2,
+              scalar=_by_kind(float=lambda b, x, y: b.fdiv(x, y), int=_int_div_scalar, uint=_uint_div_scalar))  # d(a/b) = da/b - (a/b) db/b
 pow = _binary("pow", lambda a, b: np.power(a, b), pointwise(_pow_da, _pow_db),
+              cost=12, checked=lambda n: n.out.type.dtype.is_int,
               scalar=_by_kind(float=M.pow, int=lambda b, x, y: M.ipow(b, x, y, b.dtype.bits),
-                              uint=lambda b, x, y: M.ipow(b, x, y, b.dtype.bits, signed=False)))
+                              uint=lambda b, x, y: M.ipow(b, x, y, b.dtype.bits, signed=False)))     # an integer to a negative power raises
 maximum = _binary("maximum", np.maximum, _chooser(lambda a, b: gt(a, b)), allow_bool=True,
+                  numpy_functions=(np.maximum,),
                   scalar=_by_kind(float=M.maximum, int=_choose(">"), uint=_choose(">", signed=False),
                                   bool=lambda b, x, y: b.or_(x, y)))
 minimum = _binary("minimum", np.minimum, _chooser(lambda a, b: lt(a, b)), allow_bool=True,
+                  numpy_functions=(np.minimum,),
                   scalar=_by_kind(float=M.minimum, int=_choose("<"), uint=_choose("<", signed=False),
                                   bool=lambda b, x, y: b.and_(x, y)))
 eq = _binary("eq", np.equal, out_bool=True, allow_bool=True,
+             numpy_functions=(np.equal,), commutative=True,
              scalar=_compare("=="))
 ne = _binary("ne", np.not_equal, out_bool=True, allow_bool=True,
+             numpy_functions=(np.not_equal,), commutative=True,
              scalar=_compare("!="))
 lt = _binary("lt", np.less, out_bool=True, allow_bool=True,
+             numpy_functions=(np.less,),
              scalar=_compare("<"))
 le = _binary("le", np.less_equal, out_bool=True, allow_bool=True,
+             numpy_functions=(np.less_equal,),
              scalar=_compare("<="))
 gt = _binary("gt", np.greater, out_bool=True, allow_bool=True,
+             numpy_functions=(np.greater,),
              scalar=_compare(">"))
 ge = _binary("ge", np.greater_equal, out_bool=True, allow_bool=True,
+             numpy_functions=(np.greater_equal,),
              scalar=_compare(">="))
 # atan2(y, x): d = (x dy - y dx) / (x^2 + y^2)
 atan2 = _binary("atan2", np.arctan2, pointwise(lambda t, y, x, out: (t * x) / (square(x) + square(y)),
                                                lambda t, y, x, out: -(t * y) / (square(x) + square(y))),
                 float_only=True,
+                numpy_functions=(np.arctan2,), operands="float", cost=8, broadcasts=False,
                 scalar=_math(M.atan2))
 # C fmod: d/da = 1, d/db = -trunc(a / b) (the quotient is piecewise constant)
 fmod = _binary("fmod", np.fmod, pointwise(lambda t, a, b, out: t, lambda t, a, b, out: -(t * trunc(a / b))),
                float_only=True,
+               cost=12, broadcasts=False,
                scalar=_math(M.fmod))
 logical_and = _binary("logical_and", np.logical_and, out_bool=True, allow_bool=True,
+                      numpy_functions=(np.logical_and,), operands="truth", commutative=True,
                       scalar=_by_kind(bool=lambda b, x, y: b.and_(x, y)))
 logical_or = _binary("logical_or", np.logical_or, out_bool=True, allow_bool=True,
+                     numpy_functions=(np.logical_or,), operands="truth", commutative=True,
                      scalar=_by_kind(bool=lambda b, x, y: b.or_(x, y)))
 
 
@@ -335,6 +369,7 @@ def _select_transpose(ct, primals, **_):
 select = Primitive("select", numpy=lambda c, a, b: np.where(c, a, b), shape=_select_shape, kind="elementwise",
                    jvp=_select_jvp, vjp=lambda ct, primals, out, **p: _select_transpose(ct, primals),
                    transpose=_select_transpose, linear=(1, 2), batch=elementwise_batch,
+                   broadcasts=True,
                    scalar=lambda b, c, x, y: b.select(c, x, y))
 
 
@@ -352,6 +387,7 @@ cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), sh
                  kind="elementwise", linear=(0,), transpose=_cast_transpose, batch=elementwise_batch,
                  jvp=lambda primals, tangents, out, dtype: cast(tangents[0], dtype=dtype),
                  vjp=lambda ct, primals, out, dtype: _cast_transpose(ct, primals, dtype),
+                 cost=0,
                  scalar=lambda b, x: b.convert(x, b.dtype, b.out))
 
 UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not, floor, ceil, trunc,

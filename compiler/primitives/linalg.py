@@ -92,7 +92,8 @@ def _dot_batch(args, dims, /, contract, batch):
 
 
 dot_general = Primitive("dot_general", numpy=_dot_np, shape=_dot_shape, kind="linalg",
-                        **bilinear(_dot_lhs, _dot_rhs), batch=_dot_batch)
+                        **bilinear(_dot_lhs, _dot_rhs), batch=_dot_batch,
+                        fusion="gemm")
 
 
 # ---- batching the convolutions and pooling: the batch folds into an axis the op maps independently ----
@@ -267,7 +268,8 @@ conv2d = Primitive("conv2d", numpy=_conv_np, shape=_conv_shape, kind="linalg", *
         ct, w, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
     lambda ct, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
         x, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))),
-    batch=_folding(((0, 0), (0, 1)), _conv_both))   # x's N -> the result's N; w's O -> the result's channels
+    batch=_folding(((0, 0), (0, 1)), _conv_both),
+    fusion="conv")  # x's N -> the result's N; w's O -> the result's channels
 
 
 def _dil(dilation):
@@ -302,7 +304,8 @@ conv2d_transpose_input = Primitive(
             g, w, stride=stride, padding=padding, **_dil(dilation)),
         lambda g, ct, w, in_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d_transpose_kernel(
             g, ct, stride=stride, padding=padding, **_dil(dilation), kernel_hw=tuple(shape_of(w)[2:]))),
-    batch=_folding(((0, 0), (1, 1)), _conv_ti_both))   # ct's N -> N; w's C (input channels) -> the result's C
+    batch=_folding(((0, 0), (1, 1)), _conv_ti_both),
+    fusion="convti")  # ct's N -> N; w's C (input channels) -> the result's C
 
 
 def _conv_tk_shape(x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1), **_):
@@ -327,7 +330,8 @@ conv2d_transpose_kernel = Primitive(
             ct, g, stride=stride, padding=padding, **_dil(dilation), in_hw=tuple(shape_of(x)[2:])),
         lambda g, x, ct, kernel_hw, stride=(1, 1), padding=(0, 0), dilation=(1, 1): conv2d(
             x, g, stride=stride, padding=padding, **_dil(dilation))),
-    batch=_folding(((1, 1), (1, 0)), _conv_tk_both))   # x's C -> the kernel's C; ct's O -> the kernel's O
+    batch=_folding(((1, 1), (1, 0)), _conv_tk_both),
+    fusion="convtk")  # x's C -> the kernel's C; ct's O -> the kernel's O
 
 
 def _pool_shape(x, size=(2, 2), stride=(2, 2), **_):
@@ -354,7 +358,8 @@ max_pool2d = Primitive("max_pool2d", numpy=_pool_np, shape=_pool_shape, kind="li
                        jvp=lambda primals, tangents, out, **p: max_pool2d_jvp(primals[0], tangents[0], **p),
                        vjp=lambda ct, primals, out, **p: (max_pool2d_vjp(primals[0], ct, **p),),
                        batch=lambda args, dims, /, **p: (_split(max_pool2d(_fold(args[0], 0), **p), 0,
-                                                             shape_of(args[0])[0]), 0))
+                                                             shape_of(args[0])[0]), 0),
+                       fusion="inline", cost=4)
 
 
 def _pool_weights(x, size, stride):
@@ -406,7 +411,9 @@ def _pool_pair_batch(prim):
 
 max_pool2d_jvp = Primitive("max_pool2d_jvp", numpy=_pool_jvp_np, shape=_pool_jvp_shape, kind="linalg",
                            **linear(lambda ct, x, t, **p: (None, max_pool2d_vjp(x, ct, **p)), (1,)),
-                           batch=_pool_pair_batch)
+                           batch=_pool_pair_batch,
+                           fusion="inline")
 max_pool2d_vjp = Primitive("max_pool2d_vjp", numpy=_pool_vjp_np, shape=_pool_vjp_shape, kind="linalg",
                            **linear(lambda ct, x, t, **p: (None, max_pool2d_jvp(x, ct, **p)), (1,)),
-                           batch=_pool_pair_batch)
+                           batch=_pool_pair_batch,
+                           fusion="inline")

@@ -38,7 +38,8 @@ get = Primitive("get", numpy=lambda t, index: t[index], shape=_get_shape, kind="
 
 
 const = Primitive("const", numpy=lambda value: value.copy(), shape=_const_shape, kind="source",
-                  differentiable=False, **zero_derivative, batch=no_operands)
+                  differentiable=False, **zero_derivative, batch=no_operands,
+                  cost=0, foldable=False)
 
 
 def _dim_shape(expr, dtype=I64, **_):
@@ -46,7 +47,8 @@ def _dim_shape(expr, dtype=I64, **_):
 
 
 dim = Primitive("dim", numpy=lambda expr, dtype=I64: np.array(int(expr), dtype=to_dtype(dtype).np),
-                shape=_dim_shape, kind="source", differentiable=False, **zero_derivative, batch=no_operands)
+                shape=_dim_shape, kind="source", differentiable=False, **zero_derivative, batch=no_operands,
+                cost=0, foldable=False)
 
 
 def _one_hot_shape(labels, num_classes, dtype=F32, **_):
@@ -71,7 +73,8 @@ def _one_hot_np(labels, num_classes, dtype=F32):
 
 
 one_hot = Primitive("one_hot", numpy=_one_hot_np, shape=_one_hot_shape, kind="elementwise", differentiable=False,
-                    **zero_derivative, batch=elementwise_batch)
+                    **zero_derivative, batch=elementwise_batch,
+                    checked=True)
 
 
 def _take_shape(x, idx, axis, **_):
@@ -96,7 +99,8 @@ def _check_index_np(idx, size, axis):
 # The identity on indices in [0, size): an index out of range is NumPy's IndexError for `axis` (ops puts it on each
 # traced component of a multi-axis index x[i, j], which take then sees only linearised).
 check_index = Primitive("check_index", numpy=_check_index_np, shape=_check_index_shape, kind="elementwise",
-                        differentiable=False, **zero_derivative, batch=elementwise_batch)
+                        differentiable=False, **zero_derivative, batch=elementwise_batch,
+                        checked=True)
 
 
 def _take_np(x, idx, axis):
@@ -143,7 +147,8 @@ def _take_batch(args, dims, /, axis):
 take = Primitive("take", numpy=_take_np,
                  shape=_take_shape, kind="other", **linear(
                      lambda ct, x, idx, axis: (scatter_add(ct, idx, axis=axis, size=shape_of(x)[axis]), None)),
-                 batch=_take_batch)
+                 batch=_take_batch,
+                 fusion="inline", cost=2, checked=True)
 
 
 def _scatter_shape(updates, idx, axis, size, **_):
@@ -179,7 +184,8 @@ def _scatter_batch(args, dims, /, axis, size):
 
 
 scatter_add = Primitive("scatter_add", numpy=_scatter_np, shape=_scatter_shape, kind="other", **linear(
-    lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)), batch=_scatter_batch)
+    lambda ct, u, idx, axis, size: (take(ct, idx, axis=axis), None)), batch=_scatter_batch,
+                        checked=True)
 
 
 def _random_shape(key, shape, dtype=F32, **_):
@@ -216,17 +222,20 @@ def _random_np(key, shape, dtype=F32):
 
 # NOTE: a batched key draws each lane's numbers separately (unrolled: a static batch size)
 random_uniform = Primitive("random_uniform", numpy=_random_np, shape=_random_shape, kind="source",
-                           differentiable=False, **zero_derivative, batch=unrolled)
+                           differentiable=False, **zero_derivative, batch=unrolled,
+                           cost=6, foldable=False)
 
 
 # The identity whose derivative is zero: the value flows, no tangent or cotangent does (JAX's stop_gradient). It
 # only matters to the transforms: simplify_algebra removes it before fusion, so it costs no kernel and no copy.
 stop_gradient = Primitive("stop_gradient", numpy=lambda x: x.copy(), shape=lambda x, **_: x, kind="elementwise",
-                          lower=lambda k, x: x, batch=elementwise_batch, **zero_derivative)
+                          lower=lambda k, x: x, batch=elementwise_batch, **zero_derivative,
+                          cost=0)
 
 
 # The identity, opaque to CSE and simplification: checkpoint's recomputed forward reads its operands through it,
 # so the recomputation is not merged back into the forward pass. Lowered as the identity (fusion inlines it).
 optimization_barrier = Primitive("optimization_barrier", numpy=lambda x: x.copy(), shape=lambda x, **_: x,
                                  kind="elementwise", lower=lambda k, x: x, batch=elementwise_batch,
-                                 **linear(lambda ct, x: (ct,)))
+                                 **linear(lambda ct, x: (ct,)),
+                                 cost=0)

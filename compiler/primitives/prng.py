@@ -83,4 +83,5 @@ def _threefry_np(k0, k1, x0, x1, shape=(), mode="xor"):
 
 # vmap: the key and counter words broadcast like an elementwise op's operands, the batch leading
 threefry2x32 = Primitive("threefry2x32", numpy=_threefry_np, shape=_shape_rule, kind="other",
-                         differentiable=False, batch=elementwise_batch, **zero_derivative)
+                         differentiable=False, batch=elementwise_batch, **zero_derivative,
+                         fusion="inline", cost=16)

@@ -60,9 +60,11 @@ def _max_vjp(ct, primals, out, axes):
 
 reduce_sum = Primitive("reduce_sum", numpy=lambda x, axes: np.sum(x, axis=tuple(axes), dtype=x.dtype),
                        shape=_reduce_shape("reduce_sum"), kind="reduce", **linear(_sum_transpose),
-                       batch=shift_axes("axes"))
+                       batch=shift_axes("axes"),
+                       reduction="sum")
 reduce_max = Primitive("reduce_max", numpy=_max_np, shape=_reduce_shape("reduce_max"), kind="reduce",
-                       jvp=_max_jvp, vjp=_max_vjp, batch=shift_axes("axes"))
+                       jvp=_max_jvp, vjp=_max_vjp, batch=shift_axes("axes"),
+                       reduction="max")
 
 
 def _argmax_shape(x, axis, **_):
@@ -74,4 +76,5 @@ def _argmax_shape(x, axis, **_):
 
 
 argmax = Primitive("argmax", numpy=lambda x, axis: np.argmax(x, axis=axis), shape=_argmax_shape,
-                   kind="reduce", differentiable=False, **zero_derivative, batch=shift_axes("axis"))
+                   kind="reduce", differentiable=False, **zero_derivative, batch=shift_axes("axis"),
+                   reduction="argmax")

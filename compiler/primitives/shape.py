@@ -47,7 +47,8 @@ def _broadcast_transpose(ct, x, shape, dims):
 broadcast_in_dim = Primitive("broadcast_in_dim", numpy=_broadcast_np, shape=_broadcast_shape, kind="shape",
                              **linear(_broadcast_transpose), batch=shifted(lambda p, b: {
                                  **p, "shape": (b,) + tuple(p["shape"]),
-                                 "dims": (0,) + tuple(d + 1 for d in p["dims"])}))
+                                 "dims": (0,) + tuple(d + 1 for d in p["dims"])}),
+                             cost=0)
 
 
 def _reshape_shape(x, shape, **_):
@@ -59,7 +60,8 @@ def _reshape_shape(x, shape, **_):
 
 reshape = Primitive("reshape", numpy=lambda x, shape: x.reshape(shape), shape=_reshape_shape, kind="shape",
                     **linear(lambda ct, x, shape: (reshape(ct, shape=shape_of(x)),)),
-                    batch=shifted(lambda p, b: {**p, "shape": (b,) + tuple(p["shape"])}))
+                    batch=shifted(lambda p, b: {**p, "shape": (b,) + tuple(p["shape"])}),
+                    cost=0)
 
 
 def _transpose_shape(x, perm, **_):
@@ -71,7 +73,8 @@ def _transpose_shape(x, perm, **_):
 transpose = Primitive("transpose", numpy=lambda x, perm: np.transpose(x, perm), shape=_transpose_shape,
                       kind="shape",
                       **linear(lambda ct, x, perm: (transpose(ct, perm=tuple(np.argsort(perm).tolist())),)),
-                      batch=shifted(lambda p, b: {**p, "perm": (0,) + tuple(i + 1 for i in p["perm"])}))
+                      batch=shifted(lambda p, b: {**p, "perm": (0,) + tuple(i + 1 for i in p["perm"])}),
+                      cost=0)
 
 
 def _slice_len(start, stop, step):
@@ -103,7 +106,8 @@ def _slice_transpose(ct, x, start, stop, step):
 
 slice = Primitive("slice", numpy=_slice_np, shape=_slice_shape, kind="shape", **linear(_slice_transpose),
                   batch=shifted(lambda p, b: {**p, "start": (0,) + tuple(p["start"]), "stop": (b,) + tuple(p["stop"]),
-                                              "step": (1,) + tuple(p["step"])}))
+                                              "step": (1,) + tuple(p["step"])}),
+                  cost=0)
 
 
 def _pad_shape(x, lo, hi, interior=None, value=0.0, **_):
@@ -188,4 +192,5 @@ def _rev_shape(x, axes, **_):
 
 
 rev = Primitive("rev", numpy=lambda x, axes: np.flip(x, axes).copy(), shape=_rev_shape, kind="shape",
-                **linear(lambda ct, x, axes: (rev(ct, axes=axes),)), batch=shift_axes("axes"))
+                **linear(lambda ct, x, axes: (rev(ct, axes=axes),)), batch=shift_axes("axes"),
+                cost=0)
