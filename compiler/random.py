@@ -23,6 +23,7 @@ import numpy as np
 import sympy
 
 from . import primitives as P
+from .primitives.elementwise import ERFINV_CENTRAL as _ERFINV_CENTRAL, ERFINV_TAIL as _ERFINV_TAIL
 from . import ops
 from .errors import DTypeError, ShapeError
 from .guards import SymDim
@@ -200,13 +201,8 @@ def _is_py(v, x):
     return type(v) in (float, int) and v == x
 
 
-# erfinv(x) for |x| < 1 (M. Giles, "Approximating the erfinv function", GPU Computing Gems, 2011): single
-# precision polynomials in w = -log(1 - x^2), one for w < 5 (around w = 2.5) and one in sqrt(w) - 3 beyond.
-_ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-                   -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
-_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
-                -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
-
+# erfinv(x) for |x| < 1 in the draw's own dtype, as JAX computes it: Giles' single-precision polynomials (their
+# coefficients live with the erfinv primitive), then for f64 two Newton steps on erf
 
 def _horner(coeffs, t, dt):
     p = np.asarray(coeffs[0], dt)

@@ -39,7 +39,7 @@ def program_fn(cg, program, name):
 
 def region_kernel(cg, k):
     """The function of a RegionKernel k."""
-    from .llvm import _Fn
+    from .llvm_fn import _Fn
     name = f"{cg.entry_name}.{k.name}"
     bufs = k.buffers
     subs = {role: program_fn(cg, prog, f"{name}.{role}") for role, prog in k.programs.items()}

@@ -5,13 +5,12 @@ Each Kernel becomes one or more launches (ptx_plan.py decides the thread mapping
   void @<entry>(ptr addrspace(1) noalias %buf, ..., i64 %dim, ...)      ptx_kernel calling convention
 
 taking the buffers it touches (in Launch.bufs order) and then every symbolic dim of the Program (Program.dims
-order). Math uses only what NVPTX selects natively (ptx_support): f32 exp/tanh/logistic through ex2.approx and
-rcp.approx with range reduction (a few ulp), log/sin/cos and all of f64 through polynomials. Scalar
-expressions come from scalar.py.
+order). Scalar expressions come from scalar.py, each primitive's from its own scalar rule (math: primitives/mathlib,
+the same as the CPU's), except the faster NVPTX forms in OVERRIDES: f32 exp/tanh/logistic through ex2.approx and
+rcp.approx with range reduction (a few ulp), rounding in one instruction. Only what NVPTX selects natively is used.
 """
 from __future__ import annotations
 
-import math
 import re
 
 from llvmlite import ir
@@ -22,113 +21,12 @@ from ..ir.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sp
 from ..lower.accum import new_acc, cast_to, identity
 from ..lower.regions import RegionKernel
 from . import ptx_support as px
-from . import special_math as sm
+from ..primitives import mathlib as M
+from .ptx_math import OVERRIDES, exp_core
 from .ptx_plan import plan_kernel, merge_flat, walk_stmts, walk_exprs, WARP
-from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T, FT, DT
+from .scalar import ScalarEmitter, ll_type, mem_type, const as _const, I1T, I32T, I64T
 
 UNROLL = 8                    # elements per thread per grid-stride step of a pure elementwise launch
-
-
-def _c(x, v):
-    return ir.Constant(x.type, v)
-
-
-# ---- f32/f64 math on NVPTX (NaN in, NaN out, like NumPy) ----
-
-_LOG2E = 1.4426950408889634
-# Cephes tanhf: tanh(x) = x + x^3 P(x^2) for |x| < 0.625, ~1 ulp
-_TANHF_P = [-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3]
-
-
-def _ex2(b, x):
-    return px._call(b, "llvm.nvvm.ex2.approx.f32", x)
-
-
-def _rcp_approx(b, x):
-    return b.fdiv(_c(x, 1.0), x, flags=("arcp", "afn"))
-
-
-def g_tanh(b, x):
-    if x.type != FT:
-        return px.tanh(b, x)
-    a = px.fabs(b, x)
-    z = b.fmul(x, x)
-    small = b.fadd(x, b.fmul(b.fmul(x, z), px._horner(b, z, _TANHF_P)))
-    # |x| >= 0.625: 1 - 2/(e^2|x| + 1); e = inf gives 1 exactly
-    e = _ex2(b, b.fmul(a, _c(x, 2.0 * _LOG2E)))
-    big = b.fsub(_c(x, 1.0), b.fmul(_c(x, 2.0), _rcp_approx(b, b.fadd(e, _c(x, 1.0)))))
-    big = px.copysign(b, big, x)
-    return b.select(b.fcmp_ordered("<", a, _c(x, 0.625)), small, big)
-
-
-def g_logistic(b, x):
-    """1/(1+e^-x) = e^-|x| / (1 + e^-|x|) for x < 0: relative accuracy in both tails."""
-    if x.type == FT:
-        e = _ex2(b, b.fmul(px.fabs(b, x), _c(x, -_LOG2E)))
-        num = b.select(b.fcmp_ordered(">=", x, _c(x, 0.0)), _c(x, 1.0), e)
-        return b.fmul(num, _rcp_approx(b, b.fadd(e, _c(x, 1.0))))
-    e = px.exp(b, b.fneg(px.fabs(b, x)))
-    num = b.select(b.fcmp_ordered(">=", x, _c(x, 0.0)), _c(x, 1.0), e)
-    return b.fdiv(num, b.fadd(e, _c(x, 1.0)))
-
-
-def g_maximum(b, x, y):
-    """np.maximum: NaN if either is NaN (select form, as the CPU backend)."""
-    m = b.select(b.fcmp_ordered(">", x, y), x, y)
-    return b.select(b.fcmp_unordered("uno", x, x), x, m)
-
-
-def g_minimum(b, x, y):
-    m = b.select(b.fcmp_ordered("<", x, y), x, y)
-    return b.select(b.fcmp_unordered("uno", x, x), x, m)
-
-
-def g_sign(b, x):
-    res = b.select(b.fcmp_ordered("==", x, _c(x, 0.0)), _c(x, 0.0), x)
-    res = b.select(b.fcmp_ordered("<", x, _c(x, 0.0)), _c(x, -1.0), res)
-    return b.select(b.fcmp_ordered(">", x, _c(x, 0.0)), _c(x, 1.0), res)
-
-
-def _int_parity(b, y):
-    """(is_integer(y), is_odd_integer(y)); inf counts as an even integer."""
-    mant = 23 if y.type == FT else 52
-    ity = I32T if y.type == FT else I64T
-    two_m = 2.0 ** mant
-    ay = px.fabs(b, y)
-    small = b.fcmp_ordered("<", ay, _c(y, two_m))
-    u = b.select(small, b.fadd(ay, _c(y, two_m)), ay)
-    is_int = b.or_(b.fcmp_ordered("==", b.fsub(u, _c(y, two_m)), ay), b.not_(small))
-    odd_bit = b.icmp_unsigned("!=", b.and_(b.bitcast(u, ity), ir.Constant(ity, 1)), ir.Constant(ity, 0))
-    in_range = b.fcmp_ordered("<", u, _c(y, 2.0 * two_m))
-    return is_int, b.and_(b.and_(is_int, odd_bit), in_range)
-
-
-def g_pow(b, x, y):
-    """x**y with the C99/NumPy special cases (f32 through f64, as the CPU backend)."""
-    ax = px.fabs(b, x)
-    if x.type == FT:
-        mag = b.fptrunc(px.exp(b, b.fmul(b.fpext(y, DT), px.log(b, b.fpext(ax, DT)))), FT)
-        ity = I32T
-    else:
-        mag = px.exp(b, b.fmul(y, px.log(b, ax)))
-        ity = I64T
-    is_int, is_odd = _int_parity(b, y)
-    neg = b.icmp_signed("<", b.bitcast(x, ity), ir.Constant(ity, 0))
-    res = b.select(b.and_(neg, is_odd), b.fneg(mag), mag)
-    neg_finite = b.and_(b.fcmp_ordered("<", x, _c(x, 0.0)), b.fcmp_ordered(">", x, _c(x, -math.inf)))
-    res = b.select(b.and_(neg_finite, b.not_(is_int)), _c(x, math.nan), res)
-    unit_inf = b.and_(b.fcmp_ordered("==", ax, _c(x, 1.0)), b.fcmp_ordered("==", px.fabs(b, y), _c(x, math.inf)))
-    one = b.or_(b.or_(unit_inf, b.fcmp_ordered("==", x, _c(x, 1.0))), b.fcmp_ordered("==", y, _c(x, 0.0)))
-    return b.select(one, _c(x, 1.0), res)
-
-
-_UNARY = {"exp": lambda b, x: px.exp(b, x), "log": lambda b, x: px.log(b, x), "tanh": g_tanh,
-          "logistic": g_logistic, "sin": lambda b, x: px.sin(b, x), "cos": lambda b, x: px.cos(b, x),
-          "sqrt": px.sqrt, "abs": px.fabs, "sign": g_sign, "rint": px.rint,
-          # cvt.rmi / cvt.rpi / cvt.rzi: one instruction each
-          **{op: (lambda op: lambda b, x: px._call(b, f"llvm.{op}.{px._suffix(x)}", x))(op)
-             for op in ("floor", "ceil", "trunc")},
-          "erf": lambda b, x: sm.erf(b, x, exp=px.exp)}
 
 
 # ---- one kernel function ----
@@ -137,7 +35,9 @@ class _Gen(ScalarEmitter):
     """State of one `.entry` being built: builder, buffer params, dims, loop vars, value scopes, accumulators."""
 
     TARGET = "ptx"
-    MATH = dict(_UNARY, pow=g_pow, maximum=g_maximum, minimum=g_minimum, atan2=sm.atan2, fmod=sm.fmod)
+    OVERRIDES = OVERRIDES
+    EXP = staticmethod(exp_core)
+    FAST_F64 = False
 
     def __init__(self, cg, fn, lc):
         self.cg = cg
@@ -235,7 +135,7 @@ class _Gen(ScalarEmitter):
         if op == "sum":
             return b.fadd(old, v) if dt.is_float else b.add(old, v)
         if dt.is_float:
-            return g_maximum(b, v, old)
+            return M.maximum(self.scalar_builder(), v, old)
         return b.select(b.icmp_signed(">", v, old), v, old)
 
     def acc_update(self, s):

@@ -16,6 +16,8 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 
 from compiler.errors import BackendError
+from compiler.primitives import mathlib
+from compiler.codegen.scalar_builder import ScalarBuilder
 
 TRIPLE = "nvptx64-nvidia-cuda"
 DEFAULT_ARCH = "sm_80"
@@ -288,9 +290,10 @@ def warp_allreduce(b: ir.IRBuilder, x: ir.Value, op: Callable[[ir.IRBuilder, ir.
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Scalar math on f32 and f64 with no libdevice. Accuracy (measured against numpy in tests/gpu): a few ulp for
-# exp/log/tanh/logistic/expm1, sin/cos while |x| < 1e5 (f32) or 1e9 (f64). approx=True picks one MUFU instruction
-# instead (f32 only): fast, ~2^-21 absolute (sin, cos, log) or 2^-11 relative (tanh) error.
+# Scalar math on f32 and f64 with no libdevice: the shared math library (primitives/mathlib) with f32 kept in f32,
+# and f32 exp through ex2.approx. Accuracy (measured against numpy in tests/gpu): a few ulp for exp/log/tanh/
+# logistic/expm1, sin/cos while |x| < 1e5 (f32). approx=True picks one MUFU instruction instead (f32 only): fast,
+# ~2^-21 absolute (sin, cos, log) or 2^-11 relative (tanh) error.
 
 
 def _suffix(x: ir.Value) -> str:
@@ -406,23 +409,22 @@ def _reduce_ln2(b: ir.IRBuilder, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     return _to_int(b, j), r
 
 
-def _exp_poly_f64(b: ir.IRBuilder, r: ir.Value) -> ir.Value:
-    # Taylor series to r^13: |r| <= 0.347 gives a truncation error < 2e-17 relative
-    return _horner(b, r, [1.0 / math.factorial(n) for n in range(14)])
-
-
 def exp(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
     """e^x. f32: ex2.approx on the reduced argument (approx=True: ex2.approx(x*log2e) alone, which loses accuracy
-    for large |x|); f64: polynomial (there is no f64 MUFU ex2)."""
+    for large |x|); f64: the shared math library (there is no f64 MUFU ex2)."""
     s = _suffix(x)
     if s == "f32" and approx:
         return _call(b, "llvm.nvvm.ex2.approx.f32", b.fmul(x, _c(x, _LOG2E)))
+    if s == "f64":
+        return mathlib.exp(_builder(b), x)
     k, r = _reduce_ln2(b, _clamp(b, x, *_EXP_XMAX[s]))
-    if s == "f32":
-        p = _call(b, "llvm.nvvm.ex2.approx.f32", b.fmul(r, _c(x, _LOG2E)))
-    else:
-        p = _exp_poly_f64(b, r)
+    p = _call(b, "llvm.nvvm.ex2.approx.f32", b.fmul(r, _c(x, _LOG2E)))
     return _select_nan(b, x, _scale(b, p, k))
+
+
+def _builder(b: ir.IRBuilder) -> ScalarBuilder:
+    """The shared math library's builder on NVPTX: f32 stays in f32, exp's core is the function above."""
+    return ScalarBuilder(b, fast_f64=False, exp=lambda sb, x: exp(sb.b, x))
 
 
 def expm1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -440,108 +442,40 @@ def expm1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 
 def tanh(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
-    """tanh(x) = -u / (u + 2) with u = expm1(-2|x|), sign restored (no cancellation near 0, no overflow).
-    approx=True (f32): the tanh.approx.f32 instruction, 2^-11 relative error."""
+    """tanh(x) from the shared math library; approx=True (f32): the tanh.approx.f32 instruction, 2^-11 relative."""
     if approx and _suffix(x) == "f32":
         return _call(b, "llvm.nvvm.tanh.approx.f32", x)
-    a = fabs(b, x)
-    a = b.select(b.fcmp_ordered(">", a, _c(x, 40.0)), _c(x, 40.0), a)
-    u = expm1(b, b.fmul(a, _c(x, -2.0)))
-    t = b.fdiv(b.fneg(u), b.fadd(u, _c(x, 2.0)))
-    return copysign(b, t, x)
+    return mathlib.tanh(_builder(b), x)
 
 
 def logistic(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
-    """1 / (1 + e^-x); exp(-x) = inf for very negative x gives exactly 0."""
+    """1 / (1 + e^-x) from the shared math library; approx=True: ex2.approx and rcp.approx (exp(-x) = inf for very
+    negative x gives exactly 0)."""
+    if not approx:
+        return mathlib.logistic(_builder(b), x)
     e = exp(b, b.fneg(x), approx=approx)
-    return b.fdiv(_c(x, 1.0), b.fadd(_c(x, 1.0), e), flags=("arcp", "afn") if approx else ())
-
-
-# log(1+f) = f - (hfsq - s*(hfsq + R)), s = f/(2+f), R = z*(2/3 + 2/5 z + ...), z = s^2 (fdlibm's e_log.c scheme;
-# the f64 coefficients are fdlibm's minimax Lg1..Lg7, the f32 ones the series 2/(2k+1)).
-_LOG_R = {"f32": [2 / 3, 2 / 5, 2 / 7, 2 / 9, 2 / 11],
-          "f64": [6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-                  2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
-                  1.479819860511658591e-01]}
-_FLOAT_BITS = {"f32": (I32, 23, 127, 0xFF, 25), "f64": (I64, 52, 1023, 0x7FF, 54)}
+    return b.fdiv(_c(x, 1.0), b.fadd(_c(x, 1.0), e), flags=("arcp", "afn"))
 
 
 def log(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
-    """Natural log; log(0) = -inf, log(x<0) = NaN, log(inf) = inf. approx=True (f32): lg2.approx(x) * ln2, whose
-    absolute error (2^-22) makes the relative error large near x = 1."""
-    s = _suffix(x)
-    if s == "f32" and approx:
+    """Natural log from the shared math library; approx=True (f32): lg2.approx(x) * ln2, whose absolute error
+    (2^-22) makes the relative error large near x = 1."""
+    if approx and _suffix(x) == "f32":
         return b.fmul(_call(b, "llvm.nvvm.lg2.approx.f", x), _c(x, math.log(2.0)))
-    ity, mbits, bias, emask, sub_shift = _FLOAT_BITS[s]
-    tiny = b.fcmp_ordered("<", x, _c(x, 2.0 ** (1 - bias)))        # subnormal (or <= 0: fixed up below)
-    xn = b.select(tiny, b.fmul(x, _c(x, 2.0 ** sub_shift)), x)
-    bits = b.bitcast(xn, ity)
-    e = b.sub(b.and_(b.lshr(bits, ir.Constant(ity, mbits)), ir.Constant(ity, emask)), ir.Constant(ity, bias))
-    e = b.sub(e, b.select(tiny, ir.Constant(ity, sub_shift), ir.Constant(ity, 0)))
-    m = b.bitcast(b.or_(b.and_(bits, ir.Constant(ity, (1 << mbits) - 1)), ir.Constant(ity, bias << mbits)), x.type)
-    big = b.fcmp_ordered(">", m, _c(x, math.sqrt(2.0)))           # m in [sqrt(1/2), sqrt(2))
-    m = b.select(big, b.fmul(m, _c(x, 0.5)), m)
-    e = b.add(e, b.select(big, ir.Constant(ity, 1), ir.Constant(ity, 0)))
-    ef = b.sitofp(e, x.type)
-    f = b.fsub(m, _c(x, 1.0))
-    sv = b.fdiv(f, b.fadd(f, _c(x, 2.0)))
-    z = b.fmul(sv, sv)
-    r = b.fmul(z, _horner(b, z, _LOG_R[s]))
-    hfsq = b.fmul(_c(x, 0.5), b.fmul(f, f))
-    hi, lo = _LN2[s]
-    inner = fma(b, sv, b.fadd(hfsq, r), b.fmul(ef, _c(x, lo)))       # s*(hfsq+R) + e*ln2_lo
-    out = fma(b, ef, _c(x, hi), b.fsub(f, b.fsub(hfsq, inner)))
-    out = b.select(b.fcmp_ordered("==", x, _c(x, math.inf)), x, out)
-    out = b.select(b.fcmp_ordered("==", x, _c(x, 0.0)), _c(x, -math.inf), out)
-    return b.select(b.fcmp_unordered("<", x, _c(x, 0.0)), _c(x, math.nan), out)
-
-
-# sin/cos: x = j*pi/2 + r with |r| <= pi/4 (3-part Cody-Waite with fma), then the quadrant j mod 4 picks +-sin(r) or
-# +-cos(r). Kernels: cephes sinf/cosf (f32), fdlibm __kernel_sin/__kernel_cos (f64), both minimax on [-pi/4, pi/4].
-_PIO2 = {"f32": (1.5707963705062866, -4.371138828673793e-08, -1.7151245100058819e-15),
-         "f64": (1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33)}
-_SIN = {"f32": [-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4],
-        "f64": [-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
-                2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10]}
-_COS = {"f32": [4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5],
-        "f64": [4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
-                -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11]}
-
-
-def _sincos(b: ir.IRBuilder, x: ir.Value, want_cos: bool) -> ir.Value:
-    s = _suffix(x)
-    bad = b.or_(b.fcmp_unordered("uno", x, x), b.fcmp_ordered("==", fabs(b, x), _c(x, math.inf)))
-    xs = b.select(bad, _c(x, 0.0), x)
-    j = rint(b, b.fmul(xs, _c(x, 2.0 / math.pi)))
-    p1, p2, p3 = _PIO2[s]
-    r = fma(b, j, _c(x, -p1), xs)
-    r = fma(b, j, _c(x, -p2), r)
-    r = fma(b, j, _c(x, -p3), r)
-    z = b.fmul(r, r)
-    sin_r = fma(b, b.fmul(r, z), _horner(b, z, _SIN[s]), r)
-    cos_r = fma(b, b.fmul(z, z), _horner(b, z, _COS[s]), fma(b, z, _c(x, -0.5), _c(x, 1.0)))
-    q4 = b.fsub(j, b.fmul(_c(x, 4.0), _call(b, f"llvm.floor.{s}", b.fmul(j, _c(x, 0.25)))))   # j mod 4, exact
-    q = b.fptosi(q4, I32)
-    if want_cos:
-        q = b.add(q, ir.Constant(I32, 1))            # cos(x) = sin(x + pi/2)
-    odd = b.icmp_unsigned("!=", b.and_(q, ir.Constant(I32, 1)), ir.Constant(I32, 0))
-    neg = b.icmp_unsigned("!=", b.and_(q, ir.Constant(I32, 2)), ir.Constant(I32, 0))
-    v = b.select(odd, cos_r, sin_r)
-    v = b.select(neg, b.fneg(v), v)
-    return b.select(bad, _c(x, math.nan), v)
+    return mathlib.log(_builder(b), x)
 
 
 def sin(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
+    """sin from the shared math library (f32 reduced in f32); approx=True (f32): sin.approx, good on [-pi, pi]."""
     if approx and _suffix(x) == "f32":
         return _call(b, "llvm.nvvm.sin.approx.f", x)
-    v = _sincos(b, x, want_cos=False)
-    return b.select(b.fcmp_ordered("==", x, _c(x, 0.0)), x, v)      # sin(-0) = -0
+    return mathlib.sin(_builder(b), x)
 
 
 def cos(b: ir.IRBuilder, x: ir.Value, approx: bool = False) -> ir.Value:
     if approx and _suffix(x) == "f32":
         return _call(b, "llvm.nvvm.cos.approx.f", x)
-    return _sincos(b, x, want_cos=True)
+    return mathlib.cos(_builder(b), x)
 
 
 # ---------------------------------------------------------------------------------------------------------------

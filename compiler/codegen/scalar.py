@@ -1,7 +1,9 @@
 """Scalar expressions of the kernel IR -> LLVM IR (llvmlite.ir), shared by the CPU (llvm.py) and GPU (ptx.py)
 backends: size and index arithmetic, values and their scopes, casts, integer ops, comparisons, the counter RNG,
 stores and counted loops.
-A subclass supplies what differs per target: TARGET (error prefix), MATH (float math), symbol(), acc_value().
+Ops that are primitives are emitted by the primitive's own `scalar` rule through a ScalarBuilder (scalar_builder.py).
+A subclass supplies what differs per target: TARGET (error prefix), OVERRIDES / EXP / FAST_F64 (faster math forms),
+symbol(), acc_value().
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import I64, BOOL
 from ..ir.kernel import Ix, Const, Load, Var, IndexValue, Op
+from ..primitives.base import REGISTRY
 from ..primitives.prng import ROTATIONS, KS_PARITY
+from .scalar_builder import ScalarBuilder
 
 I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 FT, DT = ir.FloatType(), ir.DoubleType()
@@ -34,8 +38,6 @@ def const(dt, v):
     return ir.Constant(t, int(v) & ((1 << t.width) - 1))
 
 
-_FCMP = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_ICMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
 class ScalarEmitter:
@@ -44,9 +46,10 @@ class ScalarEmitter:
     accs, syms."""
 
     TARGET = "?"
-    # op name -> f(builder, *args) for the float ops each target implements its own way: exp, log, tanh,
-    # logistic, sin, cos, sqrt, abs, sign (unary) and pow, maximum, minimum (binary)
-    MATH = {}
+    # Primitive -> scalar rule: a faster form of that primitive on this target (keyed by the object, not a name)
+    OVERRIDES = {}
+    EXP = None                # the target's exp core, f(builder, x); None: the math library's
+    FAST_F64 = True           # f64 arithmetic at full speed (f32 math may then work in f64)
 
     # ---- target hooks ----
     def symbol(self, s):
@@ -211,10 +214,6 @@ class ScalarEmitter:
         name, dt = e.op, e.dtype
         args = [self.val(a) for a in e.args]
         adt = e.args[0].dtype if e.args else dt
-        if name == "cast":
-            return self.cast(args[0], adt, dt)
-        if name == "select":
-            return b.select(args[0], args[1], args[2])
         if name == "clamp":
             x, lo, hi = args
             x = b.select(b.icmp_signed("<", x, lo), lo, x)
@@ -234,136 +233,17 @@ class ScalarEmitter:
             # word 0 is the high half of the packed pair
             shift = b.mul(b.sub(ir.Constant(I64T, 1), args[1]), ir.Constant(I64T, 32))
             return b.trunc(b.lshr(args[0], shift), I32T)
-        if adt.is_float:
-            return self.float_op(name, args, adt)
-        return self.int_op(name, args, adt)
+        # every other op is a primitive: its scalar rule, or this target's faster form of it
+        prim = REGISTRY.get(name)
+        rule = None if prim is None else self.OVERRIDES.get(prim, prim.scalar)
+        if rule is None:
+            raise self.no_instruction(name, adt)
+        return rule(self.scalar_builder(adt, dt, name), *args)
 
-    def float_op(self, name, a, dt):
-        b = self.b
-        f = self.MATH.get(name)
-        if f is not None:
-            return f(b, *a)
-        if name == "neg":
-            return b.fneg(a[0])
-        if name == "reciprocal":
-            return b.fdiv(ir.Constant(a[0].type, 1.0), a[0])
-        if name == "square":
-            return b.fmul(a[0], a[0])
-        if name == "add":
-            return b.fadd(a[0], a[1])
-        if name == "sub":
-            return b.fsub(a[0], a[1])
-        if name == "mul":
-            return b.fmul(a[0], a[1])
-        if name == "div":
-            return b.fdiv(a[0], a[1])
-        if name in _FCMP:
-            return b.fcmp_ordered(_FCMP[name], a[0], a[1])
-        if name == "ne":
-            return b.fcmp_unordered("!=", a[0], a[1])
-        raise self.no_instruction(name, dt)
-
-    def int_op(self, name, a, dt):
-        b = self.b
-        t = ll_type(dt)
-        zero = ir.Constant(t, 0)
-        if dt is BOOL:
-            if name in ("logical_and", "minimum", "mul"):
-                return b.and_(a[0], a[1])
-            if name in ("logical_or", "maximum", "add"):
-                return b.or_(a[0], a[1])
-            if name == "logical_not":
-                return b.xor(a[0], ir.Constant(I1T, 1))
-            if name in _ICMP:
-                return b.icmp_unsigned(_ICMP[name], a[0], a[1])
-            raise self.no_instruction(name, "bool")
-        if dt.is_unsigned:
-            return self.uint_op(name, a, t)
-        if name == "neg":
-            return b.sub(zero, a[0])
-        if name == "abs":
-            return b.select(b.icmp_signed("<", a[0], zero), b.sub(zero, a[0]), a[0])
-        if name == "sign":
-            pos = b.zext(b.icmp_signed(">", a[0], zero), t)
-            neg = b.zext(b.icmp_signed("<", a[0], zero), t)
-            return b.sub(pos, neg)
-        if name == "square":
-            return b.mul(a[0], a[0])
-        if name == "add":
-            return b.add(a[0], a[1])
-        if name == "sub":
-            return b.sub(a[0], a[1])
-        if name == "mul":
-            return b.mul(a[0], a[1])
-        if name == "div":
-            # floor division; x // 0 = 0 (NumPy warns and gives 0)
-            x, y = a
-            isz = b.icmp_signed("==", y, zero)
-            ys = b.select(isz, ir.Constant(t, 1), y)
-            return b.select(isz, zero, self._floordiv_t(x, ys, t))
-        if name == "pow":
-            return self.ipow(a[0], a[1], t)
-        if name in ("maximum", "minimum"):
-            c = b.icmp_signed(">" if name == "maximum" else "<", a[0], a[1])
-            return b.select(c, a[0], a[1])
-        if name in _ICMP:
-            return b.icmp_signed(_ICMP[name], a[0], a[1])
-        raise self.no_instruction(name, dt)
-
-    def uint_op(self, name, a, t):
-        """Unsigned integers (u32): wrapping add/sub/mul/neg as NumPy's, unsigned division and compares."""
-        b = self.b
-        zero = ir.Constant(t, 0)
-        if name == "neg":
-            return b.sub(zero, a[0])
-        if name == "abs":
-            return a[0]
-        if name == "sign":
-            return b.zext(b.icmp_unsigned("!=", a[0], zero), t)
-        if name == "square":
-            return b.mul(a[0], a[0])
-        if name in ("add", "sub", "mul"):
-            return {"add": b.add, "sub": b.sub, "mul": b.mul}[name](a[0], a[1])
-        if name == "div":
-            # floor division is udiv for unsigned; x // 0 = 0 as NumPy's
-            x, y = a
-            isz = b.icmp_unsigned("==", y, zero)
-            return b.select(isz, zero, b.udiv(x, b.select(isz, ir.Constant(t, 1), y)))
-        if name == "pow":
-            return self.ipow(a[0], a[1], t, signed=False)
-        if name in ("maximum", "minimum"):
-            c = b.icmp_unsigned(">" if name == "maximum" else "<", a[0], a[1])
-            return b.select(c, a[0], a[1])
-        if name in _ICMP:
-            return b.icmp_unsigned(_ICMP[name], a[0], a[1])
-        raise self.no_instruction(name, "u32")
-
-    def _floordiv_t(self, n, d, t):
-        b = self.b
-        zero = ir.Constant(t, 0)
-        isneg1 = b.icmp_signed("==", d, ir.Constant(t, -1))      # INT_MIN // -1 wraps as in NumPy, no trap
-        ds = b.select(isneg1, ir.Constant(t, 1), d)
-        q = b.sdiv(n, ds)
-        r = b.srem(n, ds)
-        fix = b.and_(b.icmp_signed("!=", r, zero),
-                     b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", ds, zero)))
-        q = b.sub(q, b.zext(fix, t))
-        return b.select(isneg1, b.sub(zero, n), q)
-
-    def ipow(self, x, y, t, signed=True):
-        b = self.b
-        result, base, e = ir.Constant(t, 1), x, y
-        for _ in range(t.width):
-            bit = b.icmp_unsigned("!=", b.and_(e, ir.Constant(t, 1)), ir.Constant(t, 0))
-            result = b.select(bit, b.mul(result, base), result)
-            base = b.mul(base, base)
-            e = b.lshr(e, ir.Constant(t, 1))
-        if not signed:
-            return result
-        # negative exponents: 1 for base 1, else 0 (NumPy raises for ints; never garbage)
-        neg = b.icmp_signed("<", y, ir.Constant(t, 0))
-        one = b.icmp_signed("==", x, ir.Constant(t, 1))
-        return b.select(neg, b.select(one, ir.Constant(t, 1), ir.Constant(t, 0)), result)
+    def scalar_builder(self, adt=None, dt=None, name="?"):
+        """The builder a scalar rule gets, for an op on operands of dtype adt with a result of dtype dt."""
+        return ScalarBuilder(self.b, adt, dt, exp=self.EXP, fast_f64=self.FAST_F64, convert=self.cast,
+                             fail=lambda: self.no_instruction(name, adt))
 
     def cast(self, v, src, dst):
         b = self.b

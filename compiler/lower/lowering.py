@@ -10,12 +10,11 @@ import numpy as np
 import sympy
 
 from ..errors import BackendError, format_loc
-from ..ir.types import I64, BOOL, dims_equal, shapes_equal, squeezed_equal
-from ..passes.fuse import FusionReject, reduce_split
-from ..ir.kernel import (postorder, Ix, Const, Load, Var, IndexValue, Op, Acc, Loop, AccInit, AccUpdate, Store, Gemm,
-                         Buffer, Kernel, Program, smul, sadd, sprod)
-from .index import (ZERO, _is1, as_expr, c_add, c_mul, flat, bcast_idx, _idx_eq, _pair, _all, _tap, _guarded_load,
-                    _i64, collapse, rewrite_ix)
+from ..ir.types import I64, squeezed_equal
+from ..passes.fuse import FusionReject
+from ..ir.kernel import Ix, Const, Load, IndexValue, Op, AccInit, AccUpdate, Store, Buffer, Kernel, Program, sprod
+from .index import (ZERO, _is1, c_mul, flat, bcast_idx, _idx_eq, _pair,  # noqa: F401  (collapse: tests import it)
+                    collapse)
 from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, split_loop, SHORT_COL_SUM,
                     COL_BLOCK)
 from .rules import reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
@@ -23,13 +22,11 @@ from . import checks, host
 from . import regions
 from .concat import concat_loops
 from .collective import lower_collective
+from .lowering_linalg import LinalgLowering, _placed
+from ..primitives import elementwise
+from ..primitives.base import REGISTRY
 
 
-# scalar ops the backends implement (the primitive name is the op name)
-SCALAR_OPS = {"neg", "exp", "log", "sin", "cos", "tanh", "logistic", "sqrt", "abs", "sign", "reciprocal", "square",
-              "logical_not", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-              "ge", "logical_and", "logical_or", "select", "cast",
-              "floor", "ceil", "trunc", "rint", "atan2", "erf", "fmod"}
 
 
 def _loc(n):
@@ -117,7 +114,7 @@ _KIND_LOWERING = {"loop": "lower_loop", "row": "lower_row", "col": "lower_col", 
                   "conv": "lower_conv", "convti": "lower_conv_transpose_input",
                   "convtk": "lower_conv_transpose_kernel"}
 
-class GroupLowerer:
+class GroupLowerer(LinalgLowering):
     def __init__(self, ctx, grp):
         self.ctx = ctx
         self.grp = grp
@@ -202,14 +199,15 @@ class GroupLowerer:
             return rule(self, n, idx)
         if n.prim.kind == "elementwise":
             args = [self.emit(a, bcast_idx(idx, n.out.type.shape, a.type.shape)) for a in n.inputs]
-            if n.prim.name == "pow" and n.out.type.dtype.is_int and not _const_nonnegative(n.inputs[1]):
+            if n.prim is elementwise.pow and n.out.type.dtype.is_int and not _const_nonnegative(n.inputs[1]):
                 e = args[1] if n.inputs[1].type.dtype is I64 else Op("cast", [args[1]], I64)
                 e = checks.nonnegative_exponent(self.ctx, e, n)
                 args[1] = e if n.inputs[1].type.dtype is I64 else Op("cast", [e], n.inputs[1].type.dtype)
-            if n.prim.name in SCALAR_OPS:
+            if n.prim.scalar is not None:
+                # one op of the kernel IR, named as the primitive; codegen emits it by the primitive's scalar rule
                 return Op(n.prim.name, args, n.out.type.dtype)
             if n.prim.lower is not None:
-                return n.prim.lower(ScalarBuilder(n.out.type.dtype), *args, **n.params)
+                return n.prim.lower(ExprBuilder(n.out.type.dtype), *args, **n.params)
         raise BackendError(f"lowering: no loop-level lowering for primitive '{n.prim.name}' {n.out.type}"
                            f" in kernel {grp.name}{_loc(n)}")
 
@@ -408,306 +406,6 @@ class GroupLowerer:
         return self.nest(O, body)
 
     # ---- matmul ----
-    def lower_gemm(self):
-        grp = self.grp
-        d = grp.anchor
-        a, b = d.inputs
-        (ca, cb), (ba, bb) = d.params["contract"], d.params["batch"]
-        dt = d.out.type.dtype
-        shape = d.out.type.shape
-        root = grp.root
-        if root is d:
-            return self.matmul_into(self.ctx.buffer(d.out), a, b, ca, cb, ba, bb, dt)
-        out_buf = self.ctx.buffer(root.out)
-        cbuf = Buffer(self.ctx.name("c"), dt, shape, "scratch")
-        self.anchor_buf = cbuf
-        self.anchor_map = lambda idx: flat(idx, shape)
-        loop_idx = []
-
-        def body(idx):
-            loop_idx.append(idx)
-            return [Store(out_buf, flat(idx, root.out.type.shape), self.emit(root.out, idx))]
-        epilogue = self.nest(root.out.type.shape, body)
-        # the epilogue may overwrite the product in place when it reads each element only at its own index
-        if dt is root.out.type.dtype and all(_idx_eq(r, loop_idx[0]) for r in self.anchor_reads):
-            cbuf = out_buf
-            epilogue = _replace_load_buf(epilogue, self.anchor_buf, out_buf)
-        else:
-            self.ctx.buffers.append(cbuf)
-        return self.matmul_into(cbuf, a, b, ca, cb, ba, bb, dt) + epilogue
-
-    def matmul_into(self, cbuf, a, b, ca, cb, ba, bb, dt):
-        ctx = self.ctx
-        sa, sb = a.type.shape, b.type.shape
-        pairs = sorted(zip(ca, cb))
-        ca_o, cb_o = [p[0] for p in pairs], [p[1] for p in pairs]
-        fa = [i for i in range(len(sa)) if i not in ca and i not in ba]
-        fb = [j for j in range(len(sb)) if j not in cb and j not in bb]
-        M, N, K = sprod(sa[i] for i in fa), sprod(sb[j] for j in fb), sprod(sa[i] for i in ca_o)
-        nbatch = sprod(sa[i] for i in ba)
-        abuf, bbuf = ctx.buffer(a), ctx.buffer(b)
-        if not (ctx.use_blas and dt.is_float):
-            return self.matmul_loops(cbuf, a, b, ca_o, cb_o, ba, bb, fa, fb)
-        # A as [batch, M, K], B as [batch, K, N]: each as is, transposed, or packed
-        abuf, trans_a, lda, pre_a = self.gemm_operand(abuf, sa, ba, fa, ca_o, M, K)
-        bbuf, trans_b, ldb, pre_b = self.gemm_operand(bbuf, sb, bb, cb_o, fb, K, N)
-        pre = pre_a + pre_b
-        if isinstance(nbatch, int) and nbatch == 1:
-            return pre + [Gemm(dt, trans_a, trans_b, M, N, K, abuf, ZERO, lda, bbuf, ZERO, ldb, cbuf, ZERO, N)]
-        bv = ctx.var("b")
-        bi = Ix.var(bv)
-        g = Gemm(dt, trans_a, trans_b, M, N, K, abuf, bi.mul(smul(M, K)), lda, bbuf, bi.mul(smul(K, N)), ldb,
-                 cbuf, bi.mul(smul(M, N)), N)
-        return pre + [Loop(bv, nbatch, [g], False)]
-
-    def pack(self, buf, shape, perm):
-        """Copy `buf` into scratch with its axes in order `perm`."""
-        pshape = tuple(shape[p] for p in perm)
-        sc = self.ctx.scratch("pack", buf.dtype, pshape)
-
-        def body(idx):
-            return [Store(sc, flat(idx, pshape), Load(buf, flat(_placed(len(shape), (perm, idx)), shape)))]
-        return sc, self.nest(pshape, body)
-
-    def gemm_operand(self, buf, shape, batch, rows, cols, nrows, ncols):
-        """A gemm operand of logical shape [batch, rows, cols]: (buffer, transposed?, leading dim, packing stmts).
-
-        Used as is when its axes are batch + rows + cols (ld = ncols), transposed when batch + cols + rows
-        (ld = nrows); otherwise packed into that order first."""
-        nb = len(batch)
-        rest = list(range(nb, len(shape)))
-        if tuple(batch) == tuple(range(nb)) and rest == rows + cols:
-            return buf, False, ncols, []
-        if tuple(batch) == tuple(range(nb)) and rest == cols + rows:
-            return buf, True, nrows, []
-        packed, pre = self.pack(buf, shape, list(batch) + rows + cols)
-        return packed, False, ncols, pre
-
-    def matmul_loops(self, cbuf, a, b, ca, cb, ba, bb, fa, fb):
-        ctx = self.ctx
-        sa, sb = a.type.shape, b.type.shape
-        shape = cbuf.shape
-        dt = cbuf.dtype
-        acc = Acc(ctx.var("acc"), "sum", dt)
-        abuf, bbuf = ctx.buffer(a), ctx.buffer(b)
-        K = [sa[i] for i in ca]
-
-        def body(oidx):
-            nbt = len(ba)
-            bidx, aidx_f, bidx_f = oidx[:nbt], oidx[nbt:nbt + len(fa)], oidx[nbt + len(fa):]
-
-            def inner(kidx):
-                ia = _placed(len(sa), (ba, bidx), (fa, aidx_f), (ca, kidx))
-                ib = _placed(len(sb), (bb, bidx), (fb, bidx_f), (cb, kidx))
-                prod_ = Op("mul", [Load(abuf, flat(ia, sa)), Load(bbuf, flat(ib, sb))], dt)
-                return [AccUpdate(acc, prod_)]
-            return self.accumulate(acc, K, inner, cbuf, flat(oidx, shape))
-        return self.nest(shape, body)
-
-    # ---- convolution: im2col + gemm + epilogue ----
-    def lower_conv(self):
-        grp = self.grp
-        d = grp.anchor
-        x, w = d.inputs
-        dt = d.out.type.dtype
-        Nb, C, H, W = x.type.shape
-        O, _, KH, KW = w.type.shape
-        sh, sw = _pair(d.params.get("stride", 1))
-        ph, pw = _pair(d.params.get("padding", 0))
-        dh, dw = _pair(d.params.get("dilation", 1))
-        _, _, OH, OW = d.out.type.shape
-        ctx = self.ctx
-        xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
-        P = sprod((Nb, OH, OW))
-        CKK = sprod((C, KH, KW))
-        root = grp.root
-        out_shape = root.out.type.shape
-        out_buf = ctx.buffer(root.out)
-        if not (ctx.use_blas and dt.is_float):
-            return self.conv_loops(d, out_buf if root is d else None)
-        col = ctx.scratch("col", dt, (C, KH, KW, Nb, OH, OW))
-        tmp = ctx.scratch("convout", dt, (O, Nb, OH, OW))
-
-        def im2col(idx):
-            c, a, b, n, i, j = idx
-            hh = c_mul(i, sh).add(c_mul(a, dh)).add(-ph)
-            ww = c_mul(j, sw).add(c_mul(b, dw)).add(-pw)
-            if ph == 0 and pw == 0:
-                val = Load(xbuf, flat((n, c, hh, ww), (Nb, C, H, W)))
-            else:
-                he, we = IndexValue(hh), IndexValue(ww)
-                inb = Op("logical_and", [
-                    Op("logical_and", [Op("ge", [he, _i64(0)], BOOL), Op("lt", [he, as_expr(H)], BOOL)], BOOL),
-                    Op("logical_and", [Op("ge", [we, _i64(0)], BOOL), Op("lt", [we, as_expr(W)], BOOL)], BOOL)],
-                    BOOL)
-                hc = Op("clamp", [he, _i64(0), as_expr(sadd(H, -1))], I64)
-                wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
-                val = Op("select", [inb, Load(xbuf, flat((n, c, hc, wc), (Nb, C, H, W))), Const(0, dt)], dt)
-            return [Store(col, flat(idx, col.shape), val)]
-        body = self.nest(col.shape, im2col)
-        body.append(Gemm(dt, False, False, O, P, CKK, wbuf, ZERO, CKK, col, ZERO, P, tmp, ZERO, P))
-        self.anchor_buf = tmp
-        self.anchor_map = lambda idx: flat((idx[1], idx[0], idx[2], idx[3]), tmp.shape)
-        body += self.nest(out_shape, lambda idx: [Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
-        return body
-
-    def im2col(self, x, KH, KW, sh, sw, ph, pw, OH, OW, dt, dh=1, dw=1):
-        """col[c, a, b, n, i, j] = x_padded[n, c, i*sh + a*dh, j*sw + b*dw]: the operand of the convolution gemms."""
-        Nb, C, H, W = x.type.shape
-        xbuf = self.ctx.buffer(x)
-        col = self.ctx.scratch("col", dt, (C, KH, KW, Nb, OH, OW))
-
-        def body(idx):
-            c, a, b, n, i, j = idx
-            hh = c_mul(i, sh).add(c_mul(a, dh)).add(-ph)
-            ww = c_mul(j, sw).add(c_mul(b, dw)).add(-pw)
-            if ph == 0 and pw == 0:
-                val = Load(xbuf, flat((n, c, hh, ww), (Nb, C, H, W)))
-            else:
-                val = _guarded_load(xbuf, (Nb, C, H, W), n, c, IndexValue(hh), IndexValue(ww), dt)
-            return [Store(col, flat(idx, col.shape), val)]
-        return col, self.nest(col.shape, body)
-
-    def _epilogue(self, root):
-        out_buf = self.ctx.buffer(root.out)
-        shape = root.out.type.shape
-        return self.nest(shape, lambda idx: [Store(out_buf, flat(idx, shape), self.emit(root.out, idx))])
-
-    def lower_conv_transpose_input(self):
-        """dx = col2im(W^T @ ct): per image cols[c,a,b,i,j] = sum_o w[o,c,a,b] ct[n,o,i,j] (gemm), then each
-        input pixel gathers the columns that touched it (no scatter, so no races)."""
-        grp = self.grp
-        d = grp.anchor
-        ct, w = d.inputs
-        dt = d.out.type.dtype
-        Nb, O, OH, OW = ct.type.shape
-        _, C, KH, KW = w.type.shape
-        H, W = d.out.type.shape[2:]
-        sh, sw = _pair(d.params.get("stride", 1))
-        ph, pw = _pair(d.params.get("padding", 0))
-        dh, dw = _pair(d.params.get("dilation", 1))
-        if not (self.ctx.use_blas and dt.is_float):
-            raise BackendError("cpu: conv2d_transpose_input needs BLAS (float operands)")
-        ctx = self.ctx
-        cbuf, wbuf = ctx.buffer(ct), ctx.buffer(w)
-        CKK, P = sprod((C, KH, KW)), sprod((OH, OW))
-        cols = ctx.scratch("cols", dt, (Nb, C, KH, KW, OH, OW))
-        bv = ctx.var("b")
-        bi = Ix.var(bv)
-        body = [Loop(bv, Nb, [Gemm(dt, True, False, CKK, P, O, wbuf, ZERO, CKK, cbuf, bi.mul(smul(O, P)), P,
-                                   cols, bi.mul(smul(CKK, P)), P)], False)]
-
-        def value(idx):
-            n, c, h, x_ = idx
-            out = None
-            for a in range(KH):
-                for b in range(KW):
-                    th, tw = as_expr(c_add(h, Ix.lit(ph - a * dh))), as_expr(c_add(x_, Ix.lit(pw - b * dw)))
-                    conds, ii = _tap(th, sh, OH)
-                    c2, jj = _tap(tw, sw, OW)
-                    conds += c2
-                    v = Load(cols, flat((n, c, Ix.lit(a), Ix.lit(b), ii, jj), cols.shape))
-                    v = Op("select", [_all(conds), v, Const(0, dt)], dt)
-                    out = v if out is None else Op("add", [out, v], dt)
-            return out
-        self.anchor_expr = value
-        return body + self._epilogue(grp.root)
-
-    def lower_conv_transpose_kernel(self):
-        """dw[o, (c,a,b)] = sum_{n,i,j} ct[n,o,i,j] col[(c,a,b), (n,i,j)]: im2col, ct packed to O x (N,OH,OW), gemm."""
-        grp = self.grp
-        d = grp.anchor
-        x, ct = d.inputs
-        dt = d.out.type.dtype
-        Nb, O, OH, OW = ct.type.shape
-        C = x.type.shape[1]
-        KH, KW = d.params["kernel_hw"]
-        sh, sw = _pair(d.params.get("stride", 1))
-        ph, pw = _pair(d.params.get("padding", 0))
-        dh, dw = _pair(d.params.get("dilation", 1))
-        if not (self.ctx.use_blas and dt.is_float):
-            raise BackendError("cpu: conv2d_transpose_kernel needs BLAS (float operands)")
-        ctx = self.ctx
-        col, body = self.im2col(x, KH, KW, sh, sw, ph, pw, OH, OW, dt, dh, dw)
-        ctp, pack = self.pack(ctx.buffer(ct), ct.type.shape, [1, 0, 2, 3])
-        body += pack
-        CKK, P = sprod((C, KH, KW)), sprod((Nb, OH, OW))
-        shape = d.out.type.shape
-        root = grp.root
-        if root is d:
-            cbuf = ctx.buffer(d.out)
-        else:
-            cbuf = ctx.scratch("dw", dt, shape)
-        body.append(Gemm(dt, False, True, O, CKK, P, ctp, ZERO, P, col, ZERO, P, cbuf, ZERO, CKK))
-        if root is d:
-            return body
-        self.anchor_buf = cbuf
-        self.anchor_map = lambda idx: flat(idx, shape)
-        return body + self._epilogue(root)
-
-    def lower_scatter(self):
-        """out[..., clamp(idx[p]), ...] += updates[..., p, ...]: zero, then one serial pass (no races)."""
-        n = self.grp.root
-        upd, ind = n.inputs
-        axis, size = n.params["axis"], n.params["size"]
-        out = self.ctx.buffer(n.out)
-        oshape = n.out.type.shape
-        dt = n.out.type.dtype
-        k = ind.type.ndim
-        body = self.nest(oshape, lambda o: [Store(out, flat(o, oshape), Const(0, dt))])
-        ubuf, ibuf = self.ctx.buffer(upd), self.ctx.buffer(ind)
-        ushape = upd.type.shape
-
-        def acc(idx):
-            i = Load(ibuf, flat(idx[axis:axis + k], ind.type.shape))
-            if i.dtype is not I64:
-                i = Op("cast", [i], I64)
-            i = checks.index(self.ctx, i, size, n, axis, src=ind)
-            oi = flat(idx[:axis] + (i,) + idx[axis + k:], oshape)
-            return [Store(out, oi, Op("add", [Load(out, oi), checks.keep(Load(ubuf, flat(idx, ushape)), i, size)], dt))]
-        return body + self.nest(ushape, acc, parallel=False)
-
-    def conv_loops(self, d, direct_out):
-        ctx = self.ctx
-        x, w = d.inputs
-        dt = d.out.type.dtype
-        Nb, C, H, W = x.type.shape
-        O, _, KH, KW = w.type.shape
-        sh, sw = _pair(d.params.get("stride", 1))
-        ph, pw = _pair(d.params.get("padding", 0))
-        dh, dw = _pair(d.params.get("dilation", 1))
-        shape = d.out.type.shape
-        xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
-        tmp = direct_out or ctx.scratch("convout", dt, shape)
-        acc = Acc(ctx.var("acc"), "sum", dt)
-
-        def body(oidx):
-            n, o, i, j = oidx
-
-            def inner(kidx):
-                c, a, b = kidx
-                hh = c_mul(i, sh).add(c_add(c_mul(a, dh), Ix.lit(-ph)))
-                ww = c_mul(j, sw).add(c_add(c_mul(b, dw), Ix.lit(-pw)))
-                he, we = IndexValue(hh), IndexValue(ww)
-                inb = Op("logical_and", [
-                    Op("logical_and", [Op("ge", [he, _i64(0)], BOOL), Op("lt", [he, as_expr(H)], BOOL)], BOOL),
-                    Op("logical_and", [Op("ge", [we, _i64(0)], BOOL), Op("lt", [we, as_expr(W)], BOOL)], BOOL)],
-                    BOOL)
-                hc = Op("clamp", [he, _i64(0), as_expr(sadd(H, -1))], I64)
-                wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
-                xv = Op("select", [inb, Load(xbuf, flat((n, c, hc, wc), (Nb, C, H, W))), Const(0, dt)], dt)
-                return [AccUpdate(acc, Op("mul", [xv, Load(wbuf, flat((o, c, a, b), (O, C, KH, KW)))], dt))]
-            return self.accumulate(acc, (C, KH, KW), inner, tmp, flat(oidx, shape))
-        body = self.nest(shape, body)
-        root = self.grp.root
-        if direct_out is not None:
-            return body
-        self.anchor_buf = tmp
-        self.anchor_map = lambda idx: flat(idx, shape)
-        out_buf = ctx.buffer(root.out)
-        out_shape = root.out.type.shape
-        return body + self.nest(out_shape, lambda idx: [
-            Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
 
 
 def _window_tiling(grp, D):
@@ -730,11 +428,6 @@ def _const_nonnegative(v):
         return False
     a = n.params["value"]
     return a.size == 0 or bool(a.min() >= 0)
-
-
-def _replace_load_buf(stmts, old, new):
-    """Statements with loads of `old` reading `new` instead."""
-    return rewrite_ix(stmts, lambda ix: ix, load_buf=lambda b: new if b is old else b)
 
 
 def _spread(nonone, shape):
@@ -765,8 +458,9 @@ def _reduction_deps(r, grp):
     return deps
 
 
-class ScalarBuilder:
-    """What a primitive's `lower=` rule gets: `k.exp(x)`, `k.op('add', a, b)`, `k.const(1.0)`."""
+class ExprBuilder:
+    """What a primitive's `lower=` rule gets: `k.exp(x)`, `k.op('add', a, b)`, `k.const(1.0)` (kernel IR ops of
+    primitives that have a scalar rule)."""
 
     def __init__(self, dtype):
         self.dtype = dtype
@@ -778,7 +472,8 @@ class ScalarBuilder:
         return Const(value, dtype or self.dtype)
 
     def __getattr__(self, name):
-        if name in SCALAR_OPS:
+        prim = REGISTRY.get(name)
+        if prim is not None and prim.scalar is not None:
             return lambda *args: Op(name, list(args), self.dtype)
         raise AttributeError(name)
 
@@ -852,12 +547,3 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
         prog.status, prog.check_sites = ctx.status, ctx.check_sites
     prog.host_table, prog.host_sites = ctx.host_table, ctx.host_sites
     return prog
-
-
-def _placed(n, *placements):
-    """A length-n index tuple from (positions, values) pairs: values[k] goes to positions[k]."""
-    full = [None] * n
-    for positions, values in placements:
-        for p, v in zip(positions, values):
-            full[p] = v
-    return tuple(full)

@@ -6,6 +6,10 @@ A primitive keeps all its rules in one definition:
   jvp, vjp / transpose                         (derivative rules, signatures in rules.py; use its vocabulary)
   batch(args, dims, **params) -> (out, dim)    (vmap's batching rule, signature and vocabulary in rules.py)
   lower                                        (loop-level lowering; filled by the backend)
+  scalar(b, *values) -> value                  (the op on one element, against the target-neutral scalar builder b:
+                                                mathlib/__init__.py lists it; b.dtype / b.out are the operand and
+                                                result dtypes. Written once; a target may override it for a faster
+                                                form, keyed by this Primitive object)
 
 and its properties, data the later layers read instead of tables of names (see FUSION and OPERANDS below):
   numpy_functions, scipy_special, operands     (the NumPy surface: ops derives its dispatch tables from these)
@@ -42,7 +46,8 @@ class Primitive:
                  lower=None, linear=(), differentiable=True, effect=False, doc="",
                  numpy_functions=(), scipy_special=(), operands=None,
                  fusion=None, cost=1, commutative=False, foldable=True, broadcasts=False, checked=False,
-                 collective=None, reduction=None):
+                 collective=None, reduction=None,
+                 scalar=None):
         self.name = name
         self.numpy = numpy
         self.shape = shape
@@ -51,6 +56,7 @@ class Primitive:
         self.jvp, self.vjp, self.transpose, self.batch = (r(self) if getattr(r, "needs_primitive", False) else r
                                                           for r in (jvp, vjp, transpose, batch))
         self.lower = lower
+        self.scalar = scalar
         self.linear = linear if linear == "all" else tuple(linear)   # input positions where the op is linear
         self.differentiable = differentiable
         # an effect (printing): never dead, folded or merged, kept in program order (see effects.py)

@@ -65,6 +65,7 @@ CASES = {
     "trunc": (lambda x: np.trunc(x * 3 + 0.5) * x, [_r(3, 4)]),
     "rint": (lambda x: np.rint(x * 3 + 0.25) * x, [_r(3, 4)]),
     "erf": (lambda x: P.erf(x * 2), [_r(3, 4)]),
+    "erfinv": (lambda x: P.erfinv(np.tanh(x) * 0.9), [_r(3, 4)]),       # inside (-1, 1)
     "atan2": (lambda y, x: P.atan2(y, x), [_r(3, 4), _r(3, 4, seed=1)]),
     "fmod": (lambda a, b: P.fmod(a * 5, b) * a, [_r(3, 4), _r(3, 4, seed=1, lo=0.5)]),
     "reciprocal": (P.reciprocal, [_r(3, 4, lo=0.3)]),

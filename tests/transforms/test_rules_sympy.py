@@ -38,7 +38,7 @@ SYMPY_OF = {
     "reciprocal": lambda x: 1 / x, "square": lambda x: x ** 2,
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
     "pow": lambda a, b: a ** b, "maximum": sympy.Max, "minimum": sympy.Min,
-    "erf": sympy.erf, "atan2": sympy.atan2, "fmod": lambda a, b: a - b * Trunc(a / b),
+    "erf": sympy.erf, "erfinv": sympy.erfinv, "atan2": sympy.atan2, "fmod": lambda a, b: a - b * Trunc(a / b),
 }
 # elementwise primitives whose derivative is zero: piecewise constant, or bool/int results
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
@@ -46,6 +46,7 @@ ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "
 # select and cast: checked symbolically below with their own setups
 SPECIAL_ELEMENTWISE = {"select", "cast", "optimization_barrier"}   # the barrier: LINEAR_CASES and finite differences
 POSITIVE_DOMAIN = {"log", "sqrt", "pow"}
+UNIT_DOMAIN = {"erfinv"}                  # defined on (-1, 1)
 
 # ---- a sympy interpreter for the (scalar) graphs the rules produce ----
 
@@ -113,7 +114,7 @@ def test_elementwise_rule_equals_sympy_diff(name):
     n_in = 1 if name in [p.name for p in P.UNARY] else 2
     xs = [X, Y][:n_in]
     ts = [T, U][:n_in]
-    domain = (0.3, 2.5) if name in POSITIVE_DOMAIN else (-2.5, 2.5)
+    domain = (0.3, 2.5) if name in POSITIVE_DOMAIN else (-0.9, 0.9) if name in UNIT_DOMAIN else (-2.5, 2.5)
     g = _scalar_graph(prim, n_in)
     want_out = f(*xs)
     partials = [sympy.diff(want_out, x) for x in xs]
