@@ -112,13 +112,7 @@ class LinalgLowering:
     def lower_conv(self):
         grp = self.grp
         d = grp.anchor
-        x, w = d.inputs
-        dt = d.out.type.dtype
-        Nb, C, H, W = x.type.shape
-        O, _, KH, KW = w.type.shape
-        sh, sw = _pair(d.params.get("stride", 1))
-        ph, pw = _pair(d.params.get("padding", 0))
-        dh, dw = _pair(d.params.get("dilation", 1))
+        x, w, dt, (Nb, C, H, W), (O, KH, KW), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(d)
         _, _, OH, OW = d.out.type.shape
         ctx = self.ctx
         xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
@@ -273,13 +267,7 @@ class LinalgLowering:
 
     def conv_loops(self, d, direct_out):
         ctx = self.ctx
-        x, w = d.inputs
-        dt = d.out.type.dtype
-        Nb, C, H, W = x.type.shape
-        O, _, KH, KW = w.type.shape
-        sh, sw = _pair(d.params.get("stride", 1))
-        ph, pw = _pair(d.params.get("padding", 0))
-        dh, dw = _pair(d.params.get("dilation", 1))
+        x, w, dt, (Nb, C, H, W), (O, KH, KW), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(d)
         shape = d.out.type.shape
         xbuf, wbuf = ctx.buffer(x), ctx.buffer(w)
         tmp = direct_out or ctx.scratch("convout", dt, shape)
@@ -326,3 +314,11 @@ def _placed(n, *placements):
         for p, v in zip(positions, values):
             full[p] = v
     return tuple(full)
+
+
+def _conv_geometry(d):
+    """A conv2d node's operands, dtype, input shape, kernel (O, KH, KW), stride, padding and dilation pairs."""
+    x, w = d.inputs
+    O, _, KH, KW = w.type.shape
+    return (x, w, d.out.type.dtype, x.type.shape, (O, KH, KW), _pair(d.params.get("stride", 1)),
+            _pair(d.params.get("padding", 0)), _pair(d.params.get("dilation", 1)))
