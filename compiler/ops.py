@@ -32,6 +32,8 @@ from .ops_array import (reshape, transpose, swapaxes, moveaxis, expand_dims, squ
 from .ops_reduce import sum, mean, var, std, max, min, argmax, argmin, any, all, _U32_SUM  # noqa: F401
 from .ops_index import getitem, take, take_along_axis  # noqa: F401
 from .ops_methods import *  # noqa: F401,F403  (method_sum, method_reshape, ...: Tracer's ndarray methods)
+from . import ops_math  # noqa: F401  (inverse trig, hypot, rounding, `//` and `%`, ...: they register themselves)
+from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: F401  (flip, cumsum, sort, diff, ...)
 
 
 implements(np.shape)(lambda x: shape_of(x))
@@ -101,8 +103,5 @@ def apply_function(func, args, kwargs):
         raise _err(TraceError, f"{mod}.{func.__name__} is not supported by vive's tracer")
     return fn(*args, **kwargs)
 
-
-from . import ops_math  # noqa: E402  (inverse trig, hypot, rounding, floor_divide / remainder, ...)
-from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: E402,F401  (flip, cumsum, sort, diff, ...)
 
 floor_divide, mod = ops_math.floor_divide, ops_math.remainder      # `//` and `%` on any dtype

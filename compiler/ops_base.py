@@ -86,8 +86,10 @@ def asarg(x, dt=None):
     if isinstance(x, (list, tuple)):
         parts = [asarg(e) for e in x]
         if builtins.any(isinstance(p, Tracer) for p in parts):
-            from .ops_array import stack      # (above this module: lists of tracers only)
-            return stack(parts)
+            # np.stack(parts): each part gets a leading axis of 1, then all are joined in the promoted dtype
+            parts = [P.reshape(p, shape=(1,) + tuple(_aval(p).shape)) for p in parts]
+            dt = result_dtype(*parts)
+            return P.concatenate(*[asarg(p, dt) for p in parts], axis=0)
     a = np.asarray(x)
     if a.dtype == object:
         raise _err(DTypeError, f"unsupported value of type {type(x).__name__}")
@@ -111,6 +113,11 @@ def _note_weak_cast(x, dt):
     old = ctx.weak_limits.get(i)
     if old is None or np.dtype(dt.np).itemsize < old.itemsize:
         ctx.weak_limits[i] = np.dtype(dt.np)
+
+
+def _int(d, what):
+    """A size as a Python int; a symbolic one is decided for the example sizes and kept as a guard."""
+    return guards.concrete(guards.unwrap(d), what)
 
 
 def shape_of(x):
