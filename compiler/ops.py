@@ -18,6 +18,7 @@ import numpy as np
 from .errors import TraceError
 from .ir.types import prod
 from .primitives import REGISTRY
+from .primitives.base import registry_version
 from .trace import Tracer
 from .ops_base import (_PY_SCALARS, _err, _aval, _axes, _keep, _as_scalar, _no_out, to_dtype, result_dtype,  # noqa: F401
                        asarg, shape_of, ndim_of, implements, UFUNCS, FUNCTIONS, SCIPY_SPECIAL)
@@ -41,14 +42,15 @@ implements(np.ndim)(lambda x: ndim_of(x))
 implements(np.size)(lambda x, axis=None: prod(shape_of(x)) if axis is None else shape_of(x)[axis])
 implements(np.result_type)(lambda *a: result_dtype(*a).np)
 
-_DERIVED = [-1, None]      # [registry size it was made for, (ufuncs, functions, scipy_special)]
+_DERIVED = [None, None]      # [registry version it was made for, (ufuncs, functions, scipy_special)]
 
 
 def _tables():
     """(ufuncs, functions, scipy_special): the primitives' declared NumPy surface (remade when a primitive is
     registered later, e.g. by a layer above) under the compositions registered with @implements."""
-    if _DERIVED[0] != len(REGISTRY):
-        _DERIVED[:] = [len(REGISTRY), primitive_tables(REGISTRY)]
+    version = registry_version()
+    if _DERIVED[0] != version:
+        _DERIVED[:] = [version, primitive_tables(REGISTRY)]
     return _DERIVED[1]
 
 

@@ -139,3 +139,22 @@ def test_no_tables_of_primitive_names_outside_the_registry():
                 bad.append(f"{rel}:{line}: {strs}")
     assert not bad, "tables of primitive names outside compiler/primitives (make them properties):\n" + "\n".join(bad)
     assert not unknown, "tables naming something that is no registered primitive:\n" + "\n".join(unknown)
+
+
+def test_a_new_primitive_reaches_numpy_from_its_definition_alone():
+    # adding a primitive is one definition: its NumPy function dispatches to it with no table edited elsewhere
+    from compiler.primitives.base import Primitive, numeric_unary
+    from compiler.ir.types import TensorType, BOOL
+    assert ops.ufunc_impl(np.signbit) is None
+    p = Primitive("_test_signbit", numpy=np.signbit, shape=lambda x, **_: TensorType(BOOL, x.shape),
+                  kind="elementwise", numpy_functions=(np.signbit,), operands="numeric")
+    try:
+        assert p.fusion == "inline" and p.cost == 1 and not p.commutative
+        x = np.array([-1.5, 0.0, -0.0, 2.0])
+        g = cc.trace(lambda x: np.signbit(x), x)
+        assert [n.prim for n in g.nodes] == [p]
+        (got,) = cc.interpret(g, x)
+        np.testing.assert_array_equal(got, np.signbit(x))
+    finally:
+        del REGISTRY["_test_signbit"]
+    assert ops.ufunc_impl(np.signbit) is None

@@ -26,6 +26,11 @@ from ..errors import ShapeError, DTypeError, format_loc
 from ..ir.types import TensorType, dtype as to_dtype
 
 REGISTRY: dict[str, "Primitive"] = {}
+_REGISTERED = [0]        # definitions so far: with len(REGISTRY), tells tables derived from the registry when to remake
+
+
+def registry_version():
+    return _REGISTERED[0], len(REGISTRY)
 
 # Set by compiler.trace on import: (is_tracer(x) -> bool, record(prim, args, params) -> Tracer), and whether a
 # trace is being recorded on this thread.
@@ -76,6 +81,7 @@ class Primitive:
         if name in REGISTRY:
             raise ValueError(f"primitive {name!r} defined twice")
         REGISTRY[name] = self
+        _REGISTERED[0] += 1
 
     def __repr__(self):
         return f"<primitive {self.name}>"
