@@ -99,8 +99,8 @@ NOT_PRIMITIVE_NAMES = {"lower/flops.py", "trace.py"}
 
 
 def name_tables(source, names):
-    """(line, strings) of each literal set / dict / tuple / list that lists primitive names: at least two of its
-    strings (a dict: its keys) are primitive names, and at least half of them are."""
+    """(line, strings) of each literal set / dict / tuple / list (or "a b c".split()) that lists primitive names: at
+    least two of its strings (a dict: its keys) are primitive names, and at least half of them are."""
     tree = ast.parse(source)
     skip = set()
     for node in ast.walk(tree):
@@ -108,10 +108,16 @@ def name_tables(source, names):
             skip.update(id(x) for x in ast.walk(node.value))
     out = []
     for node in ast.walk(tree):
-        if id(node) in skip or not isinstance(node, (ast.Set, ast.Dict, ast.Tuple, ast.List)):
+        if id(node) in skip:
             continue
-        elts = node.keys if isinstance(node, ast.Dict) else node.elts
-        strs = [e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "split"
+                and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
+            strs = node.func.value.value.split()            # "exp log tanh".split()
+        elif isinstance(node, (ast.Set, ast.Dict, ast.Tuple, ast.List)):
+            elts = node.keys if isinstance(node, ast.Dict) else node.elts
+            strs = [e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        else:
+            continue
         hits = [s for s in strs if s in names]
         if len(hits) >= 2 and 2 * len(hits) >= len(strs):
             out.append((node.lineno, strs))
@@ -119,9 +125,10 @@ def name_tables(source, names):
 
 
 def test_the_scan_finds_a_table_of_names():
-    old_cost = '_COST = {"exp": 4, "log": 4, "tanh": 5, "iota": 1}\n_FREE = {"const", "reshape"}\n'
+    old_cost = ('_COST = {"exp": 4, "log": 4, "tanh": 5, "iota": 1}\n_FREE = {"const", "reshape"}\n'
+                'KEEP = frozenset("exp log tanh".split())\n')
     found = name_tables(old_cost, set(REGISTRY))
-    assert [line for line, _ in found] == [1, 2]
+    assert [line for line, _ in found] == [1, 2, 3]
     assert "iota" in found[0][1] and "iota" not in REGISTRY
 
 
