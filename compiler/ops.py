@@ -4,9 +4,9 @@ Each function takes tracers, NumPy arrays or Python scalars, applies NumPy 2's p
 weak, NEP 50), and binds primitives, so it works eagerly and while tracing. Anything not mapped raises TraceError.
 
 Where a NumPy function is found: a primitive declares its own (`Primitive(numpy_functions=(np.tanh,),
-scipy_special=("erf",))`, wrapped by its operand convention, ops_elementwise.surface); a composition registers itself
-where it is defined (`@implements(np.hypot)`, ops_base). This module derives the dispatch from both and re-exports
-the surface by concern: ops_base (conversion, promotion), ops_elementwise, ops_array (shape, linear algebra),
+surface=("scipy.special.erf",))`, wrapped by its operand convention: ops_elementwise.surface_function); a composition
+registers itself where it is defined (`@implements(np.hypot)`, ops_base). This module derives the dispatch from both
+and re-exports the surface by concern: ops_base (conversion, promotion), ops_elementwise, ops_array (shape, linear algebra),
 ops_reduce, ops_index, ops_methods, and the families in ops_math, ops_shape, ops_more, ops_sort, ops_einsum.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .primitives.base import registry_version
 from .trace import Tracer
 from .ops_base import (_PY_SCALARS, _err, _aval, _axes, _keep, _as_scalar, _no_out, to_dtype, result_dtype,  # noqa: F401
                        asarg, shape_of, ndim_of, implements, UFUNCS, FUNCTIONS, SCIPY_SPECIAL)
-from .ops_elementwise import (surface, primitive_tables, add, subtract, multiply, true_divide, divide,  # noqa: F401
+from .ops_elementwise import (surface_function, primitive_tables, add, subtract, multiply, true_divide, divide,  # noqa: F401
                               maximum, minimum, less, less_equal, greater, greater_equal, equal, not_equal,
                               logical_and, logical_or, logical_not, logical_xor, logical_and_or_bitwise, invert,
                               exp, log, sin, cos, tanh, sqrt, logistic, negative, absolute, sign, square, reciprocal,

@@ -53,10 +53,11 @@ def test_declared_numpy_functions_dispatch_to_their_primitive():
     for p in REGISTRY.values():
         for f in p.numpy_functions:
             impl = ops.ufunc_impl(f) if isinstance(f, np.ufunc) else ops.function_impl(f)
-            assert impl is ops.surface(p), f"{f.__name__} does not reach {p.name}"
+            assert impl is ops.surface_function(p), f"{f.__name__} does not reach {p.name}"
             seen += 1
-        for name in p.scipy_special:
-            assert special[name] is ops.surface(p)
+        for name in p.surface:
+            if name.startswith("scipy.special."):
+                assert special[name.split(".")[-1]] is ops.surface_function(p)
     assert seen >= 30
 
 
@@ -68,6 +69,8 @@ def test_a_function_is_claimed_once():
     assert not set(special) & set(ops.SCIPY_SPECIAL)
     with pytest.raises(ValueError, match="implemented twice"):
         ops.implements(np.hypot)(lambda a, b: a)
+    with pytest.raises(ValueError, match="implemented twice"):
+        ops.implements("scipy.special.logit")(lambda x: x)
 
 
 def _sample(nin, rng, kind):

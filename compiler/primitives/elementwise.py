@@ -35,7 +35,7 @@ cos = _unary("cos", np.cos, **pointwise(lambda t, x, out: -(t * sin(x))),
 tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out))),
               numpy_functions=(np.tanh,), cost=5)  # 1 - tanh^2
 logistic = _unary("logistic", _logistic_np, **pointwise(lambda t, x, out: t * (out * (1 - out))),
-                  scipy_special=("expit",), cost=5)
+                  surface=("scipy.special.expit",), cost=5)
 sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out),
               numpy_functions=(np.sqrt,), cost=2)  # sqrt'(0) = inf
 # NOTE: abs'(0) = sign(0) = 0, a subgradient; sign is piecewise constant, so sign' = 0 (also at 0)
@@ -66,7 +66,7 @@ def _erf_np(x):
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)),
-             scipy_special=("erf",), cost=8)
+             surface=("scipy.special.erf", "cc.special.erf"), cost=8)
 
 
 def _bool_unary(x, **_):
