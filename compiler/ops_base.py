@@ -179,22 +179,20 @@ FUNCTIONS = {}       # other NumPy function -> implementation (the __array_funct
 SCIPY_SPECIAL = {}   # scipy.special ufunc name -> implementation (matched only when SciPy is loaded)
 
 
-def implements(*targets):
+def implements(*numpy_functions, scipy_special=()):
     """Decorator: `fn` is the vive implementation of these NumPy functions (ufuncs or not; the objects) and
-    scipy.special ufuncs ("scipy.special.logit"), for a function that is a composition of primitives. One primitive's
-    own are declared on its definition instead. Claiming a function twice is an error (which one would win?).
+    scipy.special ufuncs (by name), for a function that is a composition of primitives. One primitive's own are
+    declared on its definition instead (`Primitive(numpy_functions=..., surface=("scipy.special.erf",))`).
+    Claiming a function twice is an error (which one would win?).
 
         @implements(np.hypot)
         def hypot(a, b): ...
     """
     def register(fn):
-        for f in targets:
-            if isinstance(f, str):
-                if not f.startswith("scipy.special."):
-                    raise ValueError(f"implements({f!r}): a name is 'scipy.special.<ufunc>'")
-                _claim(SCIPY_SPECIAL, f[len("scipy.special."):], fn)
-            else:
-                _claim(UFUNCS if isinstance(f, np.ufunc) else FUNCTIONS, f, fn)
+        for f in numpy_functions:
+            _claim(UFUNCS if isinstance(f, np.ufunc) else FUNCTIONS, f, fn)
+        for name in scipy_special:
+            _claim(SCIPY_SPECIAL, name, fn)
         return fn
     return register
 

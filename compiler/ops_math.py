@@ -378,7 +378,7 @@ def surface_functions(prefix):
 erf = surface_function(P.erf)
 
 
-@implements("scipy.special.logit")
+@implements(scipy_special=("logit",))
 def _logit(x):
     x = O.asarg(x, O.result_dtype(x, 1.0))
     return O.log(O.true_divide(x, O.subtract(np.asarray(1, O._aval(x).dtype.np), x)))
