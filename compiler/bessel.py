@@ -136,7 +136,7 @@ def _nan(x, out):
     return np.where(x != x, x, out)
 
 
-@implements(scipy_special=("j0",))
+@implements(surface=("scipy.special.j0",))
 @_in_f64
 def j0(x):
     """The Bessel function of the first kind of order 0."""
@@ -147,7 +147,7 @@ def j0(x):
     return _nan(x, np.where(ax == 0, 1.0, np.where(ax == np.inf, 0.0, v)))
 
 
-@implements(scipy_special=("j1",))
+@implements(surface=("scipy.special.j1",))
 @_in_f64
 def j1(x):
     """The Bessel function of the first kind of order 1 (odd)."""
@@ -159,7 +159,7 @@ def j1(x):
     return _nan(x, np.where(x < 0, -v, v))
 
 
-@implements(scipy_special=("y0",))
+@implements(surface=("scipy.special.y0",))
 @_in_f64
 def y0(x):
     """The Bessel function of the second kind of order 0: -inf at 0, NaN for x < 0."""
@@ -168,7 +168,7 @@ def y0(x):
     return _edge(x, x, _all01(xs)[2], -np.inf, np.nan)
 
 
-@implements(scipy_special=("y1",))
+@implements(surface=("scipy.special.y1",))
 @_in_f64
 def y1(x):
     """The Bessel function of the second kind of order 1: -inf at 0, NaN for x < 0."""
@@ -186,7 +186,7 @@ def _order(n, what):
     return int(a)
 
 
-@implements(scipy_special=("jv",))
+@implements(surface=("scipy.special.jv",))
 @_in_f64
 def jv(v, x):
     """J_n(x) for a static integer order n (scipy.special.jv / jn)."""
@@ -222,7 +222,7 @@ def jv(v, x):
 jn = jv
 
 
-@implements(scipy_special=("yn",))
+@implements(surface=("scipy.special.yn",))
 @_in_f64
 def yn(n, x):
     """Y_n(x) for a static integer order n, by forward recurrence from Y0 and Y1."""
@@ -266,7 +266,7 @@ def _ive_pos(v, x):
     return np.where(x <= _I_SERIES_MAX, series, asym)
 
 
-@implements(scipy_special=("ive",))
+@implements(surface=("scipy.special.ive",))
 @_in_f64
 def ive(v, x):
     """The exponentially scaled modified Bessel function e^-|x| I_v(x), for real order v >= 0 (or a negative
@@ -287,7 +287,7 @@ def ive(v, x):
     return _nan(x, np.where(ok, out, np.nan))
 
 
-@implements(scipy_special=("iv",))
+@implements(surface=("scipy.special.iv",))
 @_in_f64
 def iv(v, x):
     """The modified Bessel function of the first kind I_v(x) (see ive for the orders and arguments covered)."""
@@ -297,25 +297,25 @@ def iv(v, x):
     return np.where(ax == np.inf, np.where(v >= 0, np.inf, np.nan), scaled * np.exp(np.minimum(ax, 1e300)))
 
 
-@implements(scipy_special=("i0",))
+@implements(surface=("scipy.special.i0",))
 @_in_f64
 def i0(x):
     return iv(0.0, x)
 
 
-@implements(scipy_special=("i1",))
+@implements(surface=("scipy.special.i1",))
 @_in_f64
 def i1(x):
     return iv(1.0, x)
 
 
-@implements(scipy_special=("i0e",))
+@implements(surface=("scipy.special.i0e",))
 @_in_f64
 def i0e(x):
     return ive(0.0, x)
 
 
-@implements(scipy_special=("i1e",))
+@implements(surface=("scipy.special.i1e",))
 @_in_f64
 def i1e(x):
     return ive(1.0, x)

@@ -4,11 +4,10 @@ Each function takes tracers, NumPy arrays or Python scalars, applies NumPy 2's p
 weak, NEP 50), and binds primitives, so it works eagerly and while tracing. Anything not mapped raises TraceError.
 
 Where a NumPy function is found: a primitive declares its own (`Primitive(numpy_functions=(np.tanh,),
-scipy_special=("erf",))`, wrapped by its operand convention, ops_elementwise.surface); a composition registers itself
-where it is defined (`@implements(np.hypot)`, ops_base). This module derives the dispatch from both and re-exports
-the surface by concern: ops_base (conversion, promotion), ops_elementwise, ops_array (shape, linear algebra),
-ops_reduce, ops_index, ops_methods, and ops_math. The families built on this module (ops_shape, ops_more, ops_sort,
-ops_einsum) import it and register their functions with @implements; compiler/__init__.py imports them.
+surface=("scipy.special.erf",))`, wrapped by its operand convention: ops_elementwise.surface_function); a composition
+registers itself where it is defined (`@implements(np.hypot)`, ops_base). This module derives the dispatch from both
+and re-exports the surface by concern: ops_base (conversion, promotion), ops_elementwise, ops_array (shape, linear algebra),
+ops_reduce, ops_index, ops_methods, and the families in ops_math, ops_shape, ops_more, ops_sort, ops_einsum.
 """
 from __future__ import annotations
 
@@ -20,9 +19,10 @@ from .errors import TraceError
 from .ir.types import prod
 from .primitives import REGISTRY
 from .trace import Tracer, install_surface
+from .primitives.base import registry_version
 from .ops_base import (_PY_SCALARS, _err, _aval, _axes, _keep, _as_scalar, _no_out, to_dtype, result_dtype,  # noqa: F401
                        asarg, shape_of, ndim_of, implements, UFUNCS, FUNCTIONS, SCIPY_SPECIAL)
-from .ops_elementwise import (surface, primitive_tables, add, subtract, multiply, true_divide, divide,  # noqa: F401
+from .ops_elementwise import (surface_function, primitive_tables, add, subtract, multiply, true_divide, divide,  # noqa: F401
                               maximum, minimum, less, less_equal, greater, greater_equal, equal, not_equal,
                               logical_and, logical_or, logical_not, logical_xor, logical_and_or_bitwise, invert,
                               exp, log, sin, cos, tanh, sqrt, logistic, negative, absolute, sign, square, reciprocal,
@@ -33,6 +33,8 @@ from .ops_array import (reshape, transpose, swapaxes, moveaxis, expand_dims, squ
 from .ops_reduce import sum, mean, var, std, max, min, argmax, argmin, any, all, _U32_SUM  # noqa: F401
 from .ops_index import getitem, take, take_along_axis  # noqa: F401
 from .ops_methods import *  # noqa: F401,F403  (method_sum, method_reshape, ...: Tracer's ndarray methods)
+from . import ops_math  # noqa: F401  (inverse trig, hypot, rounding, `//` and `%`, ...: they register themselves)
+from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: F401  (flip, cumsum, sort, diff, ...)
 
 
 implements(np.shape)(lambda x: shape_of(x))
@@ -40,14 +42,15 @@ implements(np.ndim)(lambda x: ndim_of(x))
 implements(np.size)(lambda x, axis=None: prod(shape_of(x)) if axis is None else shape_of(x)[axis])
 implements(np.result_type)(lambda *a: result_dtype(*a).np)
 
-_DERIVED = [-1, None]      # [registry size it was made for, (ufuncs, functions, scipy_special)]
+_DERIVED = [None, None]      # [registry version it was made for, (ufuncs, functions, scipy_special)]
 
 
 def _tables():
     """(ufuncs, functions, scipy_special): the primitives' declared NumPy surface (remade when a primitive is
     registered later, e.g. by a layer above) under the compositions registered with @implements."""
-    if _DERIVED[0] != len(REGISTRY):
-        _DERIVED[:] = [len(REGISTRY), primitive_tables(REGISTRY)]
+    version = registry_version()
+    if _DERIVED[0] != version:
+        _DERIVED[:] = [version, primitive_tables(REGISTRY)]
     return _DERIVED[1]
 
 
@@ -102,8 +105,6 @@ def apply_function(func, args, kwargs):
         raise _err(TraceError, f"{mod}.{func.__name__} is not supported by vive's tracer")
     return fn(*args, **kwargs)
 
-
-from . import ops_math  # noqa: E402  (inverse trig, hypot, rounding, floor_divide / remainder, ...)
 
 floor_divide, mod = ops_math.floor_divide, ops_math.remainder      # `//` and `%` on any dtype
 

@@ -2,7 +2,7 @@
 errors at the user's line, axis helpers, and the dispatch tables that `@implements` fills.
 
 The tables hold compositions (functions that are not one primitive, as np.hypot); a primitive's own NumPy functions
-are declared on its definition (`Primitive(numpy_functions=..., scipy_special=...)`) and ops.py derives their
+are declared on its definition (`Primitive(numpy_functions=..., surface=...)`) and ops.py derives their
 entries from the registry.
 """
 from __future__ import annotations
@@ -86,7 +86,10 @@ def asarg(x, dt=None):
     if isinstance(x, (list, tuple)):
         parts = [asarg(e) for e in x]
         if builtins.any(isinstance(p, Tracer) for p in parts):
-            return np.stack(parts)     # a tracer's __array_function__: ops_array.stack (a module above this one)
+            # np.stack(parts): each part gets a leading axis of 1, then all are joined in the promoted dtype
+            parts = [P.reshape(p, shape=(1,) + tuple(_aval(p).shape)) for p in parts]
+            dt = result_dtype(*parts)
+            return P.concatenate(*[asarg(p, dt) for p in parts], axis=0)
     a = np.asarray(x)
     if a.dtype == object:
         raise _err(DTypeError, f"unsupported value of type {type(x).__name__}")
@@ -110,6 +113,11 @@ def _note_weak_cast(x, dt):
     old = ctx.weak_limits.get(i)
     if old is None or np.dtype(dt.np).itemsize < old.itemsize:
         ctx.weak_limits[i] = np.dtype(dt.np)
+
+
+def _int(d, what):
+    """A size as a Python int; a symbolic one is decided for the example sizes and kept as a guard."""
+    return guards.concrete(guards.unwrap(d), what)
 
 
 def shape_of(x):
@@ -171,10 +179,12 @@ FUNCTIONS = {}       # other NumPy function -> implementation (the __array_funct
 SCIPY_SPECIAL = {}   # scipy.special ufunc name -> implementation (matched only when SciPy is loaded)
 
 
-def implements(*numpy_functions, scipy_special=()):
-    """Decorator: `fn` is the vive implementation of these NumPy functions (ufuncs or not) and scipy.special ufuncs
-    (by name), for a function that is a composition of primitives. One primitive's own functions are declared on
-    its definition instead. Claiming a function twice is an error (which one would win?).
+def implements(*numpy_functions, surface=()):
+    """Decorator: `fn` is the vive implementation of these NumPy functions (ufuncs or not; the objects) and of
+    these other public names (`surface=("scipy.special.logit",)`: scipy.special ufuncs, matched when SciPy is
+    loaded), for a function that is a composition of primitives; the same keyword as a primitive's. One primitive's own are
+    declared on its definition instead (`Primitive(numpy_functions=..., surface=("scipy.special.erf",))`).
+    Claiming a function twice is an error (which one would win?).
 
         @implements(np.hypot)
         def hypot(a, b): ...
@@ -182,8 +192,10 @@ def implements(*numpy_functions, scipy_special=()):
     def register(fn):
         for f in numpy_functions:
             _claim(UFUNCS if isinstance(f, np.ufunc) else FUNCTIONS, f, fn)
-        for name in scipy_special:
-            _claim(SCIPY_SPECIAL, name, fn)
+        for name in surface:
+            if not name.startswith("scipy.special."):
+                raise ValueError(f"@implements(surface=...) takes scipy.special names, not {name!r}")
+            _claim(SCIPY_SPECIAL, name[len("scipy.special."):], fn)
         return fn
     return register
 

@@ -13,16 +13,17 @@ import numpy as np
 from numpy._core.einsumfunc import _parse_einsum_input
 
 from . import primitives as P
-from . import ops
 from .errors import TraceError
 from .ops_base import implements
-from .ops import _err, asarg, shape_of, result_dtype, to_dtype, broadcast_to, transpose, sum as _sum
+from .ops_base import asarg, result_dtype, shape_of, to_dtype, _aval, _err, _no_out
+from .ops_array import broadcast_to, transpose
+from .ops_reduce import sum as _sum
 from .ops_shape import _int, diagonal
 
 
 def _standin(x):
     shape = tuple(_int(d, "np.einsum of a symbolic size") for d in shape_of(x))
-    return np.broadcast_to(np.zeros((), ops._aval(x).dtype.np), shape)
+    return np.broadcast_to(np.zeros((), _aval(x).dtype.np), shape)
 
 
 def _drop_repeats(x, labels):
@@ -41,12 +42,12 @@ def _sum_unused(x, labels, keep):
     axes = tuple(k for k, c in enumerate(labels) if c not in keep)
     if not axes:
         return x, labels
-    return _sum(x, axis=axes, dtype=ops._aval(x).dtype), [c for c in labels if c in keep]
+    return _sum(x, axis=axes, dtype=_aval(x).dtype), [c for c in labels if c in keep]
 
 
 @implements(np.einsum)
 def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
-    ops._no_out(out, {})
+    _no_out(out, {})
     if isinstance(operands[0], str):
         subscripts, arrays = operands[0], list(operands[1:])
         standins = [_standin(a) for a in arrays]

@@ -1,7 +1,7 @@
 """The elementwise NumPy surface: each primitive's NumPy functions wrapped by its operand convention (derived from
-the registry: `Primitive(numpy_functions=..., scipy_special=..., operands=...)`), and the elementwise compositions.
+the registry: `Primitive(numpy_functions=..., surface=..., operands=...)`), and the elementwise compositions.
 
-`surface(prim)` is the NumPy-facing function of a primitive; the names below (ops.add, ops.exp, ...) are those
+`surface_function(prim)` is the NumPy-facing function of a primitive; the names below (ops.add, ops.exp, ...) are those
 functions, for the compositions and layers above that call them.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .ops_base import _err, _aval, _PY_SCALARS, asarg, result_dtype, shape_of, t
 _SURFACE = {}        # primitive -> its NumPy-facing function (made once)
 
 
-def surface(prim):
+def surface_function(prim):
     """The NumPy-facing function of a primitive: its operands converted by the primitive's `operands` convention
     (see primitives.base.OPERANDS), then the primitive bound."""
     fn = _SURFACE.get(prim)
@@ -36,9 +36,10 @@ def primitive_tables(registry):
             if f in table:
                 raise ValueError(f"{f.__name__} is declared by two primitives: {table[f].primitive.name} and "
                                  f"{prim.name}")
-            table[f] = surface(prim)
-        for name in prim.scipy_special:
-            special[name] = surface(prim)
+            table[f] = surface_function(prim)
+        for name in prim.surface:
+            if name.startswith("scipy.special."):
+                special[name[len("scipy.special."):]] = surface_function(prim)
     return ufuncs, functions, special
 
 
@@ -111,15 +112,15 @@ def _truth_operands(prim):
 _CONVENTIONS = {"float": _float_operands, "numeric": _numeric_operands, "integral": _integral_operands,
                 "promote": _promote_operands, "arith": _arith_operands, "truth": _truth_operands}
 
-add, subtract, multiply, true_divide = surface(P.add), surface(P.sub), surface(P.mul), surface(P.div)
+add, subtract, multiply, true_divide = surface_function(P.add), surface_function(P.sub), surface_function(P.mul), surface_function(P.div)
 divide = true_divide
-maximum, minimum = surface(P.maximum), surface(P.minimum)
-less, less_equal, greater, greater_equal = surface(P.lt), surface(P.le), surface(P.gt), surface(P.ge)
-equal, not_equal = surface(P.eq), surface(P.ne)
-logical_and, logical_or, logical_not = surface(P.logical_and), surface(P.logical_or), surface(P.logical_not)
-exp, log, sin, cos, tanh, sqrt = (surface(p) for p in (P.exp, P.log, P.sin, P.cos, P.tanh, P.sqrt))
-logistic = surface(P.logistic)
-negative, absolute, sign, square = surface(P.neg), surface(P.abs), surface(P.sign), surface(P.square)
+maximum, minimum = surface_function(P.maximum), surface_function(P.minimum)
+less, less_equal, greater, greater_equal = surface_function(P.lt), surface_function(P.le), surface_function(P.gt), surface_function(P.ge)
+equal, not_equal = surface_function(P.eq), surface_function(P.ne)
+logical_and, logical_or, logical_not = surface_function(P.logical_and), surface_function(P.logical_or), surface_function(P.logical_not)
+exp, log, sin, cos, tanh, sqrt = (surface_function(p) for p in (P.exp, P.log, P.sin, P.cos, P.tanh, P.sqrt))
+logistic = surface_function(P.logistic)
+negative, absolute, sign, square = surface_function(P.neg), surface_function(P.abs), surface_function(P.sign), surface_function(P.square)
 _float_reciprocal = _float_operands(P.reciprocal)
 
 

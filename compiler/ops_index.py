@@ -12,7 +12,7 @@ from . import guards
 from .errors import TraceError, DTypeError, IndexOutOfBounds
 from .guards import SymDim
 from .ir.types import TensorType, I64, BOOL, as_dim, prod, dims_equal
-from .ops_base import _err, _aval, _as_scalar, _no_out, asarg, shape_of, ndim_of, implements
+from .ops_base import _err, _aval, _as_scalar, _int, _no_out, asarg, shape_of, ndim_of, implements
 from .ops_elementwise import add, subtract, multiply, less, minimum, maximum, where, logical_and
 from .ops_array import reshape, ravel, transpose
 from .ops_reduce import sum, any
@@ -243,3 +243,18 @@ def take_along_axis(arr, indices, axis):
     # select, not multiply by the one-hot: 0 * inf would be nan
     return sum(where(hit, arr, np.zeros((), t.dtype.np)), axis=1, dtype=t.dtype, keepdims=True)
 
+
+def negative_step_slice(s, d):
+    """A slice with a negative step as (start, stop, step) of the positive slice over the same elements: the
+    caller reverses the axis after slicing."""
+    if s.start is None and s.stop is None and int(s.step) == -1:
+        return 0, d, 1                  # x[::-1]: the whole axis reversed, for a symbolic size too
+    d = _int(d, "a slice with a negative step of a symbolic size")
+    start = s.start if s.start is None else _int(s.start, "a slice bound")
+    stop = s.stop if s.stop is None else _int(s.stop, "a slice bound")
+    a, b, step = builtins.slice(start, stop, int(s.step)).indices(d)
+    n = len(range(a, b, step))
+    if n == 0:
+        return 0, 0, 1
+    last = a + (n - 1) * step
+    return last, a + 1, -step

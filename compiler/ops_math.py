@@ -13,7 +13,7 @@ from . import primitives as P
 from . import ops_base, ops_elementwise, ops_array
 from . import ops_elementwise as O
 from .ops_base import implements
-from .ops_elementwise import surface
+from .ops_elementwise import surface_function
 from .errors import DTypeError, TraceError
 from .ir.types import F64, BOOL
 from .trace import Tracer
@@ -123,7 +123,7 @@ def cosh(x):
 
 # ---- inverse trigonometric: atan2 is the primitive ----
 
-arctan2 = surface(P.atan2)      # np.arctan2 (declared on the primitive)
+arctan2 = surface_function(P.atan2)      # np.arctan2 (declared on the primitive)
 
 
 @implements(np.arctan)
@@ -296,7 +296,7 @@ def radians(x):
 # ---- rounding ----
 
 # np.floor, np.ceil, np.trunc, np.rint: declared on the primitives
-floor, ceil, trunc, rint = surface(P.floor), surface(P.ceil), surface(P.trunc), surface(P.rint)
+floor, ceil, trunc, rint = surface_function(P.floor), surface_function(P.ceil), surface_function(P.trunc), surface_function(P.rint)
 
 
 @implements(np.round, np.around)
@@ -366,12 +366,19 @@ def imag(x):
     return ops_array.zeros_like(x)
 
 
-# ---- erf: the primitive, reachable as scipy.special.erf (when SciPy is imported) and compiler.special.erf ----
+# ---- primitives named by their `surface`: scipy.special.<name> (when SciPy is imported; ops.ufunc_impl) and
+# compiler.special.<name> (erf, ...) ----
 
-erf = surface(P.erf)
+def surface_functions(prefix):
+    """{name: function} for every registered primitive whose surface lists prefix + name."""
+    return {s[len(prefix):]: surface_function(p) for p in P.REGISTRY.values() for s in p.surface
+            if s.startswith(prefix)}
 
 
-@implements(scipy_special=("logit",))
+erf = surface_function(P.erf)
+
+
+@implements(surface=("scipy.special.logit",))
 def _logit(x):
     x = O.asarg(x, O.result_dtype(x, 1.0))
     return O.log(O.true_divide(x, O.subtract(np.asarray(1, O._aval(x).dtype.np), x)))

@@ -7,6 +7,7 @@ from .errors import TraceError
 from .ops_elementwise import clip, astype
 from .ops_array import reshape, transpose, ravel, squeeze, swapaxes, dot
 from .ops_reduce import sum, mean, var, std, max, min, argmax, argmin, all, any
+from .ops_shape import method_prod, method_cumsum, method_repeat  # noqa: F401  (with the functions they call)
 from .trace import Tracer
 
 def method_sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
@@ -96,11 +97,8 @@ def _unsupported_method(name):
     return f
 
 
-method_prod = _unsupported_method("prod")
-method_cumsum = _unsupported_method("cumsum")
 method_fill = _unsupported_method("fill")
 method_sort = _unsupported_method("sort")
-method_repeat = _unsupported_method("repeat")
 
 
 def _setitem(self, idx, value):

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops, guards
+from . import guards
 from .errors import TraceError
 from .ops_base import implements
-from .ops import (_err, _aval, asarg, ndim_of, shape_of, reshape, transpose, moveaxis, concatenate, getitem, where,
-                  multiply, add, subtract, ravel, result_dtype, expand_dims)
+from .ops_base import asarg, ndim_of, result_dtype, shape_of, _aval, _err
+from .ops_elementwise import (add, astype, equal, less, logical_or, multiply, negative, not_equal, subtract,
+                              true_divide, where)
+from .ops_array import broadcast_to, concatenate, expand_dims, moveaxis, ravel, reshape, stack, transpose
+from .ops_index import getitem
 from .ops_shape import _norm_axis, split
 
 
@@ -44,7 +47,7 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     if append is not np._NoValue:
         parts.append(append)
     if len(parts) > 1:
-        parts = [p if ndim_of(p) else ops.broadcast_to(p, tuple(1 if i == axis else d for i, d in
+        parts = [p if ndim_of(p) else broadcast_to(p, tuple(1 if i == axis else d for i, d in
                                                                 enumerate(_aval(a).shape))) for p in parts]
         a = concatenate(parts, axis=axis)
     hi = tuple(slice(1, None) if i == axis else slice(None) for i in range(nd))
@@ -92,7 +95,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
     def sub(x, y):
         if x is None:
-            return None if y is None else ops.negative(y)
+            return None if y is None else negative(y)
         return x if y is None else subtract(x, y)
 
     a0, a1, a2 = (comp(a, na, i) for i in range(3))
@@ -101,7 +104,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if na == 2 and nb == 2:
         return z                                      # NumPy returns the z component alone
     x, y = sub(mul(a1, b2), mul(a2, b1)), sub(mul(a2, b0), mul(a0, b2))
-    out = ops.stack([x, y, z], axis=-1)
+    out = stack([x, y, z], axis=-1)
     return moveaxis(out, -1, _norm_axis(axisc, ndim_of(out)))
 
 
@@ -128,9 +131,9 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     small = info.min if neginf is None else neginf
     c = lambda v: np.asarray(v, t.dtype.np)   # noqa: E731
     x = asarg(x)
-    x = where(ops.not_equal(x, x), c(nan), x)
-    x = where(ops.equal(x, c(np.inf)), c(big), x)
-    return where(ops.equal(x, c(-np.inf)), c(small), x)
+    x = where(not_equal(x, x), c(nan), x)
+    x = where(equal(x, c(np.inf)), c(big), x)
+    return where(equal(x, c(-np.inf)), c(small), x)
 
 
 @implements(np.linspace)
@@ -153,7 +156,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         y = add(multiply(subtract(stop, start), ramp * 0), start)
     if endpoint and num > 1:
         y = concatenate([getitem(y, slice(0, -1)), expand_dims(stop, 0)], axis=0)
-    return y if dtype is None else ops.astype(y, dtype)
+    return y if dtype is None else astype(y, dtype)
 
 
 @implements(np.angle)
@@ -166,9 +169,9 @@ def angle(z, deg=False):
     half_turn = 180.0 if deg else np.pi
     # NumPy's arctan2(0, x): pi for x < 0 and for -0.0, else 0 (NaN stays NaN)
     zero = np.asarray(0.0, dt.np)
-    neg = ops.logical_or(ops.less(z, zero), ops.less(ops.true_divide(np.asarray(1.0, dt.np), z), zero))   # and -0.0
+    neg = logical_or(less(z, zero), less(true_divide(np.asarray(1.0, dt.np), z), zero))   # and -0.0
     out = where(neg, np.asarray(half_turn, dt.np), zero)
-    return where(ops.not_equal(z, z), z, out)
+    return where(not_equal(z, z), z, out)
 
 
 @implements(np.real_if_close)
@@ -182,7 +185,7 @@ def _known_real(x, value):
     shape = shape_of(x)
     if all(isinstance(guards.unwrap(d), int) for d in shape):
         return np.full(tuple(int(guards.unwrap(d)) for d in shape), value, dtype=bool)
-    return ops.broadcast_to(np.asarray(value), shape)
+    return broadcast_to(np.asarray(value), shape)
 
 
 @implements(np.iscomplex)

@@ -10,14 +10,11 @@ from . import primitives as P
 from . import guards
 from .errors import DTypeError, ShapeError
 from .ir.types import F64, I64, BOOL, prod
-from .ops_base import _err, _aval, _axes, _keep, _as_scalar, _no_out, asarg, to_dtype, ndim_of
+from .ops_base import _err, _aval, _axes, _keep, _as_scalar, _no_out, _U32_SUM, asarg, to_dtype, ndim_of
 from .ops_base import implements
 from .ops_elementwise import (subtract, multiply, true_divide, negative, sqrt, greater, equal, not_equal,
                               logical_not, where)
 from .ops_array import reshape
-
-_U32_SUM = ("a sum or product of uint32 values is uint64 in NumPy, a dtype vive does not have: cast first "
-            "(x.astype(np.int64)) or pass dtype=np.int64")
 
 @implements(np.sum)
 def sum(x, axis=None, dtype=None, out=None, keepdims=False, **kw):

@@ -13,19 +13,17 @@ import builtins
 import numpy as np
 
 from . import primitives as P
-from . import ops
 from . import guards
 from .errors import TraceError, DTypeError
 from .ir.types import I64, F64, prod as _dim_prod
 from .ops_base import implements
-from .ops import (_err, _aval, asarg, shape_of, ndim_of, to_dtype, result_dtype, reshape, transpose, moveaxis,
-                  concatenate, getitem, where, multiply, add, absolute, sqrt, power, sum as _sum,
-                  max as _max, min as _min, ravel, _axes, _keep)
+from .ops_base import asarg, ndim_of, result_dtype, shape_of, to_dtype, _U32_SUM, _aval, _axes, _err, _keep, _no_out
+from .ops_base import _int
+from .ops_elementwise import absolute, add, equal, multiply, not_equal, power, sqrt, where
+from .ops_array import concatenate, moveaxis, ravel, reshape, transpose, pad as _constant_pad
+from .ops_reduce import max as _max, min as _min, sum as _sum
+from .ops_index import getitem
 from .trace import Tracer
-
-
-def _int(d, what):
-    return guards.concrete(guards.unwrap(d), what)
 
 
 def _ishape(x, what):
@@ -308,7 +306,7 @@ _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
 @implements(np.pad)
 def pad(array, pad_width, mode="constant", **kw):
     if mode == "constant":
-        return ops.pad(array, pad_width, mode, **kw)
+        return _constant_pad(array, pad_width, mode, **kw)
     if mode not in _GATHER_MODES:
         raise _err(TraceError, f"np.pad mode={mode!r} is not supported by vive; use 'constant', "
                                f"{', '.join(repr(m) for m in _GATHER_MODES)}")
@@ -338,7 +336,7 @@ def _float(x):
 def _root(s, p=2.0):
     # s ** (1/p) with derivative 0 where s == 0 (the zero vector: 0 is a subgradient of the norm there; the plain
     # root's infinite slope times a zero tangent would be nan). The inner where keeps the unused branch finite.
-    zero = ops.equal(s, 0)
+    zero = equal(s, 0)
     one = np.ones((), _aval(s).dtype.np)
     safe = where(zero, one, s)
     r = sqrt(safe) if p == 2.0 else power(safe, np.asarray(1.0 / p, _aval(s).dtype.np))
@@ -364,7 +362,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
         if ord == -np.inf:
             return _min(a, axis=axis, keepdims=keepdims)
         if ord == 0:
-            return _sum(asarg(ops.not_equal(x, 0), _aval(x).dtype), axis=axis, keepdims=keepdims)
+            return _sum(asarg(not_equal(x, 0), _aval(x).dtype), axis=axis, keepdims=keepdims)
         if ord == 1:
             return _sum(a, axis=axis, keepdims=keepdims)
         if ord is None or ord == 2:
@@ -426,13 +424,13 @@ def _acc_dtype(x, dtype):
     if dtype is not None:
         return to_dtype(dtype)
     if t.is_unsigned:
-        raise ops._err(DTypeError, ops._U32_SUM)
+        raise _err(DTypeError, _U32_SUM)
     return I64 if (t.is_bool or t.is_int) else t
 
 
 @implements(np.cumsum)
 def cumsum(a, axis=None, dtype=None, out=None):
-    ops._no_out(out, {})
+    _no_out(out, {})
     dt = _acc_dtype(a, dtype)
     x = asarg(a, dt)
     if axis is None:
@@ -461,7 +459,7 @@ def _cumprod_last(x):
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
-    ops._no_out(out, {})
+    _no_out(out, {})
     dt = _acc_dtype(a, dtype)
     x = asarg(a, dt)
     if axis is None:
@@ -488,7 +486,7 @@ def _prod_last(x):
 
 @implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
-    ops._no_out(out, kw)
+    _no_out(out, kw)
     dt = _acc_dtype(a, dtype)
     x = asarg(a, dt)
     s = tuple(shape_of(x))
@@ -501,14 +499,22 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     return _keep(s, _prod_last(x), axes, keepdims)
 
 
-# ---- registration into the tracer's dispatch tables ----
+# ---- ndarray methods (re-exported by the NumPy surface, whose method_* the tracer installs) ----
 
 
-ops.method_prod = lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: prod(
-    self, axis, dtype, out, keepdims, **kw)
-ops.method_cumsum = lambda self, axis=None, dtype=None, out=None: cumsum(self, axis, dtype, out)
-ops.method_repeat = lambda self, repeats, axis=None: repeat(self, repeats, axis)
-Tracer.prod, Tracer.cumsum, Tracer.repeat = ops.method_prod, ops.method_cumsum, ops.method_repeat
+def method_prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    return prod(self, axis, dtype, out, keepdims, **kw)
+
+
+def method_cumsum(self, axis=None, dtype=None, out=None):
+    return cumsum(self, axis, dtype, out)
+
+
+def method_repeat(self, repeats, axis=None):
+    return repeat(self, repeats, axis)
+
+
+Tracer.prod, Tracer.cumsum, Tracer.repeat = method_prod, method_cumsum, method_repeat
 Tracer.cumprod = lambda self, axis=None, dtype=None, out=None: cumprod(self, axis, dtype, out)
 Tracer.diagonal = lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2)
 Tracer.trace = lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(self, offset, axis1, axis2,

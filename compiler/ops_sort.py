@@ -15,22 +15,24 @@ from __future__ import annotations
 import numpy as np
 
 from . import primitives as P
-from . import ops
 from .errors import TraceError
 from .ir.types import I64
 from .ops_base import implements
-from .ops import (_err, _aval, asarg, shape_of, ndim_of, moveaxis, ravel, where, less, equal, not_equal,
-                  logical_and, logical_or, logical_not)
+from .ops_base import asarg, ndim_of, shape_of, _aval, _err
+from .ops_elementwise import (add, astype, equal, greater_equal, less, logical_and, logical_not, logical_or, multiply,
+                              not_equal, where)
+from .ops_array import expand_dims, moveaxis, ravel, reshape, zeros_like
+from .ops_reduce import sum as _sum
 from .ops_shape import _int, _norm_axis
 from .trace import Tracer
 
 
 def _before(va, ia, vb, ib, n, is_float):
     # a sorts before b: (class, value, position), class 0 a number, 1 NaN, 2 padding (position >= n)
-    ca = ops.add(ops.astype(not_equal(va, va), I64), ops.multiply(ops.astype(ops.greater_equal(ia, n), I64), 2)) \
-        if is_float else ops.multiply(ops.astype(ops.greater_equal(ia, n), I64), 2)
-    cb = ops.add(ops.astype(not_equal(vb, vb), I64), ops.multiply(ops.astype(ops.greater_equal(ib, n), I64), 2)) \
-        if is_float else ops.multiply(ops.astype(ops.greater_equal(ib, n), I64), 2)
+    ca = add(astype(not_equal(va, va), I64), multiply(astype(greater_equal(ia, n), I64), 2)) \
+        if is_float else multiply(astype(greater_equal(ia, n), I64), 2)
+    cb = add(astype(not_equal(vb, vb), I64), multiply(astype(greater_equal(ib, n), I64), 2)) \
+        if is_float else multiply(astype(greater_equal(ib, n), I64), 2)
     by_value = logical_or(less(va, vb), logical_and(logical_not(less(vb, va)), less(ia, ib)))
     return logical_or(less(ca, cb), logical_and(equal(ca, cb), by_value))
 
@@ -40,14 +42,14 @@ def _sort_rank(x, n, t):
     # at those positions (exact for every float, -0.0 included; the derivative scatters back through the gather)
     s = tuple(_int(d, "np.sort of a symbolic size") for d in shape_of(x))
     nd = len(s)
-    v = ops.astype(x, I64) if t.is_bool else asarg(x)
+    v = astype(x, I64) if t.is_bool else asarg(x)
     pos = np.arange(n, dtype=np.int64)
-    vi, vj = ops.expand_dims(v, -1), ops.expand_dims(v, -2)
-    rank = ops.sum(_before(vj, pos, vi, pos[:, None], n, t.is_float), axis=-1)
-    hit = equal(ops.expand_dims(rank, -1), pos)                     # (..., i, r)
-    idx = ops.sum(where(hit, pos[:, None], np.int64(0)), axis=nd - 1)
+    vi, vj = expand_dims(v, -1), expand_dims(v, -2)
+    rank = _sum(_before(vj, pos, vi, pos[:, None], n, t.is_float), axis=-1)
+    hit = equal(expand_dims(rank, -1), pos)                     # (..., i, r)
+    idx = _sum(where(hit, pos[:, None], np.int64(0)), axis=nd - 1)
     rows = (np.arange(int(np.prod(s[:-1], dtype=np.int64)), dtype=np.int64) * n).reshape(s[:-1] + (1,))
-    return P.take(ops.reshape(x, -1), ops.add(idx, rows), axis=0), idx
+    return P.take(reshape(x, -1), add(idx, rows), axis=0), idx
 
 
 def _sort_last(x):
@@ -88,7 +90,7 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     _check_args(kind, order, "argsort")
     x, axis, r = _along(a, axis, "argsort")
     if r is None:
-        return ops.zeros_like(x, dtype=np.int64)
+        return zeros_like(x, dtype=np.int64)
     return r[1]
 
 

@@ -12,7 +12,7 @@ before compiler was imported (`from scipy.special import logsumexp`, or `f = sci
 `import compiler`).
 
 scipy.special's ufuncs (gammaln, jv, ...) need none of this: they reach Tracer.__array_ufunc__, and their
-implementations register with @implements(scipy_special=...) (ops_base.py).
+implementations register with @implements(surface=...) (ops_base.py).
 """
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def _reduce_half(x):
     return x - n, n
 
 
-@implements(scipy_special=("gammaln",))
+@implements(surface=("scipy.special.gammaln",))
 @_in_f64
 def gammaln(x):
     """log |Gamma(x)|; +inf at the poles (0, -1, -2, ...)."""
@@ -122,7 +122,7 @@ def gammaln(x):
     return np.where(pos, lg, neg)
 
 
-@implements(scipy_special=("gammasgn",))
+@implements(surface=("scipy.special.gammasgn",))
 @_in_f64
 def gammasgn(x):
     """The sign of Gamma(x): 1 for x > 0 (and +0), -1 for -0, (-1)^ceil(-x) for negative non-integers, NaN at the
@@ -137,7 +137,7 @@ def gammasgn(x):
     return np.where(x != x, np.nan, out).astype(x.dtype)
 
 
-@implements(scipy_special=("gamma",))
+@implements(surface=("scipy.special.gamma",))
 @_in_f64
 def gamma(x):
     """Gamma(x) = gammasgn(x) exp(gammaln(x)): +-inf at +-0, NaN at the negative integers."""
@@ -145,7 +145,7 @@ def gamma(x):
     return gammasgn(x) * np.exp(gammaln(x))
 
 
-@implements(scipy_special=("rgamma",))
+@implements(surface=("scipy.special.rgamma",))
 @_in_f64
 def rgamma(x):
     """1 / Gamma(x): 0 at the poles."""
@@ -188,7 +188,7 @@ def _psi_near_root(x):
     return _horner(_PSI_ROOT_COEF, d)
 
 
-@implements(scipy_special=("psi",))
+@implements(surface=("scipy.special.psi",))
 @_in_f64
 def digamma(x):
     """psi(x) = d/dx log Gamma(x); -inf at +0, +inf at -0, NaN at the negative integers."""
@@ -286,7 +286,7 @@ def multigammaln(a, d):
     return out
 
 
-@implements(scipy_special=("betaln",))
+@implements(surface=("scipy.special.betaln",))
 @_in_f64
 def betaln(a, b):
     """log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)."""
@@ -294,7 +294,7 @@ def betaln(a, b):
     return gammaln(a) + gammaln(b) - gammaln(a + b)
 
 
-@implements(scipy_special=("beta",))
+@implements(surface=("scipy.special.beta",))
 @_in_f64
 def beta(a, b):
     a, b = _float(a), _float(b)
@@ -344,14 +344,14 @@ def _inc_gamma(a, x):
     return p, q
 
 
-@implements(scipy_special=("gammainc",))
+@implements(surface=("scipy.special.gammainc",))
 @_in_f64
 def gammainc(a, x):
     """The regularized lower incomplete gamma function P(a, x)."""
     return _inc_gamma(a, x)[0]
 
 
-@implements(scipy_special=("gammaincc",))
+@implements(surface=("scipy.special.gammaincc",))
 @_in_f64
 def gammaincc(a, x):
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x), without the cancellation."""
@@ -393,7 +393,7 @@ def _inc_beta2(a, b, x, y):
             np.where(ok, np.where(direct, 1.0 - cf, cf), 1.0 - edge))
 
 
-@implements(scipy_special=("betainc",))
+@implements(surface=("scipy.special.betainc",))
 @_in_f64
 def betainc(a, b, x):
     """The regularized incomplete beta function I_x(a, b)."""
@@ -407,7 +407,7 @@ _SQRT1_2 = math.sqrt(0.5)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-@implements(scipy_special=("ndtr",))
+@implements(surface=("scipy.special.ndtr",))
 @_in_f64
 def ndtr(z):
     """The standard normal CDF, 0.5 erfc(-z / sqrt 2) (accurate relative to itself in the lower tail)."""
@@ -424,7 +424,7 @@ def _log_erfc_tail(a):
     return -(a * a) + np.log(np.where(a > 6.0, asym, _clenshaw(_Q, (ac - 4.0) * 0.5)))
 
 
-@implements(scipy_special=("log_ndtr",))
+@implements(surface=("scipy.special.log_ndtr",))
 @_in_f64
 def log_ndtr(z):
     """log of the standard normal CDF, finite far into the lower tail (log_ndtr(-40) ~ -804.6)."""
@@ -450,7 +450,7 @@ def _ndtri_lower(q):
     return x
 
 
-@implements(scipy_special=("ndtri",))
+@implements(surface=("scipy.special.ndtri",))
 @_in_f64
 def ndtri(p):
     """The inverse of ndtr: -inf at 0, +inf at 1, NaN outside [0, 1]."""
@@ -463,7 +463,7 @@ def ndtri(p):
     return np.where(ok, x, np.where(p == 0, -np.inf, np.where(p == 1, np.inf, np.nan)))
 
 
-@implements(scipy_special=("erfcinv",))
+@implements(surface=("scipy.special.erfcinv",))
 @_in_f64
 def erfcinv(y):
     """The inverse of erfc on [0, 2]: erfcinv(y) = -ndtri(y / 2) / sqrt 2."""

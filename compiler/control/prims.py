@@ -230,8 +230,9 @@ def _elems(t):
     return n
 
 
-# results worth keeping rather than recomputing in the backward loop (tens of instructions per element)
-_TRANSCENDENTAL = frozenset("exp log sin cos tanh logistic erf pow atan2 fmod".split())
+# results worth keeping rather than recomputing in the backward loop (tens of instructions per element): those of
+# primitives costing this many fusion cost units (Primitive.cost) or more: exp, log, tanh, erf, pow, atan2, ...
+_KEEP_COST = 4
 
 
 def _recompute_cheap(first: Graph, second: Graph, n_out, free):
@@ -252,7 +253,7 @@ def _recompute_cheap(first: Graph, second: Graph, n_out, free):
                 continue
             seen.add(v)
             n = v.node
-            if n is not None and n not in kept and n.prim.name not in _TRANSCENDENTAL and (
+            if n is not None and n not in kept and n.prim.cost < _KEEP_COST and (
                     n.prim.kind in ("elementwise", "shape") or n.prim.name == "const"):
                 cheap[n] = True
                 stack.extend(reversed(n.inputs))

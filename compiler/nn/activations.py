@@ -81,7 +81,7 @@ def erf(x):
     return _erf_primitive(_floating(x, "erf"))
 
 
-@implements(scipy_special=("erfc",))      # scipy.special.erfc on a traced value comes here
+@implements(surface=("scipy.special.erfc",))      # scipy.special.erfc on a traced value comes here
 def erfc(x):
     """1 - erf(x), without the cancellation for large x (erfc(10) ~ 2e-45 comes out right, not 0)."""
     x = _floating(x, "erfc")

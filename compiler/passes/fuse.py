@@ -19,6 +19,10 @@ A producer joins its consumer's group when all its users are there; a cheap one 
 every consumer instead of written to memory; a reduction whose result is also needed elsewhere becomes an extra
 output of its row group. Every decision is logged with its reason under VIVE_DEBUG. Lowering may still reject a
 fusion (an index pattern a kernel cannot express); `fuse_graph` then forbids it and fuses again.
+
+How a node fuses and what recomputing it costs are properties of its primitive (Primitive.fusion, .cost).
+`fusion_pass(lower_fn)` is the pass of the pass manager (Graph -> FusedGraph with its Program); fusion_plan.py holds
+the groups and the plan, fuse_merge.py the sibling merging and the kernel order.
 """
 from __future__ import annotations
 

@@ -163,9 +163,14 @@ _RULES = {
 }
 
 
+_RULES_OF = {}
+
+
 def _rules_of(prim):
-    rules = _RULES.get(prim, ())
-    return [_drop_broadcasts, *rules] if prim.broadcasts else rules
+    rules = _RULES_OF.get(prim)
+    if rules is None:
+        rules = _RULES_OF[prim] = [_drop_broadcasts, *_RULES.get(prim, ())] if prim.broadcasts else _RULES.get(prim, ())
+    return rules
 
 
 @graph_pass

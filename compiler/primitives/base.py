@@ -12,7 +12,9 @@ A primitive keeps all its rules in one definition:
                                                 form, keyed by this Primitive object)
 
 and its properties, data the later layers read instead of tables of names (see FUSION and OPERANDS below):
-  numpy_functions, scipy_special, operands     (the NumPy surface: ops derives its dispatch tables from these)
+  numpy_functions, surface, operands           (the NumPy surface: the NumPy functions / ufuncs it is, the other
+                                               public names it implements ("scipy.special.erf", "cc.special.erf"),
+                                               how NumPy's operands are converted; ops derives its tables from them)
   fusion, cost, reduction                      (passes/fuse.py: how it fuses, what recomputing it costs; a
                                                reduction's accumulator)
   commutative, foldable, broadcasts, checked, collective   (cse, fold, simplify, lower/checks, collectives)
@@ -32,6 +34,11 @@ from ..ir.types import TensorType, dtype as to_dtype
 
 REGISTRY: dict[str, "Primitive"] = {}
 _parser.use_registry(REGISTRY)       # the text-IR parser resolves op names here
+_REGISTERED = [0]        # definitions so far: with len(REGISTRY), tells tables derived from the registry when to remake
+
+
+def registry_version():
+    return _REGISTERED[0], len(REGISTRY)
 
 # Set by compiler.trace on import: (is_tracer(x) -> bool, record(prim, args, params) -> Tracer), and whether a
 # trace is being recorded on this thread.
@@ -44,7 +51,7 @@ class Primitive:
 
     def __init__(self, name, *, numpy, shape, kind="other", jvp=None, vjp=None, transpose=None, batch=None,
                  lower=None, linear=(), differentiable=True, effect=False, doc="",
-                 numpy_functions=(), scipy_special=(), operands=None,
+                 numpy_functions=(), surface=(), operands=None,
                  fusion=None, cost=1, commutative=False, foldable=True, broadcasts=False, checked=False,
                  collective=None, reduction=None,
                  scalar=None):
@@ -62,10 +69,11 @@ class Primitive:
         # an effect (printing): never dead, folded or merged, kept in program order (see effects.py)
         self.effect = effect
         self.__doc__ = doc
-        # the NumPy surface: the NumPy functions / ufuncs (objects) and scipy.special ufuncs (names) this primitive
-        # is, and how their operands are promoted there (a convention of ops.py, see OPERANDS)
+        # the NumPy surface: the NumPy functions / ufuncs (objects) this primitive is, its other public names
+        # ("scipy.special.erf": a scipy.special ufunc, "cc.special.erf": compiler.special), and how their operands are
+        # promoted there (a convention of ops.py, see OPERANDS)
         self.numpy_functions = tuple(numpy_functions)
-        self.scipy_special = tuple(scipy_special)
+        self.surface = tuple(surface)
         self.operands = operands or _default_operands(shape)
         # fusion: how the op joins a kernel (FUSION) and its cost units per element when recomputed in several
         # kernels instead of stored once (0: a free index rewrite or a no-op)
@@ -84,6 +92,7 @@ class Primitive:
         if name in REGISTRY:
             raise ValueError(f"primitive {name!r} defined twice")
         REGISTRY[name] = self
+        _REGISTERED[0] += 1
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -117,6 +126,8 @@ _FUSION_OF_KIND = {"elementwise": "inline", "shape": "inline", "source": "inline
 # "numeric" (booleans refused), "integral" (integers are returned as they are, the rest as "float"), "promote"
 # (NumPy's promotion, any dtype), "arith" (promote; booleans as logical or/and), "truth" (operands by truth value)
 OPERANDS = ("float", "numeric", "integral", "promote", "arith", "truth")
+# the public names a primitive may declare in its `surface`
+SURFACE_PREFIXES = ("scipy.special.", "cc.special.")
 
 
 def _default_operands(shape):
@@ -139,8 +150,10 @@ def _check_properties(p):
         raise ValueError(f"primitive {p.name!r}: operands {p.operands!r} is not one of {OPERANDS}")
     if not (isinstance(p.cost, int) and p.cost >= 0):
         raise ValueError(f"primitive {p.name!r}: cost must be an int >= 0, got {p.cost!r}")
-    if not all(callable(f) for f in p.numpy_functions) or not all(isinstance(s, str) for s in p.scipy_special):
-        raise ValueError(f"primitive {p.name!r}: numpy_functions are NumPy callables, scipy_special names")
+    if not all(callable(f) for f in p.numpy_functions) or not all(
+            isinstance(s, str) and s.startswith(SURFACE_PREFIXES) for s in p.surface):
+        raise ValueError(f"primitive {p.name!r}: numpy_functions are NumPy callables, surface names start with one of "
+                         f"{SURFACE_PREFIXES}")
 
 
 def get(name: str) -> Primitive:

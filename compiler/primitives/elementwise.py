@@ -101,7 +101,7 @@ tanh = _unary("tanh", np.tanh, **pointwise(lambda t, x, out: t * (1 - square(out
               numpy_functions=(np.tanh,), cost=5,
               scalar=_math(M.tanh))  # 1 - tanh^2
 logistic = _unary("logistic", _logistic_np, **pointwise(lambda t, x, out: t * (out * (1 - out))),
-                  scipy_special=("expit",), cost=5,
+                  surface=("scipy.special.expit", "cc.special.expit"), cost=5,
                   scalar=_math(M.logistic))
 sqrt = _unary("sqrt", np.sqrt, **pointwise(lambda t, x, out: t * 0.5 / out),
               numpy_functions=(np.sqrt,), cost=2,
@@ -143,7 +143,7 @@ def _erf_np(x):
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 erf = _unary("erf", _erf_np, **pointwise(lambda t, x, out: t * (exp(neg(square(x))) * _TWO_OVER_SQRT_PI)),
-             scipy_special=("erf",), cost=8,
+             surface=("scipy.special.erf", "cc.special.erf"), cost=8,
              scalar=_math(M.erf),
              doc="The error function, 2/sqrt(pi) * integral_0^x exp(-t^2) dt (1-2 ulp compiled).")
 
@@ -216,7 +216,7 @@ def _erfinv_scalar(b, x):
 # d erfinv(x) = sqrt(pi)/2 e^(erfinv(x)^2) dx
 erfinv = _unary("erfinv", _erfinv_np, **pointwise(lambda t, x, out: t * (exp(square(out)) * _SQRT_PI_OVER_2)),
                 scalar=_math(_erfinv_scalar),
-                scipy_special=("erfinv",), cost=40,
+                surface=("scipy.special.erfinv", "cc.special.erfinv"), cost=40,
                 doc="The inverse error function on [-1, 1]: erf(erfinv(x)) = x, +-inf at +-1, NaN beyond.")
 
 

@@ -138,3 +138,26 @@ def test_partial_pass_name():
     log = PassLog()
     run_pipeline(parse(SRC), [p], log=log)
     assert log.names == ["scale_nothing"]
+
+
+def test_a_pass_may_raise_its_own_errors_to_the_user():
+    # a rewrite's failure is a compiler bug (PassError); fusion's "no lowering for this op" is the user's to see
+    def fail(g):
+        raise cc.BackendError("cpu: no lowering for primitive 'x'")
+    with pytest.raises(PassError, match="pass fail failed"):
+        run_pipeline(parse(SRC), [graph_pass(fail)])
+    with pytest.raises(cc.BackendError, match="no lowering") as e:
+        run_pipeline(parse(SRC), [graph_pass(fail, raises=(cc.BackendError,))])
+    assert not isinstance(e.value, PassError)
+
+
+def test_fusion_and_memory_planning_are_passes_of_the_log():
+    low = cc.compile(lambda x: np.tanh(x * 2.0).sum()).lower(np.ones((4, 3), np.float32))
+    program = low.kernels                   # runs the passes (a disk-cache hit skipped them)
+    log = low.pass_log
+    fuse, memory = log.records[-2:]
+    assert (fuse.name, memory.name) == ("fuse", "plan_memory")
+    assert fuse.changed and not memory.changed and memory.graph is fuse.graph
+    assert fuse.graph.plan is low.plan and fuse.graph.program is program
+    assert "kernel k0_row" in str(fuse.graph)
+    assert all(b.slot is not None for b in program.buffers)       # what plan_memory assigns
