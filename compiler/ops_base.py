@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-import sympy
+from .lazy import sympy
 
 from . import primitives as P
 from .errors import TraceError, DTypeError, IndexOutOfBounds, format_loc

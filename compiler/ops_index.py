@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-import sympy
+from .lazy import sympy
 
 from . import primitives as P
 from . import guards

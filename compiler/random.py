@@ -20,7 +20,7 @@ import math
 import operator
 
 import numpy as np
-import sympy
+from .lazy import sympy
 
 from . import primitives as P
 from .primitives.elementwise import ERFINV_CENTRAL as _ERFINV_CENTRAL, ERFINV_TAIL as _ERFINV_TAIL

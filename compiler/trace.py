@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
-import sympy
+from .lazy import sympy
 
 from .errors import DTypeError, ShapeError, TraceError, format_loc
 from .ir.graph import GraphBuilder, Graph, SourceLoc, Value

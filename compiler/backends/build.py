@@ -18,11 +18,17 @@ from ..errors import BackendError, format_loc
 from ..primitives.collective import communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
-from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
 from . import profile as prof
 from .executable import Executable, _size_str
 
 _FORMAT = "vive-program-v1"
+
+
+def _order_slots(*args, **kwargs):
+    """passes.memory.order_slots (compile._order_slots: benchmarks), imported at call time: the pass pipeline is
+    not part of `import compiler`."""
+    from ..passes.memory import order_slots
+    return order_slots(*args, **kwargs)
 
 
 # ---- backends: name -> object with .build(lowered) ----

@@ -6,7 +6,7 @@ import math
 import threading
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from runtime import buffers as rt_buffers
 from runtime import status as rt_status

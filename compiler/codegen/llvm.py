@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-import sympy
+from ..lazy import sympy
 from llvmlite import ir
 
 from ..ir.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Loop, Store, Gemm

@@ -6,7 +6,7 @@ import time
 import weakref
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 import runtime
 

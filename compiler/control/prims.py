@@ -17,7 +17,7 @@ Conventions (what the lowering relies on):
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import DTypeError, ShapeError, TraceError
 from ..ir.graph import Graph, Node, Value

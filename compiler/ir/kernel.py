@@ -25,7 +25,7 @@ the outermost loop of a kernel): the CPU splits it over threads, a GPU backend m
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 
 from .types import DType, I64, BOOL, F32, F64, dim_str
 

@@ -7,7 +7,7 @@ import re
 import textwrap
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import ParseError
 from .graph import Graph, Node, SourceLoc, Value

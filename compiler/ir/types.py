@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import DTypeError, ParseError, ShapeError
 from ..guards import SymDim

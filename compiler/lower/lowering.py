@@ -7,7 +7,7 @@ gather ...) down to loads of buffers. Equal expressions are shared, so a value u
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, squeezed_equal

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..ir.graph import Graph
 from ..primitives import REGISTRY

@@ -1,0 +1,46 @@
+"""`import compiler` leaves sympy, llvmlite and networkx unimported (compiler/lazy.py, runtime/__init__.py's lazy
+names): they load when a symbolic size, a compile or a graph export first needs them. Checked in a fresh process,
+by what is in sys.modules, not by time."""
+import subprocess
+import sys
+
+import compiler as cc
+
+HEAVY = ("sympy", "llvmlite", "networkx")
+
+
+def _loaded_after(code):
+    out = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nprint(','.join(m for m in {HEAVY!r} "
+                          f"if m in sys.modules) + '.')"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(filter(None, out.stdout.strip().splitlines()[-1].rstrip(".").split(",")))
+
+
+def test_import_compiler_loads_no_heavy_module():
+    assert _loaded_after("import compiler") == set()
+
+
+def test_heavy_modules_load_when_used():
+    # a compile needs llvmlite; a symbolic Spec needs sympy; the answers are still right
+    code = ("import numpy as np, compiler as cc\n"
+            "f = cc.compile(lambda x: x * 2 + 1)\n"
+            "assert np.array_equal(f(np.arange(4.0)), np.arange(4.0) * 2 + 1)\n"
+            "g = cc.trace(lambda x: x.sum(0), cc.Spec('f32[N,3]'))\n"
+            "assert 'N' in str(g)")
+    assert {"llvmlite", "sympy"} <= _loaded_after(code)
+
+
+def test_lazy_module_proxy_behaves_like_the_module():
+    from compiler.lazy import LazyModule, sympy
+    import sympy as real
+    n = sympy.Symbol("n")
+    assert isinstance(n, real.Symbol) and sympy.Integer is real.Integer
+    assert LazyModule("json").dumps([1]) == "[1]"
+    try:
+        LazyModule("json").no_such_name
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a missing attribute must raise AttributeError")
+    d = cc.trace(lambda x: x + 1, cc.Spec("f32[N]")).outputs[0].type.shape[0]
+    assert isinstance(d, real.Symbol) and str(d) == "N"
