@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-from .lazy import sympy
+from .lazy import is_sympy, sympy
 
 from .errors import TraceError
 
@@ -215,7 +215,7 @@ def _rel(fn):
         o = _int_operand(other)
         if o is not None:
             other = o
-        elif not isinstance(other, (float, sympy.Basic)):
+        elif not (isinstance(other, float) or is_sympy(other)):
             return NotImplemented
         return fn(self.expr, other)
     return f

@@ -10,6 +10,7 @@ import time again: keep those inside functions.
 from __future__ import annotations
 
 import importlib
+import sys
 
 
 class LazyModule:
@@ -34,3 +35,10 @@ class LazyModule:
 
 
 sympy = LazyModule("sympy")
+
+
+def is_sympy(x, kind="Basic") -> bool:
+    """isinstance(x, sympy.<kind>) without importing sympy: before sympy is loaded no object can be one (the
+    concrete-shape paths ask this of every size and must not pay for the import)."""
+    m = sys.modules.get("sympy")
+    return m is not None and isinstance(x, getattr(m, kind))

@@ -44,3 +44,21 @@ def test_lazy_module_proxy_behaves_like_the_module():
         raise AssertionError("a missing attribute must raise AttributeError")
     d = cc.trace(lambda x: x + 1, cc.Spec("f32[N]")).outputs[0].type.shape[0]
     assert isinstance(d, real.Symbol) and str(d) == "N"
+
+
+def test_concrete_shapes_compile_without_sympy():
+    """sympy is for symbolic sizes: tracing, lowering and running a value_and_grad with concrete shapes never
+    imports it (it would add its import time to the first compile of every process)."""
+    code = ("import numpy as np, compiler as cc\n"
+            "def loss(w, x):\n"
+            "    h = np.tanh(x @ w['a'] + w['b'])\n"
+            "    return (h.sum(axis=1) ** 2).mean()\n"
+            "r = np.random.default_rng(0)\n"
+            "w = {'a': r.standard_normal((5, 3)).astype(np.float32), 'b': np.zeros(3, np.float32)}\n"
+            "x = r.standard_normal((4, 5)).astype(np.float32)\n"
+            "v, g = cc.compile(cc.value_and_grad(loss))(w, x)\n"
+            "assert 'sympy' not in sys.modules\n"
+            "np.testing.assert_allclose(v, loss(w, x), rtol=1e-5)\n"
+            "v2, g2 = cc.value_and_grad(loss)(w, x)\n"
+            "np.testing.assert_allclose(g['a'], g2['a'], rtol=1e-4, atol=1e-5)")
+    _loaded_after(code)

@@ -7,7 +7,7 @@ gather ...) down to loads of buffers. Equal expressions are shared, so a value u
 from __future__ import annotations
 
 import numpy as np
-from ..lazy import sympy
+from ..lazy import is_sympy, sympy
 
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, squeezed_equal
@@ -379,11 +379,15 @@ class GroupLowerer(LinalgLowering):
         if len(rows) != 1:
             return loops
         E = rows[0].extent
-        per_row = sympy.simplify(sympy.sympify(count) / E)
-        if not per_row.is_Integer or int(per_row) > COL_BLOCK:
+        if isinstance(count, int) and isinstance(E, int):       # concrete shapes: no sympy
+            per_row = count // E if E and count % E == 0 else None
+        else:
+            per_row = sympy.simplify(sympy.sympify(count) / E)
+            per_row = int(per_row) if per_row.is_Integer else None
+        if per_row is None or per_row > COL_BLOCK:
             return loops
         zero = self.nest(O, lambda o: [Store(acc32, flat(o, O), Const(0, dt))])
-        block = COL_BLOCK // int(per_row)
+        block = COL_BLOCK // per_row
         return zero + split_loop(rows[0], block, self.ctx.var, [], rows[0].body, flush(False)) + flush(True)
 
     def lower_reduce_strided(self, r):
@@ -528,7 +532,7 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
     sources = {}
     for i, v in enumerate(g.inputs):
         for ax, d in enumerate(v.type.shape):
-            if isinstance(d, sympy.Symbol) and d not in sources:
+            if is_sympy(d, "Symbol") and d not in sources:
                 sources[d] = (i, ax)
     for s in syms:
         if s not in sources and parent is None:
