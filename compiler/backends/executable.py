@@ -107,6 +107,7 @@ class Executable:
             except (KeyError, BackendError):
                 self._in_shape_fn = None
         self._tls = threading.local()
+        self._runner = None         # runner(): built on first use (host.install may still replace _call)
         self.guards = []
         self._guard_ok = None
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
@@ -117,6 +118,32 @@ class Executable:
         if self._lean:
             self._shape0, self._dtype0 = self._out_shapes_static[0], self._out_dtypes[0]
             self._lean_aligned = math.prod(self._shape0) * self._dtype0.itemsize >= ALIGNED_OUTPUT_BYTES
+
+    def runner(self):
+        """`run(args)`: self.run(args, checked=True) prebuilt for this executable, the call path of a signature seen
+        before (the caller has checked dtypes, shapes and layout). The lean case (one static output, no scratch, no
+        checks) is a closure over the native call: an allocation and a call, nothing looked up per call."""
+        if self._runner is None:
+            self._runner = self._build_runner()
+        return self._runner
+
+    def _build_runner(self):
+        if not (self._lean and not self._checks and type(self).run is Executable.run):
+            run = self.run
+            return lambda args: run(args, True)
+        call, shape, dtype, consts = self._call, self._shape0, self._dtype0, tuple(self._consts)
+        empty = _new_output if self._lean_aligned else np.empty
+        if consts:
+            def run_lean(args):
+                out = empty(shape, dtype)
+                call(*args, out, *consts)
+                return out
+        else:
+            def run_lean(args):
+                out = empty(shape, dtype)
+                call(*args, out)
+                return out
+        return run_lean
 
     def _scratch(self, key, nbytes_list):
         cache = getattr(self._tls, "scratch", None)

@@ -18,6 +18,7 @@ from ..trace import Tracer, trace_flat
 from ..backends.build import BACKENDS, Lowered, build, _env_key
 
 _C_ALIGNED = inputs.C_ALIGNED
+_ndarray = np.ndarray
 # symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
 # specialised to its shapes instead (a function branching on many sizes does not keep retracing symbolically)
 MAX_SYMBOLIC_VERSIONS = 4
@@ -96,7 +97,9 @@ class CompiledFunction:
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
         self._cache = {}             # signature -> Executable
-        self._fast = {}              # ((dtype char, shape) per array argument) -> Executable
+        self._fast = {}              # ((dtype, shape) per array argument) -> Executable
+        self._fast_run = {}          # the same keys -> the Executable's runner() (what __call__ calls)
+        self._fast1 = {}             # one array argument: (dtype, shape) -> runner (no key tuple to build)
         self._fast_static = {}       # (static part, the same per dynamic argument) -> Executable
         self._tracked = set()        # ids of methods' selves whose death drops their versions (_track)
         self._symbolic = []          # (static key, Executable) serving many shapes
@@ -162,19 +165,28 @@ class CompiledFunction:
             return None
 
     def __call__(self, *args, **kwargs):
-        # fast path: plain C-contiguous arrays seen before (no pytree walk, no conversion)
+        # fast path: plain C-contiguous aligned arrays of a signature seen before: no pytree walk, no conversion,
+        # the executable's prebuilt runner
         if not kwargs:
-            key = []
-            for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
-                key.append((a.dtype, a.shape) if type(a) is np.ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
-                           else None)
-            try:
-                exe = self._fast.get(tuple(key))
-            except TypeError:
-                exe = None
-            if exe is not None:
-                self._hits += 1
-                return exe.run(args, True)
+            if len(args) == 1:
+                a = args[0]
+                if type(a) is _ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED:
+                    run = self._fast1.get((a.dtype, a.shape))
+                    if run is not None:
+                        self._hits += 1
+                        return run(args)
+            else:
+                key = []
+                for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
+                    key.append((a.dtype, a.shape) if type(a) is _ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
+                               else None)
+                try:
+                    run = self._fast_run.get(tuple(key))
+                except TypeError:
+                    run = None
+                if run is not None:
+                    self._hits += 1
+                    return run(args)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
@@ -308,6 +320,9 @@ class CompiledFunction:
             self._fast_static[(static, key)] = exe
         else:
             self._fast[key] = exe
+            self._fast_run[key] = exe.runner()
+            if len(key) == 1:
+                self._fast1[key[0]] = self._fast_run[key]
 
     def _track(self, static):
         """A method's self held by identity: when it dies, drop the versions made for it (they bake its
