@@ -51,3 +51,14 @@ def test_host_callbacks_survive_the_runner(capsys):
     for _ in range(3):
         np.testing.assert_array_equal(g(x), x * 2)
     assert capsys.readouterr().out.count("s=4") == 3
+
+
+def test_one_shape_several_dtypes_and_byte_orders():
+    f = cc.compile(lambda x: x * 3)
+    a32, a64 = np.arange(5, dtype=np.float32), np.arange(5, dtype=np.float64)
+    big = a32.astype(">f4")
+    for _ in range(3):                       # the shape-keyed entry holds one dtype; the others still answer right
+        for a in (a32, a64, big, a32.astype(np.int32)):
+            r = f(a)
+            np.testing.assert_array_equal(r, a * 3)
+            assert r.dtype == (a * 3).dtype.newbyteorder("=")

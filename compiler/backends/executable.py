@@ -107,7 +107,7 @@ class Executable:
             except (KeyError, BackendError):
                 self._in_shape_fn = None
         self._tls = threading.local()
-        self._runner = None         # runner(): built on first use (host.install may still replace _call)
+        self._runner = self._runner1 = None    # built on first use (host.install may still replace _call)
         self.guards = []
         self._guard_ok = None
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
@@ -126,6 +126,28 @@ class Executable:
         if self._runner is None:
             self._runner = self._build_runner()
         return self._runner
+
+    def runner1(self):
+        """runner() for one array argument, taking the array itself (no argument tuple on the hottest path)."""
+        if self._runner1 is None:
+            if self._lean_plain():
+                call, shape, dtype = self._call, self._shape0, self._dtype0
+                empty = _new_output if self._lean_aligned else np.empty
+
+                def run1(a):
+                    out = empty(shape, dtype)
+                    call(a, out)
+                    return out
+            else:
+                run = self.runner()
+
+                def run1(a):
+                    return run((a,))
+            self._runner1 = run1
+        return self._runner1
+
+    def _lean_plain(self):
+        return self._lean and not self._checks and not self._consts and type(self).run is Executable.run
 
     def _build_runner(self):
         if not (self._lean and not self._checks and type(self).run is Executable.run):

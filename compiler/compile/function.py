@@ -99,7 +99,7 @@ class CompiledFunction:
         self._cache = {}             # signature -> Executable
         self._fast = {}              # ((dtype, shape) per array argument) -> Executable
         self._fast_run = {}          # the same keys -> the Executable's runner() (what __call__ calls)
-        self._fast1 = {}             # one array argument: (dtype, shape) -> runner (no key tuple to build)
+        self._fast1 = {}             # one array argument: shape -> (dtype, runner1): the latest dtype per shape
         self._fast_static = {}       # (static part, the same per dynamic argument) -> Executable
         self._tracked = set()        # ids of methods' selves whose death drops their versions (_track)
         self._symbolic = []          # (static key, Executable) serving many shapes
@@ -170,23 +170,24 @@ class CompiledFunction:
         if not kwargs:
             if len(args) == 1:
                 a = args[0]
-                if type(a) is _ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED:
-                    run = self._fast1.get((a.dtype, a.shape))
-                    if run is not None:
+                if type(a) is _ndarray:
+                    # keyed by shape alone, the dtype compared by identity (NumPy's builtin dtypes are singletons;
+                    # an equal dtype that is another object takes the keyed path below, as does a second dtype)
+                    hit = self._fast1.get(a.shape)
+                    if hit is not None and hit[0] is a.dtype and a.flags.num & _C_ALIGNED == _C_ALIGNED:
                         self._hits += 1
-                        return run(args)
-            else:
-                key = []
-                for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
-                    key.append((a.dtype, a.shape) if type(a) is _ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
-                               else None)
-                try:
-                    run = self._fast_run.get(tuple(key))
-                except TypeError:
-                    run = None
-                if run is not None:
-                    self._hits += 1
-                    return run(args)
+                        return hit[1](a)
+            key = []
+            for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
+                key.append((a.dtype, a.shape) if type(a) is _ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
+                           else None)
+            try:
+                run = self._fast_run.get(tuple(key))
+            except TypeError:
+                run = None
+            if run is not None:
+                self._hits += 1
+                return run(args)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
@@ -322,7 +323,7 @@ class CompiledFunction:
             self._fast[key] = exe
             self._fast_run[key] = exe.runner()
             if len(key) == 1:
-                self._fast1[key[0]] = self._fast_run[key]
+                self._fast1[args[0].shape] = (args[0].dtype, exe.runner1())
 
     def _track(self, static):
         """A method's self held by identity: when it dies, drop the versions made for it (they bake its
