@@ -306,12 +306,12 @@ def table(a):
     threads = len(os.sched_getaffinity(0))
     print(f"issue 13 table: {model} (LLVM host cpu {cpu}), {threads} cores usable; "
           f"load average {os.getloadavg()[0]:.2f} at start; median of {reps} fresh processes per cell")
-    print(f"{'workload':<52} {'peer':<14} {'vive':>10} {'peer t':>10} {'ratio':>8}  target")
+    print(f"{'workload':<58} {'peer':<14} {'vive':>10} {'peer t':>10} {'ratio':>8}  target")
     rows = []
 
     def row(name, peer, vive_s, peer_s, ratio, target, note=""):
         rs = "—" if ratio is None else f"{ratio:.2f}x"
-        line = f"{name:<52} {peer:<14} {fmt(vive_s):>10} {fmt(peer_s):>10} {rs:>8}  {target}{note}"
+        line = f"{name:<58} {peer:<14} {fmt(vive_s):>10} {fmt(peer_s):>10} {rs:>8}  {target}{note}"
         rows.append(line)
         print(line, flush=True)
 
