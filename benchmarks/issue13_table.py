@@ -340,7 +340,7 @@ def table(a):
            2, ">= 1.3x")
     versus("mlp128", "MLP 784-256-256-10 SGD step, batch 128, 2 thr", "mlp128", "jax", "jax.jit", 2, ">= 1.3x")
     versus("mlp16", "MLP step, batch 16, 1 thread", "mlp16", "jax", "jax.jit", 1, ">= 1.5x")
-    idle2 = versus("lenet", "LeNet-5 SGD step, batch 64, 2 thr", "lenet", "torch", "torch eager", 2, ">= 1.2x")
+    versus("lenet", "LeNet-5 SGD step, batch 64, 2 thr", "lenet", "torch", "torch eager", 2, ">= 1.2x")
     versus("lenet", "LeNet-5 SGD step, batch 64, 1 thread", "lenet", "torch", "torch eager", 1, ">= 1.2x")
     if not only or "busy" in only:
         res = median_of("lenet", ["vive"], 2, reps)

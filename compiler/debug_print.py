@@ -4,7 +4,7 @@ into Python (lower: a host_call statement; runtime/callbacks.py)."""
 from __future__ import annotations
 
 import numpy as np
-from .lazy import is_sympy, sympy
+from .lazy import is_sympy
 
 from . import debug, guards, pytree
 from .primitives import dim

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-from .lazy import is_sympy, sympy
+from .lazy import is_sympy
 
 from . import primitives as P
 from .errors import TraceError, DTypeError, IndexOutOfBounds, format_loc

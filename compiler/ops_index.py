@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-from .lazy import is_sympy, sympy
+from .lazy import is_sympy
 
 from . import primitives as P
 from . import guards

@@ -20,7 +20,7 @@ import math
 import operator
 
 import numpy as np
-from .lazy import is_sympy, sympy
+from .lazy import is_sympy
 
 from . import primitives as P
 from .primitives.elementwise import ERFINV_CENTRAL as _ERFINV_CENTRAL, ERFINV_TAIL as _ERFINV_TAIL

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from ..lazy import is_sympy, sympy
+from ..lazy import is_sympy
 
 from .graph import Graph, is_region, regions  # noqa: F401  (regions: also imported from here)
 from .types import DType, dim_str

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from ..lazy import is_sympy, sympy
+from ..lazy import is_sympy
 
 from ..ir.graph import Graph
 from ..primitives import REGISTRY

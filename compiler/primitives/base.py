@@ -26,7 +26,7 @@ Python tuple, one array (or tracer) per result; in the graph its node's tuple va
 from __future__ import annotations
 
 import numpy as np
-from ..lazy import is_sympy, sympy
+from ..lazy import is_sympy
 
 from ..errors import ShapeError, DTypeError, format_loc
 from ..ir import parser as _parser
