@@ -62,3 +62,17 @@ def test_one_shape_several_dtypes_and_byte_orders():
             r = f(a)
             np.testing.assert_array_equal(r, a * 3)
             assert r.dtype == (a * 3).dtype.newbyteorder("=")
+
+
+def test_runner_misses_on_layout_for_every_kind_of_executable():
+    c = np.float32(0.5) * np.arange(6, dtype=np.float32)
+    fns = {"lean": lambda x: x + 1, "two outputs": lambda x: (x + 1, x * 2), "constants": lambda x: x * c,
+           "checked gather": lambda x: x[np.array([5, 0, 2])]}
+    x = np.arange(6, dtype=np.float32)
+    strided = np.arange(12, dtype=np.float32)[::2]
+    raw = np.zeros(6 * 4 + 1, np.uint8)[1:].view(np.float32)
+    raw[:] = x
+    for name, fn in fns.items():
+        f = cc.compile(fn)
+        for a in (x, x, strided, raw, x):
+            np.testing.assert_equal(f(a), fn(a.copy()), err_msg=name)

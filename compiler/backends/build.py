@@ -382,6 +382,9 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
         call = runtime.make_caller(module, meta["entry"], meta["n_slots"],
                                    len(meta["dims"]) + meta.get("status", False))
         low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+        if low.executable._lean_plain() and not meta.get("host_calls") and not meta.get("status"):
+            # the runner's call: the native side checks the argument's layout (executable.py runner1)
+            low.executable.soft_call = runtime.make_caller(module, meta["entry"], meta["n_slots"], 0, soft_layout=True)
     if meta.get("host_calls"):
         from .host import install
         install(low.executable, meta["host_calls"])

@@ -19,6 +19,7 @@ from ..ir.types import symbol
 from ..trace import Tracer
 
 _C_ALIGNED = inputs.C_ALIGNED
+MISS = NotImplemented       # what runner1() returns for an array it cannot take as it is (never an output)
 _ALIGN = 64
 
 
@@ -108,6 +109,7 @@ class Executable:
                 self._in_shape_fn = None
         self._tls = threading.local()
         self._runner = self._runner1 = None    # built on first use (host.install may still replace _call)
+        self.soft_call = None       # the native call with soft_layout (set by build.py where it applies)
         self.guards = []
         self._guard_ok = None
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
@@ -128,20 +130,27 @@ class Executable:
         return self._runner
 
     def runner1(self):
-        """runner() for one array argument, taking the array itself (no argument tuple on the hottest path)."""
+        """runner() for one array argument, taking the array itself (no argument tuple on the hottest path), for
+        arrays whose dtype and shape the caller has checked: MISS when the array is not C-contiguous and aligned
+        (the caller then converts it on the checked path). With a soft_call (runtime.make_caller's soft_layout)
+        the native call itself checks the layout."""
         if self._runner1 is None:
-            if self._lean_plain():
-                call, shape, dtype = self._call, self._shape0, self._dtype0
+            soft = self.soft_call if self._lean_plain() else None
+            if soft is not None:
+                shape, dtype = self._shape0, self._dtype0
                 empty = _new_output if self._lean_aligned else np.empty
 
                 def run1(a):
                     out = empty(shape, dtype)
-                    call(a, out)
-                    return out
+                    if soft(a, out) is None:
+                        return out
+                    return MISS
             else:
                 run = self.runner()
 
                 def run1(a):
+                    if a.flags.num & _C_ALIGNED != _C_ALIGNED:
+                        return MISS
                     return run((a,))
             self._runner1 = run1
         return self._runner1

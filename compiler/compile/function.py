@@ -16,9 +16,11 @@ from ..ir.types import TensorType, dtype as to_dtype, symbol
 from ..programs import PROGRAMS
 from ..trace import Tracer, trace_flat
 from ..backends.build import BACKENDS, Lowered, build, _env_key
+from ..backends.executable import MISS
 
 _C_ALIGNED = inputs.C_ALIGNED
 _ndarray = np.ndarray
+_MISS = MISS
 # symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
 # specialised to its shapes instead (a function branching on many sizes does not keep retracing symbolically)
 MAX_SYMBOLIC_VERSIONS = 4
@@ -174,9 +176,11 @@ class CompiledFunction:
                     # keyed by shape alone, the dtype compared by identity (NumPy's builtin dtypes are singletons;
                     # an equal dtype that is another object takes the keyed path below, as does a second dtype)
                     hit = self._fast1.get(a.shape)
-                    if hit is not None and hit[0] is a.dtype and a.flags.num & _C_ALIGNED == _C_ALIGNED:
-                        self._hits += 1
-                        return hit[1](a)
+                    if hit is not None and hit[0] is a.dtype:
+                        out = hit[1](a)             # (the layout is checked there: MISS when it does not fit)
+                        if out is not _MISS:
+                            self._hits += 1
+                            return out
             key = []
             for a in args:      # (a loop: cheaper than a comprehension's frame in CPython 3.11 on this path)
                 key.append((a.dtype, a.shape) if type(a) is _ndarray and a.flags.num & _C_ALIGNED == _C_ALIGNED
