@@ -1,0 +1,154 @@
+"""np.linalg's decompositions on traced values: inv, solve, det, slogdet, cholesky, eigh, eigvalsh, svd, and the
+matrix norms that need singular values (ord=2, -2, 'nuc'), over the primitives of primitives/linalg_decomp.py.
+
+Bad shapes raise NumPy's LinAlgError at trace time, as NumPy does. Bad values cannot: a compiled kernel cannot stop
+half way, so (as JAX does) a singular matrix gives a solve / inv of NaN, slogdet (0, -inf) and det 0 (NumPy's own
+values there), and a matrix that is not positive definite a Cholesky factor of NaN; the eager path (NumPy itself)
+raises LinAlgError. Integer inputs compute in float64, as NumPy's do.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.linalg import LinAlgError
+
+from . import primitives as P
+from .errors import TraceError
+from .ir.types import F64
+from .ops_base import implements, asarg, shape_of, ndim_of, result_dtype, _aval, _err
+from .ops_array import reshape, swapaxes, broadcast_to, moveaxis
+from .ops_index import getitem
+from .ops_elementwise import exp, multiply
+
+try:                                   # NumPy's result types (namedtuples) where this NumPy has them
+    from numpy.linalg._linalg import SlogdetResult, EighResult, SVDResult
+except ImportError:                    # pragma: no cover
+    SlogdetResult = EighResult = SVDResult = None
+
+
+def _float(x):
+    dt = _aval(x).dtype
+    if dt.is_bool:
+        raise _err(TypeError, "np.linalg: boolean arrays are not supported (NumPy has no bool LAPACK loop)")
+    return asarg(x, F64) if not dt.is_float else asarg(x)
+
+
+def _matrices(a, square=True):
+    a = _float(a)
+    nd = ndim_of(a)
+    if nd < 2:
+        raise _err(LinAlgError, f"{nd}-dimensional array given. Array must be at least two-dimensional")
+    s = shape_of(a)
+    if square and not _same(s[-1], s[-2]):
+        raise _err(LinAlgError, "Last 2 dimensions of the array must be square")
+    return a
+
+
+def _same(x, y):
+    from .ir.types import dims_equal
+    return dims_equal(x, y)
+
+
+def _result(cls, *parts):
+    return cls(*parts) if cls is not None else tuple(parts)
+
+
+@implements(np.linalg.solve)
+def solve(a, b):
+    dt = result_dtype(_float(a), _float(b))
+    a, b = _matrices(asarg(_float(a), dt)), asarg(_float(b), dt)
+    n = shape_of(a)[-1]
+    vector = ndim_of(b) == 1
+    if vector:
+        b = reshape(b, (shape_of(b)[0], 1))
+    if ndim_of(b) < 2 or not _same(shape_of(b)[-2], n):
+        raise _err(ValueError, f"solve: b of shape {shape_of(b)} does not match a of shape {shape_of(a)} "
+                               f"(b must be (..., {n}, K) or ({n},))")
+    lead = np.broadcast_shapes(tuple(shape_of(a)[:-2]), tuple(shape_of(b)[:-2]))
+    a = broadcast_to(a, lead + tuple(shape_of(a)[-2:]))
+    b = broadcast_to(b, lead + tuple(shape_of(b)[-2:]))
+    x = P.solve(a, b)
+    return getitem(x, (Ellipsis, 0)) if vector else x
+
+
+@implements(np.linalg.inv)
+def inv(a):
+    a = _matrices(a)
+    s = shape_of(a)
+    # NumPy's inv is gesv against the identity: the same call here, the same values
+    eye = broadcast_to(np.eye(s[-1], dtype=_aval(a).dtype.np), tuple(s))
+    return P.solve(a, eye)
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a):
+    packed = P.slogdet(_matrices(a))
+    return _result(SlogdetResult, getitem(packed, (Ellipsis, 0)), getitem(packed, (Ellipsis, 1)))
+
+
+@implements(np.linalg.det)
+def det(a):
+    sign, logdet = slogdet(a)
+    return multiply(sign, exp(logdet))         # NumPy's det is exactly this: sign * exp(log|det|) from one LU
+
+
+@implements(np.linalg.cholesky)
+def cholesky(a, /, *, upper=False):
+    low = P.cholesky(_matrices(a))
+    return swapaxes(low, -1, -2) if upper else low
+
+
+def _uplo(UPLO):
+    u = str(UPLO).upper()
+    if u not in ("L", "U"):
+        raise _err(ValueError, "UPLO argument must be 'L' or 'U'")
+    return u
+
+
+@implements(np.linalg.eigh)
+def eigh(a, UPLO="L"):
+    a = _matrices(a)
+    s = shape_of(a)
+    n = s[-1]
+    packed = P.eigh(a, uplo=_uplo(UPLO))
+    w = getitem(packed, (Ellipsis, slice(0, n)))
+    v = reshape(getitem(packed, (Ellipsis, slice(n, None))), tuple(s))
+    return _result(EighResult, w, v)
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a, UPLO="L"):
+    return eigh(a, UPLO)[0]
+
+
+@implements(np.linalg.svd)
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    a = _matrices(a, square=False)
+    s = shape_of(a)
+    m, n = s[-2], s[-1]
+    if not compute_uv:
+        return P.svd_values(a)
+    if full_matrices and not _same(m, n):
+        raise _err(TraceError, f"np.linalg.svd(full_matrices=True) of a {m}x{n} matrix: vive computes the thin SVD "
+                               f"only (its U or Vh would need an orthogonal complement, which has no derivative); "
+                               f"pass full_matrices=False")
+    if not (isinstance(m, int) and isinstance(n, int)) and not _same(m, n):
+        raise _err(TraceError, "np.linalg.svd needs static sizes (or a square matrix) to know min(m, n)")
+    k = min(m, n) if isinstance(m, int) and isinstance(n, int) else m
+    packed = P.svd(a)
+    lead = tuple(s[:-2])
+    u = reshape(getitem(packed, (Ellipsis, slice(0, m * k))), lead + (m, k))
+    sv = getitem(packed, (Ellipsis, slice(m * k, m * k + k)))
+    vh = reshape(getitem(packed, (Ellipsis, slice(m * k + k, None))), lead + (k, n))
+    return _result(SVDResult, u, sv, vh)
+
+
+def matrix_norm_by_svd(x, ord, axis, keepdims):
+    """np.linalg.norm's ord=2 (largest singular value), -2 (smallest) and 'nuc' (their sum) over the axis pair."""
+    from .ops_reduce import max as _max, min as _min, sum as _sum
+    from .ops_base import _keep
+    r, c = axis
+    nd = ndim_of(x)
+    m = moveaxis(x, (r, c), (nd - 2, nd - 1))
+    s = P.svd_values(_float(m))
+    out = _sum(s, axis=-1) if ord == "nuc" else (_max if ord == 2 else _min)(s, axis=-1)
+    return _keep(shape_of(x), out, axis, keepdims)
