@@ -15,7 +15,7 @@ from . import primitives as P
 from .errors import TraceError
 from .ir.types import F64
 from .ops_base import implements, asarg, shape_of, ndim_of, result_dtype, _aval, _err
-from .ops_array import reshape, swapaxes, broadcast_to, moveaxis
+from .ops_array import reshape, swapaxes, broadcast_to, transpose
 from .ops_index import getitem
 from .ops_elementwise import exp, multiply
 
@@ -148,7 +148,8 @@ def matrix_norm_by_svd(x, ord, axis, keepdims):
     from .ops_base import _keep
     r, c = axis
     nd = ndim_of(x)
-    m = moveaxis(x, (r, c), (nd - 2, nd - 1))
+    perm = [i for i in range(nd) if i not in (r, c)] + [r, c]
+    m = transpose(x, tuple(perm))
     s = P.svd_values(_float(m))
     out = _sum(s, axis=-1) if ord == "nuc" else (_max if ord == 2 else _min)(s, axis=-1)
     return _keep(shape_of(x), out, axis, keepdims)
