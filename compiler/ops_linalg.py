@@ -134,7 +134,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if not (isinstance(m, int) and isinstance(n, int)) and not _same(m, n):
         raise _err(TraceError, "np.linalg.svd needs static sizes (or a square matrix) to know min(m, n)")
     k = min(m, n) if isinstance(m, int) and isinstance(n, int) else m
-    packed = P.svd(a)
+    packed = P.svd(a, full=True) if full_matrices else P.svd(a)     # square: NumPy's own call, jobz 'A'
     lead = tuple(s[:-2])
     u = reshape(getitem(packed, (Ellipsis, slice(0, m * k))), lead + (m, k))
     sv = getitem(packed, (Ellipsis, slice(m * k, m * k + k)))

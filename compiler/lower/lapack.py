@@ -5,7 +5,9 @@ back, with the failure LAPACK reports (info != 0: a singular matrix, one not pos
 turned into NaN results (slogdet: sign 0 and -inf, NumPy's values for an exactly singular matrix).
 
 The copies are NumPy's own (it linearizes each matrix into Fortran order before the call), so the routine sees the
-same numbers and returns the same bits, eigenvector signs included. Work arrays are sized from the routines'
+same numbers: f64 results equal NumPy's to rounding, eigenvector and singular vector signs included (every case of
+the tests); in f32 a rounding difference inside the routine can still flip a vector's sign (seen for the smallest
+singular vector pair of a 5x5 matrix), which the derivative rules do not depend on. Work arrays are sized from the routines'
 documented minimums plus room for their blocked paths (64-wide blocks), which is what a workspace query returns.
 """
 from __future__ import annotations
@@ -169,7 +171,8 @@ def _svd_common(L, n, vectors):
     size = m * k + k + k * nn if vectors else k
 
     def body(bi):
-        call = Lapack("gesdd", dt, [("char", "S" if vectors else "N"), ("int", m), ("int", nn), ("buf", ac),
+        jobz = ("A" if n.params.get("full") else "S") if vectors else "N"
+        call = Lapack("gesdd", dt, [("char", jobz), ("int", m), ("int", nn), ("buf", ac),
                                     ("ld", m), ("buf", s), ("buf", u), ("ld", m if vectors else 1), ("buf", vt),
                                     ("ld", k if vectors else 1), ("buf", work), ("int", lwork), ("buf", iwork),
                                     ("buf", info)],

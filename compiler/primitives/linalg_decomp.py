@@ -5,7 +5,7 @@ broadcasts them). Results that NumPy returns as several arrays are packed into o
 eigenvalues then the eigenvector matrix, flattened; svd: U, S, Vh flattened): ops_linalg.py slices them apart, and
 the derivative rules here do the same, so each primitive keeps one result and every transform handles it as any other.
 The CPU lowering calls LAPACK (lower/lapack.py) with the routines NumPy's own np.linalg calls on the same column-major
-copies, so compiled values match NumPy's to rounding (and eigenvector / singular vector signs match).
+copies, so compiled values match NumPy's to rounding (in f64 eigenvector and singular vector signs match too).
 
 Derivatives are the classic matrix-calculus rules, written with these primitives and NumPy functions so that they
 are differentiable again (second order works):
@@ -81,9 +81,11 @@ def _svd_k(a):
     raise ShapeError(f"svd: needs static sizes or a square matrix to know min(m, n), got {a}")
 
 
-def _svd_shape(a, **_):
+def _svd_shape(a, full=False, **_):
     _float_matrix("svd", a)
     m, n, k = a.shape[-2], a.shape[-1], _svd_k(a)
+    if full and not dims_equal(m, n):
+        raise ShapeError(f"svd: full=True (LAPACK's jobz 'A') only for square matrices here, got {a}")
     return TensorType(a.dtype, a.shape[:-2] + (as_dim(m * k + k + k * n),))
 
 
@@ -104,8 +106,8 @@ def _eigh_np(a, uplo="L"):
     return np.concatenate([w, v.reshape(v.shape[:-2] + (-1,))], axis=-1)
 
 
-def _svd_np(a):
-    u, s, vh = np.linalg.svd(a, full_matrices=False)
+def _svd_np(a, full=False):
+    u, s, vh = np.linalg.svd(a, full_matrices=full)
     lead = a.shape[:-2]
     return np.concatenate([u.reshape(lead + (-1,)), s, vh.reshape(lead + (-1,))], axis=-1)
 
@@ -275,7 +277,7 @@ eigh = Primitive("eigh", numpy=_eigh_np, shape=_eigh_shape, kind="linalg",
 
 # ---- svd (thin) and singular values ----
 
-def _svd_jvp(primals, tangents, out):
+def _svd_jvp(primals, tangents, out, full=False):
     (a,), (da,) = primals, tangents
     u, s, vh = _split_svd(out, shape_of(a))
     v = _T(vh)
@@ -292,7 +294,7 @@ def _svd_jvp(primals, tangents, out):
     return _pack_svd(du, _diag(dp), _T(dv))
 
 
-def _svd_vjp(ct, primals, out):
+def _svd_vjp(ct, primals, out, full=False):
     (a,) = primals
     u, s, vh = _split_svd(out, shape_of(a))
     gu, gs, gvh = _split_svd(ct, shape_of(a))
@@ -313,7 +315,9 @@ def _svd_vjp(ct, primals, out):
 
 svd = Primitive("svd", numpy=_svd_np, shape=_svd_shape, kind="linalg",
                 jvp=_svd_jvp, vjp=_svd_vjp, batch=_leading,
-                doc="the thin SVD A = U diag(S) Vh (gesdd), packed: U, S, Vh flattened along the last axis")
+                doc="the thin SVD A = U diag(S) Vh (gesdd), packed: U, S, Vh flattened along the last axis. "
+                    "full=True (square matrices only) computes it as NumPy's full_matrices=True does (jobz 'A', "
+                    "whose vectors' signs may differ from jobz 'S')")
 
 
 def _svd_values_jvp(primals, tangents, out):
