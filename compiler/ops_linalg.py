@@ -153,3 +153,52 @@ def matrix_norm_by_svd(x, ord, axis, keepdims):
     s = P.svd_values(_float(m))
     out = _sum(s, axis=-1) if ord == "nuc" else (_max if ord == 2 else _min)(s, axis=-1)
     return _keep(shape_of(x), out, axis, keepdims)
+
+
+# ---- scipy.linalg (reached through scipy_wrap.py: SciPy converts its arguments with np.asarray) ----
+
+def solve_sylvester(a, b, q):
+    """X with A X + X B = Q, as one linear solve of the (m n) x (m n) system (A (x) I + I (x) B^T) vec(X) = vec(Q)
+    (row-major vec): exact in exact arithmetic as SciPy's Bartels-Stewart is, differentiable through solve, and
+    O((m n)^3), meant for the small matrices where that is cheap."""
+    dt = result_dtype(_float(a), _float(b), _float(q))
+    a, b, q = (asarg(_float(x), dt) for x in (a, b, q))
+    if ndim_of(a) != 2 or ndim_of(b) != 2 or ndim_of(q) != 2:
+        raise _err(ValueError, "solve_sylvester: a, b and q must be 2-D")
+    a, b = _matrices(a), _matrices(b)
+    m, n = shape_of(a)[0], shape_of(b)[0]
+    if tuple(shape_of(q)) != (m, n):
+        raise _err(ValueError, f"solve_sylvester: q of shape {shape_of(q)} does not match ({m}, {n})")
+    eye_m, eye_n = np.eye(m, dtype=dt.np), np.eye(n, dtype=dt.np)
+    # K[i, j, k, l] = A[i, k] [j == l] + [i == k] B[l, j]
+    k = (multiply(reshape(a, (m, 1, m, 1)), eye_n[None, :, None, :])
+         + multiply(eye_m[:, None, :, None], reshape(swapaxes(b, 0, 1), (1, n, 1, n))))
+    x = P.solve(reshape(k, (m * n, m * n)), reshape(q, (m * n, 1)))
+    return reshape(x, (m, n))
+
+
+SQRTM_STEPS = 12
+
+
+def sqrtm(A, disp=True, blocksize=64):
+    """The principal square root by the scaled Denman-Beavers iteration (Y -> A^1/2, Z -> A^-1/2, each step scaled
+    by |det Y det Z|^(-1/2n)), a fixed SQRTM_STEPS steps: quadratic convergence from the first scaled steps reaches
+    rounding for condition numbers far beyond 1e8. Differentiable through its solves and determinants. A matrix it
+    does not converge for (eigenvalues on the closed negative real axis, where SciPy returns a complex root, or a
+    singular one) gives NaN, checked by the residual of Y @ Y against A."""
+    a = _matrices(A)
+    s = shape_of(a)
+    n = s[-1]
+    dtn = _aval(a).dtype.np
+    eye = broadcast_to(np.eye(n, dtype=dtn), tuple(s))
+    y, z = a, eye
+    for _ in range(SQRTM_STEPS):
+        logs = getitem(P.slogdet(y), (Ellipsis, 1)) + getitem(P.slogdet(z), (Ellipsis, 1))
+        mu = reshape(exp(logs * (-0.5 / n)), tuple(s[:-2]) + (1, 1))
+        y, z = (mu * y + P.solve(z, eye) / mu) * 0.5, (mu * z + P.solve(y, eye) / mu) * 0.5
+    from .ops_reduce import sum as _sum
+    from .ops_elementwise import where, less_equal
+    r = y @ y - a
+    tol = 1e-4 if dtn == np.float32 else 1e-10
+    ok = less_equal(_sum(r * r, axis=(-2, -1), keepdims=True), tol * tol * _sum(a * a, axis=(-2, -1), keepdims=True))
+    return where(ok, y, np.asarray(np.nan, dtn))

@@ -230,3 +230,20 @@ def test_other_bad_input():
         cc.compile(lambda a: np.linalg.eigh(a, "X"))(np.eye(2))
     with pytest.raises(ValueError):
         cc.compile(np.linalg.solve)(np.eye(3), np.ones(4))
+
+
+# ---- scipy.linalg: sqrtm and solve_sylvester (compositions over the decompositions) ----
+
+def test_sqrtm_and_solve_sylvester_against_scipy():
+    import scipy.linalg as sl
+    spd = _spd(4, 4)
+    upper = np.triu(_r(3, 3)) + np.diag([1.0, 2.0, 4.0])           # not symmetric, positive eigenvalues
+    for a in (spd, upper, _spd(2, 3, 3)):
+        want = sl.sqrtm(a)
+        np.testing.assert_allclose(cc.compile(sl.sqrtm)(a), want, rtol=1e-10, atol=1e-12)
+    a, b, q = _r(3, 3), _r(2, 2), _r(3, 2)
+    np.testing.assert_allclose(cc.compile(sl.solve_sylvester)(a, b, q), sl.solve_sylvester(a, b, q), rtol=1e-10)
+    # negative eigenvalue: SciPy's root is complex; vive's is NaN, not a wrong real matrix
+    assert np.isnan(cc.compile(sl.sqrtm)(np.diag([-1.0, 2.0]))).all()
+    cc.check_grads(lambda x: np.sum(np.sin(sl.sqrtm(x))), [spd], order=1, modes=("fwd", "rev"))
+    cc.check_grads(lambda a, b, q: np.sum(sl.solve_sylvester(a, b, q) ** 2), [a, b, q], order=2)
