@@ -186,6 +186,9 @@ def _pack_svd(u, s, vh):
     return np.concatenate([np.reshape(u, lead + (-1,)), s, np.reshape(vh, lead + (-1,))], axis=-1)
 
 
+# NOTE: foldable=False on each: folding runs the NumPy reference at compile time, which raises LinAlgError for a
+# singular constant (the compiled op gives NaN) and costs a decomposition per compile.
+
 # ---- batching: every operand carries the batch as its leading axis, which the ops map already ----
 
 _leading = materialized(lambda prim, xs, **params: (prim(*xs, **params), 0))
@@ -205,7 +208,7 @@ def _solve_vjp(ct, primals, out, **_):
     return -(gb @ _T(out)), gb
 
 
-solve = Primitive("solve", numpy=np.linalg.solve, shape=_solve_shape, kind="linalg",
+solve = Primitive("solve", numpy=np.linalg.solve, shape=_solve_shape, kind="linalg", foldable=False,
                   jvp=_solve_jvp, vjp=_solve_vjp, batch=_leading,
                   doc="X with A X = B for square A (..., n, n) and B (..., n, k): LU with partial pivoting (gesv)")
 
@@ -223,7 +226,7 @@ def _slogdet_vjp(ct, primals, out, **_):
     return (ct[..., 1][..., None, None] * _T(_inv(a)),)
 
 
-slogdet = Primitive("slogdet", numpy=_slogdet_np, shape=_slogdet_shape, kind="linalg",
+slogdet = Primitive("slogdet", numpy=_slogdet_np, shape=_slogdet_shape, kind="linalg", foldable=False,
                     jvp=_slogdet_jvp, vjp=_slogdet_vjp, batch=_leading,
                     doc="[sign, log|det|] of square matrices, from an LU factorization (getrf)")
 
@@ -247,7 +250,7 @@ def _cholesky_vjp(ct, primals, out, **_):
     return (_onto_triangle(_T(solve(_T(L), _T(z))), "L"),)
 
 
-cholesky = Primitive("cholesky", numpy=np.linalg.cholesky, shape=_cholesky_shape, kind="linalg",
+cholesky = Primitive("cholesky", numpy=np.linalg.cholesky, shape=_cholesky_shape, kind="linalg", foldable=False,
                      jvp=_cholesky_jvp, vjp=_cholesky_vjp, batch=_leading,
                      doc="the lower Cholesky factor of symmetric positive definite matrices (potrf), read from "
                          "their lower triangle")
@@ -269,7 +272,7 @@ def _eigh_vjp(ct, primals, out, uplo="L"):
     return (_onto_triangle(v @ inner @ _T(v), uplo),)
 
 
-eigh = Primitive("eigh", numpy=_eigh_np, shape=_eigh_shape, kind="linalg",
+eigh = Primitive("eigh", numpy=_eigh_np, shape=_eigh_shape, kind="linalg", foldable=False,
                  jvp=_eigh_jvp, vjp=_eigh_vjp, batch=_leading,
                  doc="eigenvalues (ascending) and eigenvectors of symmetric matrices read from their `uplo` "
                      "triangle (syevd), packed: w then V flattened")
@@ -313,7 +316,7 @@ def _svd_vjp(ct, primals, out, full=False):
     return (ga,)
 
 
-svd = Primitive("svd", numpy=_svd_np, shape=_svd_shape, kind="linalg",
+svd = Primitive("svd", numpy=_svd_np, shape=_svd_shape, kind="linalg", foldable=False,
                 jvp=_svd_jvp, vjp=_svd_vjp, batch=_leading,
                 doc="the thin SVD A = U diag(S) Vh (gesdd), packed: U, S, Vh flattened along the last axis. "
                     "full=True (square matrices only) computes it as NumPy's full_matrices=True does (jobz 'A', "
@@ -333,7 +336,7 @@ def _svd_values_vjp(ct, primals, out):
 
 
 svd_values = Primitive("svd_values", numpy=lambda a: np.linalg.svd(a, compute_uv=False), shape=_svd_values_shape,
-                       kind="linalg", jvp=_svd_values_jvp, vjp=_svd_values_vjp, batch=_leading,
+                       kind="linalg", foldable=False, jvp=_svd_values_jvp, vjp=_svd_values_vjp, batch=_leading,
                        doc="singular values, descending (gesdd without vectors)")
 
 __all__ = ["solve", "slogdet", "cholesky", "eigh", "svd", "svd_values"]
