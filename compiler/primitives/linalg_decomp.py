@@ -197,7 +197,7 @@ _leading = materialized(lambda prim, xs, **params: (prim(*xs, **params), 0))
 # ---- solve ----
 
 def _solve_jvp(primals, tangents, out, **_):
-    (a, b), (da, db) = primals, tangents
+    (a, _), (da, db) = primals, tangents
     rhs = db if da is None else (-(da @ out) if db is None else db - da @ out)
     return solve(a, rhs)
 
