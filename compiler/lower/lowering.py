@@ -20,6 +20,7 @@ from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, s
 from .rules import reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 from . import checks, host
 from . import regions
+from . import lapack
 from .concat import concat_loops
 from .collective import lower_collective
 from .lowering_linalg import LinalgLowering, _placed
@@ -223,6 +224,9 @@ class GroupLowerer(LinalgLowering):
             method = "lower_scatter"
         if method is None and self.grp.root.prim.effect:
             return Kernel(self.grp.name, k, host.lower_host_call(self), self.grp.order, self.grp.reasons)
+        if method is None and self.grp.root.prim in lapack.LOWERING:
+            body = lapack.LOWERING[self.grp.root.prim](self, self.grp.root)
+            return Kernel(self.grp.name, k, body, self.grp.order, self.grp.reasons)
         if method is None and self.grp.root.prim.collective is not None:
             return Kernel(self.grp.name, "mpi", lower_collective(self), self.grp.order, self.grp.reasons)
         if method is None:
