@@ -109,6 +109,85 @@ class ScalarBuilder:
         b.position_at_end(done)
         return v
 
+    def int_type(self, nbits):
+        """The scalar integer type of nbits (i128 for exact wide products in rare paths)."""
+        return ir.IntType(nbits)
+
+    def iconst(self, nbits, v):
+        return ir.Constant(ir.IntType(nbits), v)
+
+    def ctlz(self, v):
+        """Leading zero bits of an integer (its width for 0)."""
+        return self.b.ctlz(v, ir.Constant(ir.IntType(1), 0))
+
+    def rare_call(self, name, body, x, cond, common):
+        """`common`, except where `cond` holds (rarely): there body(b2, x) of one scalar element, emitted once per
+        module as the out-of-line function `name` and reached by a branch. The function is readnone and, on CPUs,
+        declares masked vector variants (2..16 lanes, a branch per lane inside), so the loop vectoriser still widens
+        a loop using it: only the lanes whose cond is true leave the vector code."""
+        b = self.b
+        t = FloatType(x.type)
+        fn = self._outlined(name, body, t.el)
+        if t.n is None:
+            return self._if_call(fn, x, cond, common)
+        res = common
+        for i in range(t.n):
+            lane = ir.Constant(ir.IntType(32), i)
+            got = self._if_call(fn, b.extract_element(x, lane), b.extract_element(cond, lane),
+                                b.extract_element(res, lane))
+            res = b.insert_element(res, got, lane)
+        return res
+
+    def _if_call(self, fn, x, cond, common):
+        b = self.b
+        pre = b.block
+        with b.if_then(cond, likely=False):
+            got = b.call(fn, [x])
+            slow = b.block
+        phi = b.phi(x.type)
+        phi.add_incoming(common, pre)
+        phi.add_incoming(got, slow)
+        return phi
+
+    def _outlined(self, name, body, el):
+        module = self.b.module
+        fn = module.globals.get(name)
+        if fn is not None:
+            return fn
+        fn = ir.Function(module, ir.FunctionType(el, [el]), name)
+        fn.linkage = "internal"
+        for a in ("noinline", "nounwind", "readnone"):
+            fn.attributes.add(a)
+        fb = ir.IRBuilder(fn.append_basic_block("entry"))
+        fb.ret(body(ScalarBuilder(fb, exp=self._exp, fast_f64=self.fast_f64), fn.args[0]))
+        if self.fast_f64:
+            variants = [self._vector_variant(fn, el, n) for n in (2, 4, 8, 16)]
+            # VFABI mapping: _ZGV_LLVM_M<lanes>v_<scalar>(<vector>), masked, one vector argument
+            attr = ",".join(f"_ZGV_LLVM_M{v.type.pointee.args[0].count}v_{name}({v.name})" for v in variants)
+            set.add(fn.attributes, f'"vector-function-abi-variant"="{attr}"')   # a string attribute: llvmlite
+            _keep(module, variants)                                              # only knows enum ones
+        return fn
+
+    def _vector_variant(self, fn, el, n):
+        vt, mt = ir.VectorType(el, n), ir.VectorType(ir.IntType(1), n)
+        vf = ir.Function(fn.module, ir.FunctionType(vt, [vt, mt]), f"{fn.name}_v{n}")
+        vf.linkage = "internal"
+        vf.attributes.add("nounwind")
+        vb = ScalarBuilder(ir.IRBuilder(vf.append_basic_block("entry")))
+        x, mask = vf.args
+        # the vectoriser calls this for every vector of the loop: out at once when no lane needs it
+        none = vb.b.icmp_unsigned("==", vb.b.bitcast(mask, ir.IntType(n)), ir.Constant(ir.IntType(n), 0))
+        with vb.b.if_then(none, likely=True):
+            vb.b.ret(x)
+        res = x
+        for i in range(n):
+            lane = ir.Constant(ir.IntType(32), i)
+            got = vb._if_call(fn, vb.b.extract_element(x, lane), vb.b.extract_element(mask, lane),
+                              vb.b.extract_element(res, lane))
+            res = vb.b.insert_element(res, got, lane)
+        vb.b.ret(res)
+        return vf
+
     def convert(self, v, src, dst):
         """v from DType src to DType dst, with NumPy's rules (NaN and out-of-range floats to ints never undefined)."""
         return self._convert(v, src, dst)
@@ -116,6 +195,21 @@ class ScalarBuilder:
     def fail(self):
         """The error for an op this target has no instruction for (on these operand types)."""
         return self._fail()
+
+
+def _keep(module, fns):
+    """Functions referenced only by name (vector variants) listed in llvm.compiler.used, so no pass drops them."""
+    old = module.globals.get("llvm.compiler.used")
+    ptr = ir.IntType(8).as_pointer()
+    items = list(old.initializer.constant) if old is not None else []
+    items += [f.bitcast(ptr) for f in fns]
+    if old is not None:
+        del module.globals[old.name]
+        module.scope._useset.discard(old.name)
+    g = ir.GlobalVariable(module, ir.ArrayType(ptr, len(items)), "llvm.compiler.used")
+    g.linkage = "appending"
+    g.section = "llvm.metadata"
+    g.initializer = ir.Constant(ir.ArrayType(ptr, len(items)), items)
 
 
 def _passthrough(name):

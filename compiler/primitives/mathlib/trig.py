@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 
-from .core import horner, bits, float_, copysign, round_shift
+from .core import horner, bits, float_, copysign, round_shift, pow2
+from .two_over_pi import TWO_OVER_PI_WORDS
 
 
 # --- sin, cos ----------------------------------------------------------------------------------------------------
@@ -54,23 +55,113 @@ def _sincos(b, x, quadrant_shift):
         for p in _PIO2_PARTS:
             r = b.fsub(r, b.fmul(kf, t.f(p)))
         sp, cp = _SIN_P, _COS_P
+    res = _kernel(b, t, r, None, ki, quadrant_shift, sp, cp)
+    # beyond the limit the shifter cannot hold k, or k*part is no longer exact (|k| < 2^27): those finite x take the
+    # exact reduction below, out of line and behind a branch (rare in practice); inf and NaN give NaN
+    ax = b.fabs(x)
+    res = b.select(b.fcmp_ordered("<=", ax, t.f(limit)), res, t.f(math.nan))
+    huge = b.and_(b.fcmp_ordered(">", ax, t.f(limit)), b.fcmp_ordered("<", ax, t.f(math.inf)))
+    name = f"vive_{'cos' if quadrant_shift else 'sin'}_huge_f{t.bits}"
+    return b.rare_call(name, lambda b2, v: _sincos_huge(b2, v, quadrant_shift), x, huge, res)
+
+
+def _kernel(b, t, r, dr, ki, quadrant_shift, sp, cp):
+    """sin or cos of k pi/2 + r + dr (dr: None, or a tail below r's last bit) from the quadrant k and |r| <= pi/4."""
     z = b.fmul(r, r)
     # sin r = r + r^3 P(r^2);  cos r = 1 - r^2/2 + r^4 C(r^2)
     s = copysign(b, t, b.fma(b.fmul(r, z), horner(b, t, z, sp), r), r)     # keeps sin(-0) = -0
     c = b.fadd(b.fsub(t.f(1.0), b.fmul(z, t.f(0.5))), b.fmul(b.fmul(z, z), horner(b, t, z, cp)))
+    if dr is not None:
+        # sin(r + dr) = s + dr c, cos(r + dr) = c - dr s to first order (dr < ulp(r))
+        s, c = b.fma(dr, c, s), b.fma(b.fneg(dr), s, c)
     # quadrant q = k (+1 for cos): odd q swaps sin/cos, q & 2 flips the sign
     q = b.add(ki, t.i(quadrant_shift)) if quadrant_shift else ki
     swap = b.icmp_unsigned("!=", b.and_(q, t.i(1)), t.i(0))
     res = b.select(swap, c, s)
     sgn = b.shl(b.and_(q, t.i(2)), t.i(t.bits - 2))
-    res = float_(b, t, b.xor(bits(b, t, res), sgn))
-    # beyond the limit the shifter cannot hold k, or k*part is no longer exact (|k| < 2^27): NaN rather than a
-    # silently wrong value (and inf gives NaN anyway)
-    return b.select(b.fcmp_ordered("<=", b.fabs(x), t.f(limit)), res, t.f(math.nan))
+    return float_(b, t, b.xor(bits(b, t, res), sgn))
+
+
+# pi/2 as f64 hi + lo
+_PIO2_HI, _PIO2_LO = 1.5707963267948966, 6.123233995736766e-17
+
+
+def _sincos_huge(b, x, quadrant_shift):
+    """sin/cos of one finite element with |x| > 2^21 pi/2 (f32 via f64): Payne-Hanek. x = m 2^(e-52) with m < 2^53;
+    bits of 2/pi whose product with x is a multiple of 4 are skipped (the exponent selects a 192-bit window), the
+    window times m in 64-bit limbs (i128 products) gives x 2/pi mod 4 to ~2^-130: quadrant and fraction exactly, the
+    fraction then normalised into an f64 pair and multiplied by pi/2. Rare path: straight scalar code."""
+    t = b.ty(x)
+    if t.bits == 32:
+        return b.fptrunc(_sincos_huge(b, b.fpext(x, t.wide().ty), quadrant_shift), t.ty)
+    i64, i128 = t.ity, b.int_type(128)
+    m64 = (1 << 64) - 1
+    xb = bits(b, t, x)
+    ab = b.and_(xb, t.i((1 << 63) - 1))
+    e = b.sub(b.lshr(ab, t.i(52)), t.i(1023))
+    m = b.or_(b.and_(ab, t.i((1 << 52) - 1)), t.i(1 << 52))
+    # x 2/pi = m sum_j bit_j 2^(e-52-j): terms with j <= e-54 are multiples of 4. With 64 zero bits in front of the
+    # table, the window starts at padded bit offset e + 10 (>= 0 for e >= -10)
+    words = (0,) + TWO_OVER_PI_WORDS
+    j0 = b.add(e, t.i(10))
+    w = b.lshr(j0, t.i(6))
+    sh = b.and_(j0, t.i(63))
+    n_w = (1023 + 10 >> 6) + 1
+
+    def word(k):        # words[w + k] by a select chain (no memory: the function stays readnone)
+        v = t.i(words[k])
+        for i in range(1, n_w):
+            v = b.select(b.icmp_unsigned("==", w, t.i(i)), t.i(words[i + k]), v)
+        return v
+    a = [word(k) for k in range(4)]
+    win = [b.or_(b.shl(a[k], sh), b.lshr(b.lshr(a[k + 1], t.i(1)), b.sub(t.i(63), sh))) for k in range(3)]
+    w2, w1, w0 = win
+    mw = b.zext(m, i128)
+    lo_a = b.mul(mw, b.zext(w0, i128))
+    lo_b = b.mul(mw, b.zext(w1, i128))
+    c64 = b.iconst(128, 64)
+    t1 = b.add(b.lshr(lo_a, c64), b.and_(lo_b, b.iconst(128, m64)))
+    p0 = b.trunc(lo_a, i64)
+    p1 = b.trunc(t1, i64)
+    p2 = b.add(b.add(b.trunc(b.lshr(lo_b, c64), i64), b.mul(m, w2)), b.trunc(b.lshr(t1, c64), i64))
+    # P = p2:p1:p0 = (x 2/pi mod 4) 2^190: quadrant = top two bits rounded by the next; P << 2 as a signed 192-bit
+    # fraction f in [-1/2, 1/2)
+    rnd = b.and_(b.lshr(p2, t.i(61)), t.i(1))
+    q = b.add(b.lshr(p2, t.i(62)), rnd)
+    hi = b.or_(b.shl(b.zext(b.or_(b.shl(p2, t.i(2)), b.lshr(p1, t.i(62))), i128), c64),
+               b.zext(b.or_(b.shl(p1, t.i(2)), b.lshr(p0, t.i(62))), i128))
+    lo = b.shl(p0, t.i(2))
+    neg = b.icmp_unsigned("!=", rnd, t.i(0))
+    borrow = b.zext(b.icmp_unsigned("!=", lo, t.i(0)), i128)
+    hi = b.select(neg, b.sub(b.sub(b.iconst(128, 0), hi), borrow), hi)
+    lo = b.select(neg, b.sub(t.i(0), lo), lo)
+    u2, u1 = b.trunc(b.lshr(hi, c64), i64), b.trunc(hi, i64)
+    # |f| >= ~2^-62 for every double (the closest to a multiple of pi/2 is ~2^-61 away), so u2 != 0; the clamp only
+    # keeps the shifts defined
+    n = b.ctlz(u2)
+    n = b.select(b.icmp_unsigned(">", n, t.i(63)), t.i(63), n)
+    top = b.or_(b.shl(u2, n), b.lshr(b.lshr(u1, t.i(1)), b.sub(t.i(63), n)))
+    nxt = b.or_(b.shl(u1, n), b.lshr(b.lshr(lo, t.i(1)), b.sub(t.i(63), n)))
+    # |f| = top 2^(-64-n) + nxt 2^(-128-n): the top 53 bits exactly, the rest rounded once
+    fh = b.fmul(b.uitofp(b.lshr(top, t.i(11)), t.ty), pow2(b, t, b.sub(t.i(-53), n)))
+    fl = b.fadd(b.fmul(b.uitofp(b.and_(top, t.i(2047)), t.ty), t.f(2.0 ** 64)), b.uitofp(nxt, t.ty))
+    fl = b.fmul(fl, pow2(b, t, b.sub(t.i(-128), n)))
+    # the sign of f: rounded up (neg) or x < 0 flip it; x < 0 also negates the quadrant
+    xneg = b.icmp_signed("<", xb, t.i(0))
+    flip = b.xor(neg, xneg)
+    fh = b.select(flip, b.fneg(fh), fh)
+    fl = b.select(flip, b.fneg(fl), fl)
+    q = b.select(xneg, b.sub(t.i(0), q), q)
+    # r = f pi/2 as a pair
+    rh = b.fmul(fh, t.f(_PIO2_HI))
+    rl = b.fadd(b.fma_exact(fh, t.f(_PIO2_HI), b.fneg(rh)), b.fadd(b.fmul(fh, t.f(_PIO2_LO)), b.fmul(fl, t.f(_PIO2_HI))))
+    r = b.fadd(rh, rl)
+    dr = b.fsub(rl, b.fsub(r, rh))
+    return _kernel(b, t, r, dr, q, quadrant_shift, _SIN_P, _COS_P)
 
 
 def sin(b, x):
-    """sin(x) with Cody-Waite reduction by pi/2 (see __init__.py for the accurate range)."""
+    """sin(x): Cody-Waite reduction by pi/2, exact (Payne-Hanek) reduction past its range (see __init__.py)."""
     return _sincos(b, x, 0)
 
 
