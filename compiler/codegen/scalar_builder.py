@@ -116,10 +116,6 @@ class ScalarBuilder:
     def iconst(self, nbits, v):
         return ir.Constant(ir.IntType(nbits), v)
 
-    def ctlz(self, v):
-        """Leading zero bits of an integer (its width for 0)."""
-        return self.b.ctlz(v, ir.Constant(ir.IntType(1), 0))
-
     def rare_call(self, name, body, x, cond, common):
         """`common`, except where `cond` holds (rarely): there body(b2, x) of one scalar element, emitted once per
         module as the out-of-line function `name` and reached by a branch. The function is readnone and, on CPUs,

@@ -138,8 +138,12 @@ def _sincos_huge(b, x, quadrant_shift):
     u2, u1 = b.trunc(b.lshr(hi, c64), i64), b.trunc(hi, i64)
     # |f| >= ~2^-62 for every double (the closest to a multiple of pi/2 is ~2^-61 away), so u2 != 0; the clamp only
     # keeps the shifts defined
-    n = b.ctlz(u2)
-    n = b.select(b.icmp_unsigned(">", n, t.i(63)), t.i(63), n)
+    # leading zeros of u2 from the exponent of its conversion (NVPTX has no ctlz call here), which may round up
+    # one binade
+    lg = b.sub(b.lshr(bits(b, t, b.uitofp(u2, t.ty)), t.i(52)), t.i(1023))
+    lg = b.select(b.icmp_signed("<", lg, t.i(0)), t.i(0), lg)
+    lg = b.select(b.icmp_unsigned(">", b.shl(t.i(1), lg), u2), b.sub(lg, t.i(1)), lg)
+    n = b.sub(t.i(63), b.select(b.icmp_signed("<", lg, t.i(0)), t.i(0), lg))
     top = b.or_(b.shl(u2, n), b.lshr(b.lshr(u1, t.i(1)), b.sub(t.i(63), n)))
     nxt = b.or_(b.shl(u1, n), b.lshr(b.lshr(lo, t.i(1)), b.sub(t.i(63), n)))
     # |f| = top 2^(-64-n) + nxt 2^(-128-n): the top 53 bits exactly, the rest rounded once
