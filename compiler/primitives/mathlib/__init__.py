@@ -13,7 +13,9 @@ The builder `b` a routine gets (codegen/scalar_builder.py implements it for LLVM
   b.exp(x)                 the target's exp core (this library's exp, or a faster native form on a GPU)
   b.fast_f64               False where f64 arithmetic is slow (GPUs): f32 routines then stay in f32
   b.repeat_until(v, step, name)   a scalar loop: v = step(v)[0] until step(v)[1] (fmod)
-Routines are straight-line code (no libm calls, no branches except fmod's loop), so the CPU loop vectoriser widens
+  b.rare_call(name, body, x, cond, common)   body(b2, x) out of line where cond (rare), else common
+  b.int_type(n), b.iconst(n, v)   wider integers (i128 products) for such rare paths
+Routines are straight-line code (no libm calls, no branches except fmod's loop and sin/cos's rare call), so the CPU loop vectoriser widens
 loops that use them, and work on float, double or vectors of either.
 
 Measured on znver5 (AVX-512, zmm) over 1M points per function spanning its useful range plus special values, vs
@@ -24,7 +26,7 @@ NumPy's float64 result for the same input. f32 figure = max |got - exact| / ulp 
     log       0.82          2.2e-16       all positive floats, denormal inputs included
     tanh      2.49          4.0e-16       relative accuracy also for tiny x (f32: one expm1-based path)
     logistic  2.37          5.1e-16       relative accuracy in both tails (e^x/(1+e^x) for x < 0)
-    sin, cos  1.54          3.1e-16       whole range |x| <= 2^27*pi/2 ~ 2.1e8 (both dtypes), NaN beyond
+    sin, cos  1.54          3.1e-16       |x| <= 2^27*pi/2 ~ 2.1e8; beyond (to finfo.max) f32 0.5, f64 1 ulp
     pow       0.50          2.2e-14       f32 via f64; f64 error ~ |y ln x| * 1.1e-16 (here |y ln x| <= ~180)
     sqrt 0.5; abs, sign, maximum, minimum exact
 Against the float64 truth rounded to the dtype (tests/test_elementwise_coverage.py), max ulp f32 / f64:
@@ -37,9 +39,10 @@ pow 2.6 [0.39]; f64: exp 0.50 [0.58], log 0.74 [0.56], sin 0.51 [13.8], pow 2.7 
 
 Caveats:
   * sin/cos: Cody-Waite reduction by pi/2 with parts of 26 significant bits (k*part exact for |k| < 2^27), done in
-    f64 for f32 inputs. Past |x| > 2^27*pi/2 the result is NaN (NumPy returns an accurate value there).
+    f64 for f32 inputs. Past |x| > 2^27*pi/2 finite x take an exact Payne-Hanek reduction (trig.py), out of line
+    behind a branch (b.rare_call): masked vector variants keep the loop vectorised, ~+0.3 ns/el f64 on znver5.
     inf -> NaN, NaN -> NaN, sin(-0) = -0. Where f64 is slow (b.fast_f64 false) f32 inputs are reduced in f32 by
-    three exact fmas: a few ulp while |x| < ~1e5, NaN past 2^21*pi/2.
+    three exact fmas: a few ulp while |x| < ~1e5, the exact f64 reduction past 2^21*pi/2.
   * pow: f32 pow is exp(y*log|x|) evaluated in float64 (<= 1 ulp) and therefore slow (2.6 ns/el). f64 pow uses the
     plain float64 product y*log|x|, so its relative error is about |y ln x| * 1.1e-16 (~8e-14 next to overflow);
     no double-double. All C99/NumPy special cases are exact: x**0 = 1 even for NaN x, 1**y = 1 even for NaN y,
