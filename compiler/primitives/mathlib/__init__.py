@@ -15,8 +15,8 @@ The builder `b` a routine gets (codegen/scalar_builder.py implements it for LLVM
   b.repeat_until(v, step, name)   a scalar loop: v = step(v)[0] until step(v)[1] (fmod)
   b.rare_call(name, body, x, cond, common)   body(b2, x) out of line where cond (rare), else common
   b.int_type(n), b.iconst(n, v)   wider integers (i128 products) for such rare paths
-Routines are straight-line code (no libm calls, no branches except fmod's loop and sin/cos's rare call), so the CPU loop vectoriser widens
-loops that use them, and work on float, double or vectors of either.
+Routines are straight-line code (no libm calls, no branches except fmod's loop and sin/cos's rare call), so the
+CPU loop vectoriser widens loops that use them, and work on float, double or vectors of either.
 
 Measured on znver5 (AVX-512, zmm) over 1M points per function spanning its useful range plus special values, vs
 NumPy's float64 result for the same input. f32 figure = max |got - exact| / ulp (correctly rounded scores 0.5):

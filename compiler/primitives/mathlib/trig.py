@@ -158,7 +158,8 @@ def _sincos_huge(b, x, quadrant_shift):
     q = b.select(xneg, b.sub(t.i(0), q), q)
     # r = f pi/2 as a pair
     rh = b.fmul(fh, t.f(_PIO2_HI))
-    rl = b.fadd(b.fma_exact(fh, t.f(_PIO2_HI), b.fneg(rh)), b.fadd(b.fmul(fh, t.f(_PIO2_LO)), b.fmul(fl, t.f(_PIO2_HI))))
+    tail = b.fadd(b.fmul(fh, t.f(_PIO2_LO)), b.fmul(fl, t.f(_PIO2_HI)))
+    rl = b.fadd(b.fma_exact(fh, t.f(_PIO2_HI), b.fneg(rh)), tail)
     r = b.fadd(rh, rl)
     dr = b.fsub(rl, b.fsub(r, rh))
     return _kernel(b, t, r, dr, q, quadrant_shift, _SIN_P, _COS_P)
