@@ -40,8 +40,9 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0, check_bounds=False, profile_slot=None, mpi=None):
+                 stream_bytes=0, check_bounds=False, profile_slot=None, mpi=None, fast_math=False):
         self.p = program
+        self.fast_math = fast_math         # cc.compile(fast_math=True): cheaper math forms, FMA contraction
         self.profile_slot = profile_slot
         self.mpi = mpi                     # runtime.mpi.mpi_symbols() when the program all-reduces
         self.mpi_trace = mpi is not None and has_collectives(program)
@@ -391,13 +392,14 @@ def _work(body):
 
 
 def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
-             check_bounds=False, profile_slot=None, mpi=None) -> str:
+             check_bounds=False, profile_slot=None, mpi=None, fast_math=False) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
     flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
     check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
     as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access.
     profile_slot: a profiling build: bufs[profile_slot] is an i64[2 * kernels] array that gets each kernel's start
-    and end time (ns, CLOCK_MONOTONIC); None (the normal build) emits no clock code at all."""
+    and end time (ns, CLOCK_MONOTONIC); None (the normal build) emits no clock code at all.
+    fast_math: the math library's cheaper f32 forms and FMA contraction of + - * (primitives/mathlib/fast.py)."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
                       entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds,
-                      profile_slot=profile_slot, mpi=mpi).build()
+                      profile_slot=profile_slot, mpi=mpi, fast_math=fast_math).build()
