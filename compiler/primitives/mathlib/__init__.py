@@ -45,7 +45,8 @@ cc.compile(fast_math=True) selects the cheaper f32 forms of fast.py (bounds ther
 Caveats:
   * sin/cos: Cody-Waite reduction by pi/2 with parts of 26 significant bits (k*part exact for |k| < 2^27), done in
     f64 for f32 inputs. Past |x| > 2^27*pi/2 finite x take an exact Payne-Hanek reduction (trig.py), out of line
-    behind a branch (b.rare_call): masked vector variants keep the loop vectorised, ~+0.33 ns/el f64, +0.11 f32 (1M, 1 thread, znver4).
+    behind a branch (b.rare_call): masked vector variants keep the loop vectorised, but the per-vector call costs
+    ~+0.33 ns/el f64, +0.11 f32 (1M elements, 1 thread, znver4).
     inf -> NaN, NaN -> NaN, sin(-0) = -0. Where f64 is slow (b.fast_f64 false) f32 inputs are reduced in f32 by
     three exact fmas: a few ulp while |x| < ~1e5, the exact f64 reduction past 2^21*pi/2.
   * pow: f32 pow is exp(y*log|x|) evaluated in float64 (<= 1 ulp) and therefore slow (2.6 ns/el). f64 pow uses the
