@@ -27,10 +27,9 @@ from compiler.passes.manager import pass_name  # noqa: E402
 def stages(nodes_wanted, llvm):
     """[(stage, seconds)] and the traced node count, for an RNN gradient of about nodes_wanted nodes."""
     from compiler.passes.fuse import fuse_graph
-    from compiler.passes.memory import plan_memory
+    from compiler.passes.memory import plan_memory, order_slots
     from compiler.lower import lower_plan
     from compiler.codegen.llvm import generate
-    from compiler.compile import _order_slots
     import runtime
     steps = max(1, nodes_wanted // 14)
     fn, args = zm.rnn(steps)
@@ -51,7 +50,7 @@ def stages(nodes_wanted, llvm):
         g2 = timed(pass_name(p), lambda: p(g))
         g = g2
     plan, program = timed("fuse + lower", lambda: fuse_graph(g, lambda p: lower_plan(p, use_blas=True)))
-    timed("plan_memory", lambda: (plan_memory(program), _order_slots(program)))
+    timed("plan_memory", lambda: (plan_memory(program), order_slots(program)))
     t = runtime.host_target()
     ir_text = timed("codegen (LLVM IR text)", lambda: generate(program, blas=runtime.blas_symbols(), triple=t.triple,
                                                                data_layout=t.data_layout, entry="bench"))

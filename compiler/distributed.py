@@ -193,12 +193,12 @@ def timeline(fn, *args, path=None):
     Collective call: every rank must call it. In a world of one there is no MPI and no timeline (ValueError)."""
     import ctypes
     from .codegen.llvm_mpi import trace_names
-    from .backends.build import _entry_name
+    from .backends.build import entry_name
     from .ir.kernel import Collective
     low = fn.lower(*args)
     kernels = low.kernels.kernels
     module = low._compiled_module()
-    flag_name, stamps_name, done_name = trace_names(_entry_name(low.name))
+    flag_name, stamps_name, done_name = trace_names(entry_name(low.name))
     try:
         flag = ctypes.c_int32.from_address(module.address(flag_name))
     except Exception:

@@ -54,15 +54,29 @@ def _unary(name):
     return make
 
 
+def _accepted(name, dts):
+    """The dtypes among dts the primitive's shape rule takes for two operands (float-only ops refuse integers), so
+    a new binary primitive needs no entry here."""
+    out = []
+    for dt in dts:
+        t = TensorType(to_dtype(dt), (2,))
+        try:
+            REGISTRY[name].infer(t, t)
+        except cc.DTypeError:
+            continue
+        out.append(dt)
+    return tuple(out)
+
+
 def _binary(name):
     if name in ("logical_and", "logical_or"):
         dts = (np.bool_,)
     elif name in ("eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum"):
         dts = FLOATS + INTS + (np.bool_,)
-    elif name in ("pow", "atan2", "fmod"):
-        dts = FLOATS
+    elif name == "pow":
+        dts = FLOATS                  # an integer to a negative power raises
     else:
-        dts = FLOATS + INTS
+        dts = _accepted(name, FLOATS + INTS)
 
     def make(rng):
         sa, sb = _bcast_pair(rng)

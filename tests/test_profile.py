@@ -13,7 +13,7 @@ import pytest
 import compiler as cc
 import runtime
 from compiler.codegen.llvm import generate
-from compiler.backends.build import _blas, _entry_name, _env_key
+from compiler.backends.build import _blas, entry_name, _env_key
 from compiler.lower.flops import kernel_flops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,7 +85,7 @@ def test_normal_build_has_no_clock_code(heavy):
     low = f.lower(x, w)
     t = runtime.host_target()
     kw = dict(blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple, data_layout=t.data_layout,
-              entry=_entry_name(low.name), stream_bytes=runtime.last_level_cache_bytes())
+              entry=entry_name(low.name), stream_bytes=runtime.last_level_cache_bytes())
     normal = generate(low.kernels, **kw)
     assert normal == low.llvm_ir() and "clock_gettime" not in normal and "vive.now" not in normal
     prof = low.profile_llvm_ir()

@@ -24,13 +24,6 @@ from .executable import Executable, _size_str
 _FORMAT = "vive-program-v1"
 
 
-def _order_slots(*args, **kwargs):
-    """passes.memory.order_slots (compile._order_slots: benchmarks), imported at call time: the pass pipeline is
-    not part of `import compiler`."""
-    from ..passes.memory import order_slots
-    return order_slots(*args, **kwargs)
-
-
 # ---- backends: name -> object with .build(lowered) ----
 
 BACKENDS = {}
@@ -120,7 +113,7 @@ class Lowered:
             t = runtime.host_target()
             t0 = time.perf_counter()
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
-                                data_layout=t.data_layout, entry=_entry_name(self.name),
+                                data_layout=t.data_layout, entry=entry_name(self.name),
                                 stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds,
                                 mpi=_mpi(self.graph), fast_math=self.fast_math)
             self.timings["codegen"] = time.perf_counter() - t0
@@ -132,14 +125,14 @@ class Lowered:
         t = runtime.host_target()
         prog = self.kernels
         return generate(prog, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple, data_layout=t.data_layout,
-                        entry=_entry_name(self.name), stream_bytes=runtime.last_level_cache_bytes(),
+                        entry=entry_name(self.name), stream_bytes=runtime.last_level_cache_bytes(),
                         check_bounds=self.check_bounds, profile_slot=prog.n_slots, fast_math=self.fast_math)
 
     def profiled_executable(self):
         """The Executable of the profiling build (compiled on first use, kept): what f.profile() runs."""
         if self._profiled is None:
             ir_text = self.profile_llvm_ir()
-            meta, consts = _program_meta(self.kernels, ir_text, _entry_name(self.name), self.check_bounds)
+            meta, consts = program_meta(self.kernels, ir_text, entry_name(self.name), self.check_bounds)
             module = runtime.compile_module(ir_text, version=_version())
             self._profiled = prof.make_executable(self, meta, module, consts)
         return self._profiled
@@ -172,7 +165,8 @@ class Lowered:
         return f"<Lowered {self.name}: {len(self.graph.nodes)} nodes traced>"
 
 
-def _entry_name(name):
+def entry_name(name):
+    """The symbol of a program's entry function for a compiled function's name: vive_ + the name made an identifier."""
     import re
     return "vive_" + (re.sub(r"[^A-Za-z0-9_]", "_", name) or "f")
 
@@ -213,7 +207,9 @@ def _version():
     return f"vive-{__version__}"
 
 
-def _program_meta(program, ir_text, entry, check_bounds=False):
+def program_meta(program, ir_text, entry, check_bounds=False):
+    """(meta, consts): what loading a program needs besides its code (slots, outputs, dims, checks), as JSON-able
+    data for the disk cache, and its constant arrays in slot order."""
     bufs_out = []
     outputs = []
     index = {}
@@ -309,7 +305,8 @@ def tree_hash(root, memo_dir=None):
     return value
 
 
-def _graph_key(graph, backend, check_indices=True, profile=False, fast_math=False):
+def graph_key(graph, backend, check_indices=True, profile=False, fast_math=False):
+    """The disk-cache key of a graph's program: the graph's text and everything its code depends on besides."""
     t = runtime.host_target()
     blas = _blas()
     h = hashlib.sha256()
@@ -327,7 +324,7 @@ def _graph_key(graph, backend, check_indices=True, profile=False, fast_math=Fals
 
 
 def _env_key():
-    """What the code of a graph depends on besides the graph (as in _graph_key): the process-wide program table
+    """What the code of a graph depends on besides the graph (as in graph_key): the process-wide program table
     keys on it too, so a changed fact (a test's smaller cache size, BLAS found later) compiles anew."""
     t = runtime.host_target()
     blas = _blas()
@@ -353,7 +350,7 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, fast_math=Fa
     # VIVE_PROFILE: the program is built only as its profiling variant (kernel timestamps; backends/profile.py)
     profile = debug.profile_path() is not None
     directory = rt_cache.cache_dir()
-    key = _graph_key(graph, backend, check_indices, profile, fast_math) if directory else None
+    key = graph_key(graph, backend, check_indices, profile, fast_math) if directory else None
     entry = rt_cache.load(key, directory) if key else None
     meta = None
     if entry is not None:
@@ -371,7 +368,7 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, fast_math=Fa
         low.cache_hit = True
     else:
         ir_text = low.profile_llvm_ir() if profile else low.llvm_ir()
-        meta, consts = _program_meta(low.kernels, ir_text, _entry_name(name), low.check_bounds)
+        meta, consts = program_meta(low.kernels, ir_text, entry_name(name), low.check_bounds)
     t1 = time.perf_counter()
     low.timings["llvm_start_ns"] = time.perf_counter_ns()
     module = runtime.compile_module(meta["ir"], version=_version())

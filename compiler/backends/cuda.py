@@ -23,7 +23,7 @@ import numpy as np
 from ..lazy import sympy
 
 from .. import pytree
-from .build import Lowered, register_backend, _program_meta
+from .build import Lowered, register_backend, program_meta
 from .executable import Executable, fits_signature
 from . import profile as _profile
 from ..errors import BackendError, DTypeError
@@ -92,7 +92,7 @@ class CudaBackend:
         program = low.kernels
         gpu = low.gpu_program
         ptx = gpu.ptx(low.arch)
-        meta, consts = _program_meta(program, gpu.llvm_ir, gpu.name)
+        meta, consts = program_meta(program, gpu.llvm_ir, gpu.name)
         low.executable = CudaExecutable(meta, gpu, ptx, consts, list(low.graph.in_types), low.out_tree, low.name,
                                         program)
         return low

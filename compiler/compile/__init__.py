@@ -17,6 +17,5 @@ guards its trace recorded (compiler/guards.py: N >= 3 for x[:3], ...); a call wh
 version, and any failure of a symbolic trace falls back to a version for the exact shapes.
 """
 from ..backends.executable import Executable, fits_signature  # noqa: F401
-from ..backends.build import (BACKENDS, Lowered, build, register_backend, _entry_name, _graph_key,  # noqa: F401
-                              _order_slots, _program_meta)
+from ..backends.build import BACKENDS, Lowered, build, register_backend  # noqa: F401
 from .function import CompiledFunction, compile, set_num_threads, MAX_SYMBOLIC_VERSIONS  # noqa: F401

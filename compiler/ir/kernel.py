@@ -406,6 +406,7 @@ class Program:
         self.check_sites = []              # the checks' table: site -> {exc, message, where, ...}
         self.host_table = None             # the i64[1] const buffer holding the host callback's address
         self.host_sites = []               # HostCall site -> what the host does there (lower_host_call)
+        self.pass_log = None               # a region's sub-program: the PassLog of its fuse and plan_memory passes
 
     @property
     def bytes_moved(self):

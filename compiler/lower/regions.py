@@ -264,19 +264,25 @@ def _carry_rows(body, nc, nk):
 
 
 def _sub_program(ctx, g, name, keep=()):
-    """The sub-Program of region graph g: fused, lowered (with the outer lowering's options), every output a
-    fresh buffer of its own but those in `keep` (left as the input they return), memory planned, slots
-    ordered."""
-    from ..passes.fuse import fuse_graph
-    from ..passes.memory import plan_memory, order_slots
+    """The sub-Program of region graph g, made by the outer program's passes `fuse` and `plan_memory` through the
+    pass manager (its PassLog becomes the program's `pass_log`): fused, lowered with the outer lowering's options,
+    every output a fresh buffer of its own but those in `keep` (left as the input they return), memory planned,
+    slots ordered."""
+    from ..passes import run_pipeline, PassLog
+    from ..passes.fuse import fusion_pass
+    from ..passes.memory import plan_fused_memory
     from .lowering import lower_plan
     opts = ctx.options
-    _, prog = fuse_graph(g, lambda plan: lower_plan(plan, name=name, parent=ctx, **opts))
-    _own_outputs(prog, name, keep)
-    for k in all_kernels(prog):          # nested regions' kernels too: every function name in a module is unique
-        k.name = f"{name}.{k.name}"
-    plan_memory(prog)
-    order_slots(prog)
+
+    def lower(plan):
+        prog = lower_plan(plan, name=name, parent=ctx, **opts)
+        _own_outputs(prog, name, keep)
+        for k in all_kernels(prog):      # nested regions' kernels too: every function name in a module is unique
+            k.name = f"{name}.{k.name}"
+        return prog
+    log = PassLog()
+    prog = run_pipeline(g, [fusion_pass(lower), plan_fused_memory], log=log).program
+    prog.pass_log = log
     return prog
 
 

@@ -10,7 +10,7 @@ from ..ir.types import TensorType, broadcast_shapes, BOOL, dtype as to_dtype
 from .base import Primitive, float_unary, numeric_unary, check_same_dtype
 from .rules import pointwise, zero_derivative, unbroadcast, broadcast_like, dtype_of, elementwise_batch
 from . import mathlib as M
-from .mathlib.core import horner, copysign
+from .mathlib.core import horner, copysign as _copysign_bits
 
 
 def _unary(name, fn, shape=float_unary, **kw):
@@ -185,7 +185,7 @@ def _erfinv_start(b, t, x):
     central = horner(b, t, b.fsub(w, t.f(2.5)), ERFINV_CENTRAL)
     tail = horner(b, t, b.fsub(b.sqrt(w), t.f(3.0)), ERFINV_TAIL)
     y = b.fmul(b.select(b.fcmp_ordered("<", w, t.f(5.0)), central, tail), a)
-    return copysign(b, t, b.select(b.fcmp_ordered("==", a, one), t.f(math.inf), y), x)
+    return _copysign_bits(b, t, b.select(b.fcmp_ordered("==", a, one), t.f(math.inf), y), x)
 
 
 def _erfinv_newton(b, t, x):
@@ -200,7 +200,7 @@ def _erfinv_newton(b, t, x):
         ec = M.erfc(b, y)
         f = b.select(tail, b.fneg(b.fmul(b.fsub(M.log(b, ec), log_c), ec)), b.fsub(M.erf(b, y), a))
         y = b.fsub(y, b.fmul(b.fmul(f, t.f(_SQRT_PI_OVER_2)), b.exp(b.fmul(y, y))))
-    return copysign(b, t, b.select(b.fcmp_ordered("==", a, t.f(1.0)), t.f(math.inf), y), x)
+    return _copysign_bits(b, t, b.select(b.fcmp_ordered("==", a, t.f(1.0)), t.f(math.inf), y), x)
 
 
 def _erfinv_scalar(b, x):
@@ -337,6 +337,12 @@ fmod = _binary("fmod", np.fmod, pointwise(lambda t, a, b, out: t, lambda t, a, b
                float_only=True,
                cost=12, broadcasts=False,
                scalar=_math(M.fmod))
+# copysign(a, b) = |a| with the sign bit of b (NaN's included): d/da = sign(a) s(b), which is sign(a) sign(out) (out
+# has b's sign wherever a != 0; at a = 0 both give 0, abs's subgradient); piecewise constant in b: no derivative
+copysign = _binary("copysign", np.copysign, pointwise(lambda t, a, b, out: t * (sign(a) * sign(out)), None),
+                   float_only=True,
+                   numpy_functions=(np.copysign,), operands="float",
+                   scalar=_math(lambda b, x, y: _copysign_bits(b, b.ty(x), x, y)))
 logical_and = _binary("logical_and", np.logical_and, out_bool=True, allow_bool=True,
                       numpy_functions=(np.logical_and,), operands="truth", commutative=True,
                       scalar=_by_kind(bool=lambda b, x, y: b.and_(x, y)))
@@ -397,5 +403,5 @@ cast = Primitive("cast", numpy=lambda x, dtype: x.astype(to_dtype(dtype).np), sh
 UNARY = [neg, exp, log, sin, cos, tanh, logistic, sqrt, abs, sign, reciprocal, square, logical_not, floor, ceil, trunc,
          rint, erf, erfinv]
 BINARY = [add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, atan2,
-          fmod]
+          fmod, copysign]
 __all__ = [p.name for p in UNARY + BINARY] + ["select", "cast"]

@@ -7,7 +7,8 @@ import pytest
 
 import compiler as cc
 import runtime
-from compiler.compile import Executable, _entry_name, _program_meta
+from compiler.compile import Executable
+from compiler.backends.build import entry_name, program_meta
 from compiler.ir.kernel import Ix, Load, Loop, Op, Store
 
 
@@ -47,9 +48,9 @@ def _broken(low, shift):
     k.body = [loop2]
     from compiler.codegen.llvm import generate
     t = runtime.host_target()
-    ir = generate(program, triple=t.triple, data_layout=t.data_layout, entry=_entry_name("broken"),
+    ir = generate(program, triple=t.triple, data_layout=t.data_layout, entry=entry_name("broken"),
                   check_bounds=True)
-    meta, consts = _program_meta(program, ir, _entry_name("broken"), check_bounds=True)
+    meta, consts = program_meta(program, ir, entry_name("broken"), check_bounds=True)
     module = runtime.compile_module(ir)
     call = runtime.make_caller(module, meta["entry"], meta["n_slots"], len(meta["dims"]) + 1)
     return Executable(meta, call, consts, list(low.graph.in_types), low.out_tree, "broken")
@@ -68,12 +69,12 @@ def test_an_index_outside_its_buffer_raises_instead_of_crashing(shift):
 
 
 def test_program_cache_key_depends_on_the_mode(monkeypatch):
-    from compiler.compile import _graph_key
+    from compiler.backends.build import graph_key
     g = cc.trace(lambda x: x * 2, np.ones(4, np.float32))
     monkeypatch.delenv("VIVE_CHECK_BOUNDS", raising=False)
-    plain = _graph_key(g, "cpu")
+    plain = graph_key(g, "cpu")
     monkeypatch.setenv("VIVE_CHECK_BOUNDS", "1")
-    assert _graph_key(g, "cpu") != plain
+    assert graph_key(g, "cpu") != plain
 
 
 def test_a_program_compiled_without_checks_is_not_reused_with_them(monkeypatch):

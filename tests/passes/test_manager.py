@@ -161,3 +161,24 @@ def test_fusion_and_memory_planning_are_passes_of_the_log():
     assert fuse.graph.plan is low.plan and fuse.graph.program is program
     assert "kernel k0_row" in str(fuse.graph)
     assert all(b.slot is not None for b in program.buffers)       # what plan_memory assigns
+
+
+def test_region_bodies_are_fused_and_planned_by_the_pass_manager():
+    # a scan inside a cond: each region's sub-program keeps the log of its own fuse and plan_memory passes
+    def f(x):
+        def step(c, r):
+            return c * 0.5 + np.tanh(r), c.sum()
+        return cc.cond(x.sum() > 0, lambda v: cc.scan(step, v[0], v)[0], lambda v: -v[0], x)
+
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    low = cc.compile(f).lower(x)
+    from compiler.lower.regions import RegionKernel, all_kernels
+    subs = [p for k in all_kernels(low.kernels) if isinstance(k, RegionKernel) for p in k.programs.values()]
+    assert len(subs) == 3                                             # two branches, one scan body
+    for prog in subs:
+        fuse, memory = prog.pass_log.records
+        assert (fuse.name, memory.name) == ("fuse", "plan_memory")
+        assert fuse.graph.program is prog and memory.graph is fuse.graph
+        assert all(b.slot is not None for b in prog.buffers)
+    assert low.pass_log.names[-2:] == ["fuse", "plan_memory"]         # the outer log holds the outer passes only
+    np.testing.assert_allclose(low(x), cc.interpret(cc.trace(f, x), x)[0], rtol=1e-12)

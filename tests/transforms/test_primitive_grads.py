@@ -68,6 +68,7 @@ CASES = {
     "erfinv": (lambda x: P.erfinv(np.tanh(x) * 0.9), [_r(3, 4)]),       # inside (-1, 1)
     "atan2": (lambda y, x: P.atan2(y, x), [_r(3, 4), _r(3, 4, seed=1)]),
     "fmod": (lambda a, b: P.fmod(a * 5, b) * a, [_r(3, 4), _r(3, 4, seed=1, lo=0.5)]),
+    "copysign": (lambda a, b: P.copysign(a, b) * a, [_r(3, 4), _r(3, 4, seed=1)]),
     "reciprocal": (P.reciprocal, [_r(3, 4, lo=0.3)]),
     "square": (np.square, [_r(3, 4)]),
     "add": (lambda a, b: a + b, [_r(3, 4), _r(4, seed=1)]),

@@ -39,6 +39,7 @@ SYMPY_OF = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
     "pow": lambda a, b: a ** b, "maximum": sympy.Max, "minimum": sympy.Min,
     "erf": sympy.erf, "erfinv": sympy.erfinv, "atan2": sympy.atan2, "fmod": lambda a, b: a - b * Trunc(a / b),
+    "copysign": lambda a, b: sympy.Abs(a) * sympy.sign(b),
 }
 # elementwise primitives whose derivative is zero: piecewise constant, or bool/int results
 ZERO_ELEMENTWISE = {"sign", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
