@@ -82,22 +82,6 @@ def _is_bool_index(i):
     return False
 
 
-def negative_step_slice(s, d):
-    """A slice with a negative step as (start, stop, step) of the positive slice over the same elements: the
-    caller reverses the axis after slicing."""
-    if s.start is None and s.stop is None and int(s.step) == -1:
-        return 0, d, 1                  # x[::-1]: the whole axis reversed, for a symbolic size too
-    d = guards.concrete(guards.unwrap(d), "a slice with a negative step of a symbolic size")
-    start = s.start if s.start is None else guards.concrete(guards.unwrap(s.start), "a slice bound")
-    stop = s.stop if s.stop is None else guards.concrete(guards.unwrap(s.stop), "a slice bound")
-    a, b, step = builtins.slice(start, stop, int(s.step)).indices(d)
-    n = len(range(a, b, step))
-    if n == 0:
-        return 0, 0, 1
-    last = a + (n - 1) * step
-    return last, a + 1, -step
-
-
 def _slice_bounds(s, d):
     if isinstance(s.step, Tracer) or isinstance(s.start, Tracer) or isinstance(s.stop, Tracer):
         raise _err(TraceError, "slice bounds must be Python ints, not traced values")
