@@ -75,6 +75,8 @@ _REDUCE = {np.add: sum, np.maximum: max, np.minimum: min}
 
 
 def apply_ufunc(ufunc, method, inputs, kwargs):
+    if any_complex(inputs):
+        return complex_ops.apply_ufunc(ufunc, method, inputs, kwargs)
     name = f"numpy.{ufunc.__name__}"
     if kwargs.get("out") is not None:
         raise _err(TraceError, f"{name} with out= is not supported by vive (traced arrays are immutable)")
@@ -98,6 +100,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
 
 
 def apply_function(func, args, kwargs):
+    if any_complex(args) or any_complex(kwargs.values()):
+        return complex_ops.apply_function(func, args, kwargs)
     fn = function_impl(func)
     if fn is None:
         mod = getattr(func, "__module__", "numpy") or "numpy"
@@ -110,3 +114,8 @@ def apply_function(func, args, kwargs):
 floor_divide, mod = ops_math.floor_divide, ops_math.remainder      # `//` and `%` on any dtype
 
 install_surface(sys.modules[__name__])     # the tracer's NumPy protocol and operators (trace.py)
+
+# complex values: pairs of real parts while tracing (complex_value.py); the tracer's operators take them too
+from .complex_value import any_complex, install as _install_complex  # noqa: E402
+from . import complex_ops  # noqa: E402
+_install_complex()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 
 class TreeDef:
     """The structure of a pytree; hashable and comparable, so it can key a compile cache."""
@@ -147,8 +149,46 @@ def _flatten(x, leaves, is_leaf):
         return TreeDef("namedtuple", type(x), [_flatten(c, leaves, is_leaf) for c in x])
     if isinstance(x, (list, tuple)):
         return TreeDef(type(x).__name__, None, [_flatten(c, leaves, is_leaf) for c in x])
+    if _COMPLEX[0] is not None and is_complex_leaf(x):
+        # a complex array is a node of two real leaves, its real and imaginary parts (compiler/complex_value.py)
+        leaves.append(x.real if isinstance(x, (complex, np.generic)) else np.array(x.real))
+        leaves.append(x.imag if isinstance(x, (complex, np.generic)) else np.array(x.imag))
+        return _COMPLEX[1]
     leaves.append(x)
     return LEAF
+
+
+# [the class standing for a traced complex value, its TreeDef], set by compiler/complex_value.py
+_COMPLEX = [None, None]
+
+
+def is_complex_leaf(x) -> bool:
+    """A Python complex, a NumPy complex scalar or a complex ndarray."""
+    return isinstance(x, complex) or (isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "c")
+
+
+def cotangent(td: TreeDef) -> TreeDef:
+    """td with its complex nodes marked as cotangents: their leaves (d/dx, d/dy) unflatten to d/dx - i d/dy, the
+    gradient convention of JAX and autograd (grad of |z|**2 is 2 conj(z))."""
+    if td.kind == "custom" and td.meta[0] is _COMPLEX[0]:
+        return TreeDef("custom", (td.meta[0], "ct"), td.children)
+    if not td.children:
+        return td
+    return TreeDef(td.kind, td.meta, [cotangent(c) for c in td.children])
+
+
+def imag_leaves(td: TreeDef):
+    """One bool per leaf of td: whether it is the imaginary part of a complex node."""
+    out = []
+    todo = [(td, False)]
+    while todo:
+        t, is_im = todo.pop()
+        if t.kind == "leaf":
+            out.append(is_im)
+            continue
+        cplx = t.kind == "custom" and t.meta[0] is _COMPLEX[0]
+        todo.extend(reversed([(c, cplx and k == 1) for k, c in enumerate(t.children)]))
+    return out
 
 
 def _key_order(k):

@@ -31,6 +31,12 @@ def _close(what, got, want, rtol, atol):
 
 
 def _central(f, args, i, eps=1e-6):
+    if np.iscomplexobj(args[i]):
+        # a complex argument: d/dx - i d/dy, the gradient convention of autograd and JAX
+        z = np.asarray(args[i], np.complex128)
+        dx = _central(lambda *a: f(*a[:i], a[i] + 1j * z.imag, *a[i + 1:]), [*args[:i], z.real, *args[i + 1:]], i)
+        dy = _central(lambda *a: f(*a[:i], z.real + 1j * a[i], *a[i + 1:]), [*args[:i], z.imag, *args[i + 1:]], i)
+        return dx - 1j * dy
     x = np.array(args[i], np.float64)
     out = np.zeros(x.shape)
     for k in range(x.size):
@@ -56,10 +62,12 @@ def _check_row(request, fn, args, argnums, order2):
     want = fn(*args)
     _close("compiled value", cc.compile(fn)(*args), want, 1e-12, 1e-12)
     outs = _leaves(want)
-    if not all(o.dtype.kind == "f" for o in outs):
+    if not all(o.dtype.kind in "fc" for o in outs):
         return                                          # all/any: a value check only, as autograd does
     rng = np.random.default_rng(zlib.crc32(request.node.callspec.id.encode()))
-    weights = [rng.standard_normal(o.shape) for o in outs]
+    # a complex output is scalarised as sum(Re(o) Re(w) + Im(o) Im(w)) = sum(Re(o conj(w)))
+    weights = [rng.standard_normal(o.shape) + (1j * rng.standard_normal(o.shape) if o.dtype.kind == "c" else 0)
+               for o in outs]
 
     def loss(*a):
         return _scalar(fn(*a), weights)
@@ -86,5 +94,7 @@ def _abs_tree(out):
 
 def _scalar(out, weights):
     if isinstance(out, (tuple, list)):
-        return sum(np.sum(o * w) for o, w in zip(out, weights))
+        return sum(_scalar(o, [w]) for o, w in zip(out, weights))
+    if np.iscomplexobj(weights[0]):
+        return np.sum(np.real(out * np.conj(weights[0])))
     return np.sum(out * weights[0])

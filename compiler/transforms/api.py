@@ -137,12 +137,14 @@ def vjp(fn, *primals, has_aux=False):
         if c_tree != out_td:
             raise TraceError(f"vjp_fn: the cotangent must have the structure of the output: got {c_tree}, "
                              f"expected {out_td}")
+        # a complex cotangent c pairs with a tangent t as Re(c t): the parts' cotangents are Re c and -Im c
+        c_leaves = [np.negative(c) if im else c for c, im in zip(c_leaves, pytree.imag_leaves(c_tree))]
         cs = [_as_type(c_leaves[i], g.outputs[i].type, f"vjp_fn: cotangent {i}") for i in outs_idx]
         in_cts = iter(run(second, residuals + cs))
         wanted = set(wrt)
         leaves = [next(in_cts) if i in wanted else np.zeros(np.shape(flat[i]), g.inputs[i].type.dtype.np)
                   for i in range(g.n_explicit)]
-        return tuple(pytree.unflatten(g.in_tree, leaves))
+        return tuple(pytree.unflatten(pytree.cotangent(g.in_tree), leaves))
 
     if has_aux:
         return (pytree.unflatten(out_td, out_vals[:n_diff]), vjp_fn,

@@ -31,6 +31,12 @@ def _random_like(leaves, rng):
             else np.zeros(np.shape(x), np.asarray(x).dtype) for x in leaves]
 
 
+def _ct_leaves(ct):
+    """The leaves of a cotangent, complex ones as the cotangents of their parts (Re c, -Im c)."""
+    leaves, tree = pytree.flatten(ct)
+    return [np.negative(c) if im else c for c, im in zip(leaves, pytree.imag_leaves(tree))]
+
+
 def _close(what, got, want, rtol, atol):
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
@@ -72,7 +78,8 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, rtol=None, ato
         out, pullback = vjp(f, *args)
         out_leaves, out_tree = pytree.flatten(out)
         cts = _random_like(out_leaves, rng)
-        in_cts = pytree.flatten(pullback(pytree.unflatten(out_tree, cts)))[0]
+        # complex values as pairs of parts: the cotangent (a, b) of a pair is a - ib as a complex cotangent
+        in_cts = _ct_leaves(pullback(pytree.unflatten(pytree.cotangent(out_tree), cts)))
         t_leaves = pytree.flatten(tangents)[0]
         lhs = sum(float(np.sum(np.asarray(c, np.float64) * np.asarray(t, np.float64)))
                   for c, t in zip(in_cts, t_leaves) if np.asarray(t).dtype.kind == "f")

@@ -31,6 +31,11 @@ def _basis(t, j):
 
 
 def _wrt(g, argnums, what):
+    for td in (g.in_tree, g.out_tree):
+        if td is not None and any(pytree.imag_leaves(td)):
+            raise DTypeError(f"{what} of {g.name}: complex arguments or results have no Jacobian in vive (a "
+                             f"complex derivative needs a convention: use cc.jvp, cc.vjp or cc.grad, or "
+                             f"differentiate np.real and np.imag separately)")
     nums, leaf_sets = arg_leaves(g, argnums)
     for v in list(g.outputs) + [g.inputs[i] for leaves in leaf_sets for i in leaves]:
         _static_size(v.type, what)

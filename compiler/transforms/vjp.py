@@ -150,8 +150,9 @@ def value_and_grad_graph(g: Graph, argnums=0, has_aux=False, with_value=True) ->
     arg_tds = [td.children[a] for a in nums] if td is not None and td.kind == "tuple" else None
     out_tree = None
     if arg_tds is not None:
-        from ..pytree import TreeDef, LEAF
+        from ..pytree import TreeDef, LEAF, cotangent
         grads_td = arg_tds[0] if isinstance(argnums, (int, np.integer)) else TreeDef("tuple", None, arg_tds)
+        grads_td = cotangent(grads_td)          # a complex argument's gradient is d/dx - i d/dy
         value_part = out_td if out_td is not None else LEAF
         if with_value:
             out_tree = TreeDef("tuple", None, [value_part, grads_td])
