@@ -118,8 +118,16 @@ def square(z):
 
 
 def reciprocal(z):
+    # NumPy's own: |c| >= |d|: r = d/c, 1/z = (1 - i r) / (c + d r); else r = c/d, 1/z = (r - i) / (c r + d)
     z = _c(z)
-    return true_divide(np.asarray(1.0, part_dtype(z.dtype)), z)
+    c, d = z.re, z.im
+    swap = O.less(O.absolute(c), O.absolute(d))
+    big, small = O.where(swap, d, c), O.where(swap, c, d)
+    r = O.true_divide(small, big)
+    den = O.add(big, O.multiply(small, r))
+    re = O.true_divide(O.where(swap, r, 1.0), den)
+    im = O.true_divide(O.negative(O.where(swap, 1.0, r)), den)
+    return Complex(re, im)
 
 
 def _int_exponent(b):
@@ -348,8 +356,15 @@ def arccosh(z):
 
 
 def arctanh(z):
-    # Kahan: Re = log1p(4x / ((1 - x)^2 + y^2)) / 4,  Im = atan2(2y, (1 - x)(1 + x) - y^2) / 2
+    # Kahan: Re = log1p(4x / ((1 - x)^2 + y^2)) / 4,  Im = atan2(2y, (1 - x)(1 + x) - y^2) / 2, on x >= 0 (where
+    # the log1p argument does not cancel); odd: atanh(-z) = -atanh z
     z = _c(z)
+    flip = O.less(_copysign(1.0, z.re), 0.0)
+    r = _arctanh_right(Complex(O.where(flip, O.negative(z.re), z.re), O.where(flip, O.negative(z.im), z.im)))
+    return Complex(O.where(flip, O.negative(r.re), r.re), O.where(flip, O.negative(r.im), r.im))
+
+
+def _arctanh_right(z):
     x, y = z.re, z.im
     one_m = O.subtract(1.0, x)
     d = O.add(O.multiply(one_m, one_m), O.multiply(y, y))

@@ -283,7 +283,8 @@ def combine(aux, parts):
     if aux == "ct":
         im = np.negative(im)
     if isinstance(re, (Tracer, Complex)) or isinstance(im, (Tracer, Complex)):
-        return Complex(re, im)
+        # parts of a Python complex argument are weak tracers: the value stays weak (NEP 50)
+        return Complex(re, im, getattr(re, "_weak", False) and getattr(im, "_weak", False))
     if isinstance(re, float) and isinstance(im, float) and not isinstance(re, np.generic):
         return complex(re, im)
     re, im = np.asarray(re), np.asarray(im)
