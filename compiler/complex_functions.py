@@ -132,15 +132,40 @@ def conjugate(z):
 
 
 def real_if_close(a, tol=100):
-    # NOTE: NumPy returns the real part when every imaginary part is within tol machine epsilons of 0, which
-    # only the values decide; a traced complex value stays complex (equal to NumPy's result in value)
-    return as_complex(a)
+    # NOTE: NumPy returns the real part when every imaginary part is within tol machine epsilons of 0, which only
+    # the values decide: known for an argument whose imaginary parts are all zero (pytree.imag_kind), otherwise a
+    # traced complex value stays complex (equal in value to the real array NumPy returns when they are close)
+    z = as_complex(a)
+    return z.re if z.known == "zero" else z
 
 
-def _iscomplex(x):
-    raise _err(TraceError, "np.iscomplex of a traced complex value depends on its values (is each imaginary part "
-                           "nonzero?), unknown while tracing; use np.iscomplexobj(x) for the dtype, or "
-                           "np.imag(x) != 0 as a traced array")
+def _known_bools(z, value):
+    shape = tuple(z.shape)
+    if all(isinstance(d, int) for d in shape):
+        return np.full(shape, value)
+    return O.broadcast_to(np.asarray(value), shape)
+
+
+def iscomplex(x):
+    """NumPy's elementwise `imag != 0`: a constant (usable in a Python `if`) for an argument whose imaginary parts
+    are all nonzero or all zero (the compile signature records which), else a traced array."""
+    if not is_complex(x):
+        from .ops_more import iscomplex as real_iscomplex
+        return real_iscomplex(x)
+    z = as_complex(x)
+    if z.known is not None:
+        return _known_bools(z, z.known == "nonzero")
+    return O.not_equal(z.im, 0.0)
+
+
+def isreal(x):
+    if not is_complex(x):
+        from .ops_more import isreal as real_isreal
+        return real_isreal(x)
+    z = as_complex(x)
+    if z.known is not None:
+        return _known_bools(z, z.known == "zero")
+    return O.equal(z.im, 0.0)
 
 
 def _var(z, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
@@ -166,7 +191,7 @@ def _like(fill):
 
 FUNCTIONS = {
     np.real: real, np.imag: imag, np.conjugate: conjugate, np.conj: conjugate, np.real_if_close: real_if_close,
-    np.iscomplex: _iscomplex, np.isreal: _iscomplex,
+    np.iscomplex: iscomplex, np.isreal: isreal,
     np.iscomplexobj: lambda x: is_complex(x), np.isrealobj: lambda x: not is_complex(x),
     np.where: _where, np.einsum: _einsum, np.vdot: _vdot, np.var: _var, np.std: _std,
     np.zeros_like: _like(0), np.ones_like: _like(1),

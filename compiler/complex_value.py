@@ -23,12 +23,13 @@ _WHOLE = {v: k for k, v in _PART.items()}
 class Complex:
     """A complex array while tracing: `re` and `im`, tracers or NumPy arrays of one float dtype and shape.
 
-    A weak Complex stands for a Python complex scalar (NEP 50: complex64 * 1j stays complex64)."""
-    __slots__ = ("re", "im", "weak")
+    A weak Complex stands for a Python complex scalar (NEP 50: complex64 * 1j stays complex64). `known` is
+    "nonzero" or "zero" when every imaginary part is known to be so (an argument: pytree.imag_kind), else None."""
+    __slots__ = ("re", "im", "weak", "known")
     __array_priority__ = 2000       # above Tracer's: NumPy asks this class first in mixed operations
 
     def __init__(self, re, im, weak=False):
-        self.re, self.im, self.weak = re, im, weak
+        self.re, self.im, self.weak, self.known = re, im, weak, None
 
     # ---- array-like properties ----
     @property
@@ -73,7 +74,9 @@ class Complex:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, idx):
-        return Complex(self.re[idx], self.im[idx])
+        c = Complex(self.re[idx], self.im[idx])
+        c.known = self.known
+        return c
 
     def __hash__(self):
         return id(self)
@@ -261,12 +264,18 @@ def as_complex(x, dt=None) -> Complex:
     if isinstance(x, Complex):
         if np.dtype(_part_dtype(x.re)) == pdt:
             return x
-        return Complex(as_part(x.re, pdt), as_part(x.im, pdt), x.weak)
+        c = Complex(as_part(x.re, pdt), as_part(x.im, pdt), x.weak)
+        c.known = x.known
+        return c
     if pytree.is_complex_leaf(x):
         weak = isinstance(x, complex) and not isinstance(x, np.generic)
-        return Complex(np.asarray(np.real(x), pdt), np.asarray(np.imag(x), pdt), weak)
+        c = Complex(np.asarray(np.real(x), pdt), np.asarray(np.imag(x), pdt), weak)
+        c.known = pytree.imag_kind(c.im)
+        return c
     re = as_part(x, pdt)
-    return Complex(re, ops.zeros_like(re), isinstance(x, Tracer) and x._weak)
+    c = Complex(re, ops.zeros_like(re), isinstance(x, Tracer) and x._weak)
+    c.known = "zero"
+    return c
 
 
 def split(x, dt):
@@ -284,7 +293,9 @@ def combine(aux, parts):
         im = np.negative(im)
     if isinstance(re, (Tracer, Complex)) or isinstance(im, (Tracer, Complex)):
         # parts of a Python complex argument are weak tracers: the value stays weak (NEP 50)
-        return Complex(re, im, getattr(re, "_weak", False) and getattr(im, "_weak", False))
+        c = Complex(re, im, getattr(re, "_weak", False) and getattr(im, "_weak", False))
+        c.known = aux if aux in ("nonzero", "zero") else None
+        return c
     if isinstance(re, float) and isinstance(im, float) and not isinstance(re, np.generic):
         return complex(re, im)
     re, im = np.asarray(re), np.asarray(im)
@@ -294,8 +305,9 @@ def combine(aux, parts):
     return out
 
 
-pytree.register(Complex, lambda c: ((c.re, c.im), None), combine, keys=lambda aux: ("re", "im"))
-pytree._COMPLEX[:] = [Complex, pytree.TreeDef("custom", (Complex, None), [pytree.LEAF, pytree.LEAF])]
+pytree.register(Complex, lambda c: ((c.re, c.im), c.known), combine, keys=lambda aux: ("re", "im"))
+pytree._COMPLEX[:] = [Complex, {k: pytree.TreeDef("custom", (Complex, k), [pytree.LEAF, pytree.LEAF])
+                                for k in (None, "nonzero", "zero")}]
 
 
 def _tracer_operator(name, real_op):

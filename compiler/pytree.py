@@ -151,15 +151,42 @@ def _flatten(x, leaves, is_leaf):
         return TreeDef(type(x).__name__, None, [_flatten(c, leaves, is_leaf) for c in x])
     if _COMPLEX[0] is not None and is_complex_leaf(x):
         # a complex array is a node of two real leaves, its real and imaginary parts (compiler/complex_value.py)
+        im = x.imag if isinstance(x, (complex, np.generic)) else np.array(x.imag)
         leaves.append(x.real if isinstance(x, (complex, np.generic)) else np.array(x.real))
-        leaves.append(x.imag if isinstance(x, (complex, np.generic)) else np.array(x.imag))
-        return _COMPLEX[1]
+        leaves.append(im)
+        return _COMPLEX[1][imag_kind(im)]
     leaves.append(x)
     return LEAF
 
 
-# [the class standing for a traced complex value, its TreeDef], set by compiler/complex_value.py
+# [the class standing for a traced complex value, {imag_kind: its TreeDef}], set by compiler/complex_value.py
 _COMPLEX = [None, None]
+
+
+def imag_kind(im):
+    """What a complex node's TreeDef records of its imaginary part: "nonzero" (every element), "zero" (every
+    element), else None. It is part of a compile signature, so np.iscomplex of an argument is known while tracing
+    (a call whose imaginary parts are otherwise compiles its own version); structure checks ignore it."""
+    if isinstance(im, (int, float, np.ndarray, np.generic)):
+        im = np.asarray(im)
+        if im.size and np.all(im != 0):
+            return "nonzero"
+        if not np.any(im):
+            return "zero"
+    return None
+
+
+def same_structure(a: TreeDef, b: TreeDef) -> bool:
+    """a == b but for what complex nodes record of their values (imag_kind)."""
+    return a == b or _plain(a) == _plain(b)
+
+
+def _plain(td):
+    if td.kind == "custom" and td.meta[0] is _COMPLEX[0] and td.meta[1] in ("nonzero", "zero"):
+        return TreeDef("custom", (td.meta[0], None), [_plain(c) for c in td.children])
+    if not td.children:
+        return td
+    return TreeDef(td.kind, td.meta, [_plain(c) for c in td.children])
 
 
 def is_complex_leaf(x) -> bool:

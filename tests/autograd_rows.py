@@ -26,8 +26,6 @@ def U(lims, *shape):
     return _RNG.random(shape) * (hi - lo) + lo
 
 
-COMPLEX = ("np.iscomplex of a traced complex value depends on its values (is each imaginary part nonzero?): "
-           "unknown while tracing, so the Python `if` on it is a TraceError")
 ARRAY_OF_TRACED = ("np.array / np.r_ / np.c_ of traced values: np.array has no __array_function__ hook, so NumPy "
                    "asks each tracer for its value (__array__), unknown while tracing: TraceError suggesting np.stack")
 SQRTM_COMPLEX = ("this draw's symmetrized matrix has a negative eigenvalue (-1.30), so its principal square root is "
@@ -446,7 +444,7 @@ _add("logic", "assert", _asserting, [np.array([1.0, 2.0, 3.0])], [0], xfail=(
     "np.allclose on traced values decides a Python assert: its value is unknown while tracing (TraceError)"))
 _falsey = lambda x: np.real(x ** 2 if np.iscomplex(x) else np.sum(x))     # noqa: E731
 _add("logic", "falseyness", _falsey, [2.0], [0])
-_add("logic", "falseyness[complex]", _falsey, [np.asarray(2.0 + 1j)], [0], xfail=COMPLEX, order2=False)
+_add("logic", "falseyness[complex]", _falsey, [np.asarray(2.0 + 1j)], [0], order2=False)
 
 
 # ---- test_linalg.py (norms are compositions; the decompositions are primitives/linalg_decomp.py's) ----

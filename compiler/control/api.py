@@ -203,7 +203,7 @@ def while_loop(cond_fun, body_fun, init_val):
                              f"e.g. i < n)" + format_loc(user_loc(1)))
         bg, bcap, btree = _region(lambda c: body_fun(c), pytree.TreeDef("tuple", None, [tree]), list(ktypes),
                                   "body", weak=weak)
-        if btree != tree:
+        if not pytree.same_structure(btree, tree):
             raise TraceError(f"while_loop: body_fun {bname} returns structure {btree}, but the carry has "
                              f"structure {tree}" + format_loc(user_loc(1)))
         return cg, ccap, bg, bcap, [v.type for v in bg.outputs]
@@ -268,7 +268,7 @@ def _switch(index, branches, operands, what, names=None):
         g, captured, otree = _region(fn, tree, types, "branches", weak=weak, out_weak=out_weak)
         if out_tree is None:
             out_tree = otree
-        elif otree != out_tree:
+        elif not pytree.same_structure(otree, out_tree):
             raise TraceError(f"{what}: {names[i]} returns structure {otree}, {names[0]} returns {out_tree}; all "
                              f"branches must return the same structure" + format_loc(user_loc(1)))
         traced.append((g, captured, out_weak))

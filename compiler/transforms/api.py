@@ -100,7 +100,7 @@ def jvp(fn, primals, tangents):
     primals, tangents = tuple(primals), tuple(tangents)
     g, flat = trace_args(fn, primals)
     t_leaves, t_tree = pytree.flatten(tangents)
-    if t_tree != g.in_tree:
+    if not pytree.same_structure(t_tree, g.in_tree):
         raise TraceError(f"jvp: tangents must have the structure of primals: got {t_tree}, expected {g.in_tree}")
     wrt = float_inputs(g)
     ts = [_as_type(t_leaves[i], g.inputs[i].type, f"jvp: tangent {i}") for i in wrt]
@@ -134,7 +134,7 @@ def vjp(fn, *primals, has_aux=False):
 
     def vjp_fn(ct):
         c_leaves, c_tree = pytree.flatten(ct)
-        if c_tree != out_td:
+        if not pytree.same_structure(c_tree, out_td):
             raise TraceError(f"vjp_fn: the cotangent must have the structure of the output: got {c_tree}, "
                              f"expected {out_td}")
         # a complex cotangent c pairs with a tangent t as Re(c t): the parts' cotangents are Re c and -Im c

@@ -226,7 +226,7 @@ class custom_jvp:
                                  f"tangent_out), got {type(res).__name__}" + format_loc(outer))
             out, tout = res
             o_leaves, o_tree = pytree.flatten(out)
-            if o_tree != out_tree:
+            if not pytree.same_structure(o_tree, out_tree):
                 raise TraceError(f"custom_jvp function {name}: the rule's primal output has structure {o_tree}, "
                                  f"but {name} returns {out_tree}" + format_loc(outer))
             o_leaves = [_as_type(x, t, f"custom_jvp function {name}: the rule's primal output")
@@ -293,7 +293,7 @@ class custom_vjp:
                                  + format_loc(outer))
             out, res = r
             o_leaves, o_tree = pytree.flatten(out)
-            if o_tree != out_tree:
+            if not pytree.same_structure(o_tree, out_tree):
                 raise TraceError(f"{what}: fwd's output has structure {o_tree}, but {name} returns {out_tree}"
                                  + format_loc(outer))
             o_leaves = [_as_type(x, t, f"{what}: fwd's output") for x, t in zip(o_leaves, out_types)]
