@@ -8,7 +8,8 @@ import itertools
 
 import numpy as np
 
-from . import ops as O
+from . import complex_real as O
+from . import complex_ops, complex_value
 from .complex_value import Complex, as_complex, result_dtype, is_complex, part_dtype, _err
 from .errors import TraceError
 from .trace import Tracer
@@ -209,7 +210,6 @@ for _f in _BILINEAR:
 
 def apply_function(func, args, kwargs):
     """A NumPy function with a complex argument (Tracer's and Complex's __array_function__ come here)."""
-    from . import complex_ops
     fn = FUNCTIONS.get(func)
     if fn is None:
         if func is np.angle:
@@ -221,5 +221,8 @@ def apply_function(func, args, kwargs):
                                f"functions)")
     return fn(*args, **kwargs)
 
+
+complex_ops.UFUNCS[np.matmul] = lambda a, b: bilinear(np.matmul, a, b)
+complex_value._OPS["function"] = apply_function
 
 __all__ = ["apply_function", "bilinear", "multilinear", "Tracer"]

@@ -13,8 +13,9 @@ import sys
 
 import numpy as np
 
-from . import ops as O
+from . import complex_real as O
 from . import ops_math as M
+from . import complex_value as _complex_value
 from .complex_value import Complex, as_complex, result_dtype, split, all_weak, part_dtype, _err
 from .errors import TraceError, DTypeError
 from .ops_elementwise import surface_function
@@ -390,11 +391,6 @@ def arctan(z):
     return _times_minus_i(arctanh(_times_i(_c(z))))
 
 
-def matmul(a, b):
-    from .complex_functions import bilinear
-    return bilinear(np.matmul, a, b)
-
-
 UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: true_divide,
     np.negative: negative, np.positive: positive, np.conjugate: conjugate, np.square: square,
@@ -403,7 +399,7 @@ UFUNCS = {
     np.exp: exp, np.exp2: exp2, np.expm1: expm1, np.log: log, np.log2: log2, np.log10: log10, np.log1p: log1p,
     np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tan: tan, np.sinh: sinh, np.cosh: cosh, np.tanh: tanh,
     np.arcsin: arcsin, np.arccos: arccos, np.arctan: arctan, np.arcsinh: arcsinh, np.arccosh: arccosh,
-    np.arctanh: arctanh, np.matmul: matmul,
+    np.arctanh: arctanh,
     np.less: _ordering("less"), np.less_equal: _ordering("less_equal"), np.greater: _ordering("greater"),
     np.greater_equal: _ordering("greater_equal"), np.maximum: _ordering("maximum"),
     np.minimum: _ordering("minimum"), np.fmax: _ordering("fmax"), np.fmin: _ordering("fmin"),
@@ -449,6 +445,4 @@ def astype(z, dtype):
                            f"ComplexWarning); take np.real(z) or np.abs(z) first")
 
 
-def apply_function(func, args, kwargs):
-    from .complex_functions import apply_function as f
-    return f(func, args, kwargs)
+_complex_value._OPS.update(ufunc=apply_ufunc, astype=astype)

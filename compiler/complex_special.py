@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops as O
+from . import complex_real as O
 from .complex_value import Complex, as_complex, is_complex
 
 _SERIES_TERMS = 48

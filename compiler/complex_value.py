@@ -15,6 +15,8 @@ import numpy as np
 from . import pytree
 from .errors import DTypeError, TraceError, format_loc
 from .trace import Tracer, user_loc
+from .ops_base import asarg
+from .ops_array import zeros_like
 
 _PART = {np.dtype(np.complex64): np.dtype(np.float32), np.dtype(np.complex128): np.dtype(np.float64)}
 _WHOLE = {v: k for k, v in _PART.items()}
@@ -113,12 +115,10 @@ class Complex:
 
     # ---- NumPy protocol ----
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from . import complex_ops
-        return complex_ops.apply_ufunc(ufunc, method, inputs, kwargs)
+        return _OPS["ufunc"](ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        from . import complex_ops
-        return complex_ops.apply_function(func, args, kwargs)
+        return _OPS["function"](func, args, kwargs)
 
     # ---- ndarray methods ----
     def conj(self):
@@ -130,8 +130,7 @@ class Complex:
         return self
 
     def astype(self, dtype, **_):
-        from . import complex_ops
-        return complex_ops.astype(self, dtype)
+        return _OPS["astype"](self, dtype)
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -173,11 +172,15 @@ class Complex:
         return self
 
 
+# NumPy's protocol on Complex: {"ufunc", "function", "astype"} -> complex_ops' and complex_functions' entries
+# (they register themselves: they import this module)
+_OPS = {}
+
+
 def _binop(ufunc, swap=False):
     def op(a, b):
-        from . import complex_ops
         x, y = (b, a) if swap else (a, b)
-        return complex_ops.apply_ufunc(ufunc, "__call__", (x, y), {})
+        return _OPS["ufunc"](ufunc, "__call__", (x, y), {})
     return op
 
 
@@ -250,14 +253,12 @@ def all_weak(xs) -> bool:
 
 def as_part(x, pdt):
     """A real value (tracer, array or scalar) as a tracer or array of the part dtype pdt."""
-    from . import ops
-    return ops.asarg(x, pdt)
+    return asarg(x, pdt)
 
 
 def as_complex(x, dt=None) -> Complex:
     """x (Complex, complex constant, or real tracer / array / scalar) as a Complex of complex dtype dt (default:
     its own, complex128 for real values)."""
-    from . import ops
     if dt is None:
         dt = x.dtype if isinstance(x, Complex) else result_dtype(x)
     pdt = part_dtype(dt)
@@ -273,7 +274,7 @@ def as_complex(x, dt=None) -> Complex:
         c.known = pytree.imag_kind(c.im)
         return c
     re = as_part(x, pdt)
-    c = Complex(re, ops.zeros_like(re), isinstance(x, Tracer) and x._weak)
+    c = Complex(re, zeros_like(re), isinstance(x, Tracer) and x._weak)
     c.known = "zero"
     return c
 

@@ -101,7 +101,7 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
 
 def apply_function(func, args, kwargs):
     if any_complex(args) or any_complex(kwargs.values()):
-        return complex_ops.apply_function(func, args, kwargs)
+        return complex_functions.apply_function(func, args, kwargs)
     fn = function_impl(func)
     if fn is None:
         mod = getattr(func, "__module__", "numpy") or "numpy"
@@ -117,5 +117,5 @@ install_surface(sys.modules[__name__])     # the tracer's NumPy protocol and ope
 
 # complex values: pairs of real parts while tracing (complex_value.py); the tracer's operators take them too
 from .complex_value import any_complex, install as _install_complex  # noqa: E402
-from . import complex_ops  # noqa: E402
+from . import complex_ops, complex_functions  # noqa: E402
 _install_complex()

@@ -23,7 +23,7 @@ LAYERS = [
     ("ir", ["compiler.ir", "compiler.ir.*"]),
     ("primitives", ["compiler.primitives", "compiler.primitives.*"]),
     ("trace", ["compiler.trace"]),
-    ("ops", ["compiler.ops", "compiler.ops_*", "compiler.random", "compiler.special", "compiler.debug_print"]),
+    ("ops", ["compiler.ops", "compiler.ops_*", "compiler.complex_*", "compiler.random", "compiler.special", "compiler.debug_print"]),
     ("transforms", ["compiler.transforms", "compiler.transforms.*"]),
     ("library", ["compiler.control", "compiler.control.*", "compiler.nn", "compiler.nn.*", "compiler.optim",
                  "compiler.special_fns", "compiler.bessel", "compiler.stats", "compiler.signal"]),

@@ -148,7 +148,7 @@ def test_shape_error_is_a_value_error():
 
 # ---- dtype errors ----
 
-@pytest.mark.parametrize("arg", [np.ones(3, np.complex64), np.array(["a", "b"]), np.array([object(), 1]),
+@pytest.mark.parametrize("arg", [np.ones(3, np.clongdouble), np.array(["a", "b"]), np.array([object(), 1]),
                                  np.ones(2, np.float16), np.ones(2, np.uint8)])
 def test_unsupported_input_dtype(arg):
     with pytest.raises(cc.DTypeError) as e:
@@ -159,15 +159,14 @@ def test_unsupported_input_dtype(arg):
 
 def test_unsupported_input_dtype_in_pytree_names_the_leaf():
     with pytest.raises(cc.DTypeError) as e:
-        cc.trace(lambda p: p, {"w": [np.ones(2), np.ones(2, np.complex128)]})
+        cc.trace(lambda p: p, {"w": [np.ones(2), np.ones(2, np.float16)]})
     assert "argument [0]['w'][1]" in str(e.value)
 
 
 @pytest.mark.parametrize("fn", [
-    lambda x: x + np.ones(3, np.complex64),
-    lambda x: x * 1j,
+    lambda x: x + np.ones(3, np.clongdouble),
     lambda x: x + "a",
-    lambda x: x.astype(np.complex64),
+    lambda x: x.astype(np.clongdouble),
     lambda x: x.astype(np.float16),
     lambda x: x.sum(dtype=np.int8),
 ])
