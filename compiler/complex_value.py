@@ -184,13 +184,15 @@ def _binop(ufunc, swap=False):
     return op
 
 
-for _name, _uf in {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
-                   "pow": np.power, "matmul": np.matmul, "floordiv": np.floor_divide, "mod": np.remainder}.items():
-    setattr(Complex, f"__{_name}__", _binop(_uf))
-    setattr(Complex, f"__r{_name}__", _binop(_uf, swap=True))
-for _name, _uf in {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
-                   "ge": np.greater_equal}.items():
-    setattr(Complex, f"__{_name}__", _binop(_uf))
+# Python's operator methods (dunder names: not primitive names)
+for _name, _uf in {"__add__": np.add, "__sub__": np.subtract, "__mul__": np.multiply, "__truediv__": np.true_divide,
+                   "__pow__": np.power, "__matmul__": np.matmul, "__floordiv__": np.floor_divide,
+                   "__mod__": np.remainder}.items():
+    setattr(Complex, _name, _binop(_uf))
+    setattr(Complex, "__r" + _name[2:], _binop(_uf, swap=True))
+for _name, _uf in {"__eq__": np.equal, "__ne__": np.not_equal, "__lt__": np.less, "__le__": np.less_equal,
+                   "__gt__": np.greater, "__ge__": np.greater_equal}.items():
+    setattr(Complex, _name, _binop(_uf))
 
 
 def _part_dtype(p):
@@ -323,8 +325,9 @@ def _tracer_operator(name, real_op):
 
 def install():
     """Tracer's operators and astype take complex operands (x * 1j, x + z, x.astype(np.complex64))."""
-    for base in ("add", "sub", "mul", "truediv", "pow", "matmul", "eq", "ne", "lt", "le", "gt", "ge"):
-        for name in (f"__{base}__", f"__r{base}__"):
+    for name in ("__add__", "__sub__", "__mul__", "__truediv__", "__pow__", "__matmul__", "__eq__", "__ne__",
+                 "__lt__", "__le__", "__gt__", "__ge__"):
+        for name in (name, "__r" + name[2:]):
             real_op = getattr(Tracer, name, None)
             if real_op is not None and not getattr(real_op, "_complex_aware", False):
                 op = _tracer_operator(name, real_op)

@@ -149,7 +149,7 @@ def _flatten(x, leaves, is_leaf):
         return TreeDef("namedtuple", type(x), [_flatten(c, leaves, is_leaf) for c in x])
     if isinstance(x, (list, tuple)):
         return TreeDef(type(x).__name__, None, [_flatten(c, leaves, is_leaf) for c in x])
-    if _COMPLEX[0] is not None and is_complex_leaf(x):
+    if (x.dtype.kind == "c" if isinstance(x, np.ndarray) else isinstance(x, _COMPLEX_SCALARS)) and _COMPLEX[0]:
         # a complex array is a node of two real leaves, its real and imaginary parts (compiler/complex_value.py)
         im = x.imag if isinstance(x, (complex, np.generic)) else np.array(x.imag)
         leaves.append(x.real if isinstance(x, (complex, np.generic)) else np.array(x.real))
@@ -189,9 +189,12 @@ def _plain(td):
     return TreeDef(td.kind, td.meta, [_plain(c) for c in td.children])
 
 
+_COMPLEX_SCALARS = (complex, np.complexfloating)
+
+
 def is_complex_leaf(x) -> bool:
-    """A Python complex, a NumPy complex scalar or a complex ndarray."""
-    return isinstance(x, complex) or (isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "c")
+    """A Python complex, a NumPy complex scalar or a complex ndarray (a subclass too)."""
+    return isinstance(x, _COMPLEX_SCALARS) or (isinstance(x, np.ndarray) and x.dtype.kind == "c")
 
 
 def cotangent(td: TreeDef) -> TreeDef:
