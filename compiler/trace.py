@@ -476,3 +476,24 @@ __all__ = ["Tracer", "trace", "trace_flat", "evaluate", "interpret", "abstractif
 random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)
 # np.array([x, 2 * x]), np.asarray(x), np.r_[x, y] of traced values build them from the tracers (array_ctor.py)
 array_ctor.install(is_tracer, lambda: bool(getattr(_local, "stack", None)))
+
+
+def _sym_iota(n, dt):
+    from .primitives import iota
+    return iota(n=n.expr if isinstance(n, guards.SymDim) else n, dtype=to_dtype(dt))
+
+
+def _sym_full(shape, value, dt):
+    from .primitives import shape as shape_p
+    dims = tuple(d.expr if isinstance(d, guards.SymDim) else int(d) for d in shape)
+    value = value.astype(dt) if isinstance(value, Tracer) else np.asarray(value, dtype=dt)
+    nd = len(value.shape)
+    if nd > len(dims):
+        raise ValueError(f"could not broadcast a fill value of shape {tuple(value.shape)} to the shape "
+                         f"{tuple(map(str, dims))}")
+    return shape_p.broadcast_in_dim(value, shape=dims, dims=tuple(range(len(dims) - nd, len(dims))))
+
+
+# np.arange(x.shape[0]), np.zeros((x.shape[0], 10)) with a symbolic size stay symbolic (array_ctor.py)
+array_ctor.install_sized(lambda v: isinstance(v, guards.SymDim), lambda: bool(getattr(_local, "stack", None)),
+                         _sym_iota, _sym_full)
