@@ -18,6 +18,7 @@ import llvmlite.binding as llvm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from compiler.codegen import llvm_math as lm  # noqa: E402
+from runtime.jit import _inline_vector_variants  # noqa: E402
 
 UNARY = ["exp", "log", "tanh", "logistic", "sin", "cos", "sqrt", "abs", "sign"]
 BINARY = ["pow", "maximum", "minimum"]
@@ -90,6 +91,7 @@ def _compile(fname, dtype, vector):
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(m, pb)
+    _inline_vector_variants(m, pb)                 # as runtime/jit.py does after its pipeline
     asm = _tm().emit_assembly(m)
     ee = llvm.create_mcjit_compiler(m, tm)
     ee.finalize_object()
