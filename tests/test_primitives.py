@@ -261,6 +261,11 @@ def _debug_print(rng):
     return [a, b], {"fmt": "{} {k}", "trees": ("...", "..."), "names": ("k",)}, False
 
 
+def _assert_true(rng):
+    # a condition that holds (a false one raises AssertionError, as tests/test_asserts.py checks)
+    return [np.asarray(True)], {"msg": "holds"}, False
+
+
 def _call_sample(prim_name, make):
     """Operands and params of the `prim_name` node that tracing make()'s function on random arrays records."""
     def sample(rng):
@@ -370,7 +375,7 @@ SAMPLES = {
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
     "const": _const, "dim": _dim, "iota": _iota, "one_hot": _one_hot, "take": _take,
     "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
-    "debug_print": _debug_print, "optimization_barrier": _unary("optimization_barrier"),
+    "debug_print": _debug_print, "assert_true": _assert_true, "optimization_barrier": _unary("optimization_barrier"),
     "custom_jvp_call": _call_sample("custom_jvp_call", _custom_jvp_fn),
     "custom_vjp_call": _call_sample("custom_vjp_call", _custom_vjp_fn),
     "remat_call": _call_sample("remat_call", _remat_fn),
