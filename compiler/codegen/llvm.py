@@ -75,6 +75,8 @@ class CpuCodegen:
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
             self.openmp = False
+        # a scan body of gemms and parallel loops may run on an OpenMP team instead (llvm_team.py)
+        self.team_threads = openmp and self.blas_threads and not check_bounds and mpi is None
 
     def build(self) -> str:
         mod = self.module
