@@ -21,8 +21,8 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ..ir.kernel import Loop, Gemm, HostCall, Collective
-from ..lower.regions import RegionKernel
-from .llvm_fn import _Fn, _gemm_big
+from ..lower.regions import RegionKernel, all_kernels
+from .llvm_fn import _Fn, _gemm_big, BLAS_THREAD_WORK
 from .scalar import I32T, I64T
 
 PTR = ir.PointerType()
@@ -45,6 +45,15 @@ def team_ok(cg, program) -> bool:
                       and not _has_calls(s.body)):
                 return False
     return big
+
+
+def program_has_team(cg, program) -> bool:
+    """True when some scan of `program` runs its body as a team. Then the program's other big gemms split their
+    columns over the same OpenMP threads too, and its parallel loops use them: OpenBLAS stays on one thread, so
+    no idle BLAS worker spins for a core against a team (on 2 cores, an OpenMP worker still spinning after the
+    loop made the 2-thread OpenBLAS gemms after it several times slower)."""
+    return any(isinstance(k, RegionKernel) and k.kind == "scan" and team_ok(cg, k.programs["body"])
+               for k in all_kernels(program))
 
 
 def _has_calls(body):
@@ -71,11 +80,21 @@ def _gomp(cg, name):
     return fn
 
 
-def _phase_fn(cg, k, i, s):
+def _chunk(b, ext, tid, nt):
+    """Thread tid's [lo, hi) of 0..ext: ceil(ext / nt) rounded up to CHUNK_ALIGN per thread."""
+    one = ir.Constant(I64T, 1)
+    chunk = b.sdiv(b.add(ext, b.sub(nt, one)), nt)
+    chunk = b.and_(b.add(chunk, ir.Constant(I64T, CHUNK_ALIGN - 1)), ir.Constant(I64T, -CHUNK_ALIGN))
+    lo = b.mul(tid, chunk)
+    hi = b.add(lo, chunk)
+    return b.select(b.icmp_signed("<", lo, ext), lo, ext), b.select(b.icmp_signed("<", hi, ext), hi, ext)
+
+
+def _phase_fn(cg, k, i, s, tag="t"):
     """@f.<kernel>.t<i>(bufs..., dims, lo, hi): statement s of kernel k over outer iterations (gemm: columns of C)
     [lo, hi)."""
     bufs = k.buffers
-    fn = cg._kernel_fn(f"{cg.entry_name}.{k.name}.t{i}", bufs, [I64T, I64T])
+    fn = cg._kernel_fn(f"{cg.entry_name}.{k.name}.{tag}{i}", bufs, [I64T, I64T])
     fn.attributes.add("noinline")
     f = _Fn(cg, fn, dict(zip(bufs, fn.args[:len(bufs)])), fn.args[len(bufs)])
     lo, hi = fn.args[len(bufs) + 1], fn.args[len(bufs) + 2]
@@ -140,20 +159,13 @@ def team_body_fn(cg, program, name):
     b = f.b
     b.position_at_end(body)
     barrier = _gomp(cg, "GOMP_barrier")
-    one = ir.Constant(I64T, 1)
     for k, fns in phases:
         ptrs = []
         for buf in k.buffers:
             p = b.gep(table, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
-            ext = f.sym(s.n if isinstance(s, Gemm) else s.extent)
-            chunk = b.sdiv(b.add(ext, b.sub(nt, one)), nt)
-            chunk = b.and_(b.add(chunk, ir.Constant(I64T, CHUNK_ALIGN - 1)), ir.Constant(I64T, -CHUNK_ALIGN))
-            lo = b.mul(tid, chunk)
-            hi = b.add(lo, chunk)
-            lo = b.select(b.icmp_signed("<", lo, ext), lo, ext)
-            hi = b.select(b.icmp_signed("<", hi, ext), hi, ext)
+            lo, hi = _chunk(b, f.sym(s.n if isinstance(s, Gemm) else s.extent), tid, nt)
             with b.if_then(b.icmp_signed("<", lo, hi)):
                 b.call(pfn, ptrs + [dims, lo, hi])
             b.call(barrier, [])
@@ -204,3 +216,41 @@ def team_loop(f, bufs, run_loop):
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
         with otherwise:
             run_loop(f, None, None)
+
+
+def team_gemm(cg, f, k, i, g):
+    """Statement i of kernel k, a big gemm, in a program with a team: its columns split over an OpenMP team of the
+    caller's thread count (each thread one single-threaded CBLAS call); on one thread a direct call."""
+    bufs = k.buffers
+    pfn = _phase_fn(cg, k, i, g, tag="g")
+    ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), pfn.name + ".omp")
+    ofn.linkage = "internal"
+    ob = ir.IRBuilder(ofn.append_basic_block("entry"))
+    data = ofn.args[0]
+    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(len(bufs) + 1)]
+    ext = ob.ptrtoint(ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR), typ=PTR), I64T)
+    tid = ob.sext(ob.call(_gomp(cg, "omp_get_thread_num"), []), I64T)
+    nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
+    lo, hi = _chunk(ob, ext, tid, nt)
+    with ob.if_then(ob.icmp_signed("<", lo, hi)):
+        ob.call(pfn, vals + [lo, hi])
+    ob.ret_void()
+    b = f.b
+    ext = f.sym(g.n)
+    args = [f.bufs[x] for x in bufs] + [f.dims_ptr]
+    threads = b.load(cg._blas_threads_global(), typ=I32T)
+    big = b.icmp_signed(">", threads, ir.Constant(I32T, 1))
+    if _gemm_big(g) is None:
+        work = b.mul(b.mul(f.sym(g.m), ext), f.sym(g.k))
+        big = b.and_(big, b.icmp_signed(">=", work, ir.Constant(I64T, BLAS_THREAD_WORK)))
+    with b.if_else(big) as (then, otherwise):
+        with then:
+            with b.goto_block(f.entry):
+                b.position_at_start(f.entry)
+                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 2), name=f"g{i}.data")
+            for j, v in enumerate(args):
+                b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
+            b.store(b.inttoptr(ext, PTR), b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
+            b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
+        with otherwise:
+            b.call(pfn, args + [ir.Constant(I64T, 0), ext])
