@@ -1,4 +1,5 @@
-"""Run every CPU benchmark script in turn (`make bench`); each prints its own table.
+"""Run every CPU benchmark script in turn (`make bench`); each prints its own table. issue13_table.py goes first:
+the summary table of issue 13 (every row against its peer, fresh processes, medians, CPU model and threads).
 
 GPU benchmarks (gpu_bench.py) need a device and run separately.
 """
@@ -9,7 +10,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["bench_cpu.py", "bench_runtime.py", "bench_llvm_math.py", "bench_reduce.py", "bench_trace.py", "bench_train.py",
+SCRIPTS = ["issue13_table.py", "bench_cpu.py", "bench_runtime.py", "bench_llvm_math.py", "bench_reduce.py", "bench_trace.py", "bench_train.py",
            "bench_compile.py", "bench_random.py", "bench_dp.py"]
 
 

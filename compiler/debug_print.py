@@ -4,7 +4,7 @@ into Python (lower: a host_call statement; runtime/callbacks.py)."""
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from .lazy import is_sympy
 
 from . import debug, guards, pytree
 from .primitives import dim
@@ -37,7 +37,7 @@ def _value(x):
     if isinstance(x, Tracer):
         return x
     x = guards.unwrap(x)
-    if isinstance(x, sympy.Basic) and x.free_symbols:
+    if is_sympy(x) and x.free_symbols:
         return dim(expr=x)
     a = np.asarray(x)
     if a.dtype == object:

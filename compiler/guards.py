@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-import sympy
+from .lazy import is_sympy, sympy
 
 from .errors import TraceError
 
@@ -118,16 +118,16 @@ def _cmp(op, sym_op):
     def f(a, b):
         if isinstance(a, int) and isinstance(b, int):
             return op(a, b)
-        return decide(sym_op(sympy.sympify(a), sympy.sympify(b)))
+        return decide(getattr(sympy, sym_op)(sympy.sympify(a), sympy.sympify(b)))
     return f
 
 
-lt = _cmp(operator.lt, sympy.Lt)
-le = _cmp(operator.le, sympy.Le)
-gt = _cmp(operator.gt, sympy.Gt)
-ge = _cmp(operator.ge, sympy.Ge)
-eq = _cmp(operator.eq, sympy.Eq)
-ne = _cmp(operator.ne, sympy.Ne)
+lt = _cmp(operator.lt, "Lt")          # sympy's relation by name: sympy is imported at the first symbolic size
+le = _cmp(operator.le, "Le")
+gt = _cmp(operator.gt, "Gt")
+ge = _cmp(operator.ge, "Ge")
+eq = _cmp(operator.eq, "Eq")
+ne = _cmp(operator.ne, "Ne")
 
 
 def concrete(e, what="using a symbolic size as a Python int") -> int:
@@ -215,7 +215,7 @@ def _rel(fn):
         o = _int_operand(other)
         if o is not None:
             other = o
-        elif not isinstance(other, (float, sympy.Basic)):
+        elif not (isinstance(other, float) or is_sympy(other)):
             return NotImplemented
         return fn(self.expr, other)
     return f
@@ -299,8 +299,7 @@ def user_shape(shape):
 
 # ---- checking guards on a call ----
 
-_REL_OPS = {sympy.StrictLessThan: "<", sympy.LessThan: "<=", sympy.StrictGreaterThan: ">",
-            sympy.GreaterThan: ">=", sympy.Equality: "==", sympy.Unequality: "!="}
+_REL_OPS = {"<", "<=", ">", ">=", "==", "!="}
 
 
 def checker(guards, names, pyexpr):
@@ -310,8 +309,8 @@ def checker(guards, names, pyexpr):
         return None
     parts = []
     for g in guards:
-        op = _REL_OPS.get(type(g))
-        if op is None:
+        op = getattr(g, "rel_op", None)           # sympy's relationals spell their operator
+        if op not in _REL_OPS:
             raise TraceError(f"cannot check the guard {g}")
         parts.append(f"({pyexpr(g.lhs, names)} {op} {pyexpr(g.rhs, names)})")
     return eval(f"lambda s: {' and '.join(parts)}", {"max": max, "min": min})  # noqa: S307 -- from sympy sizes only

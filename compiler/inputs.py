@@ -7,6 +7,8 @@ so only their Python type is part of a compiled signature.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .errors import DTypeError
@@ -34,7 +36,8 @@ def weak_dtype(x) -> np.dtype:
 
 def refuse(x, where=""):
     """Raise DTypeError for ndarray subclasses whose meaning is not their data; otherwise return None."""
-    if isinstance(x, np.ma.MaskedArray):
+    ma = sys.modules.get("numpy.ma")     # (np.ma imports on first touch, ~20 ms: unloaded, nothing is masked)
+    if ma is not None and isinstance(x, ma.MaskedArray):
         raise DTypeError(f"{where}masked arrays are not supported: compiled code would read the masked-out values "
                          f"as data; pass x.filled(fill_value) (or x.data to ignore the mask)")
     if isinstance(x, np.matrix):

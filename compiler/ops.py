@@ -35,6 +35,7 @@ from .ops_index import getitem, take, take_along_axis  # noqa: F401
 from .ops_methods import *  # noqa: F401,F403  (method_sum, method_reshape, ...: Tracer's ndarray methods)
 from . import ops_math  # noqa: F401  (inverse trig, hypot, rounding, `//` and `%`, ...: they register themselves)
 from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: F401  (flip, cumsum, sort, diff, ...)
+from . import ops_linalg  # noqa: F401  (np.linalg's decompositions)
 
 
 implements(np.shape)(lambda x: shape_of(x))

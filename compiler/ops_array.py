@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-import sympy
+from .lazy import is_sympy, sympy
 
 from . import primitives as P
 from . import guards
@@ -34,7 +34,7 @@ def reshape(x, *shape, order="C", **kw):
         total = prod(t.shape)
         rest = as_dim(sympy.simplify(sympy.sympify(total) / sympy.sympify(known))) if not (
             isinstance(total, int) and isinstance(known, int)) else (total // known if known and total % known == 0 else None)
-        if rest is None or (isinstance(rest, sympy.Basic) and not rest.is_integer):
+        if rest is None or (is_sympy(rest) and not rest.is_integer):
             raise _err(ShapeError, f"reshape: cannot reshape {t} into shape {tuple(shape)}")
         shape = [rest if (isinstance(d, int) and d == -1) else d for d in shape]
     shape = tuple(shape)
@@ -51,7 +51,7 @@ def _as_dim_arg(d):
     if isinstance(d, Tracer):
         raise _err(TraceError, "reshape with a traced size; use x.shape[...] (static or symbolic) instead")
     d = guards.unwrap(d)
-    if isinstance(d, sympy.Basic):
+    if is_sympy(d):
         return as_dim(d)
     return int(d)
 

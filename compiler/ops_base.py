@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-import sympy
+from .lazy import is_sympy
 
 from . import primitives as P
 from .errors import TraceError, DTypeError, IndexOutOfBounds, format_loc
@@ -41,7 +41,7 @@ def _aval(x) -> TensorType:
         return TensorType(I64, ())
     if isinstance(x, _PY_SCALARS):
         return TensorType(to_dtype(np.asarray(x).dtype), ())
-    if isinstance(x, sympy.Basic):
+    if is_sympy(x):
         return TensorType(I64, ())
     a = np.asarray(x)
     if a.dtype == object:
@@ -57,7 +57,7 @@ def _np_dtype_or_scalar(x):
         return x
     if isinstance(x, Tracer) and x._weak:
         return _WEAK_STANDIN[x.aval.dtype.name]     # a Python scalar argument: promoted by kind only (NEP 50)
-    if isinstance(x, (sympy.Basic, SymDim)):
+    if isinstance(x, SymDim) or is_sympy(x):
         # a symbolic size such as x.shape[0] is a Python int: weak, as in NumPy (2.0 * x.shape[0] a weak float)
         return 0 if guards.unwrap(x).is_integer else 0.0
     return _aval(x).dtype.np
@@ -80,7 +80,7 @@ def asarg(x, dt=None):
         info = np.iinfo(to_dtype(dt).np)
         if not info.min <= x <= info.max:       # NumPy 2 (NEP 50): a Python int never wraps into a narrower dtype
             raise _err(OverflowError, f"Python integer {x} out of bounds for {info.dtype}")
-    if isinstance(x, sympy.Basic) and x.free_symbols:
+    if is_sympy(x) and x.free_symbols:
         # a symbolic size used as a value (x.sum() / x.shape[0]) becomes a dim node
         return P.dim(expr=x, dtype=to_dtype(dt) if dt is not None else I64)
     if isinstance(x, (list, tuple)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-import sympy
+from .lazy import is_sympy
 
 from . import primitives as P
 from . import guards
@@ -43,7 +43,7 @@ def getitem(x, idx):
         d = t.shape[axis]
         if isinstance(i, SymDim):
             i = i.expr
-        if isinstance(i, (int, np.integer, sympy.Basic)) and not isinstance(i, (bool, np.bool_)):
+        if (isinstance(i, (int, np.integer)) or is_sympy(i)) and not isinstance(i, (bool, np.bool_)):
             i = as_dim(i)
             # NumPy's bounds check; with symbolic sizes decided for the example sizes and kept as a guard
             if not (guards.le(-d, i) and guards.lt(i, d)):
@@ -104,8 +104,8 @@ def _slice_bounds(s, d):
     step = 1 if s.step is None else int(s.step)
     if step == 0:
         raise ValueError("slice step cannot be zero")
-    if isinstance(d, int) and not isinstance(s.start, (SymDim, sympy.Basic)) and not isinstance(
-            s.stop, (SymDim, sympy.Basic)):
+    if isinstance(d, int) and not (isinstance(s.start, SymDim) or is_sympy(s.start)) and not (
+            isinstance(s.stop, SymDim) or is_sympy(s.stop)):
         a, b, _ = s.indices(d)
         return a, builtins.max(a, b), step
     # slice.indices for symbolic sizes: each clamp decided for the example sizes and kept as a guard
@@ -116,7 +116,7 @@ def _slice_bounds(s, d):
 
 def _clamp(i, d):
     i = guards.unwrap(i)
-    i = as_dim(i if isinstance(i, sympy.Basic) else int(i))
+    i = as_dim(i if is_sympy(i) else int(i))
     if guards.lt(i, 0):
         i = as_dim(d + i)
         return 0 if guards.lt(i, 0) else i

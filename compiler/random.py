@@ -20,7 +20,7 @@ import math
 import operator
 
 import numpy as np
-import sympy
+from .lazy import is_sympy
 
 from . import primitives as P
 from .primitives.elementwise import ERFINV_CENTRAL as _ERFINV_CENTRAL, ERFINV_TAIL as _ERFINV_TAIL
@@ -99,7 +99,7 @@ def _shape(shape, what):
             if d < 0:
                 raise ShapeError(f"cc.random.{what}: negative dimension in shape {tuple(shape)}")
             out.append(int(d))
-        elif isinstance(d, (SymDim, sympy.Basic)):
+        elif isinstance(d, SymDim) or is_sympy(d):
             out.append(as_dim(d))        # a symbolic size from a traced shape (a sympy expression in params)
         else:
             out.append(operator.index(d))

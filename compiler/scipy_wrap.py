@@ -1,5 +1,6 @@
 """SciPy's Python-level functions on traced values: scipy.special.logsumexp / polygamma / multigammaln,
-scipy.signal.convolve and the methods of scipy.stats' distributions (norm.pdf, t.cdf, ...).
+scipy.signal.convolve, scipy.linalg.solve_sylvester / sqrtm and the methods of scipy.stats' distributions
+(norm.pdf, t.cdf, ...).
 
 These convert their arguments with np.asarray before computing, which no NumPy hook intercepts (array_ctor.py
 leaves conversions made inside installed libraries to NumPy, so they stop with the tracer's TraceError). So, as
@@ -29,6 +30,7 @@ _FUNCS = {
     "scipy.special": {"logsumexp": ("special_fns", "logsumexp"), "polygamma": ("special_fns", "polygamma"),
                       "multigammaln": ("special_fns", "multigammaln")},
     "scipy.signal": {"convolve": ("signal", "convolve")},
+    "scipy.linalg": {"solve_sylvester": ("ops_linalg", "solve_sylvester"), "sqrtm": ("ops_linalg", "sqrtm")},
 }
 # scipy.stats distribution instances whose methods vive implements: {name: methods}; compiler/stats.py defines
 # `<name>_<method>` for each
@@ -42,7 +44,7 @@ _DISTS = {
     "dirichlet": ("pdf", "logpdf"),
     "multivariate_normal": ("pdf", "logpdf", "entropy"),
 }
-_TARGETS = ("scipy.special", "scipy.signal", "scipy.stats")
+_TARGETS = ("scipy.special", "scipy.signal", "scipy.stats", "scipy.linalg")
 _installed = False
 _is_tracer = None
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
-import sympy
+from .lazy import is_sympy, sympy
 
 from .errors import DTypeError, ShapeError, TraceError, format_loc
 from .ir.graph import GraphBuilder, Graph, SourceLoc, Value
@@ -351,7 +351,7 @@ def trace_flat(fn, in_tree, in_types, name=None, weak=()):
             leaf = guards.unwrap(leaf)
             v = ctx.lift(leaf)
             if v is None:
-                if isinstance(leaf, sympy.Basic) and leaf.free_symbols:      # a symbolic size, e.g. x.shape[0]
+                if is_sympy(leaf) and leaf.free_symbols:      # a symbolic size, e.g. x.shape[0]
                     v = ctx.builder.add(prim_base.get("dim"), [], {"expr": leaf}, None)
                 elif not isinstance(leaf, (np.ndarray, np.generic, bool, int, float)):
                     raise TraceError(f"function {ctx.builder.name} returned a {type(leaf).__name__}; "
@@ -420,14 +420,14 @@ def bind_symbols(graph, args):
         shape = a.shape if isinstance(a, Tracer) else np.shape(a)
         # NOTE: inlined into an enclosing trace, the graph's symbols take the tracers' dims (ints or expressions)
         for d, n in zip(v.type.shape, shape):
-            if isinstance(d, sympy.Symbol):
-                env.setdefault(d, n if isinstance(n, sympy.Basic) else int(n))
+            if is_sympy(d, "Symbol"):
+                env.setdefault(d, n if is_sympy(n) else int(n))
     return env
 
 
 def subst_symbols(p, env):
     """A node parameter with the symbols of env substituted (ints where they become integers)."""
-    if isinstance(p, sympy.Basic):
+    if is_sympy(p):
         r = p.subs(env)
         return int(r) if r.is_Integer else r
     if isinstance(p, tuple):

@@ -1,11 +1,21 @@
 """vive's runtime: loads and runs what the compiler produced (CPU JIT, calling convention, code cache).
 
-Never imports `compiler/`.
+Never imports `compiler/`. The names below are loaded on first use (PEP 562): the JIT imports llvmlite, which
+`import compiler` should not pay for until something is compiled.
 """
-from .abi import make_caller
-from .blas import blas_symbols
-from .errors import RuntimeBackendError
-from .jit import CompiledModule, HostTarget, compile_module, has_libmvec, has_openmp, host_target, last_level_cache_bytes, load_library
+import importlib
 
-__all__ = ["RuntimeBackendError", "CompiledModule", "HostTarget", "compile_module", "make_caller", "blas_symbols",
-           "has_libmvec", "has_openmp", "host_target", "last_level_cache_bytes", "load_library"]
+_WHERE = {"make_caller": "abi", "blas_symbols": "blas", "RuntimeBackendError": "errors",
+          **{n: "jit" for n in ("CompiledModule", "HostTarget", "compile_module", "has_libmvec", "has_openmp",
+                                "host_target", "last_level_cache_bytes", "load_library")}}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name):
+    sub = _WHERE.get(name)
+    if sub is None:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{sub}", __name__), name)
+    globals()[name] = value
+    return value

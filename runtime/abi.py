@@ -49,6 +49,7 @@ _WRAPPER_NAME = "vive_fastcall"
 # NOTE: offsets 8 (ob_type), 16 (data) and 64 (flags) of PyArrayObject are probed once by _fastcall_ok().
 _WRAPPER_IR_TEMPLATE = r"""
 @_Py_NoneStruct = external global i8
+@_Py_NotImplementedStruct = external global i8
 @PyExc_TypeError = external global ptr
 @PyExc_ValueError = external global ptr
 {strings}
@@ -104,9 +105,17 @@ asub:
 acontig:
   %afp = getelementptr i8, ptr %obj, i64 64
   %af = load i32, ptr %afp
-  %cbit = and i32 %af, 1
-  %isc = icmp ne i32 %cbit, 0
-  br i1 %isc, label %anext, label %bad_contig
+  %softb = and i64 %flags, 2
+  %soft = icmp ne i64 %softb, 0
+  %mask = select i1 %soft, i32 257, i32 1
+  %cbits = and i32 %af, %mask
+  %isc = icmp eq i32 %cbits, %mask
+  br i1 %isc, label %anext, label %bad_layout
+bad_layout:
+  br i1 %soft, label %layout_miss, label %bad_contig
+layout_miss:
+  call void @Py_IncRef(ptr @_Py_NotImplementedStruct)
+  ret ptr @_Py_NotImplementedStruct
 anext:
   %dp = getelementptr i8, ptr %obj, i64 16
   %data = load ptr, ptr %dp
@@ -234,7 +243,7 @@ def _wrapper_module():
     with _lock:
         if _wrapper is None:
             # The Python version goes into the key: the object binds C-API symbols of this interpreter.
-            _wrapper = jit.compile_module(_WRAPPER_IR, opt=2, version="abi-wrapper-1/" + sys.version)
+            _wrapper = jit.compile_module(_WRAPPER_IR, opt=2, version="abi-wrapper-2/" + sys.version)
         return _wrapper
 
 
@@ -249,7 +258,7 @@ def call_mode() -> str:
 
 
 def make_caller(module, entry_name: str, n_arrays: int, n_dims: int, *, release_gil: bool = True,
-                mode: str | None = None):
+                mode: str | None = None, soft_layout: bool = False):
     """A callable `call(*arrays, *dims) -> None` for the entry `void @entry_name(ptr bufs, ptr dims)`.
 
         cm = jit.compile_module(ir_text)
@@ -258,21 +267,24 @@ def make_caller(module, entry_name: str, n_arrays: int, n_dims: int, *, release_
 
     `module` is a jit.CompiledModule (kept alive by the callable). `mode` is 'fastcall' or 'ctypes'
     (default: VIVE_CALL, else fastcall). `release_gil=False` saves ~40 ns for very short kernels.
+    `soft_layout=True`: an array argument that is not C-contiguous AND aligned makes the call return
+    NotImplemented without running anything (instead of raising), so a caller can try the call first and convert
+    only on a miss (the compiler's per-signature runners: no layout check in Python on the hot path).
     """
     if not (isinstance(n_arrays, int) and isinstance(n_dims, int) and n_arrays >= 0 and n_dims >= 0):
         raise RuntimeBackendError(f"make_caller: bad counts n_arrays={n_arrays!r}, n_dims={n_dims!r}")
     addr = module.address(entry_name)
     mode = (mode or call_mode()).lower()
     if mode == "fastcall" and _fastcall_ok():
-        return _fastcall_caller(module, entry_name, addr, n_arrays, n_dims, release_gil)
+        return _fastcall_caller(module, entry_name, addr, n_arrays, n_dims, release_gil, soft_layout)
     if mode in ("fastcall", "ctypes"):
-        return _ctypes_caller(module, addr, n_arrays, n_dims)
+        return _ctypes_caller(module, addr, n_arrays, n_dims, soft_layout)
     raise RuntimeBackendError(f"make_caller: unknown mode {mode!r}; expected 'fastcall' or 'ctypes'")
 
 
-def _fastcall_caller(module, entry_name, addr, n_arrays, n_dims, release_gil):
+def _fastcall_caller(module, entry_name, addr, n_arrays, n_dims, release_gil, soft_layout=False):
     wrapper = _wrapper_module()
-    ctx = _CallContext(addr, n_arrays, n_dims, id(np.ndarray), 1 if release_gil else 0)
+    ctx = _CallContext(addr, n_arrays, n_dims, id(np.ndarray), (1 if release_gil else 0) | (2 if soft_layout else 0))
     name = entry_name.encode()
     mdef = _PyMethodDef(name, wrapper.address(_WRAPPER_NAME), METH_FASTCALL, None)
     capsule = _PyCapsule_New(ctypes.addressof(ctx), None, None)
@@ -283,7 +295,7 @@ def _fastcall_caller(module, entry_name, addr, n_arrays, n_dims, release_gil):
     return _PyCFunction_NewEx(ctypes.addressof(mdef), capsule, owner)
 
 
-def _ctypes_caller(module, addr, n_arrays, n_dims):
+def _ctypes_caller(module, addr, n_arrays, n_dims, soft_layout=False):
     entry = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(addr)   # CFUNCTYPE drops the GIL
     n_args = n_arrays + n_dims
     local = threading.local()                                                # per thread: no races on the arrays
@@ -302,6 +314,8 @@ def _ctypes_caller(module, addr, n_arrays, n_dims):
             a = args[i]
             if not isinstance(a, ndarray):
                 raise TypeError(f"vive call: argument {i} must be a numpy.ndarray, got {type(a).__name__}")
+            if soft_layout and not (a.flags.c_contiguous and a.flags.aligned):
+                return NotImplemented
             if not a.flags.c_contiguous:
                 raise ValueError(f"vive call: array argument {i} is not C-contiguous")
             bufs[i] = a.ctypes.data

@@ -55,12 +55,28 @@ def _probe(path: str) -> dict | None:
             if not jit.load_library(path):
                 return None
             return {"sgemm": sgemm, "dgemm": dgemm, "int_bits": bits, "layout": "cblas", "library": path,
-                    "set_num_threads": set_threads if hasattr(lib, set_threads) else None}
+                    "set_num_threads": set_threads if hasattr(lib, set_threads) else None,
+                    "lapack": _lapack_names(lib, dgemm, bits)}
     return None
 
 
+# the LAPACK routines compiled code calls (np.linalg's decompositions), each in s (f32) and d (f64)
+LAPACK_ROUTINES = ("gesv", "getrf", "potrf", "syevd", "gesdd")
+
+
+def _lapack_names(lib, dgemm, bits):
+    """{'dgesv': symbol, ...} in the library's naming ('scipy_dgesv_64_' beside 'scipy_cblas_dgemm64_'), or None.
+    Only the ILP64 interface: the generated calls pass 64-bit integers."""
+    if bits != 64:
+        return None
+    prefix = "scipy_" if dgemm.startswith("scipy_") else ""
+    names = {t + r: f"{prefix}{t}{r}_64_" for t in "sd" for r in LAPACK_ROUTINES}
+    return names if all(hasattr(lib, n) for n in names.values()) else None
+
+
 def blas_symbols() -> dict | None:
-    """{'sgemm', 'dgemm', 'int_bits', 'layout': 'cblas', 'library', 'set_num_threads'} or None if no BLAS.
+    """{'sgemm', 'dgemm', 'int_bits', 'layout': 'cblas', 'library', 'set_num_threads', 'lapack'} or None if no BLAS.
+    'lapack': {'dgesv': symbol, ...} for LAPACK_ROUTINES when the library has them (ILP64 only), else None.
 
     The functions are CBLAS: `void sgemm(i32 order, i32 transA, i32 transB, iN M, iN N, iN K, float alpha,
     ptr A, iN lda, ptr B, iN ldb, float beta, ptr C, iN ldc)` with N = int_bits (dgemm: double alpha/beta);

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Lowest first. A module may import modules of its own layer (without cycles) and of the layers below it.
 LAYERS = [
-    ("bottom", ["compiler.errors", "compiler.debug", "compiler.version"]),
+    ("bottom", ["compiler.errors", "compiler.debug", "compiler.version", "compiler.lazy"]),
     ("base", ["compiler.guards", "compiler.inputs", "compiler.pytree", "compiler.calling", "compiler.random_guard",
               "compiler.array_ctor", "compiler.roofline", "compiler.saving", "compiler.data", "compiler.scipy_wrap"]),
     ("ir", ["compiler.ir", "compiler.ir.*"]),

@@ -321,7 +321,26 @@ def _get(rng):
     return [(rng.standard_normal(2), np.arange(3))], {"index": int(rng.integers(2))}, False
 
 
+def _linalg(name):
+    """Matrices for the decompositions: leading batch axes, square (or any, for svd) float matrices."""
+    def make(rng):
+        dt = _pick(rng, FLOATS)
+        lead = _shape(rng, 0, 2, 1, 4)
+        n, m = (int(x) for x in rng.integers(1, 5, 2))
+        if name == "cholesky":
+            # positive 1x1 matrices: every permutation of their values (test_vmap's lanes) stays positive definite
+            return [(rng.random(lead + (1, 1)) + 0.5).astype(dt)], {}, True
+        if name in ("svd", "svd_values"):
+            return [_arr(rng, lead + (m, n), dt)], {}, False
+        a = _arr(rng, lead + (n, n), dt)
+        if name == "solve":
+            return [a, _arr(rng, lead + (n, m), dt)], {}, True
+        return [a], ({"uplo": _pick(rng, ["L", "U"])} if name == "eigh" else {}), True
+    return make
+
+
 SAMPLES = {
+    **{n: _linalg(n) for n in ("solve", "slogdet", "cholesky", "eigh", "svd", "svd_values")},
     **{p.name: _unary(p.name) for p in UNARY},
     **{p.name: _binary(p.name) for p in BINARY},
     "select": _select, "cast": _cast,

@@ -18,11 +18,17 @@ from ..errors import BackendError, format_loc
 from ..primitives.collective import communicator, world_size
 from ..ir.printer import print_graph
 from ..lower.checks import site_key
-from ..passes.memory import order_slots as _order_slots  # noqa: F401  (compile._order_slots: benchmarks)
 from . import profile as prof
 from .executable import Executable, _size_str
 
 _FORMAT = "vive-program-v1"
+
+
+def _order_slots(*args, **kwargs):
+    """passes.memory.order_slots (compile._order_slots: benchmarks), imported at call time: the pass pipeline is
+    not part of `import compiler`."""
+    from ..passes.memory import order_slots
+    return order_slots(*args, **kwargs)
 
 
 # ---- backends: name -> object with .build(lowered) ----
@@ -256,16 +262,50 @@ def _source_hash():
     """A hash of the compiler's own source: a cached program is reused only by the code that produced it."""
     global _SOURCE_HASH
     if _SOURCE_HASH is None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # all of compiler/
-        h = hashlib.sha256()
-        for d, dirs, files in sorted(os.walk(root)):
-            dirs.sort()
-            for f in sorted(files):
-                if f.endswith(".py"):
-                    with open(os.path.join(d, f), "rb") as fh:
-                        h.update(f.encode() + b"\0" + fh.read())
-        _SOURCE_HASH = h.hexdigest()
+        d = rt_cache.cache_dir()
+        _SOURCE_HASH = tree_hash(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),     # all of compiler/
+                                 os.path.join(d, "sources") if d else None)
     return _SOURCE_HASH
+
+
+def tree_hash(root, memo_dir=None):
+    """sha256 of the names and contents of the .py files under root. With memo_dir, the result is kept there under
+    a stamp of every file's (path, size, mtime_ns) -- what CPython itself trusts for its .pyc files -- and read
+    back while no file changed. NOTE: reading and hashing the ~140 sources cost a few ms per process, as much as a
+    whole compile from the disk cache; stat-ing them costs a tenth of that."""
+    files = []
+    for d, dirs, names in sorted(os.walk(root)):
+        dirs.sort()
+        files += [os.path.join(d, f) for f in sorted(names) if f.endswith(".py")]
+    memo = None
+    if memo_dir is not None:
+        stamp = hashlib.sha256()
+        for p in files:
+            st = os.stat(p)
+            stamp.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        memo = os.path.join(memo_dir, stamp.hexdigest())
+        try:
+            with open(memo) as fh:
+                value = fh.read().strip()
+            if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+                return value
+        except OSError:
+            pass
+    h = hashlib.sha256()
+    for p in files:
+        with open(p, "rb") as fh:
+            h.update(os.path.basename(p).encode() + b"\0" + fh.read())
+    value = h.hexdigest()
+    if memo is not None:
+        try:            # atomically, like the cache's entries; a read-only cache only costs the hashing again
+            os.makedirs(memo_dir, exist_ok=True)
+            tmp = f"{memo}.{os.getpid()}.tmp"
+            with open(tmp, "w") as fh:
+                fh.write(value)
+            os.replace(tmp, memo)
+        except OSError:
+            pass
+    return value
 
 
 def _graph_key(graph, backend, check_indices=True, profile=False):
@@ -342,6 +382,9 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -
         call = runtime.make_caller(module, meta["entry"], meta["n_slots"],
                                    len(meta["dims"]) + meta.get("status", False))
         low.executable = Executable(meta, call, consts, list(graph.in_types), out_tree, name)
+        if low.executable._lean_plain() and not meta.get("host_calls") and not meta.get("status"):
+            # the runner's call: the native side checks the argument's layout (executable.py runner1)
+            low.executable.soft_call = runtime.make_caller(module, meta["entry"], meta["n_slots"], 0, soft_layout=True)
     if meta.get("host_calls"):
         from .host import install
         install(low.executable, meta["host_calls"])

@@ -20,7 +20,7 @@ import contextlib
 import threading
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from .. import pytree
 from .build import Lowered, register_backend, _program_meta
@@ -30,7 +30,6 @@ from ..errors import BackendError, DTypeError
 from ..inputs import C_ALIGNED
 from ..lower.checks import STATUS_WORDS
 from runtime import status as rt_status
-from ..codegen import ptx_support as px
 
 FLAT_WAVES = 16               # flat launches: at most this many blocks per SM (grid-stride covers the rest)
 
@@ -41,6 +40,7 @@ def _cuda():
 
 
 def default_arch():
+    from ..codegen import ptx_support as px       # NOTE: at call time: it imports llvmlite
     return px.DEFAULT_ARCH
 
 

@@ -12,7 +12,7 @@ NOTE: like backends/cuda.py this implements cc.compile for the GPU, so it may us
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import BackendError
 

@@ -6,7 +6,7 @@ import math
 import threading
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from runtime import buffers as rt_buffers
 from runtime import status as rt_status
@@ -19,6 +19,7 @@ from ..ir.types import symbol
 from ..trace import Tracer
 
 _C_ALIGNED = inputs.C_ALIGNED
+MISS = NotImplemented       # what runner1() returns for an array it cannot take as it is (never an output)
 _ALIGN = 64
 
 
@@ -107,6 +108,8 @@ class Executable:
             except (KeyError, BackendError):
                 self._in_shape_fn = None
         self._tls = threading.local()
+        self._runner = self._runner1 = None    # built on first use (host.install may still replace _call)
+        self.soft_call = None       # the native call with soft_layout (set by build.py where it applies)
         self.guards = []
         self._guard_ok = None
         self.weak_limits = {}        # input index -> np.dtype a Python int argument must fit (set by the caller)
@@ -117,6 +120,61 @@ class Executable:
         if self._lean:
             self._shape0, self._dtype0 = self._out_shapes_static[0], self._out_dtypes[0]
             self._lean_aligned = math.prod(self._shape0) * self._dtype0.itemsize >= ALIGNED_OUTPUT_BYTES
+
+    def runner(self):
+        """`run(args)`: self.run(args, checked=True) prebuilt for this executable, the call path of a signature seen
+        before (the caller has checked dtypes, shapes and layout). The lean case (one static output, no scratch, no
+        checks) is a closure over the native call: an allocation and a call, nothing looked up per call."""
+        if self._runner is None:
+            self._runner = self._build_runner()
+        return self._runner
+
+    def runner1(self):
+        """runner() for one array argument, taking the array itself (no argument tuple on the hottest path), for
+        arrays whose dtype and shape the caller has checked: MISS when the array is not C-contiguous and aligned
+        (the caller then converts it on the checked path). With a soft_call (runtime.make_caller's soft_layout)
+        the native call itself checks the layout."""
+        if self._runner1 is None:
+            soft = self.soft_call if self._lean_plain() else None
+            if soft is not None:
+                shape, dtype = self._shape0, self._dtype0
+                empty = _new_output if self._lean_aligned else np.empty
+
+                def run1(a):
+                    out = empty(shape, dtype)
+                    if soft(a, out) is None:
+                        return out
+                    return MISS
+            else:
+                run = self.runner()
+
+                def run1(a):
+                    if a.flags.num & _C_ALIGNED != _C_ALIGNED:
+                        return MISS
+                    return run((a,))
+            self._runner1 = run1
+        return self._runner1
+
+    def _lean_plain(self):
+        return self._lean and not self._checks and not self._consts and type(self).run is Executable.run
+
+    def _build_runner(self):
+        if not (self._lean and not self._checks and type(self).run is Executable.run):
+            run = self.run
+            return lambda args: run(args, True)
+        call, shape, dtype, consts = self._call, self._shape0, self._dtype0, tuple(self._consts)
+        empty = _new_output if self._lean_aligned else np.empty
+        if consts:
+            def run_lean(args):
+                out = empty(shape, dtype)
+                call(*args, out, *consts)
+                return out
+        else:
+            def run_lean(args):
+                out = empty(shape, dtype)
+                call(*args, out)
+                return out
+        return run_lean
 
     def _scratch(self, key, nbytes_list):
         cache = getattr(self._tls, "scratch", None)

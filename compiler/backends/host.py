@@ -38,5 +38,6 @@ def install(exe, info):
         call(*args)
         cb.raise_pending()
     exe._call = call_then_raise
+    exe._runner = exe._runner1 = exe.soft_call = None       # a runner built before would call the old _call
     exe.host_callbacks = cb         # keeps the C function pointer alive as long as the executable
     return exe

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-import sympy
+from ..lazy import sympy
 from llvmlite import ir
 
 from ..ir.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Loop, Store, Gemm
@@ -30,8 +30,10 @@ PARALLEL_WORK = 1 << 15
 # functions named with this suffix get non-temporal vector stores from the runtime after vectorisation (the
 # runtime never imports compiler/, so runtime/jit.py holds the same string: tests check they agree)
 STREAM_SUFFIX = ".stream"
-# programs with more kernels keep each kernel a function of its own (noinline): O3 on one entry function holding
-# every kernel grows superlinearly (value_and_grad of a 128-layer MLP, 385 kernels: opt 2.9 s inlined, 0.7 s not)
+# programs with more kernels call them from parts (below); every kernel is a function of its own (noinline): O3 on
+# one entry function holding every kernel grows superlinearly (value_and_grad of a 128-layer MLP, 385 kernels: opt
+# 2.9 s inlined, 0.7 s not), and even at 15 kernels (MLP value_and_grad) inlining cost 25% more LLVM time for the
+# same run time (the calls are once per kernel)
 INLINE_KERNELS = 16
 # bigger programs call their kernels from parts of this many kernels each (see build)
 ENTRY_PART = 64
@@ -170,11 +172,8 @@ class CpuCodegen:
         fn = ir.Function(self.module, fty, name)
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        if len(self.p.kernels) > INLINE_KERNELS:
-            fn.attributes.add("noinline")
+        fn.attributes.add("noinline")         # (also keeps the align-64 parameters of streams through the pipeline)
         aligned = {s.buf for s in streams}
-        if streams:
-            fn.attributes.add("noinline")     # keeps the align-64 parameters through the pipeline
         for buf, a in zip(bufs, fn.args):
             a.add_attribute("noalias")
             if buf in aligned:

@@ -9,12 +9,13 @@ from llvmlite import ir
 from ..errors import BackendError
 from ..ir.types import F32, BOOL, I64
 from ..lower.accum import identity
-from ..ir.kernel import Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, Collective
+from ..ir.kernel import Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, Lapack, Collective
 from ..primitives import elementwise as ew
 from .llvm_mpi import emit_collective
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
 PTR = ir.PointerType()
+I8T = ir.IntType(8)
 # the status a bounds-checked kernel (VIVE_CHECK_BOUNDS) leaves when an index fell outside its buffer
 STATUS_OUT_OF_BOUNDS = 1
 # give OpenBLAS the caller's threads for a gemm of at least this many multiply-adds (see CpuCodegen)
@@ -180,6 +181,8 @@ class _Fn(ScalarEmitter):
             self.gemm(s)
         elif isinstance(s, HostCall):
             self.host_call(s)
+        elif isinstance(s, Lapack):
+            self.lapack(s)
         elif isinstance(s, Collective):
             emit_collective(self, s)
         else:
@@ -196,6 +199,35 @@ class _Fn(ScalarEmitter):
         for i, a in enumerate(s.args):
             b.store(self.bufs[a], b.gep(ptrs, [ir.Constant(I64T, i)], source_etype=PTR))
         b.call(fn, [ir.Constant(I64T, s.site), ptrs, self.dims_ptr])
+
+    def lapack(self, s):
+        """A Fortran call: every argument a pointer (integers and characters through stack slots), then one hidden
+        i64 length per character argument (gfortran's convention; the library is numpy's OpenBLAS, see runtime/blas.py)."""
+        b = self.b
+        names = (self.cg.blas or {}).get("lapack")
+        if not names:
+            raise BackendError(f"cpu: np.linalg needs LAPACK ({'s' if s.dtype is F32 else 'd'}{s.routine}): "
+                               f"vive calls the ILP64 LAPACK of numpy's bundled OpenBLAS, and none was found")
+        name = names[("s" if s.dtype is F32 else "d") + s.routine]
+        nchar = sum(k == "char" for k, _ in s.args)
+        fn = self.cg.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.cg.module, ir.FunctionType(ir.VoidType(), [PTR] * len(s.args) + [I64T] * nchar), name)
+        args = []
+        for kind, v in s.args:
+            if kind == "buf":
+                args.append(self.bufs[v])
+                continue
+            slot = self.alloca(I8T if kind == "char" else I64T, "lapack_arg")
+            if kind == "char":
+                b.store(ir.Constant(I8T, ord(v)), slot)
+            else:
+                n = self.sym(v)
+                if kind == "ld":
+                    n = b.select(b.icmp_signed("<", n, ir.Constant(I64T, 1)), ir.Constant(I64T, 1), n)
+                b.store(n, slot)
+            args.append(slot)
+        b.call(fn, args + [ir.Constant(I64T, 1)] * nchar)
 
     def loop(self, var, lo, hi, body):
         self.counted_loop(var, lo, hi, ir.Constant(I64T, 1), lambda: self.stmts(body), flags=("nuw", "nsw"))

@@ -15,7 +15,7 @@ import re
 
 from llvmlite import ir
 
-from ..errors import BackendError
+from ..errors import BackendError, format_loc
 from ..ir.types import BOOL
 from ..ir.kernel import Load, Op, Var, Loop, AccInit, AccUpdate, Store, Gemm, sprod
 from ..lower.accum import new_acc, cast_to, identity
@@ -561,14 +561,27 @@ def _launch_buffers(stmts):
     return out
 
 
+def _all_stmts(body):
+    stack = list(body)
+    while stack:
+        s = stack.pop()
+        yield s
+        stack.extend(getattr(s, "body", None) or ())
+
+
 def generate(program, name=None) -> PtxProgram:
     """The NVPTX module of a Program (buffers need not have slots); `.ptx(arch)` for the PTX text."""
     for site in getattr(program, "host_sites", ()):
         where = f" at {site['where']}" if site.get("where") else ""
         raise BackendError(f"cuda: cc.debug.print{where} needs a call back into Python, which the cuda backend "
                            f"does not make; compile with backend='cpu' to print runtime values, or remove it")
-    from ..ir.kernel import Collective
+    from ..ir.kernel import Collective, Lapack
     for k in program.kernels:
+        if any(isinstance(s, Lapack) for s in _all_stmts(k.body)):
+            ops = ", ".join(sorted({n.prim.name for n in k.nodes})) or k.name
+            where = next((format_loc(n.loc) for n in k.nodes if getattr(n, "loc", None)), "")
+            raise BackendError(f"cuda: np.linalg's {ops} (kernel {k.name}) has no GPU lowering: vive calls LAPACK "
+                               f"on the CPU for it; compile with backend='cpu'{where}")
         if any(isinstance(s, Collective) for s in k.body):
             raise BackendError(f"ptx: kernel {k.name} all-reduces over MPI, which the CPU backend only does "
                                f"(a GPU all-reduce through NCCL is not implemented)")

@@ -26,7 +26,7 @@ one-to-one over its loop box, and reads of the written buffers are at the writte
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 
 from ..errors import BackendError
 from ..ir.kernel import Ix, Expr, Const, Load, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, sprod

@@ -7,7 +7,7 @@ symbol(), acc_value().
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 from llvmlite import ir
 
 from ..errors import BackendError

@@ -17,7 +17,7 @@ Conventions (what the lowering relies on):
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy, sympy
 
 from ..errors import DTypeError, ShapeError, TraceError
 from ..ir.graph import Graph, Node, Value
@@ -40,7 +40,7 @@ def _match(what, got, want, env):
     for i, (g, w) in enumerate(zip(got, want)):
         ok = g.dtype is w.dtype and len(g.shape) == len(w.shape)
         for a, b in zip(g.shape, w.shape) if ok else ():
-            if isinstance(b, sympy.Symbol) and b not in env:
+            if is_sympy(b, "Symbol") and b not in env:
                 env[b] = a
             elif not dims_equal(a, _subst_dim(b, env)):
                 ok = False

@@ -8,6 +8,7 @@ A Program is buffers + kernels run in order. A Kernel is a list of statements:
   Store(buf, index, value)              buf[index] = value        (flat element index into a C-contiguous buffer)
   Gemm(...)                             C = alpha * op(A) @ op(B) (+ beta C), row-major, BLAS semantics
   HostCall(table, site, args)           call back into the host (cc.debug.print) with the args' data pointers
+  Lapack(routine, dtype, args, writes)  call a LAPACK routine (np.linalg's decompositions) on scratch buffers
   Collective(op, send, recv, count, dtype, slot)   an MPI all-reduce of `count` elements: op 'allreduce'
                                         (blocking), 'start' (posts request `slot`), 'wait' (completes it)
 
@@ -25,7 +26,7 @@ the outermost loop of a kernel): the CPU splits it over threads, a GPU backend m
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 
 from .types import DType, I64, BOOL, F32, F64, dim_str
 
@@ -311,6 +312,18 @@ class HostCall:
 
     def __init__(self, table, site, args):
         self.table, self.site, self.args = table, site, tuple(args)
+class Lapack:
+    """A LAPACK routine called on whole buffers, Fortran-style (every argument by reference, matrices column-major):
+    `routine` without its type letter ('gesv', 'getrf', 'potrf', 'syevd', 'gesdd'); `dtype` (F32/F64) picks s or d.
+    `args` in the routine's order: ('buf', Buffer) its data pointer, ('int', size) an integer, ('ld', size) a leading
+    dimension (max(1, size), as LAPACK requires), ('char', 'L') a character (its hidden length is appended). Integer
+    buffers (pivots, info, iwork) are i64: the ILP64 interface. `writes`: the buffers it writes (it may read them)."""
+    __slots__ = ("routine", "dtype", "args", "writes")
+
+    def __init__(self, routine, dtype, args, writes):
+        self.routine, self.dtype, self.args, self.writes = routine, dtype, tuple(args), tuple(writes)
+
+
 class Collective:
     """recv = sum over the ranks of send (`count` elements of `dtype`, an int or sympy size). 'start' posts it under
     request `slot` and returns; 'wait' (same slot, same buffers) completes it: it reads send and recv only so that
@@ -474,6 +487,12 @@ def _buffers_of(body):
             elif isinstance(s, HostCall):
                 for b in (s.table,) + s.args:
                     reads.setdefault(b, None)
+            elif isinstance(s, Lapack):
+                for kind, v in s.args:
+                    if kind == "buf":
+                        reads.setdefault(v, None)
+                for v in s.writes:
+                    writes.setdefault(v, None)
             elif isinstance(s, Collective):
                 reads.setdefault(s.send, None)
                 (reads if s.op == "wait" else writes).setdefault(s.recv, None)
@@ -536,6 +555,10 @@ def kernel_signature(k):
                             bufpos[s.c], ix(s.c_off), str(s.ldc), repr(s.alpha), repr(s.beta)))
             elif isinstance(s, HostCall):
                 out.append(("H", bufpos[s.table], s.site, tuple(bufpos[a] for a in s.args)))
+            elif isinstance(s, Lapack):
+                out.append(("LAPACK", s.routine, s.dtype.name,
+                            tuple((k, bufpos[v] if k == "buf" else str(v)) for k, v in s.args),
+                            tuple(bufpos[v] for v in s.writes)))
             elif isinstance(s, Collective):
                 out.append(("MPI", s.op, bufpos[s.send], bufpos[s.recv], str(s.count), s.dtype.name, s.slot))
             else:
@@ -549,5 +572,5 @@ def kernel_signature(k):
 
 
 __all__ = ["Ix", "Expr", "Const", "Load", "Var", "IndexValue", "Op", "Acc", "Loop", "AccInit", "AccUpdate",
-           "Store", "Gemm", "HostCall", "Collective", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
+           "Store", "Gemm", "HostCall", "Lapack", "Collective", "Buffer", "Kernel", "Program", "strides", "smul", "sadd", "sprod", "F32", "F64",
            "BOOL", "I64"]

@@ -2,7 +2,7 @@
 loop nesting. `str(kernel)` and `str(expr)` come here."""
 from __future__ import annotations
 
-from .kernel import Ix, Expr, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, \
+from .kernel import Ix, Expr, Const, Load, Var, IndexValue, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, Lapack, \
     Collective, postorder, expr_children, fmt_size
 
 
@@ -103,6 +103,9 @@ def _format_body(body, lines, ind):
                          + f", m={fmt_size(s.m)} n={fmt_size(s.n)} k={fmt_size(s.k)})")
         elif isinstance(s, HostCall):
             lines.append(f"{ind}host_call {s.site} via {s.table.name}({', '.join(b.name for b in s.args)})")
+        elif isinstance(s, Lapack):
+            ax = ", ".join(v.name if k == "buf" else repr(v) if k == "char" else fmt_size(v) for k, v in s.args)
+            lines.append(f"{ind}lapack {'s' if s.dtype.name == 'f32' else 'd'}{s.routine}({ax})")
         elif isinstance(s, Collective):
             lines.append(f"{ind}mpi_{s.op}<{s.dtype.name}>({s.recv.name}[0..{fmt_size(s.count)}] = sum over ranks "
                          f"of {s.send.name}; request {s.slot})")

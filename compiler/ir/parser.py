@@ -7,7 +7,7 @@ import re
 import textwrap
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy, sympy
 
 from ..errors import ParseError
 from .graph import Graph, Node, SourceLoc, Value
@@ -61,7 +61,7 @@ def _eval(node):
                ast.FloorDiv: lambda: sympy.floor(sympy.sympify(a) / b), ast.Div: lambda: sympy.sympify(a) / b,
                ast.Pow: lambda: a ** b}
         r = ops[type(node.op)]()
-        return as_dim(r) if isinstance(r, sympy.Basic) else r
+        return as_dim(r) if is_sympy(r) else r
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         if node.func.id == "base64":
             return ("__b64__", node.args[0].value)
@@ -80,7 +80,7 @@ def parse_value(text):
 def _tuplify(v):
     if isinstance(v, tuple):
         return tuple(_tuplify(x) for x in v)
-    if isinstance(v, sympy.Basic):
+    if is_sympy(v):
         return as_dim(v)
     return v
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy
 
 from .graph import Graph, is_region, regions  # noqa: F401  (regions: also imported from here)
 from .types import DType, dim_str
@@ -40,7 +40,7 @@ def format_param(p) -> str:
         return str(p) if isinstance(p, np.float32) else repr(f)
     if isinstance(p, DType):
         return p.name
-    if isinstance(p, sympy.Basic):
+    if is_sympy(p):
         return dim_str(p) if p.free_symbols else str(p)
     if isinstance(p, str):
         return repr(p)

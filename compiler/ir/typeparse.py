@@ -12,15 +12,15 @@ is read back with `full=True`. Sizes are built from sympy.Integer, Symbol, Add, 
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 
 from ..errors import ParseError
 
 INT64_MAX = 2 ** 63 - 1
 _MAX_DEPTH = 64            # nesting of parentheses; specs are short, and the parser recurses on it
 _MAX_POW = 64
-_FUNCS = {"floor": (sympy.floor, 1, 1), "ceiling": (sympy.ceiling, 1, 1), "Mod": (sympy.Mod, 2, 2),
-          "Max": (sympy.Max, 2, None), "Min": (sympy.Min, 2, None)}
+_FUNCS = {"floor": ("floor", 1, 1), "ceiling": ("ceiling", 1, 1), "Mod": ("Mod", 2, 2),   # sympy's, by name
+          "Max": ("Max", 2, None), "Min": ("Min", 2, None)}
 _PUNCT = ("**", "[", "]", "(", ")", ",", "+", "-", "*", "/")
 
 
@@ -170,7 +170,7 @@ class _Parser:
         if len(args) < lo or (hi is not None and len(args) > hi):
             raise spec_error(self.text, name_tok[2], f"{name_tok[1]} takes {lo}"
                              + ("" if hi == lo else " or more") + f" arguments, got {len(args)}")
-        return fn(*args)
+        return getattr(sympy, fn)(*args)
 
     def _enter(self):
         self.depth += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy, sympy
 
 from ..errors import DTypeError, ParseError, ShapeError
 from ..guards import SymDim
@@ -101,7 +101,7 @@ def as_dim(d):
         return int(d)
     if isinstance(d, SymDim):
         d = d.expr
-    if isinstance(d, sympy.Basic):
+    if is_sympy(d):
         if d.is_Integer:
             return int(d)
         return d
@@ -141,7 +141,7 @@ def prod(dims):
     out = 1
     for d in dims:
         out = out * d
-    return as_dim(out) if isinstance(out, (int, sympy.Basic)) else out
+    return as_dim(out) if isinstance(out, int) or is_sympy(out) else out
 
 
 def dim_str(d) -> str:

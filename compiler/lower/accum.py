@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-import sympy
+from ..lazy import sympy
 
 from ..ir.types import F32, F64
 from ..ir.kernel import Acc, Op, Var, Ix, Loop, AccInit, AccUpdate, smul

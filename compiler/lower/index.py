@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import sympy
+from ..lazy import sympy
 
 from ..ir.types import I64, BOOL
 from ..ir.kernel import (postorder, Ix, Expr, Const, Load, IndexValue, Op, Loop, AccUpdate, Store, Gemm, strides, smul,

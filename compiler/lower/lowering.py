@@ -7,7 +7,7 @@ gather ...) down to loads of buffers. Equal expressions are shared, so a value u
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy, sympy
 
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, squeezed_equal
@@ -20,6 +20,7 @@ from .accum import (new_acc, wide, cast_to, narrow, identity, block_long_sums, s
 from .rules import reshape_idx  # noqa: F401  (reshape_idx: tests import it from here)
 from . import checks, host
 from . import regions
+from . import lapack
 from .concat import concat_loops
 from .collective import lower_collective
 from .lowering_linalg import LinalgLowering, _placed
@@ -223,6 +224,9 @@ class GroupLowerer(LinalgLowering):
             method = "lower_scatter"
         if method is None and self.grp.root.prim.effect:
             return Kernel(self.grp.name, k, host.lower_host_call(self), self.grp.order, self.grp.reasons)
+        if method is None and self.grp.root.prim in lapack.LOWERING:
+            body = lapack.LOWERING[self.grp.root.prim](self, self.grp.root)
+            return Kernel(self.grp.name, k, body, self.grp.order, self.grp.reasons)
         if method is None and self.grp.root.prim.collective is not None:
             return Kernel(self.grp.name, "mpi", lower_collective(self), self.grp.order, self.grp.reasons)
         if method is None:
@@ -379,11 +383,15 @@ class GroupLowerer(LinalgLowering):
         if len(rows) != 1:
             return loops
         E = rows[0].extent
-        per_row = sympy.simplify(sympy.sympify(count) / E)
-        if not per_row.is_Integer or int(per_row) > COL_BLOCK:
+        if isinstance(count, int) and isinstance(E, int):       # concrete shapes: no sympy
+            per_row = count // E if E and count % E == 0 else None
+        else:
+            per_row = sympy.simplify(sympy.sympify(count) / E)
+            per_row = int(per_row) if per_row.is_Integer else None
+        if per_row is None or per_row > COL_BLOCK:
             return loops
         zero = self.nest(O, lambda o: [Store(acc32, flat(o, O), Const(0, dt))])
-        block = COL_BLOCK // int(per_row)
+        block = COL_BLOCK // per_row
         return zero + split_loop(rows[0], block, self.ctx.var, [], rows[0].body, flush(False)) + flush(True)
 
     def lower_reduce_strided(self, r):
@@ -528,7 +536,7 @@ def lower_plan(plan, use_blas=True, name=None, tile_windows=False, cpu_sums=True
     sources = {}
     for i, v in enumerate(g.inputs):
         for ax, d in enumerate(v.type.shape):
-            if isinstance(d, sympy.Symbol) and d not in sources:
+            if is_sympy(d, "Symbol") and d not in sources:
                 sources[d] = (i, ax)
     for s in syms:
         if s not in sources and parent is None:

@@ -26,7 +26,7 @@ program's dims (codegen passes its dims array down unchanged).
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 
 from ..errors import BackendError, format_loc
 from ..ir.printer import regions

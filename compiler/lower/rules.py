@@ -6,7 +6,7 @@ Each rule is `rule(L, node, idx) -> Expr`, where L is the GroupLowerer (`L.emit(
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import BackendError
 from ..ir.types import I64, U32, BOOL

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy
 
 from ..ir.graph import Graph
 from ..primitives import REGISTRY
@@ -25,7 +25,7 @@ def _size(shape):
 
 
 def _has_symbols(p):
-    if isinstance(p, sympy.Basic):
+    if is_sympy(p):
         return not p.is_Integer
     if isinstance(p, (tuple, list)):
         return any(_has_symbols(x) for x in p)

@@ -24,7 +24,7 @@ the nodes after it.
 """
 from __future__ import annotations
 
-import sympy
+from ..lazy import sympy
 
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import TensorType

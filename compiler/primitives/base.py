@@ -26,7 +26,7 @@ Python tuple, one array (or tracer) per result; in the graph its node's tuple va
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import is_sympy
 
 from ..errors import ShapeError, DTypeError, format_loc
 from ..ir import parser as _parser
@@ -195,7 +195,7 @@ def _has_symbols(p):
         return any(_has_symbols(v) for v in p.values())
     if isinstance(p, (tuple, list)):
         return any(_has_symbols(v) for v in p)
-    return isinstance(p, sympy.Basic) and bool(p.free_symbols)
+    return is_sympy(p) and bool(p.free_symbols)
 
 
 # ---- common shape rules ----

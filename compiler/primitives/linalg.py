@@ -3,7 +3,7 @@ and the primitives their derivatives need (transposed convolutions, pooling's de
 from __future__ import annotations
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from ..errors import ShapeError
 from ..ir.types import TensorType, dims_equal, as_dim, dim_str

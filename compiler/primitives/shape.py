@@ -4,7 +4,7 @@ from __future__ import annotations
 import builtins
 
 import numpy as np
-import sympy
+from ..lazy import sympy
 
 from .. import guards
 from ..errors import ShapeError

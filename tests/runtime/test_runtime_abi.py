@@ -118,6 +118,27 @@ def test_bad_calls_raise_cleanly(add1, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_soft_layout_returns_notimplemented_and_runs_nothing(add1, mode):
+    soft = abi.make_caller(add1, "add1", 2, 1, mode=mode, soft_layout=True)
+    hard = abi.make_caller(add1, "add1", 2, 1, mode=mode)
+    x = np.arange(8, dtype=np.float32)
+    y = np.full(8, -5.0, np.float32)
+    raw = np.zeros(8 * 4 + 1, np.uint8)[1:].view(np.float32)          # misaligned by one byte
+    assert not raw.flags.aligned and raw.flags.c_contiguous
+    for bad_x, bad_y in ((np.zeros(16, np.float32)[::2], y), (raw, y), (x, raw)):
+        assert soft(bad_x, bad_y, 8) is NotImplemented
+        np.testing.assert_array_equal(y, -5.0)                            # nothing ran
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        hard(np.zeros(16, np.float32)[::2], y, 8)                       # the default still raises
+    hard(raw, y, 8)                                                     # and takes misaligned arrays
+    np.testing.assert_array_equal(y, 1.0)
+    assert soft(x, y, 8) is None
+    np.testing.assert_array_equal(y, x + 1)
+    with pytest.raises(TypeError, match="expected 3 arguments"):        # other errors are still errors
+        soft(x, y)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_ndarray_subclass_accepted(add1, mode):
     class Sub(np.ndarray):
         pass

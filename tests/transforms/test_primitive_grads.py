@@ -103,6 +103,13 @@ CASES = {
                        [_r(2, 2, 6, 7)]),
     "max_pool2d_vjp": (lambda c: P.max_pool2d_vjp(_distinct(2, 2, 6, 7, seed=3), c, size=(3, 2), stride=(2, 1)) ** 2,
                        [_r(2, 2, 2, 6)]),
+    # decompositions (well-conditioned, distinct eigen- and singular values; cholesky and eigh see a symmetric matrix)
+    "solve": (lambda a, b: np.tanh(P.solve(a, b)), [_r(2, 3, 3) + 3 * np.eye(3), _r(2, 3, 2, seed=1)]),
+    "slogdet": (lambda a: P.slogdet(a) * a[..., 0, :2], [_r(2, 3, 3) + 3 * np.eye(3)]),
+    "cholesky": (lambda a: P.cholesky(a @ np.swapaxes(a, -1, -2) + np.eye(3)), [_r(2, 3, 3)]),
+    "eigh": (lambda a: P.eigh(a + np.swapaxes(a, -1, -2), uplo="U"), [_r(2, 3, 3)]),
+    "svd": (lambda a: P.svd(a), [_r(2, 4, 3)]),
+    "svd_values": (lambda a: P.svd_values(a) ** 2, [_r(3, 5)]),
     # indexing
     "take": (lambda x: np.take(x, np.array([[0, 2], [4, 4]]), axis=0) ** 2, [_r(5, 3)]),
     "scatter_add": (lambda u: P.scatter_add(u, np.array([1, 1, 4, 0]), axis=1, size=5) ** 2, [_r(2, 4, 3)]),

@@ -257,7 +257,7 @@ def test_transpose_identity(name, case):
 # nonlinear, not elementwise: checked against finite differences (to order 2) in test_primitive_grads.py
 FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_transpose_input",
               "conv2d_transpose_kernel", "mul", "scan", "cond", "while_loop", "get", "custom_jvp_call",
-              "custom_vjp_call", "remat_call"}
+              "custom_vjp_call", "remat_call", "solve", "slogdet", "cholesky", "eigh", "svd", "svd_values"}
 # sources and integer-valued ops: no float input to differentiate
 NO_FLOAT_INPUT = {"const", "dim", "argmax", "threefry2x32"}
 # effects: their result is an ordering token (bool), which carries no derivative
