@@ -47,8 +47,9 @@ class Lowered:
     """One compiled signature: `.graph` (traced), `.optimized`, `.plan` (fusion), `.kernels` (the Program),
     `.llvm_ir()`, `.asm()`, `.ptx()`, `.pass_log`, and callable like the function."""
 
-    def __init__(self, graph, backend, name, out_tree, check_indices=True):
+    def __init__(self, graph, backend, name, out_tree, check_indices=True, fast_math=False):
         self.graph = graph
+        self.fast_math = fast_math       # cc.compile(fast_math=True): the CPU code uses mathlib/fast.py's forms
         self.backend = backend
         self.name = name
         self.out_tree = out_tree
@@ -121,7 +122,7 @@ class Lowered:
             self._ir = generate(self.kernels, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple,
                                 data_layout=t.data_layout, entry=_entry_name(self.name),
                                 stream_bytes=runtime.last_level_cache_bytes(), check_bounds=self.check_bounds,
-                                mpi=_mpi(self.graph))
+                                mpi=_mpi(self.graph), fast_math=self.fast_math)
             self.timings["codegen"] = time.perf_counter() - t0
         return self._ir
 
@@ -132,7 +133,7 @@ class Lowered:
         prog = self.kernels
         return generate(prog, blas=_blas(), openmp=runtime.has_openmp(), triple=t.triple, data_layout=t.data_layout,
                         entry=_entry_name(self.name), stream_bytes=runtime.last_level_cache_bytes(),
-                        check_bounds=self.check_bounds, profile_slot=prog.n_slots)
+                        check_bounds=self.check_bounds, profile_slot=prog.n_slots, fast_math=self.fast_math)
 
     def profiled_executable(self):
         """The Executable of the profiling build (compiled on first use, kept): what f.profile() runs."""
@@ -308,14 +309,14 @@ def tree_hash(root, memo_dir=None):
     return value
 
 
-def _graph_key(graph, backend, check_indices=True, profile=False):
+def _graph_key(graph, backend, check_indices=True, profile=False, fast_math=False):
     t = runtime.host_target()
     blas = _blas()
     h = hashlib.sha256()
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
                  "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
-                 "profile" if profile else "",
+                 "profile" if profile else "", "fast-math" if fast_math else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree), _mpi_key(graph),
                  f"checks={check_indices}:{site_key(graph) if check_indices else ''}"):
@@ -336,22 +337,23 @@ def _env_key():
                       "profile" if debug.profile_path() else ""))
 
 
-def build(graph, name, out_tree, backend="cpu", check_indices=True, **options) -> Lowered:
+def build(graph, name, out_tree, backend="cpu", check_indices=True, fast_math=False, **options) -> Lowered:
     """Lower and compile a traced graph for the CPU; uses the disk cache of whole programs when it can.
     Other backends: BACKENDS[backend]().build(Lowered, **options) returns the Lowered to use.
-    check_indices: data-dependent indices raise IndexError when out of range (else they are clamped)."""
+    check_indices: data-dependent indices raise IndexError when out of range (else they are clamped).
+    fast_math: cheaper math forms with the bounds of primitives/mathlib/fast.py (CPU; other backends ignore it)."""
     if backend != "cpu":
-        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree, check_indices), **options)
+        low = BACKENDS[backend]().build(Lowered(graph, backend, name, out_tree, check_indices, fast_math), **options)
         if debug.dump_dir():
             debug.dump_compile(low, name, backend)     # VIVE_DUMP_DIR: every stage, numbered, + summary.txt
         return low
-    low = Lowered(graph, backend, name, out_tree, check_indices)
+    low = Lowered(graph, backend, name, out_tree, check_indices, fast_math)
     t0 = time.perf_counter()
     t0_ns = time.perf_counter_ns()
     # VIVE_PROFILE: the program is built only as its profiling variant (kernel timestamps; backends/profile.py)
     profile = debug.profile_path() is not None
     directory = rt_cache.cache_dir()
-    key = _graph_key(graph, backend, check_indices, profile) if directory else None
+    key = _graph_key(graph, backend, check_indices, profile, fast_math) if directory else None
     entry = rt_cache.load(key, directory) if key else None
     meta = None
     if entry is not None:

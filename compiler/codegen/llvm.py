@@ -16,7 +16,8 @@ import re
 from ..lazy import sympy
 from llvmlite import ir
 
-from ..ir.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Loop, Store, Gemm
+from ..ir.kernel import kernel_signature, ALIGNED_OUTPUT_BYTES, Ix, Loop, Store, Gemm, Op
+from ..primitives.base import REGISTRY
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_mpi import traced_call, has_collectives, in_flight
 from .llvm_regions import region_kernel
@@ -25,6 +26,8 @@ from .llvm_clock import clock_fn
 from .scalar import I1T, I32T, I64T
 from .llvm_fn import _Fn, _gemm_big, PTR, STATUS_OUT_OF_BOUNDS, BLAS_THREAD_WORK  # noqa: F401  (the constants' old home)
 
+# streaming stores only below this many primitive cost units per stored element (tanh and logistic are 5 each)
+STREAM_MAX_COST = 8
 # parallelise a loop when it does at least this many element-steps (fork/join costs ~1.5 us)
 PARALLEL_WORK = 1 << 15
 # functions named with this suffix get non-temporal vector stores from the runtime after vectorisation (the
@@ -43,8 +46,9 @@ class CpuCodegen:
     """Build the LLVM module of a Program. `blas`: runtime.blas_symbols() or None; `openmp`: libgomp usable."""
 
     def __init__(self, program, *, blas=None, openmp=False, triple="", data_layout="", entry=None,
-                 stream_bytes=0, check_bounds=False, profile_slot=None, mpi=None):
+                 stream_bytes=0, check_bounds=False, profile_slot=None, mpi=None, fast_math=False):
         self.p = program
+        self.fast_math = fast_math         # cc.compile(fast_math=True): cheaper math forms, FMA contraction
         self.profile_slot = profile_slot
         self.mpi = mpi                     # runtime.mpi.mpi_symbols() when the program all-reduces
         self.mpi_trace = mpi is not None and has_collectives(program)
@@ -353,6 +357,9 @@ def _stream_stores(k, min_bytes):
     min_bytes (the last-level cache size), writing outputs of at least ALIGNED_OUTPUT_BYTES (aligned to 64 bytes
     by the runtime) of 4- or 8-byte elements: the vector stores are then provably whole aligned vectors (an
     unaligned non-temporal vector store is split into 8-byte pieces on x86).
+    Not for compute-heavy bodies (STREAM_MAX_COST): there a streaming store that waits for its write-combining
+    buffer stalls the core's arithmetic too (znver4, 4M-element chain tanh(x*a+b)*logistic(x)+0.5x^2: 4.7 -> 3.8
+    ms on 1 thread, 2.6 -> 2.0 ms on 2 without them, while x*a+b stays 3.1 vs 4.3 ms with them).
     """
     if not min_bytes or len(k.body) != 1 or not isinstance(k.body[0], Loop):
         return ()
@@ -362,12 +369,28 @@ def _stream_stores(k, min_bytes):
         return ()
     if not all(isinstance(t, Store) for t in s.body):
         return ()
+    if _body_cost([t.value for t in s.body]) > STREAM_MAX_COST * len(s.body):
+        return ()
     for t in s.body:
         if not (t.buf.role == "output" and isinstance(t.buf.nbytes, int) and t.buf.nbytes >= ALIGNED_OUTPUT_BYTES
                 and t.buf.dtype.np.itemsize in (4, 8) and isinstance(t.index, Ix)
                 and t.index.terms == ((s.var, 1),) and t.index.const == 0):
             return ()
     return tuple(s.body)
+
+
+def _body_cost(values):
+    """Summed primitive cost units (Primitive.cost) of the distinct ops in these expressions: per element."""
+    seen, stack, total = set(), list(values), 0
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, Op) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        prim = REGISTRY.get(e.op)
+        total += prim.cost if prim is not None else 1
+        stack.extend(e.args)
+    return total
 
 
 def _big_enough(s):
@@ -398,13 +421,14 @@ def _work(body):
 
 
 def generate(program, *, blas=None, openmp=False, triple="", data_layout="", entry=None, stream_bytes=0,
-             check_bounds=False, profile_slot=None, mpi=None) -> str:
+             check_bounds=False, profile_slot=None, mpi=None, fast_math=False) -> str:
     """LLVM IR text of a Program (buffers must have slots: run passes.memory.plan_memory first). stream_bytes:
     flat elementwise kernels moving at least this much use streaming stores (0: never; see _stream_stores).
     check_bounds: every load/store checks its index; the entry then takes the address of an int32 status word
     as one more dim, set to STATUS_OUT_OF_BOUNDS on a bad access.
     profile_slot: a profiling build: bufs[profile_slot] is an i64[2 * kernels] array that gets each kernel's start
-    and end time (ns, CLOCK_MONOTONIC); None (the normal build) emits no clock code at all."""
+    and end time (ns, CLOCK_MONOTONIC); None (the normal build) emits no clock code at all.
+    fast_math: the math library's cheaper f32 forms and FMA contraction of + - * (primitives/mathlib/fast.py)."""
     return CpuCodegen(program, blas=blas, openmp=openmp, triple=triple, data_layout=data_layout,
                       entry=entry, stream_bytes=stream_bytes, check_bounds=check_bounds,
-                      profile_slot=profile_slot, mpi=mpi).build()
+                      profile_slot=profile_slot, mpi=mpi, fast_math=fast_math).build()

@@ -29,6 +29,7 @@ class _Fn(ScalarEmitter):
 
     def __init__(self, cg, fn, bufs, dims_ptr):
         self.cg = cg
+        self.fast_math = cg.fast_math
         self.fn = fn
         self.entry = fn.append_basic_block("entry")
         self.b = ir.IRBuilder(self.entry)

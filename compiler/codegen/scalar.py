@@ -19,6 +19,8 @@ from .scalar_builder import ScalarBuilder
 
 I1T, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 FT, DT = ir.FloatType(), ir.DoubleType()
+# fast_math: the user's own + - * may fuse into FMAs (never the math library's steps, some of which must stay exact)
+_CONTRACTIBLE = frozenset(("add", "sub", "mul"))
 
 
 def ll_type(dt):
@@ -50,6 +52,7 @@ class ScalarEmitter:
     OVERRIDES = {}
     EXP = None                # the target's exp core, f(builder, x); None: the math library's
     FAST_F64 = True           # f64 arithmetic at full speed (f32 math may then work in f64)
+    fast_math = False         # cc.compile(fast_math=True): cheaper math forms, FMA contraction of + - *
 
     # ---- target hooks ----
     def symbol(self, s):
@@ -243,7 +246,8 @@ class ScalarEmitter:
     def scalar_builder(self, adt=None, dt=None, name="?"):
         """The builder a scalar rule gets, for an op on operands of dtype adt with a result of dtype dt."""
         return ScalarBuilder(self.b, adt, dt, exp=self.EXP, fast_f64=self.FAST_F64, convert=self.cast,
-                             fail=lambda: self.no_instruction(name, adt))
+                             fail=lambda: self.no_instruction(name, adt), fast_math=self.fast_math,
+                             contract=self.fast_math and name in _CONTRACTIBLE)
 
     def cast(self, v, src, dst):
         b = self.b

@@ -46,7 +46,7 @@ def intrinsic(b, name, ty, nargs=1):
 
 
 # LLVM's instruction vocabulary, passed straight to the IRBuilder
-_PASSTHROUGH = ("fadd", "fsub", "fmul", "fdiv", "fneg", "add", "sub", "mul", "sdiv", "srem", "udiv", "and_", "or_",
+_PASSTHROUGH = ("fdiv", "fneg", "add", "sub", "mul", "sdiv", "srem", "udiv", "and_", "or_",
                 "xor", "not_", "shl", "lshr", "ashr", "fcmp_ordered", "fcmp_unordered", "icmp_signed",
                 "icmp_unsigned", "select", "bitcast", "zext", "sext", "trunc", "sitofp", "uitofp", "fptosi", "fptoui",
                 "fpext", "fptrunc")
@@ -57,13 +57,26 @@ class ScalarBuilder:
     result DTypes of the op being lowered (None inside the math library); `exp` the target's exp core."""
 
     fast_f64 = True
+    fast_math = False         # cc.compile(fast_math=True): the math library may pick its cheaper forms (mathlib/fast.py)
+    contract = False          # fadd/fsub/fmul may fuse into FMAs (fast_math, on the kernel's own arithmetic only)
 
-    def __init__(self, b, dtype=None, out=None, exp=None, fast_f64=None, fail=None, convert=None):
+    def __init__(self, b, dtype=None, out=None, exp=None, fast_f64=None, fail=None, convert=None, fast_math=False,
+                 contract=False):
         self.b = b
         self.dtype, self.out = dtype, out
         self._exp, self._fail, self._convert = exp, fail, convert
         if fast_f64 is not None:
             self.fast_f64 = fast_f64
+        self.fast_math, self.contract = fast_math, contract
+
+    def fadd(self, x, y):
+        return self.b.fadd(x, y, flags=("contract",) if self.contract else ())
+
+    def fsub(self, x, y):
+        return self.b.fsub(x, y, flags=("contract",) if self.contract else ())
+
+    def fmul(self, x, y):
+        return self.b.fmul(x, y, flags=("contract",) if self.contract else ())
 
     def ty(self, x):
         return FloatType(x.type)

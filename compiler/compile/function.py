@@ -77,7 +77,8 @@ class CompiledFunction:
     compared by identity: its attributes are read once, at trace time, and baked in (mutate them and the compiled
     code does not see it; register the class to pass its arrays at every call). See compiler/calling.py."""
 
-    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, static_argnames=(), **options):
+    def __init__(self, fn, backend="cpu", static_argnums=(), check_indices=True, static_argnames=(), fast_math=False,
+                 **options):
         if backend not in ("cpu",) and backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}: available are 'cpu'"
                                + "".join(f", {b!r}" for b in BACKENDS))
@@ -92,6 +93,7 @@ class CompiledFunction:
         self.static_argnames = tuple(sorted(self._binding.static_argnames))
         self._has_static = bool(self.static_argnums or self.static_argnames)
         self.check_indices = bool(check_indices)
+        self.fast_math = bool(fast_math)
         self.options = {k: v for k, v in options.items() if v is not None}     # backend options (cuda: arch)
         if self.options and backend == "cpu":
             raise BackendError(f"options {sorted(self.options)} apply to backend='cuda', not 'cpu'")
@@ -380,7 +382,7 @@ class CompiledFunction:
 
     def _key_options(self, graph):
         """The options the program table keys on: the backend's, index checks, and the Python-int ranges."""
-        return dict(self.options, check_indices=self.check_indices,
+        return dict(self.options, check_indices=self.check_indices, fast_math=self.fast_math,
                     weak_limits=repr(sorted((i, str(d)) for i, d in getattr(graph, "weak_limits", {}).items())))
 
     def _compile(self, types, tree, static, n_args, weak, reason, example=None):
@@ -410,7 +412,7 @@ class CompiledFunction:
         shared = low is not None
         if low is None:
             low = build(graph, name, out_tree, self.backend, check_indices=self.check_indices,
-                        **self.options)
+                        fast_math=self.fast_math, **self.options)
             low.timings["trace"] = time.perf_counter() - t0 - low.timings.get("total", 0)
             if key:
                 PROGRAMS.put(key, low)
@@ -527,12 +529,15 @@ def _generalize(old_types, new_types, keep=()):
     return out if changed else None
 
 
-def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), arch=None, check_indices=True):
+def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), arch=None, check_indices=True,
+            fast_math=False):
     """Compile a NumPy function for the CPU (decorator). Traces per input signature; see the module docstring.
     backend="cuda" runs it on the GPU (arch="sm_90" to change the default PTX target sm_80; see
     compiler/backends/cuda.py for device arrays).
     check_indices=False: data-dependent indices (x[i], np.take, cross_entropy labels) out of range are clamped
     instead of raising IndexError as NumPy does (the checks cost a compare per gathered element; see README).
+    fast_math=True: cheaper f32 tanh / logistic (a few ulp more error: bounds in compiler/primitives/mathlib/fast.py)
+    and the function's own + - * may fuse into FMAs; results can then differ from NumPy in the last bits.
     static_argnums / static_argnames: arguments (by position / by name; each implies the other through the
     signature) that are compile-time constants, hashed into the signature. Keyword calls bind through the
     signature (compiler/calling.py); on a method, `self` is a pytree if its class is registered, else static by
@@ -543,8 +548,9 @@ def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), ar
             return np.tanh(x @ w)
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, static_argnames, arch=arch)
-    return CompiledFunction(fn, backend, static_argnums, check_indices, static_argnames, arch=arch)
+        return lambda f: CompiledFunction(f, backend, static_argnums, check_indices, static_argnames, fast_math,
+                                          arch=arch)
+    return CompiledFunction(fn, backend, static_argnums, check_indices, static_argnames, fast_math, arch=arch)
 
 
 def set_num_threads(n: int = 0) -> None:

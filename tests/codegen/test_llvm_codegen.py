@@ -16,6 +16,10 @@ def chain(x, a, b):
     return np.tanh(x * a + b) * (1 / (1 + np.exp(-x))) + 0.5 * x * x
 
 
+def cheap(x, a, b):
+    return x * a + b * 0.5
+
+
 def lower(fn, *args):
     return cc.compile(fn).lower(*args)
 
@@ -130,7 +134,7 @@ def test_big_flat_elementwise_kernel_streams_its_output(small_llc):
     n = 1 << 20
     rng = np.random.default_rng(0)
     x, a, b = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
-    low = lower(chain, x, a, b)
+    low = lower(cheap, x, a, b)
     assert codegen_llvm.STREAM_SUFFIX in low.llvm_ir()
     opt = low.optimized_llvm_ir()
     streamed = [ln for ln in opt.splitlines() if "!nontemporal" in ln]
@@ -138,8 +142,8 @@ def test_big_flat_elementwise_kernel_streams_its_output(small_llc):
     assert all(int(ln.split("align ")[1].split(",")[0]) >= 16 for ln in streamed)
     if runtime.host_target().triple.startswith("x86_64"):
         assert "movntp" in low.asm()
-    f = cc.compile(chain)
-    want = chain(x.astype(np.float64), a.astype(np.float64), b.astype(np.float64))
+    f = cc.compile(cheap)
+    want = cheap(x.astype(np.float64), a.astype(np.float64), b.astype(np.float64))
     for threads in (1, 0):
         set_num_threads(threads)
         try:
@@ -149,7 +153,18 @@ def test_big_flat_elementwise_kernel_streams_its_output(small_llc):
         assert got.ctypes.data % 64 == 0
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # an odd length: the scalar tail after the aligned vector body
-    np.testing.assert_allclose(cc.compile(chain)(x[:n - 7], a[:n - 7], b[:n - 7]), want[:n - 7], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cc.compile(cheap)(x[:n - 7], a[:n - 7], b[:n - 7]), want[:n - 7], rtol=1e-5, atol=1e-6)
+
+
+def test_compute_heavy_kernels_do_not_stream(small_llc):
+    # tanh + logistic per element: streaming stores stalled the arithmetic (see codegen/llvm.py _stream_stores)
+    big = np.ones(1 << 20, np.float32)
+    low = lower(chain, big, big, big)
+    store = low.kernels.kernels[0].body[0].body[0]
+    assert codegen_llvm._body_cost([store.value]) > codegen_llvm.STREAM_MAX_COST
+    assert codegen_llvm.STREAM_SUFFIX not in low.llvm_ir()
+    assert codegen_llvm.STREAM_SUFFIX in lower(cheap, big, big, big).llvm_ir()
+    np.testing.assert_allclose(cc.compile(chain)(big, big, big), chain(1.0, 1.0, 1.0), rtol=1e-6)
 
 
 def test_small_or_strided_kernels_do_not_stream(small_llc):

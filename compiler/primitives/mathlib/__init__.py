@@ -35,6 +35,11 @@ ns/element (f32, 1 thread, same machine; benchmarks/bench_llvm_math.py, 64K / 4M
 exp 0.18 [0.30], log 0.31 [0.22], tanh 0.14 [0.17], logistic 0.14 [0.47], sin 0.32 [0.56], cos 0.30 [0.38],
 pow 2.6 [0.39]; f64: exp 0.50 [0.58], log 0.74 [0.56], sin 0.51 [13.8], pow 2.7 [1.3].
 
+Polynomials are in Horner's form: these loops are bound by vector-op issue, not latency (independent iterations
+overlap), and on znver4 Horner beat Estrin (two multiplies more) by 5% (tanh) and 10% (logistic). Division stays a
+division: a reciprocal estimate plus Newton step measured slower there (the divider runs beside the FMA pipes).
+cc.compile(fast_math=True) selects the cheaper f32 forms of fast.py (bounds there).
+
 Caveats:
   * sin/cos: Cody-Waite reduction by pi/2 with parts of 26 significant bits (k*part exact for |k| < 2^27), done in
     f64 for f32 inputs. Past |x| > 2^27*pi/2 the result is NaN (NumPy returns an accurate value there).

@@ -11,15 +11,6 @@ def horner(b, t, x, coeffs):
     return acc
 
 
-def estrin(b, t, x, x2, x4, coeffs):
-    """p(x) for up to 6 coefficients (lowest degree first) in Estrin's scheme: pairs c_i + c_(i+1) x combined with x^2
-    and x^4. Depth 3 fused ops instead of Horner's 5, which matters in latency-bound loops."""
-    pairs = [b.fma(t.f(coeffs[i + 1]), x, t.f(coeffs[i])) if i + 1 < len(coeffs) else t.f(coeffs[i])
-             for i in range(0, len(coeffs), 2)]
-    lo = b.fma(pairs[1], x2, pairs[0]) if len(pairs) > 1 else pairs[0]
-    return b.fma(pairs[2], x4, lo) if len(pairs) > 2 else lo
-
-
 def bits(b, t, x):
     return b.bitcast(x, t.ity)
 
