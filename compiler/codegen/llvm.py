@@ -21,9 +21,10 @@ from ..primitives.base import REGISTRY
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_mpi import traced_call, has_collectives, in_flight
 from .llvm_regions import region_kernel
+from .llvm_team import program_has_team, team_gemm
 from .llvm_clock import clock_fn
 from .scalar import I1T, I32T, I64T
-from .llvm_fn import _Fn, PTR, STATUS_OUT_OF_BOUNDS, BLAS_THREAD_WORK  # noqa: F401  (the constants' old home)
+from .llvm_fn import _Fn, _gemm_big, PTR, STATUS_OUT_OF_BOUNDS, BLAS_THREAD_WORK  # noqa: F401  (the constants' old home)
 
 # streaming stores only below this many primitive cost units per stored element (tanh and logistic are 5 each)
 STREAM_MAX_COST = 8
@@ -81,6 +82,11 @@ class CpuCodegen:
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
             self.openmp = False
+        # a scan body of gemms and parallel loops may run on an OpenMP team instead (llvm_team.py)
+        self.team_threads = openmp and self.blas_threads and not check_bounds and mpi is None
+        self.team_gemms = self.team_threads and program_has_team(self, program)
+        if self.team_gemms:
+            self.openmp = True             # OpenBLAS stays on one thread: the team's threads take the loops
 
     def build(self) -> str:
         mod = self.module
@@ -220,6 +226,8 @@ class CpuCodegen:
         for i, s in enumerate(k.body):
             if isinstance(s, Loop) and s.parallel and self.openmp and _may_parallelize(s) and _big_enough(s):
                 self.parallel_loop(f, k, i, s)
+            elif isinstance(s, Gemm) and self.team_gemms and _gemm_big(s) is not False:
+                team_gemm(self, f, k, i, s)
             else:
                 f.stmt(s)
         if streams:
