@@ -109,13 +109,14 @@ def _scan(f, k, subs, tables, team=None):
             for j, y in i_["rows"]:
                 _memcpy(f, row(f, parts(f)[4], y, t0), init[j], i_["carry_bytes"][j])
 
-    def loop(f, tid, nt):
-        """The loop over the steps in function f; a team member (tid, nt) fills a table of its own."""
+    def loop(f, targs):
+        """The loop over the steps in function f; a team member (targs: see llvm_team.team_loop) fills a table
+        of its own."""
         b = f.b
         n = f.sym(i_["length"])
         last = b.sub(n, one)
         init, xs, P, Q, ys = parts(f)
-        if tid is None:
+        if targs is None:
             table, body, args = tables["body"], subs["body"], []
         else:
             with b.goto_block(f.entry):
@@ -124,7 +125,7 @@ def _scan(f, k, subs, tables, team=None):
             for slot, (what, x) in k.bindings["body"]:
                 if what == "buf":
                     _put(f, table, slot, f.bufs[x])
-            body, args = team, [tid, nt]
+            body, args = team, targs
 
         def step():
             i = f.vars["scan.i"]
@@ -152,7 +153,7 @@ def _scan(f, k, subs, tables, team=None):
             b.call(body, [table, f.dims_ptr] + args)
         f.counted_loop("scan.i", ir.Constant(I64T, 0), n, one, step, name="scan")
     if team is None:
-        loop(f, None, None)
+        loop(f, None)
     else:
         team_loop(f, k.buffers, loop)
     if nk:

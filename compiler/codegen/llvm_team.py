@@ -80,14 +80,75 @@ def _gomp(cg, name):
     return fn
 
 
-def _chunk(b, ext, tid, nt):
-    """Thread tid's [lo, hi) of 0..ext: ceil(ext / nt) rounded up to CHUNK_ALIGN per thread."""
-    one = ir.Constant(I64T, 1)
-    chunk = b.sdiv(b.add(ext, b.sub(nt, one)), nt)
-    chunk = b.and_(b.add(chunk, ir.Constant(I64T, CHUNK_ALIGN - 1)), ir.Constant(I64T, -CHUNK_ALIGN))
-    lo = b.mul(tid, chunk)
+# a statement's range is cut into about this many chunks per thread, taken from a shared counter: a thread whose
+# core is busy takes fewer of them instead of setting the time with an equal share (see team_body_fn)
+SPLIT = 2
+# a thread waiting for the others polls this many times (with a pause) before it yields its core
+SPIN = 4000
+
+
+def chunk_size(b, ext, nt, split=SPLIT, align=CHUNK_ALIGN):
+    """ceil(ext / (nt * split)) rounded up to a multiple of align (at least align)."""
+    parts = b.mul(nt, ir.Constant(I64T, split))
+    chunk = b.sdiv(b.add(ext, b.sub(parts, ir.Constant(I64T, 1))), parts)
+    chunk = b.and_(b.add(chunk, ir.Constant(I64T, align - 1)), ir.Constant(I64T, -align))
+    return b.select(b.icmp_signed("<", chunk, ir.Constant(I64T, align)), ir.Constant(I64T, align), chunk)
+
+
+def claim_chunks(b, counter, ext, chunk, run):
+    """Emit at b: take chunk numbers from *counter (atomic add) until they pass ext; run(lo, hi) for each. The
+    caller's builder ends after the loop."""
+    fn = b.function
+    head = fn.append_basic_block("claim.head")
+    body = fn.append_basic_block("claim.body")
+    done = fn.append_basic_block("claim.done")
+    b.branch(head)
+    b.position_at_end(head)
+    c = b.atomic_rmw("add", counter, ir.Constant(I64T, 1), "monotonic")
+    lo = b.mul(c, chunk)
+    b.cbranch(b.icmp_signed("<", lo, ext), body, done)
+    b.position_at_end(body)
     hi = b.add(lo, chunk)
-    return b.select(b.icmp_signed("<", lo, ext), lo, ext), b.select(b.icmp_signed("<", hi, ext), hi, ext)
+    run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
+    b.branch(head)
+    b.position_at_end(done)
+
+
+def wait_fn(cg):
+    """void @vive.team.wait(ptr %done, i64 %target): return once the i64 at %done (atomic) reaches target; poll
+    with a pause SPIN times, then give the core away (sched_yield) between polls, so that a waiting thread does
+    not burn a core another process needs."""
+    fn = cg.module.globals.get("vive.team.wait")
+    if fn is not None:
+        return fn
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, I64T]), "vive.team.wait")
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    ptr, target = fn.args
+    entry, head, spin, yld, out = (fn.append_basic_block(n) for n in ("entry", "head", "spin", "yield", "out"))
+    b = ir.IRBuilder(entry)
+    b.branch(head)
+    b.position_at_end(head)
+    n = b.phi(I64T, name="n")
+    n.add_incoming(ir.Constant(I64T, 0), entry)
+    v = b.load_atomic(ptr, "acquire", 8, typ=I64T)
+    b.cbranch(b.icmp_signed(">=", v, target), out, spin)
+    b.position_at_end(spin)
+    n1 = b.add(n, ir.Constant(I64T, 1))
+    n.add_incoming(n1, spin)
+    n.add_incoming(ir.Constant(I64T, 0), yld)
+    if "x86" in (cg.module.triple or "x86"):
+        pause = cg.module.globals.get("llvm.x86.sse2.pause") or ir.Function(
+            cg.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+        b.call(pause, [])
+    b.cbranch(b.icmp_signed("<", n1, ir.Constant(I64T, SPIN)), head, yld)
+    b.position_at_end(yld)
+    sy = cg.module.globals.get("sched_yield") or ir.Function(cg.module, ir.FunctionType(I32T, []), "sched_yield")
+    b.call(sy, [])
+    b.branch(head)
+    b.position_at_end(out)
+    b.ret_void()
+    return fn
 
 
 def _phase_fn(cg, k, i, s, tag="t"):
@@ -101,7 +162,7 @@ def _phase_fn(cg, k, i, s, tag="t"):
     body = fn.append_basic_block("body")
     f.b.position_at_end(body)
     if isinstance(s, Gemm):
-        _gemm_columns(f, s, lo, hi)
+        gemm_block(f, s, lo, hi)
     else:
         f.loop(s.var, lo, hi, s.body)
     f.finish_checks()
@@ -111,8 +172,11 @@ def _phase_fn(cg, k, i, s, tag="t"):
     return fn
 
 
-def _gemm_columns(f, g, lo, hi):
-    """C[:, lo:hi] = alpha A B[:, lo:hi] + beta C[:, lo:hi]: one single-threaded CBLAS call."""
+def gemm_block(f, g, lo, hi):
+    """C[:, lo:hi] = alpha A B[:, lo:hi] + beta C[:, lo:hi]: one single-threaded call on a column block.
+
+    NOTE: the one place a team's thread multiplies: a single-threaded kernel taking CBLAS's arguments on a
+    column block (helper gemm's own micro-kernel) can replace the CBLAS call here."""
     b, cg = f.b, f.cg
     blas = cg.blas
     ib = blas["int_bits"]
@@ -147,41 +211,76 @@ def _gemm_columns(f, g, lo, hi):
 
 
 def team_body_fn(cg, program, name):
-    """@name(table, dims, tid, nt): thread tid's share of one run of `program`, a barrier after each statement."""
+    """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
+
+    NOTE: no barrier. Each statement's range is cut into chunks (chunk_size); the team shares two counters at
+    sync: next, the number of chunks taken since the loop began (over all statements and steps), and done, the
+    number finished. The chunks of the statement whose chunks are numbered [base, end) may start once done >= base
+    (every earlier statement finished); a thread takes one by compare-and-swap of next only when it can start it
+    at once, so a thread whose core is busy never holds work it has not begun: the others take its share. Under
+    a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms against 100 ms
+    serial with the other core busy)."""
     phases = [(k, [(_phase_fn(cg, k, i, s), s) for i, s in enumerate(k.body)]) for k in program.kernels]
-    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64T, I64T]), name)
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")
-    table, dims, tid, nt = fn.args
+    table, dims, sync, base_ptr, nt = fn.args
     f = _Fn(cg, fn, {}, dims)
     body = fn.append_basic_block("body")
     b = f.b
     b.position_at_end(body)
-    barrier = _gomp(cg, "GOMP_barrier")
+    nxt = sync
+    done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
+    wait = wait_fn(cg)
+    base = b.load(base_ptr, typ=I64T)
+    one = ir.Constant(I64T, 1)
     for k, fns in phases:
         ptrs = []
         for buf in k.buffers:
             p = b.gep(table, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
-            lo, hi = _chunk(b, f.sym(s.n if isinstance(s, Gemm) else s.extent), tid, nt)
-            with b.if_then(b.icmp_signed("<", lo, hi)):
-                b.call(pfn, ptrs + [dims, lo, hi])
-            b.call(barrier, [])
+            ext = f.sym(s.n if isinstance(s, Gemm) else s.extent)
+            chunk = chunk_size(b, ext, nt)
+            end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
+            head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
+            b.branch(head)
+            b.position_at_end(head)
+            v = b.load_atomic(nxt, "monotonic", 8, typ=I64T)
+            b.cbranch(b.icmp_signed(">=", v, end), out, ready)
+            b.position_at_end(ready)
+            b.call(wait, [done, base])
+            got = b.cmpxchg(nxt, v, b.add(v, one), "acq_rel", "monotonic")
+            b.cbranch(b.extract_value(got, 1), take, head)
+            b.position_at_end(take)
+            lo = b.mul(b.sub(v, base), chunk)
+            hi = b.add(lo, chunk)
+            b.call(pfn, ptrs + [dims, lo, b.select(b.icmp_signed("<", hi, ext), hi, ext)])
+            b.atomic_rmw("add", done, one, "release")
+            b.branch(head)
+            b.position_at_end(out)
+            base = end
+    b.store(base, base_ptr)
     b.ret_void()
     with b.goto_block(f.entry):
         b.branch(body)
     return fn
 
 
+def team_threads(cg, b):
+    """The team's size at this call (i32): OpenMP's thread count (omp_get_max_threads: cc.set_num_threads changes
+    it between calls; inside another parallel region libgomp gives a nested fork one thread)."""
+    return b.call(_gomp(cg, "omp_get_max_threads"), [])
+
+
 def team_loop(f, bufs, run_loop):
-    """In the region kernel f: when the caller's thread count (OpenBLAS's, read at entry) is above 1, fork a team
-    in which each thread runs run_loop(g, tid, nt) (g: the _Fn of a function taking the same buffers); otherwise
-    run_loop(f, None, None) on this thread."""
+    """In the region kernel f: when the team has more than one thread (team_threads), fork it; each thread runs
+    run_loop(g, [sync, base, nt]) (g: the _Fn of a function taking the same buffers; sync: the team's two shared
+    counters, base: this thread's count of chunks passed, see team_body_fn); otherwise run_loop(f, None) here."""
     cg, b = f.cg, f.b
     name = f.fn.name
-    run = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR] * (len(bufs) + 1) + [I64T, I64T]),
+    run = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR] * (len(bufs) + 2) + [I64T]),
                       name + ".team.run")
     run.linkage = "internal"
     run.attributes.add("nounwind")
@@ -189,7 +288,9 @@ def team_loop(f, bufs, run_loop):
     g = _Fn(cg, run, dict(zip(bufs, run.args[:len(bufs)])), run.args[len(bufs)])
     body = run.append_basic_block("body")
     g.b.position_at_end(body)
-    run_loop(g, run.args[len(bufs) + 1], run.args[len(bufs) + 2])
+    base = g.alloca(I64T, "team.base")
+    g.b.store(ir.Constant(I64T, 0), base)
+    run_loop(g, [run.args[len(bufs) + 1], base, run.args[len(bufs) + 2]])
     g.finish_checks()
     g.b.ret_void()
     with g.b.goto_block(g.entry):
@@ -199,28 +300,32 @@ def team_loop(f, bufs, run_loop):
     ofn.linkage = "internal"
     ob = ir.IRBuilder(ofn.append_basic_block("entry"))
     data = ofn.args[0]
-    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(len(bufs) + 1)]
-    tid = ob.sext(ob.call(_gomp(cg, "omp_get_thread_num"), []), I64T)
+    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(len(bufs) + 2)]
     nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
-    ob.call(run, vals + [tid, nt])
+    ob.call(run, vals + [nt])
     ob.ret_void()
-    threads = b.load(cg._blas_threads_global(), typ=I32T)
+    threads = team_threads(cg, b)
     with b.if_else(b.icmp_signed(">", threads, ir.Constant(I32T, 1))) as (then, otherwise):
         with then:
             with b.goto_block(f.entry):
                 b.position_at_start(f.entry)
-                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 1), name="team.data")
+                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 2), name="team.data")
+                sync = b.alloca(I64T, size=ir.Constant(I64T, 2), name="team.sync")
             for j, buf in enumerate(bufs):
                 b.store(f.bufs[buf], b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.store(f.dims_ptr, b.gep(arr, [ir.Constant(I64T, len(bufs))], source_etype=PTR))
+            for j in range(2):
+                b.store(ir.Constant(I64T, 0), b.gep(sync, [ir.Constant(I64T, j)], source_etype=I64T))
+            b.store(sync, b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
         with otherwise:
-            run_loop(f, None, None)
+            run_loop(f, None)
 
 
 def team_gemm(cg, f, k, i, g):
-    """Statement i of kernel k, a big gemm, in a program with a team: its columns split over an OpenMP team of the
-    caller's thread count (each thread one single-threaded CBLAS call); on one thread a direct call."""
+    """Statement i of kernel k, a big gemm, in a program with a team: its columns cut into chunks that the team's
+    threads take from a shared counter (each chunk one single-threaded call, gemm_block); on one thread, or for
+    symbolic sizes below BLAS_THREAD_WORK, a direct call."""
     bufs = k.buffers
     pfn = _phase_fn(cg, k, i, g, tag="g")
     ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), pfn.name + ".omp")
@@ -229,16 +334,14 @@ def team_gemm(cg, f, k, i, g):
     data = ofn.args[0]
     vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(len(bufs) + 1)]
     ext = ob.ptrtoint(ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR), typ=PTR), I64T)
-    tid = ob.sext(ob.call(_gomp(cg, "omp_get_thread_num"), []), I64T)
+    counter = ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 2)], source_etype=PTR), typ=PTR)
     nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
-    lo, hi = _chunk(ob, ext, tid, nt)
-    with ob.if_then(ob.icmp_signed("<", lo, hi)):
-        ob.call(pfn, vals + [lo, hi])
+    claim_chunks(ob, counter, ext, chunk_size(ob, ext, nt), lambda lo, hi: ob.call(pfn, vals + [lo, hi]))
     ob.ret_void()
     b = f.b
     ext = f.sym(g.n)
     args = [f.bufs[x] for x in bufs] + [f.dims_ptr]
-    threads = b.load(cg._blas_threads_global(), typ=I32T)
+    threads = team_threads(cg, b)
     big = b.icmp_signed(">", threads, ir.Constant(I32T, 1))
     if _gemm_big(g) is None:
         work = b.mul(b.mul(f.sym(g.m), ext), f.sym(g.k))
@@ -247,10 +350,131 @@ def team_gemm(cg, f, k, i, g):
         with then:
             with b.goto_block(f.entry):
                 b.position_at_start(f.entry)
-                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 2), name=f"g{i}.data")
+                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 3), name=f"g{i}.data")
+                counter = b.alloca(I64T, name=f"g{i}.next")
             for j, v in enumerate(args):
                 b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.store(b.inttoptr(ext, PTR), b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
+            b.store(ir.Constant(I64T, 0), counter)
+            b.store(counter, b.gep(arr, [ir.Constant(I64T, len(bufs) + 2)], source_etype=PTR))
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
         with otherwise:
             b.call(pfn, args + [ir.Constant(I64T, 0), ext])
+
+
+# ---- a whole program on one team ----
+
+# bigger programs keep a fork per loop: the team's function holds every kernel's call (one function's code
+# generation time grows faster than its size)
+TEAM_MAX_KERNELS = 512
+
+def program_team_ok(cg, program) -> bool:
+    """True when the whole entry of `program` runs on one team (program_team_fn): a program with a big gemm and
+    no region kernels (a scan's own team, a cond's branches, keep their forks)."""
+    return (getattr(cg, "team_gemms", False) and cg.profile_slot is None
+            and len(program.kernels) <= TEAM_MAX_KERNELS
+            and not any(isinstance(k, RegionKernel) for k in program.kernels))
+
+
+def _splittable(k):
+    return all(isinstance(s, Gemm) or (isinstance(s, Loop) and s.parallel and not _has_calls(s.body))
+               for s in k.body)
+
+
+def program_team_fn(cg, calls, work_of, min_work):
+    """@<entry>.team.body(bufs, dims, sync, base, nt): one thread's share of the whole program (calls: [(kernel,
+    its function)] in order). A kernel made of parallel loops and gemms runs statement by statement, each cut into
+    chunks as in team_body_fn (a loop of less than min_work element-steps, or a gemm below BLAS_THREAD_WORK, is
+    one chunk); any other kernel is one chunk calling its function. One fork per call instead of one per loop:
+    the join waits for a late thread once, not at every kernel."""
+    name = f"{cg.entry_name}.team.body"
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    bufs_arg, dims, sync, base_ptr, nt = fn.args
+    f = _Fn(cg, fn, {}, dims)
+    body = fn.append_basic_block("body")
+    b = f.b
+    b.position_at_end(body)
+    done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
+    wait = wait_fn(cg)
+    one = ir.Constant(I64T, 1)
+    state = {"base": b.load(base_ptr, typ=I64T)}
+
+    def statement(ext, chunk, run):
+        base = state["base"]
+        end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
+        head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
+        b.branch(head)
+        b.position_at_end(head)
+        v = b.load_atomic(sync, "monotonic", 8, typ=I64T)
+        b.cbranch(b.icmp_signed(">=", v, end), out, ready)
+        b.position_at_end(ready)
+        b.call(wait, [done, base])
+        got = b.cmpxchg(sync, v, b.add(v, one), "acq_rel", "monotonic")
+        b.cbranch(b.extract_value(got, 1), take, head)
+        b.position_at_end(take)
+        lo = b.mul(b.sub(v, base), chunk)
+        hi = b.add(lo, chunk)
+        run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
+        b.atomic_rmw("add", done, one, "release")
+        b.branch(head)
+        b.position_at_end(out)
+        state["base"] = end
+
+    for k, kfn in calls:
+        ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
+                for buf in k.buffers]
+        if not _splittable(k):
+            statement(one, one, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
+            continue
+        for i, s in enumerate(k.body):
+            pfn = _phase_fn(cg, k, i, s)
+            if isinstance(s, Gemm):
+                ext = f.sym(s.n)
+                big = _gemm_big(s)
+                small = None if big is None else ir.Constant(ir.IntType(1), int(not big))
+                if big is None:
+                    small = b.icmp_signed("<", b.mul(b.mul(f.sym(s.m), ext), f.sym(s.k)),
+                                          ir.Constant(I64T, BLAS_THREAD_WORK))
+            else:
+                ext = f.sym(s.extent)
+                work = work_of(s)
+                small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, min_work))
+            chunk = chunk_size(b, ext, nt)
+            # (a max of 1: an empty range is no chunk at all)
+            whole = b.select(b.icmp_signed("<", ext, one), one, ext)
+            statement(ext, b.select(small, whole, chunk),
+                      lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
+    b.store(state["base"], base_ptr)
+    b.ret_void()
+    with b.goto_block(f.entry):
+        b.branch(body)
+    return fn
+
+
+def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn, serial):
+    """In the entry (builder b): fork the team running team_fn when it has more than one thread, else serial()."""
+    ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), f"{cg.entry_name}.team")
+    ofn.linkage = "internal"
+    ob = ir.IRBuilder(ofn.append_basic_block("entry"))
+    data = ofn.args[0]
+    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(3)]
+    base = ob.alloca(I64T, name="base")
+    ob.store(ir.Constant(I64T, 0), base)
+    nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
+    ob.call(team_fn, vals + [base, nt])
+    ob.ret_void()
+    threads = team_threads(cg, b)
+    with b.if_else(b.icmp_signed(">", threads, ir.Constant(I32T, 1))) as (then, otherwise):
+        with then:
+            arr = b.alloca(PTR, size=ir.Constant(I64T, 3), name="team.data")
+            sync = b.alloca(I64T, size=ir.Constant(I64T, 2), name="team.sync")
+            for j in range(2):
+                b.store(ir.Constant(I64T, 0), b.gep(sync, [ir.Constant(I64T, j)], source_etype=I64T))
+            for j, v in enumerate((bufs_arg, dims_arg, sync)):
+                b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
+            b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
+        with otherwise:
+            serial()
