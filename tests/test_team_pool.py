@@ -102,3 +102,21 @@ def test_nested_in_cond_scan_and_vmap(threads):
     hb = rng.standard_normal((2, 64, 160))
     vf = cc.compile(cc.vmap(lambda h: cc.scan(body, h, xs)[0]))
     np.testing.assert_allclose(vf(hb), np.stack([ref(h, xs, 1.0) for h in hb]), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_tall_gemms_split_by_rows(threads, n):
+    # more rows than columns: chunks of rows of C (517 = uneven), A read as is, transposed, and B transposed
+    a = rng.standard_normal((517, 200)).astype(np.float32)
+    at = np.ascontiguousarray(a.T)
+    b = rng.standard_normal((200, 33)).astype(np.float32)
+    bt = np.ascontiguousarray(b.T)
+
+    def f(a, at, b, bt):
+        return a @ b, at.T @ b, a @ bt.T
+    fc = cc.compile(f)
+    assert ".team.body" in fc.lower(a, at, b, bt).llvm_ir()
+    threads(n)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    for got in fc(a, at, b, bt):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -172,11 +172,23 @@ def _phase_fn(cg, k, i, s, tag="t"):
     return fn
 
 
+def split_rows(g) -> bool:
+    """True when a team splits gemm g by rows of C (more rows than columns, sizes known), else by columns: each
+    chunk's call packs the whole unsplit operand again, so the split goes along the longer side."""
+    return isinstance(g.m, int) and isinstance(g.n, int) and g.m > g.n
+
+
+def gemm_extent(f, g):
+    """The range a team splits gemm g along (i64): its rows or its columns (split_rows)."""
+    return f.sym(g.m if split_rows(g) else g.n)
+
+
 def gemm_block(f, g, lo, hi):
-    """C[:, lo:hi] = alpha A B[:, lo:hi] + beta C[:, lo:hi]: one single-threaded call on a column block.
+    """C[lo:hi, :] = alpha A[lo:hi, :] B + beta C[lo:hi, :] (split_rows), else C[:, lo:hi] = alpha A B[:, lo:hi] +
+    beta C[:, lo:hi]: one single-threaded call on a block.
 
     NOTE: the one place a team's thread multiplies: a single-threaded kernel taking CBLAS's arguments on a
-    column block (helper gemm's own micro-kernel) can replace the CBLAS call here."""
+    block (helper gemm's own micro-kernel) can replace the CBLAS call here."""
     b, cg = f.b, f.cg
     blas = cg.blas
     ib = blas["int_bits"]
@@ -200,14 +212,22 @@ def gemm_block(f, g, lo, hi):
         if extra is not None:
             i = b.add(i, extra)
         return b.gep(f.bufs[buf], [i], source_etype=ft)
-    cols = b.sub(hi, lo)
-    m = f.sym(g.m)
-    with b.if_then(b.and_(b.icmp_signed(">", m, ir.Constant(I64T, 0)), b.icmp_signed(">", cols, ir.Constant(I64T, 0)))):
-        bcol = b.mul(lo, f.sym(g.ldb)) if g.trans_b else lo
+    part = b.sub(hi, lo)
+    zero = ir.Constant(I64T, 0)
+    if split_rows(g):
+        m, cols = part, f.sym(g.n)
+        a = ptr(g.a, g.a_off, lo if g.trans_a else b.mul(lo, f.sym(g.lda)))
+        bb = ptr(g.b, g.b_off)
+        c = ptr(g.c, g.c_off, b.mul(lo, f.sym(g.ldc)))
+    else:
+        m, cols = f.sym(g.m), part
+        a = ptr(g.a, g.a_off)
+        bb = ptr(g.b, g.b_off, b.mul(lo, f.sym(g.ldb)) if g.trans_b else lo)
+        c = ptr(g.c, g.c_off, lo)
+    with b.if_then(b.and_(b.icmp_signed(">", m, zero), b.icmp_signed(">", cols, zero))):
         b.call(fn, [ir.Constant(I32T, 101), ir.Constant(I32T, 112 if g.trans_a else 111),
                     ir.Constant(I32T, 112 if g.trans_b else 111), n(m), n(cols), n(f.sym(g.k)),
-                    ir.Constant(ft, g.alpha), ptr(g.a, g.a_off), ld(g.lda), ptr(g.b, g.b_off, bcol), ld(g.ldb),
-                    ir.Constant(ft, g.beta), ptr(g.c, g.c_off, lo), ld(g.ldc)])
+                    ir.Constant(ft, g.alpha), a, ld(g.lda), bb, ld(g.ldb), ir.Constant(ft, g.beta), c, ld(g.ldc)])
 
 
 def team_body_fn(cg, program, name):
@@ -241,7 +261,7 @@ def team_body_fn(cg, program, name):
             p = b.gep(table, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
-            ext = f.sym(s.n if isinstance(s, Gemm) else s.extent)
+            ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
             chunk = chunk_size(b, ext, nt)
             end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
             head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
@@ -339,7 +359,7 @@ def team_gemm(cg, f, k, i, g):
     claim_chunks(ob, counter, ext, chunk_size(ob, ext, nt), lambda lo, hi: ob.call(pfn, vals + [lo, hi]))
     ob.ret_void()
     b = f.b
-    ext = f.sym(g.n)
+    ext = gemm_extent(f, g)
     args = [f.bufs[x] for x in bufs] + [f.dims_ptr]
     threads = team_threads(cg, b)
     big = b.icmp_signed(">", threads, ir.Constant(I32T, 1))
@@ -432,7 +452,7 @@ def program_team_fn(cg, calls, work_of, min_work):
         for i, s in enumerate(k.body):
             pfn = _phase_fn(cg, k, i, s)
             if isinstance(s, Gemm):
-                ext = f.sym(s.n)
+                ext = gemm_extent(f, s)
                 big = _gemm_big(s)
                 small = None if big is None else ir.Constant(ir.IntType(1), int(not big))
                 if big is None:
