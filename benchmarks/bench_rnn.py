@@ -15,6 +15,13 @@ Measured (AMD EPYC, LLVM host cpu znver4, 2 shared vCPUs, 59 runs each while 1-m
 1 thread: cc.scan 11.1 / 11.4, unrolled 12.7 / 13.3, torch 2.13 11.5 / 12.3, jax 0.10.2 13.7 / 14.6;
 2 threads: cc.scan 6.9 / 7.2, unrolled 8.7 / 9.2, torch 6.5 / 7.2, jax 13.7 / 14.6 (a tie with torch);
 cold compile 0.25-0.33 s at both 32 and 1000 steps.
+With the scan body on an OpenMP team (codegen/llvm_team.py; 2 threads, 1-min load ~2, 200 calls, min / median
+ms): cc.scan 6.7 / 7.0 against 7.0 / 7.4 before it and torch 7.5 (torch and vive alternating in fresh
+processes). Under heavy oversubscription (load > 4 on 2 cores) a per-statement barrier can stall for a scheduler
+tick, and single runs of the team varied from 15 to 240 ms (the serial loop's: 12 to 100 ms).
+With chunks taken from a shared counter instead of barriers, and waiting threads sleeping (2 threads, 1-min load
+7 to 12 from other jobs, 5 fresh processes alternating with the serial loop, median of best-of-50 ms): cc.scan
+47 vs 44 idle-ish, 52 vs 70 with one core busy (single processes 20-75 vs 36-292).
 """
 from __future__ import annotations
 

@@ -21,9 +21,11 @@ from ..primitives.base import REGISTRY
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_mpi import traced_call, has_collectives, in_flight
 from .llvm_regions import region_kernel
+from .llvm_team import (program_has_team, team_gemm, claim_chunks, chunk_size, program_team_ok,
+                        program_team_fn, program_team_entry)
 from .llvm_clock import clock_fn
 from .scalar import I1T, I32T, I64T
-from .llvm_fn import _Fn, PTR, STATUS_OUT_OF_BOUNDS, BLAS_THREAD_WORK  # noqa: F401  (the constants' old home)
+from .llvm_fn import _Fn, _gemm_big, PTR, STATUS_OUT_OF_BOUNDS, BLAS_THREAD_WORK  # noqa: F401  (the constants' old home)
 
 # streaming stores only below this many primitive cost units per stored element (tanh and logistic are 5 each)
 STREAM_MAX_COST = 8
@@ -81,6 +83,16 @@ class CpuCodegen:
         self.blas_threads = bool(gemms) and blas is not None and bool(blas.get("set_num_threads"))
         if openmp and blas is not None and gemms:
             self.openmp = False
+        # a scan body of gemms and parallel loops may run on an OpenMP team instead (llvm_team.py)
+        self.team_threads = openmp and self.blas_threads and not check_bounds and mpi is None
+        # NOTE: a program with a big gemm runs every big gemm and parallel loop on the one OpenMP team: the gemms
+        # cut into column chunks, each a single-threaded sgemm (llvm_team.team_gemm), OpenBLAS held at one
+        # thread. Two pools (OpenMP's and OpenBLAS's spinning workers) on the same cores fought each other; one
+        # team whose chunks are taken from a counter lets a thread on a busy core take fewer of them.
+        self.team_gemms = self.team_threads and (program_has_team(self, program)
+                                                 or any(_gemm_big(g) is not False for g in gemms))
+        if self.team_gemms:
+            self.openmp = True             # OpenBLAS stays on one thread: the team's threads take the loops
 
     def build(self) -> str:
         mod = self.module
@@ -97,6 +109,19 @@ class CpuCodegen:
             b.call(self._blas_fn("set"), [ir.Constant(I32T, 1)])
         calls = list(zip(self.p.kernels, fns))
         self._kernel_index = {k: i for i, k in enumerate(self.p.kernels)}
+        if program_team_ok(self, self.p):
+            team = program_team_fn(self, calls, lambda s: _work(s.body), PARALLEL_WORK)
+            program_team_entry(self, b, bufs_arg, dims_arg, team,
+                               lambda: self._serial_calls(b, bufs_arg, dims_arg, calls))
+        else:
+            self._serial_calls(b, bufs_arg, dims_arg, calls)
+        if self.blas_threads:
+            b.call(self._blas_fn("set"), [b.load(self._blas_threads_global(), typ=I32T)])
+        b.ret_void()
+        return str(mod)
+
+    def _serial_calls(self, b, bufs_arg, dims_arg, calls):
+        mod = self.module
         if len(calls) <= INLINE_KERNELS:
             self._call_kernels(b, bufs_arg, dims_arg, calls)
         else:
@@ -113,10 +138,6 @@ class CpuCodegen:
                 self._call_kernels(pb, part.args[0], part.args[1], calls[i:i + ENTRY_PART], first=i)
                 pb.ret_void()
                 b.call(part, [bufs_arg, dims_arg])
-        if self.blas_threads:
-            b.call(self._blas_fn("set"), [b.load(self._blas_threads_global(), typ=I32T)])
-        b.ret_void()
-        return str(mod)
 
     def _call_kernels(self, b, bufs_arg, dims_arg, calls, first=0):
         """Load the pointers that the kernels of `calls` ([(kernel, function)]) take, then call each in order.
@@ -220,6 +241,8 @@ class CpuCodegen:
         for i, s in enumerate(k.body):
             if isinstance(s, Loop) and s.parallel and self.openmp and _may_parallelize(s) and _big_enough(s):
                 self.parallel_loop(f, k, i, s)
+            elif isinstance(s, Gemm) and self.team_gemms and _gemm_big(s) is not False:
+                team_gemm(self, f, k, i, s)
             else:
                 f.stmt(s)
         if streams:
@@ -263,17 +286,11 @@ class CpuCodegen:
             vals.append(ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR))
         ext = ob.ptrtoint(ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR), typ=PTR),
                           I64T)
-        tid = ob.sext(ob.call(self._omp_fn("omp_get_thread_num"), []), I64T)
+        counter = ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 2)], source_etype=PTR), typ=PTR)
         nt = ob.sext(ob.call(self._omp_fn("omp_get_num_threads"), []), I64T)
-        chunk = ob.sdiv(ob.add(ext, ob.sub(nt, ir.Constant(I64T, 1))), nt)
-        # round chunks to 16 iterations so vector loops keep their alignment
-        chunk = ob.and_(ob.add(chunk, ir.Constant(I64T, 15)), ir.Constant(I64T, -16))
-        clo = ob.mul(tid, chunk)
-        chi = ob.add(clo, chunk)
-        clo = ob.select(ob.icmp_signed("<", clo, ext), clo, ext)
-        chi = ob.select(ob.icmp_signed("<", chi, ext), chi, ext)
-        with ob.if_then(ob.icmp_signed("<", clo, chi)):
-            ob.call(pfn, vals + [clo, chi])
+        # chunks of a multiple of 16 iterations (vector loops keep their alignment), taken from a shared counter:
+        # a thread that starts late (its core busy) takes fewer
+        claim_chunks(ob, counter, ext, chunk_size(ob, ext, nt), lambda lo, hi: ob.call(pfn, vals + [lo, hi]))
         ob.ret_void()
         # the call site: decide by the amount of work
         b = f.b
@@ -290,10 +307,13 @@ class CpuCodegen:
             with then:
                 with b.goto_block(f.entry):
                     b.position_at_start(f.entry)
-                    arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 2), name=pname + ".data")
+                    arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 3), name=pname + ".data")
+                    counter = b.alloca(I64T, name=pname + ".next")
                 for j, v in enumerate(direct_args):
                     b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
                 b.store(b.inttoptr(ext, PTR), b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
+                b.store(ir.Constant(I64T, 0), counter)
+                b.store(counter, b.gep(arr, [ir.Constant(I64T, len(bufs) + 2)], source_etype=PTR))
                 b.call(self._omp_fn("GOMP_parallel"), [ofn, arr, ir.Constant(I32T, 0), ir.Constant(I32T, 0)])
             with otherwise:
                 b.call(pfn, direct_args + [ir.Constant(I64T, 0), ext])

@@ -317,7 +317,7 @@ class _Fn(ScalarEmitter):
         big = _gemm_big(g)
         cg = self.cg
         with b.if_then(nonempty):
-            if cg.blas_threads and big is not False:
+            if cg.blas_threads and big is not False and not getattr(cg, "team_gemms", False):
                 threads = b.load(cg._blas_threads_global(), typ=I32T)
                 if big is None:       # symbolic sizes: decide at run time
                     work = b.mul(b.mul(self.sym(g.m), self.sym(g.n)), self.sym(g.k))
@@ -328,7 +328,7 @@ class _Fn(ScalarEmitter):
                         ir.Constant(I32T, 112 if g.trans_b else 111), m, nn, k, ir.Constant(ft, g.alpha),
                         ptr(g.a, g.a_off), ld(g.lda), ptr(g.b, g.b_off), ld(g.ldb), ir.Constant(ft, g.beta),
                         ptr(g.c, g.c_off), ld(g.ldc)])
-            if cg.blas_threads and big is not False:
+            if cg.blas_threads and big is not False and not getattr(cg, "team_gemms", False):
                 b.call(cg._blas_fn("set"), [ir.Constant(I32T, 1)])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ..errors import BackendError
+from .llvm_team import team_ok, team_body_fn, team_loop
 from .scalar import I1T, I8T, I64T
 
 PTR = ir.PointerType()
@@ -56,7 +57,8 @@ def region_kernel(cg, k):
             if what == "buf":
                 _put(f, tables[role], slot, f.bufs[x])
     if k.kind == "scan":
-        _scan(f, k, subs, tables)
+        team = team_body_fn(cg, k.programs["body"], f"{name}.body.team") if team_ok(cg, k.programs["body"]) else None
+        _scan(f, k, subs, tables, team)
     elif k.kind == "while_loop":
         _while(f, k, subs, tables)
     elif k.kind == "cond":
@@ -86,58 +88,78 @@ def _offset(f, base, row_bytes, t):
     return f.b.gep(base, [f.b.mul(t, f.sym(row_bytes))], source_etype=I8T)
 
 
-def _scan(f, k, subs, tables):
-    b = f.b
+def _scan(f, k, subs, tables, team=None):
     i_ = k.info
     nc, nk = i_["nc"], i_["nk"]
-    n = f.sym(i_["length"])
-    init = [f.bufs[x] for x in k.operands[nc:nc + nk]]
-    xs = [f.bufs[x] for x in k.operands[nc + nk:]]
-    P = [f.bufs[x] for x in k.results[:nk]]
-    Q = [f.bufs[x] for x in k.alt]
-    ys = [f.bufs[x] for x in k.results[nk:]]
-    table, body = tables["body"], subs["body"]
     binds = [(s, w) for s, w in k.bindings["body"] if w[0] != "buf"]
     one = ir.Constant(I64T, 1)
-    last = b.sub(n, one)
 
-    def row(k, t):
+    def parts(f):
+        return ([f.bufs[x] for x in k.operands[nc:nc + nk]], [f.bufs[x] for x in k.operands[nc + nk:]],
+                [f.bufs[x] for x in k.results[:nk]], [f.bufs[x] for x in k.alt], [f.bufs[x] for x in k.results[nk:]])
+
+    def row(f, ys, k, t):
         return _offset(f, ys[k], i_["y_rows"][k], t)
+    b = f.b
+    n = f.sym(i_["length"])
+    init = parts(f)[0]
     if i_.get("rows"):       # carries kept in rows of a y: row t(0) starts as the initial carry
         with b.if_then(b.icmp_signed(">", n, ir.Constant(I64T, 0))):
-            t0 = last if i_["reverse"] else ir.Constant(I64T, 0)
-            for j, k in i_["rows"]:
-                _memcpy(f, row(k, t0), init[j], i_["carry_bytes"][j])
+            t0 = b.sub(n, one) if i_["reverse"] else ir.Constant(I64T, 0)
+            for j, y in i_["rows"]:
+                _memcpy(f, row(f, parts(f)[4], y, t0), init[j], i_["carry_bytes"][j])
 
-    def step():
-        i = f.vars["scan.i"]
-        # iteration i writes P when (n - 1 - i) is even: the last iteration always writes P
-        to_p = b.icmp_signed("==", b.and_(b.sub(last, i), one), ir.Constant(I64T, 0))
-        first = b.icmp_signed("==", i, ir.Constant(I64T, 0))
-        final = b.icmp_signed("==", i, last)
-        t = b.sub(last, i) if i_["reverse"] else i
-        t_next = b.sub(t, one) if i_["reverse"] else b.add(t, one)
-        for slot, (what, j) in binds:
-            if what == "carry_src":
-                p = b.select(first, init[j], b.select(to_p, Q[j], P[j]))
-            elif what == "carry_dst":
-                p = b.select(to_p, P[j], Q[j])
-            elif what == "row_src":
-                p = b.select(first, init[j[0]], row(j[1], t))
-            elif what == "row_dst":
-                # (t_next is out of range in the last iteration: the select never takes that row)
-                p = b.select(final, P[j[0]], row(j[1], t_next))
-            elif what == "x":
-                p = _offset(f, xs[j], i_["x_rows"][j], t)
-            else:
-                p = row(j, t)
-            _put(f, table, slot, p)
-        b.call(body, [table, f.dims_ptr])
-    f.counted_loop("scan.i", ir.Constant(I64T, 0), n, one, step, name="scan")
+    def loop(f, targs):
+        """The loop over the steps in function f; a team member (targs: see llvm_team.team_loop) fills a table
+        of its own."""
+        b = f.b
+        n = f.sym(i_["length"])
+        last = b.sub(n, one)
+        init, xs, P, Q, ys = parts(f)
+        if targs is None:
+            table, body, args = tables["body"], subs["body"], []
+        else:
+            with b.goto_block(f.entry):
+                b.position_at_start(f.entry)
+                table = b.alloca(PTR, size=ir.Constant(I64T, max(k.programs["body"].n_slots, 1)), name="table")
+            for slot, (what, x) in k.bindings["body"]:
+                if what == "buf":
+                    _put(f, table, slot, f.bufs[x])
+            body, args = team, targs
+
+        def step():
+            i = f.vars["scan.i"]
+            # iteration i writes P when (n - 1 - i) is even: the last iteration always writes P
+            to_p = b.icmp_signed("==", b.and_(b.sub(last, i), one), ir.Constant(I64T, 0))
+            first = b.icmp_signed("==", i, ir.Constant(I64T, 0))
+            final = b.icmp_signed("==", i, last)
+            t = b.sub(last, i) if i_["reverse"] else i
+            t_next = b.sub(t, one) if i_["reverse"] else b.add(t, one)
+            for slot, (what, j) in binds:
+                if what == "carry_src":
+                    p = b.select(first, init[j], b.select(to_p, Q[j], P[j]))
+                elif what == "carry_dst":
+                    p = b.select(to_p, P[j], Q[j])
+                elif what == "row_src":
+                    p = b.select(first, init[j[0]], row(f, ys, j[1], t))
+                elif what == "row_dst":
+                    # (t_next is out of range in the last iteration: the select never takes that row)
+                    p = b.select(final, P[j[0]], row(f, ys, j[1], t_next))
+                elif what == "x":
+                    p = _offset(f, xs[j], i_["x_rows"][j], t)
+                else:
+                    p = row(f, ys, j, t)
+                _put(f, table, slot, p)
+            b.call(body, [table, f.dims_ptr] + args)
+        f.counted_loop("scan.i", ir.Constant(I64T, 0), n, one, step, name="scan")
+    if team is None:
+        loop(f, None)
+    else:
+        team_loop(f, k.buffers, loop)
     if nk:
         with b.if_then(b.icmp_signed("<=", n, ir.Constant(I64T, 0)), likely=False):
             for j in range(nk):
-                _memcpy(f, P[j], init[j], i_["carry_bytes"][j])
+                _memcpy(f, parts(f)[2][j], init[j], i_["carry_bytes"][j])
 
 
 def _while(f, k, subs, tables):

@@ -554,7 +554,8 @@ def compile(fn=None, *, backend="cpu", static_argnums=(), static_argnames=(), ar
 
 
 def set_num_threads(n: int = 0) -> None:
-    """Threads for the calling thread's parallel loops (0: all cores). Uses libgomp's ICV; no-op without it."""
+    """Threads for the calling thread's parallel loops (0: all cores). Uses libgomp's ICV; no-op without it.
+    Programs with big gemms read it at each call as their team's size (codegen/llvm_team.py)."""
     if not runtime.has_openmp():
         return
     import ctypes

@@ -74,7 +74,7 @@ def test_asm_is_available():
     assert "ret" in lower(lambda x: x + 1, np.ones(4, np.float32)).asm()
 
 
-def test_openblas_runs_single_threaded_except_around_big_gemms():
+def test_openblas_runs_single_threaded_and_big_gemms_split_over_the_team():
     syms = runtime.blas_symbols()
     if syms is None or not syms.get("set_num_threads"):
         pytest.skip("no OpenBLAS thread control")
@@ -85,7 +85,9 @@ def test_openblas_runs_single_threaded_except_around_big_gemms():
                                      setter, "ret void"])
     assert small.count(f"call void @\"{setter}\"") + small.count(f"call void @{setter}") == 2
     big = lower(lambda a, b: a @ b, np.ones((256, 256), np.float32), np.ones((256, 256), np.float32)).llvm_ir()
-    assert big.count(f"@{setter}(") + big.count(f"@\"{setter}\"(") == 5     # 2 in the entry, 2 around the gemm
+    # a big gemm leaves OpenBLAS at one thread too: its columns are split over the OpenMP team (llvm_team.py)
+    assert big.count(f"@{setter}(") + big.count(f"@\"{setter}\"(") == 3     # declared, 2 in the entry
+    assert ".team.body" in big and "GOMP_parallel" in big
     a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
     np.testing.assert_allclose(cc.compile(lambda a, b: a @ b)(a, a), a @ a, rtol=1e-4, atol=1e-4)
 

@@ -1,0 +1,504 @@
+"""A scan body run by a team of threads: every thread runs the whole loop, each kernel statement is split between
+the threads, and a barrier separates statements.
+
+A loop that calls BLAS otherwise runs on the calling thread and hands OpenBLAS the caller's threads around each big
+gemm. For a recurrent step that leaves the other cores idle in the elementwise kernels, and OpenBLAS's own split of a
+batch-sized gemm scales poorly (LSTM step, 64x128 @ 128x512, Zen 4: 90 us on 1 thread, 57 us on 2). A team splits
+the gemm by columns of C (each thread one single-threaded sgemm: 2 x 64x256x128 runs ~50 us) and every parallel loop
+by its outer range, so both halves of a step's work run side by side with one fork per loop instead of per gemm.
+
+  void @f.<region>.body.team(ptr %table, ptr %dims, i64 %tid, i64 %nt)   one thread's share of a body iteration
+  void @f.<kernel>.t<i>(ptr noalias %b0, ..., ptr %dims, i64 %lo, i64 %hi)   statement i over [lo, hi)
+  void @f.<region>.team(ptr %data)                                       the OpenMP body: one thread's whole loop
+
+Only bodies made of gemms and parallel loops qualify (nothing serial that every thread would repeat), and only when
+a gemm is big enough that the serial loop would have threaded it. The statements are functions of their own with
+noalias buffers; the function calling them and the barriers has no noalias parameter, so no memory access moves
+across a barrier.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ..ir.kernel import Loop, Gemm, HostCall, Collective
+from ..lower.regions import RegionKernel, all_kernels
+from .llvm_fn import _Fn, _gemm_big, BLAS_THREAD_WORK
+from .scalar import I32T, I64T
+
+PTR = ir.PointerType()
+# chunks start on multiples of this many iterations (columns): vector loops keep the buffers' alignment
+CHUNK_ALIGN = 16
+
+
+def team_ok(cg, program) -> bool:
+    """True when `program` (a scan body) can run as a team (see the module doc)."""
+    if not getattr(cg, "team_threads", False):
+        return False
+    big = False
+    for k in program.kernels:
+        if isinstance(k, RegionKernel):
+            return False
+        for s in k.body:
+            if isinstance(s, Gemm):
+                big = big or _gemm_big(s) is not False
+            elif not (isinstance(s, Loop) and s.parallel and not (isinstance(s.extent, int) and s.extent < 2)
+                      and not _has_calls(s.body)):
+                return False
+    return big
+
+
+def program_has_team(cg, program) -> bool:
+    """True when some scan of `program` runs its body as a team. Then the program's other big gemms split their
+    columns over the same OpenMP threads too, and its parallel loops use them: OpenBLAS stays on one thread, so
+    no idle BLAS worker spins for a core against a team (on 2 cores, an OpenMP worker still spinning after the
+    loop made the 2-thread OpenBLAS gemms after it several times slower)."""
+    return any(isinstance(k, RegionKernel) and k.kind == "scan" and team_ok(cg, k.programs["body"])
+               for k in all_kernels(program))
+
+
+def _has_calls(body):
+    stack = list(body)
+    while stack:
+        s = stack.pop()
+        if isinstance(s, (HostCall, Collective, Gemm)):
+            return True
+        if isinstance(s, Loop):
+            stack.extend(s.body)
+    return False
+
+
+def _gomp(cg, name):
+    fn = cg.module.globals.get(name)
+    if fn is None:
+        if name == "GOMP_parallel":
+            fty = ir.FunctionType(ir.VoidType(), [PTR, PTR, I32T, I32T])
+        elif name == "GOMP_barrier":
+            fty = ir.FunctionType(ir.VoidType(), [])
+        else:
+            fty = ir.FunctionType(I32T, [])
+        fn = ir.Function(cg.module, fty, name)
+    return fn
+
+
+# a statement's range is cut into about this many chunks per thread, taken from a shared counter: a thread whose
+# core is busy takes fewer of them instead of setting the time with an equal share (see team_body_fn)
+SPLIT = 2
+# a thread waiting for the others polls this many times (with a pause) before it yields its core
+SPIN = 4000
+
+
+def chunk_size(b, ext, nt, split=SPLIT, align=CHUNK_ALIGN):
+    """ceil(ext / (nt * split)) rounded up to a multiple of align (at least align)."""
+    parts = b.mul(nt, ir.Constant(I64T, split))
+    chunk = b.sdiv(b.add(ext, b.sub(parts, ir.Constant(I64T, 1))), parts)
+    chunk = b.and_(b.add(chunk, ir.Constant(I64T, align - 1)), ir.Constant(I64T, -align))
+    return b.select(b.icmp_signed("<", chunk, ir.Constant(I64T, align)), ir.Constant(I64T, align), chunk)
+
+
+def claim_chunks(b, counter, ext, chunk, run):
+    """Emit at b: take chunk numbers from *counter (atomic add) until they pass ext; run(lo, hi) for each. The
+    caller's builder ends after the loop."""
+    fn = b.function
+    head = fn.append_basic_block("claim.head")
+    body = fn.append_basic_block("claim.body")
+    done = fn.append_basic_block("claim.done")
+    b.branch(head)
+    b.position_at_end(head)
+    c = b.atomic_rmw("add", counter, ir.Constant(I64T, 1), "monotonic")
+    lo = b.mul(c, chunk)
+    b.cbranch(b.icmp_signed("<", lo, ext), body, done)
+    b.position_at_end(body)
+    hi = b.add(lo, chunk)
+    run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
+    b.branch(head)
+    b.position_at_end(done)
+
+
+def wait_fn(cg):
+    """void @vive.team.wait(ptr %done, i64 %target): return once the i64 at %done (atomic) reaches target; poll
+    with a pause SPIN times, then sleep 20 us between polls, so that a waiting thread does not burn a core
+    another process needs.
+
+    NOTE: sleep, not sched_yield: a yielding thread stays runnable behind the other process for its whole slice
+    (MLP b128 step with the other core busy: 9.5 ms yielding, 3.6 ms sleeping; a thread back from a sleep is
+    scheduled ahead of a spinning process)."""
+    fn = cg.module.globals.get("vive.team.wait")
+    if fn is not None:
+        return fn
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, I64T]), "vive.team.wait")
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    ptr, target = fn.args
+    entry, head, spin, yld, out = (fn.append_basic_block(n) for n in ("entry", "head", "spin", "yield", "out"))
+    b = ir.IRBuilder(entry)
+    b.branch(head)
+    b.position_at_end(head)
+    n = b.phi(I64T, name="n")
+    n.add_incoming(ir.Constant(I64T, 0), entry)
+    v = b.load_atomic(ptr, "acquire", 8, typ=I64T)
+    b.cbranch(b.icmp_signed(">=", v, target), out, spin)
+    b.position_at_end(spin)
+    n1 = b.add(n, ir.Constant(I64T, 1))
+    n.add_incoming(n1, spin)
+    n.add_incoming(ir.Constant(I64T, 0), yld)
+    if "x86" in (cg.module.triple or "x86"):
+        pause = cg.module.globals.get("llvm.x86.sse2.pause") or ir.Function(
+            cg.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+        b.call(pause, [])
+    b.cbranch(b.icmp_signed("<", n1, ir.Constant(I64T, SPIN)), head, yld)
+    b.position_at_end(yld)
+    sy = cg.module.globals.get("usleep") or ir.Function(cg.module, ir.FunctionType(I32T, [I32T]), "usleep")
+    b.call(sy, [ir.Constant(I32T, 20)])
+    b.branch(head)
+    b.position_at_end(out)
+    b.ret_void()
+    return fn
+
+
+def _phase_fn(cg, k, i, s, tag="t"):
+    """@f.<kernel>.t<i>(bufs..., dims, lo, hi): statement s of kernel k over outer iterations (gemm: columns of C)
+    [lo, hi)."""
+    bufs = k.buffers
+    fn = cg._kernel_fn(f"{cg.entry_name}.{k.name}.{tag}{i}", bufs, [I64T, I64T])
+    fn.attributes.add("noinline")
+    f = _Fn(cg, fn, dict(zip(bufs, fn.args[:len(bufs)])), fn.args[len(bufs)])
+    lo, hi = fn.args[len(bufs) + 1], fn.args[len(bufs) + 2]
+    body = fn.append_basic_block("body")
+    f.b.position_at_end(body)
+    if isinstance(s, Gemm):
+        gemm_block(f, s, lo, hi)
+    else:
+        f.loop(s.var, lo, hi, s.body)
+    f.finish_checks()
+    f.b.ret_void()
+    with f.b.goto_block(f.entry):
+        f.b.branch(body)
+    return fn
+
+
+def split_rows(g) -> bool:
+    """True when a team splits gemm g by rows of C (more rows than columns, sizes known), else by columns: each
+    chunk's call packs the whole unsplit operand again, so the split goes along the longer side."""
+    return isinstance(g.m, int) and isinstance(g.n, int) and g.m > g.n
+
+
+def gemm_extent(f, g):
+    """The range a team splits gemm g along (i64): its rows or its columns (split_rows)."""
+    return f.sym(g.m if split_rows(g) else g.n)
+
+
+def gemm_block(f, g, lo, hi):
+    """C[lo:hi, :] = alpha A[lo:hi, :] B + beta C[lo:hi, :] (split_rows), else C[:, lo:hi] = alpha A B[:, lo:hi] +
+    beta C[:, lo:hi]: one single-threaded call on a block.
+
+    NOTE: the one place a team's thread multiplies: a single-threaded kernel taking CBLAS's arguments on a
+    block (helper gemm's own micro-kernel) can replace the CBLAS call here."""
+    b, cg = f.b, f.cg
+    blas = cg.blas
+    ib = blas["int_bits"]
+    it = ir.IntType(ib)
+    ft = ir.FloatType() if g.dtype.bits == 32 else ir.DoubleType()
+    name = blas["sgemm" if g.dtype.bits == 32 else "dgemm"]
+    fn = cg.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [
+            I32T, I32T, I32T, it, it, it, ft, PTR, it, PTR, it, ft, PTR, it]), name)
+
+    def n(v):
+        return v if ib == 64 else b.trunc(v, it)
+
+    def ld(x):
+        v = f.sym(x)
+        return n(b.select(b.icmp_signed("<", v, ir.Constant(I64T, 1)), ir.Constant(I64T, 1), v))
+
+    def ptr(buf, off, extra=None):
+        i = f.ix(off)
+        if extra is not None:
+            i = b.add(i, extra)
+        return b.gep(f.bufs[buf], [i], source_etype=ft)
+    part = b.sub(hi, lo)
+    zero = ir.Constant(I64T, 0)
+    if split_rows(g):
+        m, cols = part, f.sym(g.n)
+        a = ptr(g.a, g.a_off, lo if g.trans_a else b.mul(lo, f.sym(g.lda)))
+        bb = ptr(g.b, g.b_off)
+        c = ptr(g.c, g.c_off, b.mul(lo, f.sym(g.ldc)))
+    else:
+        m, cols = f.sym(g.m), part
+        a = ptr(g.a, g.a_off)
+        bb = ptr(g.b, g.b_off, b.mul(lo, f.sym(g.ldb)) if g.trans_b else lo)
+        c = ptr(g.c, g.c_off, lo)
+    with b.if_then(b.and_(b.icmp_signed(">", m, zero), b.icmp_signed(">", cols, zero))):
+        b.call(fn, [ir.Constant(I32T, 101), ir.Constant(I32T, 112 if g.trans_a else 111),
+                    ir.Constant(I32T, 112 if g.trans_b else 111), n(m), n(cols), n(f.sym(g.k)),
+                    ir.Constant(ft, g.alpha), a, ld(g.lda), bb, ld(g.ldb), ir.Constant(ft, g.beta), c, ld(g.ldc)])
+
+
+def team_body_fn(cg, program, name):
+    """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
+
+    NOTE: no barrier. Each statement's range is cut into chunks (chunk_size); the team shares two counters at
+    sync: next, the number of chunks taken since the loop began (over all statements and steps), and done, the
+    number finished. The chunks of the statement whose chunks are numbered [base, end) may start once done >= base
+    (every earlier statement finished); a thread takes one by compare-and-swap of next only when it can start it
+    at once, so a thread whose core is busy never holds work it has not begun: the others take its share. Under
+    a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms against 100 ms
+    serial with the other core busy)."""
+    phases = [(k, [(_phase_fn(cg, k, i, s), s) for i, s in enumerate(k.body)]) for k in program.kernels]
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    table, dims, sync, base_ptr, nt = fn.args
+    f = _Fn(cg, fn, {}, dims)
+    body = fn.append_basic_block("body")
+    b = f.b
+    b.position_at_end(body)
+    nxt = sync
+    done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
+    wait = wait_fn(cg)
+    base = b.load(base_ptr, typ=I64T)
+    one = ir.Constant(I64T, 1)
+    for k, fns in phases:
+        ptrs = []
+        for buf in k.buffers:
+            p = b.gep(table, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
+            ptrs.append(b.load(p, typ=PTR, name=buf.name))
+        for pfn, s in fns:
+            ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
+            chunk = chunk_size(b, ext, nt)
+            end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
+            head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
+            b.branch(head)
+            b.position_at_end(head)
+            v = b.load_atomic(nxt, "monotonic", 8, typ=I64T)
+            b.cbranch(b.icmp_signed(">=", v, end), out, ready)
+            b.position_at_end(ready)
+            b.call(wait, [done, base])
+            got = b.cmpxchg(nxt, v, b.add(v, one), "acq_rel", "monotonic")
+            b.cbranch(b.extract_value(got, 1), take, head)
+            b.position_at_end(take)
+            lo = b.mul(b.sub(v, base), chunk)
+            hi = b.add(lo, chunk)
+            b.call(pfn, ptrs + [dims, lo, b.select(b.icmp_signed("<", hi, ext), hi, ext)])
+            b.atomic_rmw("add", done, one, "release")
+            b.branch(head)
+            b.position_at_end(out)
+            base = end
+    b.store(base, base_ptr)
+    b.ret_void()
+    with b.goto_block(f.entry):
+        b.branch(body)
+    return fn
+
+
+def team_threads(cg, b):
+    """The team's size at this call (i32): OpenMP's thread count (omp_get_max_threads: cc.set_num_threads changes
+    it between calls; inside another parallel region libgomp gives a nested fork one thread)."""
+    return b.call(_gomp(cg, "omp_get_max_threads"), [])
+
+
+def team_loop(f, bufs, run_loop):
+    """In the region kernel f: when the team has more than one thread (team_threads), fork it; each thread runs
+    run_loop(g, [sync, base, nt]) (g: the _Fn of a function taking the same buffers; sync: the team's two shared
+    counters, base: this thread's count of chunks passed, see team_body_fn); otherwise run_loop(f, None) here."""
+    cg, b = f.cg, f.b
+    name = f.fn.name
+    run = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR] * (len(bufs) + 2) + [I64T]),
+                      name + ".team.run")
+    run.linkage = "internal"
+    run.attributes.add("nounwind")
+    run.attributes.add("noinline")
+    g = _Fn(cg, run, dict(zip(bufs, run.args[:len(bufs)])), run.args[len(bufs)])
+    body = run.append_basic_block("body")
+    g.b.position_at_end(body)
+    base = g.alloca(I64T, "team.base")
+    g.b.store(ir.Constant(I64T, 0), base)
+    run_loop(g, [run.args[len(bufs) + 1], base, run.args[len(bufs) + 2]])
+    g.finish_checks()
+    g.b.ret_void()
+    with g.b.goto_block(g.entry):
+        g.b.branch(body)
+    # the OpenMP body: unpack [bufs..., dims]
+    ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), name + ".team")
+    ofn.linkage = "internal"
+    ob = ir.IRBuilder(ofn.append_basic_block("entry"))
+    data = ofn.args[0]
+    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(len(bufs) + 2)]
+    nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
+    ob.call(run, vals + [nt])
+    ob.ret_void()
+    threads = team_threads(cg, b)
+    with b.if_else(b.icmp_signed(">", threads, ir.Constant(I32T, 1))) as (then, otherwise):
+        with then:
+            with b.goto_block(f.entry):
+                b.position_at_start(f.entry)
+                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 2), name="team.data")
+                sync = b.alloca(I64T, size=ir.Constant(I64T, 2), name="team.sync")
+            for j, buf in enumerate(bufs):
+                b.store(f.bufs[buf], b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
+            b.store(f.dims_ptr, b.gep(arr, [ir.Constant(I64T, len(bufs))], source_etype=PTR))
+            for j in range(2):
+                b.store(ir.Constant(I64T, 0), b.gep(sync, [ir.Constant(I64T, j)], source_etype=I64T))
+            b.store(sync, b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
+            b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
+        with otherwise:
+            run_loop(f, None)
+
+
+def team_gemm(cg, f, k, i, g):
+    """Statement i of kernel k, a big gemm, in a program with a team: its columns cut into chunks that the team's
+    threads take from a shared counter (each chunk one single-threaded call, gemm_block); on one thread, or for
+    symbolic sizes below BLAS_THREAD_WORK, a direct call."""
+    bufs = k.buffers
+    pfn = _phase_fn(cg, k, i, g, tag="g")
+    ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), pfn.name + ".omp")
+    ofn.linkage = "internal"
+    ob = ir.IRBuilder(ofn.append_basic_block("entry"))
+    data = ofn.args[0]
+    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(len(bufs) + 1)]
+    ext = ob.ptrtoint(ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR), typ=PTR), I64T)
+    counter = ob.load(ob.gep(data, [ir.Constant(I64T, len(bufs) + 2)], source_etype=PTR), typ=PTR)
+    nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
+    claim_chunks(ob, counter, ext, chunk_size(ob, ext, nt), lambda lo, hi: ob.call(pfn, vals + [lo, hi]))
+    ob.ret_void()
+    b = f.b
+    ext = gemm_extent(f, g)
+    args = [f.bufs[x] for x in bufs] + [f.dims_ptr]
+    threads = team_threads(cg, b)
+    big = b.icmp_signed(">", threads, ir.Constant(I32T, 1))
+    if _gemm_big(g) is None:
+        work = b.mul(b.mul(f.sym(g.m), ext), f.sym(g.k))
+        big = b.and_(big, b.icmp_signed(">=", work, ir.Constant(I64T, BLAS_THREAD_WORK)))
+    with b.if_else(big) as (then, otherwise):
+        with then:
+            with b.goto_block(f.entry):
+                b.position_at_start(f.entry)
+                arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 3), name=f"g{i}.data")
+                counter = b.alloca(I64T, name=f"g{i}.next")
+            for j, v in enumerate(args):
+                b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
+            b.store(b.inttoptr(ext, PTR), b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
+            b.store(ir.Constant(I64T, 0), counter)
+            b.store(counter, b.gep(arr, [ir.Constant(I64T, len(bufs) + 2)], source_etype=PTR))
+            b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
+        with otherwise:
+            b.call(pfn, args + [ir.Constant(I64T, 0), ext])
+
+
+# ---- a whole program on one team ----
+
+# bigger programs keep a fork per loop: the team's function holds every kernel's call (one function's code
+# generation time grows faster than its size)
+TEAM_MAX_KERNELS = 512
+
+def program_team_ok(cg, program) -> bool:
+    """True when the whole entry of `program` runs on one team (program_team_fn): a program with a big gemm and
+    no region kernels (a scan's own team, a cond's branches, keep their forks)."""
+    return (getattr(cg, "team_gemms", False) and cg.profile_slot is None
+            and len(program.kernels) <= TEAM_MAX_KERNELS
+            and not any(isinstance(k, RegionKernel) for k in program.kernels))
+
+
+def _splittable(k):
+    return all(isinstance(s, Gemm) or (isinstance(s, Loop) and s.parallel and not _has_calls(s.body))
+               for s in k.body)
+
+
+def program_team_fn(cg, calls, work_of, min_work):
+    """@<entry>.team.body(bufs, dims, sync, base, nt): one thread's share of the whole program (calls: [(kernel,
+    its function)] in order). A kernel made of parallel loops and gemms runs statement by statement, each cut into
+    chunks as in team_body_fn (a loop of less than min_work element-steps, or a gemm below BLAS_THREAD_WORK, is
+    one chunk); any other kernel is one chunk calling its function. One fork per call instead of one per loop:
+    the join waits for a late thread once, not at every kernel."""
+    name = f"{cg.entry_name}.team.body"
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    bufs_arg, dims, sync, base_ptr, nt = fn.args
+    f = _Fn(cg, fn, {}, dims)
+    body = fn.append_basic_block("body")
+    b = f.b
+    b.position_at_end(body)
+    done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
+    wait = wait_fn(cg)
+    one = ir.Constant(I64T, 1)
+    state = {"base": b.load(base_ptr, typ=I64T)}
+
+    def statement(ext, chunk, run):
+        base = state["base"]
+        end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
+        head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
+        b.branch(head)
+        b.position_at_end(head)
+        v = b.load_atomic(sync, "monotonic", 8, typ=I64T)
+        b.cbranch(b.icmp_signed(">=", v, end), out, ready)
+        b.position_at_end(ready)
+        b.call(wait, [done, base])
+        got = b.cmpxchg(sync, v, b.add(v, one), "acq_rel", "monotonic")
+        b.cbranch(b.extract_value(got, 1), take, head)
+        b.position_at_end(take)
+        lo = b.mul(b.sub(v, base), chunk)
+        hi = b.add(lo, chunk)
+        run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
+        b.atomic_rmw("add", done, one, "release")
+        b.branch(head)
+        b.position_at_end(out)
+        state["base"] = end
+
+    for k, kfn in calls:
+        ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
+                for buf in k.buffers]
+        if not _splittable(k):
+            statement(one, one, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
+            continue
+        for i, s in enumerate(k.body):
+            pfn = _phase_fn(cg, k, i, s)
+            if isinstance(s, Gemm):
+                ext = gemm_extent(f, s)
+                big = _gemm_big(s)
+                small = None if big is None else ir.Constant(ir.IntType(1), int(not big))
+                if big is None:
+                    small = b.icmp_signed("<", b.mul(b.mul(f.sym(s.m), ext), f.sym(s.k)),
+                                          ir.Constant(I64T, BLAS_THREAD_WORK))
+            else:
+                ext = f.sym(s.extent)
+                work = work_of(s)
+                small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, min_work))
+            chunk = chunk_size(b, ext, nt)
+            # (a max of 1: an empty range is no chunk at all)
+            whole = b.select(b.icmp_signed("<", ext, one), one, ext)
+            statement(ext, b.select(small, whole, chunk),
+                      lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
+    b.store(state["base"], base_ptr)
+    b.ret_void()
+    with b.goto_block(f.entry):
+        b.branch(body)
+    return fn
+
+
+def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn, serial):
+    """In the entry (builder b): fork the team running team_fn when it has more than one thread, else serial()."""
+    ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), f"{cg.entry_name}.team")
+    ofn.linkage = "internal"
+    ob = ir.IRBuilder(ofn.append_basic_block("entry"))
+    data = ofn.args[0]
+    vals = [ob.load(ob.gep(data, [ir.Constant(I64T, j)], source_etype=PTR), typ=PTR) for j in range(3)]
+    base = ob.alloca(I64T, name="base")
+    ob.store(ir.Constant(I64T, 0), base)
+    nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
+    ob.call(team_fn, vals + [base, nt])
+    ob.ret_void()
+    threads = team_threads(cg, b)
+    with b.if_else(b.icmp_signed(">", threads, ir.Constant(I32T, 1))) as (then, otherwise):
+        with then:
+            arr = b.alloca(PTR, size=ir.Constant(I64T, 3), name="team.data")
+            sync = b.alloca(I64T, size=ir.Constant(I64T, 2), name="team.sync")
+            for j in range(2):
+                b.store(ir.Constant(I64T, 0), b.gep(sync, [ir.Constant(I64T, j)], source_etype=I64T))
+            for j, v in enumerate((bufs_arg, dims_arg, sync)):
+                b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
+            b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
+        with otherwise:
+            serial()

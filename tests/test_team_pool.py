@@ -1,0 +1,122 @@
+"""One OpenMP team per call for programs with big gemms (codegen/llvm_team.py): the gemms cut into column chunks
+and the parallel loops into row chunks that the threads take from a shared counter. The results equal NumPy's for
+sizes that split unevenly, on 1, 2 and 3 threads, when the thread count changes between calls, and with the team's
+region nested in control flow and vmap (no deadlock: a nested fork gets one thread)."""
+import numpy as np
+import pytest
+
+import compiler as cc
+import runtime
+from compiler.compile import set_num_threads
+
+blas = runtime.blas_symbols()
+pytestmark = pytest.mark.skipif(blas is None or not blas.get("set_num_threads") or not runtime.has_openmp(),
+                                reason="needs a CBLAS with a thread count and libgomp")
+rng = np.random.default_rng(13)
+
+
+@pytest.fixture
+def threads():
+    yield set_num_threads
+    set_num_threads(0)
+
+
+def mlp_loss(w1, w2, x, y):
+    h = np.tanh(x @ w1)
+    z = h @ w2
+    return ((z - y) ** 2).mean() + (h * h).sum() * 1e-3
+
+
+def _data(dtype):
+    # 37 x 300 @ 300 x 129: 1.4M multiply-adds (over the team's bar), 129 columns = chunks of 16..48 + a tail
+    w1 = (rng.standard_normal((300, 129)) * 0.1).astype(dtype)
+    w2 = (rng.standard_normal((129, 11)) * 0.1).astype(dtype)
+    x = rng.standard_normal((37, 300)).astype(dtype)
+    y = rng.standard_normal((37, 11)).astype(dtype)
+    return w1, w2, x, y
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mlp_step_equals_numpy_on_n_threads(threads, n, dtype):
+    args = _data(dtype)
+    grad = cc.value_and_grad(mlp_loss, argnums=(0, 1))
+    step = cc.compile(grad)
+    assert ".team.body" in step.lower(*args).llvm_ir()
+    threads(n)
+    (l, (g1, g2)), (el, (eg1, eg2)) = step(*args), grad(*args)
+    tol = 2e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(l, el, rtol=tol)
+    np.testing.assert_allclose(g1, eg1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(g2, eg2, rtol=tol, atol=tol)
+
+
+def test_thread_count_changes_between_calls(threads):
+    w1, w2, x, y = _data(np.float64)
+    f = cc.compile(lambda w1, w2, x: np.maximum(x @ w1, 0.0) @ w2 + np.exp(x[:, :11]))
+    want = np.maximum(x @ w1, 0.0) @ w2 + np.exp(x[:, :11])
+    for n in (2, 1, 3, 2, 1):
+        threads(n)
+        np.testing.assert_allclose(f(w1, w2, x), want, rtol=1e-12)
+
+
+def test_transposed_operands_and_a_big_elementwise_loop(threads):
+    # a.T @ b (the weight gradient's shape) with 203 columns, and a loop of 203 x 257 elements split by rows
+    a = rng.standard_normal((257, 131))
+    b = rng.standard_normal((257, 203))
+    c = rng.standard_normal((203, 257))
+
+    def f(a, b, c):
+        return a.T @ b, np.sin(c) * 2.0 + c.T.sum()
+    fc = cc.compile(f)
+    assert ".team.body" in fc.lower(a, b, c).llvm_ir()
+    threads(2)
+    for got, want in zip(fc(a, b, c), f(a, b, c)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+def test_nested_in_cond_scan_and_vmap(threads):
+    # big gemms inside a cond's branch, inside a scan body, and under vmap: every fork nested in another region
+    # gets one thread; none waits for a team that never comes
+    w = rng.standard_normal((160, 160)) * 0.05
+    xs = rng.standard_normal((3, 64, 160))
+
+    def body(h, x):
+        return np.tanh(h @ w + x), (h * h).sum()
+
+    def f(h0, xs, p):
+        return cc.cond(p > 0, lambda h: cc.scan(body, h, xs)[0], lambda h: h @ w, h0)
+
+    def ref(h0, xs, p):
+        if p > 0:
+            h = h0
+            for x in xs:
+                h = np.tanh(h @ w + x)
+            return h
+        return h0 @ w
+    threads(2)
+    h0 = rng.standard_normal((64, 160))
+    fc = cc.compile(f)
+    for p in (1.0, -1.0):
+        np.testing.assert_allclose(fc(h0, xs, p), ref(h0, xs, p), rtol=1e-10, atol=1e-10)
+    hb = rng.standard_normal((2, 64, 160))
+    vf = cc.compile(cc.vmap(lambda h: cc.scan(body, h, xs)[0]))
+    np.testing.assert_allclose(vf(hb), np.stack([ref(h, xs, 1.0) for h in hb]), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_tall_gemms_split_by_rows(threads, n):
+    # more rows than columns: chunks of rows of C (517 = uneven), A read as is, transposed, and B transposed
+    a = rng.standard_normal((517, 200)).astype(np.float32)
+    at = np.ascontiguousarray(a.T)
+    b = rng.standard_normal((200, 33)).astype(np.float32)
+    bt = np.ascontiguousarray(b.T)
+
+    def f(a, at, b, bt):
+        return a @ b, at.T @ b, a @ bt.T
+    fc = cc.compile(f)
+    assert ".team.body" in fc.lower(a, at, b, bt).llvm_ir()
+    threads(n)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    for got in fc(a, at, b, bt):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
