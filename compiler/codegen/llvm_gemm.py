@@ -1,0 +1,424 @@
+"""Small-matrix gemm kernels emitted as LLVM IR: register-blocked MR x NR FMA micro-kernels sized from the host's
+vector width and register count, called instead of OpenBLAS for the shapes where a BLAS call's fixed costs dominate.
+
+Each kernel is one internal function with sgemm-like arguments (the layout is fixed in its name):
+  void @vive.gemm.<f32|f64>.<nn|nt|tn|tt>.<s|d><MR>x<NV>[p](i64 m, i64 n, i64 k, T alpha, ptr a, i64 lda,
+                                                             ptr b, i64 ldb, T beta, ptr c, i64 ldc)
+computing C = alpha op(A) op(B) + beta C row-major, as cblas_?gemm(RowMajor, ...) does (beta == 0: C is not read;
+k == 0: C = beta C). A caller may hand it any column block of C (b and c moved to the block's first column), so a
+thread team can split one gemm as it would split an sgemm call.
+
+The micro-kernel keeps an MR x NV-vector tile of its output in registers: per step of k it loads NV vectors of the
+right operand R and broadcasts MR scalars of the left operand L. Two formulations (`direct` or `s`wapped):
+  d: L = A (rows i), R = B (vector along j), tiles stored as vectors into C;
+  s: C^T = B^T A^T: L = B^T, R = A^T (vector along i of C), tiles stored transposed, one scalar at a time.
+L is never packed (a row of it is contiguous along k, or k-steps of it are contiguous along rows: both are plain
+broadcast loads). R is packed (`p`, KC x NR blocks on the stack, zero-padded) only when it is not contiguous along
+the vector lanes. Row tails clamp the rows read to the last row (in bounds, results not stored); column tails use
+masked loads and stores: nothing outside the operands is read or written.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from ..ir.types import F32
+from .scalar import I1T, I32T, I64T
+
+PTR = ir.PointerType()
+# k-block of a packed right operand: KC x NR elements on the stack (16 KiB .. 64 KiB)
+KC = 256
+# own kernels only up to this many multiply-adds; past it OpenBLAS's cache blocking wins (measured, bench_gemm.py)
+OWN_MAX_WORK = 1 << 22
+
+
+@dataclass(frozen=True)
+class Isa:
+    """What the micro-kernel is sized from: vector register width in bits and how many vector registers there are."""
+    vector_bits: int
+    registers: int
+
+    def lanes(self, dtype):
+        return self.vector_bits // (32 if dtype is F32 else 64)
+
+
+@functools.lru_cache(maxsize=None)
+def host_isa() -> Isa:
+    """The host's vector registers: 32 x 512 bits with AVX-512F, 16 x 256 with AVX, else 16 x 128 (SSE2)."""
+    from llvmlite import binding
+    feats = binding.get_host_cpu_features()
+    if feats.get("avx512f", False):
+        return Isa(512, 32)
+    if feats.get("avx", False):
+        return Isa(256, 16)
+    return Isa(128, 16)
+
+
+@dataclass(frozen=True)
+class GemmPlan:
+    """One kernel: dtype, operand layouts, formulation (swap), tile (mr rows x nv vectors) and packing of R."""
+    dtype: object
+    trans_a: bool
+    trans_b: bool
+    swap: bool
+    mr: int
+    nv: int
+
+    @property
+    def pack(self):
+        # R's lanes are contiguous: B's columns (direct, B not transposed) or A's rows (swapped, A transposed)
+        return (not self.trans_a) if self.swap else self.trans_b
+
+    def name(self):
+        dt = "f32" if self.dtype is F32 else "f64"
+        lay = ("t" if self.trans_a else "n") + ("t" if self.trans_b else "n")
+        return f"vive.gemm.{dt}.{lay}.{'s' if self.swap else 'd'}{self.mr}x{self.nv}{'p' if self.pack else ''}"
+
+
+def _tiles(isa):
+    """(mr, nv) tiles that fit the register file: mr*nv accumulators + nv loaded vectors + a broadcast + 1 spare."""
+    out = []
+    for nv in (1, 2, 3, 4):
+        mr = (isa.registers - nv - 2) // nv
+        if mr >= 1:
+            out.append((min(mr, 24), nv))
+    # smaller row counts too: a short M wastes less on clamped rows
+    for mr in (4, 6, 8, 12, 16):
+        for nv in (1, 2, 3, 4):
+            if mr * nv + nv + 2 <= isa.registers and (mr, nv) not in out:
+                out.append((mr, nv))
+    return out
+
+
+def _cost(rows, cols, k, mr, nv, lanes, pack, scatter):
+    """Rough cycles: vector FMAs (padding included) or loads, whichever bounds, plus packing and the stores."""
+    tr, tc = -(-rows // mr), -(-cols // (nv * lanes))
+    fma = tr * tc * mr * nv * k
+    loads = tr * tc * k * (mr + nv) / 2
+    packing = k * tc * nv * lanes if pack else 0
+    stores = rows * cols if scatter else rows * tc * nv
+    return max(fma, loads) + packing + stores + 20 * tr * tc
+
+
+def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
+    """The kernel for C[m,n] = op(A)[m,k] op(B)[k,n] (ints, or None where symbolic), or None to call BLAS."""
+    isa = isa or host_isa()
+    if not force:
+        if any(x is None for x in (m, n, k)) or m * n * k > OWN_MAX_WORK:
+            return None
+    m, n, k = (x if x is not None else 64 for x in (m, n, k))
+    lanes = isa.lanes(dtype)
+    best = None
+    for swap in (False, True):
+        rows, cols = (n, m) if swap else (m, n)
+        pack = (not trans_a) if swap else trans_b
+        for mr, nv in _tiles(isa):
+            c = _cost(rows, cols, max(k, 1), mr, nv, lanes, pack, swap)
+            if best is None or c < best[0]:
+                best = (c, GemmPlan(dtype, trans_a, trans_b, swap, mr, nv))
+    return best[1]
+
+
+def gemm_function(module, plan: GemmPlan, isa=None) -> ir.Function:
+    """The module's function for `plan` (emitted on first use)."""
+    isa = isa or host_isa()
+    name = plan.name()
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = _Emitter(module, plan, isa).build(name)
+    return fn
+
+
+def _fty(ft):
+    return ir.FunctionType(ir.VoidType(), [I64T, I64T, I64T, ft, PTR, I64T, PTR, I64T, ft, PTR, I64T])
+
+
+class _Emitter:
+    def __init__(self, module, plan, isa):
+        self.mod, self.p = module, plan
+        self.ft = ir.FloatType() if plan.dtype is F32 else ir.DoubleType()
+        self.lanes = isa.lanes(plan.dtype)
+        self.vt = ir.VectorType(self.ft, self.lanes)
+        self.mt = ir.VectorType(I1T, self.lanes)
+        self.esize = 4 if plan.dtype is F32 else 8
+        self.nr = plan.nv * self.lanes
+
+    # ---- small helpers ----
+    def c64(self, v):
+        return ir.Constant(I64T, v)
+
+    def intrinsic(self, name, ret, args):
+        f = self.mod.globals.get(name)
+        if f is None:
+            f = ir.Function(self.mod, ir.FunctionType(ret, args), name)
+        return f
+
+    def suffix(self):
+        return f"v{self.lanes}{'f32' if self.p.dtype is F32 else 'f64'}"
+
+    def loop(self, b, start, stop, step, body, carried=()):
+        """for i = start; i < stop; i += step: carried = body(b, i, carried). Returns the final carried values."""
+        fn = b.function
+        pre = b.block
+        head = fn.append_basic_block("loop")
+        blk = fn.append_basic_block("body")
+        done = fn.append_basic_block("done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64T)
+        i.add_incoming(start, pre)
+        phis = []
+        for v in carried:
+            ph = b.phi(v.type)
+            ph.add_incoming(v, pre)
+            phis.append(ph)
+        b.cbranch(b.icmp_signed("<", i, stop), blk, done)
+        b.position_at_end(blk)
+        new = body(b, i, phis)
+        nxt = b.add(i, step if isinstance(step, ir.Value) else self.c64(step))
+        end = b.block
+        b.branch(head)
+        i.add_incoming(nxt, end)
+        for ph, v in zip(phis, new or ()):
+            ph.add_incoming(v, end)
+        b.position_at_end(done)
+        return phis
+
+    def smin(self, b, x, y):
+        return b.select(b.icmp_signed("<", x, y), x, y)
+
+    def splat(self, b, s):
+        v = b.insert_element(ir.Constant(self.vt, ir.Undefined), s, ir.Constant(I32T, 0))
+        return b.shuffle_vector(v, ir.Constant(self.vt, ir.Undefined), ir.Constant(ir.VectorType(I32T, self.lanes),
+                                                                               [0] * self.lanes))
+
+    def mask(self, b, first, nrem):
+        """Lanes first + l < nrem."""
+        idx = ir.Constant(ir.VectorType(I64T, self.lanes), [first + l for l in range(self.lanes)])
+        lim = b.insert_element(ir.Constant(ir.VectorType(I64T, self.lanes), ir.Undefined), nrem,
+                               ir.Constant(I32T, 0))
+        lim = b.shuffle_vector(lim, ir.Constant(ir.VectorType(I64T, self.lanes), ir.Undefined),
+                               ir.Constant(ir.VectorType(I32T, self.lanes), [0] * self.lanes))
+        return b.icmp_signed("<", idx, lim)
+
+    def vptr(self, b, ptr):
+        # the stack buffers are typed float*/double* in llvmlite; vector accesses go through a cast
+        return ptr if getattr(ptr.type, "is_opaque", True) else b.bitcast(ptr, self.vt.as_pointer())
+
+    def vload(self, b, ptr, mask=None):
+        ptr = self.vptr(b, ptr)
+        if mask is None:
+            return b.load(ptr, typ=self.vt, align=self.esize)
+        f = self.intrinsic(f"llvm.masked.load.{self.suffix()}.p0", self.vt, [PTR, I32T, self.mt, self.vt])
+        return b.call(f, [ptr, ir.Constant(I32T, self.esize), mask, ir.Constant(self.vt, None)])
+
+    def vstore(self, b, val, ptr, mask=None):
+        ptr = self.vptr(b, ptr)
+        if mask is None:
+            b.store(val, ptr, align=self.esize)
+            return
+        f = self.intrinsic(f"llvm.masked.store.{self.suffix()}.p0", ir.VoidType(), [self.vt, PTR, I32T, self.mt])
+        b.call(f, [val, ptr, ir.Constant(I32T, self.esize), mask])
+
+    def fma(self, b, x, y, z):
+        f = self.intrinsic(f"llvm.fmuladd.{self.suffix()}", self.vt, [self.vt] * 3)
+        return b.call(f, [x, y, z])
+
+    def gep(self, b, ptr, off):
+        return b.gep(ptr, [off], source_etype=self.ft)
+
+    # ---- the function ----
+    def build(self, name):
+        p, ft = self.p, self.ft
+        fn = ir.Function(self.mod, _fty(ft), name)
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc = fn.args
+        for x in (a, bb, c):
+            x.add_attribute("noalias")
+        self.fn = fn
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.alpha, self.beta = alpha, beta
+        one, zero = self.c64(1), self.c64(0)
+        # L(i, q) = l[i*lsi + q*lsq], R(q, j) = r[q*rsq + j*rsj], O(i, j) = o[i*osi + j*osj]
+        if not p.swap:
+            rows, cols = m, n
+            l, (lsi, lsq) = a, ((one, lda) if p.trans_a else (lda, one))
+            r, (rsq, rsj) = bb, ((one, ldb) if p.trans_b else (ldb, one))
+            osi, osj = ldc, one
+        else:
+            rows, cols = n, m
+            l, (lsi, lsq) = bb, ((ldb, one) if p.trans_b else (one, ldb))
+            r, (rsq, rsj) = a, ((lda, one) if p.trans_a else (one, lda))
+            osi, osj = one, ldc
+        self.rows, self.cols, self.k = rows, cols, k
+        self.l, self.lsi, self.lsq, self.r, self.rsq, self.rsj, self.osi, self.osj = l, lsi, lsq, r, rsq, rsj, osi, osj
+        self.o = c
+        if p.pack:
+            self.buf = b.alloca(ft, size=self.c64(KC * self.nr))
+            self.buf.align = 64
+        if p.swap:
+            self.tmp = b.alloca(ft, size=self.c64(p.mr * self.nr))
+            self.tmp.align = 64
+        ret = fn.append_basic_block("ret")
+        work = fn.append_basic_block("work")
+        empty = b.or_(b.icmp_signed("<=", rows, zero), b.icmp_signed("<=", cols, zero))
+        b.cbranch(empty, ret, work)
+        b.position_at_end(work)
+        kzero = fn.append_basic_block("kzero")
+        main = fn.append_basic_block("main")
+        b.cbranch(b.icmp_signed("<=", k, zero), kzero, main)
+        b.position_at_end(kzero)
+        self.scale_by_beta(b)
+        b.branch(ret)
+        b.position_at_end(main)
+        self.loop(b, zero, cols, self.nr, self.panel)
+        b.branch(ret)
+        b.position_at_end(ret)
+        b.ret_void()
+        return fn
+
+    def scale_by_beta(self, b):
+        """k == 0: C = beta C (beta == 0: zeros, C not read)."""
+        zero = ir.Constant(self.ft, 0.0)
+        bz = b.fcmp_ordered("==", self.beta, zero)
+
+        def row(b, i, _):
+            def col(b, j, _):
+                at = self.gep(b, self.o, b.add(b.mul(i, self.osi), b.mul(j, self.osj)))
+                with b.if_else(bz) as (then, other):
+                    with then:
+                        b.store(zero, at)
+                    with other:
+                        b.store(b.fmul(self.beta, b.load(at, typ=self.ft)), at)
+            self.loop(b, self.c64(0), self.cols, 1, col)
+        self.loop(b, self.c64(0), self.rows, 1, row)
+
+    def panel(self, b, j0, _):
+        """Columns j0 .. j0+NR of the output: every k-block, every row tile."""
+        nrem = self.smin(b, b.sub(self.cols, j0), self.c64(self.nr))
+        if not self.p.pack:
+            self.row_tiles(b, j0, nrem, self.c64(0), self.k, first=True)
+            return
+
+        def kblock(b, q0, _):
+            kc = self.smin(b, b.sub(self.k, q0), self.c64(KC))
+            self.pack(b, j0, nrem, q0, kc)
+            self.row_tiles(b, j0, nrem, q0, kc, first=b.icmp_signed("==", q0, self.c64(0)))
+        self.loop(b, self.c64(0), self.k, KC, kblock)
+
+    def pack(self, b, j0, nrem, q0, kc):
+        """buf[q*NR + jj] = R(q0+q, j0+jj) for jj < nrem, zero beyond (so the micro-kernel loads whole vectors)."""
+        zero = ir.Constant(self.ft, 0.0)
+
+        def col(b, jj, _):
+            src = self.gep(b, self.r, b.add(b.mul(q0, self.rsq), b.mul(b.add(j0, jj), self.rsj)))
+
+            def step(b, q, _):
+                v = b.load(self.gep(b, src, b.mul(q, self.rsq)), typ=self.ft)
+                b.store(v, self.gep(b, self.buf, b.add(b.mul(q, self.c64(self.nr)), jj)))
+            self.loop(b, self.c64(0), kc, 1, step)
+
+        def pad(b, jj, _):
+            def step(b, q, _):
+                b.store(zero, self.gep(b, self.buf, b.add(b.mul(q, self.c64(self.nr)), jj)))
+            self.loop(b, self.c64(0), kc, 1, step)
+        self.loop(b, self.c64(0), nrem, 1, col)
+        self.loop(b, nrem, self.c64(self.nr), 1, pad)
+
+    def row_tiles(self, b, j0, nrem, q0, kc, first):
+        full = b.icmp_signed("==", nrem, self.c64(self.nr))
+
+        def tile(b, i0, _):
+            # packed lanes are zero-padded: only the stores need a mask
+            acc = self.micro(b, i0, j0, q0, kc, None) if self.p.pack else None
+            with b.if_else(full) as (whole, part):
+                with whole:
+                    self.store(b, acc or self.micro(b, i0, j0, q0, kc, None), i0, j0, nrem, first, masked=False)
+                with part:
+                    self.store(b, acc or self.micro(b, i0, j0, q0, kc, nrem), i0, j0, nrem, first, masked=True)
+        self.loop(b, self.c64(0), self.rows, self.p.mr, tile)
+
+    def micro(self, b, i0, j0, q0, kc, nrem):
+        """The MR x NV accumulators after kc steps of k from q0 (rows past the end read the last row)."""
+        p, mr, nv = self.p, self.p.mr, self.p.nv
+        last = b.sub(self.rows, self.c64(1))
+        lbase = [self.gep(b, self.l, b.add(b.mul(self.smin(b, b.add(i0, self.c64(i)), last), self.lsi),
+                                           b.mul(q0, self.lsq))) for i in range(mr)]
+        if p.pack:
+            rbase, rstep = self.buf, self.c64(self.nr)
+            masks = [None] * nv
+        else:
+            rbase, rstep = self.gep(b, self.r, b.add(b.mul(q0, self.rsq), j0)), self.rsq
+            masks = [None if nrem is None else self.mask(b, v * self.lanes, nrem) for v in range(nv)]
+        zero = ir.Constant(self.vt, None)
+
+        def step(b, q, accs):
+            rp = self.gep(b, rbase, b.mul(q, rstep))
+            rv = [self.vload(b, self.gep(b, rp, self.c64(v * self.lanes)), masks[v]) for v in range(nv)]
+            lq = b.mul(q, self.lsq)
+            out = []
+            for i in range(mr):
+                s = self.splat(b, b.load(self.gep(b, lbase[i], lq), typ=self.ft))
+                for v in range(nv):
+                    out.append(self.fma(b, s, rv[v], accs[i * nv + v]))
+            return out
+        return self.loop(b, self.c64(0), kc, 1, step, [zero] * (mr * nv))
+
+    def store(self, b, acc, i0, j0, nrem, first, masked):
+        """O[i0+i, j0 + lanes] = alpha acc + beta' O (beta' = beta in the first k-block, else 1; beta' == 0: O not
+        read), rows past the end and (masked) lanes past nrem left alone."""
+        p, mr, nv = self.p, self.p.mr, self.p.nv
+        fzero = ir.Constant(self.ft, 0.0)
+        beta = self.beta if first is True else b.select(first, self.beta, ir.Constant(self.ft, 1.0))
+        read = b.fcmp_unordered("!=", beta, fzero)
+        va, vb = self.splat(b, self.alpha), self.splat(b, beta)
+        for i in range(mr):
+            row = b.add(i0, self.c64(i))
+            with b.if_then(b.icmp_signed("<", row, self.rows)) if not p.swap else _null():
+                base = b.add(b.mul(row, self.osi), b.mul(j0, self.osj))
+                for v in range(nv):
+                    x = b.fmul(va, acc[i * nv + v])
+                    if not p.swap:
+                        at = self.gep(b, self.o, b.add(base, self.c64(v * self.lanes)))
+                        mk = self.mask(b, v * self.lanes, nrem) if masked else None
+                        with b.if_then(b.icmp_signed("<", self.c64(v * self.lanes), nrem)) if masked else _null():
+                            with b.if_else(read) as (rd, nord):
+                                with rd:
+                                    y = self.fma(b, vb, self.vload(b, at, mk), x)
+                                    self.vstore(b, y, at, mk)
+                                with nord:
+                                    self.vstore(b, x, at, mk)
+                        continue
+                    self.vstore(b, x, self.gep(b, self.tmp, self.c64(i * self.nr + v * self.lanes)))
+        if p.swap:
+            self.scatter(b, i0, j0, nrem, beta, read)
+
+    def scatter(self, b, i0, j0, nrem, beta, read):
+        """O[i0+i, j0+jj] = tmp[i, jj] (+ beta O) for the rows and lanes inside: O's columns are C's rows, so the
+        inner loop over i writes contiguous memory."""
+        nrows = self.smin(b, b.sub(self.rows, i0), self.c64(self.p.mr))
+
+        def col(b, jj, _):
+            base = b.add(b.mul(i0, self.osi), b.mul(b.add(j0, jj), self.osj))
+
+            def row(b, i, _):
+                at = self.gep(b, self.o, b.add(base, b.mul(i, self.osi)))
+                x = b.load(self.gep(b, self.tmp, b.add(b.mul(i, self.c64(self.nr)), jj)), typ=self.ft)
+                with b.if_else(read) as (rd, nord):
+                    with rd:
+                        b.store(b.fadd(x, b.fmul(beta, b.load(at, typ=self.ft))), at)
+                    with nord:
+                        b.store(x, at)
+            self.loop(b, self.c64(0), nrows, 1, row)
+        self.loop(b, self.c64(0), nrem, 1, col)
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
