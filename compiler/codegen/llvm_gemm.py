@@ -25,13 +25,16 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from ..ir.types import F32
+from ..ir.kernel import Ix
 from .scalar import I1T, I32T, I64T
 
 PTR = ir.PointerType()
 # k-block of a packed right operand: KC x NR elements on the stack (16 KiB .. 64 KiB)
 KC = 256
-# own kernels only up to this many multiply-adds; past it OpenBLAS's cache blocking wins (measured, bench_gemm.py)
-OWN_MAX_WORK = 1 << 22
+# own kernels up to this many multiply-adds (512^3: measured faster than OpenBLAS on one thread on every shape class
+# of bench_gemm.py up to there, 1.1x at 256..512 squares on Zen 4); bigger ones call OpenBLAS, whose cache blocking
+# these kernels lack (no k-blocking of unpacked operands, no packing of L)
+OWN_MAX_WORK = 1 << 27
 
 
 @dataclass(frozen=True)
@@ -422,3 +425,44 @@ class _null:
 
     def __exit__(self, *exc):
         return False
+
+
+def plan_for_statement(g, mode="auto"):
+    """The kernel for a Gemm statement, or None to call BLAS. mode: 'auto' (by size, see plan_gemm), 'own' (every
+    gemm), 'blas' (none): VIVE_GEMM."""
+    if mode == "blas":
+        return None
+    dims = tuple(x if isinstance(x, int) else None for x in (g.m, g.n, g.k))
+    return plan_gemm(g.dtype, g.trans_a, g.trans_b, *dims, force=mode == "own")
+
+
+def emit_gemm_call(f, g, plan, blas_call, big):
+    """In _Fn f (llvm_fn.py), the call of plan's kernel for Gemm g. `blas_call()` emits the BLAS call instead: it is
+    kept where OpenBLAS may run threaded (big is not False and its thread count > 1), since the kernel runs on the
+    calling thread only."""
+    b = f.b
+    ft = ir.FloatType() if g.dtype is F32 else ir.DoubleType()
+    fn = gemm_function(f.cg.module, plan)
+
+    def ld(x):
+        v = f.sym(x)
+        return b.select(b.icmp_signed("<", v, ir.Constant(I64T, 1)), ir.Constant(I64T, 1), v)
+
+    def ptr(buf, off):
+        return b.gep(f.bufs[buf], [f.ix(off)], source_etype=ft)
+
+    def dim(x):
+        return f.ix(x) if isinstance(x, Ix) else f.sym(x)
+
+    def own():
+        b.call(fn, [dim(g.m), dim(g.n), dim(g.k), ir.Constant(ft, g.alpha), ptr(g.a, g.a_off), ld(g.lda),
+                    ptr(g.b, g.b_off), ld(g.ldb), ir.Constant(ft, g.beta), ptr(g.c, g.c_off), ld(g.ldc)])
+    if not (f.cg.blas_threads and big is not False):
+        own()
+        return
+    threads = b.load(f.cg._blas_threads_global(), typ=I32T)
+    with b.if_else(b.icmp_signed("<=", threads, ir.Constant(I32T, 1))) as (one, many):
+        with one:
+            own()
+        with many:
+            blas_call()
