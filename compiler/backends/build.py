@@ -178,6 +178,8 @@ def _blas():
     global _BLAS
     if _BLAS == "unset":
         _BLAS = runtime.blas_symbols()
+        from .gemm_kernels import install      # programs may call own gemm kernels: made when they load
+        install()
     return _BLAS
 
 

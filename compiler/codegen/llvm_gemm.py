@@ -20,11 +20,12 @@ masked loads and stores: nothing outside the operands is read or written.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from llvmlite import ir
 
-from ..ir.types import F32
+from ..ir.types import F32, F64
 from ..ir.kernel import Ix
 from .scalar import I1T, I32T, I64T
 
@@ -81,18 +82,13 @@ class GemmPlan:
 
 
 def _tiles(isa):
-    """(mr, nv) tiles that fit the register file: mr*nv accumulators + nv loaded vectors + a broadcast + 1 spare."""
-    out = []
-    for nv in (1, 2, 3, 4):
-        mr = (isa.registers - nv - 2) // nv
-        if mr >= 1:
-            out.append((min(mr, 24), nv))
-    # smaller row counts too: a short M wastes less on clamped rows
-    for mr in (4, 6, 8, 12, 16):
-        for nv in (1, 2, 3, 4):
-            if mr * nv + nv + 2 <= isa.registers and (mr, nv) not in out:
-                out.append((mr, nv))
-    return out
+    """Two (mr, nv) tiles that fit the register file (mr*nv accumulators + nv loaded vectors + a broadcast + 1):
+    a tall one (one vector wide: short outputs like batch-16 layers fill it exactly) and a wide one (6 rows x 4
+    vectors with 32 registers, 6 x 2 with 16: BLIS's shapes). NOTE: only two, so that a program needs few distinct
+    kernels (each costs a compile once per machine, see backends/gemm_kernels.py); finer choices measured within
+    noise of these on the bench_gemm.py shapes."""
+    nv = 4 if isa.registers >= 32 else 2
+    return [(min(16, isa.registers - 3), 1), ((isa.registers - nv - 2) // nv, nv)]
 
 
 def _cost(rows, cols, k, mr, nv, lanes, pack, scatter):
@@ -124,14 +120,53 @@ def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
     return best[1]
 
 
-def gemm_function(module, plan: GemmPlan, isa=None) -> ir.Function:
-    """The module's function for `plan` (emitted on first use)."""
+def define_gemm(module, plan: GemmPlan, isa=None, linkage="internal") -> ir.Function:
+    """The module's definition of `plan`'s kernel (emitted on first use)."""
     isa = isa or host_isa()
     name = plan.name()
     fn = module.globals.get(name)
     if fn is None:
         fn = _Emitter(module, plan, isa).build(name)
+        fn.linkage = linkage
     return fn
+
+
+def declare_gemm(module, plan: GemmPlan) -> ir.Function:
+    """An external declaration of `plan`'s kernel, for a program: the kernels are compiled once per process, in
+    modules of their own (backends/gemm_kernels.py, disk-cached), and found by name when the program is loaded.
+
+    NOTE: defined in each program, a kernel cost ~40-80 ms of LLVM time (O3) per distinct tile, every cold compile;
+    alone at O1 it runs as fast (measured: 16x256x784 57 us at O1 and O3) and compiles in half the time, once."""
+    name = plan.name()
+    fn = module.globals.get(name)
+    if fn is None:
+        ft = ir.FloatType() if plan.dtype is F32 else ir.DoubleType()
+        fn = ir.Function(module, _fty(ft), name)
+    return fn
+
+
+_NAME = re.compile(r"vive\.gemm\.(f32|f64)\.([nt])([nt])\.([ds])(\d+)x(\d+)(p?)$")
+
+
+def plan_from_name(name):
+    """The GemmPlan whose kernel is called `name` (GemmPlan.name), or None."""
+    mt = _NAME.match(name)
+    if mt is None:
+        return None
+    dt, ta, tb, sw, mr, nv, pack = mt.groups()
+    plan = GemmPlan(F32 if dt == "f32" else F64, ta == "t", tb == "t", sw == "s", int(mr), int(nv))
+    return plan if plan.pack == (pack == "p") else None
+
+
+def kernel_module_ir(plan, triple="", data_layout="", isa=None) -> str:
+    """LLVM IR text of a module defining `plan`'s kernel, externally visible under its name."""
+    mod = ir.Module(name=plan.name())
+    if triple:
+        mod.triple = triple
+    if data_layout:
+        mod.data_layout = data_layout
+    define_gemm(mod, plan, isa, linkage="external")
+    return str(mod)
 
 
 def _fty(ft):
@@ -206,6 +241,11 @@ class _Emitter:
                                ir.Constant(ir.VectorType(I32T, self.lanes), [0] * self.lanes))
         return b.icmp_signed("<", idx, lim)
 
+    def splat_i1(self, b, bit):
+        v = b.insert_element(ir.Constant(self.mt, ir.Undefined), bit, ir.Constant(I32T, 0))
+        return b.shuffle_vector(v, ir.Constant(self.mt, ir.Undefined), ir.Constant(ir.VectorType(I32T, self.lanes),
+                                                                               [0] * self.lanes))
+
     def vptr(self, b, ptr):
         # the stack buffers are typed float*/double* in llvmlite; vector accesses go through a cast
         return ptr if getattr(ptr.type, "is_opaque", True) else b.bitcast(ptr, self.vt.as_pointer())
@@ -259,9 +299,8 @@ class _Emitter:
         self.rows, self.cols, self.k = rows, cols, k
         self.l, self.lsi, self.lsq, self.r, self.rsq, self.rsj, self.osi, self.osj = l, lsi, lsq, r, rsq, rsj, osi, osj
         self.o = c
-        if p.pack:
-            self.buf = b.alloca(ft, size=self.c64(KC * self.nr))
-            self.buf.align = 64
+        self.buf = b.alloca(ft, size=self.c64(KC * self.nr))
+        self.buf.align = 64
         if p.swap:
             self.tmp = b.alloca(ft, size=self.c64(p.mr * self.nr))
             self.tmp.align = 64
@@ -300,17 +339,44 @@ class _Emitter:
         self.loop(b, self.c64(0), self.rows, 1, row)
 
     def panel(self, b, j0, _):
-        """Columns j0 .. j0+NR of the output: every k-block, every row tile."""
-        nrem = self.smin(b, b.sub(self.cols, j0), self.c64(self.nr))
-        if not self.p.pack:
-            self.row_tiles(b, j0, nrem, self.c64(0), self.k, first=True)
-            return
+        """Columns j0 .. j0+NR of the output: every k-block, every row tile.
+
+        NOTE: one micro-kernel with plain (unmasked) vector loads serves every panel: a last partial panel loads the
+        NR columns ending at the last one (js = cols - NR, in bounds) and stores only its own lanes; an output
+        narrower than NR, and an R not contiguous along the lanes, are packed zero-padded into the stack buffer
+        (KC x NR per k-block). Masked loads in the k-loop cost ~25% here (Zen 4), a second copy doubled LLVM time."""
+        c64, nr = self.c64, self.nr
+        nrem = self.smin(b, b.sub(self.cols, j0), c64(nr))
+        packed = ir.Constant(I1T, 1) if self.p.pack else b.icmp_signed("<", self.cols, c64(nr))
+        js = b.select(packed, j0, self.smin(b, j0, b.sub(self.cols, c64(nr))))
+        off = b.sub(j0, js)
+        kcmax = b.select(packed, c64(KC), self.k)
+        lane_masks = [self.lane_range(b, v * self.lanes, off, b.add(off, nrem)) for v in range(self.p.nv)]
 
         def kblock(b, q0, _):
-            kc = self.smin(b, b.sub(self.k, q0), self.c64(KC))
-            self.pack(b, j0, nrem, q0, kc)
-            self.row_tiles(b, j0, nrem, q0, kc, first=b.icmp_signed("==", q0, self.c64(0)))
-        self.loop(b, self.c64(0), self.k, KC, kblock)
+            kc = self.smin(b, b.sub(self.k, q0), kcmax)
+            with b.if_then(packed):
+                self.pack(b, j0, nrem, q0, kc)
+            rbase = b.select(packed, self.buf, self.gep(b, self.r, b.add(b.mul(q0, self.rsq), js)))
+            rstep = b.select(packed, c64(nr), self.rsq)
+            first = b.icmp_signed("==", q0, c64(0))
+
+            def tile(b, i0, _):
+                acc = self.micro(b, i0, q0, kc, rbase, rstep)
+                self.store(b, acc, i0, js, off, nrem, first, lane_masks)
+            self.loop(b, c64(0), self.rows, self.p.mr, tile)
+        self.loop(b, c64(0), self.k, kcmax, kblock)
+
+    def lane_range(self, b, first, lo, hi):
+        """Lanes first + l in [lo, hi)."""
+        vt = ir.VectorType(I64T, self.lanes)
+        idx = ir.Constant(vt, [first + l for l in range(self.lanes)])
+        return b.and_(b.icmp_signed(">=", idx, self.splat_as(b, lo, vt)), b.icmp_signed("<", idx, self.splat_as(b, hi, vt)))
+
+    def splat_as(self, b, x, vt):
+        v = b.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(I32T, 0))
+        return b.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(I32T, self.lanes),
+                                                                         [0] * self.lanes))
 
     def pack(self, b, j0, nrem, q0, kc):
         """buf[q*NR + jj] = R(q0+q, j0+jj) for jj < nrem, zero beyond (so the micro-kernel loads whole vectors)."""
@@ -331,36 +397,17 @@ class _Emitter:
         self.loop(b, self.c64(0), nrem, 1, col)
         self.loop(b, nrem, self.c64(self.nr), 1, pad)
 
-    def row_tiles(self, b, j0, nrem, q0, kc, first):
-        full = b.icmp_signed("==", nrem, self.c64(self.nr))
-
-        def tile(b, i0, _):
-            # packed lanes are zero-padded: only the stores need a mask
-            acc = self.micro(b, i0, j0, q0, kc, None) if self.p.pack else None
-            with b.if_else(full) as (whole, part):
-                with whole:
-                    self.store(b, acc or self.micro(b, i0, j0, q0, kc, None), i0, j0, nrem, first, masked=False)
-                with part:
-                    self.store(b, acc or self.micro(b, i0, j0, q0, kc, nrem), i0, j0, nrem, first, masked=True)
-        self.loop(b, self.c64(0), self.rows, self.p.mr, tile)
-
-    def micro(self, b, i0, j0, q0, kc, nrem):
+    def micro(self, b, i0, q0, kc, rbase, rstep):
         """The MR x NV accumulators after kc steps of k from q0 (rows past the end read the last row)."""
-        p, mr, nv = self.p, self.p.mr, self.p.nv
+        mr, nv = self.p.mr, self.p.nv
         last = b.sub(self.rows, self.c64(1))
         lbase = [self.gep(b, self.l, b.add(b.mul(self.smin(b, b.add(i0, self.c64(i)), last), self.lsi),
                                            b.mul(q0, self.lsq))) for i in range(mr)]
-        if p.pack:
-            rbase, rstep = self.buf, self.c64(self.nr)
-            masks = [None] * nv
-        else:
-            rbase, rstep = self.gep(b, self.r, b.add(b.mul(q0, self.rsq), j0)), self.rsq
-            masks = [None if nrem is None else self.mask(b, v * self.lanes, nrem) for v in range(nv)]
         zero = ir.Constant(self.vt, None)
 
         def step(b, q, accs):
             rp = self.gep(b, rbase, b.mul(q, rstep))
-            rv = [self.vload(b, self.gep(b, rp, self.c64(v * self.lanes)), masks[v]) for v in range(nv)]
+            rv = [self.vload(b, self.gep(b, rp, self.c64(v * self.lanes))) for v in range(nv)]
             lq = b.mul(q, self.lsq)
             out = []
             for i in range(mr):
@@ -370,42 +417,40 @@ class _Emitter:
             return out
         return self.loop(b, self.c64(0), kc, 1, step, [zero] * (mr * nv))
 
-    def store(self, b, acc, i0, j0, nrem, first, masked):
-        """O[i0+i, j0 + lanes] = alpha acc + beta' O (beta' = beta in the first k-block, else 1; beta' == 0: O not
-        read), rows past the end and (masked) lanes past nrem left alone."""
+    def store(self, b, acc, i0, js, off, nrem, first, masks):
+        """O[i0+i, js + lanes] = alpha acc + beta' O for the lanes of `masks` (beta' = beta in the first k-block,
+        else 1; beta' == 0: O's value is not used) and the rows inside: masked, branch-free."""
         p, mr, nv = self.p, self.p.mr, self.p.nv
         fzero = ir.Constant(self.ft, 0.0)
-        beta = self.beta if first is True else b.select(first, self.beta, ir.Constant(self.ft, 1.0))
+        beta = b.select(first, self.beta, ir.Constant(self.ft, 1.0))
         read = b.fcmp_unordered("!=", beta, fzero)
         va, vb = self.splat(b, self.alpha), self.splat(b, beta)
-        for i in range(mr):
-            row = b.add(i0, self.c64(i))
-            with b.if_then(b.icmp_signed("<", row, self.rows)) if not p.swap else _null():
-                base = b.add(b.mul(row, self.osi), b.mul(j0, self.osj))
+        if p.swap:
+            for i in range(mr):
                 for v in range(nv):
                     x = b.fmul(va, acc[i * nv + v])
-                    if not p.swap:
-                        at = self.gep(b, self.o, b.add(base, self.c64(v * self.lanes)))
-                        mk = self.mask(b, v * self.lanes, nrem) if masked else None
-                        with b.if_then(b.icmp_signed("<", self.c64(v * self.lanes), nrem)) if masked else _null():
-                            with b.if_else(read) as (rd, nord):
-                                with rd:
-                                    y = self.fma(b, vb, self.vload(b, at, mk), x)
-                                    self.vstore(b, y, at, mk)
-                                with nord:
-                                    self.vstore(b, x, at, mk)
-                        continue
                     self.vstore(b, x, self.gep(b, self.tmp, self.c64(i * self.nr + v * self.lanes)))
-        if p.swap:
-            self.scatter(b, i0, j0, nrem, beta, read)
+            self.scatter(b, i0, js, off, nrem, beta, read)
+            return
+        last = b.sub(self.rows, self.c64(1))
+        for i in range(mr):
+            row = b.add(i0, self.c64(i))
+            rmask = self.splat_i1(b, b.icmp_signed("<", row, self.rows))
+            base = b.add(b.mul(self.smin(b, row, last), self.osi), js)
+            for v in range(nv):
+                x = b.fmul(va, acc[i * nv + v])
+                at = self.gep(b, self.o, b.add(base, self.c64(v * self.lanes)))
+                mk = b.and_(masks[v], rmask)
+                y = b.select(read, self.fma(b, vb, self.vload(b, at, mk), x), x)
+                self.vstore(b, y, at, mk)
 
-    def scatter(self, b, i0, j0, nrem, beta, read):
-        """O[i0+i, j0+jj] = tmp[i, jj] (+ beta O) for the rows and lanes inside: O's columns are C's rows, so the
-        inner loop over i writes contiguous memory."""
+    def scatter(self, b, i0, js, off, nrem, beta, read):
+        """O[i0+i, js+jj] = tmp[i, jj] (+ beta O) for the rows inside and jj in [off, off+nrem): O's columns are
+        C's rows, so the inner loop over i writes contiguous memory."""
         nrows = self.smin(b, b.sub(self.rows, i0), self.c64(self.p.mr))
 
         def col(b, jj, _):
-            base = b.add(b.mul(i0, self.osi), b.mul(b.add(j0, jj), self.osj))
+            base = b.add(b.mul(i0, self.osi), b.mul(b.add(js, jj), self.osj))
 
             def row(b, i, _):
                 at = self.gep(b, self.o, b.add(base, b.mul(i, self.osi)))
@@ -416,15 +461,7 @@ class _Emitter:
                     with nord:
                         b.store(x, at)
             self.loop(b, self.c64(0), nrows, 1, row)
-        self.loop(b, self.c64(0), nrem, 1, col)
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+        self.loop(b, off, b.add(off, nrem), 1, col)
 
 
 def plan_for_statement(g, mode="auto"):
@@ -442,7 +479,7 @@ def emit_gemm_call(f, g, plan, blas_call, big):
     calling thread only."""
     b = f.b
     ft = ir.FloatType() if g.dtype is F32 else ir.DoubleType()
-    fn = gemm_function(f.cg.module, plan)
+    fn = declare_gemm(f.cg.module, plan)
 
     def ld(x):
         v = f.sym(x)

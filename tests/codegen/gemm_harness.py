@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
+OPT = int(os.environ.get("GEMM_OPT", "3"))
 
 import numpy as np
 from llvmlite import ir
 
 import runtime
 from compiler.ir.types import F32, F64
-from compiler.codegen.llvm_gemm import gemm_function, _fty
+from compiler.codegen.llvm_gemm import define_gemm, _fty
 
 
 @functools.lru_cache(maxsize=None)
@@ -18,13 +20,13 @@ def kernel(plan, isa):
     t = runtime.host_target()
     mod = ir.Module(name="gemm_test")
     mod.triple, mod.data_layout = t.triple, t.data_layout
-    inner = gemm_function(mod, plan, isa)
+    inner = define_gemm(mod, plan, isa)
     ft = ir.FloatType() if plan.dtype is F32 else ir.DoubleType()
     outer = ir.Function(mod, _fty(ft), "gemm_entry")
     b = ir.IRBuilder(outer.append_basic_block("entry"))
     b.call(inner, list(outer.args))
     b.ret_void()
-    cm = runtime.compile_module(str(mod), use_cache=False)
+    cm = runtime.compile_module(str(mod), use_cache=False, opt=OPT)
     cf = ctypes.c_float if plan.dtype is F32 else ctypes.c_double
     i64, vp = ctypes.c_int64, ctypes.c_void_p
     proto = ctypes.CFUNCTYPE(None, i64, i64, i64, cf, vp, i64, vp, i64, cf, vp, i64)

@@ -345,9 +345,10 @@ def test_lstm_step_compile_time_and_code_do_not_grow_with_the_sequence():
             ve, ge = cc.value_and_grad(lstm_loss)(p, xs, y)
             same((v, g), (ve, ge), rtol=2e-4, atol=1e-6)
     # the same code but for constants derived from the trip count (1000 vs 32, 1/1000 vs 1/32, ...) and the
-    # thread hand-off around a gemm over all steps, which is big enough for it at 1000 (a few lines)
+    # thread hand-off around a gemm over all steps, which is big enough for it at 1000 (a few lines; with own gemm
+    # kernels the branch between the kernel on one thread and threaded BLAS: ~65 lines, still independent of T)
     lines = {T: len(ir.splitlines()) for T, ir in irs.items()}
-    assert abs(lines[1000] - lines[32]) <= 16, lines
+    assert abs(lines[1000] - lines[32]) <= 80, lines
     assert secs[1000] < 2.5 * secs[32] + 1.0, secs
 
 
