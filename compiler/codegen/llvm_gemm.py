@@ -1,7 +1,8 @@
 """Small-matrix gemm kernels emitted as LLVM IR: register-blocked MR x NR FMA micro-kernels sized from the host's
 vector width and register count, called instead of OpenBLAS for the shapes where a BLAS call's fixed costs dominate.
 
-Each kernel is one internal function with sgemm-like arguments (the layout is fixed in its name):
+Each kernel is one function with sgemm-like arguments (the layout is fixed in its name), compiled once per process in
+a module of its own (backends/gemm_kernels.py) and declared by the programs that call it:
   void @vive.gemm.<f32|f64>.<nn|nt|tn|tt>.<s|d><MR>x<NV>[p](i64 m, i64 n, i64 k, T alpha, ptr a, i64 lda,
                                                              ptr b, i64 ldb, T beta, ptr c, i64 ldc)
 computing C = alpha op(A) op(B) + beta C row-major, as cblas_?gemm(RowMajor, ...) does (beta == 0: C is not read;
@@ -13,9 +14,16 @@ right operand R and broadcasts MR scalars of the left operand L. Two formulation
   d: L = A (rows i), R = B (vector along j), tiles stored as vectors into C;
   s: C^T = B^T A^T: L = B^T, R = A^T (vector along i of C), tiles stored transposed, one scalar at a time.
 L is never packed (a row of it is contiguous along k, or k-steps of it are contiguous along rows: both are plain
-broadcast loads). R is packed (`p`, KC x NR blocks on the stack, zero-padded) only when it is not contiguous along
-the vector lanes. Row tails clamp the rows read to the last row (in bounds, results not stored); column tails use
-masked loads and stores: nothing outside the operands is read or written.
+broadcast loads). R is packed (`p`, KC x NR blocks on the stack, zero-padded) when it is not contiguous along the
+vector lanes or the output is narrower than NR. Row tails clamp the rows read to the last row (in bounds, results not
+stored); a last partial column panel loads the NR columns ending at the last one and stores only its own lanes
+(masked stores): nothing outside the operands is read or written.
+
+Choice (plan_gemm): OpenBLAS for symbolic sizes and past OWN_MAX_WORK multiply-adds; otherwise the formulation and
+tile of least modelled cost (vector FMAs with padding, loads, packing, stores). Measured with
+benchmarks/bench_gemm.py (Zen 4, one thread): 1.1-3.5x OpenBLAS on the MLP/LeNet shapes and squares 128..512, within
+call overhead of it below ~64^3. Where OpenBLAS may run threaded (its thread count > 1 and >= 1M multiply-adds)
+the program keeps calling it: these kernels run on the calling thread only.
 """
 from __future__ import annotations
 

@@ -206,3 +206,26 @@ def test_auto_uses_own_kernels_for_small_static_shapes(monkeypatch):
     a, b = np.ones((16, 30), np.float32), np.ones((30, 20), np.float32)
     assert "vive.gemm.f32.nn" in f.lower(a, b).llvm_ir()
     np.testing.assert_allclose(f(a, b), a @ b)
+
+
+_CHILD = """
+import numpy as np, compiler as cc
+a = np.arange(16 * 30, dtype=np.float32).reshape(16, 30) / 100
+b = np.arange(30 * 20, dtype=np.float32).reshape(30, 20) / 100
+f = cc.compile(lambda a, b: np.tanh(a @ b))
+assert "vive.gemm." in f.lower(a, b).llvm_ir()
+np.testing.assert_allclose(f(a, b), np.tanh(a @ b), rtol=1e-5, atol=1e-6)
+print(f.cache_info())
+"""
+
+
+def test_kernels_resolve_for_programs_loaded_from_the_disk_cache(tmp_path):
+    """A program read from the disk cache by a fresh process finds its gemm kernels (made on load)."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, VIVE_CACHE_DIR=str(tmp_path), VIVE_GEMM="own")
+    env.pop("VIVE_DEBUG", None)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
