@@ -44,6 +44,8 @@ KC = 256
 # of bench_gemm.py up to there, 1.1x at 256..512 squares on Zen 4); bigger ones call OpenBLAS, whose cache blocking
 # these kernels lack (no k-blocking of unpacked operands, no packing of L)
 OWN_MAX_WORK = 1 << 27
+# and from this many (64^3): below it vive's per-call overhead dominates and OpenBLAS measured 0-7% faster
+OWN_MIN_WORK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
     """The kernel for C[m,n] = op(A)[m,k] op(B)[k,n] (ints, or None where symbolic), or None to call BLAS."""
     isa = isa or host_isa()
     if not force:
-        if any(x is None for x in (m, n, k)) or m * n * k > OWN_MAX_WORK:
+        if any(x is None for x in (m, n, k)) or not OWN_MIN_WORK <= m * n * k <= OWN_MAX_WORK:
             return None
     m, n, k = (x if x is not None else 64 for x in (m, n, k))
     lanes = isa.lanes(dtype)
@@ -125,7 +127,10 @@ def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
             c = _cost(rows, cols, max(k, 1), mr, nv, lanes, pack, swap)
             if best is None or c < best[0]:
                 best = (c, GemmPlan(dtype, trans_a, trans_b, swap, mr, nv))
-    return best[1]
+    plan = best[1]
+    if not force and not plan.pack and (m if plan.swap else n) < plan.nv * lanes:
+        return None         # an output narrower than one panel is packed just for that: OpenBLAS is faster there
+    return plan
 
 
 def define_gemm(module, plan: GemmPlan, isa=None, linkage="internal") -> ir.Function:

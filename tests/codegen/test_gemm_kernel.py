@@ -98,6 +98,8 @@ def test_tiles_fit_the_register_file():
             assert mr * nv + nv + 2 <= isa.registers
     assert plan_gemm(F32, False, False, None, 4, 4) is None        # symbolic sizes: OpenBLAS
     assert plan_gemm(F32, False, False, 2048, 2048, 2048) is None  # big: OpenBLAS
+    assert plan_gemm(F32, False, False, 16, 16, 16) is None        # tiny: OpenBLAS
+    assert plan_gemm(F32, False, False, 256, 10, 256) is None      # narrower than a panel: OpenBLAS
 
 
 # ---- nothing read outside the operands: each array ends (or starts) at a page that may not be touched ----
@@ -203,7 +205,7 @@ def test_compiled_f32_matmuls_own_vs_blas(monkeypatch):
 def test_auto_uses_own_kernels_for_small_static_shapes(monkeypatch):
     monkeypatch.delenv("VIVE_GEMM", raising=False)
     f = cc.compile(lambda a, b: a @ b)
-    a, b = np.ones((16, 30), np.float32), np.ones((30, 20), np.float32)
+    a, b = np.ones((16, 200), np.float32), np.ones((200, 100), np.float32)
     assert "vive.gemm.f32.nn" in f.lower(a, b).llvm_ir()
     np.testing.assert_allclose(f(a, b), a @ b)
 
