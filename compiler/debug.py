@@ -80,6 +80,13 @@ def check_bounds() -> bool:
     return raw not in ("", "0", "false", "no", "off")
 
 
+def gemm_kernels() -> str:
+    """VIVE_GEMM: 'auto' (default: own small-matrix kernels where measured faster, OpenBLAS otherwise), 'own' (own
+    kernels for every gemm of known size or not), 'blas' (OpenBLAS for every gemm). Read per compile."""
+    raw = os.environ.get("VIVE_GEMM", "").strip().lower()
+    return raw if raw in ("own", "blas") else "auto"
+
+
 def profile_path() -> str | None:
     """VIVE_PROFILE=path.json: every compile builds the profiling variant of its program, and every compiled call
     and compile is traced into one Chrome trace written at exit (compiler/backends/profile.py)."""

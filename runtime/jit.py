@@ -228,6 +228,16 @@ def _elf_undefined_symbols(obj: bytes) -> list[str] | None:
     return names
 
 
+# symbol-name prefix -> provider(name) -> address of a function of that name (0: cannot), made on demand
+_PROVIDERS: dict = {}
+
+
+def provide_symbols(prefix: str, provider) -> None:
+    """Let `provider(name) -> int` define the missing symbols that start with `prefix` when code using them loads
+    (the compiler's own helper kernels, compiled in modules of their own: runtime never imports compiler/)."""
+    _PROVIDERS[prefix] = provider
+
+
 def _check_resolvable(obj: bytes) -> list[str]:
     """The object's external symbols; raise if one cannot be found.
 
@@ -243,6 +253,13 @@ def _check_resolvable(obj: bytes) -> list[str]:
         from .blas import blas_symbols
         if blas_symbols() is not None:
             missing = [s for s in missing if not llvm.address_of_symbol(s)]
+    if missing and _PROVIDERS:
+        for s in missing:
+            provider = next((f for prefix, f in _PROVIDERS.items() if s.startswith(prefix)), None)
+            address = provider(s) if provider is not None else 0
+            if address:
+                llvm.add_symbol(s, address)
+        missing = [s for s in missing if not llvm.address_of_symbol(s)]
     if missing:
         raise RuntimeBackendError(
             "compiled code refers to symbols that are not loaded in this process: " + ", ".join(sorted(missing))

@@ -178,6 +178,8 @@ def _blas():
     global _BLAS
     if _BLAS == "unset":
         _BLAS = runtime.blas_symbols()
+        from .gemm_kernels import install      # programs may call own gemm kernels: made when they load
+        install()
     return _BLAS
 
 
@@ -313,6 +315,7 @@ def graph_key(graph, backend, check_indices=True, profile=False, fast_math=False
     for part in (_FORMAT, _version(), _source_hash(), backend, t.triple, t.cpu, t.features, str(runtime.has_openmp()),
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
                  "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
+                 "gemm=" + debug.gemm_kernels(),          # VIVE_GEMM picks own kernels or BLAS (codegen/llvm_gemm.py)
                  "profile" if profile else "", "fast-math" if fast_math else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree), _mpi_key(graph),
@@ -330,7 +333,7 @@ def _env_key():
     blas = _blas()
     return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
                       json.dumps(blas, sort_keys=True) if blas else "noblas",
-                      "check-bounds" if debug.check_bounds() else "",
+                      "check-bounds" if debug.check_bounds() else "", "gemm=" + debug.gemm_kernels(),
                       "profile" if debug.profile_path() else ""))
 
 

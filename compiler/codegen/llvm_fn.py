@@ -12,6 +12,8 @@ from ..lower.accum import identity
 from ..ir.kernel import Ix, Const, Var, Op, Loop, AccInit, AccUpdate, Store, Gemm, HostCall, Lapack, Collective
 from ..primitives import elementwise as ew
 from .llvm_mpi import emit_collective
+from .llvm_gemm import plan_for_statement, emit_gemm_call
+from .. import debug
 from .scalar import ScalarEmitter, ll_type, const as _const, I1T, I32T, I64T
 
 PTR = ir.PointerType()
@@ -307,7 +309,6 @@ class _Fn(ScalarEmitter):
 
         def ptr(buf, off):
             return b.gep(self.bufs[buf], [self.ix(off)], source_etype=ft)
-        m, nn, k = n(g.m), n(g.n), n(g.k)
         nonempty = b.and_(b.icmp_signed(">", self.sym(g.m), ir.Constant(I64T, 0)),
                           b.icmp_signed(">", self.sym(g.n), ir.Constant(I64T, 0)))
         if self.cg.check_bounds:
@@ -315,21 +316,29 @@ class _Fn(ScalarEmitter):
             self.trap_unless(b.or_(b.not_(nonempty), inb))
             nonempty = b.and_(nonempty, inb)
         big = _gemm_big(g)
-        cg = self.cg
+        own = plan_for_statement(g, debug.gemm_kernels())
         with b.if_then(nonempty):
-            if cg.blas_threads and big is not False and not getattr(cg, "team_gemms", False):
-                threads = b.load(cg._blas_threads_global(), typ=I32T)
-                if big is None:       # symbolic sizes: decide at run time
-                    work = b.mul(b.mul(self.sym(g.m), self.sym(g.n)), self.sym(g.k))
-                    threads = b.select(b.icmp_signed(">=", work, ir.Constant(I64T, BLAS_THREAD_WORK)), threads,
-                                       ir.Constant(I32T, 1))
-                b.call(cg._blas_fn("set"), [threads])
-            b.call(fn, [ir.Constant(I32T, 101), ir.Constant(I32T, 112 if g.trans_a else 111),
-                        ir.Constant(I32T, 112 if g.trans_b else 111), m, nn, k, ir.Constant(ft, g.alpha),
-                        ptr(g.a, g.a_off), ld(g.lda), ptr(g.b, g.b_off), ld(g.ldb), ir.Constant(ft, g.beta),
-                        ptr(g.c, g.c_off), ld(g.ldc)])
-            if cg.blas_threads and big is not False and not getattr(cg, "team_gemms", False):
-                b.call(cg._blas_fn("set"), [ir.Constant(I32T, 1)])
+            if own is not None:       # small gemms: a kernel of our own (llvm_gemm.py) where it beats a BLAS call
+                emit_gemm_call(self, g, own, lambda: self.blas_gemm(g, fn, n, ld, ptr, big), big)
+            else:
+                self.blas_gemm(g, fn, n, ld, ptr, big)
+
+    def blas_gemm(self, g, fn, n, ld, ptr, big):
+        b, cg, ft = self.b, self.cg, ll_type(g.dtype)
+        m, nn, k = n(g.m), n(g.n), n(g.k)
+        if cg.blas_threads and big is not False and not getattr(cg, "team_gemms", False):
+            threads = b.load(cg._blas_threads_global(), typ=I32T)
+            if big is None:       # symbolic sizes: decide at run time
+                work = b.mul(b.mul(self.sym(g.m), self.sym(g.n)), self.sym(g.k))
+                threads = b.select(b.icmp_signed(">=", work, ir.Constant(I64T, BLAS_THREAD_WORK)), threads,
+                                   ir.Constant(I32T, 1))
+            b.call(cg._blas_fn("set"), [threads])
+        b.call(fn, [ir.Constant(I32T, 101), ir.Constant(I32T, 112 if g.trans_a else 111),
+                    ir.Constant(I32T, 112 if g.trans_b else 111), m, nn, k, ir.Constant(ft, g.alpha),
+                    ptr(g.a, g.a_off), ld(g.lda), ptr(g.b, g.b_off), ld(g.ldb), ir.Constant(ft, g.beta),
+                    ptr(g.c, g.c_off), ld(g.ldc)])
+        if cg.blas_threads and big is not False and not getattr(cg, "team_gemms", False):
+            b.call(cg._blas_fn("set"), [ir.Constant(I32T, 1)])
 
 
 

@@ -346,9 +346,10 @@ def test_lstm_step_compile_time_and_code_do_not_grow_with_the_sequence():
             same((v, g), (ve, ge), rtol=2e-4, atol=1e-6)
     # the same code but for constants derived from the trip count (1000 vs 32, 1/1000 vs 1/32, ...) and a gemm
     # over all steps, big enough at 1000 to be split over the OpenMP team: the program then forks its parallel
-    # loops too (llvm_team.py; a fixed few hundred lines, not a function of the trip count)
+    # loops too (llvm_team.py), and own gemm kernels add a branch to threaded BLAS (a fixed few hundred lines, not
+    # a function of the trip count)
     lines = {T: len(ir.splitlines()) for T, ir in irs.items()}
-    assert abs(lines[1000] - lines[32]) <= 400, lines
+    assert abs(lines[1000] - lines[32]) <= 480, lines
     assert secs[1000] < 2.5 * secs[32] + 1.0, secs
 
 
