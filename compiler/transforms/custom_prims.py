@@ -207,16 +207,47 @@ def _batched_fun(fun, fun_args, fun_dims, size):
     return batch_graph(fun, [None if d is None else 0 for d in fun_dims], size, [0] * len(fun.outputs))
 
 
-def _inline_batch(fun_of):
-    """vmap of a custom-rule call: the function, batched, in place. NOTE: the rule is dropped, so differentiating a
-    vmapped custom function uses the function's own derivative; vmap of grad (the usual order) keeps the rule,
-    since grad runs first."""
-    def rule(args, dims, /, **params):
-        from ..primitives.rules import batch_size
-        fun, idx = fun_of(len(args), **params)
-        g = _batched_fun(fun, [args[i] for i in idx], [dims[i] for i in idx], batch_size(args, dims))
-        return tuple(run(g, [args[i] for i in idx])), (0,) * len(fun.outputs)
-    return rule
+def _lift(args, dims, size):
+    """Every argument batched at 0 (unbatched ones broadcast): a custom call's rules then see one batch layout."""
+    from ..primitives.rules import materialize
+    return [a if d is not None else materialize(a, size) for a, d in zip(args, dims)]
+
+
+def _region_axes(consts_dims, n_rest):
+    return [None if d is None else 0 for d in consts_dims] + [0] * n_rest
+
+
+def _cjvp_batch(args, dims, /, *, fun, jvp, n_fun_consts, n_jvp_consts, name=""):
+    # the function and its rule are both batched, and the call stays a custom_jvp_call: differentiating the
+    # vmapped function still uses the rule (JAX's order-independence of vmap and grad)
+    from ..primitives.rules import batch_size
+    from .vmap import batch_graph
+    size = batch_size(args, dims)
+    k = n_fun_consts + n_jvp_consts
+    xs = list(args[:k]) + _lift(args[k:], dims[k:], size)
+    n_args, n_out = len(args) - k, len(fun.outputs)
+    bfun = batch_graph(fun, _region_axes(dims[:n_fun_consts], n_args), size, [0] * n_out)
+    bjvp = batch_graph(jvp, _region_axes(dims[n_fun_consts:k], 2 * n_args), size, [0] * (2 * n_out))
+    res = custom_jvp_call(*xs, fun=bfun, jvp=bjvp, n_fun_consts=n_fun_consts, n_jvp_consts=n_jvp_consts,
+                          name=name)
+    return tuple(res), (0,) * n_out
+
+
+def _cvjp_batch(args, dims, /, *, fun, fwd, bwd, n_fun_consts, n_fwd_consts, n_bwd_consts, name=""):
+    from ..primitives.rules import batch_size
+    from .vmap import batch_graph
+    size = batch_size(args, dims)
+    k = _cvjp_counts(n_fun_consts, n_fwd_consts, n_bwd_consts)
+    xs = list(args[:k]) + _lift(args[k:], dims[k:], size)
+    n_args, n_out = len(args) - k, len(fun.outputs)
+    n_res = len(fwd.outputs) - n_out
+    bfun = batch_graph(fun, _region_axes(dims[:n_fun_consts], n_args), size, [0] * n_out)
+    bfwd = batch_graph(fwd, _region_axes(dims[n_fun_consts:n_fun_consts + n_fwd_consts], n_args), size,
+                       [0] * (n_out + n_res))
+    bbwd = batch_graph(bwd, _region_axes(dims[n_fun_consts + n_fwd_consts:k], n_res + n_out), size, [0] * n_args)
+    res = custom_vjp_call(*xs, fun=bfun, fwd=bfwd, bwd=bbwd, n_fun_consts=n_fun_consts, n_fwd_consts=n_fwd_consts,
+                          n_bwd_consts=n_bwd_consts, name=name)
+    return tuple(res), (0,) * n_out
 
 
 def _remat_batch(args, dims, /, *, fun, prevent_cse=True, name=""):
@@ -226,12 +257,8 @@ def _remat_batch(args, dims, /, *, fun, prevent_cse=True, name=""):
     return tuple(res), (0,) * len(fun.outputs)
 
 
-custom_jvp_call.batch = _inline_batch(
-    lambda n, *, fun, n_fun_consts, n_jvp_consts, **_: (fun, list(range(n_fun_consts))
-                                                         + list(range(n_fun_consts + n_jvp_consts, n))))
-custom_vjp_call.batch = _inline_batch(
-    lambda n, *, fun, n_fun_consts, n_fwd_consts, n_bwd_consts, **_: (
-        fun, list(range(n_fun_consts)) + list(range(n_fun_consts + n_fwd_consts + n_bwd_consts, n))))
+custom_jvp_call.batch = _cjvp_batch
+custom_vjp_call.batch = _cvjp_batch
 remat_call.batch = _remat_batch
 
 __all__ = ["custom_jvp_call", "custom_vjp_call", "remat_call"]
