@@ -431,6 +431,8 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         t1 = time.perf_counter()
         timings["cache_read"] = t1 - t0
         objs = _unpack(*entry) if entry is not None else None
+        if entry is not None and objs is None:
+            cache.damaged(cache.entry_path(key, directory), "part sizes do not add up")
         if objs is not None:
             with _LOCK:
                 _free_released_locked()
