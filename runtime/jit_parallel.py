@@ -22,14 +22,11 @@ def _unlocked(name):
     return getattr(fn, "_cfn", fn)
 
 
-def _run_pipeline(mod, opt):
-    """jit._optimize with the pass pipeline run outside llvmlite's lock."""
-    if opt <= 0:
-        return mod
-    tm = jit._target_machine(opt)
-    pb = llvm.create_pass_builder(tm, jit._tuning(opt))
-    mpm = pb.getModulePassManager()
-    _unlocked("LLVMPY_RunNewModulePassManager")(mpm, mod, pb)
+def _run_pipeline(mod, opt, tm):
+    """jit._optimize's pipeline, run outside llvmlite's lock."""
+    if opt > 0:
+        pb = llvm.create_pass_builder(tm, jit._tuning(opt))
+        _unlocked("LLVMPY_RunNewModulePassManager")(pb.getModulePassManager(), mod, pb)
     return mod
 
 
@@ -47,9 +44,11 @@ def _emit_object(tm, mod) -> bytes:
 def _compile_part(text, opt):
     with jit._Scratch() as ctx:
         mod = ctx.keep(jit._parse(text, ctx.context))
-        mod = ctx.keep(_run_pipeline(mod, opt))
-        mod = ctx.keep(jit._stream_stores(mod, ctx.context))
-        return _emit_object(jit._target_machine(opt), mod)
+        tm = jit._target_machine(opt)          # this part's own: the pipeline's, then code generation's
+        mod = ctx.keep(_run_pipeline(mod, opt, tm))
+        if opt > 0:
+            mod = ctx.keep(jit._stream_stores(mod, ctx.context))
+        return _emit_object(tm, mod)
 
 
 def compile_parts(texts: list[str], opt: int, timings: dict) -> list[bytes] | None:
