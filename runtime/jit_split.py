@@ -19,7 +19,9 @@ MAX_PARTS = 4
 
 _NAME = r'@(?:"(?:[^"\\]|\\.)*"|[-\w.$]+)'
 _REF = re.compile(_NAME)
-_MUTABLE_GLOBAL = re.compile(rf'^({_NAME})\s*=\s*(?:(?:internal|private|dso_local|hidden|common)\s+)*global\s')
+_GLOBAL = re.compile(rf'^({_NAME})\s*=\s*((?:[\w()]+\s+)*)(global|constant)\s')
+# declarations (no storage of their own) and @llvm.compiler.used (each part needs its own) are copied to every part
+_NOT_STORAGE = {"external", "extern_weak", "appending"}
 _DEFINE = re.compile(rf'^define\s+(internal\s+|private\s+)?(.*?)({_NAME})\(')
 
 
@@ -71,7 +73,7 @@ def split_module(text: str, parts: int) -> list[str]:
             header.append(line)
     if cur is not None or len(fns) < 2:
         return [text]
-    mutable = {m.group(1) for m in map(_MUTABLE_GLOBAL.match, header) if m}
+    mutable = {m.group(1) for m in map(_GLOBAL.match, header) if m and _owned(m)}
     defined = {f.name: f for f in fns}
     for f in fns:
         names = set(_REF.findall("\n".join(f.lines[1:])))
@@ -108,10 +110,19 @@ def split_module(text: str, parts: int) -> list[str]:
             body.extend(f.lines[1:])
             needed |= {r for r in f.refs if where[r] != p}
         hdr = header if p == 0 else [line for line in header
-                                     if not ((m := _MUTABLE_GLOBAL.match(line)) and m.group(1) in mutable)]
+                                     if not ((m := _GLOBAL.match(line)) and m.group(1) in mutable)]
         decls = [_declaration(defined[n].lines[0]) for n in sorted(needed)]
         out.append("\n".join(hdr + decls + body) + "\n")
     return out
+
+
+def _owned(m) -> bool:
+    """Whether a global's line defines storage that must exist once: a variable, or a constant other parts could
+    link to (a copy of an internal or private constant per part is harmless)."""
+    words = set(m.group(2).split())
+    if words & _NOT_STORAGE:
+        return False
+    return m.group(3) == "global" or not words & {"internal", "private"}
 
 
 def _declaration(define_line: str) -> str:

@@ -175,3 +175,17 @@ def test_compile_threads_reads_the_environment(monkeypatch):
     assert jit_split.compile_threads() == 3
     monkeypatch.delenv("VIVE_COMPILE_THREADS")
     assert 1 <= jit_split.compile_threads() <= jit_split.MAX_PARTS
+
+
+@pytest.mark.parametrize("line, owned", [
+    ('@"vive.blas_threads" = internal global i32 0', True),
+    ("@z = global i64 0", True),
+    ("@w = internal thread_local(localdynamic) global i64 0", True),
+    ("@x = constant i32 0", True),                               # others would link to it: one copy
+    ("@t = private unnamed_addr constant [2 x float] zeroinitializer", False),
+    ('@"y" = external global i32', False),                       # a declaration
+    ('@llvm.compiler.used = appending global [1 x ptr] [ptr @f], section "llvm.metadata"', False),
+])
+def test_which_globals_stay_in_part_zero(line, owned):
+    m = jit_split._GLOBAL.match(line)
+    assert m is not None and jit_split._owned(m) == owned
