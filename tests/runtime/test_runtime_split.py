@@ -175,6 +175,12 @@ def test_compile_threads_reads_the_environment(monkeypatch):
     assert jit_split.compile_threads() == 3
     monkeypatch.delenv("VIVE_COMPILE_THREADS")
     assert 1 <= jit_split.compile_threads() <= jit_split.MAX_PARTS
+    import os
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    assert jit_split.compile_threads() == 2                  # idle 2-core machine
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 0.0, 0.0))
+    assert jit_split.compile_threads() == 1                  # both cores busy elsewhere: no split
 
 
 @pytest.mark.parametrize("line, owned", [
