@@ -159,3 +159,95 @@ def install(is_tracer, tracing):
         obj = getattr(np, name)
         if not getattr(obj, _MARK, False):
             setattr(np, name, _Concat(obj, columns, is_tracer, tracing))
+
+
+# ---- np.arange / np.zeros / np.ones / np.empty / np.full with a symbolic size (x.shape[0] in a trace for every N) ----
+
+def _parse_arange(args, kw):
+    """(start, stop, step, dtype) as np.arange reads its arguments; None where the call is not one it handles."""
+    if "like" in kw or len(args) > 4 or set(kw) - {"start", "stop", "step", "dtype"}:
+        return None
+    names = {1: ("stop",), 2: ("start", "stop"), 3: ("start", "stop", "step"), 4: ("start", "stop", "step", "dtype")}
+    got = dict(zip(names.get(len(args), ()), args))
+    if set(got) & set(kw):
+        return None
+    got.update(kw)
+    if "stop" not in got and "start" in got:          # np.arange(start=5) means stop=5
+        got["stop"] = got.pop("start")
+    return got.get("start", 0), got.get("stop"), got.get("step", 1), got.get("dtype")
+
+
+def _wrap_arange(fn, is_sym, tracing, make_iota):
+    @functools.wraps(fn)
+    def arange(*args, **kw):
+        if not (tracing() and any(is_sym(a) for a in list(args) + list(kw.values()))):
+            return fn(*args, **kw)
+        parsed = _parse_arange(args, kw)
+        ok = parsed is not None and parsed[1] is not None and all(
+            is_sym(v) or (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)))
+            for v in parsed[:3]) and not is_sym(parsed[2]) and int(parsed[2]) != 0
+        if not ok:
+            return fn(*args, **kw)       # NumPy's own conversion: a symbolic size there specialises the compile
+        start, stop, step, dtype = parsed
+        step = int(step)
+        n = (stop - start + step - 1) // step if step > 0 else (start - stop - step - 1) // (-step)
+        if n < 0:                        # a guard on the sizes when n is symbolic
+            n = 0
+        dt = np.dtype(dtype) if dtype is not None else np.result_type(int)
+        out = make_iota(n, dt)
+        if step != 1:
+            out = out * dt.type(step)
+        if is_sym(start) or start != 0:
+            out = (out + start).astype(dt)
+        return out
+    setattr(arange, _MARK, True)
+    return arange
+
+
+def _wrap_filled(fn, name, is_sym, tracing, make_full):
+    """np.zeros / ones / empty / full: a symbolic size, or (np.full) a traced fill value, builds the traced array."""
+    default = {"zeros": 0, "ones": 1, "empty": 0}
+
+    @functools.wraps(fn)
+    def filled(shape, *args, **kw):
+        dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+        if not tracing():
+            return fn(shape, *args, **kw)
+        traced_fill = name == "full" and hasattr(args[0] if args else kw.get("fill_value"), "aval")
+        if not (traced_fill or any(is_sym(d) for d in dims)):
+            return fn(shape, *args, **kw)
+        if name == "full":
+            if not args and "fill_value" not in kw:
+                return fn(shape, *args, **kw)
+            value = args[0] if args else kw["fill_value"]
+            args = args[1:]
+            kw = {k: v for k, v in kw.items() if k != "fill_value"}
+        else:
+            value = default[name]
+        names = ("dtype", "order")
+        opts = dict(zip(names, args))
+        if len(args) > 2 or set(opts) & set(kw) or set(kw) - set(names) or opts.get("order", kw.get("order", "C")) \
+                not in ("C", "K", "A"):
+            return fn(shape, *args, **kw)
+        opts.update(kw)
+        dtype = opts.get("dtype")
+        if dtype is None:
+            dtype = _ORIG["asarray"](value).dtype if name == "full" and not hasattr(value, "aval") else np.float64
+            if name == "full" and hasattr(value, "aval"):
+                dtype = value.dtype
+        return make_full(tuple(dims), value, np.dtype(dtype))
+    setattr(filled, _MARK, True)
+    return filled
+
+
+def install_sized(is_sym, tracing, make_iota, make_full):
+    """Wrap np.arange and np.zeros / ones / empty / full (once per process) so that a symbolic size in a trace
+    builds a traced array of that size instead of specialising the compile. make_iota(n, dtype) -> 0..n-1;
+    make_full(shape, value, dtype) -> value broadcast to shape."""
+    if getattr(np.arange, _MARK, False):
+        return
+    np.arange = _wrap_arange(np.arange, is_sym, tracing, make_iota)
+    for name in ("zeros", "ones", "empty", "full"):
+        fn = getattr(np, name)
+        if not getattr(fn, _MARK, False):
+            setattr(np, name, _wrap_filled(fn, name, is_sym, tracing, make_full))

@@ -36,6 +36,8 @@ from .ops_methods import *  # noqa: F401,F403  (method_sum, method_reshape, ...:
 from . import ops_math  # noqa: F401  (inverse trig, hypot, rounding, `//` and `%`, ...: they register themselves)
 from . import ops_shape, ops_einsum, ops_sort, ops_more  # noqa: F401  (flip, cumsum, sort, diff, ...)
 from . import ops_linalg  # noqa: F401  (np.linalg's decompositions)
+from . import ops_linalg_more  # noqa: F401  (qr, pinv, lstsq, matrix_rank; scipy.linalg's triangular solves)
+from . import ops_logic  # noqa: F401  (isclose, allclose, array_equal: traced bools an assert can check)
 
 
 implements(np.shape)(lambda x: shape_of(x))

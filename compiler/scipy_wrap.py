@@ -30,7 +30,9 @@ _FUNCS = {
     "scipy.special": {"logsumexp": ("special_fns", "logsumexp"), "polygamma": ("special_fns", "polygamma"),
                       "multigammaln": ("special_fns", "multigammaln")},
     "scipy.signal": {"convolve": ("signal", "convolve")},
-    "scipy.linalg": {"solve_sylvester": ("ops_linalg", "solve_sylvester"), "sqrtm": ("ops_linalg", "sqrtm")},
+    "scipy.linalg": {"solve_sylvester": ("ops_linalg", "solve_sylvester"), "sqrtm": ("ops_linalg", "sqrtm"),
+                     "solve_triangular": ("ops_linalg_more", "solve_triangular"),
+                     "cho_factor": ("ops_linalg_more", "cho_factor"), "cho_solve": ("ops_linalg_more", "cho_solve")},
 }
 # scipy.stats distribution instances whose methods vive implements: {name: methods}; compiler/stats.py defines
 # `<name>_<method>` for each

@@ -21,6 +21,8 @@ from .ir.types import TensorType, dtype as to_dtype, symbol
 from .primitives import base as prim_base
 from .primitives import const as const_p
 from .inputs import native_dtype, refuse, is_weak as is_weak_scalar
+from .primitives import asserts as asserts_p
+from .assert_site import assert_site
 from . import guards, pytree, random_guard, array_ctor
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -216,7 +218,10 @@ class Tracer:
         raise TraceError(f"Python {what} on a traced value{where}; its value is unknown while tracing. {fix}")
 
     def __bool__(self):
-        self._no_concrete("`if`/`while`/`and`/`or` (bool())")
+        site = assert_site(sys._getframe(1))
+        if site is None:
+            self._no_concrete("`if`/`while`/`and`/`or` (bool())")
+        return _record_assert(self, *site)
 
     def __int__(self):
         self._no_concrete("int()")
@@ -250,6 +255,22 @@ class Tracer:
 
     def __array_function__(self, func, types, args, kwargs):
         return _surface.apply_function(func, args, kwargs)
+
+
+def _record_assert(x, passes, msg):
+    """`assert x` on a traced value: a run-time check that x's truth is `passes` (primitives/asserts.py); the trace
+    goes on along the way where the assertion held."""
+    t = x._value.type
+    if not all(d == 1 for d in t.shape):
+        # NumPy's error for the truth of an array, whatever its values
+        raise ValueError("The truth value of an array with more than one element is ambiguous. Use a.any() or "
+                         "a.all()" + format_loc(user_loc()))
+    c = x if not t.shape else _surface.reshape(x, ())
+    c = c if t.dtype.is_bool else _surface.not_equal(c, 0)
+    if not passes:
+        c = _surface.logical_not(c)
+    prim_base.bind(asserts_p.assert_true, [c], {"msg": msg})
+    return passes
 
 
 def is_weak(x):
@@ -472,7 +493,30 @@ def interpret(graph: Graph, *args):
 __all__ = ["Tracer", "trace", "trace_flat", "evaluate", "interpret", "abstractify", "loc_scope", "user_loc",
            "symbol"]
 
+# the eager reference of assert_true names the line of the node it evaluates (loc_scope)
+asserts_p.current_loc = lambda: getattr(_local, "loc", None)
 # np.random inside a traced function raises instead of baking one draw into the graph (see random_guard.py)
 random_guard.install(lambda: (getattr(_local, "stack", None) or (None,))[0], user_loc)
 # np.array([x, 2 * x]), np.asarray(x), np.r_[x, y] of traced values build them from the tracers (array_ctor.py)
 array_ctor.install(is_tracer, lambda: bool(getattr(_local, "stack", None)))
+
+
+def _sym_iota(n, dt):
+    from .primitives import iota
+    return iota(n=n.expr if isinstance(n, guards.SymDim) else n, dtype=to_dtype(dt))
+
+
+def _sym_full(shape, value, dt):
+    from .primitives import shape as shape_p
+    dims = tuple(d.expr if isinstance(d, guards.SymDim) else int(d) for d in shape)
+    value = value.astype(dt) if isinstance(value, Tracer) else np.asarray(value, dtype=dt)
+    nd = len(value.shape)
+    if nd > len(dims):
+        raise ValueError(f"could not broadcast a fill value of shape {tuple(value.shape)} to the shape "
+                         f"{tuple(map(str, dims))}")
+    return shape_p.broadcast_in_dim(value, shape=dims, dims=tuple(range(len(dims) - nd, len(dims))))
+
+
+# np.arange(x.shape[0]), np.zeros((x.shape[0], 10)) with a symbolic size stay symbolic (array_ctor.py)
+array_ctor.install_sized(lambda v: isinstance(v, guards.SymDim), lambda: bool(getattr(_local, "stack", None)),
+                         _sym_iota, _sym_full)

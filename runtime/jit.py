@@ -193,7 +193,21 @@ def _optimize(mod, opt: int, context=None):
         return mod
     pb = llvm.create_pass_builder(_target_machine(opt), _tuning(opt))
     pb.getModulePassManager().run(mod, pb)
+    _inline_vector_variants(mod, pb)
     return _stream_stores(mod, context)
+
+
+def _inline_vector_variants(mod, pb):
+    """Inline the masked vector variants of rare out-of-line functions (alwaysinline, named *_v<lanes>) into the
+    loops the vectoriser made call them: it creates those calls after the pipeline's inliner has run."""
+    if not any(f.name.endswith(_VARIANT_SUFFIXES) and not f.is_declaration for f in mod.functions):
+        return
+    mpm = llvm.create_new_module_pass_manager()
+    mpm.add_always_inliner_pass()
+    mpm.run(mod, pb)
+
+
+_VARIANT_SUFFIXES = ("_v2", "_v4", "_v8", "_v16")
 
 
 def _elf_undefined_symbols(obj: bytes) -> list[str] | None:

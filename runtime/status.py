@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # the exceptions a site may name (builtins only: runtime/ never imports compiler/)
 _EXCEPTIONS = {"IndexError": IndexError, "ValueError": ValueError, "OverflowError": OverflowError,
-               "ZeroDivisionError": ZeroDivisionError}
+               "ZeroDivisionError": ZeroDivisionError, "AssertionError": AssertionError}
 
 
 def error(status, sites) -> Exception | None:

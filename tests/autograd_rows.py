@@ -443,8 +443,7 @@ def _asserting(x):
     return np.sum(x)
 
 
-_add("logic", "assert", _asserting, [np.array([1.0, 2.0, 3.0])], [0], xfail=(
-    "np.allclose on traced values decides a Python assert: its value is unknown while tracing (TraceError)"))
+_add("logic", "assert", _asserting, [np.array([1.0, 2.0, 3.0])], [0])
 _falsey = lambda x: np.real(x ** 2 if np.iscomplex(x) else np.sum(x))     # noqa: E731
 _add("logic", "falseyness", _falsey, [2.0], [0])
 _add("logic", "falseyness[complex]", _falsey, [np.asarray(2.0 + 1j)], [0], xfail=COMPLEX, order2=False)

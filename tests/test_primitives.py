@@ -234,6 +234,10 @@ def _dim(rng):
     return [], {"expr": int(rng.integers(1, 9)), "dtype": _pick(rng, [cc.ir.I64, cc.ir.F32])}, False
 
 
+def _iota(rng):
+    return [], {"n": int(rng.integers(0, 9)), "dtype": _pick(rng, [cc.ir.I64, cc.ir.F32, cc.ir.I32])}, False
+
+
 def _one_hot(rng):
     s = _shape(rng, 0, 2)
     k = int(rng.integers(1, 6))
@@ -255,6 +259,11 @@ def _check_index(rng):
 def _debug_print(rng):
     a, b = _arr(rng, _shape(rng), np.float32), _arr(rng, _shape(rng), np.int64)
     return [a, b], {"fmt": "{} {k}", "trees": ("...", "..."), "names": ("k",)}, False
+
+
+def _assert_true(rng):
+    # a condition that holds (a false one raises AssertionError, as tests/test_asserts.py checks)
+    return [np.asarray(True)], {"msg": "holds"}, False
 
 
 def _call_sample(prim_name, make):
@@ -364,9 +373,9 @@ SAMPLES = {
     "dot_general": _dot_general, "conv2d": _conv2d, "max_pool2d": _max_pool2d,
     "conv2d_transpose_input": _conv_transpose_input, "conv2d_transpose_kernel": _conv_transpose_kernel,
     "max_pool2d_jvp": _max_pool2d_jvp, "max_pool2d_vjp": _max_pool2d_vjp, "scatter_add": _scatter_add,
-    "const": _const, "dim": _dim, "one_hot": _one_hot, "take": _take,
+    "const": _const, "dim": _dim, "iota": _iota, "one_hot": _one_hot, "take": _take,
     "check_index": _check_index, "stop_gradient": _unary("stop_gradient"),
-    "debug_print": _debug_print, "optimization_barrier": _unary("optimization_barrier"),
+    "debug_print": _debug_print, "assert_true": _assert_true, "optimization_barrier": _unary("optimization_barrier"),
     "custom_jvp_call": _call_sample("custom_jvp_call", _custom_jvp_fn),
     "custom_vjp_call": _call_sample("custom_vjp_call", _custom_vjp_fn),
     "remat_call": _call_sample("remat_call", _remat_fn),

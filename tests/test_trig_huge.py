@@ -101,4 +101,8 @@ def test_mixed_array_keeps_the_fast_path_vectorised():
     f = cc.compile(lambda v: np.sin(v) * np.cos(v))
     assert _ulp_err(f(x), np.sin(x) * np.cos(x), np.float64).max() <= 4.0
     ir = f.lower(x).optimized_llvm_ir()
-    assert re.search(r"call [^\n]*<\d+ x double> @\"?vive_sin_huge_f64_v\d+", ir), "sin loop not vectorised"
+    # the masked variants are inlined after the pipeline (runtime/jit.py): the vector loop tests its mask in line
+    # and calls the scalar reduction for the lanes that need it
+    assert re.search(r"fmul [^\n]*<\d+ x double>", ir), "sin loop not vectorised"
+    assert not re.search(r"call [^\n]*@\"?vive_sin_huge_f64_v\d+", ir), "vector variant not inlined"
+    assert re.search(r"call [^\n]*@\"?vive_sin_huge_f64\"?\(", ir)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..errors import format_loc
 from ..ir.types import BOOL, I64
-from ..ir.kernel import Buffer, Op, sadd
+from ..ir.kernel import Buffer, Ix, Op, Store, sadd
 from .index import as_expr, _i64
 
 
@@ -110,3 +110,23 @@ def site_key(graph):
             out.append(f"{n.loc.file}:{n.loc.line}:{n.loc.func}" if n.loc is not None else "-")
         stack.extend(iter(sub.nodes) for _, sub in reversed(regions(n)))
     return ";".join(out)
+
+
+def lower_assert(lowerer):
+    """The body of an assert_true kernel (primitives/asserts.py): the condition's truth checked as an index in
+    [0, 1) (0 when it holds), so a false one sets the status of its own site, whatever check_indices says; then
+    the ordering token, made to depend on the check so that nothing drops it."""
+    ctx, n = lowerer.ctx, lowerer.grp.root
+    status_buffer(ctx)
+    key = (id(n), "assert")
+    site = ctx.site_ids.get(key)
+    if site is None:
+        site = ctx.site_ids[key] = len(ctx.check_sites)
+        # the message is a str.format template for the runtime (runtime/status.py): the user's braces stay braces
+        msg = (n.params["msg"] or "assertion failed").replace("{", "{{").replace("}", "}}")
+        ctx.check_sites.append({"exc": "AssertionError", "wrap": False, "message": msg,
+                                "where": format_loc(n.loc) if n.loc is not None else ""})
+    c = lowerer.emit(n.inputs[0], ())
+    failed = Op("select", [c, _i64(0), _i64(1)], I64)
+    checked = Op("check_index", [failed, _i64(1)], I64, attrs=(ctx.status, site))
+    return [Store(ctx.buffer(n.out), Ix.lit(0), Op("eq", [checked, _i64(0)], BOOL))]

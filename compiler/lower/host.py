@@ -1,4 +1,4 @@
-"""Lowering of effectful nodes (cc.debug.print): a kernel that calls back into the host with its operands' buffers.
+"""Lowering of effectful nodes (cc.debug.print; an assert_true kernel is lower/checks.py's): a kernel that calls back into the host with its operands' buffers.
 
 The callback's address is not known when the code is generated (nor when it is cached on disk): it sits in a
 table, an i64[1] const buffer that the executable fills per loaded program (backends/host.py); each call site has
@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import BackendError, format_loc
 from ..ir.types import I64, BOOL
 from ..ir.kernel import Buffer, Const, HostCall, Ix, Store
+from .checks import lower_assert
 
 
 def host_table(ctx):
@@ -22,6 +23,8 @@ def host_table(ctx):
 def lower_host_call(lowerer):
     """The body of a debug_print kernel: the call, then the ordering token it produces."""
     ctx, n = lowerer.ctx, lowerer.grp.root
+    if n.prim.name == "assert_true":
+        return lower_assert(lowerer)
     if n.prim.name != "debug_print":
         raise BackendError(f"lowering: no lowering for the effect '{n.prim.name}'{format_loc(n.loc)}")
     p = n.params

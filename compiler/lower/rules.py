@@ -212,6 +212,13 @@ def _r_dim(L, n, idx):
     return e if dt is I64 else Op("cast", [e], dt)
 
 
+@index_rule(P.iota)
+def _r_iota(L, n, idx):
+    e = as_expr(idx[0])
+    dt = n.out.type.dtype
+    return e if dt is I64 else Op("cast", [e], dt)
+
+
 @index_rule(P.one_hot)
 def _r_one_hot(L, n, idx):
     labels = n.inputs[0]

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError, DTypeError
 from ..ir.types import TensorType, dtype as to_dtype, as_dim, I64, F32
 from .base import Primitive
-from .rules import zero_derivative, linear, shape_of, elementwise_batch, no_operands, static_size
+from .rules import zero_derivative, linear, shape_of, elementwise_batch, no_operands
 
 
 def _const_shape(value, **_):
@@ -49,6 +49,19 @@ def _dim_shape(expr, dtype=I64, **_):
 dim = Primitive("dim", numpy=lambda expr, dtype=I64: np.array(int(expr), dtype=to_dtype(dtype).np),
                 shape=_dim_shape, kind="source", differentiable=False, **zero_derivative, batch=no_operands,
                 cost=0, foldable=False)
+
+
+def _iota_shape(n, dtype=I64, **_):
+    if not to_dtype(dtype).is_int and not to_dtype(dtype).is_float:
+        raise DTypeError(f"iota: dtype must be an integer or float type, got {dtype}")
+    return TensorType(to_dtype(dtype), (as_dim(n),))
+
+
+# 0, 1, ..., n-1 for a size n that may be symbolic: np.arange(x.shape[0]) in a trace for every N (ops build any
+# start and step from it); the lowering reads the loop index, so nothing is stored
+iota = Primitive("iota", numpy=lambda n, dtype=I64: np.arange(int(n), dtype=to_dtype(dtype).np),
+                 shape=_iota_shape, kind="source", differentiable=False, **zero_derivative, batch=no_operands,
+                 cost=0, foldable=False, doc="0, 1, ..., n-1 (n a size, maybe symbolic)")
 
 
 def _one_hot_shape(labels, num_classes, dtype=F32, **_):
@@ -113,9 +126,14 @@ def _take_np(x, idx, axis):
 def _lane_offsets(idx, n):
     """b * n for lane b, shaped to add to idx batched at 0: lane b's indices into its block of a merged (batch, n)
     axis."""
-    size = static_size(shape_of(idx)[0], "an indexing op with batched indices and operand")
+    size = shape_of(idx)[0]
     dt = np.dtype(idx.dtype)
-    off = np.arange(size, dtype=dt).reshape((size,) + (1,) * (len(shape_of(idx)) - 1))
+    lead = (1,) * (len(shape_of(idx)) - 1)
+    if not isinstance(size, int):
+        from .shape import reshape
+        off = reshape(iota(n=size, dtype=to_dtype(dt)), shape=(size,) + lead)
+        return off * (dt.type(n) if isinstance(n, int) else dim(expr=n, dtype=to_dtype(dt)))
+    off = np.arange(size, dtype=dt).reshape((size,) + lead)
     if isinstance(n, int):
         return off * dt.type(n)
     return off * dim(expr=n, dtype=to_dtype(dt))

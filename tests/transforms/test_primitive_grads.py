@@ -131,7 +131,7 @@ FORWARD_ONLY = {
 }
 
 NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "argmax",
-                      "const", "dim", "one_hot", "check_index", "stop_gradient", "debug_print",
+                      "const", "dim", "iota", "one_hot", "check_index", "stop_gradient", "debug_print", "assert_true",
                       "threefry2x32", "allreduce_start", "allreduce_wait"}
 
 

@@ -260,9 +260,9 @@ FD_CHECKED = {"reduce_max", "max_pool2d", "dot_general", "conv2d", "conv2d_trans
               "conv2d_transpose_kernel", "mul", "scan", "cond", "while_loop", "get", "custom_jvp_call",
               "custom_vjp_call", "remat_call", "solve", "slogdet", "cholesky", "eigh", "svd", "svd_values"}
 # sources and integer-valued ops: no float input to differentiate
-NO_FLOAT_INPUT = {"const", "dim", "argmax", "threefry2x32"}
+NO_FLOAT_INPUT = {"const", "dim", "iota", "argmax", "threefry2x32"}
 # effects: their result is an ordering token (bool), which carries no derivative
-EFFECTS = {"debug_print"}
+EFFECTS = {"debug_print", "assert_true"}
 # made by passes/collective.py after differentiation: not_differentiable, checked in tests/test_distributed.py
 POST_AUTODIFF = {"allreduce_start", "allreduce_wait"}
 

@@ -56,11 +56,10 @@ def _sincos(b, x, quadrant_shift):
             r = b.fsub(r, b.fmul(kf, t.f(p)))
         sp, cp = _SIN_P, _COS_P
     res = _kernel(b, t, r, None, ki, quadrant_shift, sp, cp)
-    # beyond the limit the shifter cannot hold k, or k*part is no longer exact (|k| < 2^27): those finite x take the
-    # exact reduction below, out of line and behind a branch (rare in practice); inf and NaN give NaN
-    ax = b.fabs(x)
-    res = b.select(b.fcmp_ordered("<=", ax, t.f(limit)), res, t.f(math.nan))
-    huge = b.and_(b.fcmp_ordered(">", ax, t.f(limit)), b.fcmp_ordered("<", ax, t.f(math.inf)))
+    # beyond the limit the shifter cannot hold k, or k*part is no longer exact (|k| < 2^27): those x take the exact
+    # reduction below, out of line and behind a branch (rare in practice), which gives NaN for inf. A NaN x is NaN
+    # through the common path as it is. NOTE: one compare per vector, no select: the common path's cost
+    huge = b.fcmp_ordered(">", b.fabs(x), t.f(limit))
     name = f"vive_{'cos' if quadrant_shift else 'sin'}_huge_f{t.bits}"
     return b.rare_call(name, lambda b2, v: _sincos_huge(b2, v, quadrant_shift), x, huge, res)
 
@@ -87,7 +86,7 @@ _PIO2_HI, _PIO2_LO = 1.5707963267948966, 6.123233995736766e-17
 
 
 def _sincos_huge(b, x, quadrant_shift):
-    """sin/cos of one finite element with |x| > 2^21 pi/2 (f32 via f64): Payne-Hanek. x = m 2^(e-52) with m < 2^53;
+    """sin/cos of one element with |x| > 2^21 pi/2 (f32 via f64; NaN for inf): Payne-Hanek. x = m 2^(e-52) with m < 2^53;
     bits of 2/pi whose product with x is a multiple of 4 are skipped (the exponent selects a 192-bit window), the
     window times m in 64-bit limbs (i128 products) gives x 2/pi mod 4 to ~2^-130: quadrant and fraction exactly, the
     fraction then normalised into an f64 pair and multiplied by pi/2. Rare path: straight scalar code."""
@@ -162,7 +161,9 @@ def _sincos_huge(b, x, quadrant_shift):
     rl = b.fadd(b.fma_exact(fh, t.f(_PIO2_HI), b.fneg(rh)), tail)
     r = b.fadd(rh, rl)
     dr = b.fsub(rl, b.fsub(r, rh))
-    return _kernel(b, t, r, dr, q, quadrant_shift, _SIN_P, _COS_P)
+    res = _kernel(b, t, r, dr, q, quadrant_shift, _SIN_P, _COS_P)
+    # inf comes here too (the common path tests only |x| > limit): sin(inf) is NaN
+    return b.select(b.fcmp_ordered("<", b.fabs(x), t.f(math.inf)), res, t.f(math.nan))
 
 
 def sin(b, x):
