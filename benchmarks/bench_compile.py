@@ -1,12 +1,13 @@
 """Cold compile time against model depth: each measurement in a fresh process with the disk cache off
 (VIVE_NO_CACHE=1), the time of the first call of cc.compile(fn) (trace, passes, fusion, lowering, codegen, LLVM).
 
-    python benchmarks/bench_compile.py [--quick] [--only mlp|rnn|chain] [--stages]
+    python benchmarks/bench_compile.py [--quick] [--only mlp|rnn|chain] [--stages] [--threads N]
 
 Targets (issue 17): 64 layers within 10x of 8 layers; a 1000-step unrolled RNN gradient under 30 s; a chain of
 2000 matmuls under 20 s. `cpu s` is the process CPU time of the same call (compiling runs on one thread, so on a
 busy machine it is the better measure); `--stages` adds the wall-time split: trace / passes / fuse+lower /
-codegen / llvm.
+codegen / llvm. `--threads N` sets VIVE_COMPILE_THREADS (threads LLVM may compile a program's parts on; 1 = whole
+module on one thread) in the measured processes.
 """
 from __future__ import annotations
 
@@ -43,9 +44,11 @@ SERIES = [
 ]
 
 
-def measure(maker, n, timeout=600):
+def measure(maker, n, timeout=600, threads=None):
     code = CHILD % dict(root=ROOT, tests=os.path.join(ROOT, "tests"), maker=maker, n=n)
     env = dict(os.environ, VIVE_NO_CACHE="1")
+    if threads:
+        env["VIVE_COMPILE_THREADS"] = str(threads)
     env.pop("VIVE_DEBUG", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
     if r.returncode != 0:
@@ -58,6 +61,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller sizes only (a smoke run)")
     ap.add_argument("--only", choices=[s[0] for s in SERIES])
     ap.add_argument("--stages", action="store_true")
+    ap.add_argument("--threads", type=int, help="VIVE_COMPILE_THREADS for the measured processes")
     a = ap.parse_args()
     for key, title, maker, sizes in SERIES:
         if a.only and key != a.only:
@@ -69,7 +73,7 @@ def main():
               + ("   trace / passes / fuse+lower / codegen / llvm (s)" if a.stages else ""), flush=True)
         base = None
         for n in sizes:
-            r = measure(maker, n)
+            r = measure(maker, n, threads=a.threads)
             if "error" in r:
                 print(f"{n:>6}  failed: {r['error']}", flush=True)
                 continue

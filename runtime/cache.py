@@ -9,6 +9,7 @@ import json
 import os
 import struct
 import tempfile
+import warnings
 
 _MAGIC = b"VIVEOBJ1"
 # magic, raw key (32 bytes), metadata length, object length, sha256(metadata + object)
@@ -47,7 +48,8 @@ def entry_path(key: str, directory: str | None = None) -> str | None:
 
 
 def load(key: str, directory: str | None = None) -> tuple[bytes, dict] | None:
-    """(object bytes, metadata) of a verified entry, or None when absent, corrupt, truncated or foreign."""
+    """(object bytes, metadata) of a verified entry, or None when absent, corrupt, truncated or foreign (the last
+    three with a RuntimeWarning: the caller compiles anew and overwrites it)."""
     path = entry_path(key, directory)
     if path is None:
         return None
@@ -56,21 +58,38 @@ def load(key: str, directory: str | None = None) -> tuple[bytes, dict] | None:
             data = f.read()
     except OSError:
         return None
+    entry, why = _verify(data, key)
+    if entry is None:
+        damaged(path, why)
+    return entry
+
+
+def damaged(path: str, why: str) -> None:
+    """Say that a cache entry cannot be used (it is then compiled anew and overwritten); never an error."""
+    warnings.warn(f"vive: ignoring damaged code-cache entry {path} ({why}); compiling anew", RuntimeWarning,
+                  stacklevel=3)
+
+
+def _verify(data: bytes, key: str) -> tuple[tuple[bytes, dict] | None, str]:
     if len(data) < _HEADER.size:
-        return None
+        return None, "truncated header"
     magic, raw_key, meta_len, obj_len, digest = _HEADER.unpack_from(data)
-    if magic != _MAGIC or raw_key != bytes.fromhex(key):
-        return None
+    if magic != _MAGIC:
+        return None, "not a vive cache entry"
+    if raw_key != bytes.fromhex(key):
+        return None, "stored under another key"
     body = data[_HEADER.size:]
-    if len(body) != meta_len + obj_len or hashlib.sha256(body).digest() != digest:
-        return None
+    if len(body) != meta_len + obj_len:
+        return None, "truncated"
+    if hashlib.sha256(body).digest() != digest:
+        return None, "checksum mismatch"
     try:
         meta = json.loads(body[:meta_len].decode())
     except (UnicodeDecodeError, ValueError):
-        return None
+        return None, "unreadable metadata"
     if not isinstance(meta, dict):
-        return None
-    return body[meta_len:], meta
+        return None, "unreadable metadata"
+    return (body[meta_len:], meta), ""
 
 
 def store(key: str, obj: bytes, meta: dict, directory: str | None = None) -> str | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import struct
 import threading
 import time
 import weakref
@@ -19,6 +18,7 @@ import llvmlite.binding as llvm
 
 from . import cache
 from .errors import RuntimeBackendError
+from .jit_split import compile_threads, elf_symbols, split_module
 
 # NOTE: LLVM's global context, target registry and DynamicLibrary table are not thread safe, and llvmlite drops
 # the GIL in its ffi calls, so every LLVM call here runs under this lock. Calling compiled code does not take it.
@@ -175,11 +175,7 @@ def _stream_stores(mod, context=None):
     return _parse("\n".join(lines), context)
 
 
-def _optimize(mod, opt: int, context=None):
-    """Run the O<opt> pipeline on mod; returns the optimised module (mod itself, or a reparsed copy)."""
-    if opt <= 0:
-        return mod
-    tm = _target_machine(opt)
+def _tuning(opt: int):
     pto = llvm.create_pipeline_tuning_options(speed_level=opt)
     pto.loop_vectorization = opt >= 2
     pto.slp_vectorization = opt >= 2          # off by default in llvmlite; it packs straight-line code
@@ -187,7 +183,14 @@ def _optimize(mod, opt: int, context=None):
     # tripled LLVM time (LeNet step 930 -> 600 ms cold, MLP batch 16 1080 -> 190 ms) and bought no run time;
     # the vectoriser still interleaves hot loops
     pto.loop_unrolling = False
-    pb = llvm.create_pass_builder(tm, pto)
+    return pto
+
+
+def _optimize(mod, opt: int, context=None):
+    """Run the O<opt> pipeline on mod; returns the optimised module (mod itself, or a reparsed copy)."""
+    if opt <= 0:
+        return mod
+    pb = llvm.create_pass_builder(_target_machine(opt), _tuning(opt))
     pb.getModulePassManager().run(mod, pb)
     _inline_vector_variants(mod, pb)
     return _stream_stores(mod, context)
@@ -208,24 +211,8 @@ _VARIANT_SUFFIXES = ("_v2", "_v4", "_v8", "_v16")
 
 def _elf_undefined_symbols(obj: bytes) -> list[str] | None:
     """Names of the global, non-weak undefined symbols of an ELF64-LE relocatable object; None if not ELF64-LE."""
-    if len(obj) < 64 or obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
-        return None
-    shoff, = struct.unpack_from("<Q", obj, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + i * shentsize) for i in range(shnum)]
-    names = []
-    for sh in sections:
-        if sh[1] != 2:                                   # SHT_SYMTAB
-            continue
-        off, size, link, entsize = sh[4], sh[5], sh[6], sh[9] or 24
-        str_off = sections[link][4]
-        for j in range(1, size // entsize):
-            st_name, st_info, _other, st_shndx = struct.unpack_from("<IBBH", obj, off + j * entsize)
-            if st_shndx != 0 or (st_info >> 4) != 1:     # defined, or not STB_GLOBAL (weak may stay null)
-                continue
-            end = obj.index(b"\0", str_off + st_name)
-            names.append(obj[str_off + st_name:end].decode())
-    return names
+    syms = elf_symbols(obj)
+    return None if syms is None else syms[0]
 
 
 # symbol-name prefix -> provider(name) -> address of a function of that name (0: cannot), made on demand
@@ -238,8 +225,9 @@ def provide_symbols(prefix: str, provider) -> None:
     _PROVIDERS[prefix] = provider
 
 
-def _check_resolvable(obj: bytes) -> list[str]:
-    """The object's external symbols; raise if one cannot be found.
+def _check_resolvable(obj: bytes, siblings: frozenset = frozenset()) -> list[str]:
+    """The object's external symbols; raise if one cannot be found. `siblings`: symbols that objects loaded into the
+    same engine define (the other parts of a split module).
 
     NOTE: MCJIT binds an unresolved symbol to address 0 without any error, so calling it would crash the
     process; this check turns that into a clean exception.
@@ -247,6 +235,7 @@ def _check_resolvable(obj: bytes) -> list[str]:
     externals = _elf_undefined_symbols(obj)
     if externals is None:
         return []
+    externals = [s for s in externals if s not in siblings]
     missing = [s for s in externals if s != "_GLOBAL_OFFSET_TABLE_" and not llvm.address_of_symbol(s)]
     if missing:
         # A cached object may call BLAS before anything in this process asked for it: load it and look again.
@@ -325,9 +314,11 @@ class CompiledModule:
         return f"<CompiledModule {self.key[:12] if self.key else 'uncached'} hit={self.cache_hit} {total:.1f} ms>"
 
 
-def _load_engine(obj: bytes):
+def _load_engine(objs: list[bytes]):
+    """One MCJIT engine holding every object of a module (its parts link to each other inside the engine)."""
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
-    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    for obj in objs:
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     _counts["loaded"] += 1
     return engine
@@ -396,10 +387,66 @@ def cache_key(ir_text: str, *, opt: int = 3, version: str = "") -> str:
                           opt=opt, version=version)
 
 
+def _resolvable(objs: list[bytes]) -> list[str]:
+    """The external symbols of a module's objects that none of them defines; raise if one cannot be found."""
+    siblings = set()
+    if len(objs) > 1:
+        for obj in objs:
+            syms = elf_symbols(obj)
+            if syms is not None:
+                siblings.update(syms[1])
+    out = []
+    for obj in objs:
+        out += [e for e in _check_resolvable(obj, frozenset(siblings)) if e not in out]
+    return out
+
+
+def _pack(objs: list[bytes]) -> tuple[bytes, list[int]]:
+    return b"".join(objs), [len(o) for o in objs]
+
+
+def _unpack(blob: bytes, meta: dict) -> list[bytes] | None:
+    """The objects of a cache entry (one, or the parts of a split module); None when the lengths do not add up."""
+    sizes = meta.get("parts")
+    if sizes is None:
+        return [blob]
+    if not (isinstance(sizes, list) and all(isinstance(n, int) and n > 0 for n in sizes) and sum(sizes) == len(blob)):
+        return None
+    out, at = [], 0
+    for n in sizes:
+        out.append(blob[at:at + n])
+        at += n
+    return out
+
+
+def _compile_text(text: str, opt: int, timings: dict) -> list[bytes]:
+    """Objects of one module's IR text: in parts on several threads when it is big and the machine has cores to
+    spare (jit_parallel.py), else whole on this thread. Called under _LOCK."""
+    threads = compile_threads()
+    texts = split_module(text, threads) if threads > 1 else [text]
+    if len(texts) > 1:
+        from .jit_parallel import compile_parts
+        objs = compile_parts(texts, opt, timings)
+        if objs is not None:
+            return objs
+    with _Scratch() as ctx:
+        t1 = time.perf_counter()
+        mod = ctx.keep(_parse(text, ctx.context))
+        t3 = time.perf_counter()
+        timings["parse"] = t3 - t1
+        mod = ctx.keep(_optimize(mod, opt, ctx.context))
+        t4 = time.perf_counter()
+        timings["opt"] = t4 - t3
+        obj = _target_machine(opt).emit_object(mod)
+        timings["codegen"] = time.perf_counter() - t4
+    return [obj]
+
+
 def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_cache: bool = True) -> CompiledModule:
     """Parse, verify, optimise (O3 with loop + SLP vectorisation) and load LLVM IR text for this host.
 
     `version` (the compiler's version string) goes into the cache key. Bad IR raises RuntimeBackendError.
+    A big module compiles in parts on several threads (jit_split.py; VIVE_COMPILE_THREADS=1 turns that off).
 
         cm = compile_module(ir_text, version=cc.__version__)
         addr = cm.address("add_kernel")
@@ -413,33 +460,30 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         entry = cache.load(key, directory)
         t1 = time.perf_counter()
         timings["cache_read"] = t1 - t0
-        if entry is not None:
-            obj, _meta = entry
+        objs = _unpack(*entry) if entry is not None else None
+        if entry is not None and objs is None:
+            cache.damaged(cache.entry_path(key, directory), "part sizes do not add up")
+        if objs is not None:
             with _LOCK:
                 _free_released_locked()
-                externals = _check_resolvable(obj)
-                engine = _load_engine(obj)
+                externals = _resolvable(objs)
+                engine = _load_engine(objs)
             timings["load"] = time.perf_counter() - t1
             return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals)
-    with _LOCK, _Scratch() as ctx:
+    with _LOCK:
         _free_released_locked()
-        t1 = time.perf_counter()
-        mod = ctx.keep(_parse(llvm_ir_text, ctx.context))
-        t3 = time.perf_counter()
-        timings["parse"] = t3 - t1
-        mod = ctx.keep(_optimize(mod, opt, ctx.context))
-        # NOTE: the optimised text is not kept (printing it cost ~5% of a compile); optimized_ir recomputes it
-        optimized = None
-        t4 = time.perf_counter()
-        timings["opt"] = t4 - t3
-        obj = _target_machine(opt).emit_object(mod)
+        objs = _compile_text(llvm_ir_text, opt, timings)
         t5 = time.perf_counter()
-        timings["codegen"] = t5 - t4
-        externals = _check_resolvable(obj)
-        engine = _load_engine(obj)
+        externals = _resolvable(objs)
+        engine = _load_engine(objs)
         t6 = time.perf_counter()
         timings["load"] = t6 - t5
     if directory is not None:
-        cache.store(key, obj, {"externals": externals, "opt": opt, "version": version}, directory)
+        blob, sizes = _pack(objs)
+        meta = {"externals": externals, "opt": opt, "version": version}
+        if len(objs) > 1:
+            meta["parts"] = sizes
+        cache.store(key, blob, meta, directory)
         timings["cache_write"] = time.perf_counter() - t6
-    return CompiledModule(llvm_ir_text, opt, key, engine, optimized, timings, False, externals)
+    # NOTE: the optimised text is not kept (printing it cost ~5% of a compile); optimized_ir recomputes it
+    return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, False, externals)

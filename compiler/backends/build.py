@@ -241,6 +241,20 @@ def program_meta(program, ir_text, entry, check_bounds=False):
     }, [b.array for b in consts]
 
 
+_META_FIELDS = {"ir": str, "entry": str, "n_slots": int, "dims": list, "dim_sources": list, "outputs": list,
+                "out_bufs": list, "slot_sizes": list}
+
+
+def _bad_meta(meta):
+    """Why a program entry's metadata cannot be used, or None (the sha256 of an entry only says it is whole)."""
+    if meta.get("format") != _FORMAT:
+        return "not a program entry"
+    for name, typ in _META_FIELDS.items():
+        if not isinstance(meta.get(name), typ):
+            return f"metadata field {name!r} missing or of the wrong type"
+    return None
+
+
 def _pack_consts(arrays):
     import io
     bio = io.BytesIO()
@@ -358,13 +372,15 @@ def build(graph, name, out_tree, backend="cpu", check_indices=True, fast_math=Fa
     meta = None
     if entry is not None:
         blob, meta = entry
-        if meta.get("format") != _FORMAT:
-            meta = None
-        else:
+        why = _bad_meta(meta)
+        if why is None:
             try:
                 consts = _unpack_consts(blob)
-            except Exception:
-                meta = None
+            except Exception as e:      # noqa: BLE001  (any damage: compile anew)
+                why = f"constants unreadable: {type(e).__name__}"
+        if why is not None:
+            rt_cache.damaged(rt_cache.entry_path(key, directory), why)
+            meta = None
     if meta is not None:
         if not profile:
             low._ir = meta["ir"]
