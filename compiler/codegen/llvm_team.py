@@ -234,6 +234,31 @@ def gemm_block(f, g, lo, hi):
                     ir.Constant(ft, g.alpha), a, ld(g.lda), bb, ld(g.ldb), ir.Constant(ft, g.beta), c, ld(g.ldc)])
 
 
+def claim_chunks_loop(b, fn, wait, nxt, done, base, ext, chunk, run):
+    """One statement of a team body: chunks numbered [base, end) of `chunk` iterations of [0, ext), each taken by
+    compare-and-swap of the counter at nxt once every earlier statement is done (wait(done, base)), run(lo, hi)
+    on it, then counted in done. Returns end, the next statement's base (team_body_fn's NOTE)."""
+    one = ir.Constant(I64T, 1)
+    end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
+    head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
+    b.branch(head)
+    b.position_at_end(head)
+    v = b.load_atomic(nxt, "monotonic", 8, typ=I64T)
+    b.cbranch(b.icmp_signed(">=", v, end), out, ready)
+    b.position_at_end(ready)
+    b.call(wait, [done, base])
+    got = b.cmpxchg(nxt, v, b.add(v, one), "acq_rel", "monotonic")
+    b.cbranch(b.extract_value(got, 1), take, head)
+    b.position_at_end(take)
+    lo = b.mul(b.sub(v, base), chunk)
+    hi = b.add(lo, chunk)
+    run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
+    b.atomic_rmw("add", done, one, "release")
+    b.branch(head)
+    b.position_at_end(out)
+    return end
+
+
 def team_body_fn(cg, program, name):
     """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
 
@@ -258,7 +283,6 @@ def team_body_fn(cg, program, name):
     done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
     wait = wait_fn(cg)
     base = b.load(base_ptr, typ=I64T)
-    one = ir.Constant(I64T, 1)
     for k, fns in phases:
         ptrs = []
         for buf in k.buffers:
@@ -266,25 +290,8 @@ def team_body_fn(cg, program, name):
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
             ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
-            chunk = chunk_size(b, ext, nt)
-            end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
-            head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
-            b.branch(head)
-            b.position_at_end(head)
-            v = b.load_atomic(nxt, "monotonic", 8, typ=I64T)
-            b.cbranch(b.icmp_signed(">=", v, end), out, ready)
-            b.position_at_end(ready)
-            b.call(wait, [done, base])
-            got = b.cmpxchg(nxt, v, b.add(v, one), "acq_rel", "monotonic")
-            b.cbranch(b.extract_value(got, 1), take, head)
-            b.position_at_end(take)
-            lo = b.mul(b.sub(v, base), chunk)
-            hi = b.add(lo, chunk)
-            b.call(pfn, ptrs + [dims, lo, b.select(b.icmp_signed("<", hi, ext), hi, ext)])
-            b.atomic_rmw("add", done, one, "release")
-            b.branch(head)
-            b.position_at_end(out)
-            base = end
+            base = claim_chunks_loop(b, fn, wait, nxt, done, base, ext, chunk_size(b, ext, nt),
+                                     lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
     b.store(base, base_ptr)
     b.ret_void()
     with b.goto_block(f.entry):
@@ -427,25 +434,7 @@ def program_team_fn(cg, calls, work_of, min_work):
     state = {"base": b.load(base_ptr, typ=I64T)}
 
     def statement(ext, chunk, run):
-        base = state["base"]
-        end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
-        head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
-        b.branch(head)
-        b.position_at_end(head)
-        v = b.load_atomic(sync, "monotonic", 8, typ=I64T)
-        b.cbranch(b.icmp_signed(">=", v, end), out, ready)
-        b.position_at_end(ready)
-        b.call(wait, [done, base])
-        got = b.cmpxchg(sync, v, b.add(v, one), "acq_rel", "monotonic")
-        b.cbranch(b.extract_value(got, 1), take, head)
-        b.position_at_end(take)
-        lo = b.mul(b.sub(v, base), chunk)
-        hi = b.add(lo, chunk)
-        run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
-        b.atomic_rmw("add", done, one, "release")
-        b.branch(head)
-        b.position_at_end(out)
-        state["base"] = end
+        state["base"] = claim_chunks_loop(b, fn, wait, sync, done, state["base"], ext, chunk, run)
 
     for k, kfn in calls:
         ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
