@@ -120,3 +120,34 @@ def test_tall_gemms_split_by_rows(threads, n):
     want = a.astype(np.float64) @ b.astype(np.float64)
     for got in fc(a, at, b, bt):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_own_kernels_in_team_chunks(threads, ta, tb):
+    # 96 x 170 @ 170 x 203 (3.3M multiply-adds: the own kernels' range) in every layout: each chunk of columns (or
+    # rows) is one call of an own kernel on a block of the operands; uneven tails
+    a = rng.standard_normal((170, 96) if ta else (96, 170)).astype(np.float32)
+    b = rng.standard_normal((203, 170) if tb else (170, 203)).astype(np.float32)
+
+    def f(a, b):
+        return np.tanh((a.T if ta else a) @ (b.T if tb else b)) * 0.5
+    fc = cc.compile(f)
+    ir_text = fc.lower(a, b).llvm_ir()
+    assert ".team.body" in ir_text and "vive.gemm.f32" in ir_text
+    want = np.tanh((a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)) * 0.5
+    for n in (2, 3):
+        threads(n)
+        np.testing.assert_allclose(fc(a, b), want, rtol=2e-5, atol=2e-5)
+
+
+def test_more_threads_than_claim_lanes(threads):
+    # 70 threads share the 64 claim lanes of llvm_team_sync (two threads start on one lane); every chunk still runs
+    # exactly once
+    w1, w2, x, y = _data(np.float64)
+    grad = cc.value_and_grad(mlp_loss, argnums=(0, 1))
+    step = cc.compile(grad)
+    threads(70)
+    (l, (g1, g2)), (el, (eg1, eg2)) = step(w1, w2, x, y), grad(w1, w2, x, y)
+    np.testing.assert_allclose(l, el, rtol=1e-10)
+    np.testing.assert_allclose(g1, eg1, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g2, eg2, rtol=1e-10, atol=1e-12)

@@ -1,5 +1,5 @@
 """A scan body run by a team of threads: every thread runs the whole loop, each kernel statement is split between
-the threads, and a barrier separates statements.
+the threads, and a statement's chunks start once the statements before it are done (llvm_team_sync.py).
 
 A loop that calls BLAS otherwise runs on the calling thread and hands OpenBLAS the caller's threads around each big
 gemm. For a recurrent step that leaves the other cores idle in the elementwise kernels, and OpenBLAS's own split of a
@@ -23,7 +23,10 @@ from llvmlite import ir
 from ..ir.kernel import Loop, Gemm, HostCall, Collective
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_fn import _Fn, _gemm_big, BLAS_THREAD_WORK
+from .llvm_gemm import plan_for_statement, declare_gemm
+from .. import debug
 from .scalar import I32T, I64T
+from .llvm_team_sync import TeamSync, sync_block, reset_sync, shared_counter, SPLIT, MAX_TEAM
 
 PTR = ir.PointerType()
 # chunks start on multiples of this many iterations (columns): vector loops keep the buffers' alignment
@@ -80,13 +83,6 @@ def _gomp(cg, name):
     return fn
 
 
-# a statement's range is cut into about this many chunks per thread, taken from a shared counter: a thread whose
-# core is busy takes fewer of them instead of setting the time with an equal share (see team_body_fn)
-SPLIT = 2
-# a thread waiting for the others polls this many times (with a pause) before it yields its core
-SPIN = 4000
-
-
 def chunk_size(b, ext, nt, split=SPLIT, align=CHUNK_ALIGN):
     """ceil(ext / (nt * split)) rounded up to a multiple of align (at least align)."""
     parts = b.mul(nt, ir.Constant(I64T, split))
@@ -112,47 +108,6 @@ def claim_chunks(b, counter, ext, chunk, run):
     run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
     b.branch(head)
     b.position_at_end(done)
-
-
-def wait_fn(cg):
-    """void @vive.team.wait(ptr %done, i64 %target): return once the i64 at %done (atomic) reaches target; poll
-    with a pause SPIN times, then sleep 20 us between polls, so that a waiting thread does not burn a core
-    another process needs.
-
-    NOTE: sleep, not sched_yield: a yielding thread stays runnable behind the other process for its whole slice
-    (MLP b128 step with the other core busy: 9.5 ms yielding, 3.6 ms sleeping; a thread back from a sleep is
-    scheduled ahead of a spinning process)."""
-    fn = cg.module.globals.get("vive.team.wait")
-    if fn is not None:
-        return fn
-    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, I64T]), "vive.team.wait")
-    fn.linkage = "internal"
-    fn.attributes.add("noinline")
-    ptr, target = fn.args
-    entry, head, spin, yld, out = (fn.append_basic_block(n) for n in ("entry", "head", "spin", "yield", "out"))
-    b = ir.IRBuilder(entry)
-    b.branch(head)
-    b.position_at_end(head)
-    n = b.phi(I64T, name="n")
-    n.add_incoming(ir.Constant(I64T, 0), entry)
-    v = b.load_atomic(ptr, "acquire", 8, typ=I64T)
-    b.cbranch(b.icmp_signed(">=", v, target), out, spin)
-    b.position_at_end(spin)
-    n1 = b.add(n, ir.Constant(I64T, 1))
-    n.add_incoming(n1, spin)
-    n.add_incoming(ir.Constant(I64T, 0), yld)
-    if "x86" in (cg.module.triple or "x86"):
-        pause = cg.module.globals.get("llvm.x86.sse2.pause") or ir.Function(
-            cg.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
-        b.call(pause, [])
-    b.cbranch(b.icmp_signed("<", n1, ir.Constant(I64T, SPIN)), head, yld)
-    b.position_at_end(yld)
-    sy = cg.module.globals.get("usleep") or ir.Function(cg.module, ir.FunctionType(I32T, [I32T]), "usleep")
-    b.call(sy, [ir.Constant(I32T, 20)])
-    b.branch(head)
-    b.position_at_end(out)
-    b.ret_void()
-    return fn
 
 
 def _phase_fn(cg, k, i, s, tag="t"):
@@ -207,9 +162,12 @@ def gemm_block(f, g, lo, hi):
     def n(v):
         return v if ib == 64 else b.trunc(v, it)
 
-    def ld(x):
+    def ld64(x):
         v = f.sym(x)
-        return n(b.select(b.icmp_signed("<", v, ir.Constant(I64T, 1)), ir.Constant(I64T, 1), v))
+        return b.select(b.icmp_signed("<", v, ir.Constant(I64T, 1)), ir.Constant(I64T, 1), v)
+
+    def ld(x):
+        return n(ld64(x))
 
     def ptr(buf, off, extra=None):
         i = f.ix(off)
@@ -228,35 +186,15 @@ def gemm_block(f, g, lo, hi):
         a = ptr(g.a, g.a_off)
         bb = ptr(g.b, g.b_off, b.mul(lo, f.sym(g.ldb)) if g.trans_b else lo)
         c = ptr(g.c, g.c_off, lo)
+    own = plan_for_statement(g, debug.gemm_kernels())
     with b.if_then(b.and_(b.icmp_signed(">", m, zero), b.icmp_signed(">", cols, zero))):
+        if own is not None:       # a block of a small gemm: the own kernel (llvm_gemm.py) takes any row/column block
+            b.call(declare_gemm(cg.module, own), [m, cols, f.sym(g.k), ir.Constant(ft, g.alpha), a, ld64(g.lda), bb,
+                                                  ld64(g.ldb), ir.Constant(ft, g.beta), c, ld64(g.ldc)])
+            return
         b.call(fn, [ir.Constant(I32T, 101), ir.Constant(I32T, 112 if g.trans_a else 111),
                     ir.Constant(I32T, 112 if g.trans_b else 111), n(m), n(cols), n(f.sym(g.k)),
                     ir.Constant(ft, g.alpha), a, ld(g.lda), bb, ld(g.ldb), ir.Constant(ft, g.beta), c, ld(g.ldc)])
-
-
-def claim_chunks_loop(b, fn, wait, nxt, done, base, ext, chunk, run):
-    """One statement of a team body: chunks numbered [base, end) of `chunk` iterations of [0, ext), each taken by
-    compare-and-swap of the counter at nxt once every earlier statement is done (wait(done, base)), run(lo, hi)
-    on it, then counted in done. Returns end, the next statement's base (team_body_fn's NOTE)."""
-    one = ir.Constant(I64T, 1)
-    end = b.add(base, b.sdiv(b.add(ext, b.sub(chunk, one)), chunk))
-    head, ready, take, out = (fn.append_basic_block(n) for n in ("head", "ready", "take", "out"))
-    b.branch(head)
-    b.position_at_end(head)
-    v = b.load_atomic(nxt, "monotonic", 8, typ=I64T)
-    b.cbranch(b.icmp_signed(">=", v, end), out, ready)
-    b.position_at_end(ready)
-    b.call(wait, [done, base])
-    got = b.cmpxchg(nxt, v, b.add(v, one), "acq_rel", "monotonic")
-    b.cbranch(b.extract_value(got, 1), take, head)
-    b.position_at_end(take)
-    lo = b.mul(b.sub(v, base), chunk)
-    hi = b.add(lo, chunk)
-    run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
-    b.atomic_rmw("add", done, one, "release")
-    b.branch(head)
-    b.position_at_end(out)
-    return end
 
 
 def team_body_fn(cg, program, name):
@@ -279,9 +217,7 @@ def team_body_fn(cg, program, name):
     body = fn.append_basic_block("body")
     b = f.b
     b.position_at_end(body)
-    nxt = sync
-    done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
-    wait = wait_fn(cg)
+    team = TeamSync(cg, b, sync, nt)
     base = b.load(base_ptr, typ=I64T)
     for k, fns in phases:
         ptrs = []
@@ -290,8 +226,8 @@ def team_body_fn(cg, program, name):
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
             ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
-            base = claim_chunks_loop(b, fn, wait, nxt, done, base, ext, chunk_size(b, ext, nt),
-                                     lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
+            base = team.statement(b, base, ext, chunk_size(b, ext, nt),
+                                  lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
     b.store(base, base_ptr)
     b.ret_void()
     with b.goto_block(f.entry):
@@ -302,7 +238,8 @@ def team_body_fn(cg, program, name):
 def team_threads(cg, b):
     """The team's size at this call (i32): OpenMP's thread count (omp_get_max_threads: cc.set_num_threads changes
     it between calls; inside another parallel region libgomp gives a nested fork one thread)."""
-    return b.call(_gomp(cg, "omp_get_max_threads"), [])
+    n = b.call(_gomp(cg, "omp_get_max_threads"), [])
+    return b.select(b.icmp_signed("<", n, ir.Constant(I32T, MAX_TEAM)), n, ir.Constant(I32T, MAX_TEAM))
 
 
 def team_loop(f, bufs, run_loop):
@@ -341,12 +278,11 @@ def team_loop(f, bufs, run_loop):
             with b.goto_block(f.entry):
                 b.position_at_start(f.entry)
                 arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 2), name="team.data")
-                sync = b.alloca(I64T, size=ir.Constant(I64T, 2), name="team.sync")
+                sync = sync_block(b, "team.sync")
             for j, buf in enumerate(bufs):
                 b.store(f.bufs[buf], b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.store(f.dims_ptr, b.gep(arr, [ir.Constant(I64T, len(bufs))], source_etype=PTR))
-            for j in range(2):
-                b.store(ir.Constant(I64T, 0), b.gep(sync, [ir.Constant(I64T, j)], source_etype=I64T))
+            reset_sync(b, sync, threads)
             b.store(sync, b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
         with otherwise:
@@ -382,7 +318,7 @@ def team_gemm(cg, f, k, i, g):
             with b.goto_block(f.entry):
                 b.position_at_start(f.entry)
                 arr = b.alloca(PTR, size=ir.Constant(I64T, len(bufs) + 3), name=f"g{i}.data")
-                counter = b.alloca(I64T, name=f"g{i}.next")
+                counter = shared_counter(b, f"g{i}.next")
             for j, v in enumerate(args):
                 b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.store(b.inttoptr(ext, PTR), b.gep(arr, [ir.Constant(I64T, len(bufs) + 1)], source_etype=PTR))
@@ -428,13 +364,12 @@ def program_team_fn(cg, calls, work_of, min_work):
     body = fn.append_basic_block("body")
     b = f.b
     b.position_at_end(body)
-    done = b.gep(sync, [ir.Constant(I64T, 1)], source_etype=I64T)
-    wait = wait_fn(cg)
+    team = TeamSync(cg, b, sync, nt)
     one = ir.Constant(I64T, 1)
     state = {"base": b.load(base_ptr, typ=I64T)}
 
     def statement(ext, chunk, run):
-        state["base"] = claim_chunks_loop(b, fn, wait, sync, done, state["base"], ext, chunk, run)
+        state["base"] = team.statement(b, state["base"], ext, chunk, run)
 
     for k, kfn in calls:
         ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
@@ -483,9 +418,8 @@ def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn, serial):
     with b.if_else(b.icmp_signed(">", threads, ir.Constant(I32T, 1))) as (then, otherwise):
         with then:
             arr = b.alloca(PTR, size=ir.Constant(I64T, 3), name="team.data")
-            sync = b.alloca(I64T, size=ir.Constant(I64T, 2), name="team.sync")
-            for j in range(2):
-                b.store(ir.Constant(I64T, 0), b.gep(sync, [ir.Constant(I64T, j)], source_etype=I64T))
+            sync = sync_block(b, "team.sync")
+            reset_sync(b, sync, threads)
             for j, v in enumerate((bufs_arg, dims_arg, sync)):
                 b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
