@@ -29,7 +29,7 @@ def cache_dir() -> str | None:
 
 
 def make_key(ir_text: str, *, triple: str, cpu: str, features: str, data_layout: str,
-             llvmlite_version: str, llvm_version: str, opt: int, version: str) -> str:
+             llvmlite_version: str, llvm_version: str, opt: int | str, version: str) -> str:
     """sha256 hex of every input that changes the object code; fields are length-prefixed, so never ambiguous."""
     h = hashlib.sha256()
     for field in (_FORMAT, ir_text, triple, cpu, features, data_layout, llvmlite_version, llvm_version,

@@ -18,7 +18,7 @@ import llvmlite.binding as llvm
 
 from . import cache
 from .errors import RuntimeBackendError
-from .jit_split import compile_threads, elf_symbols, split_module
+from .jit_split import compile_threads, elf_symbols, merge_duplicates, split_module
 
 # NOTE: LLVM's global context, target registry and DynamicLibrary table are not thread safe, and llvmlite drops
 # the GIL in its ffi calls, so every LLVM call here runs under this lock. Calling compiled code does not take it.
@@ -219,10 +219,42 @@ def _elf_undefined_symbols(obj: bytes) -> list[str] | None:
 _PROVIDERS: dict = {}
 
 
-def provide_symbols(prefix: str, provider) -> None:
+# symbol-name prefix -> sources(names) -> [LibraryJob] for those of `names` not loaded yet (see provide_symbols)
+_SOURCES: dict = {}
+
+
+class LibraryJob:
+    """A module that defines symbols a program about to compile calls (an own gemm kernel): compiled on the same
+    threads as the program's parts, cached on disk per job, loaded into an engine of its own, then handed to
+    `done(CompiledModule)` before the program's symbols are resolved.
+
+    `key_text` is what the disk cache keys on in place of the IR text (it must change whenever the IR would), and
+    `make_ir()` makes the IR text, called only on a cache miss and on a compile thread (the Python that writes the
+    IR then runs while another thread is inside LLVM)."""
+
+    __slots__ = ("key_text", "make_ir", "opt", "codegen_opt", "version", "done", "objs")
+
+    def __init__(self, key_text: str, make_ir, opt: int, codegen_opt: int, version: str, done):
+        self.key_text, self.make_ir = key_text, make_ir
+        self.opt, self.codegen_opt, self.version, self.done = opt, codegen_opt, version, done
+        self.objs = None
+
+    def key(self) -> str:
+        return cache_key(self.key_text, opt=self.opt, version=self.version, codegen_opt=self.codegen_opt)
+
+
+def provide_symbols(prefix: str, provider, sources=None) -> None:
     """Let `provider(name) -> int` define the missing symbols that start with `prefix` when code using them loads
-    (the compiler's own helper kernels, compiled in modules of their own: runtime never imports compiler/)."""
+    (the compiler's own helper kernels, compiled in modules of their own: runtime never imports compiler/).
+
+    `sources(names) -> [LibraryJob]`, when given, names the modules that define those of `names` not loaded yet:
+    compile_module then compiles them beside the program (they are independent) instead of one after the other
+    when the program loads."""
     _PROVIDERS[prefix] = provider
+    if sources is not None:
+        _SOURCES[prefix] = sources
+    else:
+        _SOURCES.pop(prefix, None)
 
 
 def _check_resolvable(obj: bytes, siblings: frozenset = frozenset()) -> list[str]:
@@ -264,9 +296,10 @@ class CompiledModule:
     """
 
     def __init__(self, ir_text: str, opt: int, key: str | None, engine, optimized_ir: str | None,
-                 timings: dict, cache_hit: bool, externals: list[str]):
-        self.source_ir = ir_text
+                 timings: dict, cache_hit: bool, externals: list[str], codegen_opt: int | None = None):
+        self._source_ir = ir_text        # the text, or a callable that makes it (LibraryJob.make_ir)
         self.opt = opt
+        self.codegen_opt = opt if codegen_opt is None else codegen_opt
         self.key = key
         self.timings = timings
         self.cache_hit = cache_hit
@@ -288,6 +321,12 @@ class CompiledModule:
         return addr
 
     @property
+    def source_ir(self) -> str:
+        if callable(self._source_ir):
+            self._source_ir = self._source_ir()
+        return self._source_ir
+
+    @property
     def compile_seconds(self) -> float:
         """Wall time this module cost to produce (all of `timings`)."""
         return sum(self.timings.values())
@@ -306,7 +345,7 @@ class CompiledModule:
         text = self.optimized_ir
         with _LOCK, _Scratch() as ctx:
             mod = ctx.keep(_parse(text, ctx.context))
-            tm = _target_machine(self.opt)
+            tm = _target_machine(self.codegen_opt)
             return tm.emit_assembly(mod)
 
     def __repr__(self) -> str:
@@ -379,9 +418,11 @@ def live_engines() -> int:
     return _counts["loaded"] - _counts["disposed"]
 
 
-def cache_key(ir_text: str, *, opt: int = 3, version: str = "") -> str:
+def cache_key(ir_text: str, *, opt: int = 3, version: str = "", codegen_opt: int | None = None) -> str:
     """The disk-cache key compile_module uses for this text on this machine."""
     t = host_target()
+    if codegen_opt is not None and codegen_opt != opt:
+        opt = f"{opt}/{codegen_opt}"
     return cache.make_key(ir_text, triple=t.triple, cpu=t.cpu, features=t.features, data_layout=t.data_layout,
                           llvmlite_version=llvmlite.__version__, llvm_version=".".join(map(str, llvm.llvm_version_info)),
                           opt=opt, version=version)
@@ -419,16 +460,86 @@ def _unpack(blob: bytes, meta: dict) -> list[bytes] | None:
     return out
 
 
-def _compile_text(text: str, opt: int, timings: dict) -> list[bytes]:
+_DECLARED = re.compile(r'^declare\b[^@]*@("(?:[^"\\]|\\.)*"|[-\w.$]+)\(', re.M)
+
+
+def _library_jobs(text: str) -> list:
+    """LibraryJobs for the symbols `text` declares that a provider with sources defines and that are not loaded
+    yet. Called under _LOCK."""
+    if not _SOURCES:
+        return []
+    by_prefix: dict = {}
+    for m in _DECLARED.finditer(text):
+        name = m.group(1).strip('"')
+        prefix = next((p for p in _SOURCES if name.startswith(p)), None)
+        if prefix is not None and not llvm.address_of_symbol(name):
+            by_prefix.setdefault(prefix, []).append(name)
+    jobs = []
+    for prefix, names in by_prefix.items():
+        jobs += _SOURCES[prefix](names)
+    return jobs
+
+
+def _finish_library(job, directory, objs, hit: bool, timings: dict):
+    """Load a LibraryJob's objects into an engine of its own and hand its CompiledModule over (storing the objects
+    in the disk cache when they were compiled now). Called under _LOCK."""
+    key = job.key()
+    t0 = time.perf_counter()
+    externals = _resolvable(objs)
+    engine = _load_engine(objs)
+    timings["load"] = time.perf_counter() - t0
+    if directory is not None and not hit:
+        _store(key, objs, job.opt, job.version, directory, externals)
+    cm = CompiledModule(job.make_ir, job.opt, key, engine, None, timings, hit, externals, job.codegen_opt)
+    job.done(cm)
+    return cm
+
+
+def _prepare_libraries(text: str, directory) -> list:
+    """The LibraryJobs of `text` that must compile (the disk cache's hits are loaded and handed over now)."""
+    pending = []
+    for job in _library_jobs(text):
+        if directory is not None:
+            objs = _cached_objects(job.key(), directory)
+            if objs is not None:
+                _finish_library(job, directory, objs, True, {})
+                continue
+        pending.append(job)
+    return pending
+
+
+def compile_library(job: LibraryJob) -> CompiledModule:
+    """One LibraryJob on its own now: from the disk cache, else compiled on this thread."""
+    _ensure_init()
+    directory = cache.cache_dir()
+    with _LOCK:
+        _free_released_locked()
+        if directory is not None:
+            objs = _cached_objects(job.key(), directory)
+            if objs is not None:
+                return _finish_library(job, directory, objs, True, {})
+        timings: dict[str, float] = {}
+        objs = _compile_text(job.make_ir(), job.opt, job.codegen_opt, timings, split=False)
+        return _finish_library(job, directory, objs, False, timings)
+
+
+def _compile_text(text: str, opt: int, codegen_opt: int, timings: dict, libraries=(), split=True) -> list[bytes]:
     """Objects of one module's IR text: in parts on several threads when it is big and the machine has cores to
-    spare (jit_parallel.py), else whole on this thread. Called under _LOCK."""
+    spare (jit_parallel.py), else whole on this thread. `libraries` (LibraryJobs) compile on the same threads; a
+    job whose compile failed keeps objs None (the provider compiles it again on load and reports what is wrong).
+    Called under _LOCK."""
+    text = merge_duplicates(text)
     threads = compile_threads()
-    texts = split_module(text, threads) if threads > 1 else [text]
-    if len(texts) > 1:
-        from .jit_parallel import compile_parts
-        objs = compile_parts(texts, opt, timings)
-        if objs is not None:
-            return objs
+    texts = split_module(text, threads) if threads > 1 and split else [text]
+    if len(texts) > 1 or libraries:
+        from .jit_parallel import compile_jobs
+        jobs = [(t, opt, codegen_opt) for t in texts] + [(j.make_ir, j.opt, j.codegen_opt) for j in libraries]
+        objs = compile_jobs(jobs, threads, timings)
+        for j, obj in zip(libraries, objs[len(texts):]):
+            j.objs = None if obj is None else [obj]
+        if all(o is not None for o in objs[:len(texts)]):
+            return objs[:len(texts)]
+        timings.pop("compile_parts", None)
     with _Scratch() as ctx:
         t1 = time.perf_counter()
         mod = ctx.keep(_parse(text, ctx.context))
@@ -437,53 +548,84 @@ def _compile_text(text: str, opt: int, timings: dict) -> list[bytes]:
         mod = ctx.keep(_optimize(mod, opt, ctx.context))
         t4 = time.perf_counter()
         timings["opt"] = t4 - t3
-        obj = _target_machine(opt).emit_object(mod)
+        obj = _target_machine(codegen_opt).emit_object(mod)
         timings["codegen"] = time.perf_counter() - t4
     return [obj]
 
 
-def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_cache: bool = True) -> CompiledModule:
+def _cached_objects(key: str, directory: str) -> list[bytes] | None:
+    entry = cache.load(key, directory)
+    objs = _unpack(*entry) if entry is not None else None
+    if entry is not None and objs is None:
+        cache.damaged(cache.entry_path(key, directory), "part sizes do not add up")
+    return objs
+
+
+def _store(key: str, objs: list[bytes], opt: int, version: str, directory: str, externals=None) -> None:
+    blob, sizes = _pack(objs)
+    meta = {"externals": externals if externals is not None else [], "opt": opt, "version": version}
+    if len(objs) > 1:
+        meta["parts"] = sizes
+    cache.store(key, blob, meta, directory)
+
+
+def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_cache: bool = True,
+                   codegen_opt: int | None = None) -> CompiledModule:
     """Parse, verify, optimise (O3 with loop + SLP vectorisation) and load LLVM IR text for this host.
 
     `version` (the compiler's version string) goes into the cache key. Bad IR raises RuntimeBackendError.
-    A big module compiles in parts on several threads (jit_split.py; VIVE_COMPILE_THREADS=1 turns that off).
+    A big module compiles in parts on several threads (jit_split.py; VIVE_COMPILE_THREADS=1 turns that off), and
+    the modules of the library symbols it declares (provide_symbols' sources) compile on the same threads.
+    `codegen_opt`: the code generator's level when it differs from the pipeline's (`opt=0, codegen_opt=1`: no IR
+    pipeline, for IR that is already in the shape it should run in).
 
         cm = compile_module(ir_text, version=cc.__version__)
         addr = cm.address("add_kernel")
     """
     _ensure_init()
+    codegen_opt = opt if codegen_opt is None else codegen_opt
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    key = cache_key(llvm_ir_text, opt=opt, version=version)
+    key = cache_key(llvm_ir_text, opt=opt, version=version, codegen_opt=codegen_opt)
     directory = cache.cache_dir() if use_cache else None
     if directory is not None:
-        entry = cache.load(key, directory)
+        objs = _cached_objects(key, directory)
         t1 = time.perf_counter()
         timings["cache_read"] = t1 - t0
-        objs = _unpack(*entry) if entry is not None else None
-        if entry is not None and objs is None:
-            cache.damaged(cache.entry_path(key, directory), "part sizes do not add up")
         if objs is not None:
             with _LOCK:
                 _free_released_locked()
+                libraries = _prepare_libraries(llvm_ir_text, directory)
+                if libraries:
+                    _compile_libraries(libraries, directory, timings)
+                t2 = time.perf_counter()
                 externals = _resolvable(objs)
                 engine = _load_engine(objs)
-            timings["load"] = time.perf_counter() - t1
-            return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals)
+            timings["load"] = time.perf_counter() - t2
+            return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals, codegen_opt)
     with _LOCK:
         _free_released_locked()
-        objs = _compile_text(llvm_ir_text, opt, timings)
+        libraries = _prepare_libraries(llvm_ir_text, directory)
+        objs = _compile_text(llvm_ir_text, opt, codegen_opt, timings, libraries)
         t5 = time.perf_counter()
+        for job in libraries:
+            if job.objs is not None:
+                _finish_library(job, directory, job.objs, False, {})
         externals = _resolvable(objs)
         engine = _load_engine(objs)
         t6 = time.perf_counter()
         timings["load"] = t6 - t5
     if directory is not None:
-        blob, sizes = _pack(objs)
-        meta = {"externals": externals, "opt": opt, "version": version}
-        if len(objs) > 1:
-            meta["parts"] = sizes
-        cache.store(key, blob, meta, directory)
+        _store(key, objs, opt, version, directory, externals)
         timings["cache_write"] = time.perf_counter() - t6
     # NOTE: the optimised text is not kept (printing it cost ~5% of a compile); optimized_ir recomputes it
-    return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, False, externals)
+    return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, False, externals, codegen_opt)
+
+
+def _compile_libraries(libraries: list, directory, timings: dict) -> None:
+    """Compile LibraryJobs alone (a program that came from the disk cache while its libraries did not)."""
+    from .jit_parallel import compile_jobs
+    objs = compile_jobs([(j.make_ir, j.opt, j.codegen_opt) for j in libraries], compile_threads(), timings)
+    for job, obj in zip(libraries, objs):
+        if obj is not None:
+            _finish_library(job, directory, [obj], False, {})

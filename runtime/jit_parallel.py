@@ -43,37 +43,48 @@ def _emit_object(tm, mod) -> bytes:
         ffi.lib.LLVMPY_DisposeMemoryBuffer(mb)
 
 
-def _compile_part(text, opt):
+def _compile_part(text, opt, codegen_opt=None):
     with jit._Scratch() as ctx:
         mod = ctx.keep(jit._parse(text, ctx.context))
-        tm = jit._target_machine(opt)          # this part's own: the pipeline's, then code generation's
+        # this part's own TM: the pipeline's, then code generation's
+        tm = jit._target_machine(opt if codegen_opt is None else codegen_opt)
         mod = ctx.keep(_run_pipeline(mod, opt, tm))
         if opt > 0:
             mod = ctx.keep(jit._stream_stores(mod, ctx.context))
         return _emit_object(tm, mod)
 
 
-def compile_parts(texts: list[str], opt: int, timings: dict) -> list[bytes] | None:
-    """The objects of the parts, part 0 on this thread and each other one on a thread of its own (a thread starts
-    in ~0.1 ms; concurrent.futures alone takes 9 ms to import); None if any part failed (the caller then compiles
-    the module whole, which reports what is wrong with it)."""
+def compile_jobs(jobs: list[tuple[str, int, int]], threads: int, timings: dict) -> list:
+    """The objects of independent module texts `(text, opt, codegen_opt)` (the parts of a split module, library
+    modules), compiled by `threads` workers: this thread and threads - 1 started ones (a thread starts in ~0.1 ms;
+    concurrent.futures alone takes 9 ms to import) taking the longest jobs first. A job that failed gives None (the
+    caller then compiles it alone, which reports what is wrong with it)."""
     t0 = time.perf_counter()
-    objs: list = [None] * len(texts)
+    objs: list = [None] * len(jobs)
+    # longest first; a job whose text is made on the thread (a callable) counts as a typical library module
+    order = sorted(range(len(jobs)), key=lambda i: -(len(jobs[i][0]) if isinstance(jobs[i][0], str) else 50_000))
+    claim = threading.Lock()
+    at = [0]
 
-    def work(i):
-        try:
-            objs[i] = _compile_part(texts[i], opt)
-        except Exception:       # noqa: BLE001  (reported by the whole-module compile that follows)
-            objs[i] = None
+    def work():
+        while True:
+            with claim:
+                if at[0] >= len(order):
+                    return
+                i = order[at[0]]
+                at[0] += 1
+            text, opt, codegen_opt = jobs[i]
+            try:
+                objs[i] = _compile_part(text if isinstance(text, str) else text(), opt, codegen_opt)
+            except Exception:       # noqa: BLE001  (reported by the compile that follows)
+                objs[i] = None
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"vive-llvm-{i}", daemon=True)
-               for i in range(1, len(texts))]
+    threads = [threading.Thread(target=work, name=f"vive-llvm-{i}", daemon=True)
+               for i in range(1, max(1, min(threads, len(jobs))))]
     for t in threads:
         t.start()
-    work(0)
+    work()
     for t in threads:
         t.join()
-    if any(o is None for o in objs):
-        return None
     timings["compile_parts"] = time.perf_counter() - t0
     return objs

@@ -1,17 +1,52 @@
 """The own gemm kernels (codegen/llvm_gemm.py) as a library: each compiled once per process in a module of its own
-(O1, disk-cached) when a program calling it loads, and shared by every program after that."""
+(disk-cached per kernel) and shared by every program after that. The kernels a program declares compile on the same
+threads as the program's own parts (runtime.jit.LibraryJob), before it loads; `provide` makes any other one on
+demand when code calling it loads."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 
 import runtime
 
 from ..version import __version__
+from ..codegen import llvm_gemm
 from ..codegen.llvm_gemm import plan_from_name, kernel_module_ir
 
 PREFIX = "vive.gemm."
 _LOCK = threading.Lock()
 _MODULES = {}        # name -> CompiledModule (kept alive: programs call into it)
+
+
+def opt_levels(plan) -> tuple[int, int]:
+    """(IR pipeline, code generator) levels of a kernel's module.
+
+    NOTE: the kernels are emitted as the vector code they should run as, so the IR pipeline buys nothing for those
+    that read their operands in place (same run time within noise on the MLP/LeNet shapes, Zen 4) and costs 60% of
+    their compile (O1: 40-55 ms a kernel, no pipeline: 15-22 ms); the packing kernels keep O1, whose loop passes
+    speed the pack loops (no pipeline: 64x6x150 nt.s16x1p 10.3 -> 13.0 us)."""
+    return (1, 1) if plan.pack else (0, 1)
+
+
+def _module_ir(plan) -> str:
+    t = runtime.host_target()
+    return kernel_module_ir(plan, t.triple, t.data_layout)
+
+
+@functools.lru_cache(maxsize=None)
+def _emitter_digest() -> str:
+    """sha256 of the kernel emitter's source: with the kernel's name it stands for the IR text in the disk-cache key
+    (a changed emitter is a new entry), so a process that finds a kernel there does not write its IR (~7 ms each)."""
+    with open(llvm_gemm.__file__, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _job(name, plan):
+    from runtime.jit import LibraryJob
+    opt, codegen_opt = opt_levels(plan)
+    return LibraryJob(f"{name}\n{_emitter_digest()}", lambda: _module_ir(plan), opt, codegen_opt,
+                      f"vive-gemm-{__version__}", lambda cm: _adopt(name, cm))
 
 
 def provide(name: str) -> int:
@@ -21,15 +56,31 @@ def provide(name: str) -> int:
         return 0
     with _LOCK:
         cm = _MODULES.get(name)
-        if cm is None:
-            t = runtime.host_target()
-            # the disk cache keys on the IR text: a changed kernel is a new entry
-            cm = runtime.compile_module(kernel_module_ir(plan, t.triple, t.data_layout), opt=1,
-                                        version=f"vive-gemm-{__version__}")
-            _MODULES[name] = cm
+    if cm is None:
+        from runtime.jit import compile_library
+        compile_library(_job(name, plan))
+        with _LOCK:
+            cm = _MODULES[name]         # the one adopted (another thread's, if it made the kernel first)
     return cm.address(name)
+
+
+def sources(names) -> list:
+    """A LibraryJob for each kernel of `names` not made in this process yet (the program's compile runs them beside
+    its own parts)."""
+    jobs = []
+    with _LOCK:
+        for name in dict.fromkeys(names):
+            plan = plan_from_name(name)
+            if plan is not None and name not in _MODULES:
+                jobs.append(_job(name, plan))
+    return jobs
+
+
+def _adopt(name, cm) -> None:
+    with _LOCK:
+        _MODULES.setdefault(name, cm)          # the first made stays: programs may already call into it
 
 
 def install() -> None:
     from runtime import jit
-    jit.provide_symbols(PREFIX, provide)
+    jit.provide_symbols(PREFIX, provide, sources)

@@ -8,7 +8,8 @@ import pytest
 from runtime import cache, compile_module, jit, jit_split
 
 # @scale_k (k = 0..5) multiplies n floats by k+2; @f calls every one in turn, counting calls in @count (a mutable
-# global its kernels read too: a second copy in another part would count wrong)
+# global its kernels read too: a second copy in another part would count wrong); the @pure_k differ in a dead
+# instruction (identical ones would be merged before the split)
 _KERNEL = """
 define internal void @"scale_{k}"(ptr noalias %x, ptr noalias %y, i64 %n) noinline nounwind
 {{
@@ -35,6 +36,7 @@ exit:
 define internal void @"pure_{k}"(ptr noalias %x, ptr noalias %y, i64 %n) noinline nounwind
 {{
 entry:
+  %unused = add i64 %n, {k}
   br label %head
 head:
   %i = phi i64 [0, %entry], [%i1, %body]
@@ -159,7 +161,7 @@ def test_a_part_that_fails_falls_back_to_the_whole_module(small_parts, monkeypat
     from runtime import jit_parallel
     calls = []
 
-    def broken(text, opt):
+    def broken(text, *opts):
         calls.append(text)
         raise RuntimeError("simulated failure of one part")
     monkeypatch.setattr(jit_parallel, "_compile_part", broken)
