@@ -1,0 +1,112 @@
+"""The own gemm kernels as a library (backends/gemm_kernels.py): built at their own optimisation levels they compute
+what NumPy computes; a program's kernels compile beside the program (runtime.jit.LibraryJob), are cached on disk per
+kernel under a key that needs no IR, and a damaged kernel entry is compiled anew."""
+import ctypes
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import runtime
+from compiler.ir.types import F32, F64
+from compiler.codegen.llvm_gemm import GemmPlan
+from compiler.backends import gemm_kernels
+
+# every layout, both formulations, packed and unpacked, both tiles' shapes
+_PLANS = [GemmPlan(dt, ta, tb, sw, mr, nv) for dt in (F32, F64) for ta in (False, True) for tb in (False, True)
+          for sw, mr, nv in ((False, 6, 4), (True, 16, 1))]
+
+
+@pytest.mark.parametrize("plan", _PLANS, ids=lambda p: p.name())
+def test_provided_kernels_match_numpy(plan):
+    # the levels the library compiles them at (no IR pipeline for the unpacked ones)
+    assert gemm_kernels.opt_levels(plan) == ((1, 1) if plan.pack else (0, 1))
+    address = gemm_kernels.provide(plan.name())
+    assert address
+    dt = np.float32 if plan.dtype is F32 else np.float64
+    cf = ctypes.c_float if plan.dtype is F32 else ctypes.c_double
+    i64, vp = ctypes.c_int64, ctypes.c_void_p
+    f = ctypes.CFUNCTYPE(None, i64, i64, i64, cf, vp, i64, vp, i64, cf, vp, i64)(address)
+    rng = np.random.default_rng(3)
+    m, n, k = 7, 37, 19                       # row and column tails, a k that is not a multiple of anything
+    a = rng.standard_normal((k, m) if plan.trans_a else (m, k)).astype(dt)
+    b = rng.standard_normal((n, k) if plan.trans_b else (k, n)).astype(dt)
+    c = rng.standard_normal((m, n)).astype(dt)
+    want = 0.5 * ((a.T if plan.trans_a else a) @ (b.T if plan.trans_b else b)) + 2.0 * c
+    f(m, n, k, 0.5, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], 2.0, c.ctypes.data, n)
+    tol = 1e-5 if dt is np.float32 else 1e-12
+    np.testing.assert_allclose(c, want, rtol=tol, atol=tol)
+
+
+def test_library_keys_differ_by_codegen_level_and_need_no_ir():
+    plan = _PLANS[0]
+    job = gemm_kernels._job(plan.name(), plan)
+    assert plan.name() in job.key_text and "define" not in job.key_text
+    assert runtime.jit.cache_key("x", opt=0, codegen_opt=1) != runtime.jit.cache_key("x", opt=0)
+    assert runtime.jit.cache_key("x", opt=3, codegen_opt=3) == runtime.jit.cache_key("x", opt=3)
+
+
+_CHILD = r"""
+import json, sys, warnings
+import numpy as np
+import compiler as cc
+from compiler.backends import gemm_kernels
+from runtime import jit
+alone, made = [], []
+compile_library = jit.compile_library
+jit.compile_library = lambda job: alone.append(job.key_text) or compile_library(job)
+module_ir = gemm_kernels._module_ir
+gemm_kernels._module_ir = lambda plan: made.append(plan.name()) or module_ir(plan)
+rng = np.random.default_rng(0)
+p = {"w1": rng.standard_normal((30, 20)).astype(np.float32), "w2": rng.standard_normal((20, 24)).astype(np.float32)}
+x = rng.standard_normal((16, 30)).astype(np.float32)
+
+def loss(p, x):
+    return np.sum(np.tanh(x @ p["w1"]) @ p["w2"])
+
+f = cc.compile(cc.value_and_grad(loss))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    value, g = f(p, x)
+h = np.tanh(x @ p["w1"])
+dh = np.ones((16, 24), np.float32) @ p["w2"].T * (1 - h * h)
+np.testing.assert_allclose(value, np.sum(h @ p["w2"]), rtol=1e-4)
+np.testing.assert_allclose(g["w2"], h.T @ np.ones((16, 24), np.float32), rtol=1e-4, atol=1e-4)
+np.testing.assert_allclose(g["w1"], x.T @ dh, rtol=1e-4, atol=1e-4)
+mods = gemm_kernels._MODULES
+print(json.dumps({"alone": alone, "made": sorted(made), "kernels": sorted(mods),
+                  "hits": {n: cm.cache_hit for n, cm in mods.items()},
+                  "keys": {n: cm.key for n, cm in mods.items()},
+                  "damaged": [str(w.message) for w in caught if "damaged" in str(w.message)]}))
+"""
+
+
+def _child(cache_dir):
+    env = dict(os.environ, VIVE_CACHE_DIR=str(cache_dir), VIVE_GEMM="own", PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("VIVE_DEBUG", None)
+    r = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_program_kernels_compile_beside_it_and_come_back_from_the_disk_cache(tmp_path):
+    first = _child(tmp_path)
+    kernels = first["kernels"]
+    assert len(kernels) >= 2 and all(k.startswith("vive.gemm.f32.") for k in kernels)
+    # compiled as the program's library jobs, each IR written once, none on its own when the program loaded
+    assert first["alone"] == [] and first["made"] == kernels and not any(first["hits"].values())
+    # a fresh process finds every kernel on disk without writing its IR
+    second = _child(tmp_path)
+    assert second["kernels"] == kernels and second["made"] == [] and all(second["hits"].values())
+    # a damaged kernel entry is reported, compiled anew (its IR written again) and the results are still right
+    victim = kernels[0]
+    path = runtime.cache.entry_path(first["keys"][victim], str(tmp_path))
+    with open(path, "r+b") as fh:
+        fh.seek(-8, os.SEEK_END)
+        fh.write(b"\0garbage")
+    third = _child(tmp_path)
+    assert third["made"] == [victim] and not third["hits"][victim]
+    assert any("checksum" in w for w in third["damaged"])
