@@ -1,4 +1,5 @@
-"""Compiling the parts of a split module (jit_split.py) on several threads at once.
+"""Compiling the parts of a split module (jit_split.py), and the library modules it calls (jit.LibraryJob), on
+several threads at once.
 
 NOTE: llvmlite takes one process-wide lock around every call into LLVM, which would run the parts one after the
 other. Each part here lives in its own LLVMContext with its own TargetMachine and pass pipeline, which LLVM lets
