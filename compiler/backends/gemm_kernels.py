@@ -5,7 +5,9 @@ demand when code calling it loads."""
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
+import os
 import threading
 
 import runtime
@@ -23,9 +25,10 @@ def opt_levels(plan) -> tuple[int, int]:
     """(IR pipeline, code generator) levels of a kernel's module.
 
     NOTE: the kernels are emitted as the vector code they should run as, so the IR pipeline buys nothing for those
-    that read their operands in place (same run time within noise on the MLP/LeNet shapes, Zen 4) and costs 60% of
-    their compile (O1: 40-55 ms a kernel, no pipeline: 15-22 ms); the packing kernels keep O1, whose loop passes
-    speed the pack loops (no pipeline: 64x6x150 nt.s16x1p 10.3 -> 13.0 us)."""
+    that read their operands in place (row, column and dot formulations: same run time within 1.5% on the MLP and
+    LeNet shapes, Zen 4) and costs 60% of their compile (O1: 40-55 ms a kernel, no pipeline: 15-22 ms); the packing
+    kernels keep O1, whose passes speed the pack loops (no pipeline: 64x6x150 nt.s16x1p 10.1 -> 12.6 us; SROA +
+    instcombine alone: 1-3% slower on some shapes)."""
     return (1, 1) if plan.pack else (0, 1)
 
 
@@ -36,10 +39,15 @@ def _module_ir(plan) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _emitter_digest() -> str:
-    """sha256 of the kernel emitter's source: with the kernel's name it stands for the IR text in the disk-cache key
-    (a changed emitter is a new entry), so a process that finds a kernel there does not write its IR (~7 ms each)."""
-    with open(llvm_gemm.__file__, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+    """sha256 of the kernel emitter's sources (codegen/llvm_gemm*.py and the scalar types they use): with the
+    kernel's name it stands for the IR text in the disk-cache key (a changed emitter is a new entry), so a process
+    that finds a kernel there does not write its IR (~7 ms each)."""
+    here = os.path.dirname(llvm_gemm.__file__)
+    h = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(here, "llvm_gemm*.py"))) + [os.path.join(here, "scalar.py")]:
+        with open(path, "rb") as fh:
+            h.update(os.path.basename(path).encode() + b"\0" + fh.read())
+    return h.hexdigest()
 
 
 def _job(name, plan):

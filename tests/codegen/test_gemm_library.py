@@ -18,6 +18,7 @@ from compiler.backends import gemm_kernels
 # every layout, both formulations, packed and unpacked, both tiles' shapes
 _PLANS = [GemmPlan(dt, ta, tb, sw, mr, nv) for dt in (F32, F64) for ta in (False, True) for tb in (False, True)
           for sw, mr, nv in ((False, 6, 4), (True, 16, 1))]
+_PLANS += [GemmPlan(dt, False, True, False, 4, 4, True) for dt in (F32, F64)]      # dot-product formulation
 
 
 @pytest.mark.parametrize("plan", _PLANS, ids=lambda p: p.name())
