@@ -47,6 +47,12 @@ def entry_path(key: str, directory: str | None = None) -> str | None:
     return os.path.join(d, "objects", key[:2], key + ".vo")
 
 
+def entry_exists(key: str, directory: str | None = None) -> bool:
+    """Whether an entry (verified or not) is stored under `key`."""
+    path = entry_path(key, directory)
+    return path is not None and os.path.exists(path)
+
+
 def load(key: str, directory: str | None = None) -> tuple[bytes, dict] | None:
     """(object bytes, metadata) of a verified entry, or None when absent, corrupt, truncated or foreign (the last
     three with a RuntimeWarning: the caller compiles anew and overwrites it)."""

@@ -223,31 +223,12 @@ _PROVIDERS: dict = {}
 _SOURCES: dict = {}
 
 
-class LibraryJob:
-    """A module that defines symbols a program about to compile calls (an own gemm kernel): compiled on the same
-    threads as the program's parts, cached on disk per job, loaded into an engine of its own, then handed to
-    `done(CompiledModule)` before the program's symbols are resolved.
-
-    `key_text` is what the disk cache keys on in place of the IR text (it must change whenever the IR would), and
-    `make_ir()` makes the IR text, called only on a cache miss and on a compile thread (the Python that writes the
-    IR then runs while another thread is inside LLVM)."""
-
-    __slots__ = ("key_text", "make_ir", "opt", "codegen_opt", "version", "done", "objs")
-
-    def __init__(self, key_text: str, make_ir, opt: int, codegen_opt: int, version: str, done):
-        self.key_text, self.make_ir = key_text, make_ir
-        self.opt, self.codegen_opt, self.version, self.done = opt, codegen_opt, version, done
-        self.objs = None
-
-    def key(self) -> str:
-        return cache_key(self.key_text, opt=self.opt, version=self.version, codegen_opt=self.codegen_opt)
-
-
 def provide_symbols(prefix: str, provider, sources=None) -> None:
     """Let `provider(name) -> int` define the missing symbols that start with `prefix` when code using them loads
     (the compiler's own helper kernels, compiled in modules of their own: runtime never imports compiler/).
 
-    `sources(names) -> [LibraryJob]`, when given, names the modules that define those of `names` not loaded yet:
+    `sources(names) -> [jit_library.LibraryJob]`, when given, names the modules that define those of `names` not
+    loaded yet:
     compile_module then compiles them beside the program (they are independent) instead of one after the other
     when the program loads."""
     _PROVIDERS[prefix] = provider
@@ -460,69 +441,6 @@ def _unpack(blob: bytes, meta: dict) -> list[bytes] | None:
     return out
 
 
-_DECLARED = re.compile(r'^declare\b[^@]*@("(?:[^"\\]|\\.)*"|[-\w.$]+)\(', re.M)
-
-
-def _library_jobs(text: str) -> list:
-    """LibraryJobs for the symbols `text` declares that a provider with sources defines and that are not loaded
-    yet. Called under _LOCK."""
-    if not _SOURCES:
-        return []
-    by_prefix: dict = {}
-    for m in _DECLARED.finditer(text):
-        name = m.group(1).strip('"')
-        prefix = next((p for p in _SOURCES if name.startswith(p)), None)
-        if prefix is not None and not llvm.address_of_symbol(name):
-            by_prefix.setdefault(prefix, []).append(name)
-    jobs = []
-    for prefix, names in by_prefix.items():
-        jobs += _SOURCES[prefix](names)
-    return jobs
-
-
-def _finish_library(job, directory, objs, hit: bool, timings: dict):
-    """Load a LibraryJob's objects into an engine of its own and hand its CompiledModule over (storing the objects
-    in the disk cache when they were compiled now). Called under _LOCK."""
-    key = job.key()
-    t0 = time.perf_counter()
-    externals = _resolvable(objs)
-    engine = _load_engine(objs)
-    timings["load"] = time.perf_counter() - t0
-    if directory is not None and not hit:
-        _store(key, objs, job.opt, job.version, directory, externals)
-    cm = CompiledModule(job.make_ir, job.opt, key, engine, None, timings, hit, externals, job.codegen_opt)
-    job.done(cm)
-    return cm
-
-
-def _prepare_libraries(text: str, directory) -> list:
-    """The LibraryJobs of `text` that must compile (the disk cache's hits are loaded and handed over now)."""
-    pending = []
-    for job in _library_jobs(text):
-        if directory is not None:
-            objs = _cached_objects(job.key(), directory)
-            if objs is not None:
-                _finish_library(job, directory, objs, True, {})
-                continue
-        pending.append(job)
-    return pending
-
-
-def compile_library(job: LibraryJob) -> CompiledModule:
-    """One LibraryJob on its own now: from the disk cache, else compiled on this thread."""
-    _ensure_init()
-    directory = cache.cache_dir()
-    with _LOCK:
-        _free_released_locked()
-        if directory is not None:
-            objs = _cached_objects(job.key(), directory)
-            if objs is not None:
-                return _finish_library(job, directory, objs, True, {})
-        timings: dict[str, float] = {}
-        objs = _compile_text(job.make_ir(), job.opt, job.codegen_opt, timings, split=False)
-        return _finish_library(job, directory, objs, False, timings)
-
-
 def _compile_text(text: str, opt: int, codegen_opt: int, timings: dict, libraries=(), split=True) -> list[bytes]:
     """Objects of one module's IR text: in parts on several threads when it is big and the machine has cores to
     spare (jit_parallel.py), else whole on this thread. `libraries` (LibraryJobs) compile on the same threads; a
@@ -583,6 +501,7 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         addr = cm.address("add_kernel")
     """
     _ensure_init()
+    from . import jit_library
     codegen_opt = opt if codegen_opt is None else codegen_opt
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -595,9 +514,9 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         if objs is not None:
             with _LOCK:
                 _free_released_locked()
-                libraries = _prepare_libraries(llvm_ir_text, directory)
+                libraries = jit_library.prepare(llvm_ir_text, directory)
                 if libraries:
-                    _compile_libraries(libraries, directory, timings)
+                    jit_library.compile_alone(libraries, directory, timings)
                 t2 = time.perf_counter()
                 externals = _resolvable(objs)
                 engine = _load_engine(objs)
@@ -605,12 +524,12 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
             return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals, codegen_opt)
     with _LOCK:
         _free_released_locked()
-        libraries = _prepare_libraries(llvm_ir_text, directory)
+        libraries = jit_library.prepare(llvm_ir_text, directory)
         objs = _compile_text(llvm_ir_text, opt, codegen_opt, timings, libraries)
         t5 = time.perf_counter()
         for job in libraries:
             if job.objs is not None:
-                _finish_library(job, directory, job.objs, False, {})
+                jit_library.finish(job, directory, job.objs, False, {})
         externals = _resolvable(objs)
         engine = _load_engine(objs)
         t6 = time.perf_counter()
@@ -620,12 +539,3 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         timings["cache_write"] = time.perf_counter() - t6
     # NOTE: the optimised text is not kept (printing it cost ~5% of a compile); optimized_ir recomputes it
     return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, False, externals, codegen_opt)
-
-
-def _compile_libraries(libraries: list, directory, timings: dict) -> None:
-    """Compile LibraryJobs alone (a program that came from the disk cache while its libraries did not)."""
-    from .jit_parallel import compile_jobs
-    objs = compile_jobs([(j.make_ir, j.opt, j.codegen_opt) for j in libraries], compile_threads(), timings)
-    for job, obj in zip(libraries, objs):
-        if obj is not None:
-            _finish_library(job, directory, [obj], False, {})

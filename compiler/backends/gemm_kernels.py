@@ -1,7 +1,8 @@
 """The own gemm kernels (codegen/llvm_gemm.py) as a library: each compiled once per process in a module of its own
-(disk-cached per kernel) and shared by every program after that. The kernels a program declares compile on the same
-threads as the program's own parts (runtime.jit.LibraryJob), before it loads; `provide` makes any other one on
-demand when code calling it loads."""
+(disk-cached per kernel) and shared by every program after that. A kernel starts compiling on a spare core when a
+program being written declares it (`prefetch`), else on the same threads as the program's own parts
+(runtime/jit_library.py), before the program loads; `provide` makes any other one on demand when code calling it
+loads."""
 from __future__ import annotations
 
 import functools
@@ -51,7 +52,7 @@ def _emitter_digest() -> str:
 
 
 def _job(name, plan):
-    from runtime.jit import LibraryJob
+    from runtime.jit_library import LibraryJob
     opt, codegen_opt = opt_levels(plan)
     return LibraryJob(f"{name}\n{_emitter_digest()}", lambda: _module_ir(plan), opt, codegen_opt,
                       f"vive-gemm-{__version__}", lambda cm: _adopt(name, cm))
@@ -65,7 +66,7 @@ def provide(name: str) -> int:
     with _LOCK:
         cm = _MODULES.get(name)
     if cm is None:
-        from runtime.jit import compile_library
+        from runtime.jit_library import compile_library
         compile_library(_job(name, plan))
         with _LOCK:
             cm = _MODULES[name]         # the one adopted (another thread's, if it made the kernel first)
@@ -89,6 +90,19 @@ def _adopt(name, cm) -> None:
         _MODULES.setdefault(name, cm)          # the first made stays: programs may already call into it
 
 
+def prefetch(name: str) -> None:
+    """Start compiling kernel `name` now (a program being written declared it): on a spare core, unless this process
+    has it or the disk cache does (runtime/jit_library.py prefetch)."""
+    plan = plan_from_name(name)
+    with _LOCK:
+        if plan is None or name in _MODULES:
+            return
+    from runtime.jit_library import prefetch as start
+    start(_job(name, plan))
+
+
 def install() -> None:
     from runtime import jit
     jit.provide_symbols(PREFIX, provide, sources)
+    if prefetch not in llvm_gemm.DECLARE_HOOKS:
+        llvm_gemm.DECLARE_HOOKS.append(prefetch)

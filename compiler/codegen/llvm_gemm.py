@@ -169,7 +169,14 @@ def declare_gemm(module, plan: GemmPlan) -> ir.Function:
     if fn is None:
         ft = ir.FloatType() if plan.dtype is F32 else ir.DoubleType()
         fn = ir.Function(module, _fty(ft), name)
+        for hook in DECLARE_HOOKS:
+            hook(name)
     return fn
+
+
+# called with a kernel's name when a program first declares it: backends/gemm_kernels.py starts compiling it then,
+# on a spare core, while the rest of the program is written
+DECLARE_HOOKS: list = []
 
 
 _NAME = re.compile(r"vive\.gemm\.(f32|f64)\.([nt])([nt])\.([dsk])(\d+)x(\d+)(p?)$")

@@ -46,6 +46,8 @@ def test_library_keys_differ_by_codegen_level_and_need_no_ir():
     plan = _PLANS[0]
     job = gemm_kernels._job(plan.name(), plan)
     assert plan.name() in job.key_text and "define" not in job.key_text
+    other = gemm_kernels._job(_PLANS[1].name(), _PLANS[1])
+    assert job.key() != other.key()
     assert runtime.jit.cache_key("x", opt=0, codegen_opt=1) != runtime.jit.cache_key("x", opt=0)
     assert runtime.jit.cache_key("x", opt=3, codegen_opt=3) == runtime.jit.cache_key("x", opt=3)
 
@@ -55,10 +57,12 @@ import json, sys, warnings
 import numpy as np
 import compiler as cc
 from compiler.backends import gemm_kernels
-from runtime import jit
-alone, made = [], []
-compile_library = jit.compile_library
-jit.compile_library = lambda job: alone.append(job.key_text) or compile_library(job)
+from runtime import jit_library
+alone, made, started = [], [], []
+compile_library = jit_library.compile_library
+jit_library.compile_library = lambda job: alone.append(job.key_text) or compile_library(job)
+prefetch = jit_library.prefetch
+jit_library.prefetch = lambda job: (prefetch(job) and started.append(job.key_text.split()[0])) or False
 module_ir = gemm_kernels._module_ir
 gemm_kernels._module_ir = lambda plan: made.append(plan.name()) or module_ir(plan)
 rng = np.random.default_rng(0)
@@ -78,36 +82,41 @@ np.testing.assert_allclose(value, np.sum(h @ p["w2"]), rtol=1e-4)
 np.testing.assert_allclose(g["w2"], h.T @ np.ones((16, 24), np.float32), rtol=1e-4, atol=1e-4)
 np.testing.assert_allclose(g["w1"], x.T @ dh, rtol=1e-4, atol=1e-4)
 mods = gemm_kernels._MODULES
-print(json.dumps({"alone": alone, "made": sorted(made), "kernels": sorted(mods),
+print(json.dumps({"alone": alone, "made": sorted(made), "kernels": sorted(mods), "started": sorted(started),
                   "hits": {n: cm.cache_hit for n, cm in mods.items()},
                   "keys": {n: cm.key for n, cm in mods.items()},
                   "damaged": [str(w.message) for w in caught if "damaged" in str(w.message)]}))
 """
 
 
-def _child(cache_dir):
-    env = dict(os.environ, VIVE_CACHE_DIR=str(cache_dir), VIVE_GEMM="own", PYTHONPATH=os.pathsep.join(sys.path))
+def _child(cache_dir, threads):
+    env = dict(os.environ, VIVE_CACHE_DIR=str(cache_dir), VIVE_GEMM="own", PYTHONPATH=os.pathsep.join(sys.path),
+               VIVE_COMPILE_THREADS=str(threads))
     env.pop("VIVE_DEBUG", None)
     r = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_program_kernels_compile_beside_it_and_come_back_from_the_disk_cache(tmp_path):
-    first = _child(tmp_path)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_program_kernels_compile_beside_it_and_come_back_from_the_disk_cache(tmp_path, threads):
+    first = _child(tmp_path, threads)
     kernels = first["kernels"]
     assert len(kernels) >= 2 and all(k.startswith("vive.gemm.f32.") for k in kernels)
-    # compiled as the program's library jobs, each IR written once, none on its own when the program loaded
+    # with a spare core each kernel starts compiling when the program declares it, else beside the program's parts:
+    # never on its own when the program loads; each IR written once
+    assert first["started"] == (kernels if threads > 1 else [])
     assert first["alone"] == [] and first["made"] == kernels and not any(first["hits"].values())
-    # a fresh process finds every kernel on disk without writing its IR
-    second = _child(tmp_path)
+    # a fresh process finds every kernel on disk without writing its IR (and starts none early)
+    second = _child(tmp_path, threads)
     assert second["kernels"] == kernels and second["made"] == [] and all(second["hits"].values())
+    assert second["started"] == [] and second["alone"] == []
     # a damaged kernel entry is reported, compiled anew (its IR written again) and the results are still right
     victim = kernels[0]
     path = runtime.cache.entry_path(first["keys"][victim], str(tmp_path))
     with open(path, "r+b") as fh:
         fh.seek(-8, os.SEEK_END)
         fh.write(b"\0garbage")
-    third = _child(tmp_path)
+    third = _child(tmp_path, threads)
     assert third["made"] == [victim] and not third["hits"][victim]
     assert any("checksum" in w for w in third["damaged"])
