@@ -8,6 +8,7 @@ which holds the GIL while LLVM on the other thread does not): the program's comp
 """
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 import time
@@ -152,7 +153,25 @@ def prefetch(job: LibraryJob) -> bool:
         if _WORKER[0] is None or not _WORKER[0].is_alive():
             _WORKER[0] = threading.Thread(target=_work, name="vive-llvm-prefetch", daemon=True)
             _WORKER[0].start()
+            if not _DRAIN_REGISTERED:
+                atexit.register(_drain)
+                _DRAIN_REGISTERED.append(True)
     return True
+
+
+_DRAIN_REGISTERED: list = []
+
+
+def _drain():
+    """At exit: drop the queued jobs and wait for the running one (LLVM's static destructors must not run under a
+    thread still inside LLVM)."""
+    with _QUEUE_LOCK:
+        for job in _QUEUE:
+            if job.state == "queued":
+                job.state = "new"
+        worker = _WORKER[0]
+    if worker is not None:
+        worker.join()
 
 
 def _work():

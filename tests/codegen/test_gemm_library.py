@@ -120,3 +120,23 @@ def test_program_kernels_compile_beside_it_and_come_back_from_the_disk_cache(tmp
     third = _child(tmp_path, threads)
     assert third["made"] == [victim] and not third["hits"][victim]
     assert any("checksum" in w for w in third["damaged"])
+
+
+_EXIT_CHILD = r"""
+from compiler.backends import gemm_kernels
+from compiler.backends.build import _blas
+from runtime import jit_library
+_blas()                                      # installs the library
+for name in ("vive.gemm.f32.nn.d16x1", "vive.gemm.f32.tn.d6x4", "vive.gemm.f32.nt.s16x1p"):
+    gemm_kernels.prefetch(name)
+assert len(jit_library._PREFETCHED) == 3
+print("exiting")
+"""
+
+
+def test_exit_while_kernels_compile_in_the_background_is_clean(tmp_path):
+    """A process that ends while prefetched kernels compile (no program ever took them) exits normally."""
+    env = dict(os.environ, VIVE_CACHE_DIR=str(tmp_path), VIVE_COMPILE_THREADS="2",
+               PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", _EXIT_CHILD], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "exiting", r.stderr[-3000:]
