@@ -228,9 +228,8 @@ def provide_symbols(prefix: str, provider, sources=None) -> None:
     (the compiler's own helper kernels, compiled in modules of their own: runtime never imports compiler/).
 
     `sources(names) -> [jit_library.LibraryJob]`, when given, names the modules that define those of `names` not
-    loaded yet:
-    compile_module then compiles them beside the program (they are independent) instead of one after the other
-    when the program loads."""
+    loaded yet: compile_module then compiles them beside the program (they are independent) instead of one after
+    the other when the program loads."""
     _PROVIDERS[prefix] = provider
     if sources is not None:
         _SOURCES[prefix] = sources
@@ -518,13 +517,16 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
                 if libraries:
                     jit_library.compile_alone(libraries, directory, timings)
                 t2 = time.perf_counter()
+                timings["libraries"] = t2 - t1
                 externals = _resolvable(objs)
                 engine = _load_engine(objs)
             timings["load"] = time.perf_counter() - t2
             return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals, codegen_opt)
     with _LOCK:
         _free_released_locked()
+        t4 = time.perf_counter()
         libraries = jit_library.prepare(llvm_ir_text, directory)
+        timings["libraries"] = time.perf_counter() - t4       # loading cached or prefetched ones
         objs = _compile_text(llvm_ir_text, opt, codegen_opt, timings, libraries)
         t5 = time.perf_counter()
         for job in libraries:
