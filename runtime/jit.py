@@ -513,20 +513,17 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         if objs is not None:
             with _LOCK:
                 _free_released_locked()
-                libraries = jit_library.prepare(llvm_ir_text, directory)
+                libraries = jit_library.prepare(llvm_ir_text, directory, timings)
                 if libraries:
                     jit_library.compile_alone(libraries, directory, timings)
                 t2 = time.perf_counter()
-                timings["libraries"] = t2 - t1
                 externals = _resolvable(objs)
                 engine = _load_engine(objs)
             timings["load"] = time.perf_counter() - t2
             return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals, codegen_opt)
     with _LOCK:
         _free_released_locked()
-        t4 = time.perf_counter()
-        libraries = jit_library.prepare(llvm_ir_text, directory)
-        timings["libraries"] = time.perf_counter() - t4       # loading cached or prefetched ones
+        libraries = jit_library.prepare(llvm_ir_text, directory, timings)
         objs = _compile_text(llvm_ir_text, opt, codegen_opt, timings, libraries)
         t5 = time.perf_counter()
         for job in libraries:

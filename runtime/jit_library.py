@@ -80,11 +80,14 @@ def finish(job, directory, objs, hit: bool, timings: dict):
     return cm
 
 
-def prepare(text: str, directory) -> list:
+def prepare(text: str, directory, timings: dict) -> list:
     """The LibraryJobs of `text` that must compile now: the disk cache's hits and the prefetched ones that finished
-    (or are finishing) are loaded and handed over here. Called under jit._LOCK."""
+    (or are finishing) are loaded and handed over here (timings["libraries"]: the time that took, when there were
+    any). Called under jit._LOCK."""
+    t0 = time.perf_counter()
+    jobs = _jobs_for(text)
     pending = []
-    for job in _jobs_for(text):
+    for job in jobs:
         with _QUEUE_LOCK:
             if job.state == "queued":
                 job.state = "new"            # not started yet: it compiles beside the program instead
@@ -100,6 +103,8 @@ def prepare(text: str, directory) -> list:
                 finish(job, directory, objs, True, {})
                 continue
         pending.append(job)
+    if jobs:
+        timings["libraries"] = time.perf_counter() - t0
     return pending
 
 
