@@ -513,9 +513,10 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
         if objs is not None:
             with _LOCK:
                 _free_released_locked()
-                libraries = jit_library.prepare(llvm_ir_text, directory, timings)
+                libraries, inflight = jit_library.prepare(llvm_ir_text, directory, timings)
                 if libraries:
                     jit_library.compile_alone(libraries, directory, timings)
+                jit_library.settle(inflight, directory, timings)
                 t2 = time.perf_counter()
                 externals = _resolvable(objs)
                 engine = _load_engine(objs)
@@ -523,12 +524,13 @@ def compile_module(llvm_ir_text: str, *, opt: int = 3, version: str = "", use_ca
             return CompiledModule(llvm_ir_text, opt, key, engine, None, timings, True, externals, codegen_opt)
     with _LOCK:
         _free_released_locked()
-        libraries = jit_library.prepare(llvm_ir_text, directory, timings)
+        libraries, inflight = jit_library.prepare(llvm_ir_text, directory, timings)
         objs = _compile_text(llvm_ir_text, opt, codegen_opt, timings, libraries)
         t5 = time.perf_counter()
         for job in libraries:
             if job.objs is not None:
                 jit_library.finish(job, directory, job.objs, False, {})
+        jit_library.settle(inflight, directory, timings)
         externals = _resolvable(objs)
         engine = _load_engine(objs)
         t6 = time.perf_counter()

@@ -80,19 +80,23 @@ def finish(job, directory, objs, hit: bool, timings: dict):
     return cm
 
 
-def prepare(text: str, directory, timings: dict) -> list:
-    """The LibraryJobs of `text` that must compile now: the disk cache's hits and the prefetched ones that finished
-    (or are finishing) are loaded and handed over here (timings["libraries"]: the time that took, when there were
-    any). Called under jit._LOCK."""
+def prepare(text: str, directory, timings: dict) -> tuple[list, list]:
+    """(to compile, in flight): the LibraryJobs of `text` that must compile now, and those a prefetch thread is
+    compiling (settle() loads them after the program's own compile, so neither waits for the other). The disk
+    cache's hits and the prefetched jobs that finished are loaded and handed over here (timings["libraries"]: the
+    time that took, when there were any). Called under jit._LOCK."""
     t0 = time.perf_counter()
     jobs = _jobs_for(text)
-    pending = []
-    for job in jobs:
-        with _QUEUE_LOCK:
+    with _QUEUE_LOCK:
+        for job in jobs:
             if job.state == "queued":
                 job.state = "new"            # not started yet: it compiles beside the program instead
-        if job.state in ("running", "compiled"):
-            job.finished.wait()
+    pending, inflight = [], []
+    for job in jobs:
+        if job.state == "running":
+            inflight.append(job)
+            continue
+        if job.state == "compiled":
             if job.objs is not None:
                 finish(job, directory, job.objs, False, {})
                 continue
@@ -105,7 +109,19 @@ def prepare(text: str, directory, timings: dict) -> list:
         pending.append(job)
     if jobs:
         timings["libraries"] = time.perf_counter() - t0
-    return pending
+    return pending, inflight
+
+
+def settle(inflight: list, directory, timings: dict) -> None:
+    """Wait for the prefetched jobs prepare() found in flight and load them (a failed one is left to the provider,
+    which compiles it again when the program's symbols resolve, and reports what is wrong). Under jit._LOCK."""
+    t0 = time.perf_counter()
+    for job in inflight:
+        job.finished.wait()
+        if job.objs is not None:
+            finish(job, directory, job.objs, False, {})
+    if inflight:
+        timings["libraries_wait"] = time.perf_counter() - t0
 
 
 def compile_alone(libraries: list, directory, timings: dict) -> None:
