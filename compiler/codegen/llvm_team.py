@@ -131,10 +131,18 @@ def _phase_fn(cg, k, i, s, tag="t"):
     return fn
 
 
+# a gemm with at least this many rows may be split by rows (4 chunks of CHUNK_ALIGN rows on 2 threads)
+ROW_SPLIT_MIN = 64
+
+
 def split_rows(g) -> bool:
     """True when a team splits gemm g by rows of C (more rows than columns, sizes known), else by columns: each
     chunk's call packs the whole unsplit operand again, so the split goes along the longer side."""
-    return isinstance(g.m, int) and isinstance(g.n, int) and g.m > g.n
+    if not isinstance(g.m, int):
+        return False
+    if debug.team_split() == "rows" and g.m >= ROW_SPLIT_MIN:
+        return True
+    return isinstance(g.n, int) and g.m > g.n
 
 
 def gemm_extent(f, g):
