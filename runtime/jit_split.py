@@ -27,8 +27,10 @@ _DEFINE = re.compile(rf'^define\s+(internal\s+|private\s+)?(.*?)({_NAME})\(')
 
 def compile_threads() -> int:
     """Threads a compile may use: VIVE_COMPILE_THREADS (1 turns splitting off), else the CPUs this process may
-    run on that other processes leave idle (by the 1-minute load average, which counts this process too), at
-    most MAX_PARTS.
+    run on that other processes leave idle, at most MAX_PARTS. Idle by the 1-minute load average (which counts this
+    process too) or by the tasks runnable right now, whichever finds more: the average lags a busy spell that just
+    ended by a minute (a benchmark's earlier processes, or this program's own computation) and then kept compiles
+    on one thread on an idle machine.
 
     NOTE: on a saturated machine a second thread gains nothing and the parts cost ~5% more CPU than the whole
     (2 cores, load 12: MLP value_and_grad 405 ms whole vs 423 ms split, medians of 5)."""
@@ -43,7 +45,20 @@ def compile_threads() -> int:
         idle = round(n + 1 - os.getloadavg()[0])
     except OSError:
         idle = n
+    running = running_tasks()
+    if running is not None:
+        idle = max(idle, n + 1 - running)          # `running` counts this thread
     return max(1, min(n, idle, MAX_PARTS))
+
+
+def running_tasks() -> int | None:
+    """Tasks runnable on this machine now (Linux /proc/loadavg's fourth field, this thread included); None where
+    it cannot be read."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Function:

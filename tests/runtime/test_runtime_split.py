@@ -1,6 +1,7 @@
 """A module split into parts compiled on several threads (runtime/jit_split.py, jit_parallel.py) computes what the
 whole module computes, links calls between its parts, keeps one copy of mutable globals, and caches its parts."""
 import ctypes
+import os
 
 import numpy as np
 import pytest
@@ -180,9 +181,24 @@ def test_compile_threads_reads_the_environment(monkeypatch):
     import os
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    monkeypatch.setattr(jit_split, "running_tasks", lambda: 1)
     assert jit_split.compile_threads() == 2                  # idle 2-core machine
     monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 0.0, 0.0))
+    monkeypatch.setattr(jit_split, "running_tasks", lambda: 3)
     assert jit_split.compile_threads() == 1                  # both cores busy elsewhere: no split
+    monkeypatch.setattr(jit_split, "running_tasks", lambda: 1)
+    assert jit_split.compile_threads() == 2                  # a busy minute that has just ended: idle now
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    monkeypatch.setattr(jit_split, "running_tasks", lambda: None)
+    assert jit_split.compile_threads() == 2                  # no /proc: the average alone
+
+
+def test_running_tasks_reads_proc():
+    n = jit_split.running_tasks()
+    if os.path.exists("/proc/loadavg"):
+        assert isinstance(n, int) and n >= 1                 # this thread runs while it reads
+    else:
+        assert n is None
 
 
 @pytest.mark.parametrize("line, owned", [
