@@ -139,6 +139,14 @@ def compile_library(job: LibraryJob):
     directory = jit.cache.cache_dir()
     with jit._LOCK:
         jit._free_released_locked()
+        with _QUEUE_LOCK:
+            started = _PREFETCHED.pop(job.key_text, None)
+            if started is not None and started.state == "queued":
+                started.state = "new"
+        if started is not None and started.state in ("running", "compiled"):
+            started.finished.wait()
+            if started.objs is not None:
+                return finish(started, directory, started.objs, False, {})
         if directory is not None:
             objs = jit._cached_objects(job.key(), directory)
             if objs is not None:

@@ -140,3 +140,33 @@ def test_exit_while_kernels_compile_in_the_background_is_clean(tmp_path):
                PYTHONPATH=os.pathsep.join(sys.path))
     r = subprocess.run([sys.executable, "-c", _EXIT_CHILD], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "exiting", r.stderr[-3000:]
+
+
+_PROVIDE_CHILD = r"""
+import ctypes
+import numpy as np
+from compiler.backends import gemm_kernels
+from compiler.backends.build import _blas
+_blas()
+made = []
+module_ir = gemm_kernels._module_ir
+gemm_kernels._module_ir = lambda plan: made.append(plan.name()) or module_ir(plan)
+name = "vive.gemm.f64.nn.d6x4"
+gemm_kernels.prefetch(name)
+address = gemm_kernels.provide(name)          # takes the prefetched job (waits for it or compiles it here)
+assert made == [name], made
+i64, vp, cd = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double
+f = ctypes.CFUNCTYPE(None, i64, i64, i64, cd, vp, i64, vp, i64, cd, vp, i64)(address)
+a, b = np.arange(15.0).reshape(3, 5), np.arange(10.0).reshape(5, 2)
+c = np.zeros((3, 2))
+f(3, 2, 5, 1.0, a.ctypes.data, 5, b.ctypes.data, 2, 0.0, c.ctypes.data, 2)
+np.testing.assert_allclose(c, a @ b)
+print("ok")
+"""
+
+
+def test_a_kernel_asked_for_while_it_is_prefetched_is_made_once(tmp_path):
+    env = dict(os.environ, VIVE_CACHE_DIR=str(tmp_path), VIVE_COMPILE_THREADS="2",
+               PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", _PROVIDE_CHILD], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
