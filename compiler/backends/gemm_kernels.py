@@ -25,12 +25,15 @@ _MODULES = {}        # name -> CompiledModule (kept alive: programs call into it
 def opt_levels(plan) -> tuple[int, int]:
     """(IR pipeline, code generator) levels of a kernel's module.
 
-    NOTE: the kernels are emitted as the vector code they should run as, so the IR pipeline buys nothing for those
-    that read their operands in place (row, column and dot formulations: same run time within 1.5% on the MLP and
-    LeNet shapes, Zen 4) and costs 60% of their compile (O1: 40-55 ms a kernel, no pipeline: 15-22 ms); the packing
-    kernels keep O1, whose passes speed the pack loops (no pipeline: 64x6x150 nt.s16x1p 10.1 -> 12.6 us; SROA +
-    instcombine alone: 1-3% slower on some shapes)."""
-    return (1, 1) if plan.pack else (0, 1)
+    NOTE: the kernels are emitted as the vector code they should run as, so for the nn layout and the dot
+    formulation the IR pipeline buys nothing (same run time within 1.5% on the MLP, LeNet and LSTM shapes up to
+    k = 50176, Zen 4) and costs 60% of their compile (O1: 40-55 ms a kernel, no pipeline: 15-22 ms). The others
+    keep O1: without it tn.d16x1 ran 128x512x2048 (the LSTM's weight gradient) 8-10% slower and the packing
+    kernels' pack loops lose up to 25% (nt.s16x1p 64x6x150 10.1 -> 12.6 us); SROA + instcombine alone did not
+    recover either."""
+    if plan.dot or not (plan.trans_a or plan.trans_b or plan.pack):
+        return 0, 1
+    return 1, 1
 
 
 def _module_ir(plan) -> str:
