@@ -26,7 +26,10 @@ def _unlocked(name):
 
 def _run_pipeline(mod, opt, tm):
     """jit._optimize's pipeline, run outside llvmlite's lock."""
-    if opt > 0:
+    if opt == jit.LIGHT:
+        pb = llvm.create_pass_builder(tm, jit._tuning(1))
+        jit.run_light(mod, pb, lambda mpm, m, b: _unlocked("LLVMPY_RunNewModulePassManager")(mpm, m, b))
+    elif opt > 0:
         pb = llvm.create_pass_builder(tm, jit._tuning(opt))
         _unlocked("LLVMPY_RunNewModulePassManager")(pb.getModulePassManager(), mod, pb)
         jit._inline_vector_variants(mod, pb)      # as jit._optimize (rare; under the lock)
@@ -50,7 +53,7 @@ def _compile_part(text, opt, codegen_opt=None):
         # this part's own TM: the pipeline's, then code generation's
         tm = jit._target_machine(opt if codegen_opt is None else codegen_opt)
         mod = ctx.keep(_run_pipeline(mod, opt, tm))
-        if opt > 0:
+        if opt != jit.LIGHT and opt > 0:
             mod = ctx.keep(jit._stream_stores(mod, ctx.context))
         return _emit_object(tm, mod)
 

@@ -22,18 +22,21 @@ _LOCK = threading.Lock()
 _MODULES = {}        # name -> CompiledModule (kept alive: programs call into it)
 
 
-def opt_levels(plan) -> tuple[int, int]:
+def opt_levels(plan) -> tuple:
     """(IR pipeline, code generator) levels of a kernel's module.
 
-    NOTE: the kernels are emitted as the vector code they should run as, so for the nn layout and the dot
-    formulation the IR pipeline buys nothing (same run time within 1.5% on the MLP, LeNet and LSTM shapes up to
-    k = 50176, Zen 4) and costs 60% of their compile (O1: 40-55 ms a kernel, no pipeline: 15-22 ms). The others
-    keep O1: without it tn.d16x1 ran 128x512x2048 (the LSTM's weight gradient) 8-10% slower and the packing
-    kernels' pack loops lose up to 25% (nt.s16x1p 64x6x150 10.1 -> 12.6 us); SROA + instcombine alone did not
-    recover either."""
-    if plan.dot or not (plan.trans_a or plan.trans_b or plan.pack):
+    NOTE: the kernels are emitted as the vector code they should run as. For the nn layout and the dot formulation
+    the IR pipeline buys nothing (same run time within 1.5% on the MLP, LeNet and LSTM shapes up to k = 50176,
+    Zen 4) and is 60% of their compile (O1: 40-55 ms a kernel, none: 15-22 ms); the other unpacked ones need rotated
+    loops (tn.d16x1 128x512x2048, the LSTM's weight gradient: 2.73 ms at O1, 2.91 without passes, 2.61 with
+    runtime.jit.LIGHT's short list, which costs ~30 ms); the packing kernels keep O1 (nt.s16x1p 64x6x150: 10.1 us
+    at O1, 12.9 us with LIGHT or without passes)."""
+    if plan.pack:
+        return 1, 1
+    if plan.dot or not (plan.trans_a or plan.trans_b):
         return 0, 1
-    return 1, 1
+    from runtime.jit import LIGHT
+    return LIGHT, 1
 
 
 def _module_ir(plan) -> str:

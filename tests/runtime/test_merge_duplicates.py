@@ -1,5 +1,6 @@
 """Identical internal functions are compiled once (runtime/jit_split.py merge_duplicates): uses call the one kept,
-external and self-calling functions are never dropped, and the module still computes what it did."""
+external and self-calling functions are never dropped, and the module still computes what it did. And the short
+LIGHT pass list compiles correct code, cached apart from the O-levels."""
 import ctypes
 
 import numpy as np
@@ -73,3 +74,19 @@ def test_self_calling_and_lone_functions_are_left_alone():
     assert merge_duplicates(text) == text                         # they differ only by naming themselves
     one = 'define internal void @"z"() nounwind\n{\nentry:\n  ret void\n}\n'
     assert merge_duplicates(one) == one
+
+
+def test_light_pipeline_compiles_and_keys_apart(add1_ir):
+    """opt=jit.LIGHT (the short pass list the gemm kernels use) computes the same and is cached apart from O1."""
+    from runtime import jit
+    light = compile_module(add1_ir, opt=jit.LIGHT)
+    o1 = compile_module(add1_ir, opt=1)
+    assert light.key != o1.key and light.codegen_opt == 1 and not light.cache_hit
+    assert compile_module(add1_ir, opt=jit.LIGHT).cache_hit
+    assert "define" in light.optimized_ir
+    x = np.arange(5, dtype=np.float32)
+    y = np.zeros(5, np.float32)
+    bufs = (ctypes.c_void_p * 2)(x.ctypes.data, y.ctypes.data)
+    dims = (ctypes.c_int64 * 1)(5)
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(light.address("add1"))(bufs, dims)
+    np.testing.assert_allclose(y, x + 1)
