@@ -26,7 +26,7 @@ from .llvm_fn import _Fn, _gemm_big, BLAS_THREAD_WORK
 from .llvm_gemm import plan_for_statement, declare_gemm
 from .. import debug
 from .scalar import I32T, I64T
-from .llvm_team_sync import TeamSync, sync_block, reset_sync, shared_counter, SPLIT, MAX_TEAM
+from .llvm_team_sync import TeamSync, sync_block, reset_sync, shared_counter, chunk_count, SPLIT, MAX_TEAM
 
 PTR = ir.PointerType()
 # chunks start on multiples of this many iterations (columns): vector loops keep the buffers' alignment
@@ -244,7 +244,8 @@ def team_body_fn(cg, program, name):
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
             ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
-            base = team.statement(b, base, ext, chunk_size(b, ext, nt, align=chunk_align(s)),
+            align = chunk_align(s)
+            base = team.statement(b, base, ext, chunk_count(b, ext, nt, align), align,
                                   lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
     b.store(base, base_ptr)
     b.ret_void()
@@ -401,14 +402,14 @@ def program_team_fn(cg, calls, work_of, min_work):
     one = ir.Constant(I64T, 1)
     state = {"base": b.load(base_ptr, typ=I64T)}
 
-    def statement(ext, chunk, run):
-        state["base"] = team.statement(b, state["base"], ext, chunk, run)
+    def statement(ext, nc, align, run):
+        state["base"] = team.statement(b, state["base"], ext, nc, align, run)
 
     for k, kfn in calls:
         ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
                 for buf in k.buffers]
         if not _splittable(k):
-            statement(one, one, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
+            statement(one, one, 1, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
             continue
         for i, s in enumerate(k.body):
             pfn = _phase_fn(cg, k, i, s)
@@ -419,20 +420,18 @@ def program_team_fn(cg, calls, work_of, min_work):
                 if big is None:
                     small = b.icmp_signed("<", b.mul(b.mul(f.sym(s.m), ext), f.sym(s.k)),
                                           ir.Constant(I64T, BLAS_THREAD_WORK))
-                chunk = chunk_size(b, ext, nt)
+                align = CHUNK_ALIGN
             elif batched_gemms(s):
                 ext = f.sym(s.extent)
                 work = sum((g.m * g.n * g.k for g in s.body), 0)
                 small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, BLAS_THREAD_WORK))
-                chunk = chunk_size(b, ext, nt, align=1)
+                align = 1
             else:
                 ext = f.sym(s.extent)
                 work = work_of(s)
                 small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, min_work))
-                chunk = chunk_size(b, ext, nt, align=chunk_align(s))
-            # (a max of 1: an empty range is no chunk at all)
-            whole = b.select(b.icmp_signed("<", ext, one), one, ext)
-            statement(ext, b.select(small, whole, chunk),
+                align = chunk_align(s)
+            statement(ext, chunk_count(b, ext, nt, align, small), align,
                       lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
     b.store(state["base"], base_ptr)
     b.ret_void()
