@@ -164,8 +164,8 @@ def gemm_block(f, g, lo, hi):
     """C[lo:hi, :] = alpha A[lo:hi, :] B + beta C[lo:hi, :] (split_rows), else C[:, lo:hi] = alpha A B[:, lo:hi] +
     beta C[:, lo:hi]: one single-threaded call on a block.
 
-    NOTE: the one place a team's thread multiplies: a single-threaded kernel taking CBLAS's arguments on a
-    block (helper gemm's own micro-kernel) can replace the CBLAS call here."""
+    NOTE: the one place a team's thread multiplies: the own kernel (llvm_gemm.py) for the sizes it covers, else a
+    single-threaded CBLAS call."""
     b, cg = f.b, f.cg
     blas = cg.blas
     ib = blas["int_bits"]
@@ -218,13 +218,12 @@ def gemm_block(f, g, lo, hi):
 def team_body_fn(cg, program, name):
     """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
 
-    NOTE: no barrier. Each statement's range is cut into chunks (chunk_size); the team shares two counters at
-    sync: next, the number of chunks taken since the loop began (over all statements and steps), and done, the
-    number finished. The chunks of the statement whose chunks are numbered [base, end) may start once done >= base
-    (every earlier statement finished); a thread takes one by compare-and-swap of next only when it can start it
-    at once, so a thread whose core is busy never holds work it has not begun: the others take its share. Under
-    a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms against 100 ms
-    serial with the other core busy)."""
+    NOTE: no barrier. Each statement's range is cut into chunks (chunk_count); the team counts finished chunks
+    in `done` of its sync block (llvm_team_sync.py). The chunks of the statement numbered [base, end) may start
+    once done >= base (every earlier statement finished); a thread claims a chunk only when it can start it at
+    once, its own lane's first, so a thread whose core is busy never holds work it has not begun: the others take
+    its share. Under a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms
+    against 100 ms serial with the other core busy)."""
     phases = [(k, [(_phase_fn(cg, k, i, s), s) for i, s in enumerate(k.body)]) for k in program.kernels]
     fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
     fn.linkage = "internal"
