@@ -104,15 +104,21 @@ def _key(alt):
     return frozenset(k for k, v in alt.items() if v)
 
 
-def _flip(alt, failure, tried):
-    """The choices with the failed site flipped; SpecializationError when that set was tried in this call."""
+def _flip(alt, failures, tried):
+    """The choices with the latest failed site flipped; SpecializationError when that set was tried in this call
+    (its message holds what each specialisation of the site met)."""
+    site = failures[-1].site
     new = dict(alt)
-    new[failure.site] = not new.get(failure.site, False)
+    new[site] = not new.get(site, False)
     if _key(new) in tried or len(tried) > MAX_RETRIES:
+        seen = []
+        for f in failures:
+            if f.site == site and str(f) not in seen:
+                seen.append(str(f))
         raise SpecializationError(
-            f"{failure}\nand its other specialisation fails for these values too: the values need both (lanes of "
-            f"cc.vmap, iterations of a loop body) or neither (e.g. a singular matrix for scipy.linalg.sqrtm); a "
-            f"traced program has one dtype per result, so vive cannot serve them in one call") from None
+            "\n".join(seen) + "\nNeither specialisation holds for these values: they need both (lanes of cc.vmap, "
+            "iterations of a loop body) or neither (e.g. a singular matrix for scipy.linalg.sqrtm); a traced "
+            "program has one dtype per result, so vive cannot serve them in one call") from None
     tried.add(_key(new))
     return new
 
@@ -122,13 +128,14 @@ def retrying(thunk):
     specialisation until its checks hold. Inside an enclosing scope the outermost one retries."""
     if _current() is not None:
         return thunk()
-    alt, tried = {}, {frozenset()}
+    alt, tried, failures = {}, {frozenset()}, []
     while True:
         try:
             with scope(alt, fresh=True):
                 return thunk()
         except ValueGuardFailed as e:
-            alt = _flip(alt, e, tried)
+            failures.append(e)
+        alt = _flip(alt, failures, tried)
 
 
 def retried(fn):
@@ -162,20 +169,20 @@ class Versions:
         try:
             return exe.run(leaves, checked)
         except ValueGuardFailed as e:
-            failure = e
+            failures = [e]
         tried = {_key(alt)}
         while True:
-            alt = _flip(alt, failure, tried)
+            alt = _flip(alt, failures, tried)
             key = _key(alt)
             with self._lock:
                 exe = self._versions.get(key)
                 if exe is None:
-                    exe = self._versions[key] = self._make(alt, str(failure).split("\n")[0])
+                    exe = self._versions[key] = self._make(alt, str(failures[-1]).split("\n")[0])
             self._state = (exe, alt)
             try:
                 return exe.run(leaves, checked)
             except ValueGuardFailed as e:
-                failure = e
+                failures.append(e)
 
     def runner(self):
         return lambda args: self.run(args, True)
