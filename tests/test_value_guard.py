@@ -66,7 +66,9 @@ def test_stack_is_complex_when_one_matrix_needs_it():
 def test_float32_gives_complex64():
     a = NEG.astype(np.float32)
     got = cc.compile(sqrtm)(a)
-    assert got.dtype == scipy.linalg.sqrtm(a).dtype == np.complex64
+    # (SciPy 1.17's own float32 sqrtm gives complex64 too, but sometimes fails with "Internal error ... -101"
+    # under pytest-xdist: compared with its float64 root instead)
+    assert got.dtype == np.complex64
     np.testing.assert_allclose(got, scipy.linalg.sqrtm(NEG), rtol=2e-5, atol=2e-5)
 
 
