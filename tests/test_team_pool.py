@@ -151,3 +151,29 @@ def test_more_threads_than_claim_lanes(threads):
     np.testing.assert_allclose(l, el, rtol=1e-10)
     np.testing.assert_allclose(g1, eg1, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(g2, eg2, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_batched_gemm_loops_split_between_threads(threads, n):
+    # a batched matmul (a loop of gemms) and a conv input gradient (per-image gemms) in a team program: the team
+    # splits their iterations (llvm_team.batched_gemms); results equal the one-thread ones and NumPy's
+    a = rng.standard_normal((13, 40, 70)).astype(np.float32)
+    b = rng.standard_normal((13, 70, 50)).astype(np.float32)
+    x = rng.standard_normal((11, 6, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+
+    def f(a, b, x, w):
+        conv = lambda x: (cc.nn.conv2d(x, w) ** 2).sum()
+        return np.tanh(a @ b), cc.grad(conv)(x)
+    fc = cc.compile(f)
+    text = fc.lower(a, b, x, w).llvm_ir()
+    assert ".team.body" in text and "_convti.t0" in text      # the per-image gemm loop is a team statement
+    threads(1)
+    one = fc(a, b, x, w)
+    threads(n)
+    many = fc(a, b, x, w)
+    want = np.tanh(a.astype(np.float64) @ b.astype(np.float64))
+    np.testing.assert_allclose(many[0], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(many[1], cc.grad(lambda x: (cc.nn.conv2d(x, w) ** 2).sum())(x), rtol=1e-4, atol=1e-3)
+    for p, q in zip(one, many):
+        np.testing.assert_allclose(p, q, rtol=1e-6, atol=1e-6)

@@ -79,16 +79,20 @@ class GemmPlan:
     swap: bool
     mr: int
     nv: int
+    dot: bool = False          # vectors along k (llvm_gemm_dot.py; layout nt only): mr x nv outputs per tile
 
     @property
     def pack(self):
         # R's lanes are contiguous: B's columns (direct, B not transposed) or A's rows (swapped, A transposed)
+        if self.dot:
+            return False
         return (not self.trans_a) if self.swap else self.trans_b
 
     def name(self):
         dt = "f32" if self.dtype is F32 else "f64"
         lay = ("t" if self.trans_a else "n") + ("t" if self.trans_b else "n")
-        return f"vive.gemm.{dt}.{lay}.{'s' if self.swap else 'd'}{self.mr}x{self.nv}{'p' if self.pack else ''}"
+        form = "k" if self.dot else "s" if self.swap else "d"
+        return f"vive.gemm.{dt}.{lay}.{form}{self.mr}x{self.nv}{'p' if self.pack else ''}"
 
 
 def _tiles(isa):
@@ -127,6 +131,12 @@ def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
             c = _cost(rows, cols, max(k, 1), mr, nv, lanes, pack, swap)
             if best is None or c < best[0]:
                 best = (c, GemmPlan(dtype, trans_a, trans_b, swap, mr, nv))
+    if not trans_a and trans_b:            # both operands contiguous along k: sums along k may win
+        from .llvm_gemm_dot import dot_cost, dot_tile
+        mr, nr = dot_tile(isa)
+        c = dot_cost(m, n, max(k, 1), mr, nr, lanes)
+        if c < best[0]:
+            return GemmPlan(dtype, trans_a, trans_b, False, mr, nr, True)
     plan = best[1]
     if not force and not plan.pack and (m if plan.swap else n) < plan.nv * lanes:
         return None         # an output narrower than one panel is packed just for that: OpenBLAS is faster there
@@ -139,7 +149,11 @@ def define_gemm(module, plan: GemmPlan, isa=None, linkage="internal") -> ir.Func
     name = plan.name()
     fn = module.globals.get(name)
     if fn is None:
-        fn = _Emitter(module, plan, isa).build(name)
+        if plan.dot:
+            from .llvm_gemm_dot import build_dot
+            fn = build_dot(_Emitter(module, plan, isa), name)
+        else:
+            fn = _Emitter(module, plan, isa).build(name)
         fn.linkage = linkage
     return fn
 
@@ -158,7 +172,7 @@ def declare_gemm(module, plan: GemmPlan) -> ir.Function:
     return fn
 
 
-_NAME = re.compile(r"vive\.gemm\.(f32|f64)\.([nt])([nt])\.([ds])(\d+)x(\d+)(p?)$")
+_NAME = re.compile(r"vive\.gemm\.(f32|f64)\.([nt])([nt])\.([dsk])(\d+)x(\d+)(p?)$")
 
 
 def plan_from_name(name):
@@ -167,7 +181,9 @@ def plan_from_name(name):
     if mt is None:
         return None
     dt, ta, tb, sw, mr, nv, pack = mt.groups()
-    plan = GemmPlan(F32 if dt == "f32" else F64, ta == "t", tb == "t", sw == "s", int(mr), int(nv))
+    if sw == "k" and (ta, tb) != ("n", "t"):
+        return None
+    plan = GemmPlan(F32 if dt == "f32" else F64, ta == "t", tb == "t", sw == "s", int(mr), int(nv), sw == "k")
     return plan if plan.pack == (pack == "p") else None
 
 

@@ -53,6 +53,38 @@ def test_kernel_matches_numpy(isa, dt, layout):
                                                err_msg=f"{plan.name()} {m}x{n}x{k} alpha={alpha} beta={beta}")
 
 
+@pytest.mark.parametrize("isa", ISAS, ids=lambda i: f"{i.vector_bits}x{i.registers}")
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_dot_kernel_matches_numpy(isa, dt):
+    # the nt layout's sums along k (llvm_gemm_dot.py): tails of k of every length mod the lanes, partial tiles
+    rng = np.random.default_rng(6)
+    tiles = ((4, 4), (2, 3)) if isa == host_isa() else ((3, 3),)
+    for mr, nr in tiles:
+        plan = GemmPlan(dtype_of(dt), False, True, False, mr, nr, True)
+        for m, n, k in SHAPES + [(6, 25, 1000), (5, 7, 33), (9, 2, 17)]:
+            a, b = _operands(rng, dt, False, True, m, n, k)
+            c0 = rng.standard_normal((m, n)).astype(dt)
+            for alpha, beta in ((1.0, 0.0), (0.5, 2.0)):
+                c = c0.copy()
+                run(plan, isa, a, b, c, alpha, beta, k=k)
+                want = alpha * _ref(a, b, False, True) + beta * c0.astype(np.float64)
+                np.testing.assert_allclose(c, want, rtol=_tol(dt, k), atol=_tol(dt, k),
+                                           err_msg=f"{plan.name()} {m}x{n}x{k} alpha={alpha} beta={beta}")
+    c = np.full((3, 5), np.nan, dt)                        # beta == 0: C not read, even with k == 0
+    run(GemmPlan(dtype_of(dt), False, True, False, 4, 4, True), isa, np.ones((3, 0), dt), np.ones((5, 0), dt),
+        c, 1.0, 0.0, k=0)
+    assert (c == 0).all()
+
+
+def test_dot_kernel_chosen_for_weight_gradient_shapes():
+    # the conv weight gradients' shape class (few outputs, long k) takes the dot formulation; batch-sized outputs
+    # keep the row/column ones
+    assert plan_gemm(F32, False, True, 6, 25, 50176).dot
+    assert plan_gemm(F32, False, True, 16, 150, 6400).dot
+    assert not plan_gemm(F32, False, True, 64, 512, 128).dot
+    assert plan_gemm(F32, False, False, 6, 25, 50176) is None or not plan_gemm(F32, False, False, 6, 25, 50176).dot
+
+
 @pytest.mark.parametrize("layout", ["nn", "nt", "tn"])
 def test_planned_kernels_on_model_shapes(layout):
     """The planner's own choice for every shape class of bench_gemm.py, on this CPU."""
@@ -141,9 +173,12 @@ def test_no_reads_outside_operands(at_end, dt):
     try:
         for layout in ("nn", "nt", "tn", "tt"):
             ta, tb = layout[0] == "t", layout[1] == "t"
-            for swap in (False, True):
+            for swap in (False, True, "dot"):
+                if swap == "dot" and layout != "nt":
+                    continue
                 for m, n, k in ((13, 19, 7), (1, 33, 5), (21, 1, 9), (5, 7, 300)):
-                    plan = GemmPlan(dtype_of(dt), ta, tb, swap, 6, 2)
+                    plan = (GemmPlan(dtype_of(dt), ta, tb, False, 4, 4, True) if swap == "dot"
+                            else GemmPlan(dtype_of(dt), ta, tb, swap, 6, 2))
                     a0, b0 = _operands(rng, dt, ta, tb, m, n, k)
                     a, b = g.array(a0, at_end), g.array(b0, at_end)
                     c = g.array(rng.standard_normal((m, n)).astype(dt), at_end)
