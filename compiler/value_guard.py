@@ -91,7 +91,8 @@ def scope(alt=None, fresh=False):
 
 def choose():
     """(site, alternative): the next choice site of the current trace and whether it takes the other
-    specialisation. Outside any scope (cc.trace, cc.interpret) every site takes the common one."""
+    specialisation. Outside any scope (cc.trace, cc.interpret) every site takes the common one and is numbered 0:
+    nothing retraces there, and a failed check raises ValueGuardFailed with its message and line."""
     s = _current()
     if s is None:
         return 0, False
