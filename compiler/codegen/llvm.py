@@ -21,7 +21,7 @@ from ..primitives.base import REGISTRY
 from ..lower.regions import RegionKernel, all_kernels
 from .llvm_mpi import traced_call, has_collectives, in_flight
 from .llvm_regions import region_kernel
-from .llvm_team import (program_has_team, team_gemm, claim_chunks, chunk_size, program_team_ok,
+from .llvm_team import (program_has_team, team_gemm, claim_chunks, chunk_size, chunk_align, program_team_ok,
                         program_team_fn, program_team_entry)
 from .llvm_clock import clock_fn
 from .scalar import I1T, I32T, I64T
@@ -290,7 +290,8 @@ class CpuCodegen:
         nt = ob.sext(ob.call(self._omp_fn("omp_get_num_threads"), []), I64T)
         # chunks of a multiple of 16 iterations (vector loops keep their alignment), taken from a shared counter:
         # a thread that starts late (its core busy) takes fewer
-        claim_chunks(ob, counter, ext, chunk_size(ob, ext, nt), lambda lo, hi: ob.call(pfn, vals + [lo, hi]))
+        claim_chunks(ob, counter, ext, chunk_size(ob, ext, nt, align=chunk_align(s)),
+                     lambda lo, hi: ob.call(pfn, vals + [lo, hi]))
         ob.ret_void()
         # the call site: decide by the amount of work
         b = f.b

@@ -36,6 +36,7 @@ from llvmlite import ir
 from ..ir.types import F32, F64
 from ..ir.kernel import Ix
 from .scalar import I1T, I32T, I64T
+from .llvm_gemm_dot import build_dot, dot_cost, dot_tile
 
 PTR = ir.PointerType()
 # k-block of a packed right operand: KC x NR elements on the stack (16 KiB .. 64 KiB)
@@ -132,7 +133,6 @@ def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
             if best is None or c < best[0]:
                 best = (c, GemmPlan(dtype, trans_a, trans_b, swap, mr, nv))
     if not trans_a and trans_b:            # both operands contiguous along k: sums along k may win
-        from .llvm_gemm_dot import dot_cost, dot_tile
         mr, nr = dot_tile(isa)
         c = dot_cost(m, n, max(k, 1), mr, nr, lanes)
         if c < best[0]:
@@ -150,8 +150,8 @@ def define_gemm(module, plan: GemmPlan, isa=None, linkage="internal") -> ir.Func
     fn = module.globals.get(name)
     if fn is None:
         if plan.dot:
-            from .llvm_gemm_dot import build_dot
-            fn = build_dot(_Emitter(module, plan, isa), name)
+            em = _Emitter(module, plan, isa)
+            fn = build_dot(em, name, _fty(em.ft))
         else:
             fn = _Emitter(module, plan, isa).build(name)
         fn.linkage = linkage

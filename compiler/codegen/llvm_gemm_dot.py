@@ -22,12 +22,11 @@ def dot_tile(isa):
     return (4, 4) if isa.registers >= 32 else (3, 3)
 
 
-def build_dot(em, name):
-    """Define the kernel `name` with the helpers of llvm_gemm._Emitter `em` (its plan has dot=True)."""
-    from .llvm_gemm import _fty
+def build_dot(em, name, fty):
+    """Define the kernel `name` (type fty) with the helpers of llvm_gemm._Emitter `em` (its plan has dot=True)."""
     p, ft, L = em.p, em.ft, em.lanes
     mr, nr = p.mr, p.nv
-    fn = ir.Function(em.mod, _fty(ft), name)
+    fn = ir.Function(em.mod, fty, name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc = fn.args
