@@ -26,7 +26,7 @@ from .llvm_fn import _Fn, _gemm_big, BLAS_THREAD_WORK
 from .llvm_gemm import plan_for_statement, declare_gemm
 from .. import debug
 from .scalar import I32T, I64T
-from .llvm_team_sync import TeamSync, sync_block, reset_sync, shared_counter, SPLIT, MAX_TEAM
+from .llvm_team_sync import TeamSync, sync_block, reset_sync, shared_counter, chunk_count, SPLIT, MAX_TEAM
 
 PTR = ir.PointerType()
 # chunks start on multiples of this many iterations (columns): vector loops keep the buffers' alignment
@@ -164,8 +164,8 @@ def gemm_block(f, g, lo, hi):
     """C[lo:hi, :] = alpha A[lo:hi, :] B + beta C[lo:hi, :] (split_rows), else C[:, lo:hi] = alpha A B[:, lo:hi] +
     beta C[:, lo:hi]: one single-threaded call on a block.
 
-    NOTE: the one place a team's thread multiplies: a single-threaded kernel taking CBLAS's arguments on a
-    block (helper gemm's own micro-kernel) can replace the CBLAS call here."""
+    NOTE: the one place a team's thread multiplies: the own kernel (llvm_gemm.py) for the sizes it covers, else a
+    single-threaded CBLAS call."""
     b, cg = f.b, f.cg
     blas = cg.blas
     ib = blas["int_bits"]
@@ -218,13 +218,12 @@ def gemm_block(f, g, lo, hi):
 def team_body_fn(cg, program, name):
     """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
 
-    NOTE: no barrier. Each statement's range is cut into chunks (chunk_size); the team shares two counters at
-    sync: next, the number of chunks taken since the loop began (over all statements and steps), and done, the
-    number finished. The chunks of the statement whose chunks are numbered [base, end) may start once done >= base
-    (every earlier statement finished); a thread takes one by compare-and-swap of next only when it can start it
-    at once, so a thread whose core is busy never holds work it has not begun: the others take its share. Under
-    a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms against 100 ms
-    serial with the other core busy)."""
+    NOTE: no barrier. Each statement's range is cut into chunks (chunk_count); the team counts finished chunks
+    in `done` of its sync block (llvm_team_sync.py). The chunks of the statement numbered [base, end) may start
+    once done >= base (every earlier statement finished); a thread claims a chunk only when it can start it at
+    once, its own lane's first, so a thread whose core is busy never holds work it has not begun: the others take
+    its share. Under a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms
+    against 100 ms serial with the other core busy)."""
     phases = [(k, [(_phase_fn(cg, k, i, s), s) for i, s in enumerate(k.body)]) for k in program.kernels]
     fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
     fn.linkage = "internal"
@@ -244,7 +243,8 @@ def team_body_fn(cg, program, name):
             ptrs.append(b.load(p, typ=PTR, name=buf.name))
         for pfn, s in fns:
             ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
-            base = team.statement(b, base, ext, chunk_size(b, ext, nt, align=chunk_align(s)),
+            align = chunk_align(s)
+            base = team.statement(b, base, ext, chunk_count(b, ext, nt, align), align,
                                   lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
     b.store(base, base_ptr)
     b.ret_void()
@@ -401,14 +401,14 @@ def program_team_fn(cg, calls, work_of, min_work):
     one = ir.Constant(I64T, 1)
     state = {"base": b.load(base_ptr, typ=I64T)}
 
-    def statement(ext, chunk, run):
-        state["base"] = team.statement(b, state["base"], ext, chunk, run)
+    def statement(ext, nc, align, run):
+        state["base"] = team.statement(b, state["base"], ext, nc, align, run)
 
     for k, kfn in calls:
         ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
                 for buf in k.buffers]
         if not _splittable(k):
-            statement(one, one, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
+            statement(one, one, 1, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
             continue
         for i, s in enumerate(k.body):
             pfn = _phase_fn(cg, k, i, s)
@@ -419,20 +419,18 @@ def program_team_fn(cg, calls, work_of, min_work):
                 if big is None:
                     small = b.icmp_signed("<", b.mul(b.mul(f.sym(s.m), ext), f.sym(s.k)),
                                           ir.Constant(I64T, BLAS_THREAD_WORK))
-                chunk = chunk_size(b, ext, nt)
+                align = CHUNK_ALIGN
             elif batched_gemms(s):
                 ext = f.sym(s.extent)
                 work = sum((g.m * g.n * g.k for g in s.body), 0)
                 small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, BLAS_THREAD_WORK))
-                chunk = chunk_size(b, ext, nt, align=1)
+                align = 1
             else:
                 ext = f.sym(s.extent)
                 work = work_of(s)
                 small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, min_work))
-                chunk = chunk_size(b, ext, nt, align=chunk_align(s))
-            # (a max of 1: an empty range is no chunk at all)
-            whole = b.select(b.icmp_signed("<", ext, one), one, ext)
-            statement(ext, b.select(small, whole, chunk),
+                align = chunk_align(s)
+            statement(ext, chunk_count(b, ext, nt, align, small), align,
                       lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
     b.store(state["base"], base_ptr)
     b.ret_void()

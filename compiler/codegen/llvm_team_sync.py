@@ -1,6 +1,6 @@
 """How a team's threads share out a statement's chunks: the sync block, the wait, the claim.
 
-A statement's range is cut into C chunks (llvm_team.chunk_size, at most SPLIT per thread). Chunk j has an owner
+A statement's range is cut into C chunks (chunk_count: at most SPLIT per thread, near-equal). Chunk j has an owner
 lane, j // ceil(C / lanes): a thread takes its own lane's chunks first, in order, then the chunks other lanes have
 not begun (so a thread whose core is busy never holds up work it has not started), and counts each finished chunk
 in `done`. A chunk may start once every earlier statement is finished (done >= the statement's base).
@@ -162,12 +162,14 @@ class TeamSync:
             self.cursor = b.alloca(I64T, name="team.cursor")
         self.next = next_chunk_fn(cg)
 
-    def statement(self, b, base, ext, chunk, run):
-        """One statement: its chunks of `chunk` iterations of [0, ext), numbered from base, taken with
-        vive.team.next and run(lo, hi) each, then counted in done. Returns the next statement's base."""
+    def statement(self, b, base, ext, nc, align, run):
+        """One statement: [0, ext) cut into nc chunks of near-equal size whose bounds are multiples of align (but
+        the last), numbered from base, taken with vive.team.next, run(lo, hi) each, then counted in done. Returns
+        the next statement's base.
+        NOTE: equal chunks, not ceil(ext / nc) rounded up to align: 150 columns in chunks of 48 left a last chunk
+        of 6, and a thread done early took its partner's second chunk while the partner was still on its first."""
         fn = b.function
         one = ir.Constant(I64T, 1)
-        nc = b.sdiv(b.add(ext, b.sub(chunk, one)), chunk)
         b.store(ir.Constant(I64T, 0), self.cursor)
         head, take, out = (fn.append_basic_block(n) for n in ("claim.head", "claim.take", "claim.out"))
         b.branch(head)
@@ -175,13 +177,31 @@ class TeamSync:
         j = b.call(self.next, [self.sync, self.tid, self.nt, base, nc, self.cursor])
         b.cbranch(b.icmp_signed("<", j, ir.Constant(I64T, 0)), out, take)
         b.position_at_end(take)
-        lo = b.mul(j, chunk)
-        hi = b.add(lo, chunk)
-        run(lo, b.select(b.icmp_signed("<", hi, ext), hi, ext))
+        mask = ir.Constant(I64T, -align)
+
+        def bound(q):      # q * ext / nc to the nearest multiple of align, within [0, ext]; ext for q = nc
+            at = b.and_(b.add(b.sdiv(b.mul(q, ext), nc), ir.Constant(I64T, align // 2)), mask)
+            at = b.select(b.icmp_signed("<", at, ext), at, ext)
+            return b.select(b.icmp_signed(">=", q, nc), ext, at)
+        lo, hi = bound(j), bound(b.add(j, one))
+        with b.if_then(b.icmp_signed("<", lo, hi)):
+            run(lo, hi)
         b.atomic_rmw("add", self.sync, one, "release")
         b.branch(head)
         b.position_at_end(out)
         return b.add(base, nc)
+
+
+def chunk_count(b, ext, nt, align, small=None):
+    """How many chunks a team of nt cuts [0, ext) into: SPLIT per thread, none shorter than align; one (none when
+    ext is 0) where `small` (an i1) says the statement is too little work to share."""
+    zero, one = ir.Constant(I64T, 0), ir.Constant(I64T, 1)
+    parts = b.mul(nt, ir.Constant(I64T, SPLIT))
+    most = b.sdiv(b.add(ext, ir.Constant(I64T, align - 1)), ir.Constant(I64T, align))
+    nc = b.select(b.icmp_signed("<", parts, most), parts, most)
+    if small is not None:
+        nc = b.select(small, b.select(b.icmp_signed(">", ext, zero), one, zero), nc)
+    return nc
 
 
 def _omp(cg, name):
