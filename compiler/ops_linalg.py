@@ -178,27 +178,89 @@ def solve_sylvester(a, b, q):
 
 
 SQRTM_STEPS = 12
+# The complex root (a real matrix with a negative eigenvalue): the same iteration on complex pairs, for the matrix
+# tilted off the branch cut, e^{-i t} A, whose root turned back, e^{i t/2} (e^{-i t} A)^1/2, is A's principal one
+# (a negative eigenvalue -r gives i r^1/2, as SciPy's). Tilted eigenvalues sit ~t from the cut, where Newton-type
+# steps need ~log2(1/t) more steps to converge; the error does not grow as t shrinks (prototyped against SciPy:
+# ~1e-15 relative at t = 2^-20 and 30 steps). A complex pair within t of the cut, below it, would be turned to the
+# wrong side: t = 2^-20 keeps that to eigenvalues within 1e-6 rad of the cut (there SciPy's own principal root is
+# decided by rounding).
+SQRTM_TILT = 2.0 ** -20
+SQRTM_COMPLEX_STEPS = 30
 
 
 def sqrtm(A, disp=True, blocksize=64):
     """The principal square root by the scaled Denman-Beavers iteration (Y -> A^1/2, Z -> A^-1/2, each step scaled
     by |det Y det Z|^(-1/2n)), a fixed SQRTM_STEPS steps: quadratic convergence from the first scaled steps reaches
-    rounding for condition numbers far beyond 1e8. Differentiable through its solves and determinants. A matrix it
-    does not converge for (eigenvalues on the closed negative real axis, where SciPy returns a complex root, or a
-    singular one) gives NaN, checked by the residual of Y @ Y against A."""
+    rounding for condition numbers far beyond 1e8. Differentiable through its solves and determinants.
+
+    SciPy's result is complex exactly when the matrix has a negative real eigenvalue, so its dtype follows the
+    values: a value-guarded choice (compiler/value_guard.py). The trace takes the real root and checks, at run
+    time, that the iteration converged (the residual of Y @ Y against A); where it did not, the caller traces again
+    with the complex root (_sqrtm_complex), which checks that its result is not real. A singular matrix fails both
+    (SciPy returns an approximate root with a LinAlgWarning): SpecializationError."""
+    from .value_guard import choose
+    from .ops_reduce import sum as _sum, all as _all, any as _any
+    from .ops_elementwise import where, less_equal, greater
     a = _matrices(A)
     s = shape_of(a)
     n = s[-1]
     dtn = _aval(a).dtype.np
+    tol = 1e-4 if dtn == np.float32 else 1e-10
+    site, complex_root = choose()
+    norm2 = _sum(a * a, axis=(-2, -1))
+    if complex_root:
+        from .complex_value import Complex
+        re, im = _sqrtm_complex(a, s, dtn)
+        # the whole stack is complex when one matrix's root is (as SciPy's one result dtype)
+        holds = _any(greater(_sum(im * im, axis=(-2, -1)), tol * tol * _sum(re * re + im * im, axis=(-2, -1))))
+        P.assert_true(holds, msg="scipy.linalg.sqrtm: traced for a matrix whose principal square root is complex "
+                                 "(a negative real eigenvalue); these values have a real one", guard=site)
+        return Complex(re, im)
+    y = _denman_beavers(a, s, dtn)
+    r = y @ y - a
+    ok = less_equal(_sum(r * r, axis=(-2, -1)), tol * tol * norm2)
+    P.assert_true(_all(ok), msg="scipy.linalg.sqrtm: traced for a matrix whose principal square root is real; "
+                                "these values need a complex one (a negative real eigenvalue) or have none (a "
+                                "singular matrix)", guard=site)
+    return where(reshape(ok, tuple(s[:-2]) + (1, 1)), y, np.asarray(np.nan, dtn))
+
+
+def _denman_beavers(a, s, dtn):
+    n = s[-1]
     eye = broadcast_to(np.eye(n, dtype=dtn), tuple(s))
     y, z = a, eye
     for _ in range(SQRTM_STEPS):
         logs = getitem(P.slogdet(y), (Ellipsis, 1)) + getitem(P.slogdet(z), (Ellipsis, 1))
         mu = reshape(exp(logs * (-0.5 / n)), tuple(s[:-2]) + (1, 1))
         y, z = (mu * y + P.solve(z, eye) / mu) * 0.5, (mu * z + P.solve(y, eye) / mu) * 0.5
-    from .ops_reduce import sum as _sum
-    from .ops_elementwise import where, less_equal
-    r = y @ y - a
-    tol = 1e-4 if dtn == np.float32 else 1e-10
-    ok = less_equal(_sum(r * r, axis=(-2, -1), keepdims=True), tol * tol * _sum(a * a, axis=(-2, -1), keepdims=True))
-    return where(ok, y, np.asarray(np.nan, dtn))
+    return y
+
+
+def _sqrtm_complex(a, s, dtn):
+    """(Re, Im) of the principal root of the real matrices a by Denman-Beavers on complex pairs, tilted (see
+    SQRTM_TILT). Each complex inverse and |det| goes through the real form [[X, -Y], [Y, X]] of X + iY (an algebra
+    map: its inverse is the real form of the inverse, its determinant |det|^2)."""
+    from .ops_array import concatenate
+    n = s[-1]
+    batch = tuple(s[:-2])
+    rhs = broadcast_to(np.concatenate([np.eye(n, dtype=dtn), np.zeros((n, n), dtn)]), batch + (2 * n, n))
+    top, bottom = (Ellipsis, slice(0, n), slice(None)), (Ellipsis, slice(n, 2 * n), slice(None))
+
+    def inverse(re, im):
+        e = concatenate([concatenate([re, -im], axis=-1), concatenate([im, re], axis=-1)], axis=-2)
+        v = P.solve(e, rhs)
+        return getitem(v, top), getitem(v, bottom), getitem(P.slogdet(e), (Ellipsis, 1)) * 0.5
+
+    t = SQRTM_TILT
+    yr, yi = a * np.asarray(np.cos(t), dtn), a * np.asarray(-np.sin(t), dtn)
+    zr = broadcast_to(np.eye(n, dtype=dtn), tuple(s))
+    zi = broadcast_to(np.zeros((n, n), dtn), tuple(s))
+    for _ in range(SQRTM_COMPLEX_STEPS):
+        iyr, iyi, ly = inverse(yr, yi)
+        izr, izi, lz = inverse(zr, zi)
+        mu = reshape(exp((ly + lz) * (-0.5 / n)), batch + (1, 1))
+        yr, yi, zr, zi = ((mu * yr + izr / mu) * 0.5, (mu * yi + izi / mu) * 0.5,
+                          (mu * zr + iyr / mu) * 0.5, (mu * zi + iyi / mu) * 0.5)
+    c, sn = np.asarray(np.cos(t / 2), dtn), np.asarray(np.sin(t / 2), dtn)
+    return yr * c - yi * sn, yr * sn + yi * c

@@ -26,7 +26,15 @@ def error(status, sites) -> Exception | None:
     fields = {k: v for k, v in site.items() if k not in ("exc", "message", "where")}
     fields.update(value=value, bound=bound)
     cls = _EXCEPTIONS.get(site.get("exc"), RuntimeError)
-    return cls(site["message"].format(**fields) + site.get("where", ""))
+    message = site["message"].format(**fields) + site.get("where", "")
+    make = getattr(cls, "from_site", None)
+    return make(site, message) if make is not None else cls(message)
+
+
+def register(name, cls) -> None:
+    """An exception a site may name beyond the builtins, registered by the compiler (which runtime/ never imports);
+    built with cls.from_site(site, message) where the class has it."""
+    _EXCEPTIONS[name] = cls
 
 
 def raise_for(status, sites) -> None:

@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = [
     ("bottom", ["compiler.errors", "compiler.debug", "compiler.version", "compiler.lazy"]),
     ("base", ["compiler.guards", "compiler.inputs", "compiler.pytree", "compiler.calling", "compiler.random_guard",
-              "compiler.array_ctor", "compiler.assert_site", "compiler.roofline", "compiler.saving", "compiler.data", "compiler.scipy_wrap"]),
+              "compiler.array_ctor", "compiler.assert_site", "compiler.value_guard", "compiler.roofline", "compiler.saving", "compiler.data", "compiler.scipy_wrap"]),
     ("ir", ["compiler.ir", "compiler.ir.*"]),
     ("primitives", ["compiler.primitives", "compiler.primitives.*"]),
     ("trace", ["compiler.trace"]),

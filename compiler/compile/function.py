@@ -11,6 +11,7 @@ from ..lazy import sympy
 import runtime
 
 from .. import calling, debug, guards, inputs, pytree
+from .. import value_guard
 from ..errors import BackendError, DTypeError, TraceError
 from ..ir.types import TensorType, dtype as to_dtype, symbol
 from ..programs import PROGRAMS
@@ -21,6 +22,10 @@ from ..backends.executable import MISS
 _C_ALIGNED = inputs.C_ALIGNED
 _ndarray = np.ndarray
 _MISS = MISS
+# value guards (compiler/value_guard.py): a compiled program's failed guard raises ValueGuardFailed
+from runtime import status as _rt_status  # noqa: E402
+_rt_status.register("ValueGuard", value_guard.ValueGuardFailed)
+
 # symbolic versions per signature kind before a call whose sizes break every version's guards gets a version
 # specialised to its shapes instead (a function branching on many sizes does not keep retracing symbolically)
 MAX_SYMBOLIC_VERSIONS = 4
@@ -385,7 +390,7 @@ class CompiledFunction:
         return dict(self.options, check_indices=self.check_indices, fast_math=self.fast_math,
                     weak_limits=repr(sorted((i, str(d)) for i, d in getattr(graph, "weak_limits", {}).items())))
 
-    def _compile(self, types, tree, static, n_args, weak, reason, example=None):
+    def _compile(self, types, tree, static, n_args, weak, reason, example=None, choices=None):
         """Trace and build for these types; symbolic sizes take their example values from the leaves `example`
         (else stand-ins) to decide facts about sizes, and the version checks those guards on each call."""
         fn = self._wrapped(static, n_args)
@@ -395,7 +400,7 @@ class CompiledFunction:
         free = set().union(*(t.free_symbols for t in types)) if types else set()
         self._stats["traces"] += 1
         env = guards.example_sizes(types, example) if example is not None else guards.hints(free)
-        with guards.recording(env, hinted=example is None) as gctx:
+        with guards.recording(env, hinted=example is None) as gctx, value_guard.scope(choices, fresh=True) as vg:
             graph, captured = trace_flat(fn, tree, types, name, weak=weak)
         graph.guards = list(gctx.guards)
         if debug.profile_path():
@@ -427,6 +432,10 @@ class CompiledFunction:
         if free:
             # NOTE: symbols are positive in sympy (shapes simplify with it): every version relies on sizes >= 1
             exe.set_guards([sympy.Ge(d, 1, evaluate=False) for d in sorted(free, key=str)] + gctx.guards)
+        if vg.sites and choices is None:
+            # value-guarded choices: the versions with other choices are traced when a call's values need them
+            exe = value_guard.Versions(exe, lambda alt, why: self._compile(
+                types, tree, static, n_args, weak, f"value guard: {why}", example, alt), self._lock)
         return exe
 
     def profile(self, *args, repeat=10, warmup=1, **kwargs):

@@ -124,8 +124,12 @@ def lower_assert(lowerer):
         site = ctx.site_ids[key] = len(ctx.check_sites)
         # the message is a str.format template for the runtime (runtime/status.py): the user's braces stay braces
         msg = (n.params["msg"] or "assertion failed").replace("{", "{{").replace("}", "}}")
-        ctx.check_sites.append({"exc": "AssertionError", "wrap": False, "message": msg,
-                                "where": format_loc(n.loc) if n.loc is not None else ""})
+        info = {"exc": "AssertionError", "wrap": False, "message": msg,
+                "where": format_loc(n.loc) if n.loc is not None else ""}
+        if n.params.get("guard") is not None:
+            # a value guard (compiler/value_guard.py): the caller retraces with the site's other specialisation
+            info.update(exc="ValueGuard", guard=int(n.params["guard"]))
+        ctx.check_sites.append(info)
     c = lowerer.emit(n.inputs[0], ())
     failed = Op("select", [c, _i64(0), _i64(1)], I64)
     checked = Op("check_index", [failed, _i64(1)], I64, attrs=(ctx.status, site))

@@ -127,6 +127,15 @@ class _Grouping:
         while stack:
             consumer, v = stack.pop()
             p = v.node
+            if p is not None and consumer is grp.anchor and p in grp.members and self.group_of.get(p) is not grp:
+                # an operand the epilogue took (recomputed inline) before the product joined: the product reads
+                # its operands from memory, so a kernel of its own must store it too (`tanh(x) @ w + tanh(x)`).
+                # (Only a duplicated member can be here: 'multi' waits for every user to be placed, and the
+                # product is not yet.)
+                if p not in self.group_of:
+                    self.needs_buffer.add(p)
+                self.readers.setdefault(p, set()).add(grp)
+                continue
             if p is None or p in grp.members or p not in self.live:
                 continue
             if len(grp.members) >= MAX_GROUP_NODES:

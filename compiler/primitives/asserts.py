@@ -3,7 +3,8 @@
 The tracer records one when the `assert` statement itself asks for the truth of a traced boolean scalar
 (trace.py, assert_site.py); tracing goes on as if the assertion held. Its params: `msg` (the assert's message when
 it is a constant string, else "") and `token` (whether the last input is the ordering token, as for debug_print:
-effects.py). Its result is that token. It is an effect, so no pass removes or merges it; the compiled code sets the
+effects.py); `guard` (absent for an `assert`): the site of a value-guarded choice (compiler/value_guard.py), whose
+failure raises ValueGuardFailed so that the caller retraces with the site's other specialisation. Its result is that token. It is an effect, so no pass removes or merges it; the compiled code sets the
 run-time status (lower/checks.py) and the call raises AssertionError with the message and the user's line.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, DTypeError, format_loc
+from ..value_guard import ValueGuardFailed
 from .base import Primitive
 from ..ir.types import I64
 from .effects import TOKEN
@@ -24,7 +26,7 @@ def assertion_message(msg, loc):
     return (msg or "assertion failed") + (format_loc(loc) if loc is not None else "")
 
 
-def _assert_true_shape(*types, msg, token=False):
+def _assert_true_shape(*types, msg, token=False, guard=None):
     if len(types) != 1 + bool(token):
         raise ShapeError(f"assert_true: {len(types)} operands for {1 + bool(token)}")
     c = types[0]
@@ -35,13 +37,15 @@ def _assert_true_shape(*types, msg, token=False):
     return TOKEN
 
 
-def _assert_true_np(cond, *token, msg, **_):
+def _assert_true_np(cond, *token, msg, guard=None, **_):
     if not bool(cond):
+        if guard is not None:
+            raise ValueGuardFailed(assertion_message(msg, current_loc() if current_loc is not None else None), guard)
         raise AssertionError(assertion_message(msg, current_loc() if current_loc is not None else None))
     return np.zeros((), np.bool_)
 
 
-def _assert_true_batch(args, dims, /, msg, token=False):
+def _assert_true_batch(args, dims, /, msg, token=False, guard=None):
     # a batched assertion holds when it holds in every lane; the check itself runs once per call
     from .reduce import reduce_sum
     from .elementwise import logical_not, cast, eq
@@ -49,7 +53,8 @@ def _assert_true_batch(args, dims, /, msg, token=False):
     if d is not None:
         failed = reduce_sum(cast(logical_not(c), dtype=I64), axes=tuple(range(len(shape_of(c)))))
         c = eq(failed, np.zeros((), np.int64))
-    return assert_true(c, *args[1:], msg=msg, token=token), None
+    extra = {} if guard is None else {"guard": guard}
+    return assert_true(c, *args[1:], msg=msg, token=token, **extra), None
 
 
 assert_true = Primitive("assert_true", numpy=_assert_true_np,

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from .. import calling, pytree
+from .. import value_guard
 from ..errors import DTypeError, TraceError, ShapeError
 from ..ir.types import dims_equal
 from ..inputs import eager_array
@@ -66,6 +67,7 @@ def value_and_grad(fn, argnums=0, has_aux=False):
     keywords = calling.KeywordCalls(fn)
 
     @functools.wraps(fn)
+    @value_guard.retried
     def value_and_grad_fn(*args, **kwargs):
         f, args, nums = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, _name(fn))
@@ -83,6 +85,7 @@ def grad(fn, argnums=0, has_aux=False):
     keywords = calling.KeywordCalls(fn)
 
     @functools.wraps(fn)
+    @value_guard.retried
     def grad_fn(*args, **kwargs):
         f, args, nums = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, _name(fn))
@@ -91,6 +94,7 @@ def grad(fn, argnums=0, has_aux=False):
     return grad_fn
 
 
+@value_guard.retried
 def jvp(fn, primals, tangents):
     """Forward mode: (fn(*primals), the directional derivative of fn at primals along tangents).
 
@@ -109,6 +113,7 @@ def jvp(fn, primals, tangents):
     return pytree.unflatten(g.out_tree, _fresh(outs[:k], flat)), pytree.unflatten(g.out_tree, outs[k:])
 
 
+@value_guard.retried
 def vjp(fn, *primals, has_aux=False):
     """Reverse mode: (fn(*primals), vjp_fn) where vjp_fn(ct) returns one cotangent per primal, as a tuple.
 

@@ -13,6 +13,7 @@ import numpy as np
 from .. import calling, ops, pytree
 from ..errors import ShapeError, DTypeError
 from .api import trace_args
+from .. import value_guard
 from .graphs import partition, run
 from .jvp import jvp_graph
 from .vjp import vjp_graph, arg_leaves
@@ -65,6 +66,7 @@ def jacfwd(fn, argnums=0):
     keywords = calling.KeywordCalls(fn)
 
     @functools.wraps(fn)
+    @value_guard.retried
     def jacfwd_fn(*args, **kwargs):
         f, args, argn = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, getattr(fn, "__name__", None))
@@ -97,6 +99,7 @@ def jacrev(fn, argnums=0):
     keywords = calling.KeywordCalls(fn)
 
     @functools.wraps(fn)
+    @value_guard.retried
     def jacrev_fn(*args, **kwargs):
         f, args, argn = keywords.bind(args, kwargs, argnums)
         g, flat = trace_args(f, args, getattr(fn, "__name__", None))

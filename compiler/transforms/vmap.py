@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from .. import pytree
+from .. import pytree, value_guard
 from ..errors import ShapeError, TraceError
 from ..inputs import eager_array
 from ..ir.graph import Graph
@@ -169,6 +169,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None):
         in_axes = tuple(in_axes)
 
     @functools.wraps(fn)
+    @value_guard.retried
     def vmapped(*args, **kwargs):
         f, spec = fn, in_axes
         if isinstance(spec, tuple) and len(spec) != len(args):
