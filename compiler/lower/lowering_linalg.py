@@ -5,8 +5,7 @@ from __future__ import annotations
 from ..errors import BackendError
 from ..ir.types import I64, BOOL
 from ..ir.kernel import Ix, Const, Load, IndexValue, Op, Acc, Loop, AccUpdate, Store, Gemm, Buffer, smul, sadd, sprod
-from .index import (ZERO, as_expr, c_add, c_mul, flat, _idx_eq, _pair, _all, _tap, _guarded_load, _i64, rewrite_ix,
-                    collapse)
+from .index import ZERO, as_expr, c_add, c_mul, flat, _idx_eq, _pair, _all, _tap, _guarded_load, _i64, rewrite_ix
 from . import checks
 
 
@@ -65,24 +64,14 @@ class LinalgLowering:
                  cbuf, bi.mul(smul(M, N)), N)
         return pre + [Loop(bv, nbatch, [g], False)]
 
-    def pack(self, buf, shape, perm, order=None):
-        """Copy `buf` into scratch with its axes in order `perm` (loops over the packed axes in `order`)."""
+    def pack(self, buf, shape, perm):
+        """Copy `buf` into scratch with its axes in order `perm`."""
         pshape = tuple(shape[p] for p in perm)
         sc = self.ctx.scratch("pack", buf.dtype, pshape)
 
         def body(idx):
             return [Store(sc, flat(idx, pshape), Load(buf, flat(_placed(len(shape), (perm, idx)), shape)))]
-        return sc, self.nest_in_order(pshape, order or range(len(pshape)), body)
-
-    def nest_in_order(self, shape, order, make_body):
-        """self.nest over `shape` with the loops in `order` (outermost first); make_body gets the index in shape's
-        axis order.
-        NOTE: im2col's and the packs' loops put the batch outermost, so that a team splits them by images as it
-        splits the convolution gemms' columns and the loops around them: a thread keeps its images in its own
-        cache from one statement to the next (the channel-outer order handed every other image to the other)."""
-        vars_ = [self.ctx.var() for _ in shape]
-        inner = make_body(tuple(Ix.var(v) for v in vars_))
-        return collapse([vars_[o] for o in order], [shape[o] for o in order], inner, True)
+        return sc, self.nest(pshape, body)
 
     def gemm_operand(self, buf, shape, batch, rows, cols, nrows, ncols):
         """A gemm operand of logical shape [batch, rows, cols]: (buffer, transposed?, leading dim, packing stmts).
@@ -153,7 +142,7 @@ class LinalgLowering:
                 wc = Op("clamp", [we, _i64(0), as_expr(sadd(W, -1))], I64)
                 val = Op("select", [inb, Load(xbuf, flat((n, c, hc, wc), (Nb, C, H, W))), Const(0, dt)], dt)
             return [Store(col, flat(idx, col.shape), val)]
-        body = self.nest_in_order(col.shape, BATCH_FIRST, im2col)
+        body = self.nest(col.shape, im2col)
         body.append(Gemm(dt, False, False, O, P, CKK, wbuf, ZERO, CKK, col, ZERO, P, tmp, ZERO, P))
         self.anchor_buf = tmp
         self.anchor_map = lambda idx: flat((idx[1], idx[0], idx[2], idx[3]), tmp.shape)
@@ -175,7 +164,7 @@ class LinalgLowering:
             else:
                 val = _guarded_load(xbuf, (Nb, C, H, W), n, c, IndexValue(hh), IndexValue(ww), dt)
             return [Store(col, flat(idx, col.shape), val)]
-        return col, self.nest_in_order(col.shape, BATCH_FIRST, body)
+        return col, self.nest(col.shape, body)
 
     def _epilogue(self, root):
         out_buf = self.ctx.buffer(root.out)
@@ -301,7 +290,7 @@ class LinalgLowering:
             raise BackendError("cpu: conv2d_transpose_kernel needs BLAS (float operands)")
         ctx = self.ctx
         col, body = self.im2col(x, KH, KW, sh, sw, ph, pw, OH, OW, dt, dh, dw)
-        ctp, pack = self.pack(ctx.buffer(ct), ct.type.shape, [1, 0, 2, 3], order=[1, 0, 2, 3])
+        ctp, pack = self.pack(ctx.buffer(ct), ct.type.shape, [1, 0, 2, 3])
         body += pack
         CKK, P = sprod((C, KH, KW)), sprod((Nb, OH, OW))
         shape = d.out.type.shape
@@ -374,10 +363,6 @@ class LinalgLowering:
         out_shape = root.out.type.shape
         return body + self.nest(out_shape, lambda idx: [
             Store(out_buf, flat(idx, out_shape), self.emit(root.out, idx))])
-
-
-# loop order over a (C, KH, KW, N, OH, OW) col buffer: the batch outermost (nest_in_order)
-BATCH_FIRST = (3, 0, 1, 2, 4, 5)
 
 
 def _replace_load_buf(stmts, old, new):
