@@ -439,8 +439,14 @@ def program_team_fn(cg, calls, work_of, min_work):
     return fn
 
 
-def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn, serial):
-    """In the entry (builder b): fork the team running team_fn when it has more than one thread, else serial()."""
+def team_splits(k) -> bool:
+    """True when the program team runs kernel k statement by statement (it needs no function of its own)."""
+    return _splittable(k)
+
+
+def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn):
+    """In the entry (builder b): fork the team running team_fn when it has more than one thread, else run team_fn
+    on this thread (a team of one: one chunk per statement)."""
     ofn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR]), f"{cg.entry_name}.team")
     ofn.linkage = "internal"
     ob = ir.IRBuilder(ofn.append_basic_block("entry"))
@@ -461,4 +467,8 @@ def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn, serial):
                 b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
         with otherwise:
-            serial()
+            sync = sync_block(b, "solo.sync")
+            reset_sync(b, sync, ir.Constant(I32T, 1))
+            base = b.alloca(I64T, name="solo.base")
+            b.store(ir.Constant(I64T, 0), base)
+            b.call(team_fn, [bufs_arg, dims_arg, sync, base, ir.Constant(I64T, 1)])

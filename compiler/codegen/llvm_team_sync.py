@@ -193,10 +193,10 @@ class TeamSync:
 
 
 def chunk_count(b, ext, nt, align, small=None):
-    """How many chunks a team of nt cuts [0, ext) into: SPLIT per thread, none shorter than align; one (none when
-    ext is 0) where `small` (an i1) says the statement is too little work to share."""
+    """How many chunks a team of nt cuts [0, ext) into: SPLIT per thread (one for a team of one), none shorter than
+    align; one (none when ext is 0) where `small` (an i1) says the statement is too little work to share."""
     zero, one = ir.Constant(I64T, 0), ir.Constant(I64T, 1)
-    parts = b.mul(nt, ir.Constant(I64T, SPLIT))
+    parts = b.select(b.icmp_signed(">", nt, one), b.mul(nt, ir.Constant(I64T, SPLIT)), one)
     most = b.sdiv(b.add(ext, ir.Constant(I64T, align - 1)), ir.Constant(I64T, align))
     nc = b.select(b.icmp_signed("<", parts, most), parts, most)
     if small is not None:
