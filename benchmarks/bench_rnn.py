@@ -11,7 +11,12 @@ classes, mean cross-entropy, forward + backward + plain SGD update, float32, the
 measurement runs in its own process (no peer's threads or caches disturb another), the best of `reps` calls
 (benchmarks/timing.py). Peers that are not installed are reported as such.
 
-Measured (AMD EPYC, LLVM host cpu znver4, 2 shared vCPUs, 59 runs each while 1-min load < 1.5; min / median ms):
+Measured 2026-12-06 (AMD EPYC, znver4, 2 vCPUs, idle, core round trip ~95 ns: benchmarks/core_latency.py;
+best of 30 calls, ms): 1 thread: cc.scan 11.11, unrolled 13.17, torch 2.13 13.66, jax 0.10.2 14.97; 2 threads:
+cc.scan 5.77, unrolled 8.07, torch 7.13, jax 15.62; cold compile 0.37-0.53 s at 32 and 1000 steps. (The team's
+gemm chunks call the own kernels; 6.8 ms on 2 threads before.) While the host kept the two vCPUs on different
+core complexes (round trip 150-400 ns) the 2-thread step took up to ~2x as long.
+Earlier (59 runs each while 1-min load < 1.5; min / median ms):
 1 thread: cc.scan 11.1 / 11.4, unrolled 12.7 / 13.3, torch 2.13 11.5 / 12.3, jax 0.10.2 13.7 / 14.6;
 2 threads: cc.scan 6.9 / 7.2, unrolled 8.7 / 9.2, torch 6.5 / 7.2, jax 13.7 / 14.6 (a tie with torch);
 cold compile 0.25-0.33 s at both 32 and 1000 steps.
