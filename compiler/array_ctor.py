@@ -4,21 +4,17 @@
 asks each tracer for its value. `install()` (once, when compiler.trace is imported) wraps the module attributes
 numpy.array / asarray / asanyarray / ascontiguousarray / asfortranarray and numpy.r_ / numpy.c_ with functions
 that build the array from the traced values (np.stack, np.concatenate) when their argument holds a tracer, and
-otherwise call the original. The wrappers are on numpy's module only while some thread traces (`tracing_scope`,
-entered by every trace): NumPy code outside a trace, vive's runtime among it, calls NumPy's own functions.
-NOTE: installed for the life of the process they cost every np.empty / zeros / asarray anywhere ~0.3 us (a
-compiled `x + 1` on 8 floats spent a quarter of its call allocating its output through them). Not caught: names
-bound from numpy at import time (`from numpy import array`).
+otherwise call the original. Like random_guard's wrappers they stay installed for the life of the process and keep
+no state: a call without a tracer in it costs one type check (plus a scan of the list when the calling thread is
+tracing). Not caught: names bound before compiler was imported (`from numpy import array`).
 
 NumPy's rules are kept by asking NumPy: the result's dtype and shape come from the original np.array applied to
 the same nesting with each tracer replaced by zeros of its type (so ragged input raises NumPy's ValueError).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
-import threading
 
 import numpy as np
 
@@ -157,37 +153,12 @@ def install(is_tracer, tracing):
         if getattr(fn, _MARK, False):
             continue
         _ORIG[name] = fn
-        _SWAPS.append((name, fn, (_wrap_array if name == "array" else _wrap_as)(fn, is_tracer, tracing)))
+        setattr(np, name, (_wrap_array if name == "array" else _wrap_as)(fn, is_tracer, tracing))
     _ORIG.setdefault("asarray", np.asarray)
     for name, columns in (("r_", False), ("c_", True)):
         obj = getattr(np, name)
         if not getattr(obj, _MARK, False):
-            _SWAPS.append((name, obj, _Concat(obj, columns, is_tracer, tracing)))
-
-
-# (numpy attribute, original, wrapper) for every wrapped constructor; on numpy only inside tracing_scope
-_SWAPS = []
-_SCOPE_LOCK = threading.Lock()
-_scopes = 0
-
-
-@contextlib.contextmanager
-def tracing_scope():
-    """While any thread is inside one, numpy's constructors are the wrappers (nested and concurrent scopes count)."""
-    global _scopes
-    with _SCOPE_LOCK:
-        _scopes += 1
-        if _scopes == 1:
-            for name, _, wrapper in _SWAPS:
-                setattr(np, name, wrapper)
-    try:
-        yield
-    finally:
-        with _SCOPE_LOCK:
-            _scopes -= 1
-            if _scopes == 0:
-                for name, orig, _ in _SWAPS:
-                    setattr(np, name, orig)
+            setattr(np, name, _Concat(obj, columns, is_tracer, tracing))
 
 
 # ---- np.arange / np.zeros / np.ones / np.empty / np.full with a symbolic size (x.shape[0] in a trace for every N) ----
@@ -273,10 +244,10 @@ def install_sized(is_sym, tracing, make_iota, make_full):
     """Wrap np.arange and np.zeros / ones / empty / full (once per process) so that a symbolic size in a trace
     builds a traced array of that size instead of specialising the compile. make_iota(n, dtype) -> 0..n-1;
     make_full(shape, value, dtype) -> value broadcast to shape."""
-    if any(name == "arange" for name, _, _ in _SWAPS):
+    if getattr(np.arange, _MARK, False):
         return
-    _SWAPS.append(("arange", np.arange, _wrap_arange(np.arange, is_sym, tracing, make_iota)))
+    np.arange = _wrap_arange(np.arange, is_sym, tracing, make_iota)
     for name in ("zeros", "ones", "empty", "full"):
         fn = getattr(np, name)
         if not getattr(fn, _MARK, False):
-            _SWAPS.append((name, fn, _wrap_filled(fn, name, is_sym, tracing, make_full)))
+            setattr(np, name, _wrap_filled(fn, name, is_sym, tracing, make_full))

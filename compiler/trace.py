@@ -361,8 +361,6 @@ def trace_flat(fn, in_tree, in_types, name=None, weak=()):
     ctx = TraceContext(re.sub(r"[^\w.]", "_", name or getattr(fn, "__name__", "f")).strip("_") or "f")
     stack = trace_stack()
     stack.append(ctx)
-    scope = array_ctor.tracing_scope()
-    scope.__enter__()
     try:
         names = _arg_names(fn, in_tree)
         weak = tuple(weak) + (False,) * (len(in_types) - len(weak))
@@ -385,7 +383,6 @@ def trace_flat(fn, in_tree, in_types, name=None, weak=()):
     finally:
         ctx.active = False
         stack.pop()
-        scope.__exit__(None, None, None)
     explicit = ctx.builder.inputs
     captured = list(ctx.captured.values())
     g = Graph(ctx.builder.name, explicit + captured, ctx.builder.nodes, outs, in_tree=in_tree,

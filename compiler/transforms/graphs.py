@@ -10,7 +10,6 @@ from ..primitives.misc import const
 from ..primitives.rules import zeros
 from ..errors import TraceError
 from ..trace import TraceContext, Tracer, trace_stack, record, loc_scope, evaluate, bind_symbols, subst_symbols
-from .. import array_ctor
 
 
 def build(name, in_types, in_names, body, **graph_kw) -> Graph:
@@ -19,9 +18,8 @@ def build(name, in_types, in_names, body, **graph_kw) -> Graph:
     stack = trace_stack()
     stack.append(ctx)
     try:
-        with array_ctor.tracing_scope():
-            tracers = [Tracer(ctx, ctx.builder.input(t, nm)) for t, nm in zip(in_types, in_names)]
-            outs = [_lift(ctx, o) for o in body(*tracers)]
+        tracers = [Tracer(ctx, ctx.builder.input(t, nm)) for t, nm in zip(in_types, in_names)]
+        outs = [_lift(ctx, o) for o in body(*tracers)]
     finally:
         ctx.active = False
         stack.pop()
