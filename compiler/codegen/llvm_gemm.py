@@ -151,7 +151,7 @@ def define_gemm(module, plan: GemmPlan, isa=None, linkage="internal") -> ir.Func
     if fn is None:
         if plan.dot:
             em = _Emitter(module, plan, isa)
-            fn = build_dot(em, name, _fty(em.ft))
+            fn = build_dot(em, name)
         else:
             fn = _Emitter(module, plan, isa).build(name)
         fn.linkage = linkage
@@ -309,17 +309,39 @@ class _Emitter:
         return b.gep(ptr, [off], source_etype=self.ft)
 
     # ---- the function ----
-    def build(self, name):
-        p, ft = self.p, self.ft
-        fn = ir.Function(self.mod, _fty(ft), name)
+    def function(self, name):
+        """The kernel's function (sgemm-like arguments, operands noalias) and a builder at its entry."""
+        fn = ir.Function(self.mod, _fty(self.ft), name)
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc = fn.args
-        for x in (a, bb, c):
+        for x in (fn.args[4], fn.args[6], fn.args[9]):
             x.add_attribute("noalias")
         self.fn = fn
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.alpha, self.beta = alpha, beta
+        self.alpha, self.beta = fn.args[3], fn.args[8]
+        return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def body(self, b, main):
+        """From b: return at once for an empty output (rows or cols <= 0), C = beta C for k <= 0, else main(b);
+        then return. Needs self.rows / cols / k / o / osi / osj."""
+        fn, zero = self.fn, self.c64(0)
+        ret, work, kzero, go = (fn.append_basic_block(s) for s in ("ret", "work", "kzero", "main"))
+        b.cbranch(b.or_(b.icmp_signed("<=", self.rows, zero), b.icmp_signed("<=", self.cols, zero)), ret, work)
+        b.position_at_end(work)
+        b.cbranch(b.icmp_signed("<=", self.k, zero), kzero, go)
+        b.position_at_end(kzero)
+        self.scale_by_beta(b)
+        b.branch(ret)
+        b.position_at_end(go)
+        main(b)
+        b.branch(ret)
+        b.position_at_end(ret)
+        b.ret_void()
+        return fn
+
+    def build(self, name):
+        p, ft = self.p, self.ft
+        fn, b = self.function(name)
+        m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc = fn.args
         one, zero = self.c64(1), self.c64(0)
         # L(i, q) = l[i*lsi + q*lsq], R(q, j) = r[q*rsq + j*rsj], O(i, j) = o[i*osi + j*osj]
         if not p.swap:
@@ -340,23 +362,7 @@ class _Emitter:
         if p.swap:
             self.tmp = b.alloca(ft, size=self.c64(p.mr * self.nr))
             self.tmp.align = 64
-        ret = fn.append_basic_block("ret")
-        work = fn.append_basic_block("work")
-        empty = b.or_(b.icmp_signed("<=", rows, zero), b.icmp_signed("<=", cols, zero))
-        b.cbranch(empty, ret, work)
-        b.position_at_end(work)
-        kzero = fn.append_basic_block("kzero")
-        main = fn.append_basic_block("main")
-        b.cbranch(b.icmp_signed("<=", k, zero), kzero, main)
-        b.position_at_end(kzero)
-        self.scale_by_beta(b)
-        b.branch(ret)
-        b.position_at_end(main)
-        self.loop(b, zero, cols, self.nr, self.panel)
-        b.branch(ret)
-        b.position_at_end(ret)
-        b.ret_void()
-        return fn
+        return self.body(b, lambda b: self.loop(b, zero, cols, self.nr, self.panel))
 
     def scale_by_beta(self, b):
         """k == 0: C = beta C (beta == 0: zeros, C not read)."""

@@ -22,29 +22,20 @@ def dot_tile(isa):
     return (4, 4) if isa.registers >= 32 else (3, 3)
 
 
-def build_dot(em, name, fty):
-    """Define the kernel `name` (type fty) with the helpers of llvm_gemm._Emitter `em` (its plan has dot=True)."""
-    p, ft, L = em.p, em.ft, em.lanes
-    mr, nr = p.mr, p.nv
-    fn = ir.Function(em.mod, fty, name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+def build_dot(em, name):
+    """Define the kernel `name` with the helpers of llvm_gemm._Emitter `em` (its plan has dot=True)."""
+    fn, b = em.function(name)
     m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc = fn.args
-    for x in (a, bb, c):
-        x.add_attribute("noalias")
-    em.fn = fn
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
     c64 = em.c64
-    em.alpha, em.beta = alpha, beta
-    em.rows, em.cols, em.o, em.osi, em.osj = m, n, c, ldc, c64(1)
-    ret, work, kzero, main = (fn.append_basic_block(s) for s in ("ret", "work", "kzero", "main"))
-    b.cbranch(b.or_(b.icmp_signed("<=", m, c64(0)), b.icmp_signed("<=", n, c64(0))), ret, work)
-    b.position_at_end(work)
-    b.cbranch(b.icmp_signed("<=", k, c64(0)), kzero, main)
-    b.position_at_end(kzero)
-    em.scale_by_beta(b)
-    b.branch(ret)
-    b.position_at_end(main)
+    em.rows, em.cols, em.k, em.o, em.osi, em.osj = m, n, k, c, ldc, c64(1)
+    return em.body(b, lambda b: _sums(em, b, fn.args))
+
+
+def _sums(em, b, args):
+    """The main block: every MR x NR block of C from sums along k."""
+    m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc = args
+    p, ft, L, c64 = em.p, em.ft, em.lanes, em.c64
+    mr, nr = p.mr, p.nv
     tail = b.srem(k, c64(L))
     kv = b.sub(k, tail)
     tmask = em.mask(b, 0, tail)
@@ -82,10 +73,6 @@ def build_dot(em, name, fty):
                                 b.store(v, at)
         em.loop(b, c64(0), m, mr, row_block)
     em.loop(b, c64(0), n, nr, col_block)
-    b.branch(ret)
-    b.position_at_end(ret)
-    b.ret_void()
-    return fn
 
 
 def dot_cost(m, n, k, mr, nr, lanes):
