@@ -150,23 +150,22 @@ def _known_bools(z, value):
 def iscomplex(x):
     """NumPy's elementwise `imag != 0`: a constant (usable in a Python `if`) for an argument whose imaginary parts
     are all nonzero or all zero (the compile signature records which), else a traced array."""
-    if not is_complex(x):
-        from .ops_more import iscomplex as real_iscomplex
-        return real_iscomplex(x)
-    z = as_complex(x)
-    if z.known is not None:
-        return _known_bools(z, z.known == "nonzero")
-    return O.not_equal(z.im, 0.0)
+    return _imag_test(x, "iscomplex", "nonzero", O.not_equal)
 
 
 def isreal(x):
+    """NumPy's elementwise `imag == 0`, known or traced as iscomplex."""
+    return _imag_test(x, "isreal", "zero", O.equal)
+
+
+def _imag_test(x, name, when_true, compare):
     if not is_complex(x):
-        from .ops_more import isreal as real_isreal
-        return real_isreal(x)
+        from . import ops_more
+        return getattr(ops_more, name)(x)
     z = as_complex(x)
     if z.known is not None:
-        return _known_bools(z, z.known == "zero")
-    return O.equal(z.im, 0.0)
+        return _known_bools(z, z.known == when_true)
+    return compare(z.im, 0.0)
 
 
 def _var(z, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
