@@ -87,14 +87,6 @@ def gemm_kernels() -> str:
     return raw if raw in ("own", "blas") else "auto"
 
 
-def team_split() -> str:
-    """VIVE_TEAM_SPLIT: how an OpenMP team splits a gemm of at least 64 rows: 'rows' (each thread its own rows of
-    C, as the loops around it are split: a batch stays in one thread's cache) or 'shape' (rows when there are more
-    rows than columns, else columns). Read per compile."""
-    raw = os.environ.get("VIVE_TEAM_SPLIT", "").strip().lower()
-    return raw if raw in ("rows", "shape") else "shape"
-
-
 def profile_path() -> str | None:
     """VIVE_PROFILE=path.json: every compile builds the profiling variant of its program, and every compiled call
     and compile is traced into one Chrome trace written at exit (compiler/backends/profile.py)."""

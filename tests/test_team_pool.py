@@ -177,20 +177,3 @@ def test_batched_gemm_loops_split_between_threads(threads, n):
     np.testing.assert_allclose(many[1], cc.grad(lambda x: (cc.nn.conv2d(x, w) ** 2).sum())(x), rtol=1e-4, atol=1e-3)
     for p, q in zip(one, many):
         np.testing.assert_allclose(p, q, rtol=1e-6, atol=1e-6)
-
-
-def test_team_split_knob(threads, monkeypatch):
-    # VIVE_TEAM_SPLIT=rows cuts a 96-row gemm with more columns than rows by rows (other code), same values
-    a = rng.standard_normal((96, 150)).astype(np.float32)
-    b = rng.standard_normal((150, 300)).astype(np.float32)
-    want = np.maximum(a.astype(np.float64) @ b.astype(np.float64), 0.0) * 2.0
-    texts = []
-    for split in ("rows", "shape"):
-        monkeypatch.setenv("VIVE_TEAM_SPLIT", split)
-        fc = cc.compile(lambda a, b: np.maximum(a @ b, 0.0) * (2.0 if split else 0.0))
-        texts.append(fc.lower(a, b).llvm_ir())
-        assert ".team.body" in texts[-1]
-        for n in (2, 3):
-            threads(n)
-            np.testing.assert_allclose(fc(a, b), want, rtol=2e-5, atol=2e-4)
-    assert texts[0] != texts[1]

@@ -330,7 +330,6 @@ def graph_key(graph, backend, check_indices=True, profile=False, fast_math=False
                  str(runtime.last_level_cache_bytes()),     # streaming-store threshold (codegen/llvm.py)
                  "check-bounds" if backend == "cpu" and debug.check_bounds() else "",
                  "gemm=" + debug.gemm_kernels(),          # VIVE_GEMM picks own kernels or BLAS (codegen/llvm_gemm.py)
-                 "split=" + debug.team_split(),           # VIVE_TEAM_SPLIT (codegen/llvm_team.py)
                  "profile" if profile else "", "fast-math" if fast_math else "",
                  json.dumps(blas, sort_keys=True) if blas else "noblas", print_graph(graph),
                  repr(graph.out_tree), repr(graph.in_tree), _mpi_key(graph),
@@ -349,7 +348,6 @@ def _env_key():
     return "\0".join((t.triple, t.cpu, t.features, str(runtime.has_openmp()), str(runtime.last_level_cache_bytes()),
                       json.dumps(blas, sort_keys=True) if blas else "noblas",
                       "check-bounds" if debug.check_bounds() else "", "gemm=" + debug.gemm_kernels(),
-                      "split=" + debug.team_split(),
                       "profile" if debug.profile_path() else ""))
 
 

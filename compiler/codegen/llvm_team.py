@@ -141,18 +141,10 @@ def _phase_fn(cg, k, i, s, tag="t"):
     return fn
 
 
-# a gemm with at least this many rows may be split by rows (4 chunks of CHUNK_ALIGN rows on 2 threads)
-ROW_SPLIT_MIN = 64
-
-
 def split_rows(g) -> bool:
     """True when a team splits gemm g by rows of C (more rows than columns, sizes known), else by columns: each
     chunk's call packs the whole unsplit operand again, so the split goes along the longer side."""
-    if not isinstance(g.m, int):
-        return False
-    if debug.team_split() == "rows" and g.m >= ROW_SPLIT_MIN:
-        return True
-    return isinstance(g.n, int) and g.m > g.n
+    return isinstance(g.m, int) and isinstance(g.n, int) and g.m > g.n
 
 
 def gemm_extent(f, g):
@@ -215,6 +207,27 @@ def gemm_block(f, g, lo, hi):
                     ir.Constant(ft, g.alpha), a, ld(g.lda), bb, ld(g.ldb), ir.Constant(ft, g.beta), c, ld(g.ldc)])
 
 
+def _team_member_fn(cg, name):
+    """void @name(table, dims, sync, base, nt), one thread's share of a team's work: (fn, its _Fn with the builder
+    in the body block, the TeamSync, finish(last base): store it, return, branch the entry to the body)."""
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    f = _Fn(cg, fn, {}, fn.args[1])
+    body = fn.append_basic_block("body")
+    f.b.position_at_end(body)
+    team = TeamSync(cg, f.b, fn.args[2], fn.args[4])
+
+    def finish(base):
+        f.b.store(base, fn.args[3])
+        f.b.ret_void()
+        with f.b.goto_block(f.entry):
+            f.b.branch(body)
+        return fn
+    return fn, f, team, finish
+
+
 def team_body_fn(cg, program, name):
     """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
 
@@ -225,16 +238,9 @@ def team_body_fn(cg, program, name):
     its share. Under a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms
     against 100 ms serial with the other core busy)."""
     phases = [(k, [(_phase_fn(cg, k, i, s), s) for i, s in enumerate(k.body)]) for k in program.kernels]
-    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    fn.attributes.add("noinline")
-    table, dims, sync, base_ptr, nt = fn.args
-    f = _Fn(cg, fn, {}, dims)
-    body = fn.append_basic_block("body")
+    fn, f, team, finish = _team_member_fn(cg, name)
     b = f.b
-    b.position_at_end(body)
-    team = TeamSync(cg, b, sync, nt)
+    table, dims, _, base_ptr, nt = fn.args
     base = b.load(base_ptr, typ=I64T)
     for k, fns in phases:
         ptrs = []
@@ -246,11 +252,7 @@ def team_body_fn(cg, program, name):
             align = chunk_align(s)
             base = team.statement(b, base, ext, chunk_count(b, ext, nt, align), align,
                                   lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
-    b.store(base, base_ptr)
-    b.ret_void()
-    with b.goto_block(f.entry):
-        b.branch(body)
-    return fn
+    return finish(base)
 
 
 def team_threads(cg, b):
@@ -387,17 +389,9 @@ def program_team_fn(cg, calls, work_of, min_work):
     chunks as in team_body_fn (a loop of less than min_work element-steps, or a gemm below BLAS_THREAD_WORK, is
     one chunk); any other kernel is one chunk calling its function. One fork per call instead of one per loop:
     the join waits for a late thread once, not at every kernel."""
-    name = f"{cg.entry_name}.team.body"
-    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    fn.attributes.add("noinline")
-    bufs_arg, dims, sync, base_ptr, nt = fn.args
-    f = _Fn(cg, fn, {}, dims)
-    body = fn.append_basic_block("body")
+    fn, f, team, finish = _team_member_fn(cg, f"{cg.entry_name}.team.body")
     b = f.b
-    b.position_at_end(body)
-    team = TeamSync(cg, b, sync, nt)
+    bufs_arg, dims, _, base_ptr, nt = fn.args
     one = ir.Constant(I64T, 1)
     state = {"base": b.load(base_ptr, typ=I64T)}
 
@@ -432,11 +426,7 @@ def program_team_fn(cg, calls, work_of, min_work):
                 align = chunk_align(s)
             statement(ext, chunk_count(b, ext, nt, align, small), align,
                       lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
-    b.store(state["base"], base_ptr)
-    b.ret_void()
-    with b.goto_block(f.entry):
-        b.branch(body)
-    return fn
+    return finish(state["base"])
 
 
 def team_splits(k) -> bool:
