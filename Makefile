@@ -10,6 +10,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q -e ".[examples]"
+	$(BIN)/vive warm -q
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,examples]"

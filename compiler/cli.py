@@ -82,7 +82,30 @@ def make_parser():
     d.add_argument("--no-locs", dest="locs", action="store_false",
                    help="leave out the '# file:line' column of graph stages")
     d.add_argument("--traceback", action="store_true", help="show the Python traceback of an error")
+    w = sub.add_parser("warm", help="compile the kernel library (the own gemm kernels) into the disk cache",
+                       description="Compile every kernel of vive's library for this machine that the disk cache "
+                                   "lacks (once per machine and vive version, ~1 s), so that no program's first "
+                                   "compile pays for one. `make install` runs it.")
+    w.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    w.add_argument("--traceback", action="store_true", help="show the Python traceback of an error")
     return p
+
+
+def cmd_warm(a) -> int:
+    from .backends import gemm_kernels
+    from runtime.cache import cache_dir
+    if cache_dir() is None:
+        print("vive: the disk cache is off (VIVE_NO_CACHE / VIVE_CACHE_DIR=): nothing to warm", file=sys.stderr)
+        return 0
+
+    def report(done, total):
+        if not a.quiet and sys.stderr.isatty():
+            print(f"\rvive warm: {done}/{total} kernels compiled", end="", file=sys.stderr, flush=True)
+    made, total = gemm_kernels.warm(report)
+    if not a.quiet:
+        print(("\n" if made and sys.stderr.isatty() else "") + f"vive warm: {total} kernels in {cache_dir()} ({made} compiled now)",
+              file=sys.stderr)
+    return 0
 
 
 # ---- loading the user's function ----
@@ -306,6 +329,8 @@ def main(argv=None) -> int:
             sys.stdout.write(text)
             sys.stdout.flush()
             return 0
+        if a.command == "warm":
+            return cmd_warm(a)
         raise UsageError(f"unknown command {a.command!r}")
     except BrokenPipeError:          # `vive dump ... | head`
         try:

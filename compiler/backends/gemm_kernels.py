@@ -15,7 +15,7 @@ import runtime
 
 from ..version import __version__
 from ..codegen import llvm_gemm
-from ..codegen.llvm_gemm import plan_from_name, kernel_module_ir
+from ..codegen.llvm_gemm import all_plans, plan_from_name, kernel_module_ir
 
 PREFIX = "vive.gemm."
 _LOCK = threading.Lock()
@@ -105,6 +105,36 @@ def prefetch(name: str) -> None:
             return
     from runtime.jit_library import prefetch as start
     start(_job(name, plan))
+
+
+def warm(report=None) -> tuple[int, int]:
+    """Compile every kernel of the library (llvm_gemm.all_plans: ~34 on an AVX-512 host) that the disk cache lacks
+    and store it there, so that no program compile pays for one (each costs 20-45 ms of LLVM time once per machine,
+    ~130 ms of the MLP's first cold compile). `vive warm` runs it; `make install` runs that. `report(done, total)`
+    is called as kernels finish. Returns (compiled now, in the library); (0, n) with the cache off."""
+    from runtime import jit
+    from runtime.jit_parallel import compile_jobs
+    from runtime.jit_split import compile_threads
+    jobs = [_job(p.name(), p) for p in all_plans()]
+    directory = jit.cache.cache_dir()
+    if directory is None:
+        return 0, len(jobs)
+    jit._ensure_init()
+    todo = [j for j in jobs if not jit.cache.entry_exists(j.key(), directory)]
+    threads = max(1, compile_threads())
+    done = 0
+    for i in range(0, len(todo), threads):
+        batch = todo[i:i + threads]
+        with jit._LOCK:
+            objs = compile_jobs([j.job() for j in batch], threads, {})
+            for job, obj in zip(batch, objs):
+                if obj is None:       # a kernel LLVM refused: compiled again (and reported) where a program needs it
+                    continue
+                jit._store(job.key(), [obj], job.opt, job.version, directory, jit._resolvable([obj]))
+                done += 1
+        if report is not None:
+            report(i + len(batch), len(todo))
+    return done, len(jobs)
 
 
 def install() -> None:

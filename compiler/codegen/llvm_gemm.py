@@ -143,6 +143,20 @@ def plan_gemm(dtype, trans_a, trans_b, m, n, k, isa=None, force=False):
     return plan
 
 
+def all_plans(isa=None) -> list:
+    """Every plan plan_gemm can choose on this host (either dtype, layout, formulation and tile): the whole kernel
+    library, which `vive warm` compiles into the disk cache ahead of the first program."""
+    isa = isa or host_isa()
+    plans = []
+    for dtype in (F32, F64):
+        for trans_a in (False, True):
+            for trans_b in (False, True):
+                plans += [GemmPlan(dtype, trans_a, trans_b, swap, mr, nv) for swap in (False, True)
+                          for mr, nv in _tiles(isa)]
+        plans.append(GemmPlan(dtype, False, True, False, *dot_tile(isa), True))
+    return plans
+
+
 def define_gemm(module, plan: GemmPlan, isa=None, linkage="internal") -> ir.Function:
     """The module's definition of `plan`'s kernel (emitted on first use)."""
     isa = isa or host_isa()

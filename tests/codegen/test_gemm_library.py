@@ -172,3 +172,62 @@ def test_a_kernel_asked_for_while_it_is_prefetched_is_made_once(tmp_path):
                PYTHONPATH=os.pathsep.join(sys.path))
     r = subprocess.run([sys.executable, "-c", _PROVIDE_CHILD], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+def test_all_plans_cover_every_choice_of_plan_gemm():
+    # the library `vive warm` compiles is every kernel a program can declare: plan_gemm over layouts, dtypes and
+    # shapes from batch-16 layers to long-k weight gradients picks none outside it
+    from compiler.codegen.llvm_gemm import all_plans, plan_gemm, plan_from_name
+    library = set(all_plans())
+    assert len({p.name() for p in library}) == len(library)
+    assert all(plan_from_name(p.name()) == p for p in library)
+    seen = set()
+    dims = (1, 6, 16, 37, 128, 256, 784, 6400)
+    for dt in (F32, F64):
+        for ta in (False, True):
+            for tb in (False, True):
+                for m in dims:
+                    for n in dims:
+                        for k in dims:
+                            plan = plan_gemm(dt, ta, tb, m, n, k, force=True)
+                            assert plan in library, plan.name()
+                            seen.add(plan)
+    assert len(seen) >= len(library) // 2      # the shapes reach both tiles and formulations, not one kernel
+
+
+def test_vive_warm_fills_the_cache_and_programs_then_compile_no_kernel(tmp_path):
+    env = dict(os.environ, VIVE_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "compiler.cli", "warm"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    from compiler.codegen.llvm_gemm import all_plans
+    n = len(all_plans())
+    assert f"{n} kernels in" in r.stderr and f"({n} compiled now)" in r.stderr
+    for plan in all_plans():
+        assert runtime.cache.entry_exists(gemm_kernels._job(plan.name(), plan).key(), str(tmp_path)), plan.name()
+    r = subprocess.run([sys.executable, "-m", "compiler.cli", "warm"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0 and "(0 compiled now)" in r.stderr, r.stderr
+    # a program's first compile then loads its kernels: nothing is compiled beside it, and it computes the product
+    child = r"""
+import json, numpy as np, compiler as cc
+from compiler.backends import gemm_kernels
+f = cc.compile(lambda a, b: np.tanh(a @ b))
+a = np.random.default_rng(0).standard_normal((64, 300)).astype(np.float32)
+b = np.random.default_rng(1).standard_normal((300, 96)).astype(np.float32)
+low = f.lower(a, b)
+err = float(np.abs(f(a, b) - np.tanh(a @ b)).max())
+print(json.dumps({"kernels": sorted(gemm_kernels._MODULES), "hits": [m.cache_hit for m in gemm_kernels._MODULES.values()], "err": err}))
+"""
+    r = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["kernels"] and all(out["hits"]), out
+    assert out["err"] < 1e-4
+
+
+def test_vive_warm_with_the_cache_off_says_so():
+    env = dict(os.environ, VIVE_CACHE_DIR="")
+    r = subprocess.run([sys.executable, "-m", "compiler.cli", "warm"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0 and "cache is off" in r.stderr
