@@ -177,3 +177,30 @@ def test_batched_gemm_loops_split_between_threads(threads, n):
     np.testing.assert_allclose(many[1], cc.grad(lambda x: (cc.nn.conv2d(x, w) ** 2).sum())(x), rtol=1e-4, atol=1e-3)
     for p, q in zip(one, many):
         np.testing.assert_allclose(p, q, rtol=1e-6, atol=1e-6)
+
+
+def deep_mlp(ws, x):
+    h = x
+    for w in ws:
+        h = np.tanh(h @ w) + 0.5 * h[:, :w.shape[1]]
+    return (h * h).mean()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_long_team_bodies_run_in_segments(threads, n):
+    # a six-layer step's team body holds well over SEGMENT statements: it is cut into member functions called in
+    # turn (each compiles on its own, LLVM time grew faster than the one function's size), and the chunk numbering
+    # carried from one to the next still orders every statement after the ones it reads
+    from compiler.codegen.llvm_team import SEGMENT
+    ws = [(rng.standard_normal((300, 300)) * 0.05).astype(np.float64) for _ in range(6)]
+    x = rng.standard_normal((37, 300))
+    grad = cc.value_and_grad(deep_mlp)
+    step = cc.compile(grad)
+    text = step.lower(ws, x).llvm_ir()
+    assert '.team.body.s1"' in text
+    assert text.count("vive.team.next") >= 2 * SEGMENT
+    threads(n)
+    (l, g), (el, eg) = step(ws, x), grad(ws, x)
+    np.testing.assert_allclose(l, el, rtol=1e-10)
+    for a, b in zip(g, eg):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -214,6 +214,7 @@ def _team_member_fn(cg, name):
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")
+    fn.attributes.add("optnone")
     f = _Fn(cg, fn, {}, fn.args[1])
     body = fn.append_basic_block("body")
     f.b.position_at_end(body)
@@ -228,6 +229,47 @@ def _team_member_fn(cg, name):
     return fn, f, team, finish
 
 
+# statements per team member function: a program's team body of ~60 statements was one function of ~2800 lines
+# (LeNet-5's step) that took 240 ms of LLVM time alone (O3 pipeline plus code generation grow faster than its size,
+# and one function cannot be split across compile threads); in functions of SEGMENT statements it compiles in parts
+SEGMENT = 8
+
+
+def _segmented_member(cg, name, items, emit):
+    """void @name(table, dims, sync, base, nt) running `items` in order, each emitted by emit(f, team, base, item,
+    ptrs) -> next base (f: the member's _Fn, ptrs: its cache for _kernel_ptrs). More than SEGMENT items go to
+    member functions of SEGMENT each (@name.s<j>), which @name calls in turn (base passes through memory)."""
+    def member(member_name, group):
+        fn, f, team, finish = _team_member_fn(cg, member_name)
+        base = f.b.load(fn.args[3], typ=I64T)
+        ptrs = {}
+        for item in group:
+            base = emit(f, team, base, item, ptrs)
+        return finish(base)
+    groups = [items[i:i + SEGMENT] for i in range(0, len(items), SEGMENT)]
+    if len(groups) <= 1:
+        return member(name, items)
+    parts = [member(f"{name}.s{j}", group) for j, group in enumerate(groups)]
+    fn = ir.Function(cg.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64T]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    for part in parts:
+        b.call(part, list(fn.args))
+    b.ret_void()
+    return fn
+
+
+def _kernel_ptrs(f, k, ptrs):
+    """Kernel k's buffers, loaded from the member's table once per member function."""
+    if id(k) not in ptrs:
+        table = f.fn.args[0]
+        ptrs[id(k)] = [f.b.load(f.b.gep(table, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR,
+                                name=buf.name) for buf in k.buffers]
+    return ptrs[id(k)]
+
+
 def team_body_fn(cg, program, name):
     """@name(table, dims, sync, base, nt): one thread's share of one run of `program`.
 
@@ -237,22 +279,17 @@ def team_body_fn(cg, program, name):
     once, its own lane's first, so a thread whose core is busy never holds work it has not begun: the others take
     its share. Under a spinning barrier the slowest thread set every statement's time (single LSTM runs of 240 ms
     against 100 ms serial with the other core busy)."""
-    phases = [(k, [(_phase_fn(cg, k, i, s), s) for i, s in enumerate(k.body)]) for k in program.kernels]
-    fn, f, team, finish = _team_member_fn(cg, name)
-    b = f.b
-    table, dims, _, base_ptr, nt = fn.args
-    base = b.load(base_ptr, typ=I64T)
-    for k, fns in phases:
-        ptrs = []
-        for buf in k.buffers:
-            p = b.gep(table, [ir.Constant(I64T, buf.slot)], source_etype=PTR)
-            ptrs.append(b.load(p, typ=PTR, name=buf.name))
-        for pfn, s in fns:
-            ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
-            align = chunk_align(s)
-            base = team.statement(b, base, ext, chunk_count(b, ext, nt, align), align,
-                                  lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
-    return finish(base)
+    items = [(k, _phase_fn(cg, k, i, s), s) for k in program.kernels for i, s in enumerate(k.body)]
+
+    def emit(f, team, base, item, ptrs):
+        k, pfn, s = item
+        b, nt = f.b, f.fn.args[4]
+        ext = gemm_extent(f, s) if isinstance(s, Gemm) else f.sym(s.extent)
+        align = chunk_align(s)
+        args = _kernel_ptrs(f, k, ptrs) + [f.fn.args[1]]
+        return team.statement(b, base, ext, chunk_count(b, ext, nt, align), align,
+                              lambda lo, hi: b.call(pfn, args + [lo, hi]))
+    return _segmented_member(cg, name, items, emit)
 
 
 def team_threads(cg, b):
@@ -389,44 +426,39 @@ def program_team_fn(cg, calls, work_of, min_work):
     chunks as in team_body_fn (a loop of less than min_work element-steps, or a gemm below BLAS_THREAD_WORK, is
     one chunk); any other kernel is one chunk calling its function. One fork per call instead of one per loop:
     the join waits for a late thread once, not at every kernel."""
-    fn, f, team, finish = _team_member_fn(cg, f"{cg.entry_name}.team.body")
-    b = f.b
-    bufs_arg, dims, _, base_ptr, nt = fn.args
-    one = ir.Constant(I64T, 1)
-    state = {"base": b.load(base_ptr, typ=I64T)}
-
-    def statement(ext, nc, align, run):
-        state["base"] = team.statement(b, state["base"], ext, nc, align, run)
-
+    items = []
     for k, kfn in calls:
-        ptrs = [b.load(b.gep(bufs_arg, [ir.Constant(I64T, buf.slot)], source_etype=PTR), typ=PTR, name=buf.name)
-                for buf in k.buffers]
-        if not _splittable(k):
-            statement(one, one, 1, lambda lo, hi, kfn=kfn, ptrs=ptrs: b.call(kfn, ptrs + [dims]))
-            continue
-        for i, s in enumerate(k.body):
-            pfn = _phase_fn(cg, k, i, s)
-            if isinstance(s, Gemm):
-                ext = gemm_extent(f, s)
-                big = _gemm_big(s)
-                small = None if big is None else ir.Constant(ir.IntType(1), int(not big))
-                if big is None:
-                    small = b.icmp_signed("<", b.mul(b.mul(f.sym(s.m), ext), f.sym(s.k)),
-                                          ir.Constant(I64T, BLAS_THREAD_WORK))
-                align = CHUNK_ALIGN
-            elif batched_gemms(s):
-                ext = f.sym(s.extent)
-                work = sum((g.m * g.n * g.k for g in s.body), 0)
-                small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, BLAS_THREAD_WORK))
-                align = 1
-            else:
-                ext = f.sym(s.extent)
-                work = work_of(s)
-                small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, min_work))
-                align = chunk_align(s)
-            statement(ext, chunk_count(b, ext, nt, align, small), align,
-                      lambda lo, hi, pfn=pfn, ptrs=ptrs: b.call(pfn, ptrs + [dims, lo, hi]))
-    return finish(state["base"])
+        items += [(k, kfn, i, s) for i, s in enumerate(k.body)] if _splittable(k) else [(k, kfn, None, None)]
+
+    def emit(f, team, base, item, ptrs):
+        k, kfn, i, s = item
+        b, dims, nt = f.b, f.fn.args[1], f.fn.args[4]
+        args = _kernel_ptrs(f, k, ptrs)
+        if s is None:
+            one = ir.Constant(I64T, 1)
+            return team.statement(b, base, one, one, 1, lambda lo, hi: b.call(kfn, args + [dims]))
+        pfn = _phase_fn(cg, k, i, s)
+        if isinstance(s, Gemm):
+            ext = gemm_extent(f, s)
+            big = _gemm_big(s)
+            small = None if big is None else ir.Constant(ir.IntType(1), int(not big))
+            if big is None:
+                small = b.icmp_signed("<", b.mul(b.mul(f.sym(s.m), ext), f.sym(s.k)),
+                                      ir.Constant(I64T, BLAS_THREAD_WORK))
+            align = CHUNK_ALIGN
+        elif batched_gemms(s):
+            ext = f.sym(s.extent)
+            work = sum((g.m * g.n * g.k for g in s.body), 0)
+            small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, BLAS_THREAD_WORK))
+            align = 1
+        else:
+            ext = f.sym(s.extent)
+            work = work_of(s)
+            small = b.icmp_signed("<", b.mul(ext, f.sym(work)), ir.Constant(I64T, min_work))
+            align = chunk_align(s)
+        return team.statement(b, base, ext, chunk_count(b, ext, nt, align, small), align,
+                              lambda lo, hi: b.call(pfn, args + [dims, lo, hi]))
+    return _segmented_member(cg, f"{cg.entry_name}.team.body", items, emit)
 
 
 def team_splits(k) -> bool:
