@@ -204,3 +204,23 @@ def test_long_team_bodies_run_in_segments(threads, n):
     np.testing.assert_allclose(l, el, rtol=1e-10)
     for a, b in zip(g, eg):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_team_counts_its_members_preemptions(threads):
+    # each member reads its involuntary context switches around its share (getrusage RUSAGE_THREAD), the entry adds
+    # them up after the join and, past a threshold, runs the next calls with one thread fewer: the IR carries the
+    # reads, the count and the countdown, and results stay NumPy's whichever team size a call gets
+    from compiler.codegen import llvm_team_sync as sync
+    w1, w2, x, y = _data(np.float64)
+    f = cc.compile(lambda w1, w2, x: np.maximum(x @ w1, 0.0) @ w2)
+    text = f.lower(w1, w2, x).llvm_ir()
+    if "linux" not in runtime.host_target().triple:
+        pytest.skip("counted on Linux only")
+    assert text.count('call i32 @"getrusage"(i32 1,') == 2
+    assert '@"vive.team.calm"' in text and '@"vive.team.hits"' in text
+    assert sync.PREEMPTED > sync.PREEMPTION_STEP      # one call's burst of switches alone never shrinks the team
+    want = np.maximum(x @ w1, 0.0) @ w2
+    for n in (2, 3, 2):
+        threads(n)
+        for _ in range(3):
+            np.testing.assert_allclose(f(w1, w2, x), want, rtol=1e-12)

@@ -26,7 +26,8 @@ from .llvm_fn import _Fn, _gemm_big, BLAS_THREAD_WORK
 from .llvm_gemm import plan_for_statement, declare_gemm
 from .. import debug
 from .scalar import I32T, I64T
-from .llvm_team_sync import TeamSync, sync_block, reset_sync, shared_counter, chunk_count, SPLIT, MAX_TEAM
+from .llvm_team_sync import (TeamSync, sync_block, reset_sync, shared_counter, chunk_count, SPLIT, MAX_TEAM,
+                              watch_member, fewer_threads, after_team)
 
 PTR = ir.PointerType()
 # chunks start on multiples of this many iterations (columns): vector loops keep the buffers' alignment
@@ -477,9 +478,9 @@ def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn):
     base = ob.alloca(I64T, name="base")
     ob.store(ir.Constant(I64T, 0), base)
     nt = ob.sext(ob.call(_gomp(cg, "omp_get_num_threads"), []), I64T)
-    ob.call(team_fn, vals + [base, nt])
+    watch_member(cg, ob, lambda: ob.call(team_fn, vals + [base, nt]))
     ob.ret_void()
-    threads = team_threads(cg, b)
+    threads = fewer_threads(cg, b, team_threads(cg, b))
     with b.if_else(b.icmp_signed(">", threads, ir.Constant(I32T, 1))) as (then, otherwise):
         with then:
             arr = b.alloca(PTR, size=ir.Constant(I64T, 3), name="team.data")
@@ -488,6 +489,7 @@ def program_team_entry(cg, b, bufs_arg, dims_arg, team_fn):
             for j, v in enumerate((bufs_arg, dims_arg, sync)):
                 b.store(v, b.gep(arr, [ir.Constant(I64T, j)], source_etype=PTR))
             b.call(_gomp(cg, "GOMP_parallel"), [ofn, arr, threads, ir.Constant(I32T, 0)])
+            after_team(cg, b)
         with otherwise:
             sync = sync_block(b, "solo.sync")
             reset_sync(b, sync, ir.Constant(I32T, 1))
