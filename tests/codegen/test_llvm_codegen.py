@@ -163,10 +163,23 @@ def test_compute_heavy_kernels_do_not_stream(small_llc):
     big = np.ones(1 << 20, np.float32)
     low = lower(chain, big, big, big)
     store = low.kernels.kernels[0].body[0].body[0]
-    assert codegen_llvm._body_cost([store.value]) > codegen_llvm.STREAM_MAX_COST
+    assert codegen_llvm._body_cost([store.value])[0] > codegen_llvm.STREAM_MAX_COST
     assert codegen_llvm.STREAM_SUFFIX not in low.llvm_ir()
     assert codegen_llvm.STREAM_SUFFIX in lower(cheap, big, big, big).llvm_ir()
     np.testing.assert_allclose(cc.compile(chain)(big, big, big), chain(1.0, 1.0, 1.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [lambda x, a, b: np.exp(x) + a, lambda x, a, b: np.tanh(x * a + b),
+                                lambda x, a, b: np.log(np.abs(x)) + a], ids=["exp", "tanh", "log"])
+def test_one_transcendental_is_enough_not_to_stream(small_llc, fn):
+    # cheap in summed cost (5-7 units) but a polynomial each: exp(x) + a ran 2.5x slower with streaming stores
+    big = np.full(1 << 20, 0.5, np.float32)
+    low = lower(fn, big, big, big)
+    total, most = codegen_llvm._body_cost([low.kernels.kernels[0].body[0].body[0].value])
+    assert total <= codegen_llvm.STREAM_MAX_COST          # the summed cost alone would have streamed it
+    assert most > codegen_llvm.STREAM_MAX_OP_COST
+    assert codegen_llvm.STREAM_SUFFIX not in low.llvm_ir()
+    np.testing.assert_allclose(cc.compile(fn)(big, big, big), fn(big, big, big), rtol=2e-6)
 
 
 def test_small_or_strided_kernels_do_not_stream(small_llc):
