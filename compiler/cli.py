@@ -93,7 +93,7 @@ def make_parser():
 
 def cmd_warm(a) -> int:
     from .backends import gemm_kernels
-    from runtime.cache import cache_dir
+    cache_dir = gemm_kernels.cache_directory
     if cache_dir() is None:
         print("vive: the disk cache is off (VIVE_NO_CACHE / VIVE_CACHE_DIR=): nothing to warm", file=sys.stderr)
         return 0

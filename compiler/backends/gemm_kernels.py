@@ -107,6 +107,12 @@ def prefetch(name: str) -> None:
     start(_job(name, plan))
 
 
+def cache_directory():
+    """The disk cache the library goes to (None: caching is off)."""
+    from runtime.cache import cache_dir
+    return cache_dir()
+
+
 def warm(report=None) -> tuple[int, int]:
     """Compile every kernel of the library (llvm_gemm.all_plans: ~34 on an AVX-512 host) that the disk cache lacks
     and store it there, so that no program compile pays for one (each costs 20-45 ms of LLVM time once per machine,

@@ -5,6 +5,9 @@ stop_gradient(x) -> x (it means something only to the transforms, which have run
 reshape of reshape -> one reshape; broadcast of broadcast -> one broadcast; reshape/transpose/broadcast/cast to what x already is -> x;
 an explicit broadcast feeding an op that broadcasts implicitly -> the op reads the smaller value;
 integer x*0 -> zeros. Float x*0 stays (NaN*0 and inf*0 are NaN).
+A sum of terms one of which an earlier sum already adds up, possibly scaled by a factor constant along the summed
+axes (a softmax's backward: sum((g / s) * e^z) next to s = sum(e^z)), reuses that sum: sum(a + k*y) ->
+sum(a) + k*sum(y) (see _factor_sum).
 """
 from __future__ import annotations
 
@@ -154,12 +157,105 @@ def _drop_broadcasts(rw, n, ins):
     return rw.emit(n.prim, tuple(new), n.params, n.out.type, n.loc, origin=n)
 
 
+# ---- sums that reuse an earlier sum ----
+
+_MAX_TERMS = 8
+
+
+def _terms(v, sign, out):
+    """v as a signed sum of terms, through add, sub and neg: appends (sign, term) to out; False past _MAX_TERMS."""
+    m = v.node
+    if m is not None and m.prim in (P.add, P.sub) and _same_type(m.inputs[0].type, v.type) \
+            and _same_type(m.inputs[1].type, v.type):
+        return _terms(m.inputs[0], sign, out) and _terms(m.inputs[1], -sign if m.prim is P.sub else sign, out)
+    if m is not None and m.prim is P.neg:
+        return _terms(m.inputs[0], -sign, out)
+    out.append((sign, v))
+    return len(out) <= _MAX_TERMS
+
+
+def _along(k, x_type, axes):
+    """(c, the result axes c's axes land on) when k is constant along `axes` of x_type: k = broadcast_in_dim(c) with
+    none of c's axes on them, or k read with NumPy's implicit broadcasting (its shape x_type's last axes) by an op
+    of x_type, none of them summed; else None."""
+    m = k.node
+    if m is not None and m.prim is _broadcast and _same_type(k.type, x_type):
+        c, dims = m.inputs[0], tuple(m.params["dims"])
+    elif k.type.ndim < x_type.ndim and tuple(k.type.shape) == tuple(x_type.shape[x_type.ndim - k.type.ndim:]):
+        c, dims = k, tuple(range(x_type.ndim - k.type.ndim, x_type.ndim))
+    else:
+        return None
+    if any(d in axes for d in dims):
+        return None
+    kept = [a for a in range(x_type.ndim) if a not in axes]
+    return c, tuple(kept.index(d) for d in dims)
+
+
+def _reused(rw, n, term, axes):
+    """The sum of `term` over axes from a sum made earlier in the walk (times a factor constant along the axes, for
+    term = k * y), as a Value of n's type, or None."""
+    sums = rw.sums
+    prev = sums.get((id(term), axes))
+    if prev is not None:
+        return prev
+    m = term.node
+    if m is None or m.prim is not P.mul:
+        return None
+    for i in (0, 1):
+        k, y = m.inputs[i], m.inputs[1 - i]
+        if not _same_type(y.type, term.type):
+            continue
+        prev = sums.get((id(y), axes))
+        c = _along(k, term.type, axes) if prev is not None else None
+        if c is None:
+            continue
+        c, dims = c
+        t = n.out.type
+        if not (c.type.shape == t.shape and dims == tuple(range(t.ndim))):
+            c = rw.emit(_broadcast, (c,), {"shape": tuple(t.shape), "dims": dims}, t, n.loc, origin=n)
+        return rw.emit(P.mul, (c, prev), {}, t, n.loc, origin=n)
+    return None
+
+
+def _factor_sum(rw, n, ins):
+    """reduce_sum(a + k*y) -> reduce_sum(a) + k' * s where s = reduce_sum(y) was made already (k constant along the
+    summed axes; a term the earlier sum is exactly needs no k): one product per result instead of per element, and
+    y's elements are not computed again for this sum. The rounding is that of a reordered sum.
+    NOTE: only where a term is reused, so a sum is never split into more loops for nothing."""
+    x, axes = ins[0], tuple(n.params["axes"])
+    if not x.type.dtype.is_float:
+        return None
+    terms = []
+    if not _terms(x, 1, terms) or len(terms) < 1:
+        return None
+    found = [(sign, _reused(rw, n, v, axes)) for sign, v in terms]
+    if all(r is None for _, r in found):
+        return None
+    t = n.out.type
+    rest = [(sign, v) for (sign, v), (_, r) in zip(terms, found) if r is None]
+    acc = None
+    if rest:
+        sign, part = rest[0]
+        part = part if sign > 0 else rw.emit(P.neg, (part,), {}, part.type, n.loc, origin=n)
+        for sign, v in rest[1:]:
+            part = rw.emit(P.add if sign > 0 else P.sub, (part, v), {}, part.type, n.loc, origin=n)
+        acc = rw.emit(P.reduce_sum, (part,), dict(n.params), t, n.loc, origin=n)
+    for sign, r in found:
+        if r is None:
+            continue
+        if acc is None:
+            acc = r if sign > 0 else rw.emit(P.neg, (r,), {}, t, n.loc, origin=n)
+        else:
+            acc = rw.emit(P.add if sign > 0 else P.sub, (acc, r), {}, t, n.loc, origin=n)
+    return acc
+
+
 # the identities of each primitive (keyed by the primitive object); an op that broadcasts its operands NumPy-style
 # (Primitive.broadcasts) first reads through an explicit broadcast_in_dim feeding it
 _RULES = {
     P.mul: [_mul], P.add: [_add, pads_to_concat], P.sub: [_sub], P.div: [_div], P.neg: [_neg],
     P.transpose: [_transpose_rule], P.reshape: [_reshape_rule], P.broadcast_in_dim: [_broadcast_rule],
-    P.cast: [_cast], P.stop_gradient: [lambda rw, n, ins: ins[0]],
+    P.cast: [_cast], P.stop_gradient: [lambda rw, n, ins: ins[0]], P.reduce_sum: [_factor_sum],
 }
 
 
@@ -173,10 +269,18 @@ def _rules_of(prim):
     return rules
 
 
+class _SumRewriter(Rewriter):
+    __slots__ = ("sums",)
+
+    def __init__(self, g):
+        super().__init__(g)
+        self.sums = {}       # (id(operand), axes) -> a reduce_sum kept in this walk (_factor_sum reuses them)
+
+
 @graph_pass
 def simplify_algebra(g: Graph) -> Graph:
     """Apply the identities above in one walk; a rewritten node is simplified again (x*bcast(1) -> x*1 -> x)."""
-    rw = Rewriter(g)
+    rw = _SumRewriter(g)
     for n in g.nodes:
         ins = rw.inputs(n)
         rules = _rules_of(n.prim)
@@ -184,7 +288,9 @@ def simplify_algebra(g: Graph) -> Graph:
         if rules:
             r = _apply(rw, n, ins, rules)
         if r is None:
-            rw.keep(n, ins)
+            v = rw.keep(n, ins)
+            if n.prim is P.reduce_sum:
+                rw.sums.setdefault((id(ins[0]), tuple(n.params["axes"])), v)
         else:
             rw.replace(n, r)
     return rw.finish()

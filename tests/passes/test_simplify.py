@@ -299,3 +299,122 @@ def test_broadcast_of_broadcast_composes_then_drops():
           %1: f32[2,3,5] = broadcast_in_dim %v {dims=(1,), shape=(2, 3, 5)}
           return %0, %1
         }""")
+
+
+# ---- a sum that reuses an earlier sum (_factor_sum) ----
+
+def test_sum_of_a_scaled_term_reuses_the_earlier_sum():
+    # softmax backward: sum(a + k*e) over rows where s = sum(e) exists and k is constant along the row
+    check("""
+        graph f(%x: f32[4,5], %a: f32[4,5], %k: f32[4]) {
+          %0: f32[4,5] = exp %x
+          %1: f32[4] = reduce_sum %0 {axes=(1,)}
+          %2: f32[4,5] = broadcast_in_dim %k {dims=(0,), shape=(4, 5)}
+          %3: f32[4,5] = mul %2, %0
+          %4: f32[4,5] = add %a, %3
+          %5: f32[4,5] = neg %4
+          %6: f32[4] = reduce_sum %5 {axes=(1,)}
+          return %1, %6
+        }""", """
+        graph f(%x: f32[4,5], %a: f32[4,5], %k: f32[4]) {
+          %0: f32[4,5] = exp %x
+          %1: f32[4] = reduce_sum %0 {axes=(1,)}
+          %2: f32[4] = mul %k, %1
+          %3: f32[4,5] = neg %a
+          %4: f32[4] = reduce_sum %3 {axes=(1,)}
+          %5: f32[4] = sub %4, %2
+          return %1, %5
+        }""")
+
+
+def test_sum_reuse_maps_the_factor_onto_the_kept_axes():
+    # reduce over axis 0 of [3,4,5]: k varies along axes 1 and 2 (its dims (1, 2); read by the product with
+    # NumPy's implicit broadcasting once the explicit one goes) -> a [4,5] factor
+    out = check("""
+        graph f(%x: f32[3,4,5], %k: f32[4,5]) {
+          %0: f32[3,4,5] = tanh %x
+          %1: f32[4,5] = reduce_sum %0 {axes=(0,)}
+          %2: f32[3,4,5] = broadcast_in_dim %k {dims=(1, 2), shape=(3, 4, 5)}
+          %3: f32[3,4,5] = mul %0, %2
+          %4: f32[4,5] = reduce_sum %3 {axes=(0,)}
+          return %1, %4
+        }""", """
+        graph f(%x: f32[3,4,5], %k: f32[4,5]) {
+          %0: f32[3,4,5] = tanh %x
+          %1: f32[4,5] = reduce_sum %0 {axes=(0,)}
+          %2: f32[4,5] = mul %k, %1
+          return %1, %2
+        }""")
+    assert len(out.nodes) == 3
+
+
+@pytest.mark.parametrize("src", [
+    # the factor varies along the summed axis: sum(k*e) is not k*sum(e)
+    """graph f(%x: f32[4,5], %k: f32[5]) {
+          %0: f32[4,5] = exp %x
+          %1: f32[4] = reduce_sum %0 {axes=(1,)}
+          %3: f32[4,5] = mul %k, %0
+          %4: f32[4] = reduce_sum %3 {axes=(1,)}
+          return %1, %4
+        }""",
+    """graph f(%x: f32[4,5], %k: f32[4]) {
+          %0: f32[4,5] = exp %x
+          %1: f32[5] = reduce_sum %0 {axes=(0,)}
+          %2: f32[4,5] = broadcast_in_dim %k {dims=(0,), shape=(4, 5)}
+          %3: f32[4,5] = mul %2, %0
+          %4: f32[5] = reduce_sum %3 {axes=(0,)}
+          return %1, %4
+        }""",
+    # the earlier sum is over other axes
+    """graph f(%x: f32[4,5], %k: f32[4]) {
+          %0: f32[4,5] = exp %x
+          %1: f32[5] = reduce_sum %0 {axes=(0,)}
+          %2: f32[4,5] = broadcast_in_dim %k {dims=(0,), shape=(4, 5)}
+          %3: f32[4,5] = mul %2, %0
+          %4: f32[4] = reduce_sum %3 {axes=(1,)}
+          return %1, %4
+        }""",
+    # no earlier sum of any term: the sum stays one loop
+    """graph f(%x: f32[4,5], %a: f32[4,5]) {
+          %0: f32[4,5] = exp %x
+          %1: f32[4,5] = add %a, %0
+          %2: f32[4] = reduce_sum %1 {axes=(1,)}
+          return %2
+        }""",
+    # integers: kept as written
+    """graph f(%x: i32[4,5], %k: i32[4]) {
+          %1: i32[4] = reduce_sum %x {axes=(1,)}
+          %2: i32[4,5] = broadcast_in_dim %k {dims=(0,), shape=(4, 5)}
+          %3: i32[4,5] = mul %2, %x
+          %4: i32[4] = reduce_sum %3 {axes=(1,)}
+          return %1, %4
+        }""",
+])
+def test_sum_not_rewritten(src):
+    unchanged(src)
+
+
+def test_cross_entropy_backward_sums_exp_once_per_row():
+    # the hand-written softmax cross-entropy of the benchmarks: its backward's sums reuse sum(e^z) (an exp pass
+    # less per row), and value and gradient still match float64 NumPy
+    import compiler as cc
+
+    def ce(logits, labels):
+        m = logits.max(axis=1, keepdims=True)
+        z = logits - m
+        lse = np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return -np.take_along_axis(z - lse, labels[:, None], axis=1).mean()
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((64, 37)).astype(np.float32)
+    labels = rng.integers(0, 37, 64)
+    f = cc.compile(cc.value_and_grad(ce))
+    row = [k for k in f.lower(logits, labels).kernels.kernels if "exp" in str(k)]
+    assert len(row) == 1 and str(row[0]).count("exp(") == 2        # the lse pass and the gradient's store
+    l, g = f(logits, labels)
+    x = logits.astype(np.float64)
+    s = np.exp(x - x.max(1, keepdims=True))
+    s /= s.sum(1, keepdims=True)
+    want = s.copy()
+    want[np.arange(64), labels] -= 1
+    np.testing.assert_allclose(l, -np.log(s[np.arange(64), labels]).mean(), rtol=1e-5)
+    np.testing.assert_allclose(g, want / 64, rtol=1e-4, atol=1e-7)
