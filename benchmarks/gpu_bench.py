@@ -236,6 +236,41 @@ def bench_step(cc, table, torch, which, batch, steps):
     table.add(title, f"{ms:.3f} ms", ref, ratio, matches(err))
 
 
+_PTX_CHILD = r"""
+import json, sys, time
+import numpy as np, compiler as cc
+sys.path.insert(0, sys.argv[1])
+import gpu_catalogue as G
+params = cc.nn.init.lenet5(seed=0)
+x = np.zeros((128, 1, 32, 32), np.float32)
+y = np.zeros(128, np.int64)
+step = G.train_step(G.lenet_loss)
+t0 = time.perf_counter()
+low = cc.compile(step, backend="cuda").lower(params, G._SGD.init(params), x, y, np.int64(5))
+low.ptx()
+print(json.dumps({"ptx": low.timings["ptx"], "hit": low.timings["ptx_cache_hit"], "all": time.perf_counter() - t0}))
+"""
+
+
+def bench_ptx_cache(table):
+    """The LeNet-5 step's PTX in a fresh process: LLVM's NVPTX step (an empty disk cache) vs read from the cache."""
+    import json
+    import subprocess
+    import tempfile
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "gpu")
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, VIVE_CACHE_DIR=d)
+        runs = []
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-c", _PTX_CHILD, here], capture_output=True, text=True, env=env,
+                               timeout=600, check=True)
+            runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    table.add("ptx disk cache (LeNet-5 step)", f"{warm['ptx'] * 1e3:.1f} ms from the cache",
+              f"{cold['ptx'] * 1e3:.0f} ms LLVM", f"{cold['ptx'] / max(warm['ptx'], 1e-9):.0f}x",
+              f"hit={warm['hit']} (lower+ptx {cold['all']:.2f} -> {warm['all']:.2f} s)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=20)
@@ -256,7 +291,8 @@ def main() -> int:
             ("softmax_ce", lambda: bench_softmax_ce(cc, table, torch, 256 if q else 8192, opts.reps)),
             ("matmul", lambda: bench_matmul(cc, table, torch, 512 if q else 4096, opts.reps)),
             ("mlp", lambda: bench_step(cc, table, torch, "mlp", 256, 10 if q else 100)),
-            ("lenet", lambda: bench_step(cc, table, torch, "lenet", 128, 5 if q else 50))]
+            ("lenet", lambda: bench_step(cc, table, torch, "lenet", 128, 5 if q else 50)),
+            ("ptx_cache", lambda: bench_ptx_cache(table))]
     failed = 0
     for name, job in jobs:
         try:

@@ -74,13 +74,69 @@ class CudaLowered(Lowered):
         return self.gpu_program.llvm_ir
 
     def ptx(self, arch=None) -> str:
-        return self.gpu_program.ptx(arch or self.arch)
+        return cached_ptx(self.gpu_program, arch or self.arch, self.timings)
 
     def optimized_llvm_ir(self) -> str:
         raise BackendError("cuda: the optimized NVPTX IR is not kept; .llvm_ir() and .ptx() show the GPU code")
 
     def asm(self) -> str:
         raise BackendError("cuda: no SASS disassembly here; .ptx() is the GPU code (assemble it with ptxas)")
+
+
+def _ptx_key(llvm_ir: str, arch: str) -> str:
+    import llvmlite
+    from llvmlite import binding
+    from runtime import cache
+    from ..codegen import ptx_support as px
+    from ..version import __version__
+    return cache.make_key(llvm_ir, triple=px.TRIPLE, cpu=arch, features="ptx", data_layout="",
+                          llvmlite_version=llvmlite.__version__,
+                          llvm_version=".".join(map(str, binding.llvm_version_info)), opt=3,
+                          version=f"{__version__} {_pipeline_digest()}")
+
+
+def _pipeline_digest() -> str:
+    """sha256 of codegen/ptx_support.py, which holds the NVPTX pipeline (module_to_ptx): a changed pipeline is a new
+    cache entry for the same IR."""
+    global _DIGEST
+    if _DIGEST is None:
+        import hashlib
+        from ..codegen import ptx_support as px
+        with open(px.__file__, "rb") as fh:
+            _DIGEST = hashlib.sha256(fh.read()).hexdigest()
+    return _DIGEST
+
+
+_DIGEST = None
+
+
+def cached_ptx(gpu, arch: str, timings=None) -> str:
+    """gpu.ptx(arch) through the disk cache (runtime/cache.py, entries of kind "ptx"): LLVM's NVPTX pipeline and
+    code generation cost 0.5-1.5 s a program in every process; a later process reads the PTX text instead (the
+    driver keeps its own cache of what it assembles from PTX). Keyed by the module's IR text, the arch, LLVM's and
+    vive's versions and the pipeline's source."""
+    import time
+    from runtime import cache
+    text = gpu._ptx.get(arch)
+    if text is not None:
+        return text
+    t0 = time.perf_counter()
+    key = _ptx_key(gpu.llvm_ir, arch)
+    entry = cache.load(key)
+    if entry is not None and entry[1].get("kind") == "ptx":
+        try:
+            text = entry[0].decode()
+        except UnicodeDecodeError:
+            text = None
+    hit = text is not None
+    if not hit:
+        text = gpu.ptx(arch)
+        cache.store(key, text.encode(), {"kind": "ptx", "arch": arch})
+    gpu._ptx[arch] = text
+    if timings is not None:
+        timings["ptx"] = time.perf_counter() - t0
+        timings["ptx_cache_hit"] = hit
+    return text
 
 
 class CudaBackend:
@@ -91,7 +147,7 @@ class CudaBackend:
         low.check_indices = getattr(lowered, "check_indices", True)
         program = low.kernels
         gpu = low.gpu_program
-        ptx = gpu.ptx(low.arch)
+        ptx = cached_ptx(gpu, low.arch, low.timings)
         meta, consts = program_meta(program, gpu.llvm_ir, gpu.name)
         low.executable = CudaExecutable(meta, gpu, ptx, consts, list(low.graph.in_types), low.out_tree, low.name,
                                         program)
@@ -110,7 +166,7 @@ class CudaBackend:
         if gpu is None:
             gpu = generate(lowered.kernels, lowered.name)
             lowered._cuda_gpu_program = gpu
-        return gpu.ptx(arch or getattr(lowered, "arch", None) or default_arch())
+        return cached_ptx(gpu, arch or getattr(lowered, "arch", None) or default_arch())
 
 
 register_backend("cuda", CudaBackend)

@@ -190,3 +190,44 @@ def test_calling_without_a_device_raises_backend_error_and_ptx_still_works():
 def test_unknown_backend_is_refused():
     with pytest.raises(cc.BackendError, match="unknown backend"):
         cc.compile(lambda x: x, backend="tpu")
+
+
+_PTX_CHILD = r"""
+import json, sys, time
+import numpy as np, compiler as cc
+low = cc.compile(lambda x, y: np.tanh(x @ y) + 1.0, backend="cuda", arch=sys.argv[1]).lower(
+    np.ones((64, 32), np.float32), np.ones((32, 16), np.float32))
+text = low.ptx()
+print(json.dumps({"hit": low.timings["ptx_cache_hit"], "ptx": text}))
+"""
+
+
+def test_ptx_comes_from_the_disk_cache_in_a_later_process(tmp_path):
+    # LLVM's NVPTX step (0.15-1.5 s a program) runs once: a second process reads the same PTX from the cache; another
+    # arch is another entry; a damaged entry is compiled anew (with a warning) and replaced
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, VIVE_CACHE_DIR=str(tmp_path))
+
+    def run(arch):
+        r = subprocess.run([sys.executable, "-c", _PTX_CHILD, arch], capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+    first, _ = run("sm_80")
+    second, _ = run("sm_80")
+    assert not first["hit"] and second["hit"] and second["ptx"] == first["ptx"]
+    assert ".target sm_80" in second["ptx"]
+    other, _ = run("sm_90")
+    assert not other["hit"] and ".target sm_90" in other["ptx"]
+    entries = sorted(tmp_path.rglob("*.vo"))
+    assert len(entries) == 2
+    for e in entries:
+        data = bytearray(e.read_bytes())
+        data[-10] ^= 0xFF
+        e.write_bytes(bytes(data))
+    again, err = run("sm_80")
+    assert not again["hit"] and again["ptx"] == first["ptx"] and "damaged" in err
+    assert run("sm_80")[0]["hit"]
