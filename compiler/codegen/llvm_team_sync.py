@@ -221,6 +221,10 @@ def _omp(cg, name):
 # thread (3.0 ms idle on two). Counted per call over the members (getrusage ru_nivcsw), 500 calls: idle, 0 in 452
 # calls, 1 in 46, 3 or more in 2 (kernel threads); one core busy, 0 in 106, 3 or more in 342.
 CALM_CALLS = 64
+# ... doubled, up to MAX_CALM, when the team is preempted again within RECENT calls of a countdown's end (the other
+# process is still there: each try of the whole team costs a few slow calls)
+MAX_CALM = 1024
+RECENT = 32
 # ... once the count passes this: a call adds its switches (at most PREEMPTION_STEP), a call without any takes 1
 PREEMPTED = 9
 PREEMPTION_STEP = 3
@@ -269,20 +273,27 @@ def watch_member(cg, b, run):
 
 
 def fewer_threads(cg, b, threads):
-    """threads (i32) less one while the module's calm countdown runs (counting this call), else threads."""
+    """threads (i32) less one while the module's calm countdown runs (counting this call), else threads; counts the
+    calls since the countdown ended (after_team's backoff)."""
     if not counts_preemption(cg):
         return threads
+    zero, one64 = ir.Constant(I64T, 0), ir.Constant(I64T, 1)
     calm = _global(cg, "vive.team.calm")
     left = b.load_atomic(calm, "monotonic", 8, typ=I64T)
-    on = b.icmp_signed(">", left, ir.Constant(I64T, 0))
-    b.store_atomic(b.select(on, b.sub(left, ir.Constant(I64T, 1)), left), calm, "monotonic", 8)
+    on = b.icmp_signed(">", left, zero)
+    b.store_atomic(b.select(on, b.sub(left, one64), left), calm, "monotonic", 8)
+    since_g = _global(cg, "vive.team.since")
+    since = b.load_atomic(since_g, "monotonic", 8, typ=I64T)
+    since = b.select(b.icmp_signed("<", since, ir.Constant(I64T, RECENT)), b.add(since, one64), since)
+    b.store_atomic(b.select(on, zero, since), since_g, "monotonic", 8)
     one = ir.Constant(I32T, 1)
     return b.select(b.and_(on, b.icmp_signed(">", threads, one)), b.sub(threads, one), threads)
 
 
 def after_team(cg, b):
     """After the team joined: add the call's switches to the running count (at most PREEMPTION_STEP; a call without
-    any takes one off, never below 0); past PREEMPTED, start the calm countdown."""
+    any takes one off, never below 0); past PREEMPTED, start the calm countdown (CALM_CALLS, or twice the last one
+    when the last ended within RECENT calls)."""
     if not counts_preemption(cg):
         return
     zero, one = ir.Constant(I64T, 0), ir.Constant(I64T, 1)
@@ -296,4 +307,15 @@ def after_team(cg, b):
     calm = b.icmp_signed(">", count, ir.Constant(I64T, PREEMPTED))
     b.store_atomic(b.select(calm, zero, count), count_g, "monotonic", 8)
     with b.if_then(calm):
-        b.store_atomic(ir.Constant(I64T, CALM_CALLS), _global(cg, "vive.team.calm"), "monotonic", 8)
+        # backoff: preempted again within RECENT calls of the last countdown's end: twice as long (to MAX_CALM)
+        span_g = _global(cg, "vive.team.span")
+        span = b.load_atomic(span_g, "monotonic", 8, typ=I64T)
+        span = b.select(b.icmp_signed("<", span, ir.Constant(I64T, CALM_CALLS)), ir.Constant(I64T, CALM_CALLS), span)
+        longer = b.mul(span, ir.Constant(I64T, 2))
+        longer = b.select(b.icmp_signed("<", longer, ir.Constant(I64T, MAX_CALM)), longer,
+                          ir.Constant(I64T, MAX_CALM))
+        recent = b.icmp_signed("<", b.load_atomic(_global(cg, "vive.team.since"), "monotonic", 8, typ=I64T),
+                               ir.Constant(I64T, RECENT))
+        span = b.select(recent, longer, ir.Constant(I64T, CALM_CALLS))
+        b.store_atomic(span, span_g, "monotonic", 8)
+        b.store_atomic(span, _global(cg, "vive.team.calm"), "monotonic", 8)
