@@ -12,6 +12,7 @@ import runtime
 
 from .. import calling, debug, guards, inputs, pytree
 from .. import value_guard
+from . import pause_gc
 from ..errors import BackendError, DTypeError, TraceError
 from ..ir.types import TensorType, dtype as to_dtype, symbol
 from ..programs import PROGRAMS
@@ -393,6 +394,10 @@ class CompiledFunction:
     def _compile(self, types, tree, static, n_args, weak, reason, example=None, choices=None):
         """Trace and build for these types; symbolic sizes take their example values from the leaves `example`
         (else stand-ins) to decide facts about sizes, and the version checks those guards on each call."""
+        with pause_gc.paused():
+            return self._compile_now(types, tree, static, n_args, weak, reason, example, choices)
+
+    def _compile_now(self, types, tree, static, n_args, weak, reason, example, choices):
         fn = self._wrapped(static, n_args)
         name = self.__name__
         t0 = time.perf_counter()
