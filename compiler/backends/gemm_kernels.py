@@ -113,18 +113,19 @@ def cache_directory():
     return cache_dir()
 
 
-def warm(report=None) -> tuple[int, int]:
+def warm(report=None) -> tuple[int, int, int]:
     """Compile every kernel of the library (llvm_gemm.all_plans: ~34 on an AVX-512 host) that the disk cache lacks
     and store it there, so that no program compile pays for one (each costs 20-45 ms of LLVM time once per machine,
     ~130 ms of the MLP's first cold compile). `vive warm` runs it; `make install` runs that. `report(done, total)`
-    is called as kernels finish. Returns (compiled now, in the library); (0, n) with the cache off."""
+    is called as kernels finish. Returns (compiled and stored now, in the library, in the cache now); (0, n, 0)
+    with the cache off."""
     from runtime import jit
     from runtime.jit_parallel import compile_jobs
     from runtime.jit_split import compile_threads
     jobs = [_job(p.name(), p) for p in all_plans()]
     directory = jit.cache.cache_dir()
     if directory is None:
-        return 0, len(jobs)
+        return 0, len(jobs), 0
     jit._ensure_init()
     todo = [j for j in jobs if not jit.cache.entry_exists(j.key(), directory)]
     threads = max(1, compile_threads())
@@ -137,10 +138,10 @@ def warm(report=None) -> tuple[int, int]:
                 if obj is None:       # a kernel LLVM refused: compiled again (and reported) where a program needs it
                     continue
                 jit._store(job.key(), [obj], job.opt, job.version, directory, jit._resolvable([obj]))
-                done += 1
+                done += jit.cache.entry_exists(job.key(), directory)     # (a read-only cache stores nothing)
         if report is not None:
             report(i + len(batch), len(todo))
-    return done, len(jobs)
+    return done, len(jobs), sum(jit.cache.entry_exists(j.key(), directory) for j in jobs)
 
 
 def install() -> None:
