@@ -185,7 +185,7 @@ def _along(k, x_type, axes):
         c, dims = k, tuple(range(x_type.ndim - k.type.ndim, x_type.ndim))
     else:
         return None
-    if any(d in axes for d in dims):
+    if any(d in axes for d in dims) or c.type.dtype is not x_type.dtype:
         return None
     kept = [a for a in range(x_type.ndim) if a not in axes]
     return c, tuple(kept.index(d) for d in dims)

@@ -418,3 +418,23 @@ def test_cross_entropy_backward_sums_exp_once_per_row():
     want[np.arange(64), labels] -= 1
     np.testing.assert_allclose(l, -np.log(s[np.arange(64), labels]).mean(), rtol=1e-5)
     np.testing.assert_allclose(g, want / 64, rtol=1e-4, atol=1e-7)
+
+
+def test_sum_reuse_with_a_symbolic_size():
+    check("""
+        graph f(%x: f32[N,5], %k: f32[N]) {
+          %0: f32[N,5] = logistic %x
+          %1: f32[N] = reduce_sum %0 {axes=(1,)}
+          %2: f32[N,5] = broadcast_in_dim %k {dims=(0,), shape=(N, 5)}
+          %3: f32[N,5] = mul %0, %2
+          %4: f32[N,5] = sub %0, %3
+          %5: f32[N] = reduce_sum %4 {axes=(1,)}
+          return %5
+        }""", """
+        graph f(%x: f32[N,5], %k: f32[N]) {
+          %0: f32[N,5] = logistic %x
+          %1: f32[N] = reduce_sum %0 {axes=(1,)}
+          %2: f32[N] = mul %k, %1
+          %3: f32[N] = sub %1, %2
+          return %3
+        }""")
