@@ -348,6 +348,19 @@ def test_sum_reuse_maps_the_factor_onto_the_kept_axes():
     assert len(out.nodes) == 3
 
 
+def _row_scaled_sums(later_axis):
+    """exp(x) summed over axis 0, then k * exp(x) (k along axis 0) summed over later_axis."""
+    size = 5 if later_axis == 0 else 4
+    return f"""graph f(%x: f32[4,5], %k: f32[4]) {{
+          %0: f32[4,5] = exp %x
+          %1: f32[5] = reduce_sum %0 {{axes=(0,)}}
+          %2: f32[4,5] = broadcast_in_dim %k {{dims=(0,), shape=(4, 5)}}
+          %3: f32[4,5] = mul %2, %0
+          %4: f32[{size}] = reduce_sum %3 {{axes=({later_axis},)}}
+          return %1, %4
+        }}"""
+
+
 @pytest.mark.parametrize("src", [
     # the factor varies along the summed axis: sum(k*e) is not k*sum(e)
     """graph f(%x: f32[4,5], %k: f32[5]) {
@@ -357,23 +370,10 @@ def test_sum_reuse_maps_the_factor_onto_the_kept_axes():
           %4: f32[4] = reduce_sum %3 {axes=(1,)}
           return %1, %4
         }""",
-    """graph f(%x: f32[4,5], %k: f32[4]) {
-          %0: f32[4,5] = exp %x
-          %1: f32[5] = reduce_sum %0 {axes=(0,)}
-          %2: f32[4,5] = broadcast_in_dim %k {dims=(0,), shape=(4, 5)}
-          %3: f32[4,5] = mul %2, %0
-          %4: f32[5] = reduce_sum %3 {axes=(0,)}
-          return %1, %4
-        }""",
+    # k (along axis 0) varies along the summed axis 0
+    _row_scaled_sums(0),
     # the earlier sum is over other axes
-    """graph f(%x: f32[4,5], %k: f32[4]) {
-          %0: f32[4,5] = exp %x
-          %1: f32[5] = reduce_sum %0 {axes=(0,)}
-          %2: f32[4,5] = broadcast_in_dim %k {dims=(0,), shape=(4, 5)}
-          %3: f32[4,5] = mul %2, %0
-          %4: f32[4] = reduce_sum %3 {axes=(1,)}
-          return %1, %4
-        }""",
+    _row_scaled_sums(1),
     # no earlier sum of any term: the sum stays one loop
     """graph f(%x: f32[4,5], %a: f32[4,5]) {
           %0: f32[4,5] = exp %x
