@@ -41,6 +41,9 @@ class HostTarget:
     data_layout: str
 
 
+MIN_VECTOR_TRIP = 8
+
+
 def _ensure_init() -> None:
     global _initialized
     if _initialized:
@@ -55,6 +58,11 @@ def _ensure_init() -> None:
         # before any object is loaded. Missing libraries are fine: has_openmp()/has_libmvec() say so.
         for lib in ("libgomp.so.1", "libmvec.so.1"):
             _load_library_locked(lib)
+        # loops of 8-15 iterations (known when compiling) go through the vectoriser's cost model like longer ones:
+        # LLVM's default (16) left 2x2 pooling over 28- and 32-wide images scalar (LeNet-5's max-pool backward 666
+        # -> 236 us, its forward 204 -> 87 us; znver4, one thread). NOTE: an LLVM option, so process-wide: other
+        # llvmlite users in the process (Numba) see it too
+        llvm.set_option("vive", f"-vectorizer-min-trip-count={MIN_VECTOR_TRIP}")
         _initialized = True
 
 
@@ -425,6 +433,7 @@ def cache_key(ir_text: str, *, opt: int = 3, version: str = "", codegen_opt: int
     t = host_target()
     if codegen_opt is not None and codegen_opt != opt:
         opt = f"{opt}/{codegen_opt}"
+    opt = f"{opt} trip{MIN_VECTOR_TRIP}"        # the LLVM options _ensure_init sets shape the code too
     return cache.make_key(ir_text, triple=t.triple, cpu=t.cpu, features=t.features, data_layout=t.data_layout,
                           llvmlite_version=llvmlite.__version__, llvm_version=".".join(map(str, llvm.llvm_version_info)),
                           opt=opt, version=version)
