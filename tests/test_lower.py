@@ -98,3 +98,28 @@ def test_unknown_primitive_is_a_clean_backend_error():
 def test_kernel_ir_is_printable_with_shared_subexpressions_named():
     text = str(kernels(lambda x: np.tanh(x * 3) + np.tanh(x * 3) ** 2, np.ones(8, np.float32)))
     assert "t0 = tanh(mul(x[i0], 3.0))" in text or "tanh(mul(x[" in text
+
+
+@pytest.mark.parametrize("red", ["sum", "max"])
+@pytest.mark.parametrize("shape", [(64, 6, 784), (5, 3, 7, 9), (33, 4, 1500)])
+def test_column_reduction_with_reduced_inner_axes_sums_rows_first(red, shape):
+    # a bias gradient (sum over N, H, W of NCHW): the innermost reduced axes go to a row accumulator (vectorised
+    # partial sums) added into the kept element once per row, not one serial chain through memory
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0, 1, ..., 3] = np.nan if red == "max" else x[0, 1, ..., 3]
+    axes = (0,) + tuple(range(2, len(shape)))
+    fn = (lambda x: x.sum(axis=axes)) if red == "sum" else (lambda x: x.max(axis=axes))
+    text = str(kernels(fn, x))
+    assert f"init_{red}<" in text.split("\nkernel ", 1)[1]
+    got = cc.compile(fn)(x)
+    want = fn(x.astype(np.float64))
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=2e-6, atol=1e-5 * np.sqrt(x.size))
+
+
+def test_column_reduction_with_reduced_inner_axes_symbolic():
+    f = cc.compile(lambda x: (x * 2.0).sum(axis=(0, 2)))
+    for n in (3, 17):
+        x = np.random.default_rng(n).standard_normal((n, 4, 50)).astype(np.float32)
+        np.testing.assert_allclose(f(x), (x.astype(np.float64) * 2).sum(axis=(0, 2)), rtol=1e-5, atol=1e-4)
+    assert "init_sum<" in str(f.lower(cc.Spec("f32[N,4,50]")).kernels)
