@@ -236,3 +236,36 @@ def test_depthwise_symbolic_image_size():
         got = got[0] if isinstance(got, (list, tuple)) else got
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(f(x, w), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs,ws,pad", [
+    ((3, 1, 32, 32), (6, 1, 5, 5), 0),          # LeNet-5's conv1
+    ((2, 3, 12, 17), (4, 3, 3, 3), 1),          # an RGB stem, padded
+    ((2, 2, 9, 11), (5, 2, 4, 4), 2),           # even kernel, wider padding
+    ((1, 1, 8, 30), (2, 1, 1, 7), (0, 3)),      # one-row kernel
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_tap_convolutions_run_direct(xs, ws, pad, dtype):
+    # C*KH*KW <= 32 at stride 1: computed without im2col, tap by tap at the input's row pitch (lower_conv's
+    # direct_conv); values against the loop oracle, a symbolic batch too, the epilogue (bias, relu) fused after it
+    from compiler.lower.lowering_linalg import DIRECT_CONV_TAPS
+    assert ws[1] * ws[2] * ws[3] <= DIRECT_CONV_TAPS
+    x, w, b = rand(*xs, dtype=dtype), rand(*ws, dtype=dtype), rand(ws[0], dtype=dtype)
+    pads = (pad, pad) if isinstance(pad, int) else pad
+
+    def f(x, w, b):
+        return np.maximum(nn.conv2d(x, w, b, padding=pads), 0.0)
+    want = np.maximum(conv2d_loop(x.astype(np.float64), w, b, (1, 1), ((pads[0],) * 2, (pads[1],) * 2), (1, 1),
+                                  1), 0.0)
+    g = cc.compile(f)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(g(x, w, b), want, rtol=tol, atol=tol)
+    low = g.lower(cc.Spec(f"{'f32' if dtype == np.float32 else 'f64'}[N,{xs[1]},{xs[2]},{xs[3]}]"), w, b)
+    assert "convrow" in str(low.kernels) and "col" not in str(low.kernels).replace("convrow", "")
+    np.testing.assert_allclose(g(np.concatenate([x, x]), w, b), np.concatenate([want, want]), rtol=tol, atol=tol)
+
+
+def test_many_tap_convolutions_keep_im2col():
+    x, w = rand(2, 6, 12, 12, dtype=np.float32), rand(4, 6, 5, 5, dtype=np.float32)
+    text = str(cc.compile(lambda x, w: nn.conv2d(x, w)).lower(x, w).kernels)
+    assert "convrow" not in text and "gemm<f32>" in text
